@@ -1,0 +1,99 @@
+//! Image-set artifacts: `images` U8 `[N, C, H, W]`, `labels` U8 `[N]`, and
+//! metadata `synthmix.kind = image-set`, `synthmix.format`, `dataset`,
+//! `split`, `source`, `num_classes` (+ any extra keys the set carries).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use safetensors::Dtype;
+
+use super::st::{self, TensorBytes};
+use crate::data::{ImageSet, ImageShape, SetMeta, Source};
+use crate::error::{Error, IoContext, Result};
+
+/// Contract keys; anything else in `__metadata__` is carried in `SetMeta::extra`.
+const RESERVED: [&str; 6] = ["synthmix.kind", "synthmix.format", "dataset", "split", "source", "num_classes"];
+
+/// Encodes a set as safetensors bytes (deterministic).
+pub fn encode(set: &ImageSet) -> Result<Vec<u8>> {
+    set.validate(Path::new("<image set>"))?;
+    let mut meta: BTreeMap<String, String> = set.meta.extra.clone();
+    for k in RESERVED {
+        meta.remove(k);
+    }
+    meta.insert("synthmix.kind".into(), "image-set".into());
+    meta.insert("synthmix.format".into(), super::FORMAT_VERSION.into());
+    meta.insert("dataset".into(), set.meta.dataset.clone());
+    meta.insert("split".into(), set.meta.split.clone());
+    meta.insert("source".into(), set.meta.source.as_str().into());
+    meta.insert("num_classes".into(), set.num_classes.to_string());
+    let ImageShape { c, h, w } = set.shape;
+    st::encode(
+        &[
+            TensorBytes { name: "images".into(), dtype: Dtype::U8, shape: vec![set.len(), c, h, w], data: Cow::Borrowed(&set.images) },
+            TensorBytes { name: "labels".into(), dtype: Dtype::U8, shape: vec![set.len()], data: Cow::Borrowed(&set.labels) },
+        ],
+        &meta,
+    )
+}
+
+/// Writes a set atomically.
+pub fn write(path: &Path, set: &ImageSet) -> Result<()> {
+    super::write_atomic(path, &encode(set)?)
+}
+
+/// Reads and validates an image-set artifact.
+pub fn read(path: &Path) -> Result<ImageSet> {
+    let bytes = std::fs::read(path).at(path)?;
+    decode(path, &bytes)
+}
+
+/// Validates and decodes image-set bytes; `path` names the input in errors.
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
+    let tensors = st::parse(path, bytes)?;
+    let meta = st::metadata_of(path, bytes)?;
+    st::expect_kind(path, &meta, &["image-set"])?;
+    let get = |name: &str| {
+        tensors.tensor(name).map_err(|_| Error::format(path, format!("tensor '{name}' is missing")))
+    };
+    let images = get("images")?;
+    let labels = get("labels")?;
+    for (name, t, rank) in [("images", &images, 4), ("labels", &labels, 1)] {
+        if t.dtype() != Dtype::U8 {
+            return Err(Error::format(path, format!("tensor '{name}' is {:?}, expected U8", t.dtype())));
+        }
+        if t.shape().len() != rank {
+            return Err(Error::format(path, format!("tensor '{name}' has shape {:?}, expected rank {rank}", t.shape())));
+        }
+    }
+    let (n, shape) = match images.shape() {
+        &[n, c, h, w] => (n, ImageShape { c, h, w }),
+        _ => unreachable!("rank checked above"),
+    };
+    if labels.shape()[0] != n {
+        return Err(Error::format(path, format!("{n} images but {} labels", labels.shape()[0])));
+    }
+    let num_classes: usize = st::meta_get(path, &meta, "num_classes")?
+        .parse()
+        .map_err(|_| Error::format(path, "metadata num_classes is not a number"))?;
+    let source_txt = st::meta_get(path, &meta, "source")?;
+    let source = Source::parse(source_txt)
+        .ok_or_else(|| Error::format(path, format!("metadata source '{source_txt}' is not real|synthetic|mix|corrupted")))?;
+    let extra = meta.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let set_meta = SetMeta {
+        dataset: st::meta_get(path, &meta, "dataset")?.to_string(),
+        split: st::meta_get(path, &meta, "split")?.to_string(),
+        source,
+        extra,
+    };
+    ImageSet::new(path, images.data().to_vec(), labels.data().to_vec(), shape, num_classes, set_meta)
+}
+
+impl ImageSet {
+    /// BLAKE3 of the set's canonical artifact bytes: equal for equal sets,
+    /// however they were named (file or `DATASET:SPLIT`).
+    pub fn content_hash(&self) -> Result<String> {
+        Ok(blake3::hash(&encode(self)?).to_hex().to_string())
+    }
+}

@@ -1,0 +1,110 @@
+//! Safetensors encoding and validated decoding.
+//!
+//! Writing is our own (~40 lines) because the `safetensors` crate serialises
+//! `__metadata__` from a `HashMap`, whose order changes from run to run: we
+//! promise byte-identical artifacts for identical inputs, so keys are sorted
+//! here. Reading uses the `safetensors` crate, which checks the header's
+//! offsets and sizes against the file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, IoContext, Result};
+
+/// One tensor to write: name, dtype, shape and little-endian bytes.
+pub struct TensorBytes<'a> {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub data: std::borrow::Cow<'a, [u8]>,
+}
+
+fn dtype_name(d: Dtype) -> String {
+    // Dtype's Debug form is its safetensors spelling (U8, F32, …).
+    format!("{d:?}")
+}
+
+/// Encodes tensors (sorted by name) and metadata (sorted by key) as a
+/// safetensors file.
+pub fn encode(tensors: &[TensorBytes<'_>], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    let mut order: Vec<&TensorBytes> = tensors.iter().collect();
+    order.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut header = serde_json::Map::new();
+    let meta: serde_json::Map<String, serde_json::Value> =
+        metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    let mut parts = vec![format!("\"__metadata__\":{}", serde_json::Value::Object(meta))];
+    let mut offset = 0usize;
+    for t in &order {
+        let expect = t.shape.iter().product::<usize>() * t.dtype.bitsize() / 8;
+        if t.data.len() != expect {
+            return Err(Error::Invalid(format!(
+                "tensor '{}' has {} bytes but shape {:?} of {:?} needs {expect}",
+                t.name,
+                t.data.len(),
+                t.shape,
+                t.dtype
+            )));
+        }
+        let info = serde_json::json!({
+            "dtype": dtype_name(t.dtype),
+            "shape": t.shape,
+            "data_offsets": [offset, offset + t.data.len()],
+        });
+        parts.push(format!("{}:{}", serde_json::Value::String(t.name.clone()), info));
+        offset += t.data.len();
+    }
+    header.clear();
+    let mut json = format!("{{{}}}", parts.join(","));
+    // Pad with spaces so the data starts 8-byte aligned (allowed by the format).
+    while (8 + json.len()) % 8 != 0 {
+        json.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(json.as_bytes());
+    for t in &order {
+        out.extend_from_slice(&t.data);
+    }
+    Ok(out)
+}
+
+/// Validates `bytes` as safetensors, naming `path` in the error.
+pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))
+}
+
+/// The `__metadata__` of a safetensors file, sorted.
+pub fn metadata_of(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+    Ok(meta.metadata().clone().unwrap_or_default().into_iter().collect())
+}
+
+/// Reads only the header's metadata (validating the header as a whole).
+pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    let bytes = std::fs::read(path).at(path)?;
+    parse(path, &bytes)?;
+    metadata_of(path, &bytes)
+}
+
+/// Checks `synthmix.kind` and `synthmix.format` in `meta`.
+pub fn expect_kind(path: &Path, meta: &BTreeMap<String, String>, kinds: &[&str]) -> Result<String> {
+    let kind = meta
+        .get("synthmix.kind")
+        .ok_or_else(|| Error::format(path, "no synthmix.kind in metadata: not a synthmix artifact"))?;
+    if !kinds.contains(&kind.as_str()) {
+        return Err(Error::format(path, format!("is a {kind}, expected {}", kinds.join(" or "))));
+    }
+    match meta.get("synthmix.format").map(String::as_str) {
+        Some(super::FORMAT_VERSION) => Ok(kind.clone()),
+        Some(v) => Err(Error::format(path, format!("synthmix.format {v} is not supported (this build reads {})", super::FORMAT_VERSION))),
+        None => Err(Error::format(path, "no synthmix.format in metadata")),
+    }
+}
+
+/// A required metadata value.
+pub fn meta_get<'m>(path: &Path, meta: &'m BTreeMap<String, String>, key: &str) -> Result<&'m str> {
+    meta.get(key).map(String::as_str).ok_or_else(|| Error::format(path, format!("metadata key '{key}' is missing")))
+}

@@ -1,0 +1,129 @@
+//! What every binary shares: the common flags, logging set-up, and the one-line
+//! error report with a non-zero exit.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::data::DataOptions;
+
+/// Where a stage computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+impl DeviceArg {
+    pub fn device(&self) -> crate::Result<candle_core::Device> {
+        match self {
+            DeviceArg::Cpu => Ok(candle_core::Device::Cpu),
+            DeviceArg::Cuda => candle_core::Device::new_cuda(0).map_err(|e| {
+                crate::Error::Invalid(format!(
+                    "--device cuda: {} (this build may lack the `cuda` feature, or no NVIDIA GPU is present)",
+                    crate::error::strip_backtrace(e)
+                ))
+            }),
+        }
+    }
+}
+
+/// Flags common to every stage and to the runner.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Folder holding the real datasets (mnist/, fashion-mnist/, cifar-10/, mnist-c/).
+    /// Default: env SYNTHMIX_DATA, else `data/`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// MNIST-C severity (1-5) used when `mnist-c/shot_noise:*` is computed from
+    /// MNIST because the MNIST-C files are absent.
+    #[arg(long, global = true, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub severity: u8,
+
+    /// Seed of computed corruptions; fixed by default so every stage sees the
+    /// same corrupted test set.
+    #[arg(long, global = true, default_value_t = 0)]
+    pub corruption_seed: u64,
+
+    /// Device to compute on.
+    #[arg(long, global = true, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+
+    /// More log output (-v debug, -vv trace). Env RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors; no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+impl CommonArgs {
+    pub fn data_options(&self) -> DataOptions {
+        DataOptions {
+            data_dir: crate::data::resolve_data_dir(self.data_dir.as_deref()),
+            severity: self.severity,
+            corruption_seed: self.corruption_seed,
+        }
+    }
+
+    /// Sets up `tracing` logging to stderr at the chosen verbosity.
+    pub fn init_logging(&self) {
+        let level = if self.quiet {
+            "warn"
+        } else {
+            match self.verbose {
+                0 => "info",
+                1 => "debug",
+                _ => "trace",
+            }
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
+        if self.quiet {
+            crate::progress::set_hidden(true);
+        }
+    }
+}
+
+/// Runs a binary's body and turns an error into one line on stderr and exit 1.
+/// The chain of contexts is joined with ": "; no backtrace is printed even
+/// when `RUST_BACKTRACE` is set.
+pub fn run_main(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    match body() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error chain as a single line.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let msg = match cause.downcast_ref::<candle_core::Error>() {
+            // candle's Display appends a captured backtrace: drop it.
+            Some(c) => crate::error::strip_backtrace(clone_candle(c)).to_string(),
+            None => cause.to_string(),
+        };
+        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+        // thiserror `#[source]` chains repeat the inner text; keep the line short.
+        if parts.last().is_some_and(|last| last.ends_with(&msg)) {
+            continue;
+        }
+        parts.push(msg);
+    }
+    parts.join(": ")
+}
+
+fn clone_candle(e: &candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => clone_candle(inner),
+        other => candle_core::Error::Msg(other.to_string()),
+    }
+}

@@ -1,0 +1,1 @@
+//! Checksum-verified download of the official dataset files (in progress).

@@ -1,0 +1,284 @@
+//! Real datasets and the in-memory image set every stage works on.
+//!
+//! A set is named either by a path to an image-set artifact or by
+//! `DATASET:SPLIT` (see [`DatasetName`]), resolved in the data dir.
+
+pub mod cifar;
+pub mod corrupt;
+pub mod fetch;
+pub mod idx;
+mod name;
+pub mod npy;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use name::{Dataset, DatasetName, Split};
+
+use crate::error::{Error, Result};
+
+/// Channels × height × width of every image in a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl ImageShape {
+    pub fn pixels(&self) -> usize {
+        self.c * self.h * self.w
+    }
+}
+
+impl std::fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.c, self.h, self.w)
+    }
+}
+
+/// Where the images of a set came from (`source` in the artifact metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Real,
+    Synthetic,
+    Mix,
+    Corrupted,
+}
+
+impl Source {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Source::Real => "real",
+            Source::Synthetic => "synthetic",
+            Source::Mix => "mix",
+            Source::Corrupted => "corrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "real" => Source::Real,
+            "synthetic" => Source::Synthetic,
+            "mix" => Source::Mix,
+            "corrupted" => Source::Corrupted,
+            _ => return None,
+        })
+    }
+}
+
+/// Descriptive metadata of a set; `extra` carries keys beyond the contract's
+/// required ones (a mix's ratio and counts, a corruption's severity, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetMeta {
+    pub dataset: String,
+    pub split: String,
+    pub source: Source,
+    pub extra: BTreeMap<String, String>,
+}
+
+/// Labelled images as raw 0–255 pixels, `[N, C, H, W]` row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSet {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub shape: ImageShape,
+    pub num_classes: usize,
+    pub meta: SetMeta,
+}
+
+impl ImageSet {
+    /// Builds a set, checking sizes and labels; `origin` names the input in errors.
+    pub fn new(
+        origin: &Path,
+        images: Vec<u8>,
+        labels: Vec<u8>,
+        shape: ImageShape,
+        num_classes: usize,
+        meta: SetMeta,
+    ) -> Result<Self> {
+        let set = ImageSet { images, labels, shape, num_classes, meta };
+        set.validate(origin)?;
+        Ok(set)
+    }
+
+    /// Checks the invariants every reader and writer relies on.
+    pub fn validate(&self, origin: &Path) -> Result<()> {
+        let n = self.labels.len();
+        if self.shape.pixels() == 0 {
+            return Err(Error::format(origin, format!("image shape {} is empty", self.shape)));
+        }
+        if self.images.len() != n * self.shape.pixels() {
+            return Err(Error::format(
+                origin,
+                format!(
+                    "{} images of {} but {} labels",
+                    self.images.len() as f64 / self.shape.pixels() as f64,
+                    self.shape,
+                    n
+                ),
+            ));
+        }
+        if self.num_classes == 0 || self.num_classes > 256 {
+            return Err(Error::format(origin, format!("num_classes {} out of range 1..=256", self.num_classes)));
+        }
+        if let Some((i, &l)) = self.labels.iter().enumerate().find(|(_, &l)| l as usize >= self.num_classes) {
+            return Err(Error::format(
+                origin,
+                format!("label {l} at index {i} is not below num_classes {}", self.num_classes),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixels of image `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let p = self.shape.pixels();
+        &self.images[i * p..(i + 1) * p]
+    }
+
+    /// Number of images per class, index = class.
+    pub fn class_histogram(&self) -> Vec<usize> {
+        let mut h = vec![0usize; self.num_classes];
+        for &l in &self.labels {
+            h[l as usize] += 1;
+        }
+        h
+    }
+
+    /// Indices of the images of each class, in set order.
+    pub fn indices_by_class(&self) -> Vec<Vec<usize>> {
+        let mut by = vec![Vec::new(); self.num_classes];
+        for (i, &l) in self.labels.iter().enumerate() {
+            by[l as usize].push(i);
+        }
+        by
+    }
+
+    /// A new set holding the given images, in the given order.
+    pub fn select(&self, indices: &[usize]) -> ImageSet {
+        let p = self.shape.pixels();
+        let mut images = Vec::with_capacity(indices.len() * p);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            images.extend_from_slice(self.image(i));
+            labels.push(self.labels[i]);
+        }
+        ImageSet { images, labels, shape: self.shape, num_classes: self.num_classes, meta: self.meta.clone() }
+    }
+
+    /// Human-readable class names where the dataset is known.
+    pub fn class_names(&self) -> Vec<String> {
+        Dataset::parse(&self.meta.dataset)
+            .map(|d| d.class_names().iter().map(|s| s.to_string()).collect())
+            .unwrap_or_else(|| (0..self.num_classes).map(|c| c.to_string()).collect())
+    }
+}
+
+/// Where datasets live and how derived ones (MNIST-C shot noise) are made.
+#[derive(Debug, Clone)]
+pub struct DataOptions {
+    pub data_dir: PathBuf,
+    /// MNIST-C severity (1–5) used when shot noise is computed, not read.
+    pub severity: u8,
+    /// Seed of computed corruptions. Fixed by default so every stage and every
+    /// classifier seed sees the same corrupted test set.
+    pub corruption_seed: u64,
+}
+
+impl DataOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        DataOptions { data_dir: data_dir.into(), severity: 5, corruption_seed: 0 }
+    }
+}
+
+/// The data dir from the flag, else `SYNTHMIX_DATA`, else `data/`.
+pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    match std::env::var_os("SYNTHMIX_DATA") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from("data"),
+    }
+}
+
+/// Loads an image set named by `spec`: a `DATASET:SPLIT` name or a path to an
+/// image-set artifact.
+pub fn load_set(spec: &str, opts: &DataOptions) -> Result<ImageSet> {
+    match DatasetName::parse(spec) {
+        Ok(name) => name.load(opts),
+        Err(parse_err) => {
+            let path = Path::new(spec);
+            if path.exists() {
+                crate::artifact::image_set::read(path)
+            } else if spec.contains(':') {
+                Err(parse_err)
+            } else {
+                Err(Error::NotFound(format!(
+                    "{spec}: no such file, and not a dataset name (expected DATASET:SPLIT, e.g. mnist:train)"
+                )))
+            }
+        }
+    }
+}
+
+/// Reads a whole file, transparently gunzipping when it starts with the gzip magic.
+pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(raw.len() * 4);
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| Error::format(path, format!("corrupt gzip stream: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// The first of `candidates` (relative to `dir`) that exists, trying each
+/// with and without `.gz`.
+pub(crate) fn find_file(dir: &Path, candidates: &[String]) -> Option<PathBuf> {
+    for c in candidates {
+        for name in [format!("{c}.gz"), c.clone()] {
+            let p = dir.join(&name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// Writes the set named by `spec` (a `DATASET:SPLIT` or a file) as an
+/// image-set artifact at `out`, with a provenance record beside it.
+pub fn export(spec: &str, opts: &DataOptions, out: &Path) -> Result<ImageSet> {
+    use crate::artifact::{image_set, provenance};
+    let started = std::time::Instant::now();
+    let set = load_set(spec, opts)?;
+    let params = serde_json::json!({
+        "input": spec,
+        "out": out.display().to_string(),
+        "severity": opts.severity,
+        "corruption_seed": opts.corruption_seed,
+    });
+    let mut prov = provenance::Provenance::start("data-export", &params, None)?;
+    prov.inputs.push(provenance::FileRecord { role: "input".into(), path: spec.into(), blake3: set.content_hash()? });
+    image_set::write(out, &set)?;
+    prov.output_file("out", out)?;
+    prov.wall_time_s = started.elapsed().as_secs_f64();
+    prov.metrics.push(("images".into(), set.len() as f64));
+    provenance::write(&provenance::path_for(out), &prov)?;
+    Ok(set)
+}

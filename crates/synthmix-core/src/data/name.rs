@@ -1,0 +1,214 @@
+//! Dataset names: `DATASET:SPLIT`, resolved in the data dir.
+
+use std::path::{Path, PathBuf};
+
+use super::{cifar, corrupt, find_file, idx, npy, DataOptions, ImageSet};
+use crate::error::{Error, Result};
+
+/// A dataset synthmix knows how to read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Dataset {
+    Mnist,
+    FashionMnist,
+    Cifar10,
+    /// An MNIST-C corruption, e.g. `shot_noise`.
+    MnistC(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+impl Split {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+const FASHION_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+const CIFAR_CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+
+/// The 15 corruptions of MNIST-C (Mu & Gilmer 2019), plus its `identity`.
+pub const MNIST_C_CORRUPTIONS: [&str; 16] = [
+    "identity", "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "shear", "scale", "rotate",
+    "brightness", "translate", "stripe", "fog", "spatter", "dotted_line", "zigzag", "canny_edges",
+];
+
+impl Dataset {
+    /// Parses `mnist`, `fashion-mnist`, `cifar-10`, `mnist-c/CORRUPTION`.
+    pub fn parse(s: &str) -> Option<Dataset> {
+        Some(match s {
+            "mnist" => Dataset::Mnist,
+            "fashion-mnist" => Dataset::FashionMnist,
+            "cifar-10" => Dataset::Cifar10,
+            _ => {
+                let c = s.strip_prefix("mnist-c/")?;
+                if !MNIST_C_CORRUPTIONS.contains(&c) {
+                    return None;
+                }
+                Dataset::MnistC(c.to_string())
+            }
+        })
+    }
+
+    /// Parses dataset names given on a command line; empty means the three
+    /// downloadable datasets.
+    pub fn parse_list(names: &[String]) -> Result<Vec<Dataset>> {
+        if names.is_empty() {
+            return Ok(vec![Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10]);
+        }
+        names
+            .iter()
+            .map(|n| {
+                Dataset::parse(n).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "'{n}' is not a dataset: expected mnist, fashion-mnist, cifar-10 or mnist-c/CORRUPTION"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Dataset::Mnist => "mnist".into(),
+            Dataset::FashionMnist => "fashion-mnist".into(),
+            Dataset::Cifar10 => "cifar-10".into(),
+            Dataset::MnistC(c) => format!("mnist-c/{c}"),
+        }
+    }
+
+    pub fn class_names(&self) -> &'static [&'static str] {
+        match self {
+            Dataset::Mnist | Dataset::MnistC(_) => &MNIST_CLASSES,
+            Dataset::FashionMnist => &FASHION_CLASSES,
+            Dataset::Cifar10 => &CIFAR_CLASSES,
+        }
+    }
+
+    pub fn num_classes(&self) -> usize {
+        10
+    }
+
+    /// The dataset's folder inside the data dir.
+    pub fn dir(&self, data_dir: &Path) -> PathBuf {
+        match self {
+            Dataset::Mnist => data_dir.join("mnist"),
+            Dataset::FashionMnist => data_dir.join("fashion-mnist"),
+            Dataset::Cifar10 => data_dir.join("cifar-10"),
+            Dataset::MnistC(c) => data_dir.join("mnist-c").join(c),
+        }
+    }
+}
+
+/// `DATASET:SPLIT`, e.g. `mnist:train` or `mnist-c/shot_noise:test`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DatasetName {
+    pub dataset: Dataset,
+    pub split: Split,
+}
+
+impl std::fmt::Display for DatasetName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.dataset.name(), self.split.as_str())
+    }
+}
+
+impl DatasetName {
+    pub fn parse(s: &str) -> Result<DatasetName> {
+        let bad = || {
+            Error::Invalid(format!(
+                "'{s}' is not a dataset name: expected DATASET:SPLIT with DATASET one of mnist, fashion-mnist, \
+                 cifar-10, mnist-c/CORRUPTION (e.g. mnist-c/shot_noise) and SPLIT train or test"
+            ))
+        };
+        let (d, sp) = s.rsplit_once(':').ok_or_else(bad)?;
+        let dataset = Dataset::parse(d).ok_or_else(bad)?;
+        let split = match sp {
+            "train" => Split::Train,
+            "test" => Split::Test,
+            _ => return Err(bad()),
+        };
+        Ok(DatasetName { dataset, split })
+    }
+
+    /// Reads the split from the data dir (computing MNIST-C shot noise from
+    /// MNIST when the MNIST-C files are absent).
+    pub fn load(&self, opts: &DataOptions) -> Result<ImageSet> {
+        let data_dir = &opts.data_dir;
+        if !data_dir.is_dir() {
+            return Err(Error::NotFound(format!(
+                "{}: data dir does not exist (set --data-dir or SYNTHMIX_DATA, or run `synthmix data fetch`)",
+                data_dir.display()
+            )));
+        }
+        let dir = self.dataset.dir(data_dir);
+        let missing = |what: &str| {
+            Error::NotFound(format!(
+                "{}: {what} for {self} not found (run `synthmix data fetch {}`)",
+                dir.display(),
+                self.dataset.name()
+            ))
+        };
+        let mut set = match &self.dataset {
+            Dataset::Mnist | Dataset::FashionMnist => {
+                let stem = match self.split {
+                    Split::Train => "train",
+                    Split::Test => "t10k",
+                };
+                let img = find_file(&dir, &[format!("{stem}-images-idx3-ubyte"), format!("{stem}-images.idx3-ubyte")])
+                    .ok_or_else(|| missing("IDX images"))?;
+                let lab = find_file(&dir, &[format!("{stem}-labels-idx1-ubyte"), format!("{stem}-labels.idx1-ubyte")])
+                    .ok_or_else(|| missing("IDX labels"))?;
+                idx::read_pair(&img, &lab)?
+            }
+            Dataset::Cifar10 => cifar::read_split(&dir, self.split)?,
+            Dataset::MnistC(c) => {
+                let s = self.split.as_str();
+                // The official zip unpacks to mnist_c/<corruption>/; accept both spellings.
+                let alt = data_dir.join("mnist_c").join(c);
+                let names = [format!("{s}_images.npy"), format!("{s}_labels.npy")];
+                let found = [&dir, &alt].into_iter().find_map(|d| {
+                    Some((find_file(d, &names[..1])?, find_file(d, &names[1..])?))
+                });
+                match found {
+                    Some((img, lab)) => npy::read_mnist_c(&img, &lab)?,
+                    None if c == "shot_noise" => {
+                        let base = DatasetName { dataset: Dataset::Mnist, split: self.split }.load(opts)?;
+                        corrupt::shot_noise_set(&base, opts.severity, opts.corruption_seed)?
+                    }
+                    None => return Err(missing("MNIST-C .npy files")),
+                }
+            }
+        };
+        set.meta.dataset = self.dataset.name();
+        set.meta.split = self.split.as_str().into();
+        Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names() {
+        let n = DatasetName::parse("mnist-c/shot_noise:test").unwrap();
+        assert_eq!(n.dataset, Dataset::MnistC("shot_noise".into()));
+        assert_eq!(n.split, Split::Test);
+        assert_eq!(n.to_string(), "mnist-c/shot_noise:test");
+        assert_eq!(DatasetName::parse("fashion-mnist:train").unwrap().dataset, Dataset::FashionMnist);
+        for bad in ["mnist", "mnist:val", "imagenet:train", "mnist-c/nope:test", ":test"] {
+            let e = DatasetName::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("DATASET:SPLIT"), "{e}");
+        }
+    }
+}

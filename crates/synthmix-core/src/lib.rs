@@ -1,0 +1,25 @@
+//! synthmix-core: the one library behind the synthmix stage binaries and the
+//! pipeline runner. Modules are named for what they hold:
+//!
+//! - [`data`]: real datasets (IDX, CIFAR-10 binary, MNIST-C `.npy`), dataset
+//!   names `DATASET:SPLIT`, MNIST-C shot noise, checksum-verified fetching.
+//! - [`artifact`]: the on-disk contracts (image sets, checkpoints, provenance),
+//!   validating readers and atomic writers.
+//! - [`report`]: sample grids and other pictures.
+//! - [`cli`]: flags shared by every binary, logging, error reporting.
+//! - [`rng`]: the seeded random generators every random draw comes from.
+
+pub mod artifact;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod report;
+pub mod rng;
+
+pub use error::{Error, Result};
+
+/// The synthmix version, recorded in every provenance record.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit this library was built from ("unknown" outside a checkout).
+pub const GIT_COMMIT: &str = env!("SYNTHMIX_GIT_COMMIT");
+pub mod progress;

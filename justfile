@@ -1,0 +1,17 @@
+# synthmix tasks. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Real data: env SYNTHMIX_DATA, else data/ (fetch it with `just data-fetch`).
+export SYNTHMIX_DATA := env_var_or_default("SYNTHMIX_DATA", "data")
+
+default:
+    @just --list
+
+# Build every binary (release).
+build:
+    cargo build --release --workspace
+
+# Run the whole test suite (unit, format and end-to-end tests on real data).
+test:
+    cargo test --workspace

@@ -1,0 +1,62 @@
+//! Helpers for the end-to-end tests, which run the real binaries.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The real shared data: env SYNTHMIX_DATA, else `../shared/data` beside the project.
+pub fn shared_data() -> PathBuf {
+    let p = match std::env::var_os("SYNTHMIX_DATA") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+    };
+    assert!(p.join("mnist").is_dir(), "real data not found at {} (set SYNTHMIX_DATA)", p.display());
+    p
+}
+
+/// A command for one of the workspace's binaries, with backtraces switched on
+/// (so a test notices if one leaks into an error message).
+pub fn bin(name: &str) -> Command {
+    let exe = match name {
+        "synthmix" => PathBuf::from(env!("CARGO_BIN_EXE_synthmix")),
+        other => PathBuf::from(env!("CARGO_BIN_EXE_synthmix")).with_file_name(other),
+    };
+    let mut c = Command::new(exe);
+    c.env("RUST_BACKTRACE", "1").env_remove("RUST_LOG").env("SYNTHMIX_DATA", shared_data());
+    c
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("binary runs");
+    assert!(
+        out.status.success(),
+        "{:?} failed:\nstdout: {}\nstderr: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a command expected to fail and returns its one-line error message.
+/// Checks: non-zero exit, exactly one line on stderr starting `error: `, no panic.
+pub fn run_err(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{cmd:?} should fail; stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "{cmd:?}: exit code; stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{cmd:?}: expected one line, got:\n{stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "{stderr}");
+    lines[0].to_string()
+}
+
+/// Names of the entries of a folder, sorted.
+pub fn ls(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
