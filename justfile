@@ -15,3 +15,11 @@ build:
 # Run the whole test suite (unit, format and end-to-end tests on real data).
 test:
     cargo test --workspace
+
+# Download the official dataset files into $SYNTHMIX_DATA, checksum-verified.
+data-fetch *DATASETS:
+    cargo run --release -q -p synthmix -- data fetch {{DATASETS}}
+
+# Verify the data dir against the checksum table.
+data-verify *DATASETS:
+    cargo run --release -q -p synthmix -- data verify {{DATASETS}}

@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Real datasets: export a split as an image set.
+    /// Real datasets: fetch, verify, export.
     Data {
         #[command(subcommand)]
         cmd: DataCmd,
@@ -45,6 +45,20 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum DataCmd {
+    /// Download the official files of DATASETs (mnist, fashion-mnist, cifar-10)
+    /// into the data dir, verifying checksums; skips files already verified.
+    Fetch {
+        /// Datasets to fetch (default: mnist fashion-mnist cifar-10).
+        datasets: Vec<String>,
+        /// Network timeout per request, seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Check the data dir's files against the checksum table.
+    Verify {
+        /// Datasets to verify (default: those present).
+        datasets: Vec<String>,
+    },
     /// Write a real split (DATASET:SPLIT) as an image-set artifact.
     Export {
         /// Dataset name, e.g. mnist:train or mnist-c/shot_noise:test.
@@ -62,6 +76,29 @@ fn main() -> std::process::ExitCode {
         let opts = cli.common.data_options();
         match cli.cmd {
             Cmd::Data { cmd } => match cmd {
+                DataCmd::Fetch { datasets, timeout } => {
+                    let ds = data::Dataset::parse_list(&datasets)?;
+                    let fo = data::fetch::FetchOptions {
+                        timeout: std::time::Duration::from_secs(timeout),
+                        ..Default::default()
+                    };
+                    for outcome in data::fetch::fetch(&opts.data_dir, &ds, &fo)? {
+                        println!("{outcome}");
+                    }
+                }
+                DataCmd::Verify { datasets } => {
+                    let ds = if datasets.is_empty() {
+                        data::Dataset::present(&opts.data_dir)
+                    } else {
+                        data::Dataset::parse_list(&datasets)?
+                    };
+                    anyhow::ensure!(!ds.is_empty(), "{}: no dataset folders to verify", opts.data_dir.display());
+                    let outcomes = data::fetch::verify(&opts.data_dir, &ds)?;
+                    for o in &outcomes {
+                        println!("{o}");
+                    }
+                    anyhow::ensure!(outcomes.iter().all(|o| o.is_ok()), "some files are missing or fail their checksum");
+                }
                 DataCmd::Export { set, out } => {
                     let s = data::export(&set, &opts, &out).with_context(|| format!("exporting {set}"))?;
                     println!("wrote {} ({} images of {}, classes {:?})", out.display(), s.len(), s.shape, s.class_histogram());

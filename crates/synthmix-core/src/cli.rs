@@ -69,6 +69,10 @@ impl CommonArgs {
         }
     }
 
+    pub fn device(&self) -> crate::Result<candle_core::Device> {
+        self.device.device()
+    }
+
     /// Sets up `tracing` logging to stderr at the chosen verbosity.
     pub fn init_logging(&self) {
         let level = if self.quiet {

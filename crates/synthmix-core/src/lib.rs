@@ -5,6 +5,10 @@
 //!   names `DATASET:SPLIT`, MNIST-C shot noise, checksum-verified fetching.
 //! - [`artifact`]: the on-disk contracts (image sets, checkpoints, provenance),
 //!   validating readers and atomic writers.
+//! - [`model`]: the classifiers (and generators), candle-nn style, seeded init.
+//! - [`ops`]: CPU kernels with tested gradients (max-pool, conv).
+//! - [`train`]: training loops and the Adam optimiser.
+//! - [`metrics`]: accuracy, per-class accuracy, confusion matrices.
 //! - [`report`]: sample grids and other pictures.
 //! - [`cli`]: flags shared by every binary, logging, error reporting.
 //! - [`rng`]: the seeded random generators every random draw comes from.
@@ -13,8 +17,12 @@ pub mod artifact;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod ops;
 pub mod report;
 pub mod rng;
+pub mod train;
 
 pub use error::{Error, Result};
 

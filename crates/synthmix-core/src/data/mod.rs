@@ -7,6 +7,7 @@ pub mod cifar;
 pub mod corrupt;
 pub mod fetch;
 pub mod idx;
+pub mod mix;
 mod name;
 pub mod npy;
 
@@ -281,4 +282,48 @@ pub fn export(spec: &str, opts: &DataOptions, out: &Path) -> Result<ImageSet> {
     prov.metrics.push(("images".into(), set.len() as f64));
     provenance::write(&provenance::path_for(out), &prov)?;
     Ok(set)
+}
+
+/// Adapts a set to a model's input shape: a 1-channel set is repeated over 3
+/// channels, and smaller images are zero-padded symmetrically (e.g. 28×28
+/// Fashion-MNIST to the Deep CNN's 3×32×32). Anything else is an error.
+pub fn fit_to_shape(set: &ImageSet, target: ImageShape) -> Result<std::borrow::Cow<'_, ImageSet>> {
+    let s = set.shape;
+    if s == target {
+        return Ok(std::borrow::Cow::Borrowed(set));
+    }
+    let channels_ok = s.c == target.c || (s.c == 1 && target.c > 1);
+    if !channels_ok || s.h > target.h || s.w > target.w || (target.h - s.h) % 2 != 0 || (target.w - s.w) % 2 != 0 {
+        return Err(Error::Invalid(format!(
+            "images of {s} cannot be fitted to the model's input {target} (only 1→3 channel repeat and symmetric zero-padding)"
+        )));
+    }
+    let (py, px) = ((target.h - s.h) / 2, (target.w - s.w) / 2);
+    let mut images = vec![0u8; set.len() * target.pixels()];
+    for i in 0..set.len() {
+        let src = set.image(i);
+        let dst = &mut images[i * target.pixels()..(i + 1) * target.pixels()];
+        for c in 0..target.c {
+            let sc = if s.c == 1 { 0 } else { c };
+            for y in 0..s.h {
+                let from = &src[(sc * s.h + y) * s.w..(sc * s.h + y + 1) * s.w];
+                let at = (c * target.h + y + py) * target.w + px;
+                dst[at..at + s.w].copy_from_slice(from);
+            }
+        }
+    }
+    let mut out = ImageSet { images, labels: set.labels.clone(), shape: target, num_classes: set.num_classes, meta: set.meta.clone() };
+    out.meta.extra.insert("fitted_from".into(), s.to_string());
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+/// Images `indices` as F32 `[n, C, H, W]` scaled to [0, 1].
+pub fn batch_tensor(set: &ImageSet, indices: &[usize], device: &candle_core::Device) -> Result<candle_core::Tensor> {
+    let p = set.shape.pixels();
+    let mut buf = Vec::with_capacity(indices.len() * p);
+    for &i in indices {
+        buf.extend(set.image(i).iter().map(|&v| v as f32 * (1.0 / 255.0)));
+    }
+    let ImageShape { c, h, w } = set.shape;
+    Ok(candle_core::Tensor::from_vec(buf, (indices.len(), c, h, w), device)?)
 }

@@ -77,6 +77,11 @@ impl Dataset {
             .collect()
     }
 
+    /// The downloadable datasets whose folder exists in `data_dir`.
+    pub fn present(data_dir: &Path) -> Vec<Dataset> {
+        [Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10].into_iter().filter(|d| d.dir(data_dir).is_dir()).collect()
+    }
+
     pub fn name(&self) -> String {
         match self {
             Dataset::Mnist => "mnist".into(),

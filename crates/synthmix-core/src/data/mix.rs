@@ -1,0 +1,192 @@
+//! `mix-build`: a mix of a real and a synthetic set at ratio O:S with a
+//! constant total size, class by class, drawn without replacement.
+//!
+//! Counts are exact: the total is split over classes by the largest-remainder
+//! method (in the real set's class proportions, or uniformly), the real share
+//! `T·O/(O+S)` is split over classes the same way, and each class takes the
+//! rest from the synthetic set. `1:0` at the real set's size therefore gives
+//! back exactly the real set's images.
+
+use std::path::PathBuf;
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::{load_set, DataOptions, ImageSet, SetMeta, Source};
+use crate::artifact::provenance::{self, FileRecord, Provenance};
+use crate::artifact::image_set;
+use crate::error::{Error, Result};
+use crate::rng;
+
+/// Original:Synthetic, e.g. `5:1`; `1:0` and `0:1` are the pure sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ratio {
+    pub original: u32,
+    pub synthetic: u32,
+}
+
+impl std::str::FromStr for Ratio {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Invalid(format!("ratio '{s}' is not O:S with whole numbers, e.g. 5:1, 1:0 or 0:1"));
+        let (o, sy) = s.split_once(':').ok_or_else(bad)?;
+        let r = Ratio { original: o.trim().parse().map_err(|_| bad())?, synthetic: sy.trim().parse().map_err(|_| bad())? };
+        if r.original == 0 && r.synthetic == 0 {
+            return Err(bad());
+        }
+        Ok(r)
+    }
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.original, self.synthetic)
+    }
+}
+
+/// How the total is spread over classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// The real set's class proportions (the paper's constant-size mixes).
+    Stratified,
+    /// The same number of images per class.
+    Uniform,
+}
+
+/// Splits `total` into integer parts proportional to `weights` (largest
+/// remainder; ties to the lower index), summing exactly to `total`.
+pub fn allocate(total: usize, weights: &[f64]) -> Vec<usize> {
+    let sum: f64 = weights.iter().sum();
+    if weights.is_empty() || sum <= 0.0 {
+        return vec![0; weights.len()];
+    }
+    let exact: Vec<f64> = weights.iter().map(|w| total as f64 * w / sum).collect();
+    let mut parts: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut left = total - parts.iter().sum::<usize>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    for &i in order.iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MixParams {
+    pub real: String,
+    pub synthetic: String,
+    pub ratio: Ratio,
+    /// Total images; default the real set's size.
+    pub total: Option<usize>,
+    pub balance: Balance,
+    pub seed: u64,
+    pub out: PathBuf,
+}
+
+/// Which source image each mix item is: `source[i]` 0 = real, 1 = synthetic,
+/// `index[i]` its index in that source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixManifest {
+    pub source: Vec<u8>,
+    pub index: Vec<u32>,
+    pub real_per_class: Vec<usize>,
+    pub synthetic_per_class: Vec<usize>,
+}
+
+/// Builds the mix in memory.
+pub fn build(real: &ImageSet, synthetic: &ImageSet, ratio: Ratio, total: Option<usize>, balance: Balance, seed: u64) -> Result<(ImageSet, MixManifest)> {
+    if real.shape != synthetic.shape || real.num_classes != synthetic.num_classes {
+        return Err(Error::Invalid(format!(
+            "real set ({} images of {}, {} classes) and synthetic set ({} of {}, {} classes) do not match",
+            real.len(), real.shape, real.num_classes, synthetic.len(), synthetic.shape, synthetic.num_classes
+        )));
+    }
+    let k = real.num_classes;
+    let total = total.unwrap_or(real.len());
+    let weights: Vec<f64> = match balance {
+        Balance::Stratified => real.class_histogram().iter().map(|&n| n as f64).collect(),
+        Balance::Uniform => vec![1.0; k],
+    };
+    let per_class = allocate(total, &weights);
+    let o_share = ratio.original as f64 / (ratio.original + ratio.synthetic) as f64;
+    let real_total = (total as f64 * o_share).round() as usize;
+    let real_pc = allocate(real_total, &per_class.iter().map(|&n| n as f64).collect::<Vec<_>>());
+    let synth_pc: Vec<usize> = per_class.iter().zip(&real_pc).map(|(n, r)| n - r).collect();
+
+    let names = real.class_names();
+    let (real_by, synth_by) = (real.indices_by_class(), synthetic.indices_by_class());
+    for c in 0..k {
+        for (what, need, have) in [("real", real_pc[c], real_by[c].len()), ("synthetic", synth_pc[c], synth_by[c].len())] {
+            if need > have {
+                return Err(Error::Invalid(format!(
+                    "mix {ratio} of {total} images needs {need} {what} images of class {c} ({}) but the {what} set has only {have}",
+                    names[c]
+                )));
+            }
+        }
+    }
+    let mut r = rng::stream(seed, "mix/draw");
+    let mut items: Vec<(u8, u32)> = Vec::with_capacity(total);
+    for c in 0..k {
+        for (src, by, need) in [(0u8, &real_by, real_pc[c]), (1u8, &synth_by, synth_pc[c])] {
+            let mut idx = by[c].clone();
+            idx.shuffle(&mut r);
+            items.extend(idx.into_iter().take(need).map(|i| (src, i as u32)));
+        }
+    }
+    items.shuffle(&mut rng::stream(seed, "mix/order"));
+    let p = real.shape.pixels();
+    let mut images = Vec::with_capacity(total * p);
+    let mut labels = Vec::with_capacity(total);
+    for &(src, i) in &items {
+        let set = if src == 0 { real } else { synthetic };
+        images.extend_from_slice(set.image(i as usize));
+        labels.push(set.labels[i as usize]);
+    }
+    let real_n: usize = real_pc.iter().sum();
+    let synth_n: usize = synth_pc.iter().sum();
+    let mut extra = std::collections::BTreeMap::new();
+    extra.insert("ratio".into(), ratio.to_string());
+    extra.insert("real_count".into(), real_n.to_string());
+    extra.insert("synthetic_count".into(), synth_n.to_string());
+    extra.insert("balance".into(), format!("{balance:?}").to_lowercase());
+    extra.insert("mix_seed".into(), seed.to_string());
+    let meta = SetMeta { dataset: real.meta.dataset.clone(), split: real.meta.split.clone(), source: Source::Mix, extra };
+    let mix = ImageSet::new(std::path::Path::new("<mix>"), images, labels, real.shape, k, meta)?;
+    let manifest = MixManifest {
+        source: items.iter().map(|x| x.0).collect(),
+        index: items.iter().map(|x| x.1).collect(),
+        real_per_class: real_pc,
+        synthetic_per_class: synth_pc,
+    };
+    Ok((mix, manifest))
+}
+
+/// Runs `mix-build`: writes the mix and its provenance (with the manifest of
+/// source indices).
+pub fn run(params: &MixParams, opts: &DataOptions) -> Result<(ImageSet, MixManifest)> {
+    let started = std::time::Instant::now();
+    let real = load_set(&params.real, opts)?;
+    let synthetic = load_set(&params.synthetic, opts)?;
+    let mut prov = Provenance::start("mix-build", params, Some(params.seed))?;
+    prov.inputs.push(FileRecord { role: "real".into(), path: params.real.clone(), blake3: real.content_hash()? });
+    prov.inputs.push(FileRecord { role: "synthetic".into(), path: params.synthetic.clone(), blake3: synthetic.content_hash()? });
+    let (mix, manifest) = build(&real, &synthetic, params.ratio, params.total, params.balance, params.seed)?;
+    image_set::write(&params.out, &mix)?;
+    prov.output_file("mix", &params.out)?;
+    let real_idx: Vec<u32> = manifest.source.iter().zip(&manifest.index).filter(|(s, _)| **s == 0).map(|(_, i)| *i).collect();
+    let synth_idx: Vec<u32> = manifest.source.iter().zip(&manifest.index).filter(|(s, _)| **s == 1).map(|(_, i)| *i).collect();
+    prov.metrics.push(("real_count".into(), real_idx.len() as f64));
+    prov.metrics.push(("synthetic_count".into(), synth_idx.len() as f64));
+    prov.indices.push(("source".into(), manifest.source.iter().map(|&s| s as u32).collect()));
+    prov.indices.push(("real".into(), real_idx));
+    prov.indices.push(("synthetic".into(), synth_idx));
+    prov.wall_time_s = started.elapsed().as_secs_f64();
+    provenance::write(&provenance::path_for(&params.out), &prov)?;
+    Ok((mix, manifest))
+}

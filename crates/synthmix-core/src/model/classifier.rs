@@ -1,0 +1,191 @@
+//! The paper's classifiers.
+//!
+//! - Simple CNN (MNIST / Fashion-MNIST, 1×28×28): conv 3×3 32 → ReLU → pool →
+//!   conv 3×3 64 → ReLU → pool → dense 128 → ReLU → dropout → dense 10.
+//! - Deep CNN (CIFAR-10, 3×32×32): 3 blocks of [conv 3×3 pad 1 → ReLU → conv
+//!   3×3 pad 1 → ReLU → pool → dropout] with 32, 64, 128 channels, then dense
+//!   128 → ReLU → dropout → dense 10.
+
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use super::layers::{max_pool2, Conv2d, Dropout, Linear};
+use crate::data::ImageShape;
+use crate::rng;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassifierArch {
+    /// The paper's Simple CNN (MNIST, Fashion-MNIST).
+    SimpleCnn,
+    /// The paper's Deep CNN (CIFAR-10).
+    DeepCnn,
+}
+
+impl ClassifierArch {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClassifierArch::SimpleCnn => "simple-cnn",
+            ClassifierArch::DeepCnn => "deep-cnn",
+        }
+    }
+
+    /// The input each architecture is built for.
+    pub fn default_input(&self) -> ImageShape {
+        match self {
+            ClassifierArch::SimpleCnn => ImageShape { c: 1, h: 28, w: 28 },
+            ClassifierArch::DeepCnn => ImageShape { c: 3, h: 32, w: 32 },
+        }
+    }
+
+    /// The paper's learning rate and epochs.
+    pub fn paper_lr_epochs(&self) -> (f64, usize) {
+        match self {
+            ClassifierArch::SimpleCnn => (1e-4, 10),
+            ClassifierArch::DeepCnn => (1e-3, 50),
+        }
+    }
+}
+
+/// Everything needed to rebuild a classifier; stored as JSON in checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierConfig {
+    pub arch: ClassifierArch,
+    /// The model's input; sets of another shape are adapted (see `data::fit_to_shape`).
+    pub input: ImageShape,
+    pub num_classes: usize,
+    /// Conv channels: per conv layer (simple) or per block (deep).
+    pub channels: Vec<usize>,
+    pub hidden: usize,
+    /// Dropout after each conv block (deep CNN only).
+    pub dropout_conv: f32,
+    /// Dropout before the last dense layer.
+    pub dropout_head: f32,
+}
+
+impl ClassifierConfig {
+    pub fn paper(arch: ClassifierArch) -> Self {
+        match arch {
+            ClassifierArch::SimpleCnn => ClassifierConfig {
+                arch,
+                input: arch.default_input(),
+                num_classes: 10,
+                channels: vec![32, 64],
+                hidden: 128,
+                dropout_conv: 0.0,
+                dropout_head: 0.5,
+            },
+            ClassifierArch::DeepCnn => ClassifierConfig {
+                arch,
+                input: arch.default_input(),
+                num_classes: 10,
+                channels: vec![32, 64, 128],
+                hidden: 128,
+                dropout_conv: 0.2,
+                dropout_head: 0.5,
+            },
+        }
+    }
+
+    /// Multiply-adds ×2 of one forward pass (convs and dense layers).
+    pub fn forward_flops(&self) -> u64 {
+        let mut flops = 0u64;
+        let (mut c, mut h, mut w) = (self.input.c, self.input.h, self.input.w);
+        match self.arch {
+            ClassifierArch::SimpleCnn => {
+                for &o in &self.channels {
+                    let (oh, ow) = (h - 2, w - 2);
+                    flops += 2 * (o * c * 9 * oh * ow) as u64;
+                    c = o;
+                    h = oh / 2;
+                    w = ow / 2;
+                }
+            }
+            ClassifierArch::DeepCnn => {
+                for &o in &self.channels {
+                    flops += 2 * (o * c * 9 * h * w) as u64 + 2 * (o * o * 9 * h * w) as u64;
+                    c = o;
+                    h /= 2;
+                    w /= 2;
+                }
+            }
+        }
+        flops + 2 * (c * h * w * self.hidden + self.hidden * self.num_classes) as u64
+    }
+}
+
+/// A classifier of either architecture.
+#[derive(Debug)]
+pub struct Classifier {
+    pub config: ClassifierConfig,
+    convs: Vec<Conv2d>,
+    fc1: Linear,
+    fc2: Linear,
+    drop_conv: Vec<Dropout>,
+    drop_head: Dropout,
+}
+
+impl Classifier {
+    /// Builds the model's variables under `vb`; `seed` drives its dropout masks.
+    pub fn new(vb: VarBuilder, config: &ClassifierConfig, seed: u64) -> Result<Self> {
+        let cfg = config.clone();
+        let mut convs = Vec::new();
+        let mut drop_conv = Vec::new();
+        let (mut c, mut h, mut w) = (cfg.input.c, cfg.input.h, cfg.input.w);
+        match cfg.arch {
+            ClassifierArch::SimpleCnn => {
+                for (i, &o) in cfg.channels.iter().enumerate() {
+                    convs.push(Conv2d::new(vb.pp(format!("conv{}", i + 1)), c, o, 3, 0)?);
+                    c = o;
+                    h = (h - 2) / 2;
+                    w = (w - 2) / 2;
+                }
+            }
+            ClassifierArch::DeepCnn => {
+                for (i, &o) in cfg.channels.iter().enumerate() {
+                    let b = vb.pp(format!("block{}", i + 1));
+                    convs.push(Conv2d::new(b.pp("conv1"), c, o, 3, 1)?);
+                    convs.push(Conv2d::new(b.pp("conv2"), o, o, 3, 1)?);
+                    drop_conv.push(Dropout::new(cfg.dropout_conv, rng::stream(seed, &format!("dropout/block{}", i + 1))));
+                    c = o;
+                    h /= 2;
+                    w /= 2;
+                }
+            }
+        }
+        if h == 0 || w == 0 {
+            candle_core::bail!("input {} is too small for {}", cfg.input, cfg.arch.name());
+        }
+        let fc1 = Linear::new(vb.pp("fc1"), c * h * w, cfg.hidden)?;
+        let fc2 = Linear::new(vb.pp("fc2"), cfg.hidden, cfg.num_classes)?;
+        let drop_head = Dropout::new(cfg.dropout_head, rng::stream(seed, "dropout/head"));
+        Ok(Classifier { config: cfg, convs, fc1, fc2, drop_conv, drop_head })
+    }
+
+    /// The penultimate layer (dense `hidden` after ReLU): the features FID uses.
+    pub fn features(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let mut x = xs.clone();
+        match self.config.arch {
+            ClassifierArch::SimpleCnn => {
+                for conv in &self.convs {
+                    x = max_pool2(&conv.forward_act(&x, true)?)?;
+                }
+            }
+            ClassifierArch::DeepCnn => {
+                for (pair, drop) in self.convs.chunks(2).zip(&self.drop_conv) {
+                    x = pair[0].forward_act(&x, true)?;
+                    x = max_pool2(&pair[1].forward_act(&x, true)?)?;
+                    x = drop.forward(&x, train)?;
+                }
+            }
+        }
+        self.fc1.forward(&x.flatten_from(1)?)?.relu()
+    }
+
+    /// Logits `[N, num_classes]` for images scaled to [0, 1].
+    pub fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let f = self.features(xs, train)?;
+        self.fc2.forward(&self.drop_head.forward(&f, train)?)
+    }
+}

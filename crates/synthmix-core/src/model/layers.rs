@@ -1,0 +1,86 @@
+//! Building blocks in candle-nn's style (built from a `VarBuilder`, `forward`),
+//! routed through our kernels where candle's are slow or wrong.
+
+use std::sync::Mutex;
+
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+use rand::Rng as _;
+
+use crate::ops;
+use crate::rng::Rng;
+
+/// 2-D convolution, stride 1, with bias and optional fused ReLU.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Tensor,
+    padding: usize,
+}
+
+impl Conv2d {
+    pub fn new(vb: VarBuilder, c_in: usize, c_out: usize, kernel: usize, padding: usize) -> Result<Self> {
+        let weight = vb.get((c_out, c_in, kernel, kernel), "weight")?;
+        let bias = vb.get(c_out, "bias")?;
+        Ok(Conv2d { weight, bias, padding })
+    }
+
+    /// Convolution + bias, then ReLU when `relu`.
+    pub fn forward_act(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+        let y = xs.conv2d(&self.weight, self.padding, 1, 1, 1)?;
+        let y = y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)?;
+        if relu {
+            y.relu()
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// Fully connected layer `y = x Wᵀ + b` (weights `[out, in]`, as PyTorch).
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    pub fn new(vb: VarBuilder, d_in: usize, d_out: usize) -> Result<Self> {
+        Ok(Linear { weight: vb.get((d_out, d_in), "weight")?, bias: vb.get(d_out, "bias")? })
+    }
+
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        xs.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}
+
+/// Inverted dropout with masks drawn from our seeded generator (candle-nn's
+/// `dropout` uses an unseeded RNG, so runs would not repeat).
+#[derive(Debug)]
+pub struct Dropout {
+    p: f32,
+    rng: Mutex<Rng>,
+}
+
+impl Dropout {
+    pub fn new(p: f32, rng: Rng) -> Self {
+        Dropout { p, rng: Mutex::new(rng) }
+    }
+
+    pub fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        if !train || self.p == 0.0 {
+            return Ok(xs.clone());
+        }
+        let keep = 1.0 - self.p;
+        let scale = 1.0 / keep;
+        let mut r = self.rng.lock().expect("dropout rng lock");
+        let mask: Vec<f32> = (0..xs.elem_count()).map(|_| if r.gen::<f32>() < keep { scale } else { 0.0 }).collect();
+        let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
+        xs * mask
+    }
+}
+
+/// 2×2 max-pool with a correct gradient.
+pub fn max_pool2(xs: &Tensor) -> Result<Tensor> {
+    ops::max_pool2x2(xs)
+}

@@ -1,0 +1,7 @@
+//! Hand-written CPU kernels where candle's own are slow or wrong, each as a
+//! candle custom op with a tested backward, falling back to candle's ops on
+//! other devices.
+
+pub mod pool;
+
+pub use pool::max_pool2x2;

@@ -1,0 +1,239 @@
+//! `clf-train`: trains a classifier on an image set (or a `DATASET:SPLIT`).
+//!
+//! Each epoch: a seeded shuffle, mini-batches of `batch_size`, cross-entropy,
+//! Adam. After each epoch the checkpoint is rewritten atomically and a row is
+//! appended to the CSV log, so a diverging run (NaN loss) stops with the last
+//! good checkpoint in place.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::optim::{Adam, AdamConfig};
+use crate::artifact::checkpoint::{self, CheckpointMeta};
+use crate::artifact::provenance::{self, FileRecord, Provenance};
+use crate::data::{self, DataOptions, ImageSet};
+use crate::error::{Error, Result};
+use crate::metrics::Confusion;
+use crate::model::{self, ClassifierArch, ClassifierConfig};
+use crate::{progress, rng};
+
+/// Every parameter of a `clf-train` run; saved in its provenance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClfTrainParams {
+    /// Training set: image-set path or `DATASET:SPLIT`.
+    pub train: String,
+    pub arch: ClassifierArch,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub adam: AdamConfig,
+    pub seed: u64,
+    /// Fraction of the training set held out for validation (seeded, stratified).
+    pub val_fraction: f64,
+    /// Train on a seeded, stratified subset of this many images.
+    pub limit: Option<usize>,
+    /// Optional test set scored after every epoch (logged, not used for training).
+    pub eval_test: Option<String>,
+    pub out: PathBuf,
+}
+
+/// What a run ends with.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClfTrainReport {
+    pub epochs: Vec<EpochLog>,
+    pub train_images: usize,
+    pub val_images: usize,
+    pub wall_time_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_accuracy: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    pub images_per_s: f64,
+    pub wall_s: f64,
+}
+
+/// A seeded, class-stratified choice of `n` indices of `set` (sorted).
+pub fn stratified_subset(set: &ImageSet, n: usize, seed: u64, purpose: &str) -> Vec<usize> {
+    let mut r = rng::stream(seed, purpose);
+    let by_class = set.indices_by_class();
+    let total = set.len().max(1);
+    // Largest-remainder allocation keeps class proportions and the exact total.
+    let quotas = data::mix::allocate(n.min(set.len()), &by_class.iter().map(|c| c.len() as f64 / total as f64).collect::<Vec<_>>());
+    let mut out = Vec::with_capacity(n);
+    for (idx, q) in by_class.into_iter().zip(quotas) {
+        let mut idx = idx;
+        idx.shuffle(&mut r);
+        out.extend(idx.into_iter().take(q));
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Runs `clf-train`: returns the per-epoch log after writing the checkpoint,
+/// `STEM.log.csv` and `STEM.prov.bin` beside `params.out`.
+pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) -> Result<ClfTrainReport> {
+    let started = Instant::now();
+    if params.batch_size == 0 || params.epochs == 0 {
+        return Err(Error::Invalid("--batch-size and --epochs must be at least 1".into()));
+    }
+    if !(0.0..1.0).contains(&params.val_fraction) {
+        return Err(Error::Invalid(format!("--val-fraction {} is outside [0, 1)", params.val_fraction)));
+    }
+    let full = data::load_set(&params.train, data_opts)?;
+    let mut prov = Provenance::start("clf-train", params, Some(params.seed))?;
+    prov.inputs.push(FileRecord { role: "train".into(), path: params.train.clone(), blake3: full.content_hash()? });
+
+    let mut config = ClassifierConfig::paper(params.arch);
+    config.num_classes = full.num_classes;
+    let fitted = data::fit_to_shape(&full, config.input)?;
+    let mut pool: Vec<usize> = match params.limit {
+        Some(n) => stratified_subset(&fitted, n, params.seed, "subset"),
+        None => (0..fitted.len()).collect(),
+    };
+    let n_val = (pool.len() as f64 * params.val_fraction).round() as usize;
+    let val_idx: Vec<usize> = if n_val > 0 {
+        let sub = fitted.select(&pool);
+        let chosen = stratified_subset(&sub, n_val, params.seed, "validation");
+        let val: Vec<usize> = chosen.iter().map(|&i| pool[i]).collect();
+        let taken: std::collections::HashSet<usize> = val.iter().copied().collect();
+        pool.retain(|i| !taken.contains(i));
+        val
+    } else {
+        vec![]
+    };
+    let train_set = fitted.select(&pool);
+    let val_set = (!val_idx.is_empty()).then(|| fitted.select(&val_idx));
+    let test_set = match &params.eval_test {
+        Some(spec) => {
+            let t = data::load_set(spec, data_opts)?;
+            prov.inputs.push(FileRecord { role: "eval-test".into(), path: spec.clone(), blake3: t.content_hash()? });
+            Some(t)
+        }
+        None => None,
+    };
+    if train_set.is_empty() {
+        return Err(Error::Invalid(format!("{}: no training images left", params.train)));
+    }
+    tracing::info!(
+        "clf-train {} on {} ({} train, {} validation images, {}), {} epochs, lr {}, batch {}",
+        params.arch.name(),
+        params.train,
+        train_set.len(),
+        val_idx.len(),
+        config.input,
+        params.epochs,
+        params.adam.lr,
+        params.batch_size
+    );
+
+    let (model, varmap) = model::new_classifier(&config, params.seed, device)?;
+    let mut opt = Adam::from_varmap(&varmap, params.adam);
+    let log_path = super::sibling(&params.out, "log.csv");
+    let mut csv = String::from("epoch,train_loss,train_accuracy,val_accuracy,test_accuracy,images_per_s,wall_s\n");
+    let mut epochs = Vec::new();
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    for epoch in 1..=params.epochs {
+        let t0 = Instant::now();
+        order.sort_unstable();
+        order.shuffle(&mut rng::stream(params.seed, &format!("shuffle/epoch{epoch}")));
+        let bar = progress::bar(train_set.len() as u64, "img");
+        bar.set_prefix(format!("epoch {epoch}/{}", params.epochs));
+        let (mut loss_sum, mut correct, mut seen) = (0f64, 0u64, 0usize);
+        for (step, chunk) in order.chunks(params.batch_size).enumerate() {
+            let x = data::batch_tensor(&train_set, chunk, device)?;
+            let y: Vec<u32> = chunk.iter().map(|&i| train_set.labels[i] as u32).collect();
+            let y = Tensor::from_vec(y, chunk.len(), device)?;
+            let logits = model.forward(&x, true)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let loss_v = loss.to_scalar::<f32>()?;
+            super::check_finite(loss_v, &format!("{}: epoch {epoch}, step {}", params.out.display(), step + 1))?;
+            opt.step(&loss.backward()?)?;
+            let pred = logits.argmax(1)?.to_dtype(DType::U32)?;
+            correct += pred.eq(&y)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()? as u64;
+            loss_sum += loss_v as f64 * chunk.len() as f64;
+            seen += chunk.len();
+            bar.inc(chunk.len() as u64);
+            if step % 10 == 0 {
+                bar.set_message(format!("loss {:.4} acc {:.3}", loss_sum / seen as f64, correct as f64 / seen as f64));
+            }
+        }
+        bar.finish_and_clear();
+        let train_time = t0.elapsed().as_secs_f64();
+        let score = |set: &ImageSet| -> Result<f64> {
+            let pred = model::predict(&model, set, 1000, device)?;
+            Ok(Confusion::from_predictions(set.num_classes, &set.labels, &pred).accuracy())
+        };
+        let val_accuracy = val_set.as_ref().map(score).transpose()?;
+        let test_accuracy = test_set.as_ref().map(score).transpose()?;
+        let e = EpochLog {
+            epoch,
+            train_loss: loss_sum / seen as f64,
+            train_accuracy: correct as f64 / seen as f64,
+            val_accuracy,
+            test_accuracy,
+            images_per_s: seen as f64 / train_time,
+            wall_s: t0.elapsed().as_secs_f64(),
+        };
+        let opt_txt = |v: Option<f64>| v.map(|a| format!("{a:.6}")).unwrap_or_default();
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{},{},{:.1},{:.2}\n",
+            e.epoch,
+            e.train_loss,
+            e.train_accuracy,
+            opt_txt(e.val_accuracy),
+            opt_txt(e.test_accuracy),
+            e.images_per_s,
+            e.wall_s
+        ));
+        tracing::info!(
+            "epoch {epoch}: loss {:.4}, train acc {:.4}{}{}, {:.0} img/s",
+            e.train_loss,
+            e.train_accuracy,
+            e.val_accuracy.map(|a| format!(", val acc {a:.4}")).unwrap_or_default(),
+            e.test_accuracy.map(|a| format!(", test acc {a:.4}")).unwrap_or_default(),
+            e.images_per_s
+        );
+        let meta = CheckpointMeta {
+            kind: "classifier".into(),
+            arch: params.arch.name().into(),
+            config: serde_json::to_string(&config).expect("config serialises"),
+            dataset: full.meta.dataset.clone(),
+            epoch,
+            extra: [
+                ("train".to_string(), params.train.clone()),
+                ("train_loss".to_string(), format!("{:.6}", e.train_loss)),
+                ("seed".to_string(), params.seed.to_string()),
+            ]
+            .into_iter()
+            .chain(e.val_accuracy.map(|a| ("val_accuracy".to_string(), format!("{a:.6}"))))
+            .collect(),
+        };
+        checkpoint::write(&params.out, &varmap, &meta)?;
+        crate::artifact::write_atomic(&log_path, csv.as_bytes())?;
+        epochs.push(e);
+    }
+
+    let last = epochs.last().expect("at least one epoch");
+    prov.output_file("checkpoint", &params.out)?;
+    prov.output_file("log", &log_path)?;
+    prov.metrics.push(("train_loss".into(), last.train_loss));
+    prov.metrics.push(("train_accuracy".into(), last.train_accuracy));
+    if let Some(a) = last.val_accuracy {
+        prov.metrics.push(("val_accuracy".into(), a));
+    }
+    if let Some(a) = last.test_accuracy {
+        prov.metrics.push(("test_accuracy".into(), a));
+    }
+    prov.metrics.push(("images_per_s".into(), last.images_per_s));
+    prov.wall_time_s = started.elapsed().as_secs_f64();
+    provenance::write(&provenance::path_for(&params.out), &prov)?;
+    Ok(ClfTrainReport { epochs, train_images: train_set.len(), val_images: val_idx.len(), wall_time_s: prov.wall_time_s })
+}
