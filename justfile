@@ -23,3 +23,9 @@ data-fetch *DATASETS:
 # Verify the data dir against the checksum table.
 data-verify *DATASETS:
     cargo run --release -q -p synthmix -- data verify {{DATASETS}}
+
+# Images/s of every stage's hot loop against PyTorch on this CPU, same run
+# (needs `pip install -r scripts/requirements-bench.txt`). Args go to the bench,
+# e.g. `just bench --seconds 8 --strict`.
+bench *ARGS:
+    cargo bench --bench stages -- {{ARGS}}

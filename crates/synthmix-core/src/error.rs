@@ -58,6 +58,17 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Prefixes a divergence or tensor error with where it happened.
+    pub fn in_context(self, at: &str) -> Self {
+        match self {
+            Error::Diverged(m) => Error::Diverged(format!("{at}: {m}")),
+            Error::Candle(m) => Error::Candle(format!("{at}: {m}")),
+            other => other,
+        }
+    }
+}
+
 impl From<candle_core::Error> for Error {
     /// candle wraps errors in a captured backtrace whenever `RUST_BACKTRACE` is
     /// set; keep only the message so users get one readable line.

@@ -18,7 +18,7 @@ use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::data::{self, DataOptions, ImageSet};
 use crate::error::{Error, Result};
 use crate::metrics::Confusion;
-use crate::model::{self, ClassifierArch, ClassifierConfig};
+use crate::model::{self, Classifier, ClassifierArch, ClassifierConfig};
 use crate::{progress, rng};
 
 /// Every parameter of a `clf-train` run; saved in its provenance.
@@ -58,6 +58,18 @@ pub struct EpochLog {
     pub test_accuracy: Option<f64>,
     pub images_per_s: f64,
     pub wall_s: f64,
+}
+
+/// One optimisation step on a batch: forward (training mode), cross-entropy,
+/// backward, Adam. Returns the loss and the logits. A non-finite loss is an
+/// error before any weight changes.
+pub fn train_step(model: &Classifier, opt: &mut Adam, x: &Tensor, y: &Tensor) -> Result<(f32, Tensor)> {
+    let logits = model.forward(x, true)?;
+    let loss = candle_nn::loss::cross_entropy(&logits, y)?;
+    let loss_v = loss.to_scalar::<f32>()?;
+    super::check_finite(loss_v, "classifier")?;
+    opt.step(&loss.backward()?)?;
+    Ok((loss_v, logits))
 }
 
 /// A seeded, class-stratified choice of `n` indices of `set` (sorted).
@@ -151,11 +163,8 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
             let x = data::batch_tensor(&train_set, chunk, device)?;
             let y: Vec<u32> = chunk.iter().map(|&i| train_set.labels[i] as u32).collect();
             let y = Tensor::from_vec(y, chunk.len(), device)?;
-            let logits = model.forward(&x, true)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
-            let loss_v = loss.to_scalar::<f32>()?;
-            super::check_finite(loss_v, &format!("{}: epoch {epoch}, step {}", params.out.display(), step + 1))?;
-            opt.step(&loss.backward()?)?;
+            let (loss_v, logits) = train_step(&model, &mut opt, &x, &y)
+                .map_err(|e| e.in_context(&format!("{}: epoch {epoch}, step {}", params.out.display(), step + 1)))?;
             let pred = logits.argmax(1)?.to_dtype(DType::U32)?;
             correct += pred.eq(&y)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()? as u64;
             loss_sum += loss_v as f64 * chunk.len() as f64;

@@ -16,6 +16,8 @@ pub(crate) fn check_finite(loss: f32, what: &str) -> crate::Result<()> {
     if loss.is_finite() {
         Ok(())
     } else {
-        Err(crate::Error::Diverged(format!("{what}: loss is {loss}; training diverged (the last good checkpoint is kept)")))
+        Err(crate::Error::Diverged(format!(
+            "{what} loss is {loss}: training diverged (the last good checkpoint is kept)"
+        )))
     }
 }

@@ -1,0 +1,206 @@
+//! `just bench`: images/s of every stage's hot loop, against the same models
+//! in PyTorch on the same CPU in the same run (scripts/bench_pytorch.py), as a
+//! ratio, since the machine is shared and noisy. Medians of timed windows
+//! after a warm-up; synthetic inputs of the real shapes; peak RSS of each side.
+//!
+//! Flags (after `--`): `--seconds S` per window (default 4), `--windows N`
+//! (default 3), `--workloads a,b` (default all), `--no-pytorch`, `--strict`
+//! (refuse to run on a busy machine instead of flagging it).
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use candle_core::{Device, Tensor};
+use rand::Rng;
+use synthmix_core::model::{self, ClassifierArch, ClassifierConfig};
+use synthmix_core::rng;
+use synthmix_core::train::classifier::train_step;
+use synthmix_core::train::optim::{Adam, AdamConfig};
+
+struct Opts {
+    seconds: f64,
+    windows: usize,
+    workloads: Vec<String>,
+    pytorch: bool,
+    strict: bool,
+}
+
+fn parse_opts() -> Opts {
+    let mut o = Opts {
+        seconds: 4.0,
+        windows: 3,
+        workloads: ["simple-cnn-train", "deep-cnn-train", "simple-cnn-infer", "deep-cnn-infer"].map(String::from).to_vec(),
+        pytorch: true,
+        strict: false,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--seconds" => { o.seconds = args[i + 1].parse().expect("--seconds S"); i += 1; }
+            "--windows" => { o.windows = args[i + 1].parse().expect("--windows N"); i += 1; }
+            "--workloads" => { o.workloads = args[i + 1].split(',').map(String::from).collect(); i += 1; }
+            "--no-pytorch" => o.pytorch = false,
+            "--strict" => o.strict = true,
+            "--bench" => {} // passed by `cargo bench`
+            other => panic!("unknown flag {other} (see the doc comment of benches/stages.rs)"),
+        }
+        i += 1;
+    }
+    o
+}
+
+/// Fraction of CPU time spent busy over `window`, from /proc/stat.
+fn cpu_busy(window: Duration) -> f64 {
+    let read = || -> (u64, u64) {
+        let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let v: Vec<u64> = s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+        (v.iter().sum(), idle)
+    };
+    let (t0, i0) = read();
+    std::thread::sleep(window);
+    let (t1, i1) = read();
+    let total = (t1 - t0).max(1) as f64;
+    1.0 - (i1 - i0) as f64 / total
+}
+
+/// Peak resident set of this process, KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Median images/s of `step` (which processes `batch` images) over windows.
+fn measure(o: &Opts, batch: usize, mut step: impl FnMut()) -> f64 {
+    let warm = Instant::now();
+    let mut n = 0;
+    while n < 2 || warm.elapsed().as_secs_f64() < 1.0 {
+        step();
+        n += 1;
+    }
+    let mut rates = Vec::new();
+    for _ in 0..o.windows {
+        let t = Instant::now();
+        let mut steps = 0;
+        while t.elapsed().as_secs_f64() < o.seconds {
+            step();
+            steps += 1;
+        }
+        rates.push((steps * batch) as f64 / t.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
+fn random_batch(cfg: &ClassifierConfig, n: usize, seed: u64) -> (Tensor, Tensor) {
+    let mut r = rng::stream(seed, "bench");
+    let p = cfg.input.pixels();
+    let x: Vec<f32> = (0..n * p).map(|_| r.gen::<f32>()).collect();
+    let y: Vec<u32> = (0..n).map(|_| r.gen_range(0..cfg.num_classes as u32)).collect();
+    (
+        Tensor::from_vec(x, (n, cfg.input.c, cfg.input.h, cfg.input.w), &Device::Cpu).unwrap(),
+        Tensor::from_vec(y, n, &Device::Cpu).unwrap(),
+    )
+}
+
+/// images/s and FLOPs per image of one synthmix workload.
+fn run_workload(o: &Opts, name: &str) -> Option<(f64, u64)> {
+    let (arch, train) = match name {
+        "simple-cnn-train" => (ClassifierArch::SimpleCnn, true),
+        "deep-cnn-train" => (ClassifierArch::DeepCnn, true),
+        "simple-cnn-infer" => (ClassifierArch::SimpleCnn, false),
+        "deep-cnn-infer" => (ClassifierArch::DeepCnn, false),
+        _ => return None,
+    };
+    let cfg = ClassifierConfig::paper(arch);
+    let (model, varmap) = model::new_classifier(&cfg, 0, &Device::Cpu).unwrap();
+    let flops = cfg.forward_flops();
+    if train {
+        let batch = 64;
+        let (x, y) = random_batch(&cfg, batch, 1);
+        let mut opt = Adam::from_varmap(&varmap, AdamConfig::new(arch.paper_lr_epochs().0));
+        let rate = measure(o, batch, || {
+            train_step(&model, &mut opt, &x, &y).unwrap();
+        });
+        // Training ≈ 3× the forward FLOPs (forward, input and weight gradients).
+        Some((rate, 3 * flops))
+    } else {
+        let batch = 1000;
+        let (x, _) = random_batch(&cfg, batch, 2);
+        let rate = measure(o, batch, || {
+            model.forward(&x, false).unwrap().to_vec2::<f32>().unwrap();
+        });
+        Some((rate, flops))
+    }
+}
+
+fn main() {
+    let o = parse_opts();
+    let busy = cpu_busy(Duration::from_secs(1));
+    let note = if busy > 0.15 {
+        let msg = format!("machine busy: {:.0}% of CPU time used before the run; ratios are unreliable", busy * 100.0);
+        if o.strict {
+            eprintln!("refusing: {msg}");
+            std::process::exit(2);
+        }
+        format!("WARNING {msg}")
+    } else {
+        format!("machine idle before the run ({:.0}% busy)", busy * 100.0)
+    };
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    eprintln!("synthmix bench: {} threads, {} s x {} windows; {note}", threads, o.seconds, o.windows);
+    let mut ours = BTreeMap::new();
+    for w in &o.workloads {
+        match run_workload(&o, w) {
+            Some(r) => {
+                eprintln!("  synthmix {w}: {:.0} images/s", r.0);
+                ours.insert(w.clone(), r);
+            }
+            None => eprintln!("  synthmix {w}: no such workload here, skipped"),
+        }
+    }
+    let our_rss = peak_rss_kib();
+    let mut theirs: BTreeMap<String, f64> = BTreeMap::new();
+    let mut torch_rss = 0u64;
+    let mut torch_version = String::from("-");
+    if o.pytorch {
+        let json = std::env::temp_dir().join(format!("synthmix-bench-pt-{}.json", std::process::id()));
+        let status = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pytorch.py"))
+            .args(["--threads", &threads.to_string(), "--seconds", &o.seconds.to_string(), "--windows", &o.windows.to_string()])
+            .args(["--workloads", &o.workloads.join(","), "--json"])
+            .arg(&json)
+            .status();
+        match status {
+            Ok(s) if s.success() => {
+                let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+                for (k, r) in v["results"].as_object().into_iter().flatten() {
+                    if let Some(x) = r["images_per_s"].as_f64() {
+                        theirs.insert(k.clone(), x);
+                    }
+                }
+                torch_rss = v["peak_rss_kib"].as_u64().unwrap_or(0);
+                torch_version = v["torch_version"].as_str().unwrap_or("-").to_string();
+                let _ = std::fs::remove_file(&json);
+            }
+            other => eprintln!("PyTorch reference did not run ({other:?}); pip install -r scripts/requirements-bench.txt"),
+        }
+    }
+    println!("\n| workload | synthmix images/s | PyTorch {torch_version} images/s | synthmix / PyTorch | FLOPs/image | synthmix GFLOP/s |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (w, (rate, flops)) in &ours {
+        let pt = theirs.get(w);
+        println!(
+            "| {w} | {rate:.0} | {} | {} | {:.1} M | {:.1} |",
+            pt.map(|x| format!("{x:.0}")).unwrap_or("-".into()),
+            pt.map(|x| format!("{:.2}x", rate / x)).unwrap_or("-".into()),
+            *flops as f64 / 1e6,
+            rate * *flops as f64 / 1e9
+        );
+    }
+    println!("\npeak RSS: synthmix {:.0} MiB, PyTorch {:.0} MiB; {note}", our_rss as f64 / 1024.0, torch_rss as f64 / 1024.0);
+}
