@@ -350,5 +350,9 @@ fn bench_conv_layers_vs_candle() {
                 sum_med[1] / sum_med[0]
             );
         }
+        // Other processes skew wall-clock timings: say how busy the machine was.
+        if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+            println!("load average at the end: {}", load.trim());
+        }
     });
 }

@@ -861,3 +861,49 @@ impl<'a> BwdKernel<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_matches_naive_on_ragged_sizes() {
+        // Full 8×8 blocks (AVX where available) plus ragged edges, with row
+        // strides wider than the matrix.
+        for (rows, cols) in [(1, 1), (3, 5), (8, 8), (9, 17), (16, 13), (32, 1024), (121, 64)] {
+            let (src_rs, dst_rs) = (cols + 3, rows + 5);
+            let src: Vec<f32> = (0..rows * src_rs).map(|i| i as f32).collect();
+            let mut dst = vec![-1f32; cols * dst_rs];
+            transpose(&src, src_rs, rows, cols, &mut dst, dst_rs);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(dst[c * dst_rs + r], src[r * src_rs + c], "{rows}x{cols} at ({r}, {c})");
+                }
+            }
+            // Padding between rows is left alone.
+            assert!((0..cols).all(|c| dst[c * dst_rs + rows..(c + 1) * dst_rs].iter().all(|&v| v == -1.0)));
+        }
+    }
+
+    #[test]
+    fn padded_image_crops_and_pads() {
+        // A 2-channel 3×4 image shifted by (1, -1) into a 4×4 frame.
+        let src: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let p = Padded { c: 2, h: 4, w: 4, off_h: 1, off_w: -1 };
+        let mut dst = vec![f32::NAN; p.len()];
+        p.fill_from_nchw(&src, 3, 4, &mut dst);
+        for y in 0..4 {
+            for x in 0..4 {
+                for ci in 0..2 {
+                    let (sy, sx) = (y as isize - 1, x as isize + 1);
+                    let want = if (0..3).contains(&sy) && (0..4).contains(&sx) {
+                        src[ci * 12 + sy as usize * 4 + sx as usize]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(dst[(y * 4 + x) * 2 + ci], want, "({y}, {x}, {ci})");
+                }
+            }
+        }
+    }
+}
