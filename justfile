@@ -2,8 +2,10 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-# Real data: env SYNTHMIX_DATA, else data/ (fetch it with `just data-fetch`).
-export SYNTHMIX_DATA := env_var_or_default("SYNTHMIX_DATA", "data")
+# Real data: env SYNTHMIX_DATA, else data/ if it exists, else the shared
+# ../shared/data beside the clone if that exists, else data/ (fetched there by
+# `just data-fetch` or by a reproduction).
+export SYNTHMIX_DATA := env_var_or_default("SYNTHMIX_DATA", if path_exists("data") == "true" { "data" } else if path_exists("../shared/data") == "true" { "../shared/data" } else { "data" })
 
 default:
     @just --list
@@ -13,7 +15,10 @@ build:
     cargo build --release --workspace
 
 # Run the whole test suite (unit, format and end-to-end tests on real data).
+# The end-to-end tests run every stage binary, so all binaries are built first
+# (`cargo test` builds only the tested package's own binaries).
 test:
+    cargo build --workspace --bins
     cargo test --workspace
 
 # Download the official dataset files into $SYNTHMIX_DATA, checksum-verified.
@@ -29,3 +34,25 @@ data-verify *DATASETS:
 # e.g. `just bench --seconds 8 --strict`.
 bench *ARGS:
     cargo bench --bench stages -- {{ARGS}}
+
+# Args go to the runner, e.g. `just reproduce -j 1`, `just reproduce --dry-run`.
+# Without CIFAR-10: REPRODUCE_DATASETS="mnist fashion-mnist" just reproduce --skip '*cifar-10*'
+# Report in artifacts/report/paper/.
+# The paper's whole study (pipelines/paper.toml): 3 datasets, every mix, 3 seeds.
+reproduce *ARGS: build (_ensure-data env_var_or_default("REPRODUCE_DATASETS", "mnist fashion-mnist cifar-10"))
+    target/release/synthmix run pipelines/paper.toml {{ARGS}}
+    @echo "report: artifacts/report/paper/report.md"
+
+# Report in artifacts/report/quick/. Run again: everything comes from the cache.
+# The paper's graph for MNIST at reduced sizes (pipelines/quick.toml; minutes on 2 cores).
+reproduce-quick *ARGS: build (_ensure-data "mnist")
+    target/release/synthmix run pipelines/quick.toml {{ARGS}}
+    @echo "report: artifacts/report/quick/report.md"
+
+# Which targets of a pipeline are up to date, and why the others are not.
+status SPEC="pipelines/quick.toml":
+    cargo run --release -q -p synthmix -- status {{SPEC}}
+
+# Present and checksum-verified, or fetched; a clear error when neither.
+_ensure-data DATASETS:
+    @target/release/synthmix data ensure {{DATASETS}} || { echo "error: the data for this pipeline is not in $SYNTHMIX_DATA and could not be fetched; see README, Data (or set SYNTHMIX_DATA)" >&2; exit 1; }

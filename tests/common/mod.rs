@@ -27,7 +27,7 @@ pub fn bin(name: &str) -> Command {
 }
 
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("binary runs");
+    let out = cmd.output().expect("stage binary missing: run `cargo build --workspace --bins` first (just test does)");
     assert!(
         out.status.success(),
         "{:?} failed:\nstdout: {}\nstderr: {}",
@@ -41,7 +41,7 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 /// Runs a command expected to fail and returns its one-line error message.
 /// Checks: non-zero exit, exactly one line on stderr starting `error: `, no panic.
 pub fn run_err(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("binary runs");
+    let out = cmd.output().expect("stage binary missing: run `cargo build --workspace --bins` first (just test does)");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "{cmd:?} should fail; stderr: {stderr}");
     assert_eq!(out.status.code(), Some(1), "{cmd:?}: exit code; stderr: {stderr}");
