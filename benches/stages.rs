@@ -30,7 +30,9 @@ fn parse_opts() -> Opts {
     let mut o = Opts {
         seconds: 4.0,
         windows: 3,
-        workloads: ["simple-cnn-train", "deep-cnn-train", "simple-cnn-infer", "deep-cnn-infer"].map(String::from).to_vec(),
+        workloads: ["simple-cnn-train", "deep-cnn-train", "simple-cnn-infer", "deep-cnn-infer"]
+            .map(String::from)
+            .to_vec(),
         pytorch: true,
         strict: false,
     };
@@ -38,9 +40,18 @@ fn parse_opts() -> Opts {
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
-            "--seconds" => { o.seconds = args[i + 1].parse().expect("--seconds S"); i += 1; }
-            "--windows" => { o.windows = args[i + 1].parse().expect("--windows N"); i += 1; }
-            "--workloads" => { o.workloads = args[i + 1].split(',').map(String::from).collect(); i += 1; }
+            "--seconds" => {
+                o.seconds = args[i + 1].parse().expect("--seconds S");
+                i += 1;
+            }
+            "--windows" => {
+                o.windows = args[i + 1].parse().expect("--windows N");
+                i += 1;
+            }
+            "--workloads" => {
+                o.workloads = args[i + 1].split(',').map(String::from).collect();
+                i += 1;
+            }
             "--no-pytorch" => o.pytorch = false,
             "--strict" => o.strict = true,
             "--bench" => {} // passed by `cargo bench`
@@ -55,7 +66,8 @@ fn parse_opts() -> Opts {
 fn cpu_busy(window: Duration) -> f64 {
     let read = || -> (u64, u64) {
         let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let v: Vec<u64> = s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let v: Vec<u64> =
+            s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
         let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
         (v.iter().sum(), idle)
     };
@@ -70,7 +82,9 @@ fn cpu_busy(window: Duration) -> f64 {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -171,7 +185,14 @@ fn main() {
         let json = std::env::temp_dir().join(format!("synthmix-bench-pt-{}.json", std::process::id()));
         let status = Command::new("python3")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pytorch.py"))
-            .args(["--threads", &threads.to_string(), "--seconds", &o.seconds.to_string(), "--windows", &o.windows.to_string()])
+            .args([
+                "--threads",
+                &threads.to_string(),
+                "--seconds",
+                &o.seconds.to_string(),
+                "--windows",
+                &o.windows.to_string(),
+            ])
             .args(["--workloads", &o.workloads.join(","), "--json"])
             .arg(&json)
             .status();
@@ -187,7 +208,9 @@ fn main() {
                 torch_version = v["torch_version"].as_str().unwrap_or("-").to_string();
                 let _ = std::fs::remove_file(&json);
             }
-            other => eprintln!("PyTorch reference did not run ({other:?}); pip install -r scripts/requirements-bench.txt"),
+            other => {
+                eprintln!("PyTorch reference did not run ({other:?}); pip install -r scripts/requirements-bench.txt")
+            }
         }
     }
     println!("\n| workload | synthmix images/s | PyTorch {torch_version} images/s | synthmix / PyTorch | FLOPs/image | synthmix GFLOP/s |");
@@ -202,5 +225,9 @@ fn main() {
             rate * *flops as f64 / 1e9
         );
     }
-    println!("\npeak RSS: synthmix {:.0} MiB, PyTorch {:.0} MiB; {note}", our_rss as f64 / 1024.0, torch_rss as f64 / 1024.0);
+    println!(
+        "\npeak RSS: synthmix {:.0} MiB, PyTorch {:.0} MiB; {note}",
+        our_rss as f64 / 1024.0,
+        torch_rss as f64 / 1024.0
+    );
 }

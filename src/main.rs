@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use synthmix_core::{artifact, cli::CommonArgs, data, report};
 
 #[derive(Parser)]
-#[command(name = "synthmix", version, about = "Train classifiers on mixes of real and GAN-generated images: data, artifacts, pipelines")]
+#[command(
+    name = "synthmix",
+    version,
+    about = "Train classifiers on mixes of real and GAN-generated images: data, artifacts, pipelines"
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -97,11 +101,20 @@ fn main() -> std::process::ExitCode {
                     for o in &outcomes {
                         println!("{o}");
                     }
-                    anyhow::ensure!(outcomes.iter().all(|o| o.is_ok()), "some files are missing or fail their checksum");
+                    anyhow::ensure!(
+                        outcomes.iter().all(|o| o.is_ok()),
+                        "some files are missing or fail their checksum"
+                    );
                 }
                 DataCmd::Export { set, out } => {
                     let s = data::export(&set, &opts, &out).with_context(|| format!("exporting {set}"))?;
-                    println!("wrote {} ({} images of {}, classes {:?})", out.display(), s.len(), s.shape, s.class_histogram());
+                    println!(
+                        "wrote {} ({} images of {}, classes {:?})",
+                        out.display(),
+                        s.len(),
+                        s.shape,
+                        s.class_histogram()
+                    );
                 }
             },
             Cmd::Show { file, grid, out, per_class, scale } => {

@@ -13,7 +13,18 @@ fn train(dir: &Path, name: &str, limit: usize, extra: &[&str]) -> std::path::Pat
     let out = dir.join(name);
     run_ok(
         bin("clf-train")
-            .args(["--train", "mnist:train", "--epochs", "1", "--lr", "1e-3", "-q", "--limit", &limit.to_string(), "--out"])
+            .args([
+                "--train",
+                "mnist:train",
+                "--epochs",
+                "1",
+                "--lr",
+                "1e-3",
+                "-q",
+                "--limit",
+                &limit.to_string(),
+                "--out",
+            ])
             .arg(&out)
             .args(extra),
     );
@@ -33,17 +44,38 @@ fn same_seed_same_checkpoint_bytes_and_evaluate_scores_it() {
     // Loss and accuracy agree; only the timing columns may differ.
     let metrics = |s: &str| s.lines().map(|l| l.split(',').take(5).collect::<Vec<_>>().join(",")).collect::<Vec<_>>();
     assert_eq!(metrics(&csv), metrics(&csv_b));
-    assert!(csv.starts_with("epoch,train_loss,train_accuracy,val_accuracy,test_accuracy,images_per_s,wall_s\n1,"), "{csv}");
+    assert!(
+        csv.starts_with("epoch,train_loss,train_accuracy,val_accuracy,test_accuracy,images_per_s,wall_s\n1,"),
+        "{csv}"
+    );
 
     let ck = checkpoint::read(&a, Some("classifier")).unwrap();
     assert_eq!(ck.meta.arch, "simple-cnn");
     assert_eq!(ck.meta.epoch, 1);
     let names: Vec<&str> = ck.weights.keys().map(String::as_str).collect();
-    assert_eq!(names, ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]);
+    assert_eq!(
+        names,
+        [
+            "conv1.bias",
+            "conv1.weight",
+            "conv2.bias",
+            "conv2.weight",
+            "fc1.bias",
+            "fc1.weight",
+            "fc2.bias",
+            "fc2.weight"
+        ]
+    );
     assert_eq!(ck.weights["fc1.weight"].0, vec![128, 1600]);
 
     let m = t.path().join("metrics.json");
-    let out = run_ok(bin("evaluate").arg("--classifier").arg(&a).args(["--test", "mnist:test", "mnist-c/shot_noise:test", "-q", "--out"]).arg(&m));
+    let out = run_ok(
+        bin("evaluate")
+            .arg("--classifier")
+            .arg(&a)
+            .args(["--test", "mnist:test", "mnist-c/shot_noise:test", "-q", "--out"])
+            .arg(&m),
+    );
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("mnist-c/shot_noise:test"), "{table}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
@@ -95,7 +127,11 @@ fn evaluate_refuses_wrong_shapes_and_nan_weights() {
     std::fs::write(&bad, checkpoint::encode(&w, &ck.meta).unwrap()).unwrap();
     let m = t.path().join("m.json");
     let e = run_err(bin("evaluate").arg("--classifier").arg(&bad).args(["--test", "mnist:test", "--out"]).arg(&m));
-    assert!(e.contains("shape.safetensors") && e.contains("'fc2.weight' has shape [9, 128], arch simple-cnn needs [10, 128]"), "{e}");
+    assert!(
+        e.contains("shape.safetensors")
+            && e.contains("'fc2.weight' has shape [9, 128], arch simple-cnn needs [10, 128]"),
+        "{e}"
+    );
     // NaN weights.
     let mut bytes = std::fs::read(&a).unwrap();
     let n = bytes.len();
@@ -118,7 +154,18 @@ fn mix_build_cli_writes_counts_and_refuses_too_small_sources() {
     let out = t.path().join("mix.safetensors");
     let o = run_ok(
         bin("mix-build")
-            .args(["--real", "mnist:test", "--synthetic", "fashion-mnist:test", "--ratio", "5:1", "--total", "6000", "-q", "--out"])
+            .args([
+                "--real",
+                "mnist:test",
+                "--synthetic",
+                "fashion-mnist:test",
+                "--ratio",
+                "5:1",
+                "--total",
+                "6000",
+                "-q",
+                "--out",
+            ])
             .arg(&out),
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("6000 images (5000 real, 1000 synthetic) at 5:1"));
@@ -128,8 +175,15 @@ fn mix_build_cli_writes_counts_and_refuses_too_small_sources() {
     assert_eq!(j["indices"]["synthetic"]["count"], 1000);
     assert_eq!(j["indices"]["source"]["count"], 6000);
     let bad = t.path().join("bad.safetensors");
-    let e = run_err(bin("mix-build").args(["--real", "mnist:test", "--synthetic", "fashion-mnist:test", "--ratio", "0:1", "--out"]).arg(&bad));
-    assert!(e.contains("needs") && e.contains("synthetic images of class 1 (1) but the synthetic set has only 1000"), "{e}");
+    let e = run_err(
+        bin("mix-build")
+            .args(["--real", "mnist:test", "--synthetic", "fashion-mnist:test", "--ratio", "0:1", "--out"])
+            .arg(&bad),
+    );
+    assert!(
+        e.contains("needs") && e.contains("synthetic images of class 1 (1) but the synthetic set has only 1000"),
+        "{e}"
+    );
     assert_eq!(ls(t.path()), vec!["mix.prov.bin", "mix.safetensors"]);
 }
 
@@ -138,23 +192,56 @@ fn deep_cnn_runs_on_padded_fashion_mnist_and_on_cifar10_layout() {
     let t = tempfile::tempdir().unwrap();
     // Fashion-MNIST 1x28x28 is fitted to the Deep CNN's 3x32x32.
     let out = t.path().join("deep.safetensors");
-    run_ok(bin("clf-train").args(["--train", "fashion-mnist:train", "--arch", "deep-cnn", "--limit", "128", "--epochs", "1", "-q", "--out"]).arg(&out));
+    run_ok(
+        bin("clf-train")
+            .args([
+                "--train",
+                "fashion-mnist:train",
+                "--arch",
+                "deep-cnn",
+                "--limit",
+                "128",
+                "--epochs",
+                "1",
+                "-q",
+                "--out",
+            ])
+            .arg(&out),
+    );
     let ck = checkpoint::read(&out, None).unwrap();
     assert_eq!(ck.weights["block1.conv1.weight"].0, vec![32, 3, 3, 3]);
     assert_eq!(ck.weights["fc1.weight"].0, vec![128, 2048]);
     // CIFAR-10 files in the real layout, written here (the real files are not available).
     let data = t.path().join("data/cifar-10/cifar-10-batches-bin");
     std::fs::create_dir_all(&data).unwrap();
-    for (b, name) in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"].iter().enumerate() {
+    for (b, name) in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]
+        .iter()
+        .enumerate()
+    {
         let n = 20;
         let images: Vec<u8> = (0..n * 3072).map(|i| ((i * 31 + b * 7) % 256) as u8).collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        std::fs::write(data.join(format!("{name}.bin")), synthmix_core::data::cifar::encode_batch(&images, &labels)).unwrap();
+        std::fs::write(data.join(format!("{name}.bin")), synthmix_core::data::cifar::encode_batch(&images, &labels))
+            .unwrap();
     }
     let cout = t.path().join("cifar.safetensors");
-    run_ok(bin("clf-train").arg("--data-dir").arg(t.path().join("data")).args(["--train", "cifar-10:train", "--arch", "deep-cnn", "--epochs", "1", "-q", "--out"]).arg(&cout));
+    run_ok(
+        bin("clf-train")
+            .arg("--data-dir")
+            .arg(t.path().join("data"))
+            .args(["--train", "cifar-10:train", "--arch", "deep-cnn", "--epochs", "1", "-q", "--out"])
+            .arg(&cout),
+    );
     let m = t.path().join("m.json");
-    run_ok(bin("evaluate").arg("--data-dir").arg(t.path().join("data")).arg("--classifier").arg(&cout).args(["--test", "cifar-10:test", "-q", "--out"]).arg(&m));
+    run_ok(
+        bin("evaluate")
+            .arg("--data-dir")
+            .arg(t.path().join("data"))
+            .arg("--classifier")
+            .arg(&cout)
+            .args(["--test", "cifar-10:test", "-q", "--out"])
+            .arg(&m),
+    );
     let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
     assert_eq!(j["results"][0]["images"], 20);
 }

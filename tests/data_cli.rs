@@ -90,7 +90,8 @@ fn truncated_idx_is_refused_and_nothing_written() {
     let bytes = std::fs::read(&img).unwrap();
     std::fs::write(&img, &bytes[..bytes.len() - 100]).unwrap();
     let out = t.path().join("out/x.safetensors");
-    let e = run_err(bin("synthmix").arg("--data-dir").arg(&data).args(["data", "export", "mnist:test", "--out"]).arg(&out));
+    let e =
+        run_err(bin("synthmix").arg("--data-dir").arg(&data).args(["data", "export", "mnist:test", "--out"]).arg(&out));
     assert!(e.contains("t10k-images-idx3-ubyte") && e.contains("truncated"), "{e}");
     assert!(!t.path().join("out").exists(), "no output folder or file may appear");
 }
@@ -104,7 +105,8 @@ fn wrong_magic_is_refused() {
     bytes[3] = 0x03;
     std::fs::write(&lab, &bytes).unwrap();
     let out = t.path().join("x.safetensors");
-    let e = run_err(bin("synthmix").arg("--data-dir").arg(&data).args(["data", "export", "mnist:test", "--out"]).arg(&out));
+    let e =
+        run_err(bin("synthmix").arg("--data-dir").arg(&data).args(["data", "export", "mnist:test", "--out"]).arg(&out));
     assert!(e.contains("t10k-labels-idx1-ubyte") && e.contains("wrong magic 0x00000803"), "{e}");
     assert!(!out.exists());
 }
@@ -117,7 +119,8 @@ fn image_and_label_counts_must_agree() {
     let bytes = std::fs::read(&lab).unwrap();
     std::fs::write(&lab, synthmix_core::data::idx::encode_labels(&bytes[8..bytes.len() - 1])).unwrap();
     let out = t.path().join("x.safetensors");
-    let e = run_err(bin("synthmix").arg("--data-dir").arg(&data).args(["data", "export", "mnist:test", "--out"]).arg(&out));
+    let e =
+        run_err(bin("synthmix").arg("--data-dir").arg(&data).args(["data", "export", "mnist:test", "--out"]).arg(&out));
     assert!(e.contains("t10k-labels-idx1-ubyte") && e.contains("9999 labels but") && e.contains("10000 images"), "{e}");
     assert!(!out.exists());
 }
@@ -126,7 +129,13 @@ fn image_and_label_counts_must_agree() {
 fn missing_data_dir_and_unknown_names() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("x.safetensors");
-    let e = run_err(bin("synthmix").arg("--data-dir").arg(t.path().join("nowhere")).args(["data", "export", "mnist:test", "--out"]).arg(&out));
+    let e = run_err(
+        bin("synthmix")
+            .arg("--data-dir")
+            .arg(t.path().join("nowhere"))
+            .args(["data", "export", "mnist:test", "--out"])
+            .arg(&out),
+    );
     assert!(e.contains("nowhere") && e.contains("data dir does not exist"), "{e}");
     let e = run_err(bin("synthmix").args(["data", "export", "mnist:validation", "--out"]).arg(&out));
     assert!(e.contains("mnist:validation") && e.contains("DATASET:SPLIT"), "{e}");
@@ -154,31 +163,43 @@ fn safetensors_that_lie_are_refused() {
     let good = small_set_bytes(t.path());
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated.safetensors", good[..good.len() - 10].to_vec(), "not a valid safetensors file"),
-        ("header-size.safetensors", {
-            let mut b = good.clone();
-            b[..8].copy_from_slice(&(good.len() as u64 * 4).to_le_bytes());
-            b
-        }, "not a valid safetensors file"),
-        ("offsets.safetensors", {
-            let h = header_len(&good);
-            let head = String::from_utf8(good[8..8 + h].to_vec()).unwrap();
-            // Shift the labels' end offset by one byte: offsets no longer tile the data.
-            let start = head.find("\"labels\"").unwrap();
-            let off = head[start..].find("\"data_offsets\":[").unwrap() + start + 16;
-            let end = head[off..].find(']').unwrap() + off;
-            let nums: Vec<usize> = head[off..end].split(',').map(|x| x.parse().unwrap()).collect();
-            let new_head = format!("{}{},{}{}", &head[..off], nums[0], nums[1] + 1, &head[end..]);
-            let mut b = (new_head.len() as u64).to_le_bytes().to_vec();
-            b.extend_from_slice(new_head.as_bytes());
-            b.extend_from_slice(&good[8 + h..]);
-            b
-        }, "not a valid safetensors file"),
-        ("label.safetensors", {
-            let mut b = good.clone();
-            let last = b.len() - 1; // labels are the last tensor (sorted after images)
-            b[last] = 10;
-            b
-        }, "label 10 at index 19 is not below num_classes 10"),
+        (
+            "header-size.safetensors",
+            {
+                let mut b = good.clone();
+                b[..8].copy_from_slice(&(good.len() as u64 * 4).to_le_bytes());
+                b
+            },
+            "not a valid safetensors file",
+        ),
+        (
+            "offsets.safetensors",
+            {
+                let h = header_len(&good);
+                let head = String::from_utf8(good[8..8 + h].to_vec()).unwrap();
+                // Shift the labels' end offset by one byte: offsets no longer tile the data.
+                let start = head.find("\"labels\"").unwrap();
+                let off = head[start..].find("\"data_offsets\":[").unwrap() + start + 16;
+                let end = head[off..].find(']').unwrap() + off;
+                let nums: Vec<usize> = head[off..end].split(',').map(|x| x.parse().unwrap()).collect();
+                let new_head = format!("{}{},{}{}", &head[..off], nums[0], nums[1] + 1, &head[end..]);
+                let mut b = (new_head.len() as u64).to_le_bytes().to_vec();
+                b.extend_from_slice(new_head.as_bytes());
+                b.extend_from_slice(&good[8 + h..]);
+                b
+            },
+            "not a valid safetensors file",
+        ),
+        (
+            "label.safetensors",
+            {
+                let mut b = good.clone();
+                let last = b.len() - 1; // labels are the last tensor (sorted after images)
+                b[last] = 10;
+                b
+            },
+            "label 10 at index 19 is not below num_classes 10",
+        ),
     ];
     for (name, bytes, want) in cases {
         let p = t.path().join(name);

@@ -33,7 +33,8 @@ fn main() -> std::process::ExitCode {
     synthmix_core::cli::run_main(|| {
         let a = Args::parse();
         a.common.init_logging();
-        let params = EvalParams { classifiers: a.classifier, tests: a.test, batch_size: a.batch_size, out: a.out.clone() };
+        let params =
+            EvalParams { classifiers: a.classifier, tests: a.test, batch_size: a.batch_size, out: a.out.clone() };
         let device = a.common.device()?;
         let report = evaluate::run(&params, &a.common.data_options(), &device)
             .with_context(|| format!("evaluate {}", a.out.display()))?;

@@ -52,7 +52,8 @@ fn main() -> std::process::ExitCode {
             seed: a.seed,
             out: a.out.clone(),
         };
-        let (mixed, m) = mix::run(&params, &a.common.data_options()).with_context(|| format!("mix-build {}", a.out.display()))?;
+        let (mixed, m) =
+            mix::run(&params, &a.common.data_options()).with_context(|| format!("mix-build {}", a.out.display()))?;
         println!(
             "wrote {}: {} images ({} real, {} synthetic) at {}",
             a.out.display(),

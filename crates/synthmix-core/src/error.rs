@@ -19,12 +19,7 @@ pub enum Error {
     Format { path: PathBuf, msg: String },
     /// A downloaded or on-disk file whose checksum is wrong.
     #[error("{}: {algo} checksum mismatch (expected {expected}, got {actual})", path.display())]
-    Checksum {
-        path: PathBuf,
-        algo: &'static str,
-        expected: String,
-        actual: String,
-    },
+    Checksum { path: PathBuf, algo: &'static str, expected: String, actual: String },
     /// A data set name or file that is not where it should be.
     #[error("{0}")]
     NotFound(String),
@@ -44,17 +39,11 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.as_ref().to_path_buf(),
-            source,
-        }
+        Error::Io { path: path.as_ref().to_path_buf(), source }
     }
 
     pub fn format(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
-        Error::Format {
-            path: path.as_ref().to_path_buf(),
-            msg: msg.into(),
-        }
+        Error::Format { path: path.as_ref().to_path_buf(), msg: msg.into() }
     }
 }
 
@@ -81,14 +70,12 @@ impl From<candle_core::Error> for Error {
 pub fn strip_backtrace(e: candle_core::Error) -> candle_core::Error {
     match e {
         candle_core::Error::WithBacktrace { inner, .. } => strip_backtrace(*inner),
-        candle_core::Error::Context { inner, context } => candle_core::Error::Context {
-            inner: Box::new(strip_backtrace(*inner)),
-            context,
-        },
-        candle_core::Error::WithPath { inner, path } => candle_core::Error::WithPath {
-            inner: Box::new(strip_backtrace(*inner)),
-            path,
-        },
+        candle_core::Error::Context { inner, context } => {
+            candle_core::Error::Context { inner: Box::new(strip_backtrace(*inner)), context }
+        }
+        candle_core::Error::WithPath { inner, path } => {
+            candle_core::Error::WithPath { inner: Box::new(strip_backtrace(*inner)), path }
+        }
         other => other,
     }
 }

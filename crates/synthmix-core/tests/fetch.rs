@@ -106,9 +106,11 @@ fn answer(
     } else {
         match start {
             None => ("200 OK", String::new(), body),
-            Some(s) if s < body.len() => {
-                ("206 Partial Content", format!("Content-Range: bytes {s}-{}/{}\r\n", body.len() - 1, body.len()), &body[s..])
-            }
+            Some(s) if s < body.len() => (
+                "206 Partial Content",
+                format!("Content-Range: bytes {s}-{}/{}\r\n", body.len() - 1, body.len()),
+                &body[s..],
+            ),
             Some(_) => ("416 Range Not Satisfiable", format!("Content-Range: bytes */{}\r\n", body.len()), b""),
         }
     };
@@ -230,7 +232,11 @@ fn partial_download_resumes_with_range() {
     let labels = out.iter().find(|o| o.path.ends_with(LABELS)).unwrap();
     assert_eq!(
         labels.status,
-        FetchStatus::Downloaded { url: format!("{}{LABELS}", server.base), bytes: body.len() as u64, resumed_from: half as u64 }
+        FetchStatus::Downloaded {
+            url: format!("{}{LABELS}", server.base),
+            bytes: body.len() as u64,
+            resumed_from: half as u64
+        }
     );
     let seen = server.seen.lock().unwrap().clone();
     assert_eq!(seen, [Seen { path: format!("/{LABELS}"), range: Some(format!("bytes={half}-")) }]);
@@ -300,7 +306,10 @@ fn mismatched_file_is_replaced() {
 fn mnist_c_cannot_be_fetched() {
     let tmp = tempfile::tempdir().unwrap();
     let d = [Dataset::MnistC("shot_noise".into())];
-    for err in [fetch::fetch(tmp.path(), &d, &opts("http://127.0.0.1:1/")).unwrap_err(), fetch::verify(tmp.path(), &d).unwrap_err()] {
+    for err in [
+        fetch::fetch(tmp.path(), &d, &opts("http://127.0.0.1:1/")).unwrap_err(),
+        fetch::verify(tmp.path(), &d).unwrap_err(),
+    ] {
         assert!(matches!(err, Error::Invalid(_)), "{err:?}");
         let msg = err.to_string();
         assert!(msg.contains("mnist-c/shot_noise") && msg.contains("computed") && !msg.contains('\n'), "{msg}");

@@ -63,7 +63,14 @@ fn image_set_round_trip_is_bit_exact_and_deterministic() {
     assert_eq!(names, vec![std::ffi::OsString::from("fm.safetensors")]);
     // Metadata follows the contract.
     let meta = st::read_metadata(&p).unwrap();
-    for (k, v) in [("synthmix.kind", "image-set"), ("synthmix.format", "1"), ("dataset", "fashion-mnist"), ("split", "test"), ("source", "real"), ("num_classes", "10")] {
+    for (k, v) in [
+        ("synthmix.kind", "image-set"),
+        ("synthmix.format", "1"),
+        ("dataset", "fashion-mnist"),
+        ("split", "test"),
+        ("source", "real"),
+        ("num_classes", "10"),
+    ] {
         assert_eq!(meta.get(k).map(String::as_str), Some(v), "{k}");
     }
 }
@@ -194,7 +201,8 @@ fn shot_noise_matches_the_mnist_c_distribution() {
 
 #[test]
 fn missing_data_dir_is_one_clear_error() {
-    let e = DatasetName::parse("mnist:train").unwrap().load(&DataOptions::new("/nonexistent/synthmix-data")).unwrap_err();
+    let e =
+        DatasetName::parse("mnist:train").unwrap().load(&DataOptions::new("/nonexistent/synthmix-data")).unwrap_err();
     let e = e.to_string();
     assert!(e.contains("/nonexistent/synthmix-data") && e.contains("data dir does not exist"), "{e}");
     assert!(!e.contains('\n'));

@@ -33,7 +33,8 @@ fn every_paper_ratio_has_the_intended_counts() {
         let ratio: Ratio = r.parse().unwrap();
         let (m, man) = mix::build(&real, &synth, ratio, Some(total), Balance::Stratified, 3).unwrap();
         assert_eq!(m.len(), total, "{r}");
-        let want_real = (total as f64 * ratio.original as f64 / (ratio.original + ratio.synthetic) as f64).round() as usize;
+        let want_real =
+            (total as f64 * ratio.original as f64 / (ratio.original + ratio.synthetic) as f64).round() as usize;
         let got_real = man.source.iter().filter(|&&s| s == 0).count();
         assert_eq!(got_real, want_real, "{r}: real count");
         assert_eq!(m.len() - got_real, total - want_real, "{r}: synthetic count");
@@ -78,8 +79,12 @@ fn too_small_a_source_names_the_class_and_counts() {
     let synth = data::load_set("mnist:test", &opts).unwrap();
     let e = mix::build(&real, &synth, "0:1".parse().unwrap(), None, Balance::Stratified, 0).unwrap_err().to_string();
     // Class 0: 5923 of 60000 needed from a synthetic set holding 980.
-    assert_eq!(e, "mix 0:1 of 60000 images needs 5923 synthetic images of class 0 (0) but the synthetic set has only 980");
-    let e = mix::build(&real, &synth, "1:0".parse().unwrap(), Some(60000), Balance::Uniform, 0).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "mix 0:1 of 60000 images needs 5923 synthetic images of class 0 (0) but the synthetic set has only 980"
+    );
+    let e =
+        mix::build(&real, &synth, "1:0".parse().unwrap(), Some(60000), Balance::Uniform, 0).unwrap_err().to_string();
     assert!(e.contains("needs 6000 real images of class 0") && e.contains("has only 5923"), "{e}");
     for bad in ["0:0", "5", "a:1", "-1:2"] {
         assert!(bad.parse::<Ratio>().unwrap_err().to_string().contains("is not O:S"), "{bad}");

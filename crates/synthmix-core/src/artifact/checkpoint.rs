@@ -108,7 +108,8 @@ pub fn read(path: &Path, kind: Option<&str>) -> Result<Checkpoint> {
         }
         weights.insert(name, (view.shape().to_vec(), values));
     }
-    let extra = meta.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let extra =
+        meta.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     Ok(Checkpoint {
         meta: CheckpointMeta {
             kind: found,
@@ -128,10 +129,9 @@ impl Checkpoint {
     pub fn load_into(&self, path: &Path, varmap: &VarMap) -> Result<()> {
         let data = varmap.data().lock().expect("VarMap lock poisoned");
         for (name, var) in data.iter() {
-            let (shape, values) = self
-                .weights
-                .get(name)
-                .ok_or_else(|| Error::format(path, format!("tensor '{name}' is missing for arch {}", self.meta.arch)))?;
+            let (shape, values) = self.weights.get(name).ok_or_else(|| {
+                Error::format(path, format!("tensor '{name}' is missing for arch {}", self.meta.arch))
+            })?;
             if shape.as_slice() != var.dims() {
                 return Err(Error::format(
                     path,

@@ -31,8 +31,18 @@ pub fn encode(set: &ImageSet) -> Result<Vec<u8>> {
     let ImageShape { c, h, w } = set.shape;
     st::encode(
         &[
-            TensorBytes { name: "images".into(), dtype: Dtype::U8, shape: vec![set.len(), c, h, w], data: Cow::Borrowed(&set.images) },
-            TensorBytes { name: "labels".into(), dtype: Dtype::U8, shape: vec![set.len()], data: Cow::Borrowed(&set.labels) },
+            TensorBytes {
+                name: "images".into(),
+                dtype: Dtype::U8,
+                shape: vec![set.len(), c, h, w],
+                data: Cow::Borrowed(&set.images),
+            },
+            TensorBytes {
+                name: "labels".into(),
+                dtype: Dtype::U8,
+                shape: vec![set.len()],
+                data: Cow::Borrowed(&set.labels),
+            },
         ],
         &meta,
     )
@@ -54,9 +64,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
     let tensors = st::parse(path, bytes)?;
     let meta = st::metadata_of(path, bytes)?;
     st::expect_kind(path, &meta, &["image-set"])?;
-    let get = |name: &str| {
-        tensors.tensor(name).map_err(|_| Error::format(path, format!("tensor '{name}' is missing")))
-    };
+    let get = |name: &str| tensors.tensor(name).map_err(|_| Error::format(path, format!("tensor '{name}' is missing")));
     let images = get("images")?;
     let labels = get("labels")?;
     for (name, t, rank) in [("images", &images, 4), ("labels", &labels, 1)] {
@@ -64,7 +72,10 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
             return Err(Error::format(path, format!("tensor '{name}' is {:?}, expected U8", t.dtype())));
         }
         if t.shape().len() != rank {
-            return Err(Error::format(path, format!("tensor '{name}' has shape {:?}, expected rank {rank}", t.shape())));
+            return Err(Error::format(
+                path,
+                format!("tensor '{name}' has shape {:?}, expected rank {rank}", t.shape()),
+            ));
         }
     }
     let (n, shape) = match images.shape() {
@@ -78,9 +89,11 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
         .parse()
         .map_err(|_| Error::format(path, "metadata num_classes is not a number"))?;
     let source_txt = st::meta_get(path, &meta, "source")?;
-    let source = Source::parse(source_txt)
-        .ok_or_else(|| Error::format(path, format!("metadata source '{source_txt}' is not real|synthetic|mix|corrupted")))?;
-    let extra = meta.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let source = Source::parse(source_txt).ok_or_else(|| {
+        Error::format(path, format!("metadata source '{source_txt}' is not real|synthetic|mix|corrupted"))
+    })?;
+    let extra =
+        meta.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     let set_meta = SetMeta {
         dataset: st::meta_get(path, &meta, "dataset")?.to_string(),
         split: st::meta_get(path, &meta, "split")?.to_string(),

@@ -155,7 +155,10 @@ pub fn read(path: &Path) -> Result<Provenance> {
         .deserialize(body)
         .map_err(|e| Error::format(path, format!("corrupt provenance record: {e}")))?;
     if p.format != FORMAT {
-        return Err(Error::format(path, format!("provenance format '{}' is not supported (expected '{FORMAT}')", p.format)));
+        return Err(Error::format(
+            path,
+            format!("provenance format '{}' is not supported (expected '{FORMAT}')", p.format),
+        ));
     }
     Ok(p)
 }

@@ -53,7 +53,8 @@ pub fn describe(path: &Path) -> Result<String> {
             let bytes = std::fs::read(path).at(path)?;
             let tensors = st::parse(path, &bytes)?;
             let meta = st::metadata_of(path, &bytes)?;
-            let _ = writeln!(out, "{}: safetensors ({})", path.display(), kind.as_deref().unwrap_or("no synthmix kind"));
+            let _ =
+                writeln!(out, "{}: safetensors ({})", path.display(), kind.as_deref().unwrap_or("no synthmix kind"));
             for (k, v) in &meta {
                 let _ = writeln!(out, "  {k} = {v}");
             }

@@ -99,7 +99,10 @@ pub fn expect_kind(path: &Path, meta: &BTreeMap<String, String>, kinds: &[&str])
     }
     match meta.get("synthmix.format").map(String::as_str) {
         Some(super::FORMAT_VERSION) => Ok(kind.clone()),
-        Some(v) => Err(Error::format(path, format!("synthmix.format {v} is not supported (this build reads {})", super::FORMAT_VERSION))),
+        Some(v) => Err(Error::format(
+            path,
+            format!("synthmix.format {v} is not supported (this build reads {})", super::FORMAT_VERSION),
+        )),
         None => Err(Error::format(path, "no synthmix.format in metadata")),
     }
 }

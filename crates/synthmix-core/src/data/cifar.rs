@@ -56,7 +56,12 @@ pub fn read_split(dataset_dir: &Path, split: Split) -> Result<ImageSet> {
         })?;
         parse_batch(&path, &read_maybe_gz(&path)?, &mut images, &mut labels)?;
     }
-    let meta = SetMeta { dataset: "cifar-10".into(), split: split.as_str().into(), source: Source::Real, extra: Default::default() };
+    let meta = SetMeta {
+        dataset: "cifar-10".into(),
+        split: split.as_str().into(),
+        source: Source::Real,
+        extra: Default::default(),
+    };
     ImageSet::new(&dir, images, labels, ImageShape { c: 3, h: 32, w: 32 }, 10, meta)
 }
 

@@ -48,7 +48,13 @@ pub fn shot_noise(pixels: &[u8], severity: u8, seed: u64) -> Result<Vec<u8>> {
     let cdfs: Vec<Vec<f64>> = (0..=255u8)
         .map(|x| {
             let mut acc = 0.0;
-            shot_noise_pmf(x, c).into_iter().map(|p| { acc += p; acc }).collect()
+            shot_noise_pmf(x, c)
+                .into_iter()
+                .map(|p| {
+                    acc += p;
+                    acc
+                })
+                .collect()
         })
         .collect();
     let values: Vec<u8> = (0..=c).map(|k| shot_noise_value(k, c)).collect();

@@ -741,7 +741,11 @@ fn download_from(
         match check_file(&part, &spec.check)? {
             None => {
                 fs::rename(&part, path).at(path)?;
-                return Ok(Ok(FetchStatus::Downloaded { url: url.to_string(), bytes: offset + fetched, resumed_from: offset }));
+                return Ok(Ok(FetchStatus::Downloaded {
+                    url: url.to_string(),
+                    bytes: offset + fetched,
+                    resumed_from: offset,
+                }));
             }
             Some(_) if offset > 0 && !restarted => {
                 tracing::warn!("{}: resumed download fails verification; restarting from zero", part.display());
@@ -764,18 +768,10 @@ fn download_from(
 /// Writes the response body to `part`, appending at `offset` (or truncating
 /// when 0), with a progress bar. `Ok(Err(msg))`: the connection failed
 /// mid-way (the bytes so far stay in `part`, for a resume).
-fn stream_body(
-    resp: ureq::Response,
-    part: &Path,
-    offset: u64,
-    name: &str,
-) -> Result<std::result::Result<u64, String>> {
+fn stream_body(resp: ureq::Response, part: &Path, offset: u64, name: &str) -> Result<std::result::Result<u64, String>> {
     let len = resp.header("Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
-    let mut file = if offset > 0 {
-        OpenOptions::new().append(true).open(part).at(part)?
-    } else {
-        File::create(part).at(part)?
-    };
+    let mut file =
+        if offset > 0 { OpenOptions::new().append(true).open(part).at(part)? } else { File::create(part).at(part)? };
     let pb = crate::progress::bar(len.map_or(0, |l| offset + l), "B");
     pb.set_prefix(name.to_string());
     pb.set_position(offset);

@@ -20,14 +20,20 @@ pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, V
     }
     let magic = be_u32(bytes, 0);
     if magic != IMAGES_MAGIC {
-        return Err(Error::format(path, format!("wrong magic 0x{magic:08x} for IDX images (expected 0x{IMAGES_MAGIC:08x})")));
+        return Err(Error::format(
+            path,
+            format!("wrong magic 0x{magic:08x} for IDX images (expected 0x{IMAGES_MAGIC:08x})"),
+        ));
     }
     let (n, r, c) = (be_u32(bytes, 4) as usize, be_u32(bytes, 8) as usize, be_u32(bytes, 12) as usize);
     let expected = 16 + n * r * c;
     if bytes.len() != expected {
         return Err(Error::format(
             path,
-            format!("truncated or oversized: header says {n} images of {r}x{c} ({expected} bytes), file has {}", bytes.len()),
+            format!(
+                "truncated or oversized: header says {n} images of {r}x{c} ({expected} bytes), file has {}",
+                bytes.len()
+            ),
         ));
     }
     Ok((n, r, c, bytes[16..].to_vec()))
@@ -40,7 +46,10 @@ pub fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     }
     let magic = be_u32(bytes, 0);
     if magic != LABELS_MAGIC {
-        return Err(Error::format(path, format!("wrong magic 0x{magic:08x} for IDX labels (expected 0x{LABELS_MAGIC:08x})")));
+        return Err(Error::format(
+            path,
+            format!("wrong magic 0x{magic:08x} for IDX labels (expected 0x{LABELS_MAGIC:08x})"),
+        ));
     }
     let n = be_u32(bytes, 4) as usize;
     if bytes.len() != 8 + n {
@@ -59,7 +68,8 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<ImageSet> {
     if labs.len() != n {
         return Err(Error::format(labels, format!("{} labels but {} has {n} images", labs.len(), images.display())));
     }
-    let meta = SetMeta { dataset: String::new(), split: String::new(), source: Source::Real, extra: Default::default() };
+    let meta =
+        SetMeta { dataset: String::new(), split: String::new(), source: Source::Real, extra: Default::default() };
     ImageSet::new(labels, pixels, labs, ImageShape { c: 1, h: r, w: c }, 10, meta)
 }
 

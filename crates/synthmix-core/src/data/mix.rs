@@ -13,8 +13,8 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::{load_set, DataOptions, ImageSet, SetMeta, Source};
-use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::artifact::image_set;
+use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::error::{Error, Result};
 use crate::rng;
 
@@ -30,7 +30,8 @@ impl std::str::FromStr for Ratio {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || Error::Invalid(format!("ratio '{s}' is not O:S with whole numbers, e.g. 5:1, 1:0 or 0:1"));
         let (o, sy) = s.split_once(':').ok_or_else(bad)?;
-        let r = Ratio { original: o.trim().parse().map_err(|_| bad())?, synthetic: sy.trim().parse().map_err(|_| bad())? };
+        let r =
+            Ratio { original: o.trim().parse().map_err(|_| bad())?, synthetic: sy.trim().parse().map_err(|_| bad())? };
         if r.original == 0 && r.synthetic == 0 {
             return Err(bad());
         }
@@ -99,11 +100,23 @@ pub struct MixManifest {
 }
 
 /// Builds the mix in memory.
-pub fn build(real: &ImageSet, synthetic: &ImageSet, ratio: Ratio, total: Option<usize>, balance: Balance, seed: u64) -> Result<(ImageSet, MixManifest)> {
+pub fn build(
+    real: &ImageSet,
+    synthetic: &ImageSet,
+    ratio: Ratio,
+    total: Option<usize>,
+    balance: Balance,
+    seed: u64,
+) -> Result<(ImageSet, MixManifest)> {
     if real.shape != synthetic.shape || real.num_classes != synthetic.num_classes {
         return Err(Error::Invalid(format!(
             "real set ({} images of {}, {} classes) and synthetic set ({} of {}, {} classes) do not match",
-            real.len(), real.shape, real.num_classes, synthetic.len(), synthetic.shape, synthetic.num_classes
+            real.len(),
+            real.shape,
+            real.num_classes,
+            synthetic.len(),
+            synthetic.shape,
+            synthetic.num_classes
         )));
     }
     let k = real.num_classes;
@@ -121,7 +134,9 @@ pub fn build(real: &ImageSet, synthetic: &ImageSet, ratio: Ratio, total: Option<
     let names = real.class_names();
     let (real_by, synth_by) = (real.indices_by_class(), synthetic.indices_by_class());
     for c in 0..k {
-        for (what, need, have) in [("real", real_pc[c], real_by[c].len()), ("synthetic", synth_pc[c], synth_by[c].len())] {
+        for (what, need, have) in
+            [("real", real_pc[c], real_by[c].len()), ("synthetic", synth_pc[c], synth_by[c].len())]
+        {
             if need > have {
                 return Err(Error::Invalid(format!(
                     "mix {ratio} of {total} images needs {need} {what} images of class {c} ({}) but the {what} set has only {have}",
@@ -156,7 +171,8 @@ pub fn build(real: &ImageSet, synthetic: &ImageSet, ratio: Ratio, total: Option<
     extra.insert("synthetic_count".into(), synth_n.to_string());
     extra.insert("balance".into(), format!("{balance:?}").to_lowercase());
     extra.insert("mix_seed".into(), seed.to_string());
-    let meta = SetMeta { dataset: real.meta.dataset.clone(), split: real.meta.split.clone(), source: Source::Mix, extra };
+    let meta =
+        SetMeta { dataset: real.meta.dataset.clone(), split: real.meta.split.clone(), source: Source::Mix, extra };
     let mix = ImageSet::new(std::path::Path::new("<mix>"), images, labels, real.shape, k, meta)?;
     let manifest = MixManifest {
         source: items.iter().map(|x| x.0).collect(),
@@ -175,12 +191,18 @@ pub fn run(params: &MixParams, opts: &DataOptions) -> Result<(ImageSet, MixManif
     let synthetic = load_set(&params.synthetic, opts)?;
     let mut prov = Provenance::start("mix-build", params, Some(params.seed))?;
     prov.inputs.push(FileRecord { role: "real".into(), path: params.real.clone(), blake3: real.content_hash()? });
-    prov.inputs.push(FileRecord { role: "synthetic".into(), path: params.synthetic.clone(), blake3: synthetic.content_hash()? });
+    prov.inputs.push(FileRecord {
+        role: "synthetic".into(),
+        path: params.synthetic.clone(),
+        blake3: synthetic.content_hash()?,
+    });
     let (mix, manifest) = build(&real, &synthetic, params.ratio, params.total, params.balance, params.seed)?;
     image_set::write(&params.out, &mix)?;
     prov.output_file("mix", &params.out)?;
-    let real_idx: Vec<u32> = manifest.source.iter().zip(&manifest.index).filter(|(s, _)| **s == 0).map(|(_, i)| *i).collect();
-    let synth_idx: Vec<u32> = manifest.source.iter().zip(&manifest.index).filter(|(s, _)| **s == 1).map(|(_, i)| *i).collect();
+    let real_idx: Vec<u32> =
+        manifest.source.iter().zip(&manifest.index).filter(|(s, _)| **s == 0).map(|(_, i)| *i).collect();
+    let synth_idx: Vec<u32> =
+        manifest.source.iter().zip(&manifest.index).filter(|(s, _)| **s == 1).map(|(_, i)| *i).collect();
     prov.metrics.push(("real_count".into(), real_idx.len() as f64));
     prov.metrics.push(("synthetic_count".into(), synth_idx.len() as f64));
     prov.indices.push(("source".into(), manifest.source.iter().map(|&s| s as u32).collect()));

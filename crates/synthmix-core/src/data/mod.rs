@@ -312,7 +312,13 @@ pub fn fit_to_shape(set: &ImageSet, target: ImageShape) -> Result<std::borrow::C
             }
         }
     }
-    let mut out = ImageSet { images, labels: set.labels.clone(), shape: target, num_classes: set.num_classes, meta: set.meta.clone() };
+    let mut out = ImageSet {
+        images,
+        labels: set.labels.clone(),
+        shape: target,
+        num_classes: set.num_classes,
+        meta: set.meta.clone(),
+    };
     out.meta.extra.insert("fitted_from".into(), s.to_string());
     Ok(std::borrow::Cow::Owned(out))
 }

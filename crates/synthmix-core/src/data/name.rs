@@ -38,8 +38,22 @@ const CIFAR_CLASSES: [&str; 10] =
 
 /// The 15 corruptions of MNIST-C (Mu & Gilmer 2019), plus its `identity`.
 pub const MNIST_C_CORRUPTIONS: [&str; 16] = [
-    "identity", "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "shear", "scale", "rotate",
-    "brightness", "translate", "stripe", "fog", "spatter", "dotted_line", "zigzag", "canny_edges",
+    "identity",
+    "shot_noise",
+    "impulse_noise",
+    "glass_blur",
+    "motion_blur",
+    "shear",
+    "scale",
+    "rotate",
+    "brightness",
+    "translate",
+    "stripe",
+    "fog",
+    "spatter",
+    "dotted_line",
+    "zigzag",
+    "canny_edges",
 ];
 
 impl Dataset {
@@ -79,7 +93,10 @@ impl Dataset {
 
     /// The downloadable datasets whose folder exists in `data_dir`.
     pub fn present(data_dir: &Path) -> Vec<Dataset> {
-        [Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10].into_iter().filter(|d| d.dir(data_dir).is_dir()).collect()
+        [Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10]
+            .into_iter()
+            .filter(|d| d.dir(data_dir).is_dir())
+            .collect()
     }
 
     pub fn name(&self) -> String {
@@ -181,9 +198,9 @@ impl DatasetName {
                 // The official zip unpacks to mnist_c/<corruption>/; accept both spellings.
                 let alt = data_dir.join("mnist_c").join(c);
                 let names = [format!("{s}_images.npy"), format!("{s}_labels.npy")];
-                let found = [&dir, &alt].into_iter().find_map(|d| {
-                    Some((find_file(d, &names[..1])?, find_file(d, &names[1..])?))
-                });
+                let found = [&dir, &alt]
+                    .into_iter()
+                    .find_map(|d| Some((find_file(d, &names[..1])?, find_file(d, &names[1..])?)));
                 match found {
                     Some((img, lab)) => npy::read_mnist_c(&img, &lab)?,
                     None if c == "shot_noise" => {

@@ -53,10 +53,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Npy> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad(format!("bad shape entry '{s}'"))))
         .collect::<Result<Vec<_>>>()?;
-    let itemsize: usize = descr
-        .get(2..)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad(format!("unsupported dtype '{descr}'")))?;
+    let itemsize: usize =
+        descr.get(2..).and_then(|s| s.parse().ok()).ok_or_else(|| bad(format!("unsupported dtype '{descr}'")))?;
     let data = &bytes[hstart + hlen..];
     let expected = shape.iter().product::<usize>() * itemsize;
     if data.len() != expected {
@@ -124,7 +122,10 @@ pub fn read_mnist_c(images: &Path, labels: &Path) -> Result<ImageSet> {
         _ => return Err(Error::format(images, format!("images shape {:?} is not [N, H, W(, C)]", img.shape))),
     };
     if lab.shape != [n] {
-        return Err(Error::format(labels, format!("labels shape {:?} does not match {n} images in {}", lab.shape, images.display())));
+        return Err(Error::format(
+            labels,
+            format!("labels shape {:?} does not match {n} images in {}", lab.shape, images.display()),
+        ));
     }
     let mut chw = vec![0u8; img.data.len()];
     for i in 0..n {
@@ -136,6 +137,7 @@ pub fn read_mnist_c(images: &Path, labels: &Path) -> Result<ImageSet> {
             }
         }
     }
-    let meta = SetMeta { dataset: String::new(), split: String::new(), source: Source::Corrupted, extra: Default::default() };
+    let meta =
+        SetMeta { dataset: String::new(), split: String::new(), source: Source::Corrupted, extra: Default::default() };
     ImageSet::new(labels, chw, lab.to_u8(labels)?, ImageShape { c, h, w }, 10, meta)
 }

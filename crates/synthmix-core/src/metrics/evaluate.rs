@@ -48,7 +48,8 @@ impl EvalReport {
         }
         s.push('\n');
         for r in &self.results {
-            let _ = write!(s, "{},{},{},{},{},{:.6}", r.classifier, r.arch, r.test, r.test_source, r.images, r.accuracy);
+            let _ =
+                write!(s, "{},{},{},{},{},{:.6}", r.classifier, r.arch, r.test, r.test_source, r.images, r.accuracy);
             for a in &r.per_class_accuracy {
                 let _ = write!(s, ",{a:.6}");
             }
@@ -60,10 +61,22 @@ impl EvalReport {
     /// A readable table: accuracy and per-class accuracy per pair.
     pub fn table(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "{:<40} {:<28} {:>8} {:>9}  per-class accuracy", "classifier", "test set", "images", "accuracy");
+        let _ = writeln!(
+            s,
+            "{:<40} {:<28} {:>8} {:>9}  per-class accuracy",
+            "classifier", "test set", "images", "accuracy"
+        );
         for r in &self.results {
             let per: Vec<String> = r.per_class_accuracy.iter().map(|a| format!("{:.3}", a)).collect();
-            let _ = writeln!(s, "{:<40} {:<28} {:>8} {:>9.4}  {}", r.classifier, r.test, r.images, r.accuracy, per.join(" "));
+            let _ = writeln!(
+                s,
+                "{:<40} {:<28} {:>8} {:>9.4}  {}",
+                r.classifier,
+                r.test,
+                r.images,
+                r.accuracy,
+                per.join(" ")
+            );
         }
         s
     }
@@ -92,7 +105,12 @@ pub fn run(params: &EvalParams, opts: &DataOptions, device: &Device) -> Result<E
             let pred = model::predict(clf, set, params.batch_size, device)?;
             let secs = t0.elapsed().as_secs_f64();
             let conf = Confusion::from_predictions(set.num_classes, &set.labels, &pred);
-            tracing::info!("{} on {spec}: accuracy {:.4} ({:.0} img/s)", path.display(), conf.accuracy(), set.len() as f64 / secs);
+            tracing::info!(
+                "{} on {spec}: accuracy {:.4} ({:.0} img/s)",
+                path.display(),
+                conf.accuracy(),
+                set.len() as f64 / secs
+            );
             results.push(EvalResult {
                 classifier: path.display().to_string(),
                 arch: ck.meta.arch.clone(),

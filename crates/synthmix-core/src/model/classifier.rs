@@ -147,7 +147,8 @@ impl Classifier {
                     let b = vb.pp(format!("block{}", i + 1));
                     convs.push(Conv2d::new(b.pp("conv1"), c, o, 3, 1)?);
                     convs.push(Conv2d::new(b.pp("conv2"), o, o, 3, 1)?);
-                    drop_conv.push(Dropout::new(cfg.dropout_conv, rng::stream(seed, &format!("dropout/block{}", i + 1))));
+                    drop_conv
+                        .push(Dropout::new(cfg.dropout_conv, rng::stream(seed, &format!("dropout/block{}", i + 1))));
                     c = o;
                     h /= 2;
                     w /= 2;

@@ -32,7 +32,8 @@ pub fn load_classifier(path: &Path, device: &Device) -> Result<(Classifier, Chec
         .map_err(|e| Error::format(path, format!("config is not a classifier config: {e}")))?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-    let model = Classifier::new(vb, &config, 0).map_err(|e| Error::format(path, format!("cannot build model: {}", crate::error::strip_backtrace(e))))?;
+    let model = Classifier::new(vb, &config, 0)
+        .map_err(|e| Error::format(path, format!("cannot build model: {}", crate::error::strip_backtrace(e))))?;
     ck.load_into(path, &varmap)?;
     Ok((model, ck))
 }

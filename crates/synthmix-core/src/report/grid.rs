@@ -57,11 +57,7 @@ pub fn render(set: &ImageSet, opts: &GridOptions) -> Result<RgbImage> {
             for y in 0..h {
                 for x in 0..w {
                     let at = (y / opts.scale) as usize * set.shape.w + (x / opts.scale) as usize;
-                    let rgb = if set.shape.c == 1 {
-                        [px[at]; 3]
-                    } else {
-                        [px[at], px[plane + at], px[2 * plane + at]]
-                    };
+                    let rgb = if set.shape.c == 1 { [px[at]; 3] } else { [px[at], px[plane + at], px[2 * plane + at]] };
                     img.put_pixel(x0 + x, y0 + y, Rgb(rgb));
                 }
             }

@@ -78,7 +78,10 @@ pub fn stratified_subset(set: &ImageSet, n: usize, seed: u64, purpose: &str) -> 
     let by_class = set.indices_by_class();
     let total = set.len().max(1);
     // Largest-remainder allocation keeps class proportions and the exact total.
-    let quotas = data::mix::allocate(n.min(set.len()), &by_class.iter().map(|c| c.len() as f64 / total as f64).collect::<Vec<_>>());
+    let quotas = data::mix::allocate(
+        n.min(set.len()),
+        &by_class.iter().map(|c| c.len() as f64 / total as f64).collect::<Vec<_>>(),
+    );
     let mut out = Vec::with_capacity(n);
     for (idx, q) in by_class.into_iter().zip(quotas) {
         let mut idx = idx;
@@ -244,5 +247,10 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
     prov.metrics.push(("images_per_s".into(), last.images_per_s));
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&params.out), &prov)?;
-    Ok(ClfTrainReport { epochs, train_images: train_set.len(), val_images: val_idx.len(), wall_time_s: prov.wall_time_s })
+    Ok(ClfTrainReport {
+        epochs,
+        train_images: train_set.len(),
+        val_images: val_idx.len(),
+        wall_time_s: prov.wall_time_s,
+    })
 }

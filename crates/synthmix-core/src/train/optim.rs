@@ -90,7 +90,11 @@ impl Adam {
                 let key = format!("{name}.{suffix}");
                 let src = state.get(&key).ok_or_else(|| Error::Invalid(format!("optimizer state lacks '{key}'")))?;
                 if src.len() != var.elem_count() {
-                    return Err(Error::Invalid(format!("optimizer state '{key}' has {} values, expected {}", src.len(), var.elem_count())));
+                    return Err(Error::Invalid(format!(
+                        "optimizer state '{key}' has {} values, expected {}",
+                        src.len(),
+                        var.elem_count()
+                    )));
                 }
                 dst.copy_from_slice(src);
             }
