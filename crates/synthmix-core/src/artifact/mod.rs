@@ -10,7 +10,7 @@ pub mod show;
 pub mod st;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -31,6 +31,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.as_file().sync_all().at(tmp.path())?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// `dir/stem.safetensors` → `dir/stem.SUFFIX`: logs, grids and provenance
+/// records live beside the artifact they describe.
+pub fn sibling(artifact: &Path, suffix: &str) -> PathBuf {
+    let stem = artifact.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    artifact.with_file_name(format!("{stem}.{suffix}"))
 }
 
 /// BLAKE3 of a file's bytes, hex.

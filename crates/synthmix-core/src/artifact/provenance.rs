@@ -129,8 +129,7 @@ impl<'a> From<&'a Provenance> for ProvenanceJson<'a> {
 
 /// The provenance path beside an artifact: `x.safetensors` → `x.prov.bin`.
 pub fn path_for(artifact: &Path) -> PathBuf {
-    let stem = artifact.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    artifact.with_file_name(format!("{stem}.prov.bin"))
+    super::sibling(artifact, "prov.bin")
 }
 
 pub fn encode(p: &Provenance) -> Result<Vec<u8>> {

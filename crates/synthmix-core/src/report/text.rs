@@ -2,7 +2,7 @@
 //! so pictures look the same on every machine).
 
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 
 static FONT_BYTES: &[u8] = include_bytes!("../../../../assets/DejaVuSansMono.ttf");
 
@@ -42,6 +42,3 @@ pub(crate) fn width(text: &str, size: f32) -> u32 {
     let scaled = font.as_scaled(PxScale::from(size));
     text.chars().map(|c| scaled.h_advance(font.glyph_id(c))).sum::<f32>().ceil() as u32
 }
-
-#[allow(dead_code)]
-pub(crate) const WHITE: Rgb<u8> = Rgb([255, 255, 255]);

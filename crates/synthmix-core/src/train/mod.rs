@@ -3,13 +3,7 @@
 pub mod classifier;
 pub mod optim;
 
-use std::path::{Path, PathBuf};
-
-/// `dir/stem.safetensors` → `dir/stem.SUFFIX` (logs, grids, … beside an artifact).
-pub fn sibling(artifact: &Path, suffix: &str) -> PathBuf {
-    let stem = artifact.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    artifact.with_file_name(format!("{stem}.{suffix}"))
-}
+pub use crate::artifact::sibling;
 
 /// The loss is a finite number, or training has diverged.
 pub(crate) fn check_finite(loss: f32, what: &str) -> crate::Result<()> {
