@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use rand::Rng;
+use synthmix_core::data::ImageShape;
+use synthmix_core::model::gan::{self, GanArch, GanConfig};
 use synthmix_core::model::{self, ClassifierArch, ClassifierConfig};
 use synthmix_core::rng;
 use synthmix_core::train::classifier::train_step;
+use synthmix_core::train::gan::{self as gan_train, GanNets, GanPreset};
 use synthmix_core::train::optim::{Adam, AdamConfig};
 
 struct Opts {
@@ -30,9 +33,16 @@ fn parse_opts() -> Opts {
     let mut o = Opts {
         seconds: 4.0,
         windows: 3,
-        workloads: ["simple-cnn-train", "deep-cnn-train", "simple-cnn-infer", "deep-cnn-infer"]
-            .map(String::from)
-            .to_vec(),
+        workloads: [
+            "simple-cnn-train",
+            "deep-cnn-train",
+            "simple-cnn-infer",
+            "deep-cnn-infer",
+            "cgan-train",
+            "gan-sample",
+        ]
+        .map(String::from)
+        .to_vec(),
         pytorch: true,
         strict: false,
     };
@@ -121,9 +131,44 @@ fn random_batch(cfg: &ClassifierConfig, n: usize, seed: u64) -> (Tensor, Tensor)
     )
 }
 
+/// The MLP cGAN (MNIST shapes): one `gan-train` step at batch 100, or
+/// sampling at batch 1000, as `gan-train` and `synth-sample` run them.
+fn run_gan_workload(o: &Opts, train: bool) -> (f64, u64) {
+    let cfg = GanConfig::new(GanArch::Mlp, ImageShape { c: 1, h: 28, w: 28 }, 10);
+    let (g, g_vars, d, d_vars) = gan::new_gan(&cfg, 0, &Device::Cpu).unwrap();
+    let (gf, df) = cfg.forward_flops();
+    if train {
+        let batch = 100;
+        let mut r = rng::stream(1, "bench");
+        let real: Vec<f32> = (0..batch * cfg.image.pixels()).map(|_| r.gen::<f32>() * 2.0 - 1.0).collect();
+        let real = Tensor::from_vec(real, (batch, 1, 28, 28), &Device::Cpu).unwrap();
+        let y: Vec<u8> = (0..batch).map(|_| r.gen_range(0..10u8)).collect();
+        let (ad, ag) = GanPreset::Default.adam();
+        let (mut opt_g, mut opt_d) = (Adam::from_varmap(&g_vars, ag), Adam::from_varmap(&d_vars, ad));
+        let (mut noise, mut drop) = (rng::stream(2, "noise"), rng::stream(3, "dropout"));
+        let rate = measure(o, batch, || {
+            let mut nets = GanNets { g: &g, d: &d, d_vars: &d_vars, opt_g: &mut opt_g, opt_d: &mut opt_d };
+            gan_train::train_step(&mut nets, &real, &y, &mut noise, &mut drop).unwrap();
+        });
+        // As the PyTorch reference counts it: training ≈ 3× forward, G once,
+        // D three times (real, fake, fake for G's step) per real image.
+        (rate, 3 * (gf + 3 * df))
+    } else {
+        let batch = 1000;
+        let labels: Vec<u8> = (0..batch).map(|i| (i % 10) as u8).collect();
+        let mut r = rng::stream(4, "sample");
+        let rate = measure(o, batch, || {
+            gan::generate(&g, &labels, &mut r, batch, &Device::Cpu).unwrap();
+        });
+        (rate, gf)
+    }
+}
+
 /// images/s and FLOPs per image of one synthmix workload.
 fn run_workload(o: &Opts, name: &str) -> Option<(f64, u64)> {
     let (arch, train) = match name {
+        "cgan-train" => return Some(run_gan_workload(o, true)),
+        "gan-sample" => return Some(run_gan_workload(o, false)),
         "simple-cnn-train" => (ClassifierArch::SimpleCnn, true),
         "deep-cnn-train" => (ClassifierArch::DeepCnn, true),
         "simple-cnn-infer" => (ClassifierArch::SimpleCnn, false),

@@ -1,11 +1,11 @@
-//! `synthmix`: the data tool and artifact inspector (and, with the pipeline
-//! issue, the runner). Thin: every command is one call into synthmix-core.
+//! `synthmix`: the pipeline runner, the data tool and the artifact inspector.
+//! Thin: every command is one call into synthmix-core.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use synthmix_core::{artifact, cli::CommonArgs, data, report};
+use synthmix_core::{artifact, cli::CommonArgs, data, pipeline, report};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +22,69 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Bring a pipeline's targets up to date: run what changed, in parallel,
+    /// reuse everything else from the content-addressed cache.
+    Run {
+        /// Pipeline spec (TOML), e.g. pipelines/quick.toml.
+        spec: PathBuf,
+        /// Targets to make (names or globs like 'clf-mnist-*'), with their
+        /// dependencies; default: all.
+        targets: Vec<String>,
+        /// Stages run at once (default: the number of cores); each gets
+        /// cores/jobs threads.
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        /// Print what would run and why, run nothing.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+        /// After a failure, still run every target that does not depend on it.
+        #[arg(short, long)]
+        keep_going: bool,
+        /// Rerun the named targets (all, when none is named) even if cached.
+        #[arg(long)]
+        force: bool,
+        /// Artifacts folder (cache, store, logs); overrides the spec's.
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
+        /// Leave targets (names or globs, repeatable) out of the graph, e.g.
+        /// --skip '*cifar-10*' where CIFAR-10 is not available.
+        #[arg(long, value_name = "TARGET")]
+        skip: Vec<String>,
+    },
+    /// Print a pipeline's graph: one line per target, or Graphviz DOT.
+    Dag {
+        spec: PathBuf,
+        /// Graphviz DOT instead of text (`synthmix dag S --dot | dot -Tsvg > dag.svg`).
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Say which targets are up to date and why the others are not.
+    Status {
+        spec: PathBuf,
+        /// Targets (names or globs); default: all.
+        targets: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
+        /// Leave targets (names or globs) out of the graph, as `run --skip`.
+        #[arg(long, value_name = "TARGET")]
+        skip: Vec<String>,
+    },
+    /// Write the paper's tables (Markdown, CSV) and figures (PNG) from
+    /// evaluate's METRICS.json files, with report.md linking them.
+    Report {
+        /// METRICS.json files written by `evaluate`.
+        #[arg(long, num_args = 1.., required = true)]
+        metrics: Vec<PathBuf>,
+        /// The paper's reported values (TOML; see pipelines/paper-values.toml).
+        #[arg(long)]
+        paper: Option<PathBuf>,
+        /// Output report.md; tables and figures are written beside it.
+        #[arg(long)]
+        out: PathBuf,
+        /// Title of report.md.
+        #[arg(long)]
+        title: Option<String>,
+    },
     /// Real datasets: fetch, verify, export.
     Data {
         #[command(subcommand)]
@@ -58,6 +121,15 @@ enum DataCmd {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Make sure DATASETs are in the data dir and verified: fetch only what
+    /// is missing or fails its checksum (what `just reproduce` runs first).
+    Ensure {
+        /// Datasets (default: mnist fashion-mnist cifar-10).
+        datasets: Vec<String>,
+        /// Network timeout per request, seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// Check the data dir's files against the checksum table.
     Verify {
         /// Datasets to verify (default: those present).
@@ -79,6 +151,33 @@ fn main() -> std::process::ExitCode {
         cli.common.init_logging();
         let opts = cli.common.data_options();
         match cli.cmd {
+            Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, artifacts, skip } => {
+                let lo = pipeline::LoadOptions { artifacts, check_files: true, skip };
+                let p = pipeline::load(&spec, &lo)?;
+                let ro =
+                    pipeline::RunOptions { targets, jobs, dry_run, keep_going, force, data_dir: opts.data_dir.clone() };
+                if dry_run {
+                    print!("{}", pipeline::run::dry_run_text(&p, &pipeline::plan(&p, &ro)?));
+                } else {
+                    pipeline::run(&p, &ro)?;
+                }
+            }
+            Cmd::Dag { spec, dot } => {
+                let p = pipeline::load(&spec, &pipeline::LoadOptions { check_files: true, ..Default::default() })?;
+                print!("{}", if dot { pipeline::graph::dot(&p) } else { pipeline::graph::text(&p) });
+            }
+            Cmd::Status { spec, targets, artifacts, skip } => {
+                let p = pipeline::load(&spec, &pipeline::LoadOptions { artifacts, check_files: true, skip })?;
+                let ro = pipeline::RunOptions { targets, data_dir: opts.data_dir.clone(), ..Default::default() };
+                print!("{}", pipeline::run::status_text(&p, &pipeline::plan(&p, &ro)?));
+            }
+            Cmd::Report { metrics, paper, out, title } => {
+                let params = report::study::ReportParams { metrics, paper, out, title };
+                let written = report::study::run(&params, &opts)?;
+                for f in written {
+                    println!("wrote {}", f.display());
+                }
+            }
             Cmd::Data { cmd } => match cmd {
                 DataCmd::Fetch { datasets, timeout } => {
                     let ds = data::Dataset::parse_list(&datasets)?;
@@ -88,6 +187,23 @@ fn main() -> std::process::ExitCode {
                     };
                     for outcome in data::fetch::fetch(&opts.data_dir, &ds, &fo)? {
                         println!("{outcome}");
+                    }
+                }
+                DataCmd::Ensure { datasets, timeout } => {
+                    let ds = data::Dataset::parse_list(&datasets)?;
+                    let fo = data::fetch::FetchOptions {
+                        timeout: std::time::Duration::from_secs(timeout),
+                        ..Default::default()
+                    };
+                    for d in &ds {
+                        let outcomes = data::fetch::ensure(&opts.data_dir, std::slice::from_ref(d), &fo).with_context(|| {
+                            format!(
+                                "{}: {} is missing or incomplete and could not be fetched (put its official files there, or set --data-dir / SYNTHMIX_DATA)",
+                                opts.data_dir.display(),
+                                d.name()
+                            )
+                        })?;
+                        println!("{}: {} files verified in {}", d.name(), outcomes.len(), opts.data_dir.display());
                     }
                 }
                 DataCmd::Verify { datasets } => {

@@ -20,6 +20,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod pipeline;
 pub mod report;
 pub mod rng;
 pub mod train;

@@ -2,6 +2,7 @@
 //! the `evaluate` stage.
 
 pub mod evaluate;
+pub mod fid;
 
 use serde::{Deserialize, Serialize};
 

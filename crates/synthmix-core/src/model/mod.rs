@@ -3,6 +3,7 @@
 //! and stored in checkpoints, so a model is rebuilt from its file alone.
 
 pub mod classifier;
+pub mod gan;
 pub mod init;
 pub mod layers;
 

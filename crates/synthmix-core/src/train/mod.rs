@@ -1,7 +1,9 @@
 //! Training loops: [`classifier`] (the `clf-train` stage) and the optimiser.
 
 pub mod classifier;
+pub mod gan;
 pub mod optim;
+pub mod sample;
 
 pub use crate::artifact::sibling;
 

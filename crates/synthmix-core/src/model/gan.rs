@@ -1,0 +1,513 @@
+//! Class-conditional GANs: a generator `G(z, y)` and a discriminator
+//! `D(x, y)`, both told the class `y`.
+//!
+//! - `mlp` (Mirza & Osindero style, the paper's cGAN): G is
+//!   `concat(z, Embedding(y))` → 256 → 512 → 1024 → C·H·W → tanh, LeakyReLU 0.2
+//!   between; D is `concat(flatten(x), Embedding(y))` → 1024 → 512 → 256 → 1
+//!   logit, LeakyReLU 0.2 and dropout 0.3 after each hidden layer.
+//! - `dcgan` (convolutional, also for CIFAR-10's 3×32×32): G is
+//!   `concat(z, Embedding(y))` → linear to `g_hidden[0]`×H/4×W/4, then two
+//!   [nearest ×2 upsample → conv 3×3 → ReLU] blocks and a conv 3×3 to C → tanh,
+//!   with ProGAN's pixel norm after every hidden layer (batch norm would need
+//!   running statistics and batch coupling; pixel norm is parameter-free and
+//!   per sample). D is a projection discriminator (Miyato & Koyama 2018):
+//!   conv 3×3 blocks with LeakyReLU 0.2 and 2×2 average pooling between, a
+//!   mean over space giving φ(x), and `logit = w·φ(x) + b + Embedding(y)·φ(x)`.
+//!   No spectral norm: candle has none built in, and a power-iteration
+//!   version would add per-step state to save for an exact resume; Adam with
+//!   β₁ 0.5 and the projection term train stably without it at this size.
+//!
+//! Images are in [-1, 1] (tanh); [`to_pixels`] turns them into 0–255.
+//!
+//! Variable names (the checkpoint's tensor names) and their PyTorch
+//! counterparts in `scripts/bench_pytorch.py`'s `Generator` / `Discriminator`,
+//! for importing a generator trained in PyTorch (transpose nothing: candle's
+//! linear weights are `[out, in]` as PyTorch's):
+//!
+//! | synthmix (mlp)           | PyTorch               |
+//! |--------------------------|-----------------------|
+//! | `label_emb.embeddings`   | `label_emb.weight`    |
+//! | `fc1.weight`, `fc1.bias` | `net.0.weight`, `.bias` |
+//! | `fc2.*`                  | `net.2.*` (G) / `net.3.*` (D) |
+//! | `fc3.*`                  | `net.4.*` (G) / `net.6.*` (D) |
+//! | `fc4.*`                  | `net.6.*` (G) / `net.9.*` (D) |
+
+use candle_core::{DType, Device, Result, Tensor, D};
+use candle_nn::{VarBuilder, VarMap};
+use rand::{Rng as _, RngCore};
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use super::layers::{Conv2d, Linear};
+use crate::artifact::checkpoint::{self, Checkpoint};
+use crate::data::ImageShape;
+use crate::error::Error;
+use crate::rng::{self, Rng};
+
+/// The GAN architectures (`--arch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GanArch {
+    /// Fully connected cGAN (the paper's, for MNIST / Fashion-MNIST).
+    Mlp,
+    /// Convolutional generator + projection discriminator (any size divisible by 4).
+    Dcgan,
+}
+
+impl GanArch {
+    /// The name stored as `arch` in checkpoints.
+    pub fn name(&self) -> &'static str {
+        match self {
+            GanArch::Mlp => "mlp",
+            GanArch::Dcgan => "dcgan",
+        }
+    }
+}
+
+/// Everything needed to rebuild both networks; stored as JSON (`config`) in
+/// the generator's and the discriminator's checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GanConfig {
+    pub arch: GanArch,
+    /// The images G makes and D judges.
+    pub image: ImageShape,
+    pub num_classes: usize,
+    /// Width of the N(0, 1) noise vector.
+    pub latent: usize,
+    /// Width of the label embedding fed to G (and to the MLP D).
+    pub embed: usize,
+    /// mlp: G's hidden widths; dcgan: G's channels, from the 4× smaller map up.
+    pub g_hidden: Vec<usize>,
+    /// mlp: D's hidden widths; dcgan: D's channels per conv block.
+    pub d_hidden: Vec<usize>,
+    /// LeakyReLU negative slope.
+    pub leak: f64,
+    /// Dropout after each of D's hidden layers (mlp).
+    pub d_dropout: f32,
+}
+
+impl GanConfig {
+    /// The default config of `arch` for images of `image` with `num_classes`.
+    pub fn new(arch: GanArch, image: ImageShape, num_classes: usize) -> Self {
+        let (g_hidden, d_hidden, d_dropout) = match arch {
+            GanArch::Mlp => (vec![256, 512, 1024], vec![1024, 512, 256], 0.3),
+            // Small enough for CPU training; widen for a GPU.
+            GanArch::Dcgan => (vec![128, 64, 32], vec![32, 64, 128], 0.0),
+        };
+        GanConfig {
+            arch,
+            image,
+            num_classes,
+            latent: 100,
+            embed: num_classes,
+            g_hidden,
+            d_hidden,
+            leak: 0.2,
+            d_dropout,
+        }
+    }
+
+    /// Checks the config can be built (sizes, counts).
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("GAN config: {m}")));
+        if self.num_classes == 0 || self.num_classes > 256 || self.latent == 0 || self.embed == 0 {
+            return bad(format!(
+                "num_classes {}, latent {}, embed {} must be positive",
+                self.num_classes, self.latent, self.embed
+            ));
+        }
+        if self.g_hidden.is_empty()
+            || self.d_hidden.is_empty()
+            || self.g_hidden.iter().chain(&self.d_hidden).any(|&w| w == 0)
+        {
+            return bad("hidden widths must be non-empty and positive".into());
+        }
+        if !(0.0..1.0).contains(&self.d_dropout) {
+            return bad(format!("dropout {} is outside [0, 1)", self.d_dropout));
+        }
+        if self.arch == GanArch::Dcgan {
+            if self.image.h % 4 != 0 || self.image.w % 4 != 0 || self.image.h < 4 || self.image.w < 4 {
+                return bad(format!("dcgan needs image sides divisible by 4, got {}", self.image));
+            }
+            if self.g_hidden.len() != 3 || self.d_hidden.len() != 3 {
+                return bad("dcgan needs 3 generator and 3 discriminator channel counts".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Multiply-adds ×2 of one forward pass of G and of D, per image.
+    pub fn forward_flops(&self) -> (u64, u64) {
+        let ImageShape { c, h, w } = self.image;
+        let px = (c * h * w) as u64;
+        match self.arch {
+            GanArch::Mlp => {
+                let chain = |first: usize, hidden: &[usize], last: u64| -> u64 {
+                    let mut f = 0u64;
+                    let mut prev = first as u64;
+                    for &x in hidden {
+                        f += 2 * prev * x as u64;
+                        prev = x as u64;
+                    }
+                    f + 2 * prev * last
+                };
+                (chain(self.latent + self.embed, &self.g_hidden, px), chain(c * h * w + self.embed, &self.d_hidden, 1))
+            }
+            GanArch::Dcgan => {
+                let (g, d) = (&self.g_hidden, &self.d_hidden);
+                let (h4, w4, h2, w2) = ((h / 4) as u64, (w / 4) as u64, (h / 2) as u64, (w / 2) as u64);
+                let (hw, c) = ((h * w) as u64, c as u64);
+                let conv = |ci: usize, co: usize, area: u64| 2 * 9 * ci as u64 * co as u64 * area;
+                let gf = 2 * (self.latent + self.embed) as u64 * g[0] as u64 * h4 * w4
+                    + conv(g[0], g[1], h2 * w2)
+                    + conv(g[1], g[2], hw)
+                    + 9 * 2 * g[2] as u64 * c * hw;
+                let df = 2 * 9 * c * d[0] as u64 * hw + conv(d[0], d[1], h2 * w2) + conv(d[1], d[2], h4 * w4);
+                (gf, df)
+            }
+        }
+    }
+}
+
+/// LeakyReLU as `max(x, a·x)` (two ops; valid for 0 ≤ a ≤ 1).
+fn leaky(x: &Tensor, a: f64) -> Result<Tensor> {
+    x.maximum(&x.affine(a, 0.0)?)
+}
+
+/// ProGAN pixel norm: each position's channel vector scaled to unit RMS.
+fn pixel_norm(x: &Tensor, dim: usize) -> Result<Tensor> {
+    let rms = (x.sqr()?.mean_keepdim(dim)? + 1e-8)?.sqrt()?;
+    x.broadcast_div(&rms)
+}
+
+/// Inverted dropout with a mask from `rng` (none when `rng` is `None`:
+/// inference). The caller owns the generator, so a training loop can key it
+/// by epoch and resume exactly.
+fn dropout(x: &Tensor, p: f32, rng: Option<&mut Rng>) -> Result<Tensor> {
+    let Some(r) = rng else { return Ok(x.clone()) };
+    if p == 0.0 {
+        return Ok(x.clone());
+    }
+    let keep = 1.0 - p;
+    let scale = 1.0 / keep;
+    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if r.gen::<f32>() < keep { scale } else { 0.0 }).collect();
+    x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
+}
+
+/// The conditional generator.
+#[derive(Debug)]
+pub struct Generator {
+    pub config: GanConfig,
+    label_emb: Tensor,
+    fcs: Vec<Linear>,
+    convs: Vec<Conv2d>,
+}
+
+impl Generator {
+    /// Builds G's variables under `vb`.
+    pub fn new(vb: VarBuilder, config: &GanConfig) -> Result<Self> {
+        config.validate().map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let cfg = config.clone();
+        let label_emb = vb.pp("label_emb").get((cfg.num_classes, cfg.embed), "embeddings")?;
+        let d_in = cfg.latent + cfg.embed;
+        let ImageShape { c, h, w } = cfg.image;
+        let (mut fcs, mut convs) = (Vec::new(), Vec::new());
+        match cfg.arch {
+            GanArch::Mlp => {
+                let mut prev = d_in;
+                for (i, &width) in cfg.g_hidden.iter().enumerate() {
+                    fcs.push(Linear::new(vb.pp(format!("fc{}", i + 1)), prev, width)?);
+                    prev = width;
+                }
+                fcs.push(Linear::new(vb.pp(format!("fc{}", cfg.g_hidden.len() + 1)), prev, c * h * w)?);
+            }
+            GanArch::Dcgan => {
+                let g = &cfg.g_hidden;
+                fcs.push(Linear::new(vb.pp("fc1"), d_in, g[0] * (h / 4) * (w / 4))?);
+                convs.push(Conv2d::new(vb.pp("conv1"), g[0], g[1], 3, 1)?);
+                convs.push(Conv2d::new(vb.pp("conv2"), g[1], g[2], 3, 1)?);
+                convs.push(Conv2d::new(vb.pp("conv3"), g[2], c, 3, 1)?);
+            }
+        }
+        Ok(Generator { config: cfg, label_emb, fcs, convs })
+    }
+
+    /// Images `[N, C, H, W]` in [-1, 1] for noise `z` `[N, latent]` and
+    /// labels `[N]` (U32).
+    pub fn forward(&self, z: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        let cfg = &self.config;
+        let n = z.dim(0)?;
+        let e = self.label_emb.index_select(labels, 0)?;
+        let mut x = Tensor::cat(&[z, &e], 1)?;
+        let ImageShape { c, h, w } = cfg.image;
+        match cfg.arch {
+            GanArch::Mlp => {
+                let last = self.fcs.len() - 1;
+                for fc in &self.fcs[..last] {
+                    x = leaky(&fc.forward(&x)?, cfg.leak)?;
+                }
+                self.fcs[last].forward(&x)?.tanh()?.reshape((n, c, h, w))
+            }
+            GanArch::Dcgan => {
+                let g = &cfg.g_hidden;
+                x = self.fcs[0].forward(&x)?.reshape((n, g[0], h / 4, w / 4))?;
+                x = pixel_norm(&leaky(&x, cfg.leak)?, 1)?;
+                x = x.upsample_nearest2d(h / 2, w / 2)?;
+                x = pixel_norm(&self.convs[0].forward_act(&x, true)?, 1)?;
+                x = x.upsample_nearest2d(h, w)?;
+                x = pixel_norm(&self.convs[1].forward_act(&x, true)?, 1)?;
+                self.convs[2].forward_act(&x, false)?.tanh()
+            }
+        }
+    }
+}
+
+/// The conditional discriminator (one logit per image: real vs generated).
+#[derive(Debug)]
+pub struct Discriminator {
+    pub config: GanConfig,
+    label_emb: Tensor,
+    /// mlp: the first layer's weight split into its image and label columns
+    /// (views of `fc1.weight`), so no gradient is computed for the 784-wide
+    /// image input, which never needs one.
+    first: Option<(Tensor, Tensor, Tensor)>,
+    fcs: Vec<Linear>,
+    convs: Vec<Conv2d>,
+}
+
+impl Discriminator {
+    /// Builds D's variables under `vb`.
+    pub fn new(vb: VarBuilder, config: &GanConfig) -> Result<Self> {
+        config.validate().map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let cfg = config.clone();
+        let ImageShape { c, h, w } = cfg.image;
+        let (mut fcs, mut convs) = (Vec::new(), Vec::new());
+        let mut first = None;
+        let label_emb = match cfg.arch {
+            GanArch::Mlp => {
+                let px = c * h * w;
+                let w1 = vb.pp("fc1").get((cfg.d_hidden[0], px + cfg.embed), "weight")?;
+                let b1 = vb.pp("fc1").get(cfg.d_hidden[0], "bias")?;
+                first = Some((w1.narrow(1, 0, px)?.t()?, w1.narrow(1, px, cfg.embed)?.t()?, b1));
+                let mut prev = cfg.d_hidden[0];
+                for (i, &width) in cfg.d_hidden.iter().enumerate().skip(1) {
+                    fcs.push(Linear::new(vb.pp(format!("fc{}", i + 1)), prev, width)?);
+                    prev = width;
+                }
+                fcs.push(Linear::new(vb.pp(format!("fc{}", cfg.d_hidden.len() + 1)), prev, 1)?);
+                vb.pp("label_emb").get((cfg.num_classes, cfg.embed), "embeddings")?
+            }
+            GanArch::Dcgan => {
+                let d = &cfg.d_hidden;
+                convs.push(Conv2d::new(vb.pp("conv1"), c, d[0], 3, 1)?);
+                convs.push(Conv2d::new(vb.pp("conv2"), d[0], d[1], 3, 1)?);
+                convs.push(Conv2d::new(vb.pp("conv3"), d[1], d[2], 3, 1)?);
+                fcs.push(Linear::new(vb.pp("fc1"), d[2], 1)?);
+                // The projection embedding lives in φ's space.
+                vb.pp("label_emb").get((cfg.num_classes, d[2]), "embeddings")?
+            }
+        };
+        Ok(Discriminator { config: cfg, label_emb, first, fcs, convs })
+    }
+
+    /// A copy reading the current values of `vars` (D's variables) without
+    /// tracking them: for G's step, which needs gradients through D to its
+    /// input but none for D's own weights.
+    pub fn frozen(vars: &VarMap, config: &GanConfig) -> Result<Self> {
+        let data = vars.data().lock().expect("VarMap lock poisoned");
+        let ts: std::collections::HashMap<String, Tensor> =
+            data.iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect();
+        let device = data.values().next().map(|v| v.device().clone()).unwrap_or(Device::Cpu);
+        drop(data);
+        Discriminator::new(VarBuilder::from_tensors(ts, DType::F32, &device), config)
+    }
+
+    /// Logits `[N]` for images `x` `[N, C, H, W]` in [-1, 1] and labels `[N]`
+    /// (U32). `dropout` is the mask generator while training, `None` for
+    /// inference.
+    pub fn forward(&self, x: &Tensor, labels: &Tensor, mut dropout_rng: Option<&mut Rng>) -> Result<Tensor> {
+        let cfg = &self.config;
+        let n = x.dim(0)?;
+        let e = self.label_emb.index_select(labels, 0)?;
+        match cfg.arch {
+            GanArch::Mlp => {
+                let (w_x, w_e, b) = self.first.as_ref().expect("mlp has a first layer");
+                let mut h = x.reshape((n, ()))?.matmul(w_x)?.add(&e.matmul(w_e)?)?.broadcast_add(b)?;
+                h = dropout(&leaky(&h, cfg.leak)?, cfg.d_dropout, dropout_rng.as_deref_mut())?;
+                let last = self.fcs.len() - 1;
+                for fc in &self.fcs[..last] {
+                    h = leaky(&fc.forward(&h)?, cfg.leak)?;
+                    h = dropout(&h, cfg.d_dropout, dropout_rng.as_deref_mut())?;
+                }
+                self.fcs[last].forward(&h)?.reshape(n)
+            }
+            GanArch::Dcgan => {
+                let mut h = leaky(&self.convs[0].forward_act(x, false)?, cfg.leak)?.avg_pool2d(2)?;
+                h = leaky(&self.convs[1].forward_act(&h, false)?, cfg.leak)?.avg_pool2d(2)?;
+                h = leaky(&self.convs[2].forward_act(&h, false)?, cfg.leak)?;
+                // Mean (not SN-GAN's sum) over space: without spectral norm a
+                // sum starts the logits ~50× too large and D saturates.
+                let phi = h.mean((2, 3))?;
+                let proj = (&phi * &e)?.sum(D::Minus1)?;
+                self.fcs[0].forward(&phi)?.reshape(n)? + proj
+            }
+        }
+    }
+}
+
+/// A freshly initialised generator and discriminator (PyTorch-default init,
+/// each net from its own stream under `seed`) and their variables.
+pub fn new_gan(
+    config: &GanConfig,
+    seed: u64,
+    device: &Device,
+) -> crate::Result<(Generator, VarMap, Discriminator, VarMap)> {
+    config.validate()?;
+    let g_vars = VarMap::new();
+    let g = Generator::new(VarBuilder::from_varmap(&g_vars, DType::F32, device), config)?;
+    super::init::pytorch_default(&g_vars, rng::stream(seed, "init/generator").next_u64())?;
+    let d_vars = VarMap::new();
+    let d = Discriminator::new(VarBuilder::from_varmap(&d_vars, DType::F32, device), config)?;
+    super::init::pytorch_default(&d_vars, rng::stream(seed, "init/discriminator").next_u64())?;
+    Ok((g, g_vars, d, d_vars))
+}
+
+/// Reads a checkpoint of `kind` and its GAN config.
+fn read_gan(path: &std::path::Path, kind: &str) -> crate::Result<(Checkpoint, GanConfig)> {
+    let ck = checkpoint::read(path, Some(kind))?;
+    let config: GanConfig = serde_json::from_str(&ck.meta.config)
+        .map_err(|e| Error::format(path, format!("config is not a GAN config: {e}")))?;
+    config.validate().map_err(|e| Error::format(path, e.to_string()))?;
+    Ok((ck, config))
+}
+
+fn build_err(path: &std::path::Path, e: candle_core::Error) -> Error {
+    Error::format(path, format!("cannot build model: {}", crate::error::strip_backtrace(e)))
+}
+
+/// Rebuilds a generator from its checkpoint file alone (validated: kind,
+/// config, shapes, no NaN).
+pub fn load_generator(path: &std::path::Path, device: &Device) -> crate::Result<(Generator, VarMap, Checkpoint)> {
+    let (ck, config) = read_gan(path, "generator")?;
+    let varmap = VarMap::new();
+    let g = Generator::new(VarBuilder::from_varmap(&varmap, DType::F32, device), &config)
+        .map_err(|e| build_err(path, e))?;
+    ck.load_into(path, &varmap)?;
+    Ok((g, varmap, ck))
+}
+
+/// Rebuilds a discriminator from its checkpoint file alone.
+pub fn load_discriminator(
+    path: &std::path::Path,
+    device: &Device,
+) -> crate::Result<(Discriminator, VarMap, Checkpoint)> {
+    let (ck, config) = read_gan(path, "discriminator")?;
+    let varmap = VarMap::new();
+    let d = Discriminator::new(VarBuilder::from_varmap(&varmap, DType::F32, device), &config)
+        .map_err(|e| build_err(path, e))?;
+    ck.load_into(path, &varmap)?;
+    Ok((d, varmap, ck))
+}
+
+/// `n` noise vectors `[n, latent]` of N(0, 1) draws from `rng`.
+pub fn noise(rng: &mut Rng, n: usize, latent: usize, device: &Device) -> Result<Tensor> {
+    let v: Vec<f32> = (0..n * latent).map(|_| StandardNormal.sample(rng)).collect();
+    Tensor::from_vec(v, (n, latent), device)
+}
+
+/// Labels as the U32 tensor the networks take.
+pub fn label_tensor(labels: &[u8], device: &Device) -> Result<Tensor> {
+    Tensor::from_vec(labels.iter().map(|&l| l as u32).collect::<Vec<u32>>(), labels.len(), device)
+}
+
+/// Images in [-1, 1] as 0–255 pixels: `round((x + 1) · 127.5)`, clamped.
+pub fn to_pixels(x: &Tensor) -> Result<Vec<u8>> {
+    let v = x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    Ok(v.into_iter().map(|x| ((x + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8).collect())
+}
+
+/// Generates images for `labels` in batches of `batch`, drawing each image's
+/// noise from `rng` in label order (so the result does not depend on `batch`
+/// beyond floating-point blocking). Returns 0–255 pixels, `[N, C, H, W]`.
+pub fn generate(g: &Generator, labels: &[u8], rng: &mut Rng, batch: usize, device: &Device) -> crate::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(labels.len() * g.config.image.pixels());
+    for chunk in labels.chunks(batch.max(1)) {
+        let z = noise(rng, chunk.len(), g.config.latent, device)?;
+        out.extend(to_pixels(&g.forward(&z, &label_tensor(chunk, device)?)?)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ImageShape;
+
+    fn mnist_cfg(arch: GanArch) -> GanConfig {
+        GanConfig::new(arch, ImageShape { c: 1, h: 28, w: 28 }, 10)
+    }
+
+    #[test]
+    fn shapes_names_and_range() {
+        let dev = Device::Cpu;
+        for arch in [GanArch::Mlp, GanArch::Dcgan] {
+            let cfg = mnist_cfg(arch);
+            let (g, gv, d, dv) = new_gan(&cfg, 3, &dev).unwrap();
+            let z = noise(&mut rng::stream(0, "t"), 4, cfg.latent, &dev).unwrap();
+            let y = label_tensor(&[0, 1, 2, 9], &dev).unwrap();
+            let x = g.forward(&z, &y).unwrap();
+            assert_eq!(x.dims(), &[4, 1, 28, 28]);
+            let v = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert!(v.iter().all(|p| (-1.0..=1.0).contains(p)));
+            let logits = d.forward(&x, &y, Some(&mut rng::stream(0, "drop"))).unwrap();
+            assert_eq!(logits.dims(), &[4]);
+            assert!(gv.data().lock().unwrap().contains_key("label_emb.embeddings"));
+            assert!(dv.data().lock().unwrap().contains_key("label_emb.embeddings"));
+        }
+        let (_, gv, _, dv) = new_gan(&mnist_cfg(GanArch::Mlp), 3, &dev).unwrap();
+        let g_shapes: Vec<(String, Vec<usize>)> =
+            gv.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.dims().to_vec())).collect();
+        let count = |vars: &VarMap| vars.all_vars().iter().map(|v| v.elem_count()).sum::<usize>();
+        // As the PyTorch reference (scripts/bench_pytorch.py): G 1,489,012 and D 1,470,565 parameters.
+        assert_eq!(count(&gv), 1_489_012, "{g_shapes:?}");
+        assert_eq!(count(&dv), 1_470_565);
+    }
+
+    #[test]
+    fn same_seed_same_weights_and_nets_differ() {
+        let dev = Device::Cpu;
+        let cfg = mnist_cfg(GanArch::Mlp);
+        let (_, a, _, ad) = new_gan(&cfg, 5, &dev).unwrap();
+        let (_, b, _, _) = new_gan(&cfg, 5, &dev).unwrap();
+        let wa = checkpoint::weights_of(&a).unwrap();
+        assert_eq!(wa, checkpoint::weights_of(&b).unwrap());
+        // G's and D's fc1 come from different streams.
+        let wd = checkpoint::weights_of(&ad).unwrap();
+        assert_ne!(wa["fc1.bias"].1[..8], wd["fc1.bias"].1[..8]);
+    }
+
+    #[test]
+    fn frozen_discriminator_agrees_and_tracks_no_weights() {
+        let dev = Device::Cpu;
+        for arch in [GanArch::Mlp, GanArch::Dcgan] {
+            let cfg = mnist_cfg(arch);
+            let (g, gv, d, dv) = new_gan(&cfg, 1, &dev).unwrap();
+            let z = noise(&mut rng::stream(0, "t"), 3, cfg.latent, &dev).unwrap();
+            let y = label_tensor(&[4, 5, 6], &dev).unwrap();
+            let x = g.forward(&z, &y).unwrap();
+            let live = d.forward(&x, &y, Some(&mut rng::stream(1, "d"))).unwrap();
+            let frozen =
+                Discriminator::frozen(&dv, &cfg).unwrap().forward(&x, &y, Some(&mut rng::stream(1, "d"))).unwrap();
+            assert_eq!(live.to_vec1::<f32>().unwrap(), frozen.to_vec1::<f32>().unwrap());
+            let grads = frozen.sum_all().unwrap().backward().unwrap();
+            assert!(dv.all_vars().iter().all(|v| grads.get(v).is_none()));
+            assert!(gv.all_vars().iter().all(|v| grads.get(v).is_some()), "G still gets its gradients");
+        }
+    }
+
+    #[test]
+    fn pixels_round_and_clamp() {
+        let t = Tensor::new(&[-1.5f32, -1.0, 0.0, 0.999, 1.0, 2.0], &Device::Cpu).unwrap();
+        assert_eq!(to_pixels(&t).unwrap(), vec![0, 0, 128, 255, 255, 255]);
+    }
+}

@@ -1,0 +1,283 @@
+//! The content-addressed cache under the artifacts folder.
+//!
+//! ```text
+//! artifacts/
+//!   .lock                      held (flock) by the one runner using this folder
+//!   store/ab/abcdef…           every output file ever made, named by its BLAKE3, read-only
+//!   cache/ke/key….json         one record per cache key: the files a target made
+//!   state/PIPELINE/TARGET.json the record last placed for a target (for "why does it run")
+//!   .staging/TARGET/…          where a running stage writes; never read as a result
+//!   logs/PIPELINE/TARGET.log   each stage's stdout and stderr
+//! ```
+//!
+//! A target's key is the BLAKE3 of its stage, the stage's version, its
+//! arguments (outputs written as `$OUT/REL`), its parameters and the content
+//! hashes of its inputs. A record is written only after the command succeeded
+//! and every file it wrote is in the store, so a run killed at any moment
+//! leaves no partial result in the cache.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+
+pub const FORMAT: &str = "synthmix-cache/1";
+
+/// Everything that decides a target's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Components {
+    pub stage: String,
+    pub stage_version: String,
+    pub args: Vec<String>,
+    pub params: BTreeMap<String, String>,
+    /// (reference, BLAKE3) per input, in declaration order.
+    pub inputs: Vec<(String, String)>,
+}
+
+impl Components {
+    pub fn key(&self) -> String {
+        let json = serde_json::to_string(&(FORMAT, self)).expect("components serialise");
+        blake3::hash(json.as_bytes()).to_hex().to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Relative to the pipeline's out folder.
+    pub path: PathBuf,
+    pub blake3: String,
+    pub bytes: u64,
+    /// Declared in the spec (as opposed to a side file such as `x.prov.bin`).
+    pub declared: bool,
+}
+
+/// What a successful run of a target produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub format: String,
+    pub key: String,
+    pub target: String,
+    pub pipeline: String,
+    pub components: Components,
+    pub outputs: Vec<OutputFile>,
+    pub wall_time_s: f64,
+    pub finished_unix: u64,
+}
+
+/// The artifacts folder's cache.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub root: PathBuf,
+}
+
+fn fan(dir: &Path, h: &str) -> PathBuf {
+    dir.join(&h[..2.min(h.len())]).join(h)
+}
+
+impl Cache {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Cache { root: root.into() }
+    }
+
+    pub fn object(&self, hash: &str) -> PathBuf {
+        fan(&self.root.join("store"), hash)
+    }
+
+    fn record_path(&self, key: &str) -> PathBuf {
+        fan(&self.root.join("cache"), &format!("{key}.json"))
+    }
+
+    fn state_path(&self, pipeline: &str, target: &str) -> PathBuf {
+        self.root.join("state").join(pipeline).join(format!("{target}.json"))
+    }
+
+    fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
+        match std::fs::read(path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::format(path, format!("corrupt cache record ({e}); delete it to rebuild"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// The record for `key`, if every file it lists is still in the store.
+    pub fn lookup(&self, key: &str) -> Result<Option<Record>> {
+        let Some(r) = Self::read_json::<Record>(&self.record_path(key))? else {
+            return Ok(None);
+        };
+        let complete = r
+            .outputs
+            .iter()
+            .all(|o| std::fs::metadata(self.object(&o.blake3)).map(|m| m.len() == o.bytes).unwrap_or(false));
+        Ok(complete.then_some(r))
+    }
+
+    pub fn has_record(&self, key: &str) -> bool {
+        self.record_path(key).is_file()
+    }
+
+    /// The record last placed for a target of a pipeline.
+    pub fn last_state(&self, pipeline: &str, target: &str) -> Result<Option<Record>> {
+        Self::read_json(&self.state_path(pipeline, target))
+    }
+
+    pub fn write_state(&self, r: &Record) -> Result<()> {
+        let json = serde_json::to_string_pretty(r).expect("record serialises");
+        crate::artifact::write_atomic(&self.state_path(&r.pipeline, &r.target), json.as_bytes())
+    }
+
+    /// Moves every file under `staging` into the store and writes the record.
+    /// `declared` lists the staging-relative paths the spec declares; each
+    /// must exist.
+    pub fn commit(&self, staging: &Path, declared: &[PathBuf], mut record: Record) -> Result<Record> {
+        for d in declared {
+            if !staging.join(d).is_file() {
+                return Err(Error::Invalid(format!(
+                    "the command succeeded but did not write its declared output {}",
+                    d.display()
+                )));
+            }
+        }
+        let mut files = Vec::new();
+        walk(staging, &mut files)?;
+        files.sort();
+        let mut outputs = Vec::new();
+        for f in files {
+            let rel = f.strip_prefix(staging).expect("under staging").to_path_buf();
+            let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                continue; // an atomic writer's leftover temporary
+            }
+            let hash = crate::artifact::hash_file(&f)?;
+            let bytes = std::fs::metadata(&f).at(&f)?.len();
+            let obj = self.object(&hash);
+            if obj.is_file() {
+                std::fs::remove_file(&f).at(&f)?;
+            } else {
+                let dir = obj.parent().expect("fanned out");
+                std::fs::create_dir_all(dir).at(dir)?;
+                // Read-only for everyone: the placed hard links share this inode.
+                std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o444)).at(&f)?;
+                std::fs::rename(&f, &obj).at(&obj)?;
+            }
+            outputs.push(OutputFile { declared: declared.contains(&rel), path: rel, blake3: hash, bytes });
+        }
+        record.outputs = outputs;
+        let json = serde_json::to_string_pretty(&record).expect("record serialises");
+        crate::artifact::write_atomic(&self.record_path(&record.key), json.as_bytes())?;
+        Ok(record)
+    }
+
+    /// Whether every output of `r` is in place under `out`.
+    pub fn in_place(&self, r: &Record, out: &Path) -> bool {
+        r.outputs.iter().all(|o| same_file(&self.object(&o.blake3), &out.join(&o.path), o))
+    }
+
+    /// Links (or copies) every output of `r` into place under `out`; returns
+    /// how many files had to be placed.
+    pub fn place(&self, r: &Record, out: &Path) -> Result<usize> {
+        let mut n = 0;
+        for o in &r.outputs {
+            let obj = self.object(&o.blake3);
+            let dst = out.join(&o.path);
+            if same_file(&obj, &dst, o) {
+                continue;
+            }
+            let dir = match dst.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            std::fs::create_dir_all(&dir).at(&dir)?;
+            let tmp = dir.join(format!(
+                ".{}.synthmix-place.tmp",
+                dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            ));
+            let _ = std::fs::remove_file(&tmp);
+            if std::fs::hard_link(&obj, &tmp).is_err() {
+                std::fs::copy(&obj, &tmp).at(&tmp)?;
+            }
+            std::fs::rename(&tmp, &dst).at(&dst)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Store objects no record refers to, and records whose objects are
+    /// missing or differ from their hash (used by tests and `status`).
+    pub fn audit(&self) -> Result<Audit> {
+        let mut records = Vec::new();
+        walk(&self.root.join("cache"), &mut records)?;
+        let mut referenced = std::collections::BTreeSet::new();
+        let mut broken = Vec::new();
+        for p in &records {
+            let Some(r) = Self::read_json::<Record>(p)? else { continue };
+            for o in &r.outputs {
+                referenced.insert(o.blake3.clone());
+                let obj = self.object(&o.blake3);
+                if !obj.is_file() || crate::artifact::hash_file(&obj)? != o.blake3 {
+                    broken.push(format!("{} ({})", o.path.display(), r.target));
+                }
+            }
+        }
+        let mut objects = Vec::new();
+        walk(&self.root.join("store"), &mut objects)?;
+        let unreferenced = objects
+            .iter()
+            .filter(|p| !referenced.contains(&p.file_name().unwrap_or_default().to_string_lossy().into_owned()))
+            .cloned()
+            .collect();
+        Ok(Audit { records: records.len(), objects: objects.len(), unreferenced, broken })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub records: usize,
+    pub objects: usize,
+    pub unreferenced: Vec<PathBuf>,
+    pub broken: Vec<String>,
+}
+
+fn same_file(obj: &Path, dst: &Path, o: &OutputFile) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(a), Ok(b)) = (std::fs::metadata(obj), std::fs::metadata(dst)) else {
+        return false;
+    };
+    if a.dev() == b.dev() && a.ino() == b.ino() {
+        return true;
+    }
+    // A copy (another filesystem): same size and same content.
+    b.len() == o.bytes && crate::artifact::hash_file(dst).map(|h| h == o.blake3).unwrap_or(false)
+}
+
+/// Every regular file under `dir`, recursively (nothing if it does not exist).
+pub fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for e in rd {
+        let e = e.at(dir)?;
+        let ft = e.file_type().at(e.path())?;
+        if ft.is_dir() {
+            walk(&e.path(), out)?;
+        } else if ft.is_file() {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}
+
+/// Removes a folder and everything in it, making read-only entries writable
+/// first; a missing folder is fine.
+pub fn remove_tree(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir, e)),
+    }
+}

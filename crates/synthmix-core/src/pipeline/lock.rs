@@ -1,0 +1,64 @@
+//! One runner per artifacts folder: an exclusive `flock` on `artifacts/.lock`.
+//! The kernel drops the lock when the runner exits in any way (SIGKILL
+//! included), so a killed run never leaves a stale lock behind.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+/// Held while a runner works on an artifacts folder; released on drop.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+/// `flock(LOCK_EX | LOCK_NB)`: `Ok(false)` when another process holds it.
+/// (std's `File::try_lock` needs Rust 1.89; the workspace supports 1.85.)
+#[cfg(unix)]
+fn try_flock(file: &File) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    extern "C" {
+        fn flock(fd: i32, operation: i32) -> i32;
+    }
+    const LOCK_EX: i32 = 2;
+    const LOCK_NB: i32 = 4;
+    // SAFETY: a plain system call on a descriptor this `File` owns.
+    if unsafe { flock(file.as_raw_fd(), LOCK_EX | LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Takes the lock of `artifacts`, or says who holds it.
+pub fn acquire(artifacts: &Path, what: &str) -> Result<Lock> {
+    std::fs::create_dir_all(artifacts).at(artifacts)?;
+    let path = artifacts.join(".lock");
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).at(&path)?;
+    match try_flock(&file) {
+        Ok(true) => {}
+        Ok(false) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.split_whitespace().collect::<Vec<_>>().join(" ");
+            return Err(Error::Invalid(format!(
+                "{}: another synthmix runner is using this artifacts folder ({}); wait for it to finish or stop it",
+                path.display(),
+                if holder.is_empty() { "holder unknown".to_string() } else { holder }
+            )));
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    file.set_len(0).at(&path)?;
+    file.rewind().at(&path)?;
+    writeln!(file, "pid {} since unix time {now}: {what}", std::process::id()).at(&path)?;
+    Ok(Lock { _file: file, path })
+}

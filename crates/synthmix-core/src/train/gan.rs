@@ -1,0 +1,795 @@
+//! `gan-train`: trains a class-conditional GAN on a real image set.
+//!
+//! Each step (as the PyTorch reference): G makes a batch for random labels;
+//! D takes one Adam step on BCE(real → 1) + BCE(fake → 0) (fakes detached);
+//! then G takes one step on the non-saturating loss BCE(D(G(z, y)) → 1)
+//! against the updated D. Real pixels are scaled to [-1, 1].
+//!
+//! Files, beside `--out` (`STEM` = its stem), at every checkpoint (every
+//! `checkpoint_every` epochs and the last):
+//! - `--out`: the generator (the latest, or with `--keep best-fid` the one
+//!   with the lowest FID so far);
+//! - `STEM.disc.safetensors`: the discriminator;
+//! - `STEM.optim.safetensors`: the resume state: both nets' weights and both
+//!   Adam optimisers' moments and step counts, the epoch, the log so far and
+//!   the best FID, in one file written atomically, so a kill at any moment
+//!   leaves a consistent snapshot;
+//! - `STEM.grid-epochNNN.png`: a labelled sample grid, the same noise every time.
+//!
+//! and every epoch `STEM.log.csv`. Every random draw of an epoch (shuffle,
+//! noise and fake labels, dropout masks) comes from a stream keyed by the
+//! seed and the epoch number, so the epoch alone fixes every RNG position:
+//! `--resume` continues bit for bit as an uninterrupted run would.
+//!
+//! Divergence (a NaN or infinite loss, or a collapsed generator whose fixed
+//! samples have almost no variance) stops the run with one message; the
+//! files of the last good checkpoint stay in place.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use rand::seq::SliceRandom;
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+use super::optim::{Adam, AdamConfig};
+use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta};
+use crate::artifact::provenance::{self, FileRecord, Provenance};
+use crate::artifact::st;
+use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
+use crate::error::{Error, Result};
+use crate::metrics::fid::{self, Extracted, FeatureNet};
+use crate::model::gan::{self, Discriminator, GanArch, GanConfig, Generator};
+use crate::report::grid::{self, GridOptions};
+use crate::{progress, rng};
+
+/// Mean per-pixel standard deviation (in [-1, 1] units) of the fixed grid
+/// samples below which the generator counts as collapsed. Real MNIST is ≈ 0.6,
+/// a freshly initialised generator ≈ 0.03, one emitting the same image for
+/// every noise and label ≈ 0 (exactly 0 once quantised to pixels).
+pub const COLLAPSE_STD: f64 = 0.005;
+/// Samples per class in the grid PNG (and the collapse check).
+pub const GRID_PER_CLASS: usize = 10;
+
+/// Optimiser settings by name (`--preset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GanPreset {
+    /// lr 2e-4 for D and G, β = (0.5, 0.999): trains (recognition ≈ 0.9+).
+    Default,
+    /// The paper's lr 1e-4 for D and 2e-5 for G, β = (0.5, 0.999): D wins
+    /// from the first epoch and G ignores its labels (see the README).
+    Paper,
+}
+
+impl GanPreset {
+    /// Adam settings of D and G.
+    pub fn adam(&self) -> (AdamConfig, AdamConfig) {
+        let cfg = |lr| AdamConfig { lr, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
+        match self {
+            GanPreset::Default => (cfg(2e-4), cfg(2e-4)),
+            GanPreset::Paper => (cfg(1e-4), cfg(2e-5)),
+        }
+    }
+}
+
+/// Which generator `--out` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Keep {
+    /// The latest checkpoint.
+    Last,
+    /// The checkpoint with the lowest FID (needs `--features`).
+    BestFid,
+}
+
+/// Every parameter of a `gan-train` run; saved in its provenance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GanTrainParams {
+    /// Training set: image-set path or `DATASET:SPLIT`.
+    pub train: String,
+    pub arch: GanArch,
+    pub preset: GanPreset,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub adam_d: AdamConfig,
+    pub adam_g: AdamConfig,
+    pub seed: u64,
+    /// Train on a seeded, class-stratified subset of this many images.
+    pub limit: Option<usize>,
+    /// Classifier checkpoint whose penultimate features give the FID.
+    pub features: Option<PathBuf>,
+    /// Generated (and at most this many real) images per FID.
+    pub fid_samples: usize,
+    pub checkpoint_every: usize,
+    pub keep: Keep,
+    pub resume: bool,
+    pub out: PathBuf,
+}
+
+/// One epoch's row of `STEM.log.csv`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GanEpochLog {
+    pub epoch: usize,
+    pub d_loss: f64,
+    pub g_loss: f64,
+    /// Mean D(x) on real images and D(G(z)) on fakes (before D's step).
+    pub d_real: f64,
+    pub d_fake: f64,
+    pub fid: Option<f64>,
+    pub recognition: Option<f64>,
+    /// Mean per-pixel std of the fixed grid samples, in [-1, 1] units.
+    pub sample_std: f64,
+    pub images_per_s: f64,
+    pub wall_s: f64,
+}
+
+const CSV_HEADER: &str = "epoch,d_loss,g_loss,d_real,d_fake,fid,recognition,sample_std,images_per_s,wall_s\n";
+
+impl GanEpochLog {
+    fn csv_row(&self) -> String {
+        let opt = |v: Option<f64>| v.map(|a| format!("{a:.6}")).unwrap_or_default();
+        format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{},{},{:.6},{:.1},{:.2}\n",
+            self.epoch,
+            self.d_loss,
+            self.g_loss,
+            self.d_real,
+            self.d_fake,
+            opt(self.fid),
+            opt(self.recognition),
+            self.sample_std,
+            self.images_per_s,
+            self.wall_s
+        )
+    }
+}
+
+/// What a run ends with.
+#[derive(Debug, Clone, Serialize)]
+pub struct GanTrainReport {
+    /// The epochs trained by this invocation.
+    pub epochs: Vec<GanEpochLog>,
+    /// The epoch a `--resume` continued from.
+    pub resumed_from: Option<usize>,
+    /// Lowest FID seen and its epoch.
+    pub best_fid: Option<(usize, f64)>,
+    pub train_images: usize,
+    pub wall_time_s: f64,
+}
+
+/// The paths a run writes, derived from `--out`.
+#[derive(Debug, Clone)]
+pub struct GanPaths {
+    pub generator: PathBuf,
+    pub discriminator: PathBuf,
+    pub state: PathBuf,
+    pub log: PathBuf,
+}
+
+impl GanPaths {
+    pub fn new(out: &Path) -> Self {
+        GanPaths {
+            generator: out.to_path_buf(),
+            discriminator: super::sibling(out, "disc.safetensors"),
+            state: super::sibling(out, "optim.safetensors"),
+            log: super::sibling(out, "log.csv"),
+        }
+    }
+
+    pub fn grid(&self, epoch: usize) -> PathBuf {
+        super::sibling(&self.generator, &format!("grid-epoch{epoch:03}.png"))
+    }
+}
+
+/// Numerically stable `log(1 + eˣ)`.
+fn softplus(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?
+}
+
+fn mean_sigmoid(logits: &[f32]) -> f64 {
+    logits.iter().map(|&l| 1.0 / (1.0 + (-l as f64).exp())).sum::<f64>() / logits.len().max(1) as f64
+}
+
+/// Mean over pixels of the standard deviation across images (0–255 pixels,
+/// reported in [-1, 1] units).
+pub fn sample_std(pixels: &[u8], n: usize) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let p = pixels.len() / n;
+    let mut total = 0.0;
+    for j in 0..p {
+        let (mut s, mut s2) = (0.0f64, 0.0f64);
+        for i in 0..n {
+            let v = pixels[i * p + j] as f64 / 127.5;
+            s += v;
+            s2 += v * v;
+        }
+        let mean = s / n as f64;
+        total += (s2 / n as f64 - mean * mean).max(0.0).sqrt();
+    }
+    total / p as f64
+}
+
+/// What training restores from (or saves to) `STEM.optim.safetensors`.
+struct State {
+    epoch: usize,
+    g_step: u64,
+    d_step: u64,
+    identity: serde_json::Value,
+    log_csv: String,
+    best: Option<(usize, f64)>,
+    g_weights: checkpoint::Weights,
+    d_weights: checkpoint::Weights,
+    g_adam: BTreeMap<String, Vec<f32>>,
+    d_adam: BTreeMap<String, Vec<f32>>,
+}
+
+const STATE_KIND: &str = "gan-train-state";
+
+fn encode_state(s: &State) -> Result<Vec<u8>> {
+    use std::borrow::Cow;
+    let mut tensors = Vec::new();
+    let f32_bytes = |v: &[f32]| Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+    for (prefix, w) in [("g", &s.g_weights), ("d", &s.d_weights)] {
+        for (name, (shape, values)) in w {
+            tensors.push(st::TensorBytes {
+                name: format!("{prefix}/{name}"),
+                dtype: safetensors::Dtype::F32,
+                shape: shape.clone(),
+                data: f32_bytes(values),
+            });
+        }
+    }
+    for (prefix, a) in [("g_adam", &s.g_adam), ("d_adam", &s.d_adam)] {
+        for (name, values) in a {
+            tensors.push(st::TensorBytes {
+                name: format!("{prefix}/{name}"),
+                dtype: safetensors::Dtype::F32,
+                shape: vec![values.len()],
+                data: f32_bytes(values),
+            });
+        }
+    }
+    let mut meta = BTreeMap::new();
+    meta.insert("synthmix.kind".to_string(), STATE_KIND.to_string());
+    meta.insert("synthmix.format".to_string(), crate::artifact::FORMAT_VERSION.to_string());
+    meta.insert("epoch".to_string(), s.epoch.to_string());
+    meta.insert("g_step".to_string(), s.g_step.to_string());
+    meta.insert("d_step".to_string(), s.d_step.to_string());
+    meta.insert("identity".to_string(), s.identity.to_string());
+    meta.insert("log_csv".to_string(), s.log_csv.clone());
+    if let Some((e, f)) = s.best {
+        meta.insert("best_epoch".to_string(), e.to_string());
+        // Exact f64 bits, so a resumed run compares FIDs as an uninterrupted one.
+        meta.insert("best_fid_bits".to_string(), f.to_bits().to_string());
+    }
+    st::encode(&tensors, &meta)
+}
+
+fn read_state(path: &Path) -> Result<State> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let tensors = st::parse(path, &bytes)?;
+    let meta = st::metadata_of(path, &bytes)?;
+    st::expect_kind(path, &meta, &[STATE_KIND])?;
+    let num = |k: &str| -> Result<u64> {
+        st::meta_get(path, &meta, k)?.parse().map_err(|_| Error::format(path, format!("metadata {k} is not a number")))
+    };
+    let identity = serde_json::from_str(st::meta_get(path, &meta, "identity")?)
+        .map_err(|e| Error::format(path, format!("metadata identity is not JSON: {e}")))?;
+    let best = match meta.get("best_epoch") {
+        Some(_) => Some((num("best_epoch")? as usize, f64::from_bits(num("best_fid_bits")?))),
+        None => None,
+    };
+    let mut s = State {
+        epoch: num("epoch")? as usize,
+        g_step: num("g_step")?,
+        d_step: num("d_step")?,
+        identity,
+        log_csv: st::meta_get(path, &meta, "log_csv")?.to_string(),
+        best,
+        g_weights: Default::default(),
+        d_weights: Default::default(),
+        g_adam: Default::default(),
+        d_adam: Default::default(),
+    };
+    for (name, view) in tensors.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(Error::format(path, format!("tensor '{name}' is {:?}, expected F32", view.dtype())));
+        }
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::format(path, format!("tensor '{name}' holds NaN or infinite values")));
+        }
+        let (prefix, rest) =
+            name.split_once('/').ok_or_else(|| Error::format(path, format!("unexpected tensor '{name}'")))?;
+        match prefix {
+            "g" => drop(s.g_weights.insert(rest.to_string(), (view.shape().to_vec(), values))),
+            "d" => drop(s.d_weights.insert(rest.to_string(), (view.shape().to_vec(), values))),
+            "g_adam" => drop(s.g_adam.insert(rest.to_string(), values)),
+            "d_adam" => drop(s.d_adam.insert(rest.to_string(), values)),
+            _ => return Err(Error::format(path, format!("unexpected tensor '{name}'"))),
+        }
+    }
+    Ok(s)
+}
+
+/// The parameters that decide the weights: a `--resume` must match them.
+fn identity(params: &GanTrainParams, train_hash: &str, config: &GanConfig) -> serde_json::Value {
+    serde_json::json!({
+        "train": train_hash,
+        "arch": params.arch.name(),
+        "config": config,
+        "batch_size": params.batch_size,
+        "adam_d": params.adam_d,
+        "adam_g": params.adam_g,
+        "seed": params.seed,
+        "limit": params.limit,
+    })
+}
+
+fn gen_meta(
+    config: &GanConfig,
+    kind: &str,
+    dataset: &str,
+    epoch: usize,
+    extra: &BTreeMap<String, String>,
+) -> CheckpointMeta {
+    CheckpointMeta {
+        kind: kind.into(),
+        arch: config.arch.name().into(),
+        config: serde_json::to_string(config).expect("config serialises"),
+        dataset: dataset.into(),
+        epoch,
+        extra: extra.clone(),
+    }
+}
+
+/// The networks and optimisers one [`train_step`] updates.
+pub struct GanNets<'a> {
+    pub g: &'a Generator,
+    pub d: &'a Discriminator,
+    /// D's variables (G's step reads them through a frozen copy of D).
+    pub d_vars: &'a VarMap,
+    pub opt_g: &'a mut Adam,
+    pub opt_d: &'a mut Adam,
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, Copy)]
+pub struct StepStats {
+    pub d_loss: f32,
+    pub g_loss: f32,
+    /// Mean D(x) on the real batch and D(G(z)) on the fakes (before D's step).
+    pub d_real: f64,
+    pub d_fake: f64,
+}
+
+/// One GAN step, as the PyTorch reference: G makes `real.dim(0)` images for
+/// random labels; D takes one Adam step on BCE(real → 1) + BCE(fake → 0)
+/// (fakes detached); then G one on the non-saturating BCE(D(G(z, y)) → 1)
+/// against the updated D. `real` is in [-1, 1]. Noise and fake labels come
+/// from `noise_rng`, dropout masks from `drop_rng`. A non-finite loss is
+/// [`Error::Diverged`] before its optimiser step is taken. (Shared by
+/// `gan-train` and `just bench`, so the bench times exactly this loop.)
+pub fn train_step(
+    nets: &mut GanNets,
+    real: &Tensor,
+    y_real: &[u8],
+    noise_rng: &mut rng::Rng,
+    drop_rng: &mut rng::Rng,
+) -> Result<StepStats> {
+    let GanNets { g, d, d_vars, .. } = *nets;
+    let config = &g.config;
+    let device = real.device();
+    let b = real.dim(0)?;
+    let y_fake: Vec<u8> = (0..b).map(|_| noise_rng.gen_range(0..config.num_classes) as u8).collect();
+    let z = gan::noise(noise_rng, b, config.latent, device)?;
+    let y_fake_t = gan::label_tensor(&y_fake, device)?;
+    let fake = g.forward(&z, &y_fake_t)?;
+
+    // D: real and (detached) fake in one batch.
+    let x = Tensor::cat(&[real, &fake.detach()], 0)?;
+    let y = Tensor::cat(&[&gan::label_tensor(y_real, device)?, &y_fake_t], 0)?;
+    let logits = d.forward(&x, &y, Some(drop_rng))?;
+    let (l_real, l_fake) = (logits.narrow(0, 0, b)?, logits.narrow(0, b, b)?);
+    let d_loss = (softplus(&l_real.neg()?)?.mean_all()? + softplus(&l_fake)?.mean_all()?)?;
+    let d_loss_v = d_loss.to_scalar::<f32>()?;
+    finite("D", d_loss_v)?;
+    nets.opt_d.step(&d_loss.backward()?)?;
+    let lv = logits.to_vec1::<f32>()?;
+
+    // G: non-saturating loss against the updated D (frozen: no gradients
+    // for D's weights, which this step does not use).
+    let g_logits = Discriminator::frozen(d_vars, config)?.forward(&fake, &y_fake_t, Some(drop_rng))?;
+    let g_loss = softplus(&g_logits.neg()?)?.mean_all()?;
+    let g_loss_v = g_loss.to_scalar::<f32>()?;
+    finite("G", g_loss_v)?;
+    nets.opt_g.step(&g_loss.backward()?)?;
+    Ok(StepStats { d_loss: d_loss_v, g_loss: g_loss_v, d_real: mean_sigmoid(&lv[..b]), d_fake: mean_sigmoid(&lv[b..]) })
+}
+
+fn finite(what: &str, loss: f32) -> Result<()> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Diverged(format!("{what} loss is {loss}: training diverged")))
+    }
+}
+
+/// Runs `gan-train`.
+pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) -> Result<GanTrainReport> {
+    let started = Instant::now();
+    if params.batch_size == 0 || params.epochs == 0 || params.checkpoint_every == 0 {
+        return Err(Error::Invalid("--batch-size, --epochs and --checkpoint-every must be at least 1".into()));
+    }
+    if params.features.is_some() && params.fid_samples < 2 {
+        return Err(Error::Invalid(format!(
+            "--fid-samples {} is too few for a covariance (at least 2)",
+            params.fid_samples
+        )));
+    }
+    if params.keep == Keep::BestFid && params.features.is_none() {
+        return Err(Error::Invalid(
+            "--keep best-fid needs --features (a classifier checkpoint to compute FID with)".into(),
+        ));
+    }
+    let paths = GanPaths::new(&params.out);
+    let full = data::load_set(&params.train, data_opts)?;
+    let train_hash = full.content_hash()?;
+    let mut prov = Provenance::start("gan-train", params, Some(params.seed))?;
+    prov.inputs.push(FileRecord { role: "train".into(), path: params.train.clone(), blake3: train_hash.clone() });
+    let pool: Vec<usize> = match params.limit {
+        Some(n) => super::classifier::stratified_subset(&full, n, params.seed, "subset"),
+        None => (0..full.len()).collect(),
+    };
+    let train_set = full.select(&pool);
+    if train_set.is_empty() {
+        return Err(Error::Invalid(format!("{}: no training images", params.train)));
+    }
+    let config = GanConfig::new(params.arch, train_set.shape, train_set.num_classes);
+    config.validate()?;
+    let k = config.num_classes;
+
+    let (g, g_vars, d, d_vars) = gan::new_gan(&config, params.seed, device)?;
+    let mut opt_g = Adam::from_varmap(&g_vars, params.adam_g);
+    let mut opt_d = Adam::from_varmap(&d_vars, params.adam_d);
+    let ident = identity(params, &train_hash, &config);
+    let mut csv = String::from(CSV_HEADER);
+    let mut best: Option<(usize, f64)> = None;
+    let mut start_epoch = 0;
+    // Logged once every input has been checked, so a refusal stays one line.
+    let mut resume_note = None;
+    if params.resume {
+        if paths.state.exists() {
+            let s = read_state(&paths.state)?;
+            if s.identity != ident {
+                let differing: Vec<String> = ident
+                    .as_object()
+                    .expect("object")
+                    .iter()
+                    .filter(|(key, v)| s.identity.get(key.as_str()) != Some(v))
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                return Err(Error::Invalid(format!(
+                    "{}: cannot --resume: the saved run differs in {} (start afresh without --resume, or use the same settings)",
+                    paths.state.display(),
+                    differing.join(", ")
+                )));
+            }
+            if s.epoch >= params.epochs {
+                return Err(Error::Invalid(format!(
+                    "{}: already trained for {} epochs; raise --epochs to continue",
+                    paths.state.display(),
+                    s.epoch
+                )));
+            }
+            let meta = gen_meta(&config, "generator", &full.meta.dataset, s.epoch, &BTreeMap::new());
+            Checkpoint { meta: meta.clone(), weights: s.g_weights }.load_into(&paths.state, &g_vars)?;
+            Checkpoint { meta, weights: s.d_weights }.load_into(&paths.state, &d_vars)?;
+            opt_g.load_state(&s.g_adam, s.g_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
+            opt_d.load_state(&s.d_adam, s.d_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
+            csv = s.log_csv;
+            best = s.best;
+            start_epoch = s.epoch;
+            prov.input_file("resume-state", &paths.state)?;
+            resume_note = Some(format!("resuming from epoch {} ({})", s.epoch, paths.state.display()));
+        } else {
+            resume_note = Some(format!("--resume: no {} yet, starting from epoch 0", paths.state.display()));
+        }
+    }
+    // The features network, and the real side of every FID, once.
+    let features = match &params.features {
+        Some(path) => {
+            let net = FeatureNet::load(path, device)?;
+            prov.input_file("features", path)?;
+            if net.num_classes() != k {
+                return Err(Error::Invalid(format!(
+                    "{}: classifier has {} classes, {} has {k}",
+                    path.display(),
+                    net.num_classes(),
+                    params.train
+                )));
+            }
+            if net.dataset != full.meta.dataset {
+                tracing::warn!(
+                    "features classifier {} was trained on {}, the GAN trains on {}",
+                    path.display(),
+                    net.dataset,
+                    full.meta.dataset
+                );
+            }
+            let real_idx = if train_set.len() > params.fid_samples {
+                super::classifier::stratified_subset(&train_set, params.fid_samples, params.seed, "fid-real")
+            } else {
+                (0..train_set.len()).collect()
+            };
+            let real = train_set.select(&real_idx);
+            let extracted = net.extract(&real, 500)?;
+            Some((net, extracted, real.labels))
+        }
+        None => {
+            tracing::info!("no --features: FID and recognition are not computed (the CSV leaves them empty)");
+            None
+        }
+    };
+
+    if let Some(note) = resume_note {
+        tracing::info!("{note}");
+    }
+    let (gf, df) = config.forward_flops();
+    tracing::info!(
+        "gan-train {} on {} ({} images, {}), epochs {}..={}, batch {}, D lr {} G lr {} β1 {}, {:.1} MFLOP/img G, {:.1} D",
+        params.arch.name(),
+        params.train,
+        train_set.len(),
+        config.image,
+        start_epoch + 1,
+        params.epochs,
+        params.batch_size,
+        params.adam_d.lr,
+        params.adam_g.lr,
+        params.adam_g.beta1,
+        gf as f64 / 1e6,
+        df as f64 / 1e6
+    );
+
+    // Fixed noise and labels for the grid (and the collapse check) and the FID.
+    let grid_labels: Vec<u8> = (0..k).flat_map(|c| std::iter::repeat_n(c as u8, GRID_PER_CLASS)).collect();
+    let fid_labels: Vec<u8> = (0..params.fid_samples).map(|i| (i % k) as u8).collect();
+    let synthetic_meta = SetMeta {
+        dataset: full.meta.dataset.clone(),
+        split: full.meta.split.clone(),
+        source: Source::Synthetic,
+        extra: BTreeMap::new(),
+    };
+
+    let mut logs = Vec::new();
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    let mut last_checkpoint = start_epoch;
+    for epoch in start_epoch + 1..=params.epochs {
+        let t0 = Instant::now();
+        order.sort_unstable();
+        order.shuffle(&mut rng::stream(params.seed, &format!("shuffle/epoch{epoch}")));
+        let mut noise_rng = rng::stream(params.seed, &format!("noise/epoch{epoch}"));
+        let mut drop_rng = rng::stream(params.seed, &format!("dropout/epoch{epoch}"));
+        let bar = progress::bar(train_set.len() as u64, "img");
+        bar.set_prefix(format!("epoch {epoch}/{}", params.epochs));
+        let (mut d_sum, mut g_sum, mut dr_sum, mut df_sum, mut seen) = (0f64, 0f64, 0f64, 0f64, 0usize);
+        let kept = match last_checkpoint {
+            0 => "no checkpoint written yet".to_string(),
+            e => format!("the checkpoint of epoch {e} is kept"),
+        };
+        for (step, chunk) in order.chunks(params.batch_size).enumerate() {
+            let b = chunk.len();
+            let real = data::batch_tensor(&train_set, chunk, device)?.affine(2.0, -1.0)?;
+            let y_real: Vec<u8> = chunk.iter().map(|&i| train_set.labels[i]).collect();
+            let mut nets = GanNets { g: &g, d: &d, d_vars: &d_vars, opt_g: &mut opt_g, opt_d: &mut opt_d };
+            // The binary's context names the output file.
+            let s = train_step(&mut nets, &real, &y_real, &mut noise_rng, &mut drop_rng).map_err(|e| match e {
+                Error::Diverged(m) => Error::Diverged(format!("epoch {epoch}, step {}: {m}; {kept}", step + 1)),
+                e => e,
+            })?;
+            let (d_loss_v, g_loss_v) = (s.d_loss, s.g_loss);
+            d_sum += d_loss_v as f64 * b as f64;
+            g_sum += g_loss_v as f64 * b as f64;
+            dr_sum += s.d_real * b as f64;
+            df_sum += s.d_fake * b as f64;
+            seen += b;
+            bar.inc(b as u64);
+            if step % 10 == 0 {
+                bar.set_message(format!("D {:.3} G {:.3}", d_sum / seen as f64, g_sum / seen as f64));
+            }
+        }
+        bar.finish_and_clear();
+        let train_time = t0.elapsed().as_secs_f64();
+
+        // Fixed samples: the grid, the collapse check, the FID.
+        let grid_px = gan::generate(&g, &grid_labels, &mut rng::stream(params.seed, "grid-noise"), 500, device)?;
+        let std = sample_std(&grid_px, grid_labels.len());
+        let (fid_v, recognition) = match &features {
+            Some((net, real_feats, real_labels)) => {
+                let px = gan::generate(&g, &fid_labels, &mut rng::stream(params.seed, "fid-noise"), 500, device)?;
+                let set = ImageSet::new(
+                    Path::new("<generated>"),
+                    px,
+                    fid_labels.clone(),
+                    config.image,
+                    k,
+                    synthetic_meta.clone(),
+                )?;
+                let gen_feats: Extracted = net.extract(&set, 500)?;
+                let (f, _, rec, _) = fid::compare(real_feats, real_labels, &gen_feats, &fid_labels, k)?;
+                (Some(f), Some(rec.accuracy()))
+            }
+            None => (None, None),
+        };
+        let e = GanEpochLog {
+            epoch,
+            d_loss: d_sum / seen as f64,
+            g_loss: g_sum / seen as f64,
+            d_real: dr_sum / seen as f64,
+            d_fake: df_sum / seen as f64,
+            fid: fid_v,
+            recognition,
+            sample_std: std,
+            images_per_s: seen as f64 / train_time,
+            wall_s: t0.elapsed().as_secs_f64(),
+        };
+        tracing::info!(
+            "epoch {epoch}: D {:.4} G {:.4} D(x) {:.3} D(G(z)) {:.3}{}{} sample std {:.3}, {:.0} img/s, {:.1} s",
+            e.d_loss,
+            e.g_loss,
+            e.d_real,
+            e.d_fake,
+            e.fid.map(|f| format!(" FID {f:.2}")).unwrap_or_default(),
+            e.recognition.map(|r| format!(" recognition {r:.3}")).unwrap_or_default(),
+            e.sample_std,
+            e.images_per_s,
+            e.wall_s
+        );
+        if std < COLLAPSE_STD {
+            return Err(Error::Diverged(format!(
+                "epoch {epoch}: generator collapsed (fixed samples' mean pixel std {std:.4} < {COLLAPSE_STD}); {kept}"
+            )));
+        }
+        csv.push_str(&e.csv_row());
+        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
+
+        let mut extra: BTreeMap<String, String> = [
+            ("train".to_string(), params.train.clone()),
+            ("seed".to_string(), params.seed.to_string()),
+            (
+                "preset".to_string(),
+                serde_json::to_value(params.preset).expect("serialises").as_str().unwrap_or_default().to_string(),
+            ),
+            ("lr_d".to_string(), params.adam_d.lr.to_string()),
+            ("lr_g".to_string(), params.adam_g.lr.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        if let (Some((net, _, _)), Some(f), Some(r)) = (&features, fid_v, recognition) {
+            extra.insert("fid".into(), format!("{f:.4}"));
+            extra.insert("recognition".into(), format!("{r:.4}"));
+            extra.insert("fid_samples".into(), params.fid_samples.to_string());
+            extra.insert("features".into(), net.path.display().to_string());
+            extra.insert("features_blake3".into(), net.blake3.clone());
+        }
+        let improved = match (fid_v, best) {
+            (Some(f), Some((_, b))) => f < b,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if improved {
+            best = fid_v.map(|f| (epoch, f));
+        }
+        let g_meta = gen_meta(&config, "generator", &full.meta.dataset, epoch, &extra);
+        if params.keep == Keep::BestFid && improved {
+            checkpoint::write(&paths.generator, &g_vars, &g_meta)?;
+        }
+        if epoch % params.checkpoint_every == 0 || epoch == params.epochs {
+            let grid_set = ImageSet::new(
+                Path::new("<grid>"),
+                grid_px,
+                grid_labels.clone(),
+                config.image,
+                k,
+                synthetic_meta.clone(),
+            )?;
+            let title = format!(
+                "{} {} epoch {epoch}{}",
+                full.meta.dataset,
+                params.arch.name(),
+                e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default()
+            );
+            grid::write(
+                &grid_set,
+                &GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) },
+                &paths.grid(epoch),
+            )?;
+            if params.keep == Keep::Last {
+                checkpoint::write(&paths.generator, &g_vars, &g_meta)?;
+            }
+            checkpoint::write(
+                &paths.discriminator,
+                &d_vars,
+                &gen_meta(&config, "discriminator", &full.meta.dataset, epoch, &extra),
+            )?;
+            let state = State {
+                epoch,
+                g_step: opt_g.t,
+                d_step: opt_d.t,
+                identity: ident.clone(),
+                log_csv: csv.clone(),
+                best,
+                g_weights: checkpoint::weights_of(&g_vars)?,
+                d_weights: checkpoint::weights_of(&d_vars)?,
+                g_adam: opt_g.state().into_iter().collect(),
+                d_adam: opt_d.state().into_iter().collect(),
+            };
+            crate::artifact::write_atomic(&paths.state, &encode_state(&state)?)?;
+            last_checkpoint = epoch;
+        }
+        logs.push(e);
+    }
+
+    prov.output_file("generator", &paths.generator)?;
+    prov.output_file("discriminator", &paths.discriminator)?;
+    prov.output_file("state", &paths.state)?;
+    prov.output_file("log", &paths.log)?;
+    let last = logs.last().expect("at least one epoch");
+    for (k, v) in [
+        ("d_loss", Some(last.d_loss)),
+        ("g_loss", Some(last.g_loss)),
+        ("fid", last.fid),
+        ("recognition", last.recognition),
+        ("images_per_s", Some(last.images_per_s)),
+    ] {
+        if let Some(v) = v {
+            prov.metrics.push((k.into(), v));
+        }
+    }
+    if let Some((e, f)) = best {
+        prov.metrics.push(("best_fid".into(), f));
+        prov.metrics.push(("best_fid_epoch".into(), e as f64));
+    }
+    prov.wall_time_s = started.elapsed().as_secs_f64();
+    provenance::write(&provenance::path_for(&params.out), &prov)?;
+    Ok(GanTrainReport {
+        epochs: logs,
+        resumed_from: (start_epoch > 0).then_some(start_epoch),
+        best_fid: best,
+        train_images: train_set.len(),
+        wall_time_s: prov.wall_time_s,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softplus_is_stable_and_right() {
+        let x = Tensor::new(&[-100f32, -1.0, 0.0, 1.0, 100.0], &Device::Cpu).unwrap();
+        let y = softplus(&x).unwrap().to_vec1::<f32>().unwrap();
+        let want = [0.0f32, 0.313_261_7, std::f32::consts::LN_2, 1.313_261_7, 100.0];
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{y:?}");
+        }
+    }
+
+    #[test]
+    fn collapse_measure() {
+        // Two images: all 0 and all 255 → std 1 in [-1, 1] units.
+        let mut px = vec![0u8; 4];
+        px.extend([255u8; 4]);
+        assert!((sample_std(&px, 2) - 1.0).abs() < 1e-12);
+        assert_eq!(sample_std(&[7u8; 40], 10), 0.0);
+        assert!(sample_std(&[7u8; 40], 10) < COLLAPSE_STD);
+    }
+}

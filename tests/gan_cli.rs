@@ -1,0 +1,364 @@
+//! The generator path end to end on small real MNIST subsets: gan-train,
+//! --resume, synth-sample, evaluate --fid, and their refusals.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{ls, run_err, run_ok};
+use synthmix_core::artifact::{checkpoint, hash_file, image_set, provenance};
+
+/// `common::bin`, after making sure the stage binaries exist: `cargo test`
+/// builds only the binaries of packages that have integration tests, and
+/// these live in their own packages.
+fn bin(name: &str) -> Command {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let release = Path::new(env!("CARGO_BIN_EXE_synthmix")).parent().is_some_and(|d| d.ends_with("release"));
+        let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        c.args(["build", "-q", "-p", "gan-train", "-p", "synth-sample", "-p", "clf-train", "-p", "evaluate"]);
+        if release {
+            c.arg("--release");
+        }
+        let status = c.status().expect("cargo runs");
+        assert!(status.success(), "building the stage binaries failed");
+    });
+    common::bin(name)
+}
+
+/// A small Simple CNN trained on real MNIST: the FID features network,
+/// trained once per test process (in cargo's scratch folder for tests; the
+/// same seed gives the same bytes, so concurrent runs agree) and
+/// copied into `dir`.
+fn features_clf(dir: &Path) -> PathBuf {
+    static CLF: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let shared = CLF.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gan_cli/clf.safetensors");
+        run_ok(
+            bin("clf-train")
+                .args(["--train", "mnist:train", "--epochs", "1", "--lr", "1e-3", "-q", "--limit", "640", "--out"])
+                .arg(&out),
+        );
+        out
+    });
+    let out = dir.join("clf.safetensors");
+    std::fs::copy(shared, &out).unwrap();
+    out
+}
+
+fn gan_train(out: &Path, extra: &[&str]) -> std::process::Output {
+    run_ok(
+        bin("gan-train")
+            .args(["--train", "mnist:train", "--limit", "300", "--fid-samples", "200", "--seed", "3", "-q", "--out"])
+            .arg(out)
+            .args(extra),
+    )
+}
+
+/// CSV rows without the timing columns (images_per_s, wall_s).
+fn csv_metrics(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| l.split(',').take(8).collect::<Vec<_>>().join(",")).collect()
+}
+
+#[test]
+fn gan_train_writes_the_contract_and_resume_is_exact() {
+    let t = tempfile::tempdir().unwrap();
+    let clf = features_clf(t.path());
+    let clf_s = clf.to_str().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+
+    // Uninterrupted: 2 epochs.
+    let ga = a.join("gen.safetensors");
+    gan_train(&ga, &["--epochs", "2", "--features", clf_s]);
+    assert_eq!(
+        ls(&a),
+        [
+            "gen.disc.safetensors",
+            "gen.grid-epoch001.png",
+            "gen.grid-epoch002.png",
+            "gen.log.csv",
+            "gen.optim.safetensors",
+            "gen.prov.bin",
+            "gen.safetensors"
+        ]
+    );
+    let ck = checkpoint::read(&ga, Some("generator")).unwrap();
+    assert_eq!((ck.meta.arch.as_str(), ck.meta.dataset.as_str(), ck.meta.epoch), ("mlp", "mnist", 2));
+    let cfg: serde_json::Value = serde_json::from_str(&ck.meta.config).unwrap();
+    assert_eq!(
+        (cfg["arch"].as_str(), cfg["latent"].as_u64(), cfg["num_classes"].as_u64()),
+        (Some("mlp"), Some(100), Some(10))
+    );
+    assert_eq!(cfg["g_hidden"], serde_json::json!([256, 512, 1024]));
+    assert_eq!(ck.meta.extra["features"], clf_s);
+    assert_eq!(ck.meta.extra["features_blake3"], hash_file(&clf).unwrap());
+    let fid: f64 = ck.meta.extra["fid"].parse().unwrap();
+    assert!(fid > 0.0 && fid.is_finite());
+    assert_eq!(ck.weights["fc4.weight"].0, vec![784, 1024]);
+    assert_eq!(ck.weights["label_emb.embeddings"].0, vec![10, 10]);
+    let disc = checkpoint::read(&a.join("gen.disc.safetensors"), Some("discriminator")).unwrap();
+    assert_eq!((disc.meta.epoch, disc.meta.config.as_str()), (2, ck.meta.config.as_str()));
+    assert_eq!(disc.weights["fc1.weight"].0, vec![1024, 794]);
+    let csv = std::fs::read_to_string(a.join("gen.log.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "epoch,d_loss,g_loss,d_real,d_fake,fid,recognition,sample_std,images_per_s,wall_s");
+    assert_eq!(rows.len(), 3, "{csv}");
+    let last: Vec<&str> = rows[2].split(',').collect();
+    assert_eq!(last[0], "2");
+    assert!((last[5].parse::<f64>().unwrap() - fid).abs() < 1e-4, "CSV FID {} = checkpoint FID {fid}", last[5]);
+    let grid = image::open(a.join("gen.grid-epoch002.png")).unwrap();
+    assert!(grid.width() > 10 * 56 && grid.height() > 10 * 56);
+    let prov = provenance::read(&a.join("gen.prov.bin")).unwrap();
+    assert_eq!(prov.stage, "gan-train");
+    assert!(prov.inputs.iter().any(|i| i.role == "features" && i.blake3 == hash_file(&clf).unwrap()));
+    assert!(prov.outputs.iter().any(|o| o.role == "generator" && o.blake3 == hash_file(&ga).unwrap()));
+
+    // Interrupted after epoch 1, resumed to 2: the same bytes.
+    let gb = b.join("gen.safetensors");
+    gan_train(&gb, &["--epochs", "1", "--features", clf_s]);
+    assert_eq!(checkpoint::read(&gb, None).unwrap().meta.epoch, 1);
+    gan_train(&gb, &["--epochs", "2", "--features", clf_s, "--resume"]);
+    assert_eq!(
+        std::fs::read(&ga).unwrap(),
+        std::fs::read(&gb).unwrap(),
+        "resumed generator differs from the uninterrupted one"
+    );
+    assert_eq!(
+        std::fs::read(a.join("gen.disc.safetensors")).unwrap(),
+        std::fs::read(b.join("gen.disc.safetensors")).unwrap()
+    );
+    assert_eq!(csv_metrics(&a.join("gen.log.csv")), csv_metrics(&b.join("gen.log.csv")));
+    assert_eq!(
+        std::fs::read(a.join("gen.grid-epoch002.png")).unwrap(),
+        std::fs::read(b.join("gen.grid-epoch002.png")).unwrap()
+    );
+
+    // A resume with other settings, nothing left to do, or best-fid without features: one line each.
+    let e = run_err(
+        bin("gan-train")
+            .args(["--train", "mnist:train", "--limit", "300", "--seed", "4", "--epochs", "3", "--resume", "--out"])
+            .arg(&gb),
+    );
+    assert!(e.contains("cannot --resume") && e.contains("seed"), "{e}");
+    let e = run_err(
+        bin("gan-train")
+            .args(["--train", "mnist:train", "--limit", "300", "--seed", "3", "--epochs", "2", "--resume", "--out"])
+            .arg(&gb),
+    );
+    assert!(e.contains("already trained for 2 epochs"), "{e}");
+    let e = run_err(
+        bin("gan-train")
+            .args(["--train", "mnist:train", "--keep", "best-fid", "--out"])
+            .arg(t.path().join("x.safetensors")),
+    );
+    assert!(e.contains("--keep best-fid needs --features"), "{e}");
+    assert!(!t.path().join("x.safetensors").exists());
+
+    // A run that diverges (absurd learning rates: NaN at once) stops with one
+    // line and leaves the files already there alone.
+    let before: Vec<Vec<u8>> = ls(&b).iter().map(|f| std::fs::read(b.join(f)).unwrap()).collect();
+    let e = run_err(
+        bin("gan-train")
+            .args([
+                "--train",
+                "mnist:train",
+                "--limit",
+                "300",
+                "--lr-d",
+                "1e30",
+                "--lr-g",
+                "1e30",
+                "--epochs",
+                "2",
+                "-q",
+                "--out",
+            ])
+            .arg(&gb),
+    );
+    assert!(e.contains("epoch 1, step 1") && e.contains("loss is NaN: training diverged"), "{e}");
+    let after: Vec<Vec<u8>> = ls(&b).iter().map(|f| std::fs::read(b.join(f)).unwrap()).collect();
+    assert!(before == after, "a diverged run must not touch the last good checkpoint");
+
+    // The generator loads in Python.
+    let script = r#"
+import sys, json
+from safetensors.numpy import load_file
+from safetensors import safe_open
+w = load_file(sys.argv[1])
+assert w["fc1.weight"].shape == (256, 110) and w["fc1.weight"].dtype.name == "float32", w["fc1.weight"].shape
+assert w["label_emb.embeddings"].shape == (10, 10)
+with safe_open(sys.argv[1], "np") as f:
+    m = f.metadata()
+assert m["synthmix.kind"] == "generator" and m["arch"] == "mlp" and m["epoch"] == "2" and float(m["fid"]) > 0, m
+assert json.loads(m["config"])["latent"] == 100
+print("ok")
+"#;
+    let res = Command::new("python3").arg("-c").arg(script).arg(&ga).output().unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+}
+
+#[test]
+fn keep_best_fid_and_checkpoint_every() {
+    let t = tempfile::tempdir().unwrap();
+    let clf = features_clf(t.path());
+    let g = t.path().join("g.safetensors");
+    gan_train(
+        &g,
+        &["--epochs", "3", "--checkpoint-every", "2", "--keep", "best-fid", "--features", clf.to_str().unwrap()],
+    );
+    // Grids at the checkpoints only (epoch 2, and the last).
+    assert!(t.path().join("g.grid-epoch002.png").exists() && t.path().join("g.grid-epoch003.png").exists());
+    assert!(!t.path().join("g.grid-epoch001.png").exists());
+    let fids: Vec<f64> = csv_metrics(&t.path().join("g.log.csv"))
+        .iter()
+        .skip(1)
+        .map(|r| r.split(',').nth(5).unwrap().parse().unwrap())
+        .collect();
+    let (best_epoch, best) =
+        fids.iter().enumerate().fold((0, f64::MAX), |acc, (i, &f)| if f < acc.1 { (i + 1, f) } else { acc });
+    let ck = checkpoint::read(&g, Some("generator")).unwrap();
+    assert_eq!(ck.meta.epoch, best_epoch, "FIDs {fids:?}");
+    assert_eq!(ck.meta.extra["fid"], format!("{best:.4}"));
+    assert_eq!(checkpoint::read(&t.path().join("g.disc.safetensors"), None).unwrap().meta.epoch, 3);
+}
+
+#[test]
+fn synth_sample_is_deterministic_and_evaluate_fid_reports() {
+    let t = tempfile::tempdir().unwrap();
+    let clf = features_clf(t.path());
+    let g = t.path().join("g.safetensors");
+    gan_train(&g, &["--epochs", "1"]);
+    let sample = |name: &str, extra: &[&str]| {
+        let out = t.path().join(name);
+        run_ok(bin("synth-sample").arg("--generator").arg(&g).args(["-q", "--out"]).arg(&out).args(extra));
+        out
+    };
+    let s1 = sample("s1.safetensors", &["--per-class", "7", "--seed", "1"]);
+    let s1b = sample("s1b.safetensors", &["--per-class", "7", "--seed", "1", "--batch-size", "16"]);
+    let s2 = sample("s2.safetensors", &["--per-class", "7", "--seed", "2"]);
+    let s1c = sample("s1c.safetensors", &["--per-class", "7", "--seed", "1"]);
+    assert_eq!(std::fs::read(&s1).unwrap(), std::fs::read(&s1c).unwrap(), "same seed, same bytes");
+    assert_ne!(std::fs::read(&s1).unwrap(), std::fs::read(&s2).unwrap());
+    let set = image_set::read(&s1).unwrap();
+    let set_b = image_set::read(&s1b).unwrap();
+    assert_eq!(set.labels, set_b.labels);
+    // Another batch size: the same noise per image (pixels agree up to rounding).
+    let differ = set.images.iter().zip(&set_b.images).filter(|(a, b)| (**a as i32 - **b as i32).abs() > 1).count();
+    assert_eq!(differ, 0);
+    assert_eq!(
+        (set.meta.dataset.as_str(), set.meta.source.as_str(), set.meta.split.as_str()),
+        ("mnist", "synthetic", "train")
+    );
+    assert_eq!(set.class_histogram(), vec![7; 10]);
+    assert_eq!((set.shape.c, set.shape.h, set.shape.w), (1, 28, 28));
+    assert_eq!(set.meta.extra["generator_blake3"], hash_file(&g).unwrap());
+    let prov = provenance::read(&t.path().join("s1.prov.bin")).unwrap();
+    assert!(prov.inputs.iter().any(|i| i.role == "generator" && i.blake3 == hash_file(&g).unwrap()));
+    let counts = sample("c.safetensors", &["--class-counts", "0:5,3:2"]);
+    assert_eq!(image_set::read(&counts).unwrap().class_histogram(), vec![5, 0, 0, 2, 0, 0, 0, 0, 0, 0]);
+
+    // evaluate --fid: against itself 0; against real MNIST positive, symmetric per the dump.
+    let out = run_ok(bin("evaluate").arg("--fid").arg(&s1).arg(&s1).arg("--features").arg(&clf).arg("-q"));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("FID 0.000 "), "{text}");
+    let json = t.path().join("fid.json");
+    let dump = t.path().join("feat.safetensors");
+    let out = run_ok(
+        bin("evaluate")
+            .args(["--fid", "mnist:test"])
+            .arg(&s1)
+            .arg("--features")
+            .arg(&clf)
+            .arg("--dump-features")
+            .arg(&dump)
+            .arg("--out")
+            .arg(&json)
+            .arg("-q"),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("recognition"), "{text}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let fid = r["fid"].as_f64().unwrap();
+    assert!(fid > 1.0, "{r}");
+    assert_eq!(r["per_class_fid"].as_array().unwrap().len(), 10);
+    assert_eq!(r["generated_images"], 70);
+    assert_eq!(r["real_images"], 10000);
+    assert_eq!(r["features_blake3"].as_str().unwrap(), hash_file(&clf).unwrap());
+    let rec = r["recognition"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&rec));
+    // numpy recomputes the FID from the dumped features with a general
+    // (non-symmetric) eigen-solver on Σ₁Σ₂: an independent route.
+    let script = r#"
+import sys, json
+import numpy as np
+from safetensors.numpy import load_file
+f = load_file(sys.argv[1])
+r, g = f["real"].astype(np.float64), f["generated"].astype(np.float64)
+assert r.shape == (10000, 128) and g.shape == (70, 128) and f["real"].dtype == np.float32, (r.shape, g.shape)
+assert f["generated_labels"].tolist() == sorted(f["generated_labels"].tolist())
+m1, m2 = r.mean(0), g.mean(0)
+s1, s2 = np.cov(r, rowvar=False), np.cov(g, rowvar=False)
+ev = np.linalg.eigvals(s1 @ s2)
+tr = np.sqrt(np.clip(ev.real, 0, None)).sum()
+fid = ((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr
+want = float(sys.argv[2])
+assert abs(fid - want) <= 1e-6 * max(1.0, want), (fid, want)
+print(fid)
+"#;
+    let res = Command::new("python3").arg("-c").arg(script).arg(&dump).arg(fid.to_string()).output().unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+
+    // Refusals: one line, naming the file.
+    let e = run_err(
+        bin("synth-sample")
+            .arg("--generator")
+            .arg(&clf)
+            .args(["--per-class", "1", "--out"])
+            .arg(t.path().join("x.safetensors")),
+    );
+    assert!(e.contains("clf.safetensors") && e.contains("is a classifier, expected generator"), "{e}");
+    let e = run_err(bin("evaluate").arg("--fid").arg(&s1).arg(&s2).arg("--features").arg(&g));
+    assert!(e.contains("is a generator, expected classifier"), "{e}");
+    let e = run_err(
+        bin("synth-sample")
+            .arg("--generator")
+            .arg(&g)
+            .args(["--class-counts", "12:1", "--out"])
+            .arg(t.path().join("x.safetensors")),
+    );
+    assert!(e.contains("class 12"), "{e}");
+    // A generator whose first weight is NaN.
+    let mut bytes = std::fs::read(&g).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes[8 + header..8 + header + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let bad = t.path().join("nan.safetensors");
+    std::fs::write(&bad, bytes).unwrap();
+    let e = run_err(
+        bin("synth-sample")
+            .arg("--generator")
+            .arg(&bad)
+            .args(["--per-class", "1", "--out"])
+            .arg(t.path().join("x.safetensors")),
+    );
+    assert!(e.contains("nan.safetensors") && e.contains("NaN"), "{e}");
+    assert!(!t.path().join("x.safetensors").exists());
+}
+
+#[test]
+fn dcgan_trains_and_samples() {
+    let t = tempfile::tempdir().unwrap();
+    let g = t.path().join("dc.safetensors");
+    run_ok(
+        bin("gan-train")
+            .args(["--train", "mnist:train", "--arch", "dcgan", "--epochs", "1", "--limit", "100", "-q", "--out"])
+            .arg(&g),
+    );
+    let ck = checkpoint::read(&g, Some("generator")).unwrap();
+    assert_eq!(ck.meta.arch, "dcgan");
+    let disc = checkpoint::read(&t.path().join("dc.disc.safetensors"), Some("discriminator")).unwrap();
+    assert_eq!(disc.weights["label_emb.embeddings"].0, vec![10, 128], "projection embedding in feature space");
+    let s = t.path().join("s.safetensors");
+    run_ok(bin("synth-sample").arg("--generator").arg(&g).args(["--per-class", "2", "-q", "--out"]).arg(&s));
+    assert_eq!(image_set::read(&s).unwrap().len(), 20);
+}
