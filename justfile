@@ -4,8 +4,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Real data: env SYNTHMIX_DATA, else data/ if it exists, else the shared
 # ../shared/data beside the clone if that exists, else data/ (fetched there by
-# `just data-fetch` or by a reproduction).
-export SYNTHMIX_DATA := env_var_or_default("SYNTHMIX_DATA", if path_exists("data") == "true" { "data" } else if path_exists("../shared/data") == "true" { "../shared/data" } else { "data" })
+# `just data-fetch` or by a reproduction). Exported as an absolute path: the
+# tests and the pipeline runner start programs in other working directories.
+export SYNTHMIX_DATA := absolute_path(env_var_or_default("SYNTHMIX_DATA", if path_exists(justfile_directory() / "data") == "true" { justfile_directory() / "data" } else if path_exists(justfile_directory() / "../shared/data") == "true" { justfile_directory() / "../shared/data" } else { justfile_directory() / "data" }))
 
 default:
     @just --list

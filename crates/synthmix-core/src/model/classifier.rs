@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layers::{max_pool2, Conv2d, Dropout, Linear};
 use crate::data::ImageShape;
+use crate::ops::Act;
 use crate::rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -181,7 +182,7 @@ impl Classifier {
                 }
             }
         }
-        self.fc1.forward(&x.flatten_from(1)?)?.relu()
+        self.fc1.forward_act(&x.flatten_from(1)?, Act::Relu)
     }
 
     /// Logits `[N, num_classes]` for images scaled to [0, 1].

@@ -34,14 +34,15 @@
 
 use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
-use rand::{Rng as _, RngCore};
+use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::layers::{Conv2d, Linear};
+use super::layers::{self, Conv2d, Linear};
 use crate::artifact::checkpoint::{self, Checkpoint};
 use crate::data::ImageShape;
 use crate::error::Error;
+use crate::ops::{self, Act};
 use crate::rng::{self, Rng};
 
 /// The GAN architectures (`--arch`).
@@ -180,18 +181,14 @@ fn pixel_norm(x: &Tensor, dim: usize) -> Result<Tensor> {
     x.broadcast_div(&rms)
 }
 
-/// Inverted dropout with a mask from `rng` (none when `rng` is `None`:
-/// inference). The caller owns the generator, so a training loop can key it
-/// by epoch and resume exactly.
+/// Dropout when training (`rng` is the mask generator), none for inference
+/// (`None`). The caller owns the generator, so a training loop can key it by
+/// epoch and resume exactly.
 fn dropout(x: &Tensor, p: f32, rng: Option<&mut Rng>) -> Result<Tensor> {
-    let Some(r) = rng else { return Ok(x.clone()) };
-    if p == 0.0 {
-        return Ok(x.clone());
+    match rng {
+        Some(r) => layers::dropout(x, p, r),
+        None => Ok(x.clone()),
     }
-    let keep = 1.0 - p;
-    let scale = 1.0 / keep;
-    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if r.gen::<f32>() < keep { scale } else { 0.0 }).collect();
-    x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
 }
 
 /// The conditional generator.
@@ -244,9 +241,9 @@ impl Generator {
             GanArch::Mlp => {
                 let last = self.fcs.len() - 1;
                 for fc in &self.fcs[..last] {
-                    x = leaky(&fc.forward(&x)?, cfg.leak)?;
+                    x = fc.forward_act(&x, Act::Leaky(cfg.leak as f32))?;
                 }
-                self.fcs[last].forward(&x)?.tanh()?.reshape((n, c, h, w))
+                self.fcs[last].forward_act(&x, Act::Tanh)?.reshape((n, c, h, w))
             }
             GanArch::Dcgan => {
                 let g = &cfg.g_hidden;
@@ -332,12 +329,12 @@ impl Discriminator {
         match cfg.arch {
             GanArch::Mlp => {
                 let (w_x, w_e, b) = self.first.as_ref().expect("mlp has a first layer");
-                let mut h = x.reshape((n, ()))?.matmul(w_x)?.add(&e.matmul(w_e)?)?.broadcast_add(b)?;
-                h = dropout(&leaky(&h, cfg.leak)?, cfg.d_dropout, dropout_rng.as_deref_mut())?;
+                let leak = Act::Leaky(cfg.leak as f32);
+                let pre = x.reshape((n, ()))?.matmul(w_x)?.add(&e.matmul(w_e)?)?;
+                let mut h = dropout(&ops::bias_act(&pre, b, leak)?, cfg.d_dropout, dropout_rng.as_deref_mut())?;
                 let last = self.fcs.len() - 1;
                 for fc in &self.fcs[..last] {
-                    h = leaky(&fc.forward(&h)?, cfg.leak)?;
-                    h = dropout(&h, cfg.d_dropout, dropout_rng.as_deref_mut())?;
+                    h = dropout(&fc.forward_act(&h, leak)?, cfg.d_dropout, dropout_rng.as_deref_mut())?;
                 }
                 self.fcs[last].forward(&h)?.reshape(n)
             }

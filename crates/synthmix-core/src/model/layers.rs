@@ -7,7 +7,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 use rand::Rng as _;
 
-use crate::ops;
+use crate::ops::{self, Act};
 use crate::rng::Rng;
 
 /// 2-D convolution, stride 1, with bias and optional fused ReLU.
@@ -46,7 +46,13 @@ impl Linear {
     }
 
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        xs.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+        self.forward_act(xs, Act::Identity)
+    }
+
+    /// `act(x Wᵀ + b)`: candle's matmul, then bias and activation as one
+    /// fused op (`ops::bias_act`), whose backward also gives the bias gradient.
+    pub fn forward_act(&self, xs: &Tensor, act: Act) -> Result<Tensor> {
+        ops::bias_act(&xs.matmul(&self.weight.t()?)?, &self.bias, act)
     }
 }
 
@@ -64,16 +70,23 @@ impl Dropout {
     }
 
     pub fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        if !train || self.p == 0.0 {
+        if !train {
             return Ok(xs.clone());
         }
-        let keep = 1.0 - self.p;
-        let scale = 1.0 / keep;
-        let mut r = self.rng.lock().expect("dropout rng lock");
-        let mask: Vec<f32> = (0..xs.elem_count()).map(|_| if r.gen::<f32>() < keep { scale } else { 0.0 }).collect();
-        let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
-        xs * mask
+        dropout(xs, self.p, &mut self.rng.lock().expect("dropout rng lock"))
     }
+}
+
+/// Inverted dropout of `xs` with rate `p`, the mask drawn from `rng` (one
+/// uniform per element, in order).
+pub fn dropout(xs: &Tensor, p: f32, rng: &mut Rng) -> Result<Tensor> {
+    if p == 0.0 {
+        return Ok(xs.clone());
+    }
+    let keep = 1.0 - p;
+    let scale = 1.0 / keep;
+    let mask: Vec<f32> = (0..xs.elem_count()).map(|_| if rng.gen::<f32>() < keep { scale } else { 0.0 }).collect();
+    xs * Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?
 }
 
 /// 2×2 max-pool with a correct gradient.

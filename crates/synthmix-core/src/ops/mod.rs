@@ -2,8 +2,10 @@
 //! candle custom op with a tested backward, falling back to candle's ops on
 //! other devices.
 
+pub mod act;
 pub mod conv;
 pub mod pool;
 
+pub use act::{bias_act, Act};
 pub use conv::conv2d_bias_act;
 pub use pool::max_pool2x2;

@@ -5,7 +5,9 @@
 //! CPU one fused pass per parameter replaces ~10 tensor ops.
 
 use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use std::cell::RefCell;
+
+use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -54,21 +56,25 @@ impl Adam {
         let c = self.config;
         let bc1 = 1.0 - c.beta1.powi(self.t as i32);
         let bc2 = 1.0 - c.beta2.powi(self.t as i32);
-        let step_size = (c.lr / bc1) as f32;
-        let (b1, b2, eps) = (c.beta1 as f32, c.beta2 as f32, c.eps as f32);
-        let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
-        for (k, (_, var)) in self.vars.iter().enumerate() {
+        let k = AdamUpdate {
+            step_size: (c.lr / bc1) as f32,
+            b1: c.beta1 as f32,
+            b2: c.beta2 as f32,
+            eps: c.eps as f32,
+            inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+        };
+        for (i, (_, var)) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(var) else { continue };
-            let g = g.flatten_all()?.to_vec1::<f32>()?;
-            let mut theta = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-            let (m, v) = (&mut self.m[k], &mut self.v[k]);
-            for i in 0..theta.len() {
-                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-                // PyTorch's form: θ -= lr/bc1 · m / (√v/√bc2 + ε).
-                theta[i] -= step_size * m[i] / (v[i].sqrt() * inv_sqrt_bc2 + eps);
+            let (m, v) = (&mut self.m[i], &mut self.v[i]);
+            if var.device().is_cpu() {
+                // In place on the variable's storage: one pass, no copies.
+                var.as_tensor().inplace_op2(&g.contiguous()?, &AdamInPlace { k, moments: RefCell::new((m, v)) })?;
+            } else {
+                let g = g.flatten_all()?.to_vec1::<f32>()?;
+                let mut theta = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                k.apply(&mut theta, &g, m, v);
+                var.set(&Tensor::from_vec(theta, var.shape(), var.device())?)?;
             }
-            var.set(&Tensor::from_vec(theta, var.shape(), var.device())?)?;
         }
         Ok(())
     }
@@ -100,6 +106,68 @@ impl Adam {
             }
         }
         self.t = t;
+        Ok(())
+    }
+}
+
+/// One step's constants.
+#[derive(Debug, Clone, Copy)]
+struct AdamUpdate {
+    step_size: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    inv_sqrt_bc2: f32,
+}
+
+/// Elements per rayon task of the update (elementwise, so any split gives
+/// the same bits).
+const ADAM_CHUNK: usize = 1 << 15;
+
+impl AdamUpdate {
+    fn apply(&self, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        use rayon::prelude::*;
+        let Self { step_size, b1, b2, eps, inv_sqrt_bc2 } = *self;
+        theta
+            .par_chunks_mut(ADAM_CHUNK)
+            .zip(g.par_chunks(ADAM_CHUNK))
+            .zip(m.par_chunks_mut(ADAM_CHUNK))
+            .zip(v.par_chunks_mut(ADAM_CHUNK))
+            .for_each(|(((theta, g), m), v)| {
+                for i in 0..theta.len() {
+                    m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                    v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                    // PyTorch's form: θ -= lr/bc1 · m / (√v/√bc2 + ε).
+                    theta[i] -= step_size * m[i] / (v[i].sqrt() * inv_sqrt_bc2 + eps);
+                }
+            });
+    }
+}
+
+/// The update as an in-place op on a variable's CPU storage.
+struct AdamInPlace<'a> {
+    k: AdamUpdate,
+    moments: RefCell<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+}
+
+impl InplaceOp2 for AdamInPlace<'_> {
+    fn name(&self) -> &'static str {
+        "adam-update"
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
+        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
+            candle_core::bail!("adam-update: variable and gradient must be contiguous");
+        };
+        let CpuStorage::F32(theta) = s1 else { candle_core::bail!("adam-update: variable is not F32") };
+        let theta = &mut theta[a1..b1];
+        let g = &s2.as_slice::<f32>()?[a2..b2];
+        let mut mv = self.moments.borrow_mut();
+        let (m, v) = &mut *mv;
+        if theta.len() != g.len() || theta.len() != m.len() {
+            candle_core::bail!("adam-update: {} weights, {} gradients, {} moments", theta.len(), g.len(), m.len());
+        }
+        self.k.apply(theta, g, m, v);
         Ok(())
     }
 }
