@@ -1,17 +1,24 @@
-//! `synthmix`: the pipeline runner, the data tool and the artifact inspector.
-//! Thin: every command is one call into synthmix-core.
+//! `synthmix`: the pipeline runner, the data tool and the artifact inspector,
+//! and a multi-call binary of every stage (`synthmix gan-train ARGS…`, or this
+//! file invoked under a stage's name). Thin: every command is one call into
+//! synthmix-core.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use synthmix_core::{artifact, cli::CommonArgs, data, pipeline, report};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use synthmix_core::{artifact, cli::CommonArgs, data, pipeline, report, stages};
 
 #[derive(Parser)]
 #[command(
     name = "synthmix",
     version,
-    about = "Train classifiers on mixes of real and GAN-generated images: data, artifacts, pipelines"
+    about = "Train classifiers on mixes of real and GAN-generated images: data, artifacts, pipelines",
+    after_help = "Every stage is built in: `synthmix STAGE ARGS…` runs it exactly as its own binary \
+                  (`synthmix STAGE --help` for its flags), and so does this file invoked under a \
+                  stage's name (a symlink or copy named gan-train, …). The runner uses the built-in \
+                  stages where no stage binary is found."
 )]
 struct Cli {
     #[command(flatten)]
@@ -145,9 +152,49 @@ enum DataCmd {
     },
 }
 
+/// The runner's command line, with every stage listed as a command (its
+/// arguments go to the stage untouched; see `main`).
+fn command() -> clap::Command {
+    let mut c = Cli::command();
+    for s in stages::STAGES {
+        let args = clap::Arg::new("args")
+            .num_args(0..)
+            .trailing_var_arg(true)
+            .allow_hyphen_values(true)
+            .value_parser(clap::value_parser!(OsString));
+        let about = format!("Stage: {}", s.summary());
+        c = c.subcommand(clap::Command::new(s.name).about(about).disable_help_flag(true).arg(args));
+    }
+    c
+}
+
 fn main() -> std::process::ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // Invoked under a stage's name (symlink or copy): be that stage.
+    if let Some(stage) = args.first().and_then(stages::for_program) {
+        return (stage.main)(args);
+    }
+    // `synthmix STAGE ARGS…` and `synthmix help STAGE`: the stage sees its
+    // arguments as its own binary would, under the program name "synthmix STAGE".
+    let name = |s: &stages::Stage| OsString::from(format!("synthmix {}", s.name));
+    if let Some(stage) = args.get(1).and_then(stages::find) {
+        return (stage.main)(std::iter::once(name(stage)).chain(args[2..].iter().cloned()).collect());
+    }
+    if args.get(1).is_some_and(|a| a == "help") && args.len() == 3 {
+        if let Some(stage) = stages::find(&args[2]) {
+            return (stage.main)(vec![name(stage), "--help".into()]);
+        }
+    }
     synthmix_core::cli::run_main(|| {
-        let cli = Cli::parse();
+        let matches = command().get_matches_from(&args);
+        if let Some(stage) = matches.subcommand_name().and_then(stages::find) {
+            // Only reached when flags come before the stage name.
+            anyhow::bail!(
+                "put the stage first: `synthmix {0} [FLAGS…]` (it takes --data-dir, -v, … itself)",
+                stage.name
+            );
+        }
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         cli.common.init_logging();
         let opts = cli.common.data_options();
         match cli.cmd {

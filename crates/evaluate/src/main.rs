@@ -1,74 +1,8 @@
 //! `evaluate`: score classifier checkpoints on test sets, or (`--fid`) compare
 //! a generated set with a real one.
-//! Thin: flags → `synthmix_core::metrics::evaluate::run` / `metrics::fid::run`.
-
-use std::path::PathBuf;
-
-use anyhow::Context;
-use clap::Parser;
-use synthmix_core::cli::CommonArgs;
-use synthmix_core::metrics::evaluate::{self, EvalParams};
-use synthmix_core::metrics::fid::{self, FidParams};
-
-/// Score every classifier on every test set: accuracy, per-class accuracy and
-/// confusion matrix, written to OUT (JSON) and OUT with .csv, printed as a table.
-/// With --fid REAL GEN --features CLF: FID, per-class FID and recognition
-/// (how often a generated image is classified as its label), printed and
-/// written to OUT (JSON) when given.
-#[derive(Parser)]
-#[command(version)]
-struct Args {
-    /// Classifier checkpoints (from clf-train).
-    #[arg(long, num_args = 1.., required_unless_present = "fid", conflicts_with = "fid")]
-    classifier: Vec<PathBuf>,
-    /// Test sets: image-set files or DATASET:SPLIT (mnist:test, mnist-c/shot_noise:test, …).
-    #[arg(long, num_args = 1.., required_unless_present = "fid", conflicts_with = "fid")]
-    test: Vec<String>,
-    /// Compare a generated set with a real one: REAL_SET GEN_SET (files or DATASET:SPLIT).
-    #[arg(long, num_args = 2, value_names = ["REAL_SET", "GEN_SET"], requires = "features")]
-    fid: Option<Vec<String>>,
-    /// Classifier checkpoint whose penultimate-layer features give the FID.
-    #[arg(long, requires = "fid")]
-    features: Option<PathBuf>,
-    /// With --fid: write the feature matrices (safetensors: `real`, `generated`
-    /// F32 [N, D], and their labels) to this file.
-    #[arg(long, requires = "fid")]
-    dump_features: Option<PathBuf>,
-    /// Images per inference batch.
-    #[arg(long, default_value_t = 1000)]
-    batch_size: usize,
-    /// Output metrics file (.json); the CSV goes beside it. Optional with --fid.
-    #[arg(long, required_unless_present = "fid")]
-    out: Option<PathBuf>,
-    #[command(flatten)]
-    common: CommonArgs,
-}
+//! Thin: its flags and body are `synthmix_core::stages::evaluate`, which the
+//! multi-call `synthmix` runs too (`synthmix evaluate ...`).
 
 fn main() -> std::process::ExitCode {
-    synthmix_core::cli::run_main(|| {
-        let a = Args::parse();
-        a.common.init_logging();
-        let device = a.common.device()?;
-        if let (Some(sets), Some(features)) = (a.fid, a.features) {
-            let params = FidParams {
-                real: sets[0].clone(),
-                generated: sets[1].clone(),
-                features,
-                dump_features: a.dump_features,
-                batch_size: a.batch_size,
-                out: a.out,
-            };
-            let report = fid::run(&params, &a.common.data_options(), &device)
-                .with_context(|| format!("evaluate --fid {} {}", params.real, params.generated))?;
-            print!("{}", report.table());
-            return Ok(());
-        }
-        let out = a.out.expect("clap requires --out without --fid");
-        let params =
-            EvalParams { classifiers: a.classifier, tests: a.test, batch_size: a.batch_size, out: out.clone() };
-        let report = evaluate::run(&params, &a.common.data_options(), &device)
-            .with_context(|| format!("evaluate {}", out.display()))?;
-        print!("{}", report.table());
-        Ok(())
-    })
+    synthmix_core::stages::evaluate::main_from(std::env::args_os())
 }

@@ -1,67 +1,7 @@
 //! `mix-build`: mix a real and a synthetic set at ratio O:S.
-//! Thin: flags → `synthmix_core::data::mix::run`.
-
-use std::path::PathBuf;
-
-use anyhow::Context;
-use clap::Parser;
-use synthmix_core::cli::CommonArgs;
-use synthmix_core::data::mix::{self, Balance, MixParams, Ratio};
-
-/// Build a mix of real and synthetic images at ratio O:S with a constant total
-/// size, class by class, drawn without replacement. The provenance record
-/// beside OUT lists exactly which source images went in.
-#[derive(Parser)]
-#[command(version)]
-struct Args {
-    /// Real set: an image-set file or DATASET:SPLIT (e.g. mnist:train).
-    #[arg(long)]
-    real: String,
-    /// Synthetic set (from synth-sample).
-    #[arg(long)]
-    synthetic: String,
-    /// Original:Synthetic ratio, e.g. 1:1, 5:1, 1:2; 1:0 and 0:1 for pure sets.
-    #[arg(long)]
-    ratio: Ratio,
-    /// Total images (default: the real set's size, as in the paper).
-    #[arg(long)]
-    total: Option<usize>,
-    /// Class distribution of the mix: the real set's proportions, or uniform.
-    #[arg(long, value_enum, default_value_t = Balance::Stratified)]
-    balance: Balance,
-    /// Seed of the draw and of the mix order.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Output image set (.safetensors).
-    #[arg(long)]
-    out: PathBuf,
-    #[command(flatten)]
-    common: CommonArgs,
-}
+//! Thin: its flags and body are `synthmix_core::stages::mix_build`, which the
+//! multi-call `synthmix` runs too (`synthmix mix-build ...`).
 
 fn main() -> std::process::ExitCode {
-    synthmix_core::cli::run_main(|| {
-        let a = Args::parse();
-        a.common.init_logging();
-        let params = MixParams {
-            real: a.real,
-            synthetic: a.synthetic,
-            ratio: a.ratio,
-            total: a.total,
-            balance: a.balance,
-            seed: a.seed,
-            out: a.out.clone(),
-        };
-        let (mixed, m) =
-            mix::run(&params, &a.common.data_options()).with_context(|| format!("mix-build {}", a.out.display()))?;
-        println!(
-            "wrote {}: {} images ({} real, {} synthetic) at {}",
-            a.out.display(),
-            mixed.len(),
-            m.real_per_class.iter().sum::<usize>(),
-            m.synthetic_per_class.iter().sum::<usize>(),
-            params.ratio
-        );
-        Ok(())
-    })
+    synthmix_core::stages::mix_build::main_from(std::env::args_os())
 }

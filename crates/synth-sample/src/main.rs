@@ -1,56 +1,7 @@
 //! `synth-sample`: draw a labelled synthetic image set from a generator.
-//! Thin: flags → `synthmix_core::train::sample::run`.
-
-use std::path::PathBuf;
-
-use anyhow::Context;
-use clap::Parser;
-use synthmix_core::cli::CommonArgs;
-use synthmix_core::train::sample::{self, SampleParams};
-
-/// Sample N images per class (or a class-count table) from a generator
-/// checkpoint into an image set (source = synthetic), seeded and
-/// deterministic; a provenance record with the generator's hash goes beside it.
-#[derive(Parser)]
-#[command(version)]
-struct Args {
-    /// Generator checkpoint (from gan-train).
-    #[arg(long)]
-    generator: PathBuf,
-    /// Images per class.
-    #[arg(long)]
-    per_class: Option<usize>,
-    /// Images of named classes, e.g. 0:100,1:50 (others get --per-class, or none).
-    #[arg(long)]
-    class_counts: Option<String>,
-    /// Seed of the noise.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Images per generator batch.
-    #[arg(long, default_value_t = 500)]
-    batch_size: usize,
-    /// Output image set (.safetensors).
-    #[arg(long)]
-    out: PathBuf,
-    #[command(flatten)]
-    common: CommonArgs,
-}
+//! Thin: its flags and body are `synthmix_core::stages::synth_sample`, which the
+//! multi-call `synthmix` runs too (`synthmix synth-sample ...`).
 
 fn main() -> std::process::ExitCode {
-    synthmix_core::cli::run_main(|| {
-        let a = Args::parse();
-        a.common.init_logging();
-        let params = SampleParams {
-            generator: a.generator,
-            per_class: a.per_class,
-            class_counts: a.class_counts,
-            seed: a.seed,
-            batch_size: a.batch_size,
-            out: a.out.clone(),
-        };
-        let device = a.common.device()?;
-        let set = sample::run(&params, &device).with_context(|| format!("synth-sample {}", a.out.display()))?;
-        println!("wrote {}: {} images, per class {:?}", a.out.display(), set.len(), set.class_histogram());
-        Ok(())
-    })
+    synthmix_core::stages::synth_sample::main_from(std::env::args_os())
 }

@@ -11,6 +11,8 @@
 //! - [`metrics`]: accuracy, per-class accuracy, confusion matrices.
 //! - [`report`]: sample grids and other pictures.
 //! - [`cli`]: flags shared by every binary, logging, error reporting.
+//! - [`stages`]: the five stage programs (flags and bodies), run by their own
+//!   binaries and by the multi-call `synthmix`.
 //! - [`rng`]: the seeded random generators every random draw comes from.
 
 pub mod artifact;
@@ -23,6 +25,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod report;
 pub mod rng;
+pub mod stages;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -13,7 +13,8 @@ use crate::data::{Dataset, DatasetName};
 use crate::error::{Error, IoContext, Result};
 
 /// Env var naming the folder that holds the stage binaries (default: the
-/// folder of the running `synthmix`).
+/// folder of the running `synthmix`). A built-in stage without a binary there
+/// runs in the multi-call `synthmix` of that folder, else in the running one.
 pub const BIN_DIR_ENV: &str = "SYNTHMIX_BIN_DIR";
 
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,33 @@ pub struct RunOptions {
     pub force: bool,
     /// The data dir, passed to every stage as `SYNTHMIX_DATA`.
     pub data_dir: PathBuf,
+}
+
+/// The program that runs a stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageExe {
+    pub path: PathBuf,
+    /// The stage's name, passed first, when a multi-call `synthmix` runs it.
+    pub stage_arg: Option<String>,
+}
+
+impl StageExe {
+    /// A command that starts the stage; its own arguments follow.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.path);
+        c.args(&self.stage_arg);
+        c
+    }
+}
+
+impl std::fmt::Display for StageExe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        match &self.stage_arg {
+            Some(s) => write!(f, " {s}"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Where stage binaries are found, and memoised hashes.
@@ -59,10 +87,12 @@ impl Env {
         })
     }
 
-    /// The executable of a stage: `synthmix` itself, or a binary in the bin dir.
-    pub fn binary(&self, p: &Pipeline, t: &Target) -> Result<PathBuf> {
+    /// How a stage is started: `synthmix` itself; a binary of the stage's name
+    /// in the bin dir; else, for a built-in stage, the multi-call `synthmix` in
+    /// the bin dir, or this `synthmix`, with the stage name first.
+    pub fn binary(&self, p: &Pipeline, t: &Target) -> Result<StageExe> {
         if t.stage == "synthmix" {
-            return Ok(self.self_exe.clone());
+            return Ok(StageExe { path: self.self_exe.clone(), stage_arg: None });
         }
         if t.stage.contains('/') {
             return Err(Error::Invalid(format!(
@@ -74,17 +104,21 @@ impl Env {
         }
         let b = self.bin_dir.join(&t.stage);
         if b.is_file() {
-            Ok(b)
-        } else {
-            Err(Error::NotFound(format!(
-                "{}:{}: stage '{}' not found in {} (build it: cargo build --release -p {}; or set {BIN_DIR_ENV})",
-                p.spec_path.display(),
-                t.command_line,
-                t.stage,
-                self.bin_dir.display(),
-                t.stage
-            )))
+            return Ok(StageExe { path: b, stage_arg: None });
         }
+        if crate::stages::find(&t.stage).is_some() {
+            let multi = self.bin_dir.join("synthmix");
+            let path = if multi.is_file() { multi } else { self.self_exe.clone() };
+            return Ok(StageExe { path, stage_arg: Some(t.stage.clone()) });
+        }
+        Err(Error::NotFound(format!(
+            "{}:{}: stage '{}' not found in {} (build it: cargo build --release -p {}; or set {BIN_DIR_ENV})",
+            p.spec_path.display(),
+            t.command_line,
+            t.stage,
+            self.bin_dir.display(),
+            t.stage
+        )))
     }
 
     fn stage_version(&mut self, p: &Pipeline, t: &Target) -> Result<String> {
@@ -93,12 +127,13 @@ impl Env {
         }
         let bin = self.binary(p, t)?;
         let v = match p.stage_version {
-            StageVersion::Binary => format!("blake3:{}", crate::artifact::hash_file(&bin)?),
+            // The executable actually run: the multi-call synthmix when it stands in for the stage.
+            StageVersion::Binary => format!("blake3:{}", crate::artifact::hash_file(&bin.path)?),
             StageVersion::Cli => {
-                let out = Command::new(&bin).arg("--version").output().at(&bin)?;
+                let out = bin.command().arg("--version").output().at(&bin.path)?;
                 let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
                 if !out.status.success() || s.is_empty() {
-                    return Err(Error::Invalid(format!("{}: `--version` printed nothing", bin.display())));
+                    return Err(Error::Invalid(format!("{}: `--version` printed nothing", bin)));
                 }
                 format!("cli:{s}")
             }
@@ -678,6 +713,7 @@ fn spawn(p: &Pipeline, env: &Env, t: &Target, comps: &Components, key: &str, thr
     std::fs::create_dir_all(dir).at(dir)?;
     let mut header = String::new();
     let _ = writeln!(header, "# synthmix run {}: target {} (spec line {})", p.spec_path.display(), t.name, t.line);
+    let bin = env.binary(p, t)?;
     let _ = writeln!(header, "# command: {} {}", t.stage, t.args.join(" "));
     let _ = writeln!(
         header,
@@ -685,11 +721,11 @@ fn spawn(p: &Pipeline, env: &Env, t: &Target, comps: &Components, key: &str, thr
         comps.stage_version,
         now_unix()
     );
+    let _ = writeln!(header, "# executable: {bin}");
     std::fs::write(&log, header).at(&log)?;
     let f = std::fs::OpenOptions::new().append(true).open(&log).at(&log)?;
     let f2 = f.try_clone().at(&log)?;
-    let bin = env.binary(p, t)?;
-    let mut cmd = Command::new(&bin);
+    let mut cmd = bin.command();
     cmd.args(&t.args)
         .env("SYNTHMIX_DATA", &env.data_dir)
         .env("RAYON_NUM_THREADS", threads.to_string())
@@ -698,7 +734,7 @@ fn spawn(p: &Pipeline, env: &Env, t: &Target, comps: &Components, key: &str, thr
         .stdout(Stdio::from(f))
         .stderr(Stdio::from(f2));
     die_with_parent(&mut cmd);
-    cmd.spawn().map_err(|e| Error::Invalid(format!("{}: cannot start {}: {e}", t.name, bin.display())))
+    cmd.spawn().map_err(|e| Error::Invalid(format!("{}: cannot start {bin}: {e}", t.name)))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,92 @@
+//! The `clf-train` stage: train the paper's classifier on an image set or DATASET:SPLIT.
+//! Flags → `train::classifier::run`.
+
+use std::path::PathBuf;
+
+use crate::cli::CommonArgs;
+use crate::model::ClassifierArch;
+use crate::train::classifier::{self, ClfTrainParams};
+use crate::train::optim::AdamConfig;
+use anyhow::Context;
+use clap::Parser;
+
+/// Train a classifier (Adam, cross-entropy, pixels scaled to [0, 1]). Writes
+/// the checkpoint (rewritten after every epoch), OUT-stem.log.csv (one row per
+/// epoch) and OUT-stem.prov.bin.
+#[derive(Parser)]
+#[command(name = "clf-train", version)]
+pub struct Args {
+    /// Training set: an image-set file or DATASET:SPLIT (e.g. mnist:train).
+    #[arg(long)]
+    train: String,
+    /// Architecture: simple-cnn (1x28x28, MNIST/Fashion-MNIST) or deep-cnn
+    /// (3x32x32, CIFAR-10; smaller 1-channel sets are padded and repeated).
+    #[arg(long, value_enum, default_value_t = ClassifierArch::SimpleCnn)]
+    arch: ClassifierArch,
+    /// Epochs (default: the paper's, 10 for simple-cnn, 50 for deep-cnn).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Adam learning rate (default: the paper's, 1e-4 for simple-cnn, 1e-3 for deep-cnn).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Adam beta1.
+    #[arg(long, default_value_t = 0.9)]
+    beta1: f64,
+    /// Adam beta2.
+    #[arg(long, default_value_t = 0.999)]
+    beta2: f64,
+    /// Adam epsilon.
+    #[arg(long, default_value_t = 1e-8)]
+    eps: f64,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Seed of weights, dropout masks, shuffles and subsets.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of the training set held out for validation (stratified, seeded).
+    #[arg(long, default_value_t = 0.0)]
+    val_fraction: f64,
+    /// Train on a seeded, class-stratified subset of this many images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// A test set scored after every epoch and logged (e.g. mnist:test).
+    #[arg(long)]
+    eval_test: Option<String>,
+    /// Output checkpoint (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Runs `clf-train` on a full argument list, program name first (as
+/// `std::env::args_os()`); parse errors and `--help` exit as clap does.
+pub fn main_from<I, T>(args: I) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    crate::cli::run_main(|| {
+        let a = Args::parse_from(args);
+        a.common.init_logging();
+        let (lr, epochs) = a.arch.paper_lr_epochs();
+        let params = ClfTrainParams {
+            train: a.train.clone(),
+            arch: a.arch,
+            epochs: a.epochs.unwrap_or(epochs),
+            batch_size: a.batch_size,
+            adam: AdamConfig { lr: a.lr.unwrap_or(lr), beta1: a.beta1, beta2: a.beta2, eps: a.eps },
+            seed: a.seed,
+            val_fraction: a.val_fraction,
+            limit: a.limit,
+            eval_test: a.eval_test,
+            out: a.out.clone(),
+        };
+        let device = a.common.device()?;
+        let report = classifier::run(&params, &a.common.data_options(), &device)
+            .with_context(|| format!("clf-train {}", a.out.display()))?;
+        println!("{}", serde_json::to_string(report.epochs.last().expect("one epoch at least"))?);
+        Ok(())
+    })
+}

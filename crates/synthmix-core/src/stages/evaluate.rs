@@ -1,0 +1,80 @@
+//! The `evaluate` stage: score classifier checkpoints on test sets, or (`--fid`) compare
+//! a generated set with a real one.
+//! Flags → `metrics::evaluate::run` / `metrics::fid::run`.
+
+use std::path::PathBuf;
+
+use crate::cli::CommonArgs;
+use crate::metrics::evaluate::{self, EvalParams};
+use crate::metrics::fid::{self, FidParams};
+use anyhow::Context;
+use clap::Parser;
+
+/// Score every classifier on every test set: accuracy, per-class accuracy and
+/// confusion matrix, written to OUT (JSON) and OUT with .csv, printed as a table.
+/// With --fid REAL GEN --features CLF: FID, per-class FID and recognition
+/// (how often a generated image is classified as its label), printed and
+/// written to OUT (JSON) when given.
+#[derive(Parser)]
+#[command(name = "evaluate", version)]
+pub struct Args {
+    /// Classifier checkpoints (from clf-train).
+    #[arg(long, num_args = 1.., required_unless_present = "fid", conflicts_with = "fid")]
+    classifier: Vec<PathBuf>,
+    /// Test sets: image-set files or DATASET:SPLIT (mnist:test, mnist-c/shot_noise:test, …).
+    #[arg(long, num_args = 1.., required_unless_present = "fid", conflicts_with = "fid")]
+    test: Vec<String>,
+    /// Compare a generated set with a real one: REAL_SET GEN_SET (files or DATASET:SPLIT).
+    #[arg(long, num_args = 2, value_names = ["REAL_SET", "GEN_SET"], requires = "features")]
+    fid: Option<Vec<String>>,
+    /// Classifier checkpoint whose penultimate-layer features give the FID.
+    #[arg(long, requires = "fid")]
+    features: Option<PathBuf>,
+    /// With --fid: write the feature matrices (safetensors: `real`, `generated`
+    /// F32 [N, D], and their labels) to this file.
+    #[arg(long, requires = "fid")]
+    dump_features: Option<PathBuf>,
+    /// Images per inference batch.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// Output metrics file (.json); the CSV goes beside it. Optional with --fid.
+    #[arg(long, required_unless_present = "fid")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Runs `evaluate` on a full argument list, program name first (as
+/// `std::env::args_os()`); parse errors and `--help` exit as clap does.
+pub fn main_from<I, T>(args: I) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    crate::cli::run_main(|| {
+        let a = Args::parse_from(args);
+        a.common.init_logging();
+        let device = a.common.device()?;
+        if let (Some(sets), Some(features)) = (a.fid, a.features) {
+            let params = FidParams {
+                real: sets[0].clone(),
+                generated: sets[1].clone(),
+                features,
+                dump_features: a.dump_features,
+                batch_size: a.batch_size,
+                out: a.out,
+            };
+            let report = fid::run(&params, &a.common.data_options(), &device)
+                .with_context(|| format!("evaluate --fid {} {}", params.real, params.generated))?;
+            print!("{}", report.table());
+            return Ok(());
+        }
+        let out = a.out.expect("clap requires --out without --fid");
+        let params =
+            EvalParams { classifiers: a.classifier, tests: a.test, batch_size: a.batch_size, out: out.clone() };
+        let report = evaluate::run(&params, &a.common.data_options(), &device)
+            .with_context(|| format!("evaluate {}", out.display()))?;
+        print!("{}", report.table());
+        Ok(())
+    })
+}

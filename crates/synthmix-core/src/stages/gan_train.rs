@@ -1,0 +1,118 @@
+//! The `gan-train` stage: train a class-conditional GAN on a real image set.
+//! Flags → `train::gan::run`.
+
+use std::path::PathBuf;
+
+use crate::cli::CommonArgs;
+use crate::model::gan::GanArch;
+use crate::train::gan::{self, GanPreset, GanTrainParams, Keep};
+use crate::train::optim::AdamConfig;
+use anyhow::Context;
+use clap::Parser;
+
+/// Train a conditional GAN (BCE, non-saturating G loss, Adam). At every
+/// checkpoint writes the generator (OUT), OUT-stem.disc.safetensors, the
+/// resume state OUT-stem.optim.safetensors and a sample grid
+/// OUT-stem.grid-epochNNN.png; every epoch a row of OUT-stem.log.csv.
+#[derive(Parser)]
+#[command(name = "gan-train", version)]
+pub struct Args {
+    /// Training set: an image-set file or DATASET:SPLIT (e.g. mnist:train).
+    #[arg(long)]
+    train: String,
+    /// Architecture: mlp (the paper's cGAN) or dcgan (convolutional G,
+    /// projection D; image sides divisible by 4, e.g. CIFAR-10).
+    #[arg(long, value_enum, default_value_t = GanArch::Mlp)]
+    arch: GanArch,
+    /// Epochs to train to (with --resume: the total, not the extra epochs).
+    #[arg(long, default_value_t = 15)]
+    epochs: usize,
+    /// Optimiser settings: default (lr 2e-4 for both, β1 0.5; trains) or
+    /// paper (D lr 1e-4, G lr 2e-5, β1 0.5; measured to collapse, see README).
+    #[arg(long, value_enum, default_value_t = GanPreset::Default)]
+    preset: GanPreset,
+    /// D's Adam learning rate (overrides the preset).
+    #[arg(long)]
+    lr_d: Option<f64>,
+    /// G's Adam learning rate (overrides the preset).
+    #[arg(long)]
+    lr_g: Option<f64>,
+    /// Adam β1 of both (overrides the preset's 0.5).
+    #[arg(long)]
+    beta1: Option<f64>,
+    /// Adam β2 of both (overrides the preset's 0.999).
+    #[arg(long)]
+    beta2: Option<f64>,
+    /// Real images per step (the paper's 100).
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Seed of weights, shuffles, noise, fake labels and dropout masks.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Train on a seeded, class-stratified subset of this many images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Classifier checkpoint (clf-train on the real training set) whose
+    /// penultimate-layer features give the FID; without it, no FID.
+    #[arg(long)]
+    features: Option<PathBuf>,
+    /// Generated images per FID (and at most this many real ones).
+    #[arg(long, default_value_t = 10000)]
+    fid_samples: usize,
+    /// Write a checkpoint every N epochs (and after the last).
+    #[arg(long, default_value_t = 1)]
+    checkpoint_every: usize,
+    /// Which generator OUT holds: the last, or the one with the lowest FID.
+    #[arg(long, value_enum, default_value_t = Keep::Last)]
+    keep: Keep,
+    /// Continue from OUT-stem.optim.safetensors (exactly as if never stopped).
+    #[arg(long)]
+    resume: bool,
+    /// Output generator checkpoint (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Runs `gan-train` on a full argument list, program name first (as
+/// `std::env::args_os()`); parse errors and `--help` exit as clap does.
+pub fn main_from<I, T>(args: I) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    crate::cli::run_main(|| {
+        let a = Args::parse_from(args);
+        a.common.init_logging();
+        let (d, g) = a.preset.adam();
+        let with = |c: AdamConfig, lr: Option<f64>| AdamConfig {
+            lr: lr.unwrap_or(c.lr),
+            beta1: a.beta1.unwrap_or(c.beta1),
+            beta2: a.beta2.unwrap_or(c.beta2),
+            eps: c.eps,
+        };
+        let params = GanTrainParams {
+            train: a.train.clone(),
+            arch: a.arch,
+            preset: a.preset,
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            adam_d: with(d, a.lr_d),
+            adam_g: with(g, a.lr_g),
+            seed: a.seed,
+            limit: a.limit,
+            features: a.features.clone(),
+            fid_samples: a.fid_samples,
+            checkpoint_every: a.checkpoint_every,
+            keep: a.keep,
+            resume: a.resume,
+            out: a.out.clone(),
+        };
+        let device = a.common.device()?;
+        let report = gan::run(&params, &a.common.data_options(), &device)
+            .with_context(|| format!("gan-train {}", a.out.display()))?;
+        println!("{}", serde_json::to_string(report.epochs.last().expect("one epoch at least"))?);
+        Ok(())
+    })
+}

@@ -1,0 +1,97 @@
+//! The five stage programs' command lines: each submodule holds a stage's clap
+//! flags and its body, and [`STAGES`] lists them for the binaries that run
+//! them. A stage binary (`crates/<stage>`) is one call into its module; the
+//! multi-call `synthmix` runs the same code under `synthmix STAGE ARGS…` or
+//! when invoked under a stage's name (a symlink or copy named `gan-train`, …),
+//! so one file carries the whole pipeline to another machine.
+
+use std::ffi::{OsStr, OsString};
+use std::process::ExitCode;
+
+pub mod clf_train;
+pub mod evaluate;
+pub mod gan_train;
+pub mod mix_build;
+pub mod synth_sample;
+
+/// One stage program.
+pub struct Stage {
+    /// Its binary name, as pipeline specs and users' scripts call it.
+    pub name: &'static str,
+    /// Its clap command (flags, help), e.g. for listing it in the runner's help.
+    pub command: fn() -> clap::Command,
+    /// Runs it on a full argument list, program name first (as `std::env::args_os()`).
+    pub main: fn(Vec<OsString>) -> ExitCode,
+}
+
+impl Stage {
+    /// The first clause of the stage's description (up to its first `. ` or `; `).
+    pub fn summary(&self) -> String {
+        let about = (self.command)().get_about().map(|s| s.to_string()).unwrap_or_default();
+        let about = about.split_whitespace().collect::<Vec<_>>().join(" ");
+        let end = [". ", "; "].iter().filter_map(|p| about.find(p)).min().unwrap_or(about.len());
+        about[..end].trim_end_matches('.').to_string()
+    }
+}
+
+/// Every stage, in pipeline order.
+pub const STAGES: &[Stage] = &[
+    Stage {
+        name: "gan-train",
+        command: <gan_train::Args as clap::CommandFactory>::command,
+        main: gan_train::main_from::<Vec<OsString>, OsString>,
+    },
+    Stage {
+        name: "synth-sample",
+        command: <synth_sample::Args as clap::CommandFactory>::command,
+        main: synth_sample::main_from::<Vec<OsString>, OsString>,
+    },
+    Stage {
+        name: "mix-build",
+        command: <mix_build::Args as clap::CommandFactory>::command,
+        main: mix_build::main_from::<Vec<OsString>, OsString>,
+    },
+    Stage {
+        name: "clf-train",
+        command: <clf_train::Args as clap::CommandFactory>::command,
+        main: clf_train::main_from::<Vec<OsString>, OsString>,
+    },
+    Stage {
+        name: "evaluate",
+        command: <evaluate::Args as clap::CommandFactory>::command,
+        main: evaluate::main_from::<Vec<OsString>, OsString>,
+    },
+];
+
+/// The stage called `name`.
+pub fn find(name: impl AsRef<OsStr>) -> Option<&'static Stage> {
+    let name = name.as_ref();
+    STAGES.iter().find(|s| OsStr::new(s.name) == name)
+}
+
+/// The stage a program path names: its file name (without `.exe`) is a
+/// stage's, as for a symlink `gan-train -> synthmix`.
+pub fn for_program(argv0: impl AsRef<OsStr>) -> Option<&'static Stage> {
+    let file = std::path::Path::new(argv0.as_ref()).file_name()?.to_str()?;
+    find(file.strip_suffix(".exe").unwrap_or(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_keeps_its_name_and_is_found_by_program_path() {
+        for s in STAGES {
+            let c = (s.command)();
+            assert_eq!(c.get_name(), s.name, "clap name of {}", s.name);
+            assert!(c.get_version().is_some(), "{} --version", s.name);
+            c.debug_assert();
+            assert!(!s.summary().is_empty() && s.summary().len() < 160, "{}: {}", s.name, s.summary());
+            assert_eq!(for_program(format!("/opt/bin/{}", s.name)).map(|f| f.name), Some(s.name));
+            assert_eq!(for_program(format!("{}.exe", s.name)).map(|f| f.name), Some(s.name));
+        }
+        assert!(for_program("/usr/bin/synthmix").is_none() && find("synthmix").is_none());
+        assert_eq!(find("mix-build").map(|s| s.name), Some("mix-build"));
+    }
+}

@@ -1,0 +1,175 @@
+//! The multi-call `synthmix`: under a stage's name (symlink or copy) and as
+//! `synthmix STAGE ARGS…` it is that stage, byte for byte; and a copy of it
+//! alone carries a whole pipeline (the runner falls back to its built-in
+//! stages, keyed by the hash of the executable it actually runs).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{bin, run_ok, shared_data};
+
+const STAGES: [&str; 5] = ["gan-train", "synth-sample", "mix-build", "clf-train", "evaluate"];
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A command for the program at `exe`, set up as `common::bin` sets up the built ones.
+fn program(exe: &Path) -> Command {
+    let mut c = Command::new(exe);
+    c.env("RUST_BACKTRACE", "1").env_remove("RUST_LOG").env("SYNTHMIX_DATA", shared_data()).env("NO_COLOR", "1");
+    c
+}
+
+/// A copy of the built `synthmix` at `dir/name`; `extra` bytes appended after
+/// the executable (which the loader ignores) make its hash differ.
+fn copy_synthmix(dir: &Path, name: &str, extra: &[u8]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let to = dir.join(name);
+    let mut bytes = std::fs::read(env!("CARGO_BIN_EXE_synthmix")).unwrap();
+    bytes.extend_from_slice(extra);
+    std::fs::write(&to, bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    to
+}
+
+#[test]
+fn under_a_stage_name_synthmix_is_that_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let multi = copy_synthmix(d, "synthmix", b"");
+    for (i, stage) in STAGES.into_iter().enumerate() {
+        // Symlinks for some, copies for the others.
+        let alias = if i % 2 == 0 {
+            let l = d.join(stage);
+            std::os::unix::fs::symlink("synthmix", &l).unwrap();
+            l
+        } else {
+            copy_synthmix(d, stage, b"")
+        };
+        for flag in ["--version", "--help"] {
+            let want = stdout(&run_ok(bin(stage).arg(flag)));
+            assert_eq!(stdout(&run_ok(program(&alias).arg(flag))), want, "{stage} {flag}");
+            // `synthmix STAGE`: the same, but for the program name in the usage line.
+            let got = stdout(&run_ok(program(&multi).args([stage, flag])));
+            let want = want.replace(&format!("Usage: {stage} "), &format!("Usage: synthmix {stage} "));
+            assert_eq!(got, want, "synthmix {stage} {flag}");
+        }
+    }
+    let help = stdout(&run_ok(program(&multi).arg("--help")));
+    for stage in STAGES {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("{stage} "))), "{stage} missing:\n{help}");
+    }
+    assert!(stdout(&run_ok(program(&multi).args(["help", "clf-train"]))).contains("Usage: synthmix clf-train"));
+    // Flags before the stage name are refused with a hint, not misread.
+    let msg = common::run_err(program(&multi).args(["-q", "mix-build", "--seed", "1"]));
+    assert!(msg.contains("put the stage first: `synthmix mix-build"), "{msg}");
+    // A stage's own errors keep their form.
+    let msg = common::run_err(program(&d.join("mix-build")).args(["--real", "nope:train", "--synthetic", "x"]).args([
+        "--ratio",
+        "1:1",
+        "--out",
+        "m.safetensors",
+    ]));
+    assert!(msg.starts_with("error: mix-build m.safetensors: "), "{msg}");
+}
+
+#[test]
+fn synthmix_mix_build_writes_the_bytes_mix_build_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = |out: &str| {
+        ["--real", "mnist:test", "--synthetic", "mnist-c/shot_noise:test", "--ratio", "2:1", "--total", "300"]
+            .into_iter()
+            .map(String::from)
+            .chain(["--seed".into(), "7".into(), "--out".into(), d.join(out).display().to_string()])
+            .collect::<Vec<String>>()
+    };
+    let a = stdout(&run_ok(bin("mix-build").args(args("a.safetensors"))));
+    let b = stdout(&run_ok(bin("synthmix").arg("mix-build").args(args("b.safetensors"))));
+    assert_eq!(a.replace("a.safetensors", "b.safetensors"), b);
+    assert!(b.contains("300 images (200 real, 100 synthetic)"), "{b}");
+    let (fa, fb) = (std::fs::read(d.join("a.safetensors")).unwrap(), std::fs::read(d.join("b.safetensors")).unwrap());
+    assert!(fa == fb, "the two mixes differ");
+    assert!(d.join("b.prov.bin").is_file());
+}
+
+/// export (synthmix) → mix (mix-build) → clf (clf-train) → eval (evaluate), tiny.
+const SPEC: &str = r#"[pipeline]
+name = "carried"
+out = "out"
+
+[target.export]
+command = "synthmix data export mnist:test --out {out}"
+outputs = ["data/mnist-test.safetensors"]
+
+[target.mix]
+command = "mix-build --real {in} --synthetic mnist-c/shot_noise:test --ratio 1:1 --total 200 --seed 0 --out {out}"
+inputs = ["export"]
+outputs = ["mix.safetensors"]
+
+[target.clf]
+command = "clf-train --train {in} --arch simple-cnn --epochs 1 --limit 64 --batch-size 32 --seed 0 --out {out}"
+inputs = ["mix"]
+outputs = ["clf.safetensors"]
+
+[target.eval]
+command = "evaluate --classifier {in} --test mnist-c/shot_noise:test --out {out}"
+inputs = ["clf"]
+outputs = ["metrics.json"]
+"#;
+
+fn stage_version(d: &Path, target: &str) -> String {
+    let p = d.join("artifacts/state/carried").join(format!("{target}.json"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    v["components"]["stage_version"].as_str().unwrap().to_string()
+}
+
+fn blake3_of(p: &Path) -> String {
+    format!("blake3:{}", blake3::hash(&std::fs::read(p).unwrap()).to_hex())
+}
+
+#[test]
+fn one_copy_of_synthmix_carries_a_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("spec.toml"), SPEC).unwrap();
+    // A lone copy, as carried to another machine: nothing beside it.
+    let carried = copy_synthmix(&d.join("carried"), "synthmix", b"");
+    let out = stdout(&run_ok(program(&carried).current_dir(d).args(["run", "spec.toml", "-j", "2"])));
+    assert!(out.contains("carried: 4 ran, 0 up to date"), "{out}");
+    for t in ["mix", "clf", "eval"] {
+        let log = std::fs::read_to_string(d.join(format!("artifacts/logs/carried/{t}.log"))).unwrap();
+        let stage = log.lines().find_map(|l| l.strip_prefix("# command: ")).unwrap().split(' ').next().unwrap();
+        assert!(log.contains(&format!("# executable: {} {stage}\n", carried.display())), "{log}");
+        assert_eq!(stage_version(d, t), blake3_of(&carried), "{t}");
+    }
+    let clf = std::fs::read(d.join("out/clf.safetensors")).unwrap();
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/metrics.json")).unwrap()).unwrap();
+    let accuracy = metrics["results"][0]["accuracy"].as_f64().unwrap();
+
+    // SYNTHMIX_BIN_DIR holding only a (different) synthmix: the built runner
+    // runs the stages in that one, and their cache key follows its hash.
+    let bin_dir = d.join("bin");
+    let other = copy_synthmix(&bin_dir, "synthmix", b"another build");
+    let runner = || {
+        let mut c = bin("synthmix");
+        c.current_dir(d).env("NO_COLOR", "1").env("SYNTHMIX_BIN_DIR", &bin_dir);
+        c
+    };
+    let st = stdout(&run_ok(runner().args(["status", "spec.toml"])));
+    assert!(st.contains("mix") && st.contains("stage mix-build changed (rebuilt binary)"), "{st}");
+    let again = stdout(&run_ok(runner().args(["run", "spec.toml", "-j", "2"])));
+    assert!(again.contains("carried: 3 ran, 1 up to date"), "{again}"); // export is `synthmix` itself: the runner
+    let log = std::fs::read_to_string(d.join("artifacts/logs/carried/clf.log")).unwrap();
+    assert!(log.contains(&format!("# executable: {} clf-train\n", other.display())), "{log}");
+    assert_eq!(stage_version(d, "clf"), blake3_of(&other));
+    assert_eq!(std::fs::read(d.join("out/clf.safetensors")).unwrap(), clf, "same code, same checkpoint");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["results"][0]["accuracy"].as_f64().unwrap(), accuracy);
+}
