@@ -146,6 +146,8 @@ fn shipped_specs_expand_to_the_study() {
     let lines: Vec<&str> = paper.lines().skip(1).collect();
     let count = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
     assert_eq!(count("gan-"), 3, "{paper}");
+    assert_eq!(count("features-"), 3, "a features classifier (FID, recognition) per generator");
+    assert!(lines.iter().any(|l| l.starts_with("gan-mnist ") && l.contains("features-mnist")), "{paper}");
     assert_eq!(count("synth-"), 6, "a synthetic train and test set per dataset");
     assert_eq!(count("mix-"), 3 * 6 + 5, "O S 1:1 2:1 1:2 5:1 for each dataset, 6:1..10:1 for MNIST");
     assert_eq!(count("clf-"), (3 * 6 + 5) * 3, "three seeds");
@@ -167,7 +169,7 @@ fn shipped_specs_expand_to_the_study() {
             .arg(tmp.path()),
     );
     let dry = String::from_utf8(dry.stdout).unwrap();
-    assert!(dry.contains("dry run: 126 of 126 targets would run") && !dry.contains("cifar"), "{dry}");
+    assert!(dry.contains("dry run: 128 of 128 targets would run") && !dry.contains("cifar"), "{dry}");
     let msg = run_err(
         bin("synthmix")
             .current_dir(repo())
