@@ -15,6 +15,14 @@ default:
 build:
     cargo build --release --workspace
 
+# Its binaries need the NVIDIA driver just to start, so they stay apart from
+# target/release. No GPU or toolkit needed here: NVIDIA's CUDA 13.0 wheels are
+# fetched into .cuda-toolchain/ once (~600 MB). Args go to cargo build: none
+# builds `synthmix` (every stage in one file), `--workspace` all binaries.
+# CUDA build (candle's `cuda` feature) into target/cuda/release/.
+build-cuda *ARGS:
+    bash scripts/build-cuda.sh {{ARGS}}
+
 # Run the whole test suite (unit, format and end-to-end tests on real data).
 # The end-to-end tests run every stage binary, so all binaries are built first
 # (`cargo test` builds only the tested package's own binaries).
