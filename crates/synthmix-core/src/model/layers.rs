@@ -49,10 +49,9 @@ impl Linear {
         self.forward_act(xs, Act::Identity)
     }
 
-    /// `act(x Wᵀ + b)`: candle's matmul, then bias and activation as one
-    /// fused op (`ops::bias_act`), whose backward also gives the bias gradient.
+    /// `act(x Wᵀ + b)` as one op with a fused backward (`ops::linear_act`).
     pub fn forward_act(&self, xs: &Tensor, act: Act) -> Result<Tensor> {
-        ops::bias_act(&xs.matmul(&self.weight.t()?)?, &self.bias, act)
+        ops::linear_act(xs, &self.weight, &self.bias, act)
     }
 }
 

@@ -77,7 +77,7 @@ macro_rules! with_act {
 
 impl Act {
     /// The same with candle's own ops (other devices and dtypes).
-    fn candle(self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn candle(self, x: &Tensor) -> Result<Tensor> {
         match self {
             Act::Identity => Ok(x.clone()),
             Act::Relu => x.relu(),
@@ -107,7 +107,7 @@ pub fn bias_act(x: &Tensor, b: &Tensor, act: Act) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&b.contiguous()?, BiasAct(act))
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
@@ -130,17 +130,8 @@ impl CustomOp2 for BiasAct {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, o) = l1.shape().dims2()?;
         let (x, b) = (slice(s1, l1, "input")?, slice(s2, l2, "bias")?);
-        let mut y = vec![0f32; n * o];
-        let rows = rows_per_task(o);
-        with_act!(self.0, fwd, f, {
-            y.par_chunks_mut(rows * o).zip(x.par_chunks(rows * o)).for_each(|(yc, xc)| {
-                for (yr, xr) in yc.chunks_exact_mut(o).zip(xc.chunks_exact(o)) {
-                    for ((yv, &xv), &bv) in yr.iter_mut().zip(xr).zip(b) {
-                        *yv = f(xv + bv);
-                    }
-                }
-            })
-        });
+        let mut y = x.to_vec();
+        add_bias_act(&mut y, b, self.0);
         Ok((CpuStorage::F32(y), Shape::from((n, o))))
     }
 
@@ -153,9 +144,8 @@ impl CustomOp2 for BiasAct {
     }
 }
 
-/// From (output, upstream gradient): `[N + 1, O]` holding `g = dy·act'(y)`
-/// and, as the last row, `Σ_rows g`.
-struct BiasActBackward(Act);
+/// From (output, upstream gradient): [`act_backward`].
+pub(crate) struct BiasActBackward(pub(crate) Act);
 
 impl CustomOp2 for BiasActBackward {
     fn name(&self) -> &'static str {
@@ -165,26 +155,48 @@ impl CustomOp2 for BiasActBackward {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, o) = l1.shape().dims2()?;
         let (y, dy) = (slice(s1, l1, "output")?, slice(s2, l2, "gradient")?);
-        let mut out = vec![0f32; (n + 1) * o];
-        let (g, db) = out.split_at_mut(n * o);
-        let rows = rows_per_task(o);
-        with_act!(self.0, grad, f, {
-            g.par_chunks_mut(rows * o).zip(y.par_chunks(rows * o)).zip(dy.par_chunks(rows * o)).for_each(
-                |((gc, yc), dc)| {
-                    for ((gv, &yv), &dv) in gc.iter_mut().zip(yc).zip(dc) {
-                        *gv = dv * f(yv);
-                    }
-                },
-            )
-        });
-        // Row order, one thread: the same sum every run.
-        for row in g.chunks_exact(o) {
-            for (d, &v) in db.iter_mut().zip(row) {
-                *d += v;
-            }
-        }
-        Ok((CpuStorage::F32(out), Shape::from((n + 1, o))))
+        Ok((CpuStorage::F32(act_backward(y, dy, o, self.0)), Shape::from((n + 1, o))))
     }
+}
+
+/// In place on `[N, O]` rows: `y[r, j] = act(y[r, j] + b[j])`.
+pub(crate) fn add_bias_act(y: &mut [f32], b: &[f32], act: Act) {
+    let o = b.len();
+    let rows = rows_per_task(o);
+    with_act!(act, fwd, f, {
+        y.par_chunks_mut(rows * o).for_each(|yc| {
+            for yr in yc.chunks_exact_mut(o) {
+                for (yv, &bv) in yr.iter_mut().zip(b) {
+                    *yv = f(*yv + bv);
+                }
+            }
+        })
+    });
+}
+
+/// From the output `y` and upstream gradient `dy` (`[N, O]`): `[N + 1, O]`
+/// holding `g = dy·act'(y)` and, as the last row, `Σ_rows g`.
+pub(crate) fn act_backward(y: &[f32], dy: &[f32], o: usize, act: Act) -> Vec<f32> {
+    let n = y.len() / o.max(1);
+    let mut out = vec![0f32; (n + 1) * o];
+    let (g, db) = out.split_at_mut(n * o);
+    let rows = rows_per_task(o);
+    with_act!(act, grad, f, {
+        g.par_chunks_mut(rows * o).zip(y.par_chunks(rows * o)).zip(dy.par_chunks(rows * o)).for_each(
+            |((gc, yc), dc)| {
+                for ((gv, &yv), &dv) in gc.iter_mut().zip(yc).zip(dc) {
+                    *gv = dv * f(yv);
+                }
+            },
+        )
+    });
+    // Row order, one thread: the same sum every run.
+    for row in g.chunks_exact(o) {
+        for (d, &v) in db.iter_mut().zip(row) {
+            *d += v;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

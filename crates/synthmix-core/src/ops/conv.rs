@@ -289,7 +289,7 @@ fn col2im_nchw(g: &Geom, col: &[f32], dx: &mut [f32]) {
 /// (column, row) strides for each operand.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn sgemm(
+pub(crate) fn sgemm(
     m: usize,
     n: usize,
     k: usize,

@@ -4,8 +4,10 @@
 
 pub mod act;
 pub mod conv;
+pub mod linear;
 pub mod pool;
 
 pub use act::{bias_act, Act};
 pub use conv::conv2d_bias_act;
+pub use linear::linear_act;
 pub use pool::max_pool2x2;

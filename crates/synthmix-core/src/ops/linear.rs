@@ -1,0 +1,264 @@
+//! Fully connected layer `act(x Wᵀ + b)` as one op with a fused backward.
+//!
+//! candle's CPU matmul hands each product to `gemm` with rayon parallelism
+//! inside; at the cGAN's sizes (batch 100–200, widths 256–1024) the second
+//! core then spends about a quarter of a step waiting, and the bias add and
+//! activation run as separate passes. Here every product is split into
+//! fixed column blocks of [`BLOCK`] outputs, each a single-threaded gemm in
+//! its own rayon task, and bias + activation are applied in one pass (the
+//! backward gives the bias gradient in the same pass as the activation's).
+//!
+//! - forward: `y[:, blk] = x · W[blk, :]ᵀ`, then `act(y + b)`;
+//! - backward from `g = dy·act'(y)`: `dW[blk, :] = g[:, blk]ᵀ · x`,
+//!   `dx[:, blk] = g · W[:, blk]` (skipped when `x` is not tracked, e.g.
+//!   input data), `db = Σ_rows g`.
+//!
+//! Determinism: blocks depend only on the shapes, never on the thread count,
+//! and each output element is computed by exactly one task, so results are
+//! bit-identical between runs and for any number of threads.
+
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::act::{self, Act};
+use super::conv::sgemm;
+
+/// Output columns per task (a multiple of the gemm micro-kernel's width).
+const BLOCK: usize = 128;
+
+/// `act(x · wᵀ + b)` for `x` `[N, I]`, `w` `[O, I]` (PyTorch's layout), `b`
+/// `[O]`. On the CPU with F32 tensors one custom op; elsewhere candle's
+/// matmul and [`act::bias_act`].
+pub fn linear_act(x: &Tensor, w: &Tensor, b: &Tensor, act: Act) -> Result<Tensor> {
+    let (_, i) = x.dims2()?;
+    let (o, i2) = w.dims2()?;
+    if i != i2 {
+        bail!("linear_act: input has {i} features, weight expects {i2}");
+    }
+    if b.dims() != [o] {
+        bail!("linear_act: bias shape {:?}, expected [{o}]", b.dims());
+    }
+    let fast = x.device().is_cpu()
+        && [x.dtype(), w.dtype(), b.dtype()].iter().all(|&d| d == DType::F32)
+        && x.elem_count() > 0
+        && w.elem_count() > 0;
+    if !fast {
+        return act::bias_act(&x.matmul(&w.t()?)?, b, act);
+    }
+    // A variable or anything computed from one needs a gradient.
+    let need_dx = x.is_variable() || x.track_op();
+    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { act, need_dx })
+}
+
+struct Linear {
+    act: Act,
+    need_dx: bool,
+}
+
+/// Column blocks `[start, end)` of `0..n`.
+fn blocks(n: usize) -> Vec<(usize, usize)> {
+    (0..n.div_ceil(BLOCK)).map(|k| (k * BLOCK, ((k + 1) * BLOCK).min(n))).collect()
+}
+
+/// `dst[m × n] = lhs[m × k] · rhs[k × n]` (dst row-major, row stride `n`),
+/// one task per column block: each writes its block to a buffer of its own,
+/// and the blocks are then copied into place (safe, and cheap next to the
+/// product). Strides are [`sgemm`]'s `(column, row)` pairs.
+#[allow(clippy::too_many_arguments)]
+fn gemm_by_column_blocks(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) {
+    let parts: Vec<(usize, Vec<f32>)> = blocks(n)
+        .into_par_iter()
+        .map(|(j0, j1)| {
+            let width = j1 - j0;
+            let mut part = vec![0f32; m * width];
+            sgemm(m, width, k, &mut part, (1, width), false, lhs, lhs_strides, &rhs[j0 * rhs_strides.0..], rhs_strides);
+            (j0, part)
+        })
+        .collect();
+    for (j0, part) in parts {
+        let width = part.len() / m.max(1);
+        for (row, src) in dst.chunks_exact_mut(n).zip(part.chunks_exact(width)) {
+            row[j0..j0 + width].copy_from_slice(src);
+        }
+    }
+}
+
+fn dims(lx: &Layout, lw: &Layout) -> Result<(usize, usize, usize)> {
+    let (n, i) = lx.shape().dims2()?;
+    let (o, _) = lw.shape().dims2()?;
+    Ok((n, i, o))
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "linear-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, i, o) = dims(lx, lw)?;
+        let (x, w, b) = (act::slice(sx, lx, "input")?, act::slice(sw, lw, "weight")?, act::slice(sb, lb, "bias")?);
+        let mut y = vec![0f32; n * o];
+        // y[N, O] = x[N, I] · wᵀ[I, O]; wᵀ's (column, row) strides are (I, 1).
+        gemm_by_column_blocks(n, o, i, &mut y, x, (1, i), w, (i, 1));
+        act::add_bias_act(&mut y, b, self.act);
+        Ok((CpuStorage::F32(y), Shape::from((n, o))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, o) = res.dims2()?;
+        let both = res.contiguous()?.apply_op2_no_bwd(&grad.contiguous()?, &act::BiasActBackward(self.act))?;
+        let (g, db) = (both.narrow(0, 0, n)?, both.narrow(0, n, 1)?.reshape(o)?);
+        let dw = g.apply_op2_no_bwd(x, &WeightGrad)?;
+        let dx = if self.need_dx { Some(g.apply_op2_no_bwd(w, &InputGrad)?) } else { None };
+        Ok((dx, Some(dw), Some(db)))
+    }
+}
+
+/// `dW[O, I] = gᵀ · x` from (g `[N, O]`, x `[N, I]`).
+struct WeightGrad;
+
+impl CustomOp2 for WeightGrad {
+    fn name(&self) -> &'static str {
+        "linear-weight-grad"
+    }
+
+    fn cpu_fwd(&self, sg: &CpuStorage, lg: &Layout, sx: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, o) = lg.shape().dims2()?;
+        let (_, i) = lx.shape().dims2()?;
+        let (g, x) = (act::slice(sg, lg, "gradient")?, act::slice(sx, lx, "input")?);
+        let mut dw = vec![0f32; o * i];
+        // Blocks of BLOCK rows of dW (whole rows: disjoint slices). Each is
+        // dW[blk, :]ᵀ[I, blk] = xᵀ[I, N] · g[N, blk], written with dst
+        // (column, row) strides (I, 1), i.e. straight into dW's rows.
+        dw.par_chunks_mut(BLOCK * i).enumerate().for_each(|(bk, dst)| {
+            let j0 = bk * BLOCK;
+            sgemm(i, dst.len() / i, n, dst, (i, 1), false, x, (i, 1), &g[j0..], (1, o));
+        });
+        Ok((CpuStorage::F32(dw), Shape::from((o, i))))
+    }
+}
+
+/// `dx[N, I] = g · W` from (g `[N, O]`, W `[O, I]`).
+struct InputGrad;
+
+impl CustomOp2 for InputGrad {
+    fn name(&self) -> &'static str {
+        "linear-input-grad"
+    }
+
+    fn cpu_fwd(&self, sg: &CpuStorage, lg: &Layout, sw: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, o) = lg.shape().dims2()?;
+        let (_, i) = lw.shape().dims2()?;
+        let (g, w) = (act::slice(sg, lg, "gradient")?, act::slice(sw, lw, "weight")?);
+        let mut dx = vec![0f32; n * i];
+        gemm_by_column_blocks(n, i, o, &mut dx, g, (1, o), w, (1, i));
+        Ok((CpuStorage::F32(dx), Shape::from((n, i))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+    use rand::Rng;
+
+    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+        let mut r = crate::rng::stream(seed, "linear-test");
+        (0..n).map(|_| r.gen_range(-1.0..1.0)).collect()
+    }
+
+    fn close(a: &Tensor, b: &Tensor, what: &str) {
+        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(a.len(), b.len(), "{what}");
+        let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+        for (k, (p, q)) in a.iter().zip(&b).enumerate() {
+            assert!((p - q).abs() <= 1e-5 * scale, "{what}[{k}]: {p} vs {q}");
+        }
+    }
+
+    /// Forward and every gradient against candle's matmul + ops, on shapes
+    /// below, at and across the block width.
+    #[test]
+    fn matches_candle_forward_and_gradients() {
+        let dev = Device::Cpu;
+        for (s, &(n, i, o)) in
+            [(1, 1, 1), (3, 5, 7), (100, 110, 256), (64, 300, 129), (200, 1024, 512), (7, 784, 1)].iter().enumerate()
+        {
+            for act in [Act::Identity, Act::Leaky(0.2), Act::Tanh, Act::Relu] {
+                let s = s as u64;
+                let x = Var::from_vec(rand_vec(n * i, s), (n, i), &dev).unwrap();
+                let w = Var::from_vec(rand_vec(o * i, 10 + s), (o, i), &dev).unwrap();
+                let b = Var::from_vec(rand_vec(o, 20 + s), o, &dev).unwrap();
+                let up = Tensor::from_vec(rand_vec(n * o, 30 + s), (n, o), &dev).unwrap();
+                let ours = linear_act(x.as_tensor(), w.as_tensor(), b.as_tensor(), act).unwrap();
+                let pre = x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap();
+                let theirs = act.candle(&pre.broadcast_add(b.as_tensor()).unwrap()).unwrap();
+                let what = format!("{act:?} {n}x{i}->{o}");
+                close(&ours, &theirs, &format!("{what} forward"));
+                let g1 = (&ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+                let g2 = (&theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+                for (v, name) in [(&x, "dx"), (&w, "dw"), (&b, "db")] {
+                    close(g1.get(v).unwrap(), g2.get(v).unwrap(), &format!("{what} {name}"));
+                }
+            }
+        }
+    }
+
+    /// Input data (not tracked) gets no gradient computed; the weights do.
+    #[test]
+    fn untracked_input_gets_no_gradient() {
+        let dev = Device::Cpu;
+        let x = Tensor::from_vec(rand_vec(6 * 4, 1), (6, 4), &dev).unwrap();
+        let w = Var::from_vec(rand_vec(3 * 4, 2), (3, 4), &dev).unwrap();
+        let b = Var::from_vec(rand_vec(3, 3), 3, &dev).unwrap();
+        let y = linear_act(&x, w.as_tensor(), b.as_tensor(), Act::Relu).unwrap();
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(&x).is_none());
+        assert!(grads.get(&w).is_some() && grads.get(&b).is_some());
+    }
+
+    /// The same bits for one thread and for several.
+    #[test]
+    fn thread_count_does_not_change_the_result() {
+        let dev = Device::Cpu;
+        let (n, i, o) = (100, 300, 700);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let x = Var::from_vec(rand_vec(n * i, 1), (n, i), &dev).unwrap();
+                let w = Var::from_vec(rand_vec(o * i, 2), (o, i), &dev).unwrap();
+                let b = Var::from_vec(rand_vec(o, 3), o, &dev).unwrap();
+                let y = linear_act(x.as_tensor(), w.as_tensor(), b.as_tensor(), Act::Leaky(0.2)).unwrap();
+                let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                [y, g.get(&x).unwrap().clone(), g.get(&w).unwrap().clone()]
+                    .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            })
+        };
+        assert!(run(1) == run(3));
+    }
+}
