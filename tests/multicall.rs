@@ -137,8 +137,13 @@ fn one_copy_of_synthmix_carries_a_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("spec.toml"), SPEC).unwrap();
-    // A lone copy, as carried to another machine: nothing beside it.
-    let carried = copy_synthmix(&d.join("carried"), "synthmix", b"");
+    // A copy carried to another machine, under another name: no stage beside
+    // it, and the `synthmix` beside it (a stand-in that always fails) is not
+    // used without SYNTHMIX_BIN_DIR: the runner runs the stages itself.
+    let carried = copy_synthmix(&d.join("carried"), "synthmix-cuda", b"");
+    std::fs::write(d.join("carried/synthmix"), "#!/bin/sh\nexit 9\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.join("carried/synthmix"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = stdout(&run_ok(program(&carried).current_dir(d).args(["run", "spec.toml", "-j", "2"])));
     assert!(out.contains("carried: 4 ran, 0 up to date"), "{out}");
     for t in ["mix", "clf", "eval"] {

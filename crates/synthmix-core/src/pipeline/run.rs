@@ -14,7 +14,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// Env var naming the folder that holds the stage binaries (default: the
 /// folder of the running `synthmix`). A built-in stage without a binary there
-/// runs in the multi-call `synthmix` of that folder, else in the running one.
+/// runs in the `synthmix` of the folder this names, else in the running one.
 pub const BIN_DIR_ENV: &str = "SYNTHMIX_BIN_DIR";
 
 #[derive(Debug, Clone, Default)]
@@ -62,6 +62,9 @@ impl std::fmt::Display for StageExe {
 pub struct Env {
     bin_dir: PathBuf,
     self_exe: PathBuf,
+    /// The multi-call `synthmix` that runs built-in stages without a binary:
+    /// the one in `$SYNTHMIX_BIN_DIR` if that holds one, else this one.
+    multi_call: PathBuf,
     pub data_dir: PathBuf,
     versions: HashMap<String, String>,
     datasets: HashMap<String, String>,
@@ -72,14 +75,19 @@ impl Env {
     pub fn new(data_dir: &Path) -> Result<Self> {
         let self_exe = std::env::current_exe()
             .map_err(|e| Error::Invalid(format!("cannot locate the synthmix executable: {e}")))?;
-        let bin_dir = match std::env::var_os(BIN_DIR_ENV) {
-            Some(v) if !v.is_empty() => PathBuf::from(v),
-            _ => self_exe.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+        let (bin_dir, multi_call) = match std::env::var_os(BIN_DIR_ENV) {
+            Some(v) if !v.is_empty() => {
+                let dir = PathBuf::from(v);
+                let multi = Some(dir.join("synthmix")).filter(|m| m.is_file()).unwrap_or_else(|| self_exe.clone());
+                (dir, multi)
+            }
+            _ => (self_exe.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")), self_exe.clone()),
         };
         let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
         Ok(Env {
             bin_dir,
             self_exe,
+            multi_call,
             data_dir,
             versions: HashMap::new(),
             datasets: HashMap::new(),
@@ -88,8 +96,8 @@ impl Env {
     }
 
     /// How a stage is started: `synthmix` itself; a binary of the stage's name
-    /// in the bin dir; else, for a built-in stage, the multi-call `synthmix` in
-    /// the bin dir, or this `synthmix`, with the stage name first.
+    /// in the bin dir; else, for a built-in stage, the multi-call `synthmix`
+    /// (`$SYNTHMIX_BIN_DIR/synthmix`, or this one) with the stage name first.
     pub fn binary(&self, p: &Pipeline, t: &Target) -> Result<StageExe> {
         if t.stage == "synthmix" {
             return Ok(StageExe { path: self.self_exe.clone(), stage_arg: None });
@@ -107,9 +115,7 @@ impl Env {
             return Ok(StageExe { path: b, stage_arg: None });
         }
         if crate::stages::find(&t.stage).is_some() {
-            let multi = self.bin_dir.join("synthmix");
-            let path = if multi.is_file() { multi } else { self.self_exe.clone() };
-            return Ok(StageExe { path, stage_arg: Some(t.stage.clone()) });
+            return Ok(StageExe { path: self.multi_call.clone(), stage_arg: Some(t.stage.clone()) });
         }
         Err(Error::NotFound(format!(
             "{}:{}: stage '{}' not found in {} (build it: cargo build --release -p {}; or set {BIN_DIR_ENV})",
