@@ -34,33 +34,24 @@ impl Stage {
     }
 }
 
+/// The table entry of the stage module `$m`, called `$name`.
+macro_rules! stage {
+    ($name:literal, $m:ident) => {
+        Stage {
+            name: $name,
+            command: <$m::Args as clap::CommandFactory>::command,
+            main: $m::main_from::<Vec<OsString>, OsString>,
+        }
+    };
+}
+
 /// Every stage, in pipeline order.
 pub const STAGES: &[Stage] = &[
-    Stage {
-        name: "gan-train",
-        command: <gan_train::Args as clap::CommandFactory>::command,
-        main: gan_train::main_from::<Vec<OsString>, OsString>,
-    },
-    Stage {
-        name: "synth-sample",
-        command: <synth_sample::Args as clap::CommandFactory>::command,
-        main: synth_sample::main_from::<Vec<OsString>, OsString>,
-    },
-    Stage {
-        name: "mix-build",
-        command: <mix_build::Args as clap::CommandFactory>::command,
-        main: mix_build::main_from::<Vec<OsString>, OsString>,
-    },
-    Stage {
-        name: "clf-train",
-        command: <clf_train::Args as clap::CommandFactory>::command,
-        main: clf_train::main_from::<Vec<OsString>, OsString>,
-    },
-    Stage {
-        name: "evaluate",
-        command: <evaluate::Args as clap::CommandFactory>::command,
-        main: evaluate::main_from::<Vec<OsString>, OsString>,
-    },
+    stage!("gan-train", gan_train),
+    stage!("synth-sample", synth_sample),
+    stage!("mix-build", mix_build),
+    stage!("clf-train", clf_train),
+    stage!("evaluate", evaluate),
 ];
 
 /// The stage called `name`.
