@@ -48,7 +48,7 @@ macro_rules! with_act {
                 $body
             }
             Act::Tanh => {
-                let $f = |v: f32| v.tanh();
+                let $f = fast_tanh;
                 $body
             }
         }
@@ -73,6 +73,33 @@ macro_rules! with_act {
             }
         }
     };
+}
+
+/// tanh as a rational function (Eigen's `generic_fast_tanh_float`: odd
+/// degree-13 numerator over even degree-6 denominator, inputs clamped to
+/// ±7.9053, where tanh is 1 in f32). Unlike libm's `tanhf` it has no call
+/// and no branch, so the loops around it vectorise: libm's tanh took a fifth
+/// of generator sampling. Within 5e-7 of `f64::tanh` (tested; a few f32 ulps).
+#[inline(always)]
+pub fn fast_tanh(v: f32) -> f32 {
+    let x = v.clamp(-7.905_311, 7.905_311);
+    let x2 = x * x;
+    let mut p = x2 * -2.760_768_5e-16 + 2.000_187_9e-13;
+    p = p * x2 + -8.604_671_5e-11;
+    p = p * x2 + 5.122_297e-8;
+    p = p * x2 + 1.485_722_4e-5;
+    p = p * x2 + 6.372_619_3e-4;
+    p = p * x2 + 4.893_524_6e-3;
+    p *= x;
+    let mut q = x2 * 1.198_258_4e-6 + 1.185_347_1e-4;
+    q = q * x2 + 2.268_434_6e-3;
+    q = q * x2 + 4.893_525e-3;
+    // Tiny inputs: tanh(x) = x to f32 precision (and keeps -0.0).
+    if v.abs() < 4e-4 {
+        v
+    } else {
+        p / q
+    }
 }
 
 impl Act {
@@ -237,6 +264,22 @@ mod tests {
                 close(g1.get(&b).unwrap(), g2.get(&b).unwrap(), "db");
             }
         }
+    }
+
+    #[test]
+    fn fast_tanh_is_accurate() {
+        let mut worst = 0f64;
+        for k in -200_000..=200_000 {
+            let x = k as f32 * 1e-4; // [-20, 20]
+            let err = (fast_tanh(x) as f64 - (x as f64).tanh()).abs();
+            worst = worst.max(err);
+        }
+        for &x in &[0.0f32, -0.0, 1e-30, -3e-5, 7.9, -7.91, 100.0, -100.0, f32::MAX, f32::MIN] {
+            let err = (fast_tanh(x) as f64 - (x as f64).tanh()).abs();
+            worst = worst.max(err);
+        }
+        assert!(worst < 5e-7, "max |fast_tanh - tanh| = {worst:e}");
+        assert!(fast_tanh(-0.0).is_sign_negative());
     }
 
     #[test]
