@@ -60,6 +60,26 @@ fn to_png(buf: Vec<u8>, w: u32, h: u32) -> Result<Vec<u8>> {
     grid::png_bytes(&img)
 }
 
+/// The label of group `x` on an axis whose groups sit at 0, 1, 2, …;
+/// empty between them.
+fn group_tick(labels: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+        labels[i as usize].clone()
+    } else {
+        String::new()
+    }
+}
+
+/// An accuracy tick, none above 1 (the head room for error bars).
+fn accuracy_tick(y: &f64) -> String {
+    if *y <= 1.0 + 1e-9 {
+        format!("{y:.2}")
+    } else {
+        String::new()
+    }
+}
+
 /// Lower end of the accuracy axis: a little below the lowest error bar, on a 0.05 step.
 fn y_floor(values: impl Iterator<Item = f64>) -> f64 {
     let lo = values.fold(1.0f64, f64::min);
@@ -127,14 +147,7 @@ pub fn bars(cells: &Cells) -> Result<Option<Vec<u8>>> {
                 .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..y_top(lo))
                 .map_err(plot_err)?;
             let labels: Vec<String> = p.groups.iter().map(|m| m.label()).collect();
-            let fmt = |x: &f64| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-                    labels[i as usize].clone()
-                } else {
-                    String::new()
-                }
-            };
+            let fmt = |x: &f64| group_tick(&labels, *x);
             chart
                 .configure_mesh()
                 .disable_x_mesh()
@@ -142,7 +155,7 @@ pub fn bars(cells: &Cells) -> Result<Option<Vec<u8>>> {
                 .x_label_formatter(&fmt)
                 .x_desc("training data (O:S)")
                 .y_desc("test accuracy")
-                .y_label_formatter(&|y| if *y <= 1.0 + 1e-9 { format!("{y:.2}") } else { String::new() })
+                .y_label_formatter(&accuracy_tick)
                 .light_line_style(TRANSPARENT)
                 .label_style(("sans-serif", 14))
                 .draw()
@@ -226,21 +239,14 @@ pub fn ratio_curves(cells: &Cells) -> Result<Option<Vec<u8>>> {
                 .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..y_top(lo))
                 .map_err(plot_err)?;
             let labels: Vec<String> = p.groups.iter().map(|m| m.label()).collect();
-            let fmt = |x: &f64| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-                    labels[i as usize].clone()
-                } else {
-                    String::new()
-                }
-            };
+            let fmt = |x: &f64| group_tick(&labels, *x);
             chart
                 .configure_mesh()
                 .x_labels(n.max(2))
                 .x_label_formatter(&fmt)
                 .x_desc("training data O:S (real share decreasing →)")
                 .y_desc("test accuracy")
-                .y_label_formatter(&|y| if *y <= 1.0 + 1e-9 { format!("{y:.2}") } else { String::new() })
+                .y_label_formatter(&accuracy_tick)
                 .light_line_style(TRANSPARENT)
                 .label_style(("sans-serif", 14))
                 .draw()
