@@ -3,5 +3,5 @@
 //! multi-call `synthmix` runs too (`synthmix clf-train ...`).
 
 fn main() -> std::process::ExitCode {
-    synthmix_core::stages::clf_train::main_from(std::env::args_os())
+    synthmix_core::stages::main("clf-train")
 }

@@ -4,5 +4,5 @@
 //! multi-call `synthmix` runs too (`synthmix evaluate ...`).
 
 fn main() -> std::process::ExitCode {
-    synthmix_core::stages::evaluate::main_from(std::env::args_os())
+    synthmix_core::stages::main("evaluate")
 }

@@ -3,5 +3,5 @@
 //! multi-call `synthmix` runs too (`synthmix mix-build ...`).
 
 fn main() -> std::process::ExitCode {
-    synthmix_core::stages::mix_build::main_from(std::env::args_os())
+    synthmix_core::stages::main("mix-build")
 }

@@ -3,5 +3,5 @@
 //! multi-call `synthmix` runs too (`synthmix synth-sample ...`).
 
 fn main() -> std::process::ExitCode {
-    synthmix_core::stages::synth_sample::main_from(std::env::args_os())
+    synthmix_core::stages::main("synth-sample")
 }

@@ -57,36 +57,28 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
-    common: CommonArgs,
+    pub(super) common: CommonArgs,
 }
 
-/// Runs `clf-train` on a full argument list, program name first (as
-/// `std::env::args_os()`); parse errors and `--help` exit as clap does.
-pub fn main_from<I, T>(args: I) -> std::process::ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    crate::cli::run_main(|| {
-        let a = Args::parse_from(args);
-        a.common.init_logging();
-        let (lr, epochs) = a.arch.paper_lr_epochs();
-        let params = ClfTrainParams {
-            train: a.train.clone(),
-            arch: a.arch,
-            epochs: a.epochs.unwrap_or(epochs),
-            batch_size: a.batch_size,
-            adam: AdamConfig { lr: a.lr.unwrap_or(lr), beta1: a.beta1, beta2: a.beta2, eps: a.eps },
-            seed: a.seed,
-            val_fraction: a.val_fraction,
-            limit: a.limit,
-            eval_test: a.eval_test,
-            out: a.out.clone(),
-        };
-        let device = a.common.device()?;
-        let report = classifier::run(&params, &a.common.data_options(), &device)
-            .with_context(|| format!("clf-train {}", a.out.display()))?;
-        println!("{}", serde_json::to_string(report.epochs.last().expect("one epoch at least"))?);
-        Ok(())
-    })
+/// `clf-train`'s body, run by [`super::run_with`] once the flags are parsed
+/// and logging is set up.
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let (lr, epochs) = a.arch.paper_lr_epochs();
+    let params = ClfTrainParams {
+        train: a.train.clone(),
+        arch: a.arch,
+        epochs: a.epochs.unwrap_or(epochs),
+        batch_size: a.batch_size,
+        adam: AdamConfig { lr: a.lr.unwrap_or(lr), beta1: a.beta1, beta2: a.beta2, eps: a.eps },
+        seed: a.seed,
+        val_fraction: a.val_fraction,
+        limit: a.limit,
+        eval_test: a.eval_test,
+        out: a.out.clone(),
+    };
+    let device = a.common.device()?;
+    let report = classifier::run(&params, &a.common.data_options(), &device)
+        .with_context(|| format!("clf-train {}", a.out.display()))?;
+    println!("{}", serde_json::to_string(report.epochs.last().expect("one epoch at least"))?);
+    Ok(())
 }

@@ -41,40 +41,31 @@ pub struct Args {
     #[arg(long, required_unless_present = "fid")]
     out: Option<PathBuf>,
     #[command(flatten)]
-    common: CommonArgs,
+    pub(super) common: CommonArgs,
 }
 
-/// Runs `evaluate` on a full argument list, program name first (as
-/// `std::env::args_os()`); parse errors and `--help` exit as clap does.
-pub fn main_from<I, T>(args: I) -> std::process::ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    crate::cli::run_main(|| {
-        let a = Args::parse_from(args);
-        a.common.init_logging();
-        let device = a.common.device()?;
-        if let (Some(sets), Some(features)) = (a.fid, a.features) {
-            let params = FidParams {
-                real: sets[0].clone(),
-                generated: sets[1].clone(),
-                features,
-                dump_features: a.dump_features,
-                batch_size: a.batch_size,
-                out: a.out,
-            };
-            let report = fid::run(&params, &a.common.data_options(), &device)
-                .with_context(|| format!("evaluate --fid {} {}", params.real, params.generated))?;
-            print!("{}", report.table());
-            return Ok(());
-        }
-        let out = a.out.expect("clap requires --out without --fid");
-        let params =
-            EvalParams { classifiers: a.classifier, tests: a.test, batch_size: a.batch_size, out: out.clone() };
-        let report = evaluate::run(&params, &a.common.data_options(), &device)
-            .with_context(|| format!("evaluate {}", out.display()))?;
+/// `evaluate`'s body, run by [`super::run_with`] once the flags are parsed
+/// and logging is set up.
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let device = a.common.device()?;
+    if let (Some(sets), Some(features)) = (a.fid, a.features) {
+        let params = FidParams {
+            real: sets[0].clone(),
+            generated: sets[1].clone(),
+            features,
+            dump_features: a.dump_features,
+            batch_size: a.batch_size,
+            out: a.out,
+        };
+        let report = fid::run(&params, &a.common.data_options(), &device)
+            .with_context(|| format!("evaluate --fid {} {}", params.real, params.generated))?;
         print!("{}", report.table());
-        Ok(())
-    })
+        return Ok(());
+    }
+    let out = a.out.expect("clap requires --out without --fid");
+    let params = EvalParams { classifiers: a.classifier, tests: a.test, batch_size: a.batch_size, out: out.clone() };
+    let report = evaluate::run(&params, &a.common.data_options(), &device)
+        .with_context(|| format!("evaluate {}", out.display()))?;
+    print!("{}", report.table());
+    Ok(())
 }

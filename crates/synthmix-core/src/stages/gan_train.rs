@@ -72,47 +72,39 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
-    common: CommonArgs,
+    pub(super) common: CommonArgs,
 }
 
-/// Runs `gan-train` on a full argument list, program name first (as
-/// `std::env::args_os()`); parse errors and `--help` exit as clap does.
-pub fn main_from<I, T>(args: I) -> std::process::ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    crate::cli::run_main(|| {
-        let a = Args::parse_from(args);
-        a.common.init_logging();
-        let (d, g) = a.preset.adam();
-        let with = |c: AdamConfig, lr: Option<f64>| AdamConfig {
-            lr: lr.unwrap_or(c.lr),
-            beta1: a.beta1.unwrap_or(c.beta1),
-            beta2: a.beta2.unwrap_or(c.beta2),
-            eps: c.eps,
-        };
-        let params = GanTrainParams {
-            train: a.train.clone(),
-            arch: a.arch,
-            preset: a.preset,
-            epochs: a.epochs,
-            batch_size: a.batch_size,
-            adam_d: with(d, a.lr_d),
-            adam_g: with(g, a.lr_g),
-            seed: a.seed,
-            limit: a.limit,
-            features: a.features.clone(),
-            fid_samples: a.fid_samples,
-            checkpoint_every: a.checkpoint_every,
-            keep: a.keep,
-            resume: a.resume,
-            out: a.out.clone(),
-        };
-        let device = a.common.device()?;
-        let report = gan::run(&params, &a.common.data_options(), &device)
-            .with_context(|| format!("gan-train {}", a.out.display()))?;
-        println!("{}", serde_json::to_string(report.epochs.last().expect("one epoch at least"))?);
-        Ok(())
-    })
+/// `gan-train`'s body, run by [`super::run_with`] once the flags are parsed
+/// and logging is set up.
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let (d, g) = a.preset.adam();
+    let with = |c: AdamConfig, lr: Option<f64>| AdamConfig {
+        lr: lr.unwrap_or(c.lr),
+        beta1: a.beta1.unwrap_or(c.beta1),
+        beta2: a.beta2.unwrap_or(c.beta2),
+        eps: c.eps,
+    };
+    let params = GanTrainParams {
+        train: a.train.clone(),
+        arch: a.arch,
+        preset: a.preset,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        adam_d: with(d, a.lr_d),
+        adam_g: with(g, a.lr_g),
+        seed: a.seed,
+        limit: a.limit,
+        features: a.features.clone(),
+        fid_samples: a.fid_samples,
+        checkpoint_every: a.checkpoint_every,
+        keep: a.keep,
+        resume: a.resume,
+        out: a.out.clone(),
+    };
+    let device = a.common.device()?;
+    let report = gan::run(&params, &a.common.data_options(), &device)
+        .with_context(|| format!("gan-train {}", a.out.display()))?;
+    println!("{}", serde_json::to_string(report.epochs.last().expect("one epoch at least"))?);
+    Ok(())
 }

@@ -36,38 +36,30 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
-    common: CommonArgs,
+    pub(super) common: CommonArgs,
 }
 
-/// Runs `mix-build` on a full argument list, program name first (as
-/// `std::env::args_os()`); parse errors and `--help` exit as clap does.
-pub fn main_from<I, T>(args: I) -> std::process::ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    crate::cli::run_main(|| {
-        let a = Args::parse_from(args);
-        a.common.init_logging();
-        let params = MixParams {
-            real: a.real,
-            synthetic: a.synthetic,
-            ratio: a.ratio,
-            total: a.total,
-            balance: a.balance,
-            seed: a.seed,
-            out: a.out.clone(),
-        };
-        let (mixed, m) =
-            mix::run(&params, &a.common.data_options()).with_context(|| format!("mix-build {}", a.out.display()))?;
-        println!(
-            "wrote {}: {} images ({} real, {} synthetic) at {}",
-            a.out.display(),
-            mixed.len(),
-            m.real_per_class.iter().sum::<usize>(),
-            m.synthetic_per_class.iter().sum::<usize>(),
-            params.ratio
-        );
-        Ok(())
-    })
+/// `mix-build`'s body, run by [`super::run_with`] once the flags are parsed
+/// and logging is set up.
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let params = MixParams {
+        real: a.real,
+        synthetic: a.synthetic,
+        ratio: a.ratio,
+        total: a.total,
+        balance: a.balance,
+        seed: a.seed,
+        out: a.out.clone(),
+    };
+    let (mixed, m) =
+        mix::run(&params, &a.common.data_options()).with_context(|| format!("mix-build {}", a.out.display()))?;
+    println!(
+        "wrote {}: {} images ({} real, {} synthetic) at {}",
+        a.out.display(),
+        mixed.len(),
+        m.real_per_class.iter().sum::<usize>(),
+        m.synthetic_per_class.iter().sum::<usize>(),
+        params.ratio
+    );
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The five stage programs' command lines: each submodule holds a stage's clap
 //! flags and its body, and [`STAGES`] lists them for the binaries that run
-//! them. A stage binary (`crates/<stage>`) is one call into its module; the
+//! them. A stage binary (`crates/<stage>`) is one call, [`main`]; the
 //! multi-call `synthmix` runs the same code under `synthmix STAGE ARGS…` or
 //! when invoked under a stage's name (a symlink or copy named `gan-train`, …),
 //! so one file carries the whole pipeline to another machine.
@@ -40,7 +40,7 @@ macro_rules! stage {
         Stage {
             name: $name,
             command: <$m::Args as clap::CommandFactory>::command,
-            main: $m::main_from::<Vec<OsString>, OsString>,
+            main: |args| run_with(args, |a: &$m::Args| &a.common, $m::run),
         }
     };
 }
@@ -53,6 +53,27 @@ pub const STAGES: &[Stage] = &[
     stage!("clf-train", clf_train),
     stage!("evaluate", evaluate),
 ];
+
+/// A stage program: parses `args` (program name first) as `A` (clap exits
+/// on `--help` or bad flags, as usual), sets up logging from its common
+/// flags and runs `body`; an error becomes one line and exit 1.
+fn run_with<A: clap::Parser>(
+    args: Vec<OsString>,
+    common: fn(&A) -> &crate::cli::CommonArgs,
+    body: fn(A) -> anyhow::Result<()>,
+) -> ExitCode {
+    crate::cli::run_main(|| {
+        let a = A::parse_from(args);
+        common(&a).init_logging();
+        body(a)
+    })
+}
+
+/// A stage binary's `main`: runs stage `name` on this process's arguments.
+pub fn main(name: &str) -> ExitCode {
+    let stage = find(name).unwrap_or_else(|| panic!("{name} is not a stage"));
+    (stage.main)(std::env::args_os().collect())
+}
 
 /// The stage called `name`.
 pub fn find(name: impl AsRef<OsStr>) -> Option<&'static Stage> {

@@ -33,30 +33,22 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
-    common: CommonArgs,
+    pub(super) common: CommonArgs,
 }
 
-/// Runs `synth-sample` on a full argument list, program name first (as
-/// `std::env::args_os()`); parse errors and `--help` exit as clap does.
-pub fn main_from<I, T>(args: I) -> std::process::ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    crate::cli::run_main(|| {
-        let a = Args::parse_from(args);
-        a.common.init_logging();
-        let params = SampleParams {
-            generator: a.generator,
-            per_class: a.per_class,
-            class_counts: a.class_counts,
-            seed: a.seed,
-            batch_size: a.batch_size,
-            out: a.out.clone(),
-        };
-        let device = a.common.device()?;
-        let set = sample::run(&params, &device).with_context(|| format!("synth-sample {}", a.out.display()))?;
-        println!("wrote {}: {} images, per class {:?}", a.out.display(), set.len(), set.class_histogram());
-        Ok(())
-    })
+/// `synth-sample`'s body, run by [`super::run_with`] once the flags are parsed
+/// and logging is set up.
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let params = SampleParams {
+        generator: a.generator,
+        per_class: a.per_class,
+        class_counts: a.class_counts,
+        seed: a.seed,
+        batch_size: a.batch_size,
+        out: a.out.clone(),
+    };
+    let device = a.common.device()?;
+    let set = sample::run(&params, &device).with_context(|| format!("synth-sample {}", a.out.display()))?;
+    println!("wrote {}: {} images, per class {:?}", a.out.display(), set.len(), set.class_histogram());
+    Ok(())
 }
