@@ -198,6 +198,8 @@ fn run_workload(o: &Opts, name: &str) -> Option<(f64, u64)> {
 }
 
 fn main() {
+    // The same thread set-up as every synthmix binary.
+    synthmix_core::threads::configure();
     let o = parse_opts();
     let busy = cpu_busy(Duration::from_secs(1));
     let note = if busy > 0.15 {

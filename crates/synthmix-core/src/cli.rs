@@ -99,8 +99,10 @@ impl CommonArgs {
 
 /// Runs a binary's body and turns an error into one line on stderr and exit 1.
 /// The chain of contexts is joined with ": "; no backtrace is printed even
-/// when `RUST_BACKTRACE` is set.
+/// when `RUST_BACKTRACE` is set. Sets up the thread pools first
+/// ([`crate::threads::configure`]).
 pub fn run_main(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    crate::threads::configure();
     match body() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -14,6 +14,7 @@
 //! - [`stages`]: the five stage programs (flags and bodies), run by their own
 //!   binaries and by the multi-call `synthmix`.
 //! - [`rng`]: the seeded random generators every random draw comes from.
+//! - [`threads`]: one thread pool for the work (candle's own kept empty).
 
 pub mod artifact;
 pub mod cli;
@@ -26,6 +27,7 @@ pub mod pipeline;
 pub mod report;
 pub mod rng;
 pub mod stages;
+pub mod threads;
 pub mod train;
 
 pub use error::{Error, Result};
