@@ -42,7 +42,7 @@ use super::layers::{self, Conv2d, Linear};
 use crate::artifact::checkpoint::{self, Checkpoint};
 use crate::data::ImageShape;
 use crate::error::Error;
-use crate::ops::{self, Act};
+use crate::ops::Act;
 use crate::rng::{self, Rng};
 
 /// The GAN architectures (`--arch`).
@@ -264,10 +264,6 @@ impl Generator {
 pub struct Discriminator {
     pub config: GanConfig,
     label_emb: Tensor,
-    /// mlp: the first layer's weight split into its image and label columns
-    /// (views of `fc1.weight`), so no gradient is computed for the 784-wide
-    /// image input, which never needs one.
-    first: Option<(Tensor, Tensor, Tensor)>,
     fcs: Vec<Linear>,
     convs: Vec<Conv2d>,
 }
@@ -279,15 +275,10 @@ impl Discriminator {
         let cfg = config.clone();
         let ImageShape { c, h, w } = cfg.image;
         let (mut fcs, mut convs) = (Vec::new(), Vec::new());
-        let mut first = None;
         let label_emb = match cfg.arch {
             GanArch::Mlp => {
-                let px = c * h * w;
-                let w1 = vb.pp("fc1").get((cfg.d_hidden[0], px + cfg.embed), "weight")?;
-                let b1 = vb.pp("fc1").get(cfg.d_hidden[0], "bias")?;
-                first = Some((w1.narrow(1, 0, px)?.t()?, w1.narrow(1, px, cfg.embed)?.t()?, b1));
-                let mut prev = cfg.d_hidden[0];
-                for (i, &width) in cfg.d_hidden.iter().enumerate().skip(1) {
+                let mut prev = c * h * w + cfg.embed;
+                for (i, &width) in cfg.d_hidden.iter().enumerate() {
                     fcs.push(Linear::new(vb.pp(format!("fc{}", i + 1)), prev, width)?);
                     prev = width;
                 }
@@ -304,7 +295,7 @@ impl Discriminator {
                 vb.pp("label_emb").get((cfg.num_classes, d[2]), "embeddings")?
             }
         };
-        Ok(Discriminator { config: cfg, label_emb, first, fcs, convs })
+        Ok(Discriminator { config: cfg, label_emb, fcs, convs })
     }
 
     /// A copy reading the current values of `vars` (D's variables) without
@@ -328,12 +319,13 @@ impl Discriminator {
         let e = self.label_emb.index_select(labels, 0)?;
         match cfg.arch {
             GanArch::Mlp => {
-                let (w_x, w_e, b) = self.first.as_ref().expect("mlp has a first layer");
                 let leak = Act::Leaky(cfg.leak as f32);
-                let pre = x.reshape((n, ()))?.matmul(w_x)?.add(&e.matmul(w_e)?)?;
-                let mut h = dropout(&ops::bias_act(&pre, b, leak)?, cfg.d_dropout, dropout_rng.as_deref_mut())?;
+                // No input gradient for the image columns when the images
+                // are data (D's step), only for the embedding's.
+                let first = self.fcs[0].forward_cat(&[&x.reshape((n, ()))?, &e], leak)?;
+                let mut h = dropout(&first, cfg.d_dropout, dropout_rng.as_deref_mut())?;
                 let last = self.fcs.len() - 1;
-                for fc in &self.fcs[..last] {
+                for fc in &self.fcs[1..last] {
                     h = dropout(&fc.forward_act(&h, leak)?, cfg.d_dropout, dropout_rng.as_deref_mut())?;
                 }
                 self.fcs[last].forward(&h)?.reshape(n)

@@ -5,7 +5,6 @@ use std::sync::Mutex;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
-use rand::Rng as _;
 
 use crate::ops::{self, Act};
 use crate::rng::Rng;
@@ -53,6 +52,12 @@ impl Linear {
     pub fn forward_act(&self, xs: &Tensor, act: Act) -> Result<Tensor> {
         ops::linear_act(xs, &self.weight, &self.bias, act)
     }
+
+    /// `act(concat(parts) Wᵀ + b)`, concatenating along features, with the
+    /// input gradient only for the parts that need one (`ops::linear_act_cat`).
+    pub fn forward_cat(&self, parts: &[&Tensor], act: Act) -> Result<Tensor> {
+        ops::linear_act_cat(parts, &self.weight, &self.bias, act)
+    }
 }
 
 /// Inverted dropout with masks drawn from our seeded generator (candle-nn's
@@ -77,15 +82,9 @@ impl Dropout {
 }
 
 /// Inverted dropout of `xs` with rate `p`, the mask drawn from `rng` (one
-/// uniform per element, in order).
+/// uniform per element, in order): one fused op (`ops::dropout`).
 pub fn dropout(xs: &Tensor, p: f32, rng: &mut Rng) -> Result<Tensor> {
-    if p == 0.0 {
-        return Ok(xs.clone());
-    }
-    let keep = 1.0 - p;
-    let scale = 1.0 / keep;
-    let mask: Vec<f32> = (0..xs.elem_count()).map(|_| if rng.gen::<f32>() < keep { scale } else { 0.0 }).collect();
-    xs * Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?
+    ops::dropout(xs, p, rng)
 }
 
 /// 2×2 max-pool with a correct gradient.

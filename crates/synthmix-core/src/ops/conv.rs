@@ -342,7 +342,7 @@ pub(crate) fn sgemm(
 /// `dst[c·dst_rs + r] = src[r·src_rs + c]` for `r < rows`, `c < cols`.
 /// The channels-last path transposes every activation and gradient once or
 /// twice, so full 8×8 blocks use AVX shuffles where available.
-fn transpose(src: &[f32], src_rs: usize, rows: usize, cols: usize, dst: &mut [f32], dst_rs: usize) {
+pub(crate) fn transpose(src: &[f32], src_rs: usize, rows: usize, cols: usize, dst: &mut [f32], dst_rs: usize) {
     if rows == 0 || cols == 0 {
         return;
     }
@@ -473,7 +473,7 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]
 
 /// A per-thread scratch buffer of at least `len` floats (contents arbitrary),
 /// kept between calls so the im2col buffers are not re-faulted in each call.
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     thread_local! {
         static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     }

@@ -21,7 +21,7 @@ use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result,
 use rayon::prelude::*;
 
 use super::act::{self, Act};
-use super::conv::sgemm;
+use super::conv::{sgemm, transpose, with_scratch};
 
 /// Output columns per task (a multiple of the gemm micro-kernel's width).
 const BLOCK: usize = 128;
@@ -30,6 +30,38 @@ const BLOCK: usize = 128;
 /// `[O]`. On the CPU with F32 tensors one custom op; elsewhere candle's
 /// matmul and [`act::bias_act`].
 pub fn linear_act(x: &Tensor, w: &Tensor, b: &Tensor, act: Act) -> Result<Tensor> {
+    let i = x.dims2()?.1;
+    linear_op(x, w, b, act, if needs_grad(x) { vec![(0, i)] } else { Vec::new() })
+}
+
+/// [`linear_act`] on the concatenation of `parts` along features, e.g. an
+/// image and a label embedding. The input gradient is computed only for the
+/// columns of parts that need one (a variable or computed from one): for a
+/// discriminator's data input and its embedding that is the embedding's 10
+/// columns, not the image's 784.
+pub fn linear_act_cat(parts: &[&Tensor], w: &Tensor, b: &Tensor, act: Act) -> Result<Tensor> {
+    let (mut at, mut cols) = (0, Vec::<(usize, usize)>::new());
+    for p in parts {
+        let width = p.dims2()?.1;
+        if needs_grad(p) {
+            match cols.last_mut() {
+                Some(last) if last.1 == at => last.1 += width,
+                _ => cols.push((at, at + width)),
+            }
+        }
+        at += width;
+    }
+    linear_op(&Tensor::cat(parts, 1)?, w, b, act, cols)
+}
+
+/// Whether backpropagation reaches `x`: a variable, or computed from one.
+fn needs_grad(x: &Tensor) -> bool {
+    x.is_variable() || x.track_op()
+}
+
+/// The op, with the input gradient computed for the column ranges `dx_cols`
+/// only (none: no input gradient).
+fn linear_op(x: &Tensor, w: &Tensor, b: &Tensor, act: Act, dx_cols: Vec<(usize, usize)>) -> Result<Tensor> {
     let (_, i) = x.dims2()?;
     let (o, i2) = w.dims2()?;
     if i != i2 {
@@ -45,14 +77,14 @@ pub fn linear_act(x: &Tensor, w: &Tensor, b: &Tensor, act: Act) -> Result<Tensor
     if !fast {
         return act::bias_act(&x.matmul(&w.t()?)?, b, act);
     }
-    // A variable or anything computed from one needs a gradient.
-    let need_dx = x.is_variable() || x.track_op();
-    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { act, need_dx })
+    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { act, dx_cols })
 }
 
 struct Linear {
     act: Act,
-    need_dx: bool,
+    /// Column ranges `[c0, c1)` of the input whose gradient is needed (the
+    /// rest of the input gradient is zero); empty: no input gradient.
+    dx_cols: Vec<(usize, usize)>,
 }
 
 /// Column blocks `[start, end)` of `0..n`.
@@ -60,27 +92,44 @@ fn blocks(n: usize) -> Vec<(usize, usize)> {
     (0..n.div_ceil(BLOCK)).map(|k| (k * BLOCK, ((k + 1) * BLOCK).min(n))).collect()
 }
 
+/// The right-hand side of [`gemm_by_column_blocks`].
+#[derive(Clone, Copy)]
+enum Rhs<'a> {
+    /// A `k × n` matrix with [`sgemm`]'s `(column, row)` strides.
+    Strided(&'a [f32], (usize, usize)),
+    /// The transpose of a row-major `[n, k]` matrix (a weight in PyTorch's
+    /// layout). Each block is transposed (8×8 AVX blocks) into a scratch
+    /// buffer first: handed over as a strided view, gemm packs it one
+    /// element at a time, which was 13 % of a cGAN step (perf, issue 7).
+    TransposeOf(&'a [f32]),
+}
+
 /// `dst[m × n] = lhs[m × k] · rhs[k × n]` (dst row-major, row stride `n`),
 /// one task per column block: each writes its block to a buffer of its own,
 /// and the blocks are then copied into place (safe, and cheap next to the
 /// product). Strides are [`sgemm`]'s `(column, row)` pairs.
-#[allow(clippy::too_many_arguments)]
 fn gemm_by_column_blocks(
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     lhs: &[f32],
     lhs_strides: (usize, usize),
-    rhs: &[f32],
-    rhs_strides: (usize, usize),
+    rhs: Rhs,
 ) {
     let parts: Vec<(usize, Vec<f32>)> = blocks(n)
         .into_par_iter()
         .map(|(j0, j1)| {
             let width = j1 - j0;
             let mut part = vec![0f32; m * width];
-            sgemm(m, width, k, &mut part, (1, width), false, lhs, lhs_strides, &rhs[j0 * rhs_strides.0..], rhs_strides);
+            match rhs {
+                Rhs::Strided(r, s) => {
+                    sgemm(m, width, k, &mut part, (1, width), false, lhs, lhs_strides, &r[j0 * s.0..], s)
+                }
+                Rhs::TransposeOf(r) => with_scratch(k * width, |rt| {
+                    // rt[k, width] = r[j0..j1, :]ᵀ, row-major.
+                    transpose(&r[j0 * k..], k, width, k, rt, width);
+                    sgemm(m, width, k, &mut part, (1, width), false, lhs, lhs_strides, rt, (1, width));
+                }),
+            }
             (j0, part)
         })
         .collect();
@@ -115,8 +164,8 @@ impl CustomOp3 for Linear {
         let (n, i, o) = dims(lx, lw)?;
         let (x, w, b) = (act::slice(sx, lx, "input")?, act::slice(sw, lw, "weight")?, act::slice(sb, lb, "bias")?);
         let mut y = vec![0f32; n * o];
-        // y[N, O] = x[N, I] · wᵀ[I, O]; wᵀ's (column, row) strides are (I, 1).
-        gemm_by_column_blocks(n, o, i, &mut y, x, (1, i), w, (i, 1));
+        // y[N, O] = x[N, I] · wᵀ[I, O].
+        gemm_by_column_blocks((n, o, i), &mut y, x, (1, i), Rhs::TransposeOf(w));
         act::add_bias_act(&mut y, b, self.act);
         Ok((CpuStorage::F32(y), Shape::from((n, o))))
     }
@@ -133,7 +182,11 @@ impl CustomOp3 for Linear {
         let both = res.contiguous()?.apply_op2_no_bwd(&grad.contiguous()?, &act::BiasActBackward(self.act))?;
         let (g, db) = (both.narrow(0, 0, n)?, both.narrow(0, n, 1)?.reshape(o)?);
         let dw = g.apply_op2_no_bwd(x, &WeightGrad)?;
-        let dx = if self.need_dx { Some(g.apply_op2_no_bwd(w, &InputGrad)?) } else { None };
+        let dx = if self.dx_cols.is_empty() {
+            None
+        } else {
+            Some(g.apply_op2_no_bwd(w, &InputGrad { cols: &self.dx_cols })?)
+        };
         Ok((dx, Some(dw), Some(db)))
     }
 }
@@ -162,10 +215,13 @@ impl CustomOp2 for WeightGrad {
     }
 }
 
-/// `dx[N, I] = g · W` from (g `[N, O]`, W `[O, I]`).
-struct InputGrad;
+/// `dx[N, I] = g · W` from (g `[N, O]`, W `[O, I]`), for the column ranges
+/// `cols` of dx only (zero elsewhere).
+struct InputGrad<'a> {
+    cols: &'a [(usize, usize)],
+}
 
-impl CustomOp2 for InputGrad {
+impl CustomOp2 for InputGrad<'_> {
     fn name(&self) -> &'static str {
         "linear-input-grad"
     }
@@ -175,7 +231,21 @@ impl CustomOp2 for InputGrad {
         let (_, i) = lw.shape().dims2()?;
         let (g, w) = (act::slice(sg, lg, "gradient")?, act::slice(sw, lw, "weight")?);
         let mut dx = vec![0f32; n * i];
-        gemm_by_column_blocks(n, i, o, &mut dx, g, (1, o), w, (1, i));
+        for &(c0, c1) in self.cols {
+            if c0 >= c1 || c1 > i {
+                bail!("linear_act: gradient columns {c0}..{c1} outside 0..{i}");
+            }
+            if (c0, c1) == (0, i) {
+                gemm_by_column_blocks((n, i, o), &mut dx, g, (1, o), Rhs::Strided(w, (1, i)));
+                continue;
+            }
+            let width = c1 - c0;
+            let mut part = vec![0f32; n * width];
+            gemm_by_column_blocks((n, width, o), &mut part, g, (1, o), Rhs::Strided(&w[c0..], (1, i)));
+            for (row, src) in dx.chunks_exact_mut(i).zip(part.chunks_exact(width)) {
+                row[c0..c1].copy_from_slice(src);
+            }
+        }
         Ok((CpuStorage::F32(dx), Shape::from((n, i))))
     }
 }
@@ -226,6 +296,65 @@ mod tests {
                     close(g1.get(v).unwrap(), g2.get(v).unwrap(), &format!("{what} {name}"));
                 }
             }
+        }
+    }
+
+    /// Data parts and tracked parts: the same forward and gradients as
+    /// candle's ops on the concatenation, and no gradient computed for data,
+    /// with the tracked part first, last or between two data parts.
+    #[test]
+    fn cat_matches_candle_and_skips_untracked_parts() {
+        let dev = Device::Cpu;
+        let (n, o) = (50, 130);
+        for (s, widths, tracked) in [
+            (0u64, [784, 10, 3], [false, true, false]),
+            (1, [5, 7, 129], [true, false, false]),
+            (2, [9, 1, 300], [false, false, true]),
+            (3, [4, 6, 8], [true, false, true]),
+        ] {
+            let parts: Vec<Tensor> = widths
+                .iter()
+                .zip(tracked)
+                .enumerate()
+                .map(|(k, (&wd, t))| {
+                    let v = rand_vec(n * wd, 40 + 3 * s + k as u64);
+                    if t {
+                        Var::from_vec(v, (n, wd), &dev).unwrap().as_tensor().clone()
+                    } else {
+                        Tensor::from_vec(v, (n, wd), &dev).unwrap()
+                    }
+                })
+                .collect();
+            let i: usize = widths.iter().sum();
+            let w = Var::from_vec(rand_vec(o * i, 50 + s), (o, i), &dev).unwrap();
+            let b = Var::from_vec(rand_vec(o, 60 + s), o, &dev).unwrap();
+            let up = Tensor::from_vec(rand_vec(n * o, 70 + s), (n, o), &dev).unwrap();
+            let refs: Vec<&Tensor> = parts.iter().collect();
+            let act = Act::Leaky(0.2);
+            let ours = linear_act_cat(&refs, w.as_tensor(), b.as_tensor(), act).unwrap();
+            let cat = Tensor::cat(&refs, 1).unwrap();
+            let pre = cat.matmul(&w.as_tensor().t().unwrap()).unwrap();
+            let theirs = act.candle(&pre.broadcast_add(b.as_tensor()).unwrap()).unwrap();
+            close(&ours, &theirs, &format!("cat {widths:?} forward"));
+            let g1 = (&ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            for (k, p) in parts.iter().enumerate() {
+                let g = g1.get(p);
+                if tracked[k] {
+                    close(
+                        g.expect("tracked part has a gradient"),
+                        g2.get(p).unwrap(),
+                        &format!("cat {widths:?} d(part {k})"),
+                    );
+                } else if let Some(g) = g {
+                    // candle's cat backward hands every part its slice; an
+                    // untracked part's slice was never computed: zeros.
+                    let v = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                    assert!(v.iter().all(|&x| x == 0.0), "cat {widths:?}: untracked part {k} got a gradient");
+                }
+            }
+            close(g1.get(&w).unwrap(), g2.get(&w).unwrap(), &format!("cat {widths:?} dw"));
+            close(g1.get(&b).unwrap(), g2.get(&b).unwrap(), &format!("cat {widths:?} db"));
         }
     }
 

@@ -4,10 +4,12 @@
 
 pub mod act;
 pub mod conv;
+pub mod dropout;
 pub mod linear;
 pub mod pool;
 
 pub use act::{bias_act, Act};
 pub use conv::conv2d_bias_act;
-pub use linear::linear_act;
+pub use dropout::dropout;
+pub use linear::{linear_act, linear_act_cat};
 pub use pool::max_pool2x2;
