@@ -29,7 +29,12 @@ pub fn dropout(x: &Tensor, p: f32, rng: &mut Rng) -> Result<Tensor> {
     }
     let keep = 1.0 - p;
     let scale = 1.0 / keep;
-    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.gen::<f32>() < keep { scale } else { 0.0 }).collect();
+    // The words `rng.gen::<f32>()` would take one by one, in one fill, then
+    // rand's conversion (top 24 bits · 2⁻²⁴) in a loop that vectorises.
+    let mut words = vec![0u32; x.elem_count()];
+    rng.fill(&mut words[..]);
+    let unit = 1.0 / (1u32 << 24) as f32;
+    let mask: Vec<f32> = words.iter().map(|&w| if ((w >> 8) as f32 * unit) < keep { scale } else { 0.0 }).collect();
     if !(x.device().is_cpu() && x.dtype() == DType::F32) {
         return x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
     }
