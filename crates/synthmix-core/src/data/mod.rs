@@ -7,6 +7,7 @@ pub mod cifar;
 pub mod corrupt;
 pub mod fetch;
 pub mod idx;
+pub mod loader;
 pub mod mix;
 mod name;
 pub mod npy;

@@ -162,10 +162,11 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         let bar = progress::bar(train_set.len() as u64, "img");
         bar.set_prefix(format!("epoch {epoch}/{}", params.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0u64, 0usize);
-        for (step, chunk) in order.chunks(params.batch_size).enumerate() {
-            let x = data::batch_tensor(&train_set, chunk, device)?;
+        let prepare = |chunk: &[usize]| -> Result<(Tensor, Tensor)> {
             let y: Vec<u32> = chunk.iter().map(|&i| train_set.labels[i] as u32).collect();
-            let y = Tensor::from_vec(y, chunk.len(), device)?;
+            Ok((data::batch_tensor(&train_set, chunk, device)?, Tensor::from_vec(y, chunk.len(), device)?))
+        };
+        data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (x, y)| {
             let (loss_v, logits) = train_step(&model, &mut opt, &x, &y)
                 .map_err(|e| e.in_context(&format!("{}: epoch {epoch}, step {}", params.out.display(), step + 1)))?;
             let pred = logits.argmax(1)?.to_dtype(DType::U32)?;
@@ -176,7 +177,8 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
             if step % 10 == 0 {
                 bar.set_message(format!("loss {:.4} acc {:.3}", loss_sum / seen as f64, correct as f64 / seen as f64));
             }
-        }
+            Ok(())
+        })?;
         bar.finish_and_clear();
         let train_time = t0.elapsed().as_secs_f64();
         let score = |set: &ImageSet| -> Result<f64> {

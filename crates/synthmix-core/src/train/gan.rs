@@ -585,10 +585,12 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
             0 => "no checkpoint written yet".to_string(),
             e => format!("the checkpoint of epoch {e} is kept"),
         };
-        for (step, chunk) in order.chunks(params.batch_size).enumerate() {
-            let b = chunk.len();
+        let prepare = |chunk: &[usize]| -> Result<(Tensor, Vec<u8>)> {
             let real = data::batch_tensor(&train_set, chunk, device)?.affine(2.0, -1.0)?;
-            let y_real: Vec<u8> = chunk.iter().map(|&i| train_set.labels[i]).collect();
+            Ok((real, chunk.iter().map(|&i| train_set.labels[i]).collect()))
+        };
+        data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (real, y_real)| {
+            let b = chunk.len();
             let mut nets = GanNets { g: &g, d: &d, d_vars: &d_vars, opt_g: &mut opt_g, opt_d: &mut opt_d };
             // The binary's context names the output file.
             let s = train_step(&mut nets, &real, &y_real, &mut noise_rng, &mut drop_rng).map_err(|e| match e {
@@ -605,7 +607,8 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
             if step % 10 == 0 {
                 bar.set_message(format!("D {:.3} G {:.3}", d_sum / seen as f64, g_sum / seen as f64));
             }
-        }
+            Ok(())
+        })?;
         bar.finish_and_clear();
         let train_time = t0.elapsed().as_secs_f64();
 
