@@ -28,8 +28,8 @@ pub(crate) fn draw(img: &mut RgbImage, text: &str, x: i32, y: i32, size: f32, co
                     return;
                 }
                 let p = img.get_pixel_mut(px as u32, py as u32);
-                for k in 0..3 {
-                    p.0[k] = (p.0[k] as f32 * (1.0 - cov) + color[k] as f32 * cov).round() as u8;
+                for (c, &want) in p.0.iter_mut().zip(&color) {
+                    *c = (*c as f32 * (1.0 - cov) + want as f32 * cov).round() as u8;
                 }
             });
         }
