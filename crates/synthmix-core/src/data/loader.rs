@@ -1,6 +1,8 @@
 //! Mini-batches prepared one step ahead: while the training step runs on
 //! the batch it was given, a helper thread gathers and converts the next one
-//! (indices → f32 tensor), so the step never waits for its input.
+//! (indices → f32 pixels on the host), so the step never waits for its
+//! input. The training thread turns them into tensors (on the CPU a move, on
+//! a GPU the upload), so only it touches the device.
 //!
 //! Order and contents are exactly those of preparing each batch in turn:
 //! batches are built in order by one thread and handed over through a

@@ -326,11 +326,22 @@ pub fn fit_to_shape(set: &ImageSet, target: ImageShape) -> Result<std::borrow::C
 
 /// Images `indices` as F32 `[n, C, H, W]` scaled to [0, 1].
 pub fn batch_tensor(set: &ImageSet, indices: &[usize], device: &candle_core::Device) -> Result<candle_core::Tensor> {
-    let p = set.shape.pixels();
-    let mut buf = Vec::with_capacity(indices.len() * p);
+    pixels_tensor(batch_pixels(set, indices), set.shape, device)
+}
+
+/// [`batch_tensor`]'s values, on the host (what the batch loader prepares
+/// ahead; the device is only touched by the thread that trains).
+pub fn batch_pixels(set: &ImageSet, indices: &[usize]) -> Vec<f32> {
+    let mut buf = Vec::with_capacity(indices.len() * set.shape.pixels());
     for &i in indices {
         buf.extend(set.image(i).iter().map(|&v| v as f32 * (1.0 / 255.0)));
     }
-    let ImageShape { c, h, w } = set.shape;
-    Ok(candle_core::Tensor::from_vec(buf, (indices.len(), c, h, w), device)?)
+    buf
+}
+
+/// Host pixels (whole images of `shape`) as an `[n, C, H, W]` tensor.
+pub fn pixels_tensor(pixels: Vec<f32>, shape: ImageShape, device: &candle_core::Device) -> Result<candle_core::Tensor> {
+    let ImageShape { c, h, w } = shape;
+    let n = pixels.len() / shape.pixels().max(1);
+    Ok(candle_core::Tensor::from_vec(pixels, (n, c, h, w), device)?)
 }

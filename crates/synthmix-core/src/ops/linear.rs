@@ -11,7 +11,8 @@
 //! - forward: `y[:, blk] = x · W[blk, :]ᵀ`, then `act(y + b)`;
 //! - backward from `g = dy·act'(y)`: `dW[blk, :] = g[:, blk]ᵀ · x`,
 //!   `dx[:, blk] = g · W[:, blk]` (skipped when `x` is not tracked, e.g.
-//!   input data), `db = Σ_rows g`.
+//!   input data; for [`linear_act_cat`] computed only for the columns of
+//!   tracked parts), `db = Σ_rows g`.
 //!
 //! Determinism: blocks depend only on the shapes, never on the thread count,
 //! and each output element is computed by exactly one task, so results are

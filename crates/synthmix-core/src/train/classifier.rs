@@ -162,11 +162,12 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         let bar = progress::bar(train_set.len() as u64, "img");
         bar.set_prefix(format!("epoch {epoch}/{}", params.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0u64, 0usize);
-        let prepare = |chunk: &[usize]| -> Result<(Tensor, Tensor)> {
-            let y: Vec<u32> = chunk.iter().map(|&i| train_set.labels[i] as u32).collect();
-            Ok((data::batch_tensor(&train_set, chunk, device)?, Tensor::from_vec(y, chunk.len(), device)?))
+        let prepare = |chunk: &[usize]| -> Result<(Vec<f32>, Vec<u32>)> {
+            Ok((data::batch_pixels(&train_set, chunk), chunk.iter().map(|&i| train_set.labels[i] as u32).collect()))
         };
-        data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (x, y)| {
+        data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (px, y)| {
+            let x = data::pixels_tensor(px, train_set.shape, device)?;
+            let y = Tensor::from_vec(y, chunk.len(), device)?;
             let (loss_v, logits) = train_step(&model, &mut opt, &x, &y)
                 .map_err(|e| e.in_context(&format!("{}: epoch {epoch}, step {}", params.out.display(), step + 1)))?;
             let pred = logits.argmax(1)?.to_dtype(DType::U32)?;

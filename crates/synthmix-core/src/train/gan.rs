@@ -585,12 +585,12 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
             0 => "no checkpoint written yet".to_string(),
             e => format!("the checkpoint of epoch {e} is kept"),
         };
-        let prepare = |chunk: &[usize]| -> Result<(Tensor, Vec<u8>)> {
-            let real = data::batch_tensor(&train_set, chunk, device)?.affine(2.0, -1.0)?;
-            Ok((real, chunk.iter().map(|&i| train_set.labels[i]).collect()))
+        let prepare = |chunk: &[usize]| -> Result<(Vec<f32>, Vec<u8>)> {
+            Ok((data::batch_pixels(&train_set, chunk), chunk.iter().map(|&i| train_set.labels[i]).collect()))
         };
-        data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (real, y_real)| {
+        data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (px, y_real)| {
             let b = chunk.len();
+            let real = data::pixels_tensor(px, train_set.shape, device)?.affine(2.0, -1.0)?;
             let mut nets = GanNets { g: &g, d: &d, d_vars: &d_vars, opt_g: &mut opt_g, opt_d: &mut opt_d };
             // The binary's context names the output file.
             let s = train_step(&mut nets, &real, &y_real, &mut noise_rng, &mut drop_rng).map_err(|e| match e {
