@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use synthmix_core::ops::conv::conv2d_bias_act;
+use synthmix_core::ops::Act;
 
 const TOL: f32 = 1e-5;
 
@@ -67,7 +68,8 @@ fn compare(case: &Case, rng: &mut ChaCha8Rng, x_is_var: bool) -> f32 {
     // Ours, through Vars and backward().
     let (xv, wv, bv) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&w).unwrap(), Var::from_tensor(&b).unwrap());
     let x_in = if x_is_var { xv.as_tensor().clone() } else { x.clone() };
-    let y = conv2d_bias_act(&x_in, wv.as_tensor(), bv.as_tensor(), pad, relu).unwrap();
+    let act = if relu { Act::Relu } else { Act::Identity };
+    let y = conv2d_bias_act(&x_in, wv.as_tensor(), bv.as_tensor(), pad, act).unwrap();
     assert_eq!(y.dims(), &[n, o, oh, ow]);
     let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
 
@@ -166,6 +168,52 @@ fn matches_candle_on_other_kernels_and_wider_layers() {
     }
 }
 
+/// LeakyReLU and tanh fused into the conv (the DCGAN's layers): forward and
+/// all three gradients against candle's conv2d followed by the activation as
+/// candle ops, on both the NCHW (few channels) and channels-last paths.
+#[test]
+fn fused_leaky_and_tanh_match_candle() {
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    let close = |what: &str, got: &[f32], want: &[f32]| {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 2e-5 * scale + 1e-6, "{what}[{i}]: got {g}, want {w} (scale {scale})");
+        }
+    };
+    for (n, c, o, h, pad) in [(3, 1, 8, 9, 1), (4, 16, 32, 8, 1), (2, 64, 16, 6, 0), (5, 32, 3, 7, 1)] {
+        for (act, name) in [(Act::Leaky(0.2), "leaky"), (Act::Tanh, "tanh")] {
+            let what = format!("{name} n{n} c{c} o{o} h{h} pad{pad}");
+            let x = randn(&mut rng, &[n, c, h, h]);
+            let w = (randn(&mut rng, &[o, c, 3, 3]) * (1.0 / (9.0 * c as f64).sqrt())).unwrap();
+            let b = randn(&mut rng, &[o]);
+            let oh = h + 2 * pad - 2;
+            let r = randn(&mut rng, &[n, o, oh, oh]);
+            let run = |fused: bool| {
+                let vars = [&x, &w, &b].map(|t| Var::from_tensor(t).unwrap());
+                let [xv, wv, bv] = &vars;
+                let y = if fused {
+                    conv2d_bias_act(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), pad, act).unwrap()
+                } else {
+                    let pre = reference_pre(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), pad).unwrap();
+                    match act {
+                        Act::Leaky(a) => pre.maximum(&pre.affine(a as f64, 0.0).unwrap()).unwrap(),
+                        _ => pre.tanh().unwrap(),
+                    }
+                };
+                let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let grads: Vec<Vec<f32>> = vars.iter().map(|v| vec(g.get(v.as_tensor()).unwrap())).collect();
+                (vec(&y), grads)
+            };
+            let ((y1, g1), (y2, g2)) = (run(true), run(false));
+            close(&format!("{what} forward"), &y1, &y2);
+            for (k, name) in ["dx", "dw", "db"].iter().enumerate() {
+                close(&format!("{what} {name}"), &g1[k], &g2[k]);
+            }
+        }
+    }
+}
+
 #[test]
 fn first_layer_input_gets_no_gradient() {
     // x is data (not a Var): the backward skips dx but still gets w and b right.
@@ -187,7 +235,7 @@ fn strided_inputs_and_broadcast_gradients() {
     let xv = Var::from_tensor(&xt).unwrap();
     let x = xv.as_tensor().transpose(2, 3).unwrap();
     let wv = Var::from_tensor(&w).unwrap();
-    let y = conv2d_bias_act(&x, wv.as_tensor(), &b, 1, false).unwrap();
+    let y = conv2d_bias_act(&x, wv.as_tensor(), &b, 1, Act::Identity).unwrap();
     let g = y.sum_all().unwrap().backward().unwrap();
 
     let xr = Var::from_tensor(&xt).unwrap();
@@ -210,7 +258,7 @@ fn other_dtypes_fall_back_to_candle() {
     let x = randn(&mut rng, &[2, 3, 6, 6]).to_dtype(DType::F64).unwrap();
     let w = randn(&mut rng, &[4, 3, 3, 3]).to_dtype(DType::F64).unwrap();
     let b = randn(&mut rng, &[4]).to_dtype(DType::F64).unwrap();
-    let y = conv2d_bias_act(&x, &w, &b, 1, true).unwrap();
+    let y = conv2d_bias_act(&x, &w, &b, 1, Act::Relu).unwrap();
     let yr = reference_pre(&x, &w, &b, 1).unwrap().relu().unwrap();
     let d = (y - yr).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
     assert_eq!(d, 0.0);
@@ -219,7 +267,7 @@ fn other_dtypes_fall_back_to_candle() {
 /// Output and the three gradients, as raw bits.
 fn run_bits(x: &Tensor, w: &Tensor, b: &Tensor, r: &Tensor) -> Vec<Vec<u32>> {
     let (xv, wv, bv) = (Var::from_tensor(x).unwrap(), Var::from_tensor(w).unwrap(), Var::from_tensor(b).unwrap());
-    let y = conv2d_bias_act(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), 1, true).unwrap();
+    let y = conv2d_bias_act(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), 1, Act::Relu).unwrap();
     let g = (&y * r).unwrap().sum_all().unwrap().backward().unwrap();
     [&y, g.get(xv.as_tensor()).unwrap(), g.get(wv.as_tensor()).unwrap(), g.get(bv.as_tensor()).unwrap()]
         .iter()
@@ -279,7 +327,7 @@ fn time_layer(layer: &Layer, n: usize, rounds: usize) -> [Vec<f64>; 2] {
     let step = |ours: bool| {
         let t = std::time::Instant::now();
         let y = if ours {
-            conv2d_bias_act(&x, w.as_tensor(), b.as_tensor(), pad, true).unwrap()
+            conv2d_bias_act(&x, w.as_tensor(), b.as_tensor(), pad, Act::Relu).unwrap()
         } else {
             reference_pre(&x, w.as_tensor(), b.as_tensor(), pad).unwrap().relu().unwrap()
         };

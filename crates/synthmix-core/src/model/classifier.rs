@@ -171,13 +171,13 @@ impl Classifier {
         match self.config.arch {
             ClassifierArch::SimpleCnn => {
                 for conv in &self.convs {
-                    x = max_pool2(&conv.forward_act(&x, true)?)?;
+                    x = max_pool2(&conv.forward_act(&x, Act::Relu)?)?;
                 }
             }
             ClassifierArch::DeepCnn => {
                 for (pair, drop) in self.convs.chunks(2).zip(&self.drop_conv) {
-                    x = pair[0].forward_act(&x, true)?;
-                    x = max_pool2(&pair[1].forward_act(&x, true)?)?;
+                    x = pair[0].forward_act(&x, Act::Relu)?;
+                    x = max_pool2(&pair[1].forward_act(&x, Act::Relu)?)?;
                     x = drop.forward(&x, train)?;
                 }
             }

@@ -170,11 +170,6 @@ impl GanConfig {
     }
 }
 
-/// LeakyReLU as `max(x, a·x)` (two ops; valid for 0 ≤ a ≤ 1).
-fn leaky(x: &Tensor, a: f64) -> Result<Tensor> {
-    x.maximum(&x.affine(a, 0.0)?)
-}
-
 /// ProGAN pixel norm: each position's channel vector scaled to unit RMS.
 fn pixel_norm(x: &Tensor, dim: usize) -> Result<Tensor> {
     let rms = (x.sqr()?.mean_keepdim(dim)? + 1e-8)?.sqrt()?;
@@ -247,13 +242,14 @@ impl Generator {
             }
             GanArch::Dcgan => {
                 let g = &cfg.g_hidden;
-                x = self.fcs[0].forward(&x)?.reshape((n, g[0], h / 4, w / 4))?;
-                x = pixel_norm(&leaky(&x, cfg.leak)?, 1)?;
+                let leak = Act::Leaky(cfg.leak as f32);
+                x = self.fcs[0].forward_act(&x, leak)?.reshape((n, g[0], h / 4, w / 4))?;
+                x = pixel_norm(&x, 1)?;
                 x = x.upsample_nearest2d(h / 2, w / 2)?;
-                x = pixel_norm(&self.convs[0].forward_act(&x, true)?, 1)?;
+                x = pixel_norm(&self.convs[0].forward_act(&x, Act::Relu)?, 1)?;
                 x = x.upsample_nearest2d(h, w)?;
-                x = pixel_norm(&self.convs[1].forward_act(&x, true)?, 1)?;
-                self.convs[2].forward_act(&x, false)?.tanh()
+                x = pixel_norm(&self.convs[1].forward_act(&x, Act::Relu)?, 1)?;
+                self.convs[2].forward_act(&x, Act::Tanh)
             }
         }
     }
@@ -331,9 +327,10 @@ impl Discriminator {
                 self.fcs[last].forward(&h)?.reshape(n)
             }
             GanArch::Dcgan => {
-                let mut h = leaky(&self.convs[0].forward_act(x, false)?, cfg.leak)?.avg_pool2d(2)?;
-                h = leaky(&self.convs[1].forward_act(&h, false)?, cfg.leak)?.avg_pool2d(2)?;
-                h = leaky(&self.convs[2].forward_act(&h, false)?, cfg.leak)?;
+                let leak = Act::Leaky(cfg.leak as f32);
+                let mut h = self.convs[0].forward_act(x, leak)?.avg_pool2d(2)?;
+                h = self.convs[1].forward_act(&h, leak)?.avg_pool2d(2)?;
+                h = self.convs[2].forward_act(&h, leak)?;
                 // Mean (not SN-GAN's sum) over space: without spectral norm a
                 // sum starts the logits ~50× too large and D saturates.
                 let phi = h.mean((2, 3))?;

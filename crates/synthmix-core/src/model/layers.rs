@@ -24,11 +24,11 @@ impl Conv2d {
         Ok(Conv2d { weight, bias, padding })
     }
 
-    /// Convolution + bias, then ReLU when `relu`.
+    /// Convolution + bias, then `act`.
     /// One fused op (`ops::conv2d_bias_act`): candle's own conv2d and its
     /// backward are several times slower on the CPU.
-    pub fn forward_act(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
-        ops::conv2d_bias_act(xs, &self.weight, &self.bias, self.padding, relu)
+    pub fn forward_act(&self, xs: &Tensor, act: Act) -> Result<Tensor> {
+        ops::conv2d_bias_act(xs, &self.weight, &self.bias, self.padding, act)
     }
 }
 

@@ -75,6 +75,8 @@ macro_rules! with_act {
     };
 }
 
+pub(crate) use with_act;
+
 /// tanh as a rational function (Eigen's `generic_fast_tanh_float`: odd
 /// degree-13 numerator over even degree-6 denominator, inputs clamped to
 /// ±7.9053, where tanh is 1 in f32). Unlike libm's `tanhf` it has no call

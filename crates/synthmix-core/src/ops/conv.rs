@@ -39,6 +39,8 @@ use std::cell::RefCell;
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
+use super::act::{fast_tanh, with_act, Act};
+
 /// Images per backward task: one partial weight gradient per task, summed in
 /// task order. Fixed, never derived from the thread count, so the order of
 /// the floating-point reduction does not depend on scheduling.
@@ -52,16 +54,17 @@ const GEMM_ROWS: usize = 512;
 /// Below this reduction length (`C·KH·KW`) the NCHW path is used.
 const MIN_K_CHANNELS_LAST: usize = 64;
 
-/// `relu?(conv2d(x, w) + b)` with stride 1 and `padding` zeros on every side.
+/// `act(conv2d(x, w) + b)` with stride 1 and `padding` zeros on every side.
 ///
 /// `x` is `[N, C, H, W]`, `w` is `[O, C, KH, KW]`, `b` is `[O]`; the result is
 /// `[N, O, H + 2p - KH + 1, W + 2p - KW + 1]`. On the CPU with F32 tensors this
 /// is a custom op with a fused, deterministic backward (gradients for `x`, `w`
 /// and `b`; the gradient for an `x` that is not tracked, e.g. input data, is
 /// skipped). On other devices or dtypes it falls back to candle's own ops, so
-/// the same model code runs everywhere. The ReLU gradient is taken as
-/// `out > 0`.
-pub fn conv2d_bias_act(x: &Tensor, w: &Tensor, b: &Tensor, padding: usize, relu: bool) -> Result<Tensor> {
+/// the same model code runs everywhere. The activation's derivative is read
+/// from the output (ReLU: `out > 0`; LeakyReLU, slope in [0, 1]: 1 or the
+/// slope; tanh: `1 - out²`), as in [`super::act::bias_act`].
+pub fn conv2d_bias_act(x: &Tensor, w: &Tensor, b: &Tensor, padding: usize, act: Act) -> Result<Tensor> {
     let (_, c, h, wd) = x.dims4()?;
     let (o, c2, kh, kw) = w.dims4()?;
     if c != c2 {
@@ -73,6 +76,11 @@ pub fn conv2d_bias_act(x: &Tensor, w: &Tensor, b: &Tensor, padding: usize, relu:
     if h + 2 * padding < kh || wd + 2 * padding < kw {
         bail!("conv2d_bias_act: kernel {kh}x{kw} larger than padded input {h}x{wd} (padding {padding})");
     }
+    if let Act::Leaky(a) = act {
+        if !(0.0..=1.0).contains(&a) {
+            bail!("conv2d_bias_act: leaky slope {a} is outside [0, 1]");
+        }
+    }
     // Empty tensors and other dtypes/devices take candle's path.
     let fast = x.device().is_cpu()
         && [x.dtype(), w.dtype(), b.dtype()].iter().all(|&d| d == DType::F32)
@@ -80,9 +88,9 @@ pub fn conv2d_bias_act(x: &Tensor, w: &Tensor, b: &Tensor, padding: usize, relu:
         && w.elem_count() > 0;
     if !fast {
         let y = x.conv2d(w, padding, 1, 1, 1)?.broadcast_add(&b.reshape((1, o, 1, 1))?)?;
-        return if relu { y.relu() } else { Ok(y) };
+        return act.candle(&y);
     }
-    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, ConvBiasAct { padding, relu })
+    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, ConvBiasAct { padding, act })
 }
 
 // ---------------------------------------------------------------------------
@@ -432,14 +440,26 @@ mod avx {
     }
 }
 
-/// Adds `bias` to every value of `row`, then clamps at zero if `relu`.
+/// `row[i] = act(row[i] + bias)` (one loop per activation, vectorised).
 #[inline]
-fn bias_act(row: &mut [f32], bias: f32, relu: bool) {
-    if relu {
-        row.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
-    } else {
-        row.iter_mut().for_each(|v| *v += bias);
+fn bias_act(row: &mut [f32], bias: f32, act: Act) {
+    with_act!(act, fwd, f, row.iter_mut().for_each(|v| *v = f(*v + bias)))
+}
+
+/// The gradient at the pre-activation, `m = d · act'(y)`, from the output
+/// `y`. ReLU is a select (so a clipped unit's gradient is +0 whatever `d`).
+fn act_grad(m: &mut [f32], d: &[f32], y: &[f32], act: Act) {
+    if act == Act::Relu {
+        for ((m, &d), &y) in m.iter_mut().zip(d).zip(y) {
+            *m = if y > 0.0 { d } else { 0.0 };
+        }
+        return;
     }
+    with_act!(act, grad, f, {
+        for ((m, &d), &y) in m.iter_mut().zip(d).zip(y) {
+            *m = d * f(y);
+        }
+    })
 }
 
 /// Sum of a slice with 16 independent accumulators (vectorises; the order is
@@ -502,10 +522,10 @@ fn split<const N: usize>(mut buf: &mut [f32], lens: [usize; N]) -> [&mut [f32]; 
 // Forward
 // ---------------------------------------------------------------------------
 
-/// The forward custom op: (x, w, b) → relu?(conv(x, w) + b).
+/// The forward custom op: (x, w, b) → act(conv(x, w) + b).
 struct ConvBiasAct {
     padding: usize,
-    relu: bool,
+    act: Act,
 }
 
 impl CustomOp3 for ConvBiasAct {
@@ -538,7 +558,7 @@ impl CustomOp3 for ConvBiasAct {
                         // out[O, P] = W[O, K] · col[K, P]
                         sgemm(o, p, k, out_i, (1, p), false, w, (1, k), col, (1, p));
                         for (row, &b) in out_i.chunks_exact_mut(p).zip(bias) {
-                            bias_act(row, b, self.relu);
+                            bias_act(row, b, self.act);
                         }
                     }
                 });
@@ -562,7 +582,7 @@ impl CustomOp3 for ConvBiasAct {
                 for (yi, out_i) in y.chunks_exact(p * o).zip(out_c.chunks_exact_mut(g.out_len())) {
                     transpose(yi, o, p, o, out_i, p);
                     for (row, &b) in out_i.chunks_exact_mut(p).zip(bias) {
-                        bias_act(row, b, self.relu);
+                        bias_act(row, b, self.act);
                     }
                 }
             })
@@ -584,7 +604,8 @@ impl CustomOp3 for ConvBiasAct {
         if !(need_x || need_w || need_b) {
             return Ok((None, None, None));
         }
-        let op = ConvBackward { padding: self.padding, need_x, need_w, relu_out: self.relu.then_some(res) };
+        let out = (self.act != Act::Identity).then_some(res);
+        let op = ConvBackward { padding: self.padding, need_x, need_w, act: self.act, out };
         let packed = x.apply_op3_no_bwd(w, &grad_res.contiguous()?, &op)?;
         // packed = [dx (if need_x) | dw | db], one flat buffer.
         let (nx, nw, nb) = (if need_x { x.elem_count() } else { 0 }, w.elem_count(), b.elem_count());
@@ -615,12 +636,14 @@ fn weights_cl(g: &Geom, w: &[f32]) -> Vec<f32> {
 // ---------------------------------------------------------------------------
 
 /// The fused backward: (x, w, upstream grad) → flat `[dx? | dw | db]`.
-/// The ReLU mask comes from the saved forward output (`relu_out > 0`).
+/// The activation's derivative comes from the saved forward output.
 struct ConvBackward<'a> {
     padding: usize,
     need_x: bool,
     need_w: bool,
-    relu_out: Option<&'a Tensor>,
+    act: Act,
+    /// The forward output (`None` for the identity).
+    out: Option<&'a Tensor>,
 }
 
 impl CustomOp3 for ConvBackward<'_> {
@@ -642,18 +665,18 @@ impl CustomOp3 for ConvBackward<'_> {
         let w = contiguous(s2, l2, "w")?;
         let dy = contiguous(s3, l3, "grad")?;
         let guard;
-        let relu_out = match self.relu_out {
+        let out_y = match self.out {
             None => None,
             Some(t) => {
                 let (st, l) = t.storage_and_layout();
                 guard = st;
                 match &*guard {
-                    Storage::Cpu(cs) => Some(contiguous(cs, l, "relu output")?),
+                    Storage::Cpu(cs) => Some(contiguous(cs, l, "saved output")?),
                     _ => bail!("conv2d_bias_act: saved output is not on the cpu"),
                 }
             }
         };
-        if dy.len() != g.n * g.out_len() || relu_out.is_some_and(|r| r.len() != dy.len()) {
+        if dy.len() != g.n * g.out_len() || out_y.is_some_and(|r| r.len() != dy.len()) {
             bail!("conv2d_bias_act: upstream gradient has {} elements, expected {}", dy.len(), g.n * g.out_len());
         }
         let (k, o) = (g.k(), g.o);
@@ -675,19 +698,17 @@ impl CustomOp3 for ConvBackward<'_> {
             let first = t * IMAGES_PER_TASK;
             let last = (first + IMAGES_PER_TASK).min(g.n);
             let bsz = g.batch();
-            let gbuf_len = if relu_out.is_some() { bsz * g.out_len() } else { 0 };
+            let gbuf_len = if out_y.is_some() { bsz * g.out_len() } else { 0 };
             with_scratch(gbuf_len + kern.scratch_len(), |buf| {
                 let (gbuf, scratch) = buf.split_at_mut(gbuf_len);
                 for b0 in (first..last).step_by(bsz) {
                     let nb = bsz.min(last - b0);
                     let span = b0 * g.out_len()..(b0 + nb) * g.out_len();
-                    // The gradient at the pre-activation: masked where ReLU clipped.
-                    let gc: &[f32] = match relu_out {
+                    // The gradient at the pre-activation.
+                    let gc: &[f32] = match out_y {
                         Some(out) => {
                             let gm = &mut gbuf[..span.len()];
-                            for ((m, &d), &y) in gm.iter_mut().zip(&dy[span.clone()]).zip(&out[span]) {
-                                *m = if y > 0.0 { d } else { 0.0 };
-                            }
+                            act_grad(gm, &dy[span.clone()], &out[span], self.act);
                             gm
                         }
                         None => &dy[span],
