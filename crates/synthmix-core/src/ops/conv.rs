@@ -1,5 +1,6 @@
 //! Fast, deterministic 2-D convolution (stride 1, zero padding) with fused
-//! bias and optional ReLU, for the CNN classifiers.
+//! bias and activation (ReLU, LeakyReLU, tanh or none), for the CNN
+//! classifiers and the DCGAN.
 //!
 //! candle 0.11.1's CPU `conv2d` and its backward (a hand-rolled
 //! `conv_transpose2d` for the input gradient, a transposed `conv2d` for the
@@ -14,7 +15,7 @@
 //!   with O or C as the micro-kernel's vector dimension (a multiple of 16 in
 //!   our models), over several small images at once.
 //!   - forward: `y[B·P, O] = col[B·P, K] · W[K, O]`, transposed back to NCHW
-//!     with bias and ReLU;
+//!     with bias and activation;
 //!   - weight gradient: `dW[O, K] += g[B·P, O]ᵀ · col[B·P, K]`;
 //!   - input gradient: the correlation of the upstream gradient (padded by
 //!     `K - 1 - p`) with the flipped kernel, i.e. a forward conv with
@@ -25,8 +26,9 @@
 //!   a reduction length of 9 or 27 beats any transposing.
 //!
 //! The backward is one fused op producing all three gradients: it recomputes
-//! im2col rather than keeping it from the forward, masks the upstream
-//! gradient with the saved ReLU output, and sums the bias gradient on the way.
+//! im2col rather than keeping it from the forward, scales the upstream
+//! gradient by the activation's derivative read from the saved output, and
+//! sums the bias gradient on the way.
 //!
 //! Determinism: tasks are fixed groups of [`IMAGES_PER_TASK`] images (all
 //! blocking depends only on the shapes), each task runs on one thread in a
@@ -492,7 +494,8 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]
 }
 
 /// A per-thread scratch buffer of at least `len` floats (contents arbitrary),
-/// kept between calls so the im2col buffers are not re-faulted in each call.
+/// kept between calls so large scratch (im2col tiles, transposed weight
+/// blocks) is not re-faulted in each call.
 pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     thread_local! {
         static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
