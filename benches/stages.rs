@@ -39,6 +39,7 @@ fn parse_opts() -> Opts {
             "simple-cnn-infer",
             "deep-cnn-infer",
             "cgan-train",
+            "dcgan-train",
             "gan-sample",
         ]
         .map(String::from)
@@ -133,15 +134,20 @@ fn random_batch(cfg: &ClassifierConfig, n: usize, seed: u64) -> (Tensor, Tensor)
 
 /// The MLP cGAN (MNIST shapes): one `gan-train` step at batch 100, or
 /// sampling at batch 1000, as `gan-train` and `synth-sample` run them.
-fn run_gan_workload(o: &Opts, train: bool) -> (f64, u64) {
-    let cfg = GanConfig::new(GanArch::Mlp, ImageShape { c: 1, h: 28, w: 28 }, 10);
+/// The MLP cGAN on MNIST's shape, or (`arch` Dcgan) the DCGAN on CIFAR-10's.
+fn run_gan_workload(o: &Opts, arch: GanArch, train: bool) -> (f64, u64) {
+    let shape = match arch {
+        GanArch::Mlp => ImageShape { c: 1, h: 28, w: 28 },
+        GanArch::Dcgan => ImageShape { c: 3, h: 32, w: 32 },
+    };
+    let cfg = GanConfig::new(arch, shape, 10);
     let (g, g_vars, d, d_vars) = gan::new_gan(&cfg, 0, &Device::Cpu).unwrap();
     let (gf, df) = cfg.forward_flops();
     if train {
         let batch = 100;
         let mut r = rng::stream(1, "bench");
         let real: Vec<f32> = (0..batch * cfg.image.pixels()).map(|_| r.gen::<f32>() * 2.0 - 1.0).collect();
-        let real = Tensor::from_vec(real, (batch, 1, 28, 28), &Device::Cpu).unwrap();
+        let real = Tensor::from_vec(real, (batch, shape.c, shape.h, shape.w), &Device::Cpu).unwrap();
         let y: Vec<u8> = (0..batch).map(|_| r.gen_range(0..10u8)).collect();
         let (ad, ag) = GanPreset::Default.adam();
         let (mut opt_g, mut opt_d) = (Adam::from_varmap(&g_vars, ag), Adam::from_varmap(&d_vars, ad));
@@ -167,8 +173,9 @@ fn run_gan_workload(o: &Opts, train: bool) -> (f64, u64) {
 /// images/s and FLOPs per image of one synthmix workload.
 fn run_workload(o: &Opts, name: &str) -> Option<(f64, u64)> {
     let (arch, train) = match name {
-        "cgan-train" => return Some(run_gan_workload(o, true)),
-        "gan-sample" => return Some(run_gan_workload(o, false)),
+        "cgan-train" => return Some(run_gan_workload(o, GanArch::Mlp, true)),
+        "dcgan-train" => return Some(run_gan_workload(o, GanArch::Dcgan, true)),
+        "gan-sample" => return Some(run_gan_workload(o, GanArch::Mlp, false)),
         "simple-cnn-train" => (ClassifierArch::SimpleCnn, true),
         "deep-cnn-train" => (ClassifierArch::DeepCnn, true),
         "simple-cnn-infer" => (ClassifierArch::SimpleCnn, false),

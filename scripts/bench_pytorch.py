@@ -149,6 +149,56 @@ class Discriminator(nn.Module):
         return self.net(x)
 
 
+def pixel_norm(x):
+    """ProGAN pixel norm over channels (as synthmix's `model::gan::pixel_norm`)."""
+    return x / torch.sqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+class DcGenerator(nn.Module):
+    """synthmix's `dcgan` generator for CIFAR-10: concat(noise 100,
+    Embedding(10,10)) -> linear to 128x8x8, LeakyReLU 0.2, pixel norm;
+    [nearest x2 -> conv3x3 -> ReLU -> pixel norm] to 64 then 32 channels;
+    conv3x3 to 3 -> tanh."""
+
+    def __init__(self):
+        super().__init__()
+        self.label_emb = nn.Embedding(NUM_CLASSES, NUM_CLASSES)
+        self.fc1 = nn.Linear(LATENT_DIM + NUM_CLASSES, 128 * 8 * 8)
+        self.conv1 = nn.Conv2d(128, 64, 3, padding=1)
+        self.conv2 = nn.Conv2d(64, 32, 3, padding=1)
+        self.conv3 = nn.Conv2d(32, 3, 3, padding=1)
+
+    def forward(self, z, labels):
+        x = self.fc1(torch.cat([z, self.label_emb(labels)], dim=1)).view(-1, 128, 8, 8)
+        x = pixel_norm(F.leaky_relu(x, 0.2))
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        x = pixel_norm(F.relu(self.conv1(x)))
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        x = pixel_norm(F.relu(self.conv2(x)))
+        return torch.tanh(self.conv3(x))
+
+
+class DcDiscriminator(nn.Module):
+    """synthmix's `dcgan` projection discriminator: conv3x3 3->32, LeakyReLU,
+    avg-pool 2; 32->64, LeakyReLU, avg-pool 2; 64->128, LeakyReLU; phi = mean
+    over space; logit = fc1(phi) + Embedding(10,128)(y) . phi."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
+        self.fc1 = nn.Linear(128, 1)
+        self.label_emb = nn.Embedding(NUM_CLASSES, 128)
+
+    def forward(self, img, labels):
+        h = F.avg_pool2d(F.leaky_relu(self.conv1(img), 0.2), 2)
+        h = F.avg_pool2d(F.leaky_relu(self.conv2(h), 0.2), 2)
+        h = F.leaky_relu(self.conv3(h), 0.2)
+        phi = h.mean(dim=(2, 3))
+        return self.fc1(phi) + (phi * self.label_emb(labels)).sum(dim=1, keepdim=True)
+
+
 # ---------------------------------------------------------------------------
 # FLOP counting
 # ---------------------------------------------------------------------------
@@ -228,16 +278,16 @@ def build_cnn_infer(model_cls, img_shape, batch):
     return step, batch, flops
 
 
-def build_cgan_train(batch):
-    gen = Generator()
-    disc = Discriminator()
+def build_cgan_train(batch, gen_cls=None, disc_cls=None, img_shape=IMG_SHAPE_MNIST):
+    gen = (gen_cls or Generator)()
+    disc = (disc_cls or Discriminator)()
     gen.train()
     disc.train()
     opt_g = torch.optim.Adam(gen.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
     bce = nn.BCEWithLogitsLoss()
     # Synthetic "real" images in [-1, 1] (as MNIST scaled by x*2-1) and labels.
-    real = torch.rand(batch, *IMG_SHAPE_MNIST) * 2.0 - 1.0
+    real = torch.rand(batch, *img_shape) * 2.0 - 1.0
     real_labels = torch.randint(0, NUM_CLASSES, (batch,))
     ones = torch.ones(batch, 1)
     zeros = torch.zeros(batch, 1)
@@ -265,7 +315,7 @@ def build_cgan_train(batch):
         gen, torch.zeros(1, LATENT_DIM), torch.zeros(1, dtype=torch.long)
     )
     d_f = forward_flops_per_image(
-        disc, torch.zeros(1, *IMG_SHAPE_MNIST), torch.zeros(1, dtype=torch.long)
+        disc, torch.zeros(1, *img_shape), torch.zeros(1, dtype=torch.long)
     )
     # Per step and per (real) image: G runs forward once (+ backward in the G
     # step); D runs forward three times (real, fake, fake-for-G) each with a
@@ -307,6 +357,9 @@ def workload_table(args):
             DeepCNN, IMG_SHAPE_CIFAR, args.infer_batch
         ),
         "cgan-train": lambda: build_cgan_train(args.gan_batch),
+        "dcgan-train": lambda: build_cgan_train(
+            args.gan_batch, DcGenerator, DcDiscriminator, IMG_SHAPE_CIFAR
+        ),
         "gan-sample": lambda: build_gan_sample(args.sample_batch),
     }
 
@@ -317,6 +370,7 @@ ALL_WORKLOADS = [
     "simple-cnn-infer",
     "deep-cnn-infer",
     "cgan-train",
+    "dcgan-train",
     "gan-sample",
 ]
 
