@@ -42,7 +42,7 @@ use super::layers::{self, Conv2d, Linear};
 use crate::artifact::checkpoint::{self, Checkpoint};
 use crate::data::ImageShape;
 use crate::error::Error;
-use crate::ops::Act;
+use crate::ops::{self, Act};
 use crate::rng::{self, Rng};
 
 /// The GAN architectures (`--arch`).
@@ -170,12 +170,6 @@ impl GanConfig {
     }
 }
 
-/// ProGAN pixel norm: each position's channel vector scaled to unit RMS.
-fn pixel_norm(x: &Tensor, dim: usize) -> Result<Tensor> {
-    let rms = (x.sqr()?.mean_keepdim(dim)? + 1e-8)?.sqrt()?;
-    x.broadcast_div(&rms)
-}
-
 /// Dropout when training (`rng` is the mask generator), none for inference
 /// (`None`). The caller owns the generator, so a training loop can key it by
 /// epoch and resume exactly.
@@ -244,11 +238,11 @@ impl Generator {
                 let g = &cfg.g_hidden;
                 let leak = Act::Leaky(cfg.leak as f32);
                 x = self.fcs[0].forward_act(&x, leak)?.reshape((n, g[0], h / 4, w / 4))?;
-                x = pixel_norm(&x, 1)?;
+                x = ops::pixel_norm(&x)?;
                 x = x.upsample_nearest2d(h / 2, w / 2)?;
-                x = pixel_norm(&self.convs[0].forward_act(&x, Act::Relu)?, 1)?;
+                x = ops::pixel_norm(&self.convs[0].forward_act(&x, Act::Relu)?)?;
                 x = x.upsample_nearest2d(h, w)?;
-                x = pixel_norm(&self.convs[1].forward_act(&x, Act::Relu)?, 1)?;
+                x = ops::pixel_norm(&self.convs[1].forward_act(&x, Act::Relu)?)?;
                 self.convs[2].forward_act(&x, Act::Tanh)
             }
         }

@@ -6,10 +6,12 @@ pub mod act;
 pub mod conv;
 pub mod dropout;
 pub mod linear;
+pub mod norm;
 pub mod pool;
 
 pub use act::{bias_act, Act};
 pub use conv::conv2d_bias_act;
 pub use dropout::dropout;
 pub use linear::{linear_act, linear_act_cat};
+pub use norm::pixel_norm;
 pub use pool::max_pool2x2;
