@@ -2,7 +2,7 @@
 """PyTorch CPU reference benchmark for synthmix.
 
 Measures images/s for the same model architectures that synthmix implements
-(simple CNN, deep CNN, MLP conditional GAN), on synthetic random inputs of the
+(simple CNN, deep CNN, MLP conditional GAN, DCGAN), on synthetic random inputs of the
 right shapes, so that the Rust benchmark can report "synthmix / PyTorch" ratios
 measured in the same run on the same CPU with the same thread count.
 
