@@ -17,6 +17,8 @@
 use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu_slice;
+
 /// The activation applied after the bias.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Act {
@@ -138,14 +140,6 @@ pub fn bias_act(x: &Tensor, b: &Tensor, act: Act) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&b.contiguous()?, BiasAct(act))
 }
 
-pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => bail!("bias_act: {what} must be contiguous"),
-    }
-}
-
 /// Rows per rayon task: enough work per task to amortise scheduling.
 fn rows_per_task(o: usize) -> usize {
     (16384 / o.max(1)).max(1)
@@ -160,7 +154,7 @@ impl CustomOp2 for BiasAct {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, o) = l1.shape().dims2()?;
-        let (x, b) = (slice(s1, l1, "input")?, slice(s2, l2, "bias")?);
+        let (x, b) = (cpu_slice(s1, l1, "bias_act: input")?, cpu_slice(s2, l2, "bias_act: bias")?);
         let mut y = x.to_vec();
         add_bias_act(&mut y, b, self.0);
         Ok((CpuStorage::F32(y), Shape::from((n, o))))
@@ -185,7 +179,7 @@ impl CustomOp2 for BiasActBackward {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, o) = l1.shape().dims2()?;
-        let (y, dy) = (slice(s1, l1, "output")?, slice(s2, l2, "gradient")?);
+        let (y, dy) = (cpu_slice(s1, l1, "bias_act: output")?, cpu_slice(s2, l2, "bias_act: gradient")?);
         Ok((CpuStorage::F32(act_backward(y, dy, o, self.0)), Shape::from((n + 1, o))))
     }
 }

@@ -42,6 +42,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Sto
 use rayon::prelude::*;
 
 use super::act::{fast_tanh, with_act, Act};
+use super::cpu_slice;
 
 /// Images per backward task: one partial weight gradient per task, summed in
 /// task order. Fixed, never derived from the thread count, so the order of
@@ -485,14 +486,6 @@ fn sum16(v: &[f32]) -> f32 {
     s
 }
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => bail!("conv2d_bias_act: {what} must be contiguous"),
-    }
-}
-
 /// A per-thread scratch buffer of at least `len` floats (contents arbitrary),
 /// kept between calls so large scratch (im2col tiles, transposed weight
 /// blocks) is not re-faulted in each call.
@@ -546,9 +539,9 @@ impl CustomOp3 for ConvBiasAct {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geom::new(l1, l2, self.padding)?;
-        let x = contiguous(s1, l1, "x")?;
-        let w = contiguous(s2, l2, "w")?;
-        let bias = contiguous(s3, l3, "b")?;
+        let x = cpu_slice(s1, l1, "conv2d_bias_act: x")?;
+        let w = cpu_slice(s2, l2, "conv2d_bias_act: w")?;
+        let bias = cpu_slice(s3, l3, "conv2d_bias_act: b")?;
         let (k, p, o, bsz) = (g.k(), g.p(), g.o, g.batch());
         let wcl = if g.channels_last() { weights_cl(&g, w) } else { Vec::new() };
         let mut out = vec![0f32; g.n * g.out_len()];
@@ -664,9 +657,9 @@ impl CustomOp3 for ConvBackward<'_> {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geom::new(l1, l2, self.padding)?;
-        let x = contiguous(s1, l1, "x")?;
-        let w = contiguous(s2, l2, "w")?;
-        let dy = contiguous(s3, l3, "grad")?;
+        let x = cpu_slice(s1, l1, "conv2d_bias_act: x")?;
+        let w = cpu_slice(s2, l2, "conv2d_bias_act: w")?;
+        let dy = cpu_slice(s3, l3, "conv2d_bias_act: grad")?;
         let guard;
         let out_y = match self.out {
             None => None,
@@ -674,7 +667,7 @@ impl CustomOp3 for ConvBackward<'_> {
                 let (st, l) = t.storage_and_layout();
                 guard = st;
                 match &*guard {
-                    Storage::Cpu(cs) => Some(contiguous(cs, l, "saved output")?),
+                    Storage::Cpu(cs) => Some(cpu_slice(cs, l, "conv2d_bias_act: saved output")?),
                     _ => bail!("conv2d_bias_act: saved output is not on the cpu"),
                 }
             }

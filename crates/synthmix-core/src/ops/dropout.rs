@@ -17,7 +17,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rand::Rng as _;
 
-use super::act::slice;
+use super::cpu_slice;
 use crate::rng::Rng;
 
 /// `x · mask` with `mask` drawn from `rng` (rate `p`: each element is zeroed
@@ -50,7 +50,7 @@ impl CustomOp1 for Mask {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s, l, "dropout input")?;
+        let x = cpu_slice(s, l, "dropout: input")?;
         if x.len() != self.0.len() {
             candle_core::bail!("dropout: input has {} elements, mask {}", x.len(), self.0.len());
         }

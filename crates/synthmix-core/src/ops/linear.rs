@@ -23,6 +23,7 @@ use rayon::prelude::*;
 
 use super::act::{self, Act};
 use super::conv::{sgemm, transpose, with_scratch};
+use super::cpu_slice;
 
 /// Output columns per task (a multiple of the gemm micro-kernel's width).
 const BLOCK: usize = 128;
@@ -163,7 +164,11 @@ impl CustomOp3 for Linear {
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (n, i, o) = dims(lx, lw)?;
-        let (x, w, b) = (act::slice(sx, lx, "input")?, act::slice(sw, lw, "weight")?, act::slice(sb, lb, "bias")?);
+        let (x, w, b) = (
+            cpu_slice(sx, lx, "linear_act: input")?,
+            cpu_slice(sw, lw, "linear_act: weight")?,
+            cpu_slice(sb, lb, "linear_act: bias")?,
+        );
         let mut y = vec![0f32; n * o];
         // y[N, O] = x[N, I] · wᵀ[I, O].
         gemm_by_column_blocks((n, o, i), &mut y, x, (1, i), Rhs::TransposeOf(w));
@@ -203,7 +208,7 @@ impl CustomOp2 for WeightGrad {
     fn cpu_fwd(&self, sg: &CpuStorage, lg: &Layout, sx: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, o) = lg.shape().dims2()?;
         let (_, i) = lx.shape().dims2()?;
-        let (g, x) = (act::slice(sg, lg, "gradient")?, act::slice(sx, lx, "input")?);
+        let (g, x) = (cpu_slice(sg, lg, "linear_act: gradient")?, cpu_slice(sx, lx, "linear_act: input")?);
         let mut dw = vec![0f32; o * i];
         // Blocks of BLOCK rows of dW (whole rows: disjoint slices). Each is
         // dW[blk, :]ᵀ[I, blk] = xᵀ[I, N] · g[N, blk], written with dst
@@ -230,7 +235,7 @@ impl CustomOp2 for InputGrad<'_> {
     fn cpu_fwd(&self, sg: &CpuStorage, lg: &Layout, sw: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, o) = lg.shape().dims2()?;
         let (_, i) = lw.shape().dims2()?;
-        let (g, w) = (act::slice(sg, lg, "gradient")?, act::slice(sw, lw, "weight")?);
+        let (g, w) = (cpu_slice(sg, lg, "linear_act: gradient")?, cpu_slice(sw, lw, "linear_act: weight")?);
         let mut dx = vec![0f32; n * i];
         for &(c0, c1) in self.cols {
             if c0 >= c1 || c1 > i {

@@ -10,6 +10,18 @@ pub mod norm;
 pub mod pool;
 
 pub use act::{bias_act, Act};
+
+use candle_core::{CpuStorage, Layout, Result};
+
+/// The F32 values of a custom op's contiguous CPU input; `what` names the op
+/// and the input for the error (our ops make their inputs contiguous first).
+pub(crate) fn cpu_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what} must be contiguous"),
+    }
+}
 pub use conv::conv2d_bias_act;
 pub use dropout::dropout;
 pub use linear::{linear_act, linear_act_cat};

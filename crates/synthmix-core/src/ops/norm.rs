@@ -11,7 +11,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::act::slice;
+use super::cpu_slice;
 
 /// The ε under the square root.
 pub const PIXEL_NORM_EPS: f32 = 1e-8;
@@ -55,7 +55,7 @@ impl CustomOp1 for PixelNorm {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s, l, "pixel_norm input")?;
+        let x = cpu_slice(s, l, "pixel_norm: input")?;
         let (_, c, p) = dims(l);
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(c * p).zip(x.par_chunks(c * p)).for_each(|(yi, xi)| {
@@ -70,26 +70,34 @@ impl CustomOp1 for PixelNorm {
     }
 
     fn bwd(&self, x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&Tensor::cat(&[res, &grad.contiguous()?], 0)?, &PixelNormBackward)?))
+        Ok(Some(x.apply_op3_no_bwd(res, &grad.contiguous()?, &PixelNormBackward)?))
     }
 }
 
-/// (x, [y; g] stacked along N) → dx.
+/// (x, y, g) → dx.
 struct PixelNormBackward;
 
-impl candle_core::CustomOp2 for PixelNormBackward {
+impl candle_core::CustomOp3 for PixelNormBackward {
     fn name(&self) -> &'static str {
         "pixel-norm-backward"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1, "pixel_norm input")?;
-        let yg = slice(s2, l2, "pixel_norm output and gradient")?;
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = cpu_slice(s1, l1, "pixel_norm: input")?;
+        let y = cpu_slice(s2, l2, "pixel_norm: output")?;
+        let g = cpu_slice(s3, l3, "pixel_norm: gradient")?;
         let (_, c, p) = dims(l1);
-        if yg.len() != 2 * x.len() {
-            bail!("pixel_norm backward: {} values for output and gradient, expected {}", yg.len(), 2 * x.len());
+        if y.len() != x.len() || g.len() != x.len() {
+            bail!("pixel_norm backward: {} outputs and {} gradients for {} inputs", y.len(), g.len(), x.len());
         }
-        let (y, g) = yg.split_at(x.len());
         let mut dx = vec![0f32; x.len()];
         let inv_c = 1.0 / c as f32;
         dx.par_chunks_mut(c * p).zip(x.par_chunks(c * p)).zip(y.par_chunks(c * p).zip(g.par_chunks(c * p))).for_each(

@@ -10,6 +10,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu_slice;
+
 /// 2×2/2 max-pool of an `[N, C, H, W]` tensor. On non-CPU devices this falls
 /// back to candle's own op.
 pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
@@ -46,14 +48,6 @@ fn argmax2x2(plane: &[f32], w: usize, oy: usize, ox: usize) -> usize {
     i0 + lower * w + (lower * bottom + (1 - lower) * top)
 }
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("max_pool2x2 needs a contiguous input"),
-    }
-}
-
 impl CustomOp1 for MaxPool2x2 {
     fn name(&self) -> &'static str {
         "max-pool-2x2"
@@ -61,7 +55,7 @@ impl CustomOp1 for MaxPool2x2 {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = dims4(l)?;
-        let x = contiguous(s, l)?;
+        let x = cpu_slice(s, l, "max_pool2x2: input")?;
         let (oh, ow) = (h / 2, w / 2);
         let mut out = vec![0f32; n * c * oh * ow];
         out.par_chunks_mut(oh * ow).zip(x.par_chunks(h * w)).for_each(|(o, plane)| {
@@ -89,8 +83,8 @@ impl CustomOp2 for MaxPool2x2Backward {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = dims4(l1)?;
-        let x = contiguous(s1, l1)?;
-        let g = contiguous(s2, l2)?;
+        let x = cpu_slice(s1, l1, "max_pool2x2: input")?;
+        let g = cpu_slice(s2, l2, "max_pool2x2: gradient")?;
         let (oh, ow) = (h / 2, w / 2);
         let mut dx = vec![0f32; n * c * h * w];
         dx.par_chunks_mut(h * w).zip(x.par_chunks(h * w)).zip(g.par_chunks(oh * ow)).for_each(|((d, plane), gp)| {
