@@ -91,6 +91,14 @@ enum Cmd {
         /// Title of report.md.
         #[arg(long)]
         title: Option<String>,
+        /// Datasets the study covers (comma-separated): one without results
+        /// still gets its table rows, saying it was not run and how to run it.
+        #[arg(long, value_delimiter = ',')]
+        expect_datasets: Vec<String>,
+        /// A paragraph for the top of the report (repeatable), e.g. that the
+        /// study is reduced and not like for like with the paper.
+        #[arg(long)]
+        note: Vec<String>,
     },
     /// Real datasets: fetch, verify, export.
     Data {
@@ -172,13 +180,13 @@ fn main() -> std::process::ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     // Invoked under a stage's name (symlink or copy): be that stage.
     if let Some(stage) = args.first().and_then(stages::for_program) {
-        return (stage.main)(args);
+        return stages::run(stage, args);
     }
     // `synthmix STAGE ARGS…` and `synthmix help STAGE`: the stage sees its
     // arguments as its own binary would, under the program name "synthmix STAGE".
     let name = |s: &stages::Stage| OsString::from(format!("synthmix {}", s.name));
     if let Some(stage) = args.get(1).and_then(stages::find) {
-        return (stage.main)(std::iter::once(name(stage)).chain(args[2..].iter().cloned()).collect());
+        return stages::run(stage, std::iter::once(name(stage)).chain(args[2..].iter().cloned()).collect());
     }
     if args.get(1).is_some_and(|a| a == "help") && args.len() == 3 {
         if let Some(stage) = stages::find(&args[2]) {
@@ -218,8 +226,8 @@ fn main() -> std::process::ExitCode {
                 let ro = pipeline::RunOptions { targets, data_dir: opts.data_dir.clone(), ..Default::default() };
                 print!("{}", pipeline::run::status_text(&p, &pipeline::plan(&p, &ro)?));
             }
-            Cmd::Report { metrics, paper, out, title } => {
-                let params = report::study::ReportParams { metrics, paper, out, title };
+            Cmd::Report { metrics, paper, out, title, expect_datasets, note } => {
+                let params = report::study::ReportParams { metrics, paper, out, title, expect_datasets, notes: note };
                 let written = report::study::run(&params, &opts)?;
                 for f in written {
                     println!("wrote {}", f.display());

@@ -150,7 +150,8 @@ fn one_copy_of_synthmix_carries_a_pipeline() {
         let log = std::fs::read_to_string(d.join(format!("artifacts/logs/carried/{t}.log"))).unwrap();
         let stage = log.lines().find_map(|l| l.strip_prefix("# command: ")).unwrap().split(' ').next().unwrap();
         assert!(log.contains(&format!("# executable: {} {stage}\n", carried.display())), "{log}");
-        assert_eq!(stage_version(d, t), blake3_of(&carried), "{t}");
+        let v = synthmix_core::stages::find(stage).unwrap().semantic_version();
+        assert_eq!(stage_version(d, t), format!("semantic:{v}"), "{t}");
     }
     let clf = std::fs::read(d.join("out/clf.safetensors")).unwrap();
     let metrics: serde_json::Value =
@@ -158,7 +159,9 @@ fn one_copy_of_synthmix_carries_a_pipeline() {
     let accuracy = metrics["results"][0]["accuracy"].as_f64().unwrap();
 
     // SYNTHMIX_BIN_DIR holding only a (different) synthmix: the built runner
-    // runs the stages in that one, and their cache key follows its hash.
+    // runs the stages in that one. Same semantic versions: every result stays
+    // cached (the export is `synthmix` itself, the runner, whose bytes equal
+    // the carried copy's).
     let bin_dir = d.join("bin");
     let other = copy_synthmix(&bin_dir, "synthmix", b"another build");
     let runner = || {
@@ -166,8 +169,14 @@ fn one_copy_of_synthmix_carries_a_pipeline() {
         c.current_dir(d).env("NO_COLOR", "1").env("SYNTHMIX_BIN_DIR", &bin_dir);
         c
     };
+    let again = stdout(&run_ok(runner().args(["run", "spec.toml", "-j", "2"])));
+    assert!(again.contains("carried: 0 ran, 4 up to date"), "{again}");
+
+    // stage_version = "binary": keyed by the executable that runs, so the other build reruns them.
+    let binary = SPEC.replace("out = \"out\"", "out = \"out\"\nstage_version = \"binary\"");
+    std::fs::write(d.join("spec.toml"), binary).unwrap();
     let st = stdout(&run_ok(runner().args(["status", "spec.toml"])));
-    assert!(st.contains("mix") && st.contains("stage mix-build changed (rebuilt binary)"), "{st}");
+    assert!(st.contains("stage mix-build version changed: semantic:mix-build/2+format1 → blake3:"), "{st}");
     let again = stdout(&run_ok(runner().args(["run", "spec.toml", "-j", "2"])));
     assert!(again.contains("carried: 3 ran, 1 up to date"), "{again}"); // export is `synthmix` itself: the runner
     let log = std::fs::read_to_string(d.join("artifacts/logs/carried/clf.log")).unwrap();

@@ -111,7 +111,7 @@ fn reruns_are_cached_and_a_parameter_change_reruns_only_dependants() {
     assert!(first.contains("new (never built)"), "{first}");
     let report = std::fs::read_to_string(d.join("out/report/report.md")).unwrap();
     assert!(report.starts_with("# tiny study"), "{report}");
-    assert!(report.contains("| MNIST | O |") && report.contains("(n=2)"), "{report}");
+    assert!(report.contains("| MNIST | none | O |") && report.contains("(n=2)"), "{report}");
     for f in ["table2.csv", "table3.md", "figure2.png", "results.csv"] {
         assert!(d.join("out/report").join(f).is_file(), "{f}");
     }

@@ -145,21 +145,27 @@ fn shipped_specs_expand_to_the_study() {
     let paper = dag("pipelines/paper.toml");
     let lines: Vec<&str> = paper.lines().skip(1).collect();
     let count = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
-    assert_eq!(count("gan-"), 3, "{paper}");
-    assert_eq!(count("features-"), 3, "a features classifier (FID, recognition) per generator");
-    assert!(lines.iter().any(|l| l.starts_with("gan-mnist ") && l.contains("features-mnist")), "{paper}");
-    assert_eq!(count("synth-"), 6, "a synthetic train and test set per dataset");
-    assert_eq!(count("mix-"), 3 * 6 + 5, "O S 1:1 2:1 1:2 5:1 for each dataset, 6:1..10:1 for MNIST");
-    assert_eq!(count("clf-"), (3 * 6 + 5) * 3, "three seeds");
-    assert_eq!(count("eval-"), (3 * 6 + 5) * 3);
+    // Generators: default, paper and default-g1 for MNIST and Fashion-MNIST; default for CIFAR-10.
+    assert_eq!(count("gan-"), 3 + 3 + 1, "{paper}");
+    assert_eq!(count("features-"), 3, "a features classifier (FID, recognition) per dataset");
+    assert!(lines.iter().any(|l| l.starts_with("gan-mnist-paper ") && l.contains("features-mnist")), "{paper}");
+    assert_eq!(count("synth-"), 7 * 3 + 7, "a synthetic training set per generator and seed, a test set per generator");
+    // Mixes with synthetic images, per seed: default and paper (MNIST 10, Fashion-MNIST 5), g1 (S, 5:1), CIFAR-10 5.
+    let mixes = (10 + 5) * 2 + 2 * 2 + 5;
+    assert_eq!(count("mix-"), mixes * 3, "{paper}");
+    assert_eq!(count("clf-"), 3 * 3 + mixes * 3, "O once per dataset and seed, shared by every generator");
+    assert_eq!(count("eval-"), 7 * 3 + mixes * 3, "O scored on each generator's synthetic test set");
+    assert!(lines.iter().any(|l| l.starts_with("eval-mnist-paper-O-s1 ") && l.contains("clf-mnist-O-s1")), "{paper}");
     assert!(paper.contains("mnist-c/shot_noise:test"), "MNIST is tested on shot noise");
+    let spec = std::fs::read_to_string(repo().join("pipelines/paper.toml")).unwrap();
+    assert!(spec.contains(r#"preset = "paper", seed = 0, on_collapse = "warn""#), "the paper's generator is reported as it is");
     for ds in ["mnist", "fashion-mnist", "cifar-10"] {
-        assert!(lines.iter().any(|l| l.starts_with(&format!("gan-{ds} "))), "{ds}");
+        assert!(lines.iter().any(|l| l.starts_with(&format!("gan-{ds}-default "))), "{ds}");
     }
     let quick = dag("pipelines/quick.toml");
     let q: Vec<&str> = quick.lines().skip(1).collect();
     assert!(q.iter().all(|l| !l.contains("fashion") && !l.contains("cifar")), "quick is MNIST only");
-    assert_eq!(q.iter().filter(|l| l.starts_with("clf-")).count(), 11 * 3);
+    assert_eq!(q.iter().filter(|l| l.starts_with("clf-")).count(), 3 + 2 * 10 * 3, "O, then both generators' mixes");
     // Without CIFAR-10 the study runs with its targets skipped (the report's glob input shrinks).
     let tmp = tempfile::tempdir().unwrap();
     let dry = run_ok(
@@ -169,16 +175,16 @@ fn shipped_specs_expand_to_the_study() {
             .arg(tmp.path()),
     );
     let dry = String::from_utf8(dry.stdout).unwrap();
-    assert!(dry.contains("dry run: 128 of 128 targets would run") && !dry.contains("cifar"), "{dry}");
+    assert!(dry.contains("dry run: 363 of 363 targets would run") && !dry.contains("cifar"), "{dry}");
     let msg = run_err(
         bin("synthmix")
             .current_dir(repo())
-            .args(["run", "pipelines/paper.toml", "--dry-run", "--skip", "gan-cifar-10", "--artifacts"])
+            .args(["run", "pipelines/paper.toml", "--dry-run", "--skip", "gan-cifar-10-default", "--artifacts"])
             .arg(tmp.path()),
     );
     assert!(msg.contains("paper.toml:") && msg.contains("which is skipped: skip it too"), "{msg}");
     let dot = run_ok(bin("synthmix").current_dir(repo()).args(["dag", "--dot", "pipelines/quick.toml"]));
     let dot = String::from_utf8(dot.stdout).unwrap();
     assert!(dot.starts_with("digraph \"quick\" {") && dot.trim_end().ends_with('}'), "{dot}");
-    assert!(dot.contains("\"gan-mnist\" -> \"synth-mnist-train\""), "{dot}");
+    assert!(dot.contains("\"gan-mnist-paper\" -> \"synth-mnist-paper-train-s0\""), "{dot}");
 }

@@ -171,6 +171,14 @@ pub fn build(
     extra.insert("synthetic_count".into(), synth_n.to_string());
     extra.insert("balance".into(), format!("{balance:?}").to_lowercase());
     extra.insert("mix_seed".into(), seed.to_string());
+    // Which generator made the synthetic part (the report groups results by it).
+    if synth_n > 0 {
+        for key in ["generator", "generator_blake3"] {
+            if let Some(v) = synthetic.meta.extra.get(key) {
+                extra.insert(key.into(), v.clone());
+            }
+        }
+    }
     let meta =
         SetMeta { dataset: real.meta.dataset.clone(), split: real.meta.split.clone(), source: Source::Mix, extra };
     let mix = ImageSet::new(std::path::Path::new("<mix>"), images, labels, real.shape, k, meta)?;

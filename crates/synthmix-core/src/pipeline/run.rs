@@ -132,17 +132,24 @@ impl Env {
             return Ok(v.clone());
         }
         let bin = self.binary(p, t)?;
+        let builtin = crate::stages::find(&t.stage).is_some();
         let v = match p.stage_version {
-            // The executable actually run: the multi-call synthmix when it stands in for the stage.
-            StageVersion::Binary => format!("blake3:{}", crate::artifact::hash_file(&bin.path)?),
-            StageVersion::Cli => {
-                let out = bin.command().arg("--version").output().at(&bin.path)?;
-                let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                if !out.status.success() || s.is_empty() {
-                    return Err(Error::Invalid(format!("{}: `--version` printed nothing", bin)));
+            StageVersion::Semantic if builtin => {
+                let s = first_line_of(&bin, crate::stages::STAGE_VERSION_FLAG)?;
+                // An older build without the flag prints something else: refuse rather than key on it.
+                if !s.starts_with(&format!("{}/", t.stage)) {
+                    return Err(Error::Invalid(format!(
+                        "{bin}: `{}` printed '{s}', not a semantic version (a build older than the runner? rebuild it)",
+                        crate::stages::STAGE_VERSION_FLAG
+                    )));
                 }
-                format!("cli:{s}")
+                format!("semantic:{s}")
             }
+            // The executable actually run: the multi-call synthmix when it stands in for the stage.
+            StageVersion::Semantic | StageVersion::Binary => {
+                format!("blake3:{}", crate::artifact::hash_file(&bin.path)?)
+            }
+            StageVersion::Cli => format!("cli:{}", first_line_of(&bin, "--version")?),
         };
         self.versions.insert(t.stage.clone(), v.clone());
         Ok(v)
@@ -264,6 +271,16 @@ impl Env {
     }
 }
 
+/// The trimmed output of `BIN FLAG`, which must succeed and print something.
+fn first_line_of(bin: &StageExe, flag: &str) -> Result<String> {
+    let out = bin.command().arg(flag).output().at(&bin.path)?;
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || s.is_empty() {
+        return Err(Error::Invalid(format!("{bin}: `{flag}` printed nothing")));
+    }
+    Ok(s)
+}
+
 /// Why a target must run, compared with what was last placed.
 pub fn explain(prev: Option<&Record>, cur: &Components, forced: bool) -> String {
     if forced {
@@ -280,7 +297,7 @@ pub fn explain(prev: Option<&Record>, cur: &Components, forced: bool) -> String 
     if old.stage != cur.stage {
         why.push(format!("stage changed: {} → {}", old.stage, cur.stage));
     } else if old.stage_version != cur.stage_version {
-        why.push(format!("stage {} changed (rebuilt binary)", cur.stage));
+        why.push(version_change(&cur.stage, &old.stage_version, &cur.stage_version));
     }
     for (k, v) in &cur.params {
         match old.params.get(k) {
@@ -315,6 +332,18 @@ pub fn explain(prev: Option<&Record>, cur: &Components, forced: bool) -> String 
         "changed".into()
     } else {
         why.join("; ")
+    }
+}
+
+/// Why a new stage version reruns a target, in the user's terms.
+fn version_change(stage: &str, old: &str, cur: &str) -> String {
+    match (old.strip_prefix("semantic:"), cur.strip_prefix("semantic:")) {
+        (Some(o), Some(c)) => format!("stage {stage} changed what it computes: {o} → {c}"),
+        (None, Some(c)) => format!("stage {stage} now keyed by its semantic version {c} (was {old})"),
+        _ if old.starts_with("blake3:") && cur.starts_with("blake3:") => {
+            format!("stage {stage} changed (rebuilt binary)")
+        }
+        _ => format!("stage {stage} version changed: {old} → {cur}"),
     }
 }
 

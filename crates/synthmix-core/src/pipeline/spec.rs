@@ -78,8 +78,15 @@ pub enum Threads {
 /// How a stage's version enters the cache key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StageVersion {
+    /// The default: a built-in stage's declared semantic version and the
+    /// artifact format (`STAGE --stage-version`, e.g. `clf-train/1+format1`),
+    /// bumped whenever what the stage computes changes and guarded by golden
+    /// tests, so a rebuild or a new commit keeps every result whose stage did
+    /// not change. Other stages (the runner itself: `synthmix report`, …)
+    /// are keyed by their executable's BLAKE3, as with `Binary`.
+    Semantic,
     /// BLAKE3 of the stage's executable: any rebuild that changes it reruns
-    /// its targets (safe; the default).
+    /// its targets.
     Binary,
     /// The stage's `--version` line (e.g. `clf-train 0.1.0`): reuse results
     /// across rebuilds until the version number changes.
@@ -461,12 +468,16 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
     };
     let out = p.and_then(|p| p.out.as_ref()).map(|o| PathBuf::from(o.get_ref())).unwrap_or_else(|| artifacts.clone());
     let stage_version = match p.and_then(|p| p.stage_version.as_ref()) {
-        None => StageVersion::Binary,
+        None => StageVersion::Semantic,
         Some(s) => match s.get_ref().as_str() {
+            "semantic" => StageVersion::Semantic,
             "binary" => StageVersion::Binary,
             "cli" => StageVersion::Cli,
             other => {
-                return Err(lines.err(s.span().start, format!("stage_version '{other}' is not one of: binary, cli")))
+                return Err(lines.err(
+                    s.span().start,
+                    format!("stage_version '{other}' is not one of: semantic, binary, cli"),
+                ))
             }
         },
     };

@@ -6,10 +6,12 @@
 use std::sync::Once;
 
 use image::{Rgb, RgbImage};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::grid::{self, GridOptions};
-use super::study::{dataset_title, datasets_of, Cells, Mix, TestKind};
+use super::generators::GeneratorInfo;
+use super::study::{dataset_title, datasets_of, generators_of, Cells, Mix, TestKind};
 use crate::data::{self, DataOptions};
 use crate::error::{Error, Result};
 
@@ -80,7 +82,7 @@ fn accuracy_tick(y: &f64) -> String {
     }
 }
 
-/// Lower end of the accuracy axis: a little below the lowest error bar, on a 0.05 step.
+/// Lower end of a line plot's accuracy axis: a little below the lowest error bar, on a 0.05 step.
 fn y_floor(values: impl Iterator<Item = f64>) -> f64 {
     let lo = values.fold(1.0f64, f64::min);
     ((lo - 0.02) / 0.05).floor().clamp(0.0, 19.0) * 0.05
@@ -91,6 +93,15 @@ fn y_top(lo: f64) -> f64 {
     1.0 + (1.0 - lo) * 0.22
 }
 
+/// A tick label of a training mix that no one reads as a zero or a count.
+fn mix_tick(m: &Mix) -> String {
+    match m.label().as_str() {
+        "O" => "O (real)".into(),
+        "S" => "S (synth)".into(),
+        other => other.into(),
+    }
+}
+
 struct Panel {
     title: String,
     groups: Vec<Mix>,
@@ -99,185 +110,235 @@ struct Panel {
     values: Vec<Vec<Option<(f64, f64)>>>,
 }
 
-fn panels(cells: &Cells, only: Option<&[&str]>) -> Vec<Panel> {
+/// One panel per dataset and generator with at least `min_groups` mixes;
+/// lettered (a), (b), … only when there is more than one.
+fn panels(cells: &Cells, min_groups: usize) -> Vec<Panel> {
     let mut out = Vec::new();
-    for (n, d) in datasets_of(cells).into_iter().enumerate() {
-        if only.is_some_and(|o| !o.contains(&d.as_str())) {
-            continue;
+    for d in datasets_of(cells) {
+        for g in generators_of(cells, &d) {
+            let keys: Vec<_> = cells.keys().filter(|k| k.0 == d && k.1 == g).collect();
+            let mut groups: Vec<Mix> = keys.iter().map(|k| k.2).collect();
+            groups.sort();
+            groups.dedup();
+            if groups.len() < min_groups {
+                continue;
+            }
+            let mut tests: Vec<TestKind> = keys.iter().map(|k| k.3.clone()).collect();
+            tests.sort();
+            tests.dedup();
+            let values = groups
+                .iter()
+                .map(|m| {
+                    tests.iter().map(|t| cells.get(&(d.clone(), g.clone(), *m, t.clone())).map(|c| (c.mean, c.std))).collect()
+                })
+                .collect();
+            let gl = g.as_ref().map(|g| format!(", generator {}", g.label())).unwrap_or_default();
+            out.push(Panel { title: format!("{}{gl}", dataset_title(&d)), groups, tests, values });
         }
-        let mut groups: Vec<Mix> = cells.keys().filter(|k| k.0 == d).map(|k| k.1).collect();
-        groups.sort();
-        groups.dedup();
-        let mut tests: Vec<TestKind> = cells.keys().filter(|k| k.0 == d).map(|k| k.2.clone()).collect();
-        tests.sort();
-        tests.dedup();
-        let values = groups
-            .iter()
-            .map(|m| tests.iter().map(|t| cells.get(&(d.clone(), *m, t.clone())).map(|c| (c.mean, c.std))).collect())
-            .collect();
-        let letter = (b'a' + n as u8) as char;
-        out.push(Panel { title: format!("({letter}) {}", dataset_title(&d)), groups, tests, values });
+    }
+    if out.len() > 1 {
+        for (n, p) in out.iter_mut().enumerate() {
+            p.title = format!("({}) {}", (b'a' + (n % 26) as u8) as char, p.title);
+        }
     }
     out
 }
 
-/// Figure 2: per dataset, bars of mean test accuracy for every training mix
-/// and test set, with ±1 std error bars. `None` when there is nothing to draw.
+/// Panels laid out in rows of at most `cols`.
+fn grid_dims(n: usize, cols: usize) -> (usize, usize) {
+    let c = n.clamp(1, cols);
+    (n.div_ceil(c), c)
+}
+
+/// Figure 2: per dataset and generator, bars of mean test accuracy for
+/// every training mix and test set, with ±1 std error bars over seeds; the
+/// accuracy axis starts at 0. `None` when there is nothing to draw.
 pub fn bars(cells: &Cells) -> Result<Option<Vec<u8>>> {
     register_font();
-    let ps = panels(cells, None);
+    let ps = panels(cells, 1);
     if ps.is_empty() {
         return Ok(None);
     }
-    let (pw, h) = (720u32, 480u32);
-    let w = pw * ps.len() as u32;
+    let (rows, cols) = grid_dims(ps.len(), 2);
+    let (pw, ph) = (760u32, 440u32);
+    let (w, h) = (pw * cols as u32, ph * rows as u32);
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let areas = root.split_evenly((1, ps.len()));
-        for (p, area) in ps.iter().zip(areas.iter()) {
-            let lo = y_floor(p.values.iter().flatten().flatten().map(|(m, s)| m - s));
-            let n = p.groups.len();
-            let mut chart = ChartBuilder::on(area)
-                .caption(&p.title, ("sans-serif", 22))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..y_top(lo))
-                .map_err(plot_err)?;
-            let labels: Vec<String> = p.groups.iter().map(|m| m.label()).collect();
-            let fmt = |x: &f64| group_tick(&labels, *x);
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(n.max(2))
-                .x_label_formatter(&fmt)
-                .x_desc("training data (O:S)")
-                .y_desc("test accuracy")
-                .y_label_formatter(&accuracy_tick)
-                .light_line_style(TRANSPARENT)
-                .label_style(("sans-serif", 14))
-                .draw()
-                .map_err(plot_err)?;
-            let k = p.tests.len();
-            let bw = 0.8 / k as f64;
-            for (j, t) in p.tests.iter().enumerate() {
-                let color = COLORS[j % COLORS.len()];
-                let rects: Vec<_> = p
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(g, row)| row[j].map(|(m, _)| (g, m)))
-                    .map(|(g, m)| {
-                        let x0 = g as f64 - 0.4 + j as f64 * bw;
-                        Rectangle::new([(x0 + 0.01, lo), (x0 + bw - 0.01, m)], color.filled())
-                    })
-                    .collect();
-                chart
-                    .draw_series(rects)
-                    .map_err(plot_err)?
-                    .label(t.title())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
-                let errs: Vec<_> = p
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(g, row)| row[j].map(|(m, s)| (g, m, s)))
-                    .map(|(g, m, s)| {
-                        let xc = g as f64 - 0.4 + (j as f64 + 0.5) * bw;
-                        ErrorBar::new_vertical(xc, (m - s).max(lo), m, (m + s).min(1.0), BLACK.stroke_width(1), 6)
-                    })
-                    .collect();
-                chart.draw_series(errs).map_err(plot_err)?;
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font(("sans-serif", 14))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(plot_err)?;
+        for (p, area) in ps.iter().zip(root.split_evenly((rows, cols)).iter()) {
+            bar_panel(p, area)?;
         }
         root.present().map_err(plot_err)?;
     }
     Ok(Some(to_png(buf, w, h)?))
 }
 
-/// Accuracy against the O:S ratio (real share decreasing left to right), one
-/// line per test set with ±1 std error bars, one panel per dataset that has
-/// at least three mixes.
+fn bar_panel(p: &Panel, area: &DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()> {
+    let (lo, n) = (0.0, p.groups.len());
+    let mut chart = ChartBuilder::on(area)
+        .caption(&p.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..1.3f64)
+        .map_err(plot_err)?;
+    let labels: Vec<String> = p.groups.iter().map(mix_tick).collect();
+    let fmt = |x: &f64| group_tick(&labels, *x);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.max(2))
+        .x_label_formatter(&fmt)
+        .x_desc("training data (O:S)")
+        .y_desc("test accuracy")
+        .y_label_formatter(&accuracy_tick)
+        .light_line_style(TRANSPARENT)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(plot_err)?;
+    let bw = 0.8 / p.tests.len() as f64;
+    for (j, t) in p.tests.iter().enumerate() {
+        let color = COLORS[j % COLORS.len()];
+        let pts: Vec<(usize, f64, f64)> =
+            p.values.iter().enumerate().filter_map(|(g, row)| row[j].map(|(m, s)| (g, m, s))).collect();
+        let x0 = |g: usize| g as f64 - 0.4 + j as f64 * bw;
+        chart
+            .draw_series(pts.iter().map(|&(g, m, _)| Rectangle::new([(x0(g) + 0.01, lo), (x0(g) + bw - 0.01, m)], color.filled())))
+            .map_err(plot_err)?
+            .label(t.title())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+        chart
+            .draw_series(pts.iter().map(|&(g, m, s)| {
+                ErrorBar::new_vertical(x0(g) + bw / 2.0, (m - s).max(lo), m, (m + s).min(1.0), BLACK.stroke_width(1), 6)
+            }))
+            .map_err(plot_err)?;
+    }
+    legend(&mut chart)
+}
+
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn legend<'a>(chart: &mut Chart<'a, 'a>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)
+}
+
+/// Accuracy against the real share of the training images (O at 1, S at 0,
+/// 10:1 at 0.91, 1:2 at 0.33), one line per test set with ±1 std error bars
+/// over seeds, one panel per dataset and generator with at least three mixes.
+/// The accuracy axis is cut (its range is printed on it).
 pub fn ratio_curves(cells: &Cells) -> Result<Option<Vec<u8>>> {
     register_font();
-    let mut ps: Vec<Panel> = panels(cells, None).into_iter().filter(|p| p.groups.len() >= 3).collect();
+    let ps = panels(cells, 3);
     if ps.is_empty() {
         return Ok(None);
     }
-    // Order by real share: O first, S last.
-    for p in &mut ps {
-        let mut idx: Vec<usize> = (0..p.groups.len()).collect();
-        idx.sort_by(|&a, &b| p.groups[b].real_share().total_cmp(&p.groups[a].real_share()));
-        p.groups = idx.iter().map(|&i| p.groups[i]).collect();
-        p.values = idx.iter().map(|&i| p.values[i].clone()).collect();
-    }
-    let (pw, h) = (760u32, 480u32);
-    let w = pw * ps.len() as u32;
+    let (rows, cols) = grid_dims(ps.len(), 2);
+    let (pw, ph) = (760u32, 440u32);
+    let (w, h) = (pw * cols as u32, ph * rows as u32);
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let areas = root.split_evenly((1, ps.len()));
-        for (p, area) in ps.iter().zip(areas.iter()) {
-            let lo = y_floor(p.values.iter().flatten().flatten().map(|(m, s)| m - s));
-            let n = p.groups.len();
-            let mut chart = ChartBuilder::on(area)
-                .caption(format!("{}: accuracy vs O:S", p.title), ("sans-serif", 22))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..y_top(lo))
-                .map_err(plot_err)?;
-            let labels: Vec<String> = p.groups.iter().map(|m| m.label()).collect();
-            let fmt = |x: &f64| group_tick(&labels, *x);
-            chart
-                .configure_mesh()
-                .x_labels(n.max(2))
-                .x_label_formatter(&fmt)
-                .x_desc("training data O:S (real share decreasing →)")
-                .y_desc("test accuracy")
-                .y_label_formatter(&accuracy_tick)
-                .light_line_style(TRANSPARENT)
-                .label_style(("sans-serif", 14))
-                .draw()
-                .map_err(plot_err)?;
-            for (j, t) in p.tests.iter().enumerate() {
-                let color = COLORS[j % COLORS.len()];
-                let pts: Vec<(f64, f64, f64)> =
-                    p.values.iter().enumerate().filter_map(|(g, row)| row[j].map(|(m, s)| (g as f64, m, s))).collect();
-                chart
-                    .draw_series(LineSeries::new(pts.iter().map(|&(x, m, _)| (x, m)), color.stroke_width(2)))
-                    .map_err(plot_err)?
-                    .label(t.title())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-                chart
-                    .draw_series(pts.iter().map(|&(x, m, _)| Circle::new((x, m), 4, color.filled())))
-                    .map_err(plot_err)?;
-                chart
-                    .draw_series(pts.iter().map(|&(x, m, s)| {
-                        ErrorBar::new_vertical(x, (m - s).max(lo), m, (m + s).min(1.0), color.stroke_width(1), 8)
-                    }))
-                    .map_err(plot_err)?;
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font(("sans-serif", 14))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(plot_err)?;
+        for (p, area) in ps.iter().zip(root.split_evenly((rows, cols)).iter()) {
+            ratio_panel(p, area)?;
         }
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Some(to_png(buf, w, h)?))
+}
+
+fn ratio_panel(p: &Panel, area: &DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()> {
+    let lo = y_floor(p.values.iter().flatten().flatten().map(|(m, s)| m - s));
+    let mut chart = ChartBuilder::on(area)
+        .caption(&p.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.03f64..1.03, lo..y_top(lo))
+        .map_err(plot_err)?;
+    let ydesc = if lo > 0.0 { format!("test accuracy (axis cut at {lo:.2})") } else { "test accuracy".into() };
+    chart
+        .configure_mesh()
+        .x_labels(11)
+        .x_label_formatter(&|x: &f64| format!("{x:.1}"))
+        .x_desc("real share of the training images (S = 0, 1:1 = 0.5, 10:1 = 0.91, O = 1)")
+        .y_desc(ydesc)
+        .y_label_formatter(&accuracy_tick)
+        .light_line_style(TRANSPARENT)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(plot_err)?;
+    let mut order: Vec<usize> = (0..p.groups.len()).collect();
+    order.sort_by(|&a, &b| p.groups[a].real_share().total_cmp(&p.groups[b].real_share()));
+    for (j, t) in p.tests.iter().enumerate() {
+        let color = COLORS[j % COLORS.len()];
+        let pts: Vec<(f64, f64, f64)> =
+            order.iter().filter_map(|&g| p.values[g][j].map(|(m, s)| (p.groups[g].real_share(), m, s))).collect();
+        chart
+            .draw_series(LineSeries::new(pts.iter().map(|&(x, m, _)| (x, m)), color.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(t.title())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        chart.draw_series(pts.iter().map(|&(x, m, _)| Circle::new((x, m), 3, color.filled()))).map_err(plot_err)?;
+        chart
+            .draw_series(pts.iter().map(|&(x, m, s)| {
+                ErrorBar::new_vertical(x, (m - s).max(lo), m, (m + s).min(1.0), color.stroke_width(1), 6)
+            }))
+            .map_err(plot_err)?;
+    }
+    legend(&mut chart)
+}
+
+/// A generator's FID (left) and recognition (right) per epoch, from its log.
+pub fn generator_curves(g: &GeneratorInfo) -> Result<Option<Vec<u8>>> {
+    register_font();
+    let fid: Vec<(f64, f64)> = g.curve.iter().filter_map(|(e, f, _)| f.map(|f| (*e as f64, f))).collect();
+    let rec: Vec<(f64, f64)> = g.curve.iter().filter_map(|(e, _, r)| r.map(|r| (*e as f64, r))).collect();
+    if fid.is_empty() && rec.is_empty() {
+        return Ok(None);
+    }
+    let (w, h) = (1100u32, 380u32);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let areas = root.split_evenly((1, 2));
+        let last = g.curve.iter().map(|c| c.0).max().unwrap_or(1).max(2) as f64;
+        let fmax = fid.iter().map(|p| p.1).fold(1.0f64, f64::max);
+        // FID spans orders of magnitude over training: a log axis.
+        let mut c = ChartBuilder::on(&areas[0])
+            .caption(format!("{}, generator {}: FID", dataset_title(&g.dataset), g.id.label()), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(1f64..last, (fid.iter().map(|p| p.1).fold(fmax, f64::min) * 0.8..fmax * 1.2).log_scale())
+            .map_err(plot_err)?;
+        c.configure_mesh().x_desc("epoch").y_desc("FID (log scale; lower is better)").label_style(("sans-serif", 12)).draw().map_err(plot_err)?;
+        c.draw_series(LineSeries::new(fid.iter().copied(), COLORS[0].stroke_width(2))).map_err(plot_err)?;
+        c.draw_series(fid.iter().map(|&p| Circle::new(p, 3, COLORS[0].filled()))).map_err(plot_err)?;
+        let mut c = ChartBuilder::on(&areas[1])
+            .caption(format!("{}, generator {}: recognition", dataset_title(&g.dataset), g.id.label()), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(1f64..last, 0f64..1.0)
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .x_desc("epoch")
+            .y_desc("recognition (chance = 1 / classes)")
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(plot_err)?;
+        c.draw_series(LineSeries::new(rec.iter().copied(), COLORS[1].stroke_width(2))).map_err(plot_err)?;
+        c.draw_series(rec.iter().map(|&p| Circle::new(p, 3, COLORS[1].filled()))).map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
     Ok(Some(to_png(buf, w, h)?))

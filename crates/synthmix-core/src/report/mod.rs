@@ -1,8 +1,12 @@
 //! Pictures a person would rather look at than read: sample grids (and, with
 //! the pipeline, the paper's figures).
 
+pub mod claims;
+pub mod context;
 pub mod figures;
+pub mod generators;
 pub mod grid;
+pub mod markdown;
 pub mod study;
 pub mod tables;
 mod text;

@@ -4,10 +4,10 @@
 //! and writes the paper's tables and figures with a `report.md` linking them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::generators::{self, GenId, GeneratorInfo};
 use crate::data::{mix::Ratio, DataOptions, DatasetName};
 use crate::error::{Error, IoContext, Result};
 use crate::metrics::evaluate::EvalReport;
@@ -24,6 +24,25 @@ const PAPER_ORDER: [(u32, u32); 11] =
     [(1, 0), (0, 1), (1, 1), (2, 1), (1, 2), (5, 1), (6, 1), (7, 1), (8, 1), (9, 1), (10, 1)];
 
 impl Mix {
+    /// The ratio in lowest terms (`2:2` is `1:1`, any `n:0` is O), so that
+    /// equal ratios are equal values.
+    pub fn new(original: u32, synthetic: u32) -> Mix {
+        let (original, synthetic) = Mix { original, synthetic }.norm();
+        Mix { original, synthetic }
+    }
+
+    /// Parses a label as [`Mix::label`] writes it: `O`, `S` or `O:S`.
+    pub fn parse_label(s: &str) -> Option<Mix> {
+        match s {
+            "O" => Some(Mix::new(1, 0)),
+            "S" => Some(Mix::new(0, 1)),
+            _ => {
+                let (o, r) = s.split_once(':')?;
+                Some(Mix::new(o.trim().parse().ok()?, r.trim().parse().ok()?))
+            }
+        }
+    }
+
     pub fn label(&self) -> String {
         match (self.original, self.synthetic) {
             (_, 0) => "O".into(),
@@ -63,8 +82,12 @@ impl PartialOrd for Mix {
     }
 }
 impl Ord for Mix {
+    /// The paper's order, then by the raw fields: equal only when equal.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.paper_rank().cmp(&other.paper_rank()).then(self.norm().cmp(&other.norm()))
+        self.paper_rank()
+            .cmp(&other.paper_rank())
+            .then(self.norm().cmp(&other.norm()))
+            .then((self.original, self.synthetic).cmp(&(other.original, other.synthetic)))
     }
 }
 
@@ -108,6 +131,10 @@ impl TestKind {
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub dataset: String,
+    /// The generator of the classifier's synthetic training images, else of
+    /// the synthetic test set it was scored on with this one (O's rows
+    /// belong to the generator whose synthetic test set they were scored on).
+    pub generator: Option<GenId>,
     pub mix: Mix,
     pub test: TestKind,
     /// The test set as `evaluate` named it.
@@ -126,6 +153,11 @@ pub struct Cell {
 }
 
 impl Cell {
+    /// The cell of these (seed, accuracy) values.
+    pub fn from_values(values: Vec<(u64, f64)>) -> Self {
+        Cell::new(values)
+    }
+
     fn new(values: Vec<(u64, f64)>) -> Self {
         let n = values.len() as f64;
         let mean = values.iter().map(|v| v.1).sum::<f64>() / n;
@@ -142,8 +174,8 @@ impl Cell {
     }
 }
 
-/// Results grouped by (dataset, mix, test).
-pub type Cells = BTreeMap<(String, Mix, TestKind), Cell>;
+/// Results grouped by (dataset, generator, mix, test).
+pub type Cells = BTreeMap<(String, Option<GenId>, Mix, TestKind), Cell>;
 
 /// Reads only the safetensors header's `__metadata__` (no tensor data).
 pub fn header_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
@@ -167,94 +199,148 @@ pub fn header_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
 fn ratio_of(meta: &BTreeMap<String, String>, path: &Path) -> Result<Mix> {
     let source = meta.get("source").map(String::as_str).unwrap_or("");
     Ok(match source {
-        "real" | "corrupted" => Mix { original: 1, synthetic: 0 },
-        "synthetic" => Mix { original: 0, synthetic: 1 },
+        "real" | "corrupted" => Mix::new(1, 0),
+        "synthetic" => Mix::new(0, 1),
         "mix" => {
             let r: Ratio = meta
                 .get("ratio")
                 .ok_or_else(|| Error::format(path, "a mix without a 'ratio' in its metadata"))?
                 .parse()?;
-            Mix { original: r.original, synthetic: r.synthetic }
+            Mix::new(r.original, r.synthetic)
         }
         other => return Err(Error::format(path, format!("image set of unknown source '{other}'"))),
     })
 }
 
-/// Labels every result of every METRICS.json.
-pub fn gather(metrics: &[PathBuf]) -> Result<Vec<Observation>> {
-    let mut meta_cache: HashMap<PathBuf, BTreeMap<String, String>> = HashMap::new();
-    let mut meta = |p: &Path| -> Result<BTreeMap<String, String>> {
-        if let Some(m) = meta_cache.get(p) {
+/// Reads and remembers artifacts' metadata and the generators they name.
+#[derive(Default)]
+struct Labeller {
+    meta: HashMap<PathBuf, BTreeMap<String, String>>,
+    generators: BTreeMap<GenId, GeneratorInfo>,
+}
+
+/// How a classifier was trained, from its checkpoint and its training set.
+struct Trained {
+    dataset: String,
+    seed: u64,
+    mix: Mix,
+    generator: Option<GenId>,
+}
+
+impl Labeller {
+    fn meta(&mut self, p: &Path) -> Result<BTreeMap<String, String>> {
+        if let Some(m) = self.meta.get(p) {
             return Ok(m.clone());
         }
         let m = header_metadata(p)?;
-        meta_cache.insert(p.to_path_buf(), m.clone());
+        self.meta.insert(p.to_path_buf(), m.clone());
         Ok(m)
-    };
+    }
+
+    /// The generator a set's metadata names, remembered for the report.
+    fn generator(&mut self, set_meta: &BTreeMap<String, String>) -> Result<Option<GenId>> {
+        if let Some(h) = set_meta.get("generator_blake3") {
+            if let Some(id) = self.generators.keys().find(|k| &k.blake3 == h) {
+                return Ok(Some(id.clone()));
+            }
+        }
+        Ok(generators::of_set(set_meta)?.map(|g| {
+            let id = g.id.clone();
+            self.generators.insert(id.clone(), g);
+            id
+        }))
+    }
+
+    fn trained(&mut self, classifier: &str) -> Result<Trained> {
+        let cpath = PathBuf::from(classifier);
+        let cm = self.meta(&cpath).map_err(|e| Error::Invalid(format!("classifier {classifier}: {e}")))?;
+        let field = |k: &str| {
+            cm.get(k).cloned().ok_or_else(|| {
+                Error::format(&cpath, format!("checkpoint metadata has no '{k}' (not written by clf-train?)"))
+            })
+        };
+        let dataset = field("dataset")?;
+        let seed = field("seed")?
+            .parse()
+            .map_err(|_| Error::format(&cpath, "checkpoint metadata: 'seed' is not a number"))?;
+        let train = field("train")?;
+        if DatasetName::parse(&train).is_ok() {
+            return Ok(Trained { dataset, seed, mix: Mix { original: 1, synthetic: 0 }, generator: None });
+        }
+        let tp = PathBuf::from(&train);
+        let tm = self.meta(&tp).map_err(|e| Error::Invalid(format!("training set of {classifier}: {e}")))?;
+        let mix = ratio_of(&tm, &tp)?;
+        let generator = if mix.synthetic > 0 { self.generator(&tm)? } else { None };
+        Ok(Trained { dataset, seed, mix, generator })
+    }
+
+    /// What a test set is, and the generator of a synthetic one.
+    fn test(&mut self, mpath: &Path, test: &str, source: &str) -> Result<(TestKind, Option<GenId>)> {
+        Ok(match source {
+            "real" => (TestKind::Original, None),
+            "synthetic" => {
+                let m = self.meta(Path::new(test))?;
+                (TestKind::Synthetic, self.generator(&m)?)
+            }
+            "corrupted" => {
+                let c = test.split(':').next().unwrap_or("").rsplit('/').next().unwrap_or("corrupted").to_string();
+                (TestKind::Corrupted(c), None)
+            }
+            "mix" => {
+                // A subset of one source built by mix-build (1:0 or 0:1).
+                let tp = PathBuf::from(test);
+                let m = self.meta(&tp)?;
+                let corrupted = m.get("dataset").and_then(|d| d.strip_prefix("mnist-c/")).map(str::to_string);
+                match (ratio_of(&m, &tp)?.norm(), corrupted) {
+                    ((1, 0), Some(c)) => (TestKind::Corrupted(c), None),
+                    ((1, 0), None) => (TestKind::Original, None),
+                    ((0, 1), _) => (TestKind::Synthetic, self.generator(&m)?),
+                    _ => return Err(Error::format(&tp, "a test set mixing real and synthetic images")),
+                }
+            }
+            other => return Err(Error::format(mpath, format!("result with unknown test_source '{other}'"))),
+        })
+    }
+}
+
+/// Every result of every METRICS.json, labelled, and the generators behind them.
+pub fn gather(metrics: &[PathBuf]) -> Result<(Vec<Observation>, BTreeMap<GenId, GeneratorInfo>)> {
+    let mut lab = Labeller::default();
     let mut out = Vec::new();
     for mpath in metrics {
         let bytes = std::fs::read(mpath).at(mpath)?;
         let rep: EvalReport = serde_json::from_slice(&bytes)
             .map_err(|e| Error::format(mpath, format!("not evaluate's METRICS.json: {e}")))?;
+        let mut file_obs = Vec::new();
+        let mut test_generator = None;
         for r in &rep.results {
-            let cpath = PathBuf::from(&r.classifier);
-            let cm = meta(&cpath)
-                .map_err(|e| Error::Invalid(format!("{}: classifier {}: {e}", mpath.display(), r.classifier)))?;
-            let dataset = cm.get("dataset").cloned().unwrap_or_else(|| "unknown".into());
-            let seed: u64 = cm.get("seed").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let train = cm.get("train").ok_or_else(|| {
-                Error::format(&cpath, "checkpoint metadata has no 'train' (not written by clf-train?)")
-            })?;
-            let mix = if DatasetName::parse(train).is_ok() {
-                Mix { original: 1, synthetic: 0 }
-            } else {
-                let tp = PathBuf::from(train);
-                ratio_of(
-                    &meta(&tp).map_err(|e| Error::Invalid(format!("training set of {}: {e}", r.classifier)))?,
-                    &tp,
-                )?
-            };
-            let test = match r.test_source.as_str() {
-                "real" => TestKind::Original,
-                "synthetic" => TestKind::Synthetic,
-                "corrupted" => {
-                    let c =
-                        r.test.split(':').next().unwrap_or("").rsplit('/').next().unwrap_or("corrupted").to_string();
-                    TestKind::Corrupted(c)
-                }
-                "mix" => {
-                    // A subset of one source built by mix-build (1:0 or 0:1).
-                    let tp = PathBuf::from(&r.test);
-                    let m = meta(&tp)?;
-                    let corrupted = m.get("dataset").and_then(|d| d.strip_prefix("mnist-c/")).map(str::to_string);
-                    match (ratio_of(&m, &tp)?.norm(), corrupted) {
-                        ((1, 0), Some(c)) => TestKind::Corrupted(c),
-                        ((1, 0), None) => TestKind::Original,
-                        ((0, 1), _) => TestKind::Synthetic,
-                        _ => return Err(Error::format(&tp, "a test set mixing real and synthetic images")),
-                    }
-                }
-                other => return Err(Error::format(mpath, format!("result with unknown test_source '{other}'"))),
-            };
-            out.push(Observation {
-                dataset,
-                mix,
+            let t = lab.trained(&r.classifier)?;
+            let (test, tg) = lab.test(mpath, &r.test, &r.test_source)?;
+            test_generator = test_generator.or(tg);
+            file_obs.push(Observation {
+                dataset: t.dataset,
+                generator: t.generator,
+                mix: t.mix,
                 test,
                 test_set: r.test.clone(),
-                seed,
+                seed: t.seed,
                 accuracy: r.accuracy,
                 classifier: r.classifier.clone(),
             });
         }
+        for mut o in file_obs {
+            o.generator = o.generator.or_else(|| test_generator.clone());
+            out.push(o);
+        }
     }
-    Ok(out)
+    Ok((out, lab.generators))
 }
 
-/// Mean ± std over seeds per (dataset, mix, test).
+/// Mean ± std over seeds per (dataset, generator, mix, test).
 pub fn aggregate(obs: &[Observation]) -> Cells {
-    let mut m: BTreeMap<(String, Mix, TestKind), Vec<(u64, f64)>> = BTreeMap::new();
+    let mut m: BTreeMap<(String, Option<GenId>, Mix, TestKind), Vec<(u64, f64)>> = BTreeMap::new();
     for o in obs {
-        m.entry((o.dataset.clone(), o.mix, o.test.clone())).or_default().push((o.seed, o.accuracy));
+        m.entry((o.dataset.clone(), o.generator.clone(), o.mix, o.test.clone())).or_default().push((o.seed, o.accuracy));
     }
     m.into_iter()
         .map(|(k, mut v)| {
@@ -303,6 +389,25 @@ impl PaperValues {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+
+    /// The mixes of `dataset` with a value on any of `tests`.
+    pub fn mixes(&self, dataset: &str, tests: &[TestKind]) -> Vec<Mix> {
+        let keys: Vec<String> = tests.iter().map(TestKind::key).collect();
+        let mut v: Vec<Mix> = self
+            .values
+            .keys()
+            .filter(|(d, _, t)| d == dataset && keys.contains(t))
+            .filter_map(|(_, m, _)| Mix::parse_label(m))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Every cell: ((dataset, mix label, test key), accuracy).
+    pub fn cells(&self) -> impl Iterator<Item = (&(String, String, String), &f64)> {
+        self.values.iter()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +417,10 @@ pub struct ReportParams {
     /// `report.md`; everything else is written beside it.
     pub out: PathBuf,
     pub title: Option<String>,
+    /// Datasets whose rows appear even without results ("not run").
+    pub expect_datasets: Vec<String>,
+    /// Paragraphs for the top of the report (e.g. that a study is reduced).
+    pub notes: Vec<String>,
 }
 
 pub fn dataset_title(d: &str) -> String {
@@ -323,124 +432,85 @@ pub fn dataset_title(d: &str) -> String {
     }
 }
 
+/// The paper's order of datasets; others after them.
+pub fn dataset_rank(d: &str) -> usize {
+    ["mnist", "fashion-mnist", "cifar-10"].iter().position(|x| *x == d).unwrap_or(9)
+}
+
 /// Datasets in the paper's order, then any others.
 pub fn datasets_of(cells: &Cells) -> Vec<String> {
-    let mut ds: Vec<String> = Vec::new();
-    for (d, _, _) in cells.keys() {
-        if !ds.contains(d) {
-            ds.push(d.clone());
-        }
-    }
-    let rank = |d: &str| ["mnist", "fashion-mnist", "cifar-10"].iter().position(|x| *x == d).unwrap_or(9);
-    ds.sort_by_key(|d| (rank(d), d.clone()));
+    let mut ds: Vec<String> = cells.keys().map(|k| k.0.clone()).collect();
+    ds.sort_by_key(|d| (dataset_rank(d), d.clone()));
+    ds.dedup();
     ds
+}
+
+/// The generators with results for dataset `d`, in order (none first).
+pub fn generators_of(cells: &Cells, d: &str) -> Vec<Option<GenId>> {
+    let mut gs: Vec<Option<GenId>> = cells.keys().filter(|k| k.0 == d).map(|k| k.1.clone()).collect();
+    gs.sort();
+    gs.dedup();
+    gs
+}
+
+/// Writes files into the report's folder and remembers them.
+pub struct Writer {
+    pub dir: PathBuf,
+    pub written: Vec<PathBuf>,
+}
+
+impl Writer {
+    pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let p = self.dir.join(name);
+        crate::artifact::write_atomic(&p, bytes)?;
+        self.written.push(p);
+        Ok(())
+    }
+}
+
+/// Everything the report is made of, read from the artifacts.
+pub struct Study {
+    pub obs: Vec<Observation>,
+    pub cells: Cells,
+    pub generators: BTreeMap<GenId, GeneratorInfo>,
+    pub paper: PaperValues,
+    pub context: super::context::Context,
+}
+
+impl Study {
+    /// Reads every METRICS.json, the artifacts they name and their provenance.
+    pub fn read(params: &ReportParams) -> Result<Study> {
+        let (obs, generators) = gather(&params.metrics)?;
+        if obs.is_empty() {
+            return Err(Error::Invalid("the METRICS.json files hold no results".into()));
+        }
+        let paper = match &params.paper {
+            Some(p) => PaperValues::read(p)?,
+            None => PaperValues::default(),
+        };
+        let mut context = super::context::Context::default();
+        for m in &params.metrics {
+            context.add(m);
+        }
+        for g in generators.values() {
+            context.add(&g.path);
+        }
+        Ok(Study { cells: aggregate(&obs), obs, generators, paper, context })
+    }
 }
 
 /// Writes report.md, the tables (Markdown + CSV) and the figures; returns the files written.
 pub fn run(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
-    let obs = gather(&params.metrics)?;
-    if obs.is_empty() {
-        return Err(Error::Invalid("the METRICS.json files hold no results".into()));
-    }
-    let cells = aggregate(&obs);
-    let paper = match &params.paper {
-        Some(p) => PaperValues::read(p)?,
-        None => PaperValues::default(),
-    };
+    let study = Study::read(params)?;
     let dir = match params.out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).at(&dir)?;
-    let mut written = Vec::new();
-    let mut write = |name: &str, bytes: &[u8]| -> Result<PathBuf> {
-        let p = dir.join(name);
-        crate::artifact::write_atomic(&p, bytes)?;
-        written.push(p.clone());
-        Ok(p)
-    };
-
-    let t2 = super::tables::table2(&cells, &paper);
-    let t3 = super::tables::table3(&cells, &paper);
-    write("table2.md", t2.markdown().as_bytes())?;
-    write("table2.csv", t2.csv().as_bytes())?;
-    write("table3.md", t3.markdown().as_bytes())?;
-    write("table3.csv", t3.csv().as_bytes())?;
-    write("results.csv", super::tables::observations_csv(&obs).as_bytes())?;
-
-    // Figure 1: real beside synthetic, per dataset (the synthetic test set that was evaluated).
-    let mut fig1: Vec<(String, String)> = Vec::new();
-    let mut fig1_notes: Vec<String> = Vec::new();
-    for d in datasets_of(&cells) {
-        let Some(synth) =
-            obs.iter().find(|o| o.dataset == d && o.test == TestKind::Synthetic).map(|o| o.test_set.clone())
-        else {
-            continue;
-        };
-        let name = format!("figure1-{d}.png");
-        match super::figures::real_vs_synthetic(&d, &synth, opts) {
-            Ok(png) => {
-                write(&name, &png)?;
-                fig1.push((d.clone(), name));
-            }
-            Err(e) => fig1_notes.push(format!("{}: no Figure 1 ({e})", dataset_title(&d))),
-        }
-    }
-    let fig2 = super::figures::bars(&cells)?;
-    if let Some(png) = &fig2 {
-        write("figure2.png", png)?;
-    }
-    let ratio = super::figures::ratio_curves(&cells)?;
-    if let Some(png) = &ratio {
-        write("accuracy-vs-ratio.png", png)?;
-    }
-
-    let mut md = String::new();
-    let title = params.title.clone().unwrap_or_else(|| "synthmix report".into());
-    let _ = writeln!(md, "# {title}\n");
-    let _ = writeln!(
-        md,
-        "Test accuracy of classifiers trained on mixes of original (O) and GAN-synthetic (S) images, \
-         mean ± sample standard deviation over classifier seeds (n = number of seeds). \
-         {} results from {} METRICS.json files.\n",
-        obs.len(),
-        params.metrics.len()
-    );
-    let _ = writeln!(
-        md,
-        "Table and figure layouts follow the study's description (Table 2: every dataset's mixes on original and \
-         synthetic test data; Table 3: MNIST over all ratios with MNIST-C shot noise); cells without a result say \
-         \"not run\", paper cells without a known value \"n/a\".\n"
-    );
-    if paper.is_empty() {
-        let _ = writeln!(md, "No paper values were given (`--paper`), so the paper columns are empty.\n");
-    } else {
-        let _ = writeln!(md, "Paper values: {}. {}\n", paper.source, paper.note);
-    }
-    let _ = writeln!(md, "## Table 2: test accuracy per training mix (original and synthetic test sets)\n");
-    let _ = writeln!(md, "{}\n[CSV](table2.csv)\n", t2.markdown());
-    let _ = writeln!(md, "## Table 3: MNIST, accuracy against the O:S ratio, with MNIST-C shot noise\n");
-    let _ = writeln!(md, "{}\n[CSV](table3.csv)\n", t3.markdown());
-    let _ = writeln!(md, "## Figure 1: real (left) beside synthetic (right) samples\n");
-    for (d, f) in &fig1 {
-        let _ = writeln!(md, "**{}**\n\n![Figure 1, {}]({f})\n", dataset_title(d), dataset_title(d));
-    }
-    for n in &fig1_notes {
-        let _ = writeln!(md, "- {n}");
-    }
-    if fig2.is_some() {
-        let _ =
-            writeln!(md, "## Figure 2: test accuracy for every train–test combination\n\n![Figure 2](figure2.png)\n");
-    }
-    if ratio.is_some() {
-        let _ = writeln!(
-            md,
-            "## Accuracy against the O:S ratio, per test set\n\n![accuracy vs ratio](accuracy-vs-ratio.png)\n"
-        );
-    }
-    let _ = writeln!(md, "All results, one row per classifier and test set: [results.csv](results.csv).");
-    write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
-    Ok(written)
+    let mut w = Writer { dir, written: Vec::new() };
+    let md = super::markdown::write_all(&study, params, opts, &mut w)?;
+    w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
+    Ok(w.written)
 }
 
 #[cfg(test)]
@@ -455,6 +525,11 @@ mod tests {
         let labels: Vec<String> = v.iter().map(Mix::label).collect();
         assert_eq!(labels, ["O", "S", "2:2", "2:1", "1:2", "5:1", "10:1", "3:1"]);
         assert_eq!(m(2, 2).paper_rank().0, 2, "2:2 is the paper's 1:1");
+        assert_eq!(Mix::new(2, 2), m(1, 1), "new gives lowest terms");
+        assert_ne!(m(2, 2).cmp(&m(1, 1)), std::cmp::Ordering::Equal, "ordering agrees with equality");
+        assert_eq!(Mix::parse_label("10:1"), Some(m(10, 1)));
+        assert_eq!(Mix::parse_label("O"), Some(m(1, 0)));
+        assert_eq!(Mix::parse_label("x"), None);
     }
 
     #[test]

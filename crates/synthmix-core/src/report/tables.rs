@@ -1,88 +1,122 @@
 //! The paper's Table 2 (accuracy per training mix on the original and the
-//! synthetic test set, per dataset) and Table 3 (MNIST: accuracy against the
-//! O:S ratio, with MNIST-C shot noise), as Markdown and CSV, ours beside the
-//! paper's.
+//! synthetic test set, per dataset and generator) and Table 3 (MNIST:
+//! accuracy against the O:S ratio, with MNIST-C shot noise), as Markdown and
+//! CSV: ours (mean ± std over seeds, n) beside the paper's value and their
+//! difference in units of our std.
 
 use std::fmt::Write as _;
 
-use super::study::{dataset_title, datasets_of, Cells, Mix, Observation, PaperValues, TestKind};
+use super::generators::GenId;
+use super::study::{dataset_title, generators_of, Cell, Cells, Mix, Observation, PaperValues, TestKind};
 
-/// One cell: mean, std, n and the per-seed values as text.
-type Stat = (f64, f64, usize, String);
+/// One row: a dataset, the generator behind it, a training mix.
+pub type Row = (String, Option<GenId>, Mix);
 
-/// Rows of (dataset, mix) × columns of test sets.
+/// Rows × test sets, each cell ours beside the paper's.
 #[derive(Debug, Clone)]
 pub struct Table {
     pub name: String,
-    pub rows: Vec<(String, Mix)>,
+    pub rows: Vec<Row>,
     pub tests: Vec<TestKind>,
-    cells: Vec<Vec<Option<Stat>>>,
+    cells: Vec<Vec<Option<Cell>>>,
     paper: Vec<Vec<Option<f64>>>,
+    /// Per row: why it has no results ("not run: …"), for expected datasets without any.
+    not_run: Vec<Option<String>>,
 }
 
-fn paper_text(v: Option<f64>) -> String {
-    v.map(|a| format!("{a:.4}")).unwrap_or_else(|| "n/a".into())
+fn generator_text(g: &Option<GenId>) -> String {
+    g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into())
+}
+
+/// (ours − paper) / our std: how far the paper's value lies from our mean, in our spread.
+/// None without a spread (n = 1, or every seed gave the same accuracy up to rounding).
+pub fn delta_sigma(c: &Cell, paper: f64) -> Option<f64> {
+    (c.values.len() > 1 && c.std > 1e-9).then(|| (c.mean - paper) / c.std)
 }
 
 impl Table {
-    fn build(name: &str, cells: &Cells, paper: &PaperValues, rows: Vec<(String, Mix)>, tests: Vec<TestKind>) -> Table {
-        let mut c = Vec::new();
-        let mut pv = Vec::new();
-        for (d, m) in &rows {
-            c.push(
-                tests
-                    .iter()
-                    .map(|t| {
-                        cells.get(&(d.clone(), *m, t.clone())).map(|cell| {
-                            let seeds =
-                                cell.values.iter().map(|v| format!("{}:{:.4}", v.0, v.1)).collect::<Vec<_>>().join(" ");
-                            (cell.mean, cell.std, cell.values.len(), seeds)
-                        })
-                    })
-                    .collect(),
-            );
-            pv.push(tests.iter().map(|t| paper.get(d, m, t)).collect());
+    fn build(name: &str, cells: &Cells, paper: &PaperValues, rows: Vec<Row>, tests: Vec<TestKind>) -> Table {
+        let c = rows
+            .iter()
+            .map(|(d, g, m)| tests.iter().map(|t| cells.get(&(d.clone(), g.clone(), *m, t.clone())).cloned()).collect())
+            .collect();
+        let pv = rows.iter().map(|(d, _, m)| tests.iter().map(|t| paper.get(d, m, t)).collect()).collect();
+        let not_run = vec![None; rows.len()];
+        Table { name: name.into(), rows, tests, cells: c, paper: pv, not_run }
+    }
+
+    /// Adds the paper's rows of a dataset that has no results, each saying why.
+    fn add_not_run(&mut self, d: &str, mixes: &[Mix], paper: &PaperValues, why: &str) {
+        for m in mixes {
+            self.rows.push((d.to_string(), None, *m));
+            self.cells.push(vec![None; self.tests.len()]);
+            self.paper.push(self.tests.iter().map(|t| paper.get(d, m, t)).collect());
+            self.not_run.push(Some(why.to_string()));
         }
-        Table { name: name.into(), rows, tests, cells: c, paper: pv }
     }
 
     pub fn markdown(&self) -> String {
-        let mut s = String::from("| Dataset | Training data |");
+        let mut s = String::from("| Dataset | Generator | Training data |");
         for t in &self.tests {
-            let _ = write!(s, " {} (ours) | {} (paper) |", t.title(), t.title());
+            let _ = write!(s, " {}: ours | paper | Δ/σ |", t.title());
         }
-        s.push_str("\n|---|---|");
+        s.push_str("\n|---|---|---|");
         for _ in &self.tests {
-            s.push_str("---:|---:|");
+            s.push_str("---:|---:|---:|");
         }
         s.push('\n');
-        for (r, (d, m)) in self.rows.iter().enumerate() {
-            let _ = write!(s, "| {} | {} |", dataset_title(d), m.label());
-            for (k, _) in self.tests.iter().enumerate() {
-                let ours = match &self.cells[r][k] {
-                    Some((mean, std, n, _)) => format!("{mean:.4} ± {std:.4} (n={n})"),
-                    None => "not run".into(),
+        for (r, (d, g, m)) in self.rows.iter().enumerate() {
+            let gen = if self.not_run[r].is_some() { "–".into() } else { generator_text(g) };
+            let _ = write!(s, "| {} | {gen} | {} |", dataset_title(d), m.label());
+            for k in 0..self.tests.len() {
+                let p = self.paper[r][k];
+                let (ours, delta) = match (&self.cells[r][k], &self.not_run[r]) {
+                    (Some(c), _) => {
+                        let d = p.map(|p| match delta_sigma(c, p) {
+                            Some(x) => format!("{x:+.1}"),
+                            None => "n/a (no spread)".into(),
+                        });
+                        (c.text(), d.unwrap_or_default())
+                    }
+                    (None, Some(why)) => (why.clone(), String::new()),
+                    (None, None) => ("not run".into(), String::new()),
                 };
-                let _ = write!(s, " {ours} | {} |", paper_text(self.paper[r][k]));
+                let pt = p.map(|a| format!("{a:.4}")).unwrap_or_else(|| "–".into());
+                let _ = write!(s, " {ours} | {pt} | {delta} |");
             }
             s.push('\n');
         }
         s
     }
 
-    /// One line per cell: table, dataset, train, test, n, mean, std, paper, per-seed values.
+    /// One line per cell.
     pub fn csv(&self) -> String {
-        let mut s = String::from("table,dataset,train,test,n,mean,std,paper,seeds\n");
-        for (r, (d, m)) in self.rows.iter().enumerate() {
+        let mut s = String::from("table,dataset,generator,generator_blake3,train,test,n,mean,std,paper,delta_sigma,seeds\n");
+        for (r, (d, g, m)) in self.rows.iter().enumerate() {
             for (k, t) in self.tests.iter().enumerate() {
-                let (n, mean, std, seeds) = match &self.cells[r][k] {
-                    Some((mean, std, n, seeds)) => {
-                        (n.to_string(), format!("{mean:.6}"), format!("{std:.6}"), seeds.clone())
-                    }
-                    None => ("0".into(), String::new(), String::new(), String::new()),
+                let p = self.paper[r][k];
+                let (n, mean, std, delta, seeds) = match &self.cells[r][k] {
+                    Some(c) => (
+                        c.values.len().to_string(),
+                        format!("{:.6}", c.mean),
+                        format!("{:.6}", c.std),
+                        p.and_then(|p| delta_sigma(c, p)).map(|x| format!("{x:.3}")).unwrap_or_default(),
+                        c.values.iter().map(|v| format!("{}:{:.4}", v.0, v.1)).collect::<Vec<_>>().join(" "),
+                    ),
+                    None => ("0".into(), String::new(), String::new(), String::new(), String::new()),
                 };
-                let paper = self.paper[r][k].map(|a| format!("{a}")).unwrap_or_default();
-                let _ = writeln!(s, "{},{d},{},{},{n},{mean},{std},{paper},{seeds}", self.name, m.label(), t.key());
+                let (gl, gh) = match g {
+                    Some(g) => (g.label(), g.blake3.clone()),
+                    None => (String::new(), String::new()),
+                };
+                let paper = p.map(|a| format!("{a}")).unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "{},{d},\"{gl}\",{gh},{},{},{n},{mean},{std},{paper},{delta},{seeds}",
+                    self.name,
+                    m.label(),
+                    t.key()
+                );
             }
         }
         s
@@ -91,10 +125,10 @@ impl Table {
     /// Every (row, test) that has no result.
     pub fn missing(&self) -> Vec<String> {
         let mut v = Vec::new();
-        for (r, (d, m)) in self.rows.iter().enumerate() {
+        for (r, (d, g, m)) in self.rows.iter().enumerate() {
             for (k, t) in self.tests.iter().enumerate() {
                 if self.cells[r][k].is_none() {
-                    v.push(format!("{d} {} on {}", m.label(), t.key()));
+                    v.push(format!("{d} {} {} on {}", generator_text(g), m.label(), t.key()));
                 }
             }
         }
@@ -102,49 +136,85 @@ impl Table {
     }
 }
 
-const TABLE2_MIXES: [(u32, u32); 6] = [(1, 0), (0, 1), (1, 1), (2, 1), (1, 2), (5, 1)];
-
-/// Table 2: for every dataset, the mixes O, S, 1:1, 2:1, 1:2, 5:1 on the
-/// original and the synthetic test set.
-pub fn table2(cells: &Cells, paper: &PaperValues) -> Table {
-    let mut rows = Vec::new();
-    for d in datasets_of(cells) {
-        for (o, s) in TABLE2_MIXES {
-            rows.push((d.clone(), Mix { original: o, synthetic: s }));
-        }
+/// The mixes of dataset `d`: the paper's for these tests if it has any, else ours.
+fn mixes_for(cells: &Cells, paper: &PaperValues, d: &str, tests: &[TestKind]) -> Vec<Mix> {
+    let mut ms: Vec<Mix> = paper.mixes(d, tests);
+    if ms.is_empty() {
+        ms = cells.keys().filter(|k| k.0 == d).map(|k| k.2).collect();
     }
-    Table::build("table2", cells, paper, rows, vec![TestKind::Original, TestKind::Synthetic])
+    ms.sort();
+    ms.dedup();
+    ms
 }
 
-/// Table 3: MNIST, every mix that was trained (in the paper's order), on the
-/// original, synthetic and every corrupted test set.
+/// Table 2: per dataset and generator, the paper's Table 2 mixes (O, S, 1:1,
+/// 2:1, 1:2, 5:1) on the original and the synthetic test set. Expected
+/// datasets without results get the paper's rows with `why_missing(d)`.
+pub fn table2(cells: &Cells, paper: &PaperValues, expected: &[String], why_missing: &dyn Fn(&str) -> String) -> Table {
+    let tests = vec![TestKind::Original, TestKind::Synthetic];
+    let mut datasets = super::study::datasets_of(cells);
+    let have = datasets.clone();
+    for d in expected {
+        if !datasets.contains(d) {
+            datasets.push(d.clone());
+        }
+    }
+    datasets.sort_by_key(|d| (super::study::dataset_rank(d), d.clone()));
+    let mut rows = Vec::new();
+    for d in datasets.iter().filter(|d| have.contains(d)) {
+        let mixes = mixes_for(cells, paper, d, &tests);
+        for g in generators_of(cells, d) {
+            rows.extend(mixes.iter().map(|m| (d.clone(), g.clone(), *m)));
+        }
+    }
+    let mut t = Table::build("table2", cells, paper, rows, tests.clone());
+    for d in datasets.iter().filter(|d| !have.contains(d)) {
+        t.add_not_run(d, &paper.mixes(d, &tests), paper, &why_missing(d));
+    }
+    t
+}
+
+/// Table 3: MNIST, every mix that was trained (in the paper's order), per
+/// generator, on the original, synthetic and every corrupted test set.
 pub fn table3(cells: &Cells, paper: &PaperValues) -> Table {
     let d = "mnist".to_string();
-    let mut mixes: Vec<Mix> = cells.keys().filter(|k| k.0 == d).map(|k| k.1).collect();
+    let mut mixes: Vec<Mix> = cells.keys().filter(|k| k.0 == d).map(|k| k.2).collect();
     mixes.sort();
     mixes.dedup();
     let mut tests = vec![TestKind::Original, TestKind::Synthetic];
     for k in cells.keys().filter(|k| k.0 == d) {
-        if matches!(k.2, TestKind::Corrupted(_)) && !tests.contains(&k.2) {
-            tests.push(k.2.clone());
+        if matches!(k.3, TestKind::Corrupted(_)) && !tests.contains(&k.3) {
+            tests.push(k.3.clone());
         }
     }
     if tests.len() == 2 {
         tests.push(TestKind::Corrupted("shot_noise".into()));
     }
-    let rows = mixes.into_iter().map(|m| (d.clone(), m)).collect();
+    let mut rows = Vec::new();
+    for g in generators_of(cells, &d) {
+        // A generator with only some mixes (a seed variant for the headline rows) shows those.
+        rows.extend(
+            mixes.iter().filter(|m| cells.keys().any(|k| k.0 == d && k.1 == g && k.2 == **m)).map(|m| (d.clone(), g.clone(), *m)),
+        );
+    }
     Table::build("table3", cells, paper, rows, tests)
 }
 
-/// Every observation: dataset, train, test, test set, seed, accuracy, classifier.
+/// Every observation: dataset, generator, train, test, test set, seed, accuracy, classifier.
 pub fn observations_csv(obs: &[Observation]) -> String {
-    let mut s = String::from("dataset,train,test,test_set,seed,accuracy,classifier\n");
+    let mut s = String::from("dataset,generator,generator_blake3,train,test,test_set,seed,accuracy,classifier\n");
     let mut sorted: Vec<&Observation> = obs.iter().collect();
-    sorted.sort_by(|a, b| (&a.dataset, a.mix, &a.test, a.seed).cmp(&(&b.dataset, b.mix, &b.test, b.seed)));
+    sorted.sort_by(|a, b| {
+        (&a.dataset, &a.generator, a.mix, &a.test, a.seed).cmp(&(&b.dataset, &b.generator, b.mix, &b.test, b.seed))
+    });
     for o in sorted {
+        let (gl, gh) = match &o.generator {
+            Some(g) => (g.label(), g.blake3.clone()),
+            None => (String::new(), String::new()),
+        };
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{:.6},{}",
+            "{},\"{gl}\",{gh},{},{},{},{},{:.6},{}",
             o.dataset,
             o.mix.label(),
             o.test.key(),

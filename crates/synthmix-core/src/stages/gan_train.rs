@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::CommonArgs;
 use crate::model::gan::GanArch;
-use crate::train::gan::{self, GanPreset, GanTrainParams, Keep};
+use crate::train::gan::{self, GanPreset, GanTrainParams, Keep, OnCollapse};
 use crate::train::optim::AdamConfig;
 use anyhow::Context;
 use clap::Parser;
@@ -65,6 +65,11 @@ pub struct Args {
     /// Which generator OUT holds: the last, or the one with the lowest FID.
     #[arg(long, value_enum, default_value_t = Keep::Last)]
     keep: Keep,
+    /// A collapsed generator (the fixed samples' pixel std below 0.005):
+    /// stop with an error, or warn and train to the last epoch (to report a
+    /// collapsing setting, such as the paper preset, as it is).
+    #[arg(long, value_enum, default_value_t = OnCollapse::Stop)]
+    on_collapse: OnCollapse,
     /// Continue from OUT-stem.optim.safetensors (exactly as if never stopped).
     #[arg(long)]
     resume: bool,
@@ -99,6 +104,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         fid_samples: a.fid_samples,
         checkpoint_every: a.checkpoint_every,
         keep: a.keep,
+        on_collapse: a.on_collapse,
         resume: a.resume,
         out: a.out.clone(),
     };

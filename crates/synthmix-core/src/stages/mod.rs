@@ -18,13 +18,28 @@ pub mod synth_sample;
 pub struct Stage {
     /// Its binary name, as pipeline specs and users' scripts call it.
     pub name: &'static str,
+    /// The semantic version of what the stage computes: bumped whenever the
+    /// same flags and inputs would give other output bytes. With the artifact
+    /// format it keys the pipeline cache, so a rebuild or a new commit that
+    /// leaves a stage's results alone keeps them cached. The golden tests
+    /// (`tests/golden.rs`) pin each version's output hash.
+    pub version: u32,
     /// Its clap command (flags, help), e.g. for listing it in the runner's help.
     pub command: fn() -> clap::Command,
     /// Runs it on a full argument list, program name first (as `std::env::args_os()`).
     pub main: fn(Vec<OsString>) -> ExitCode,
 }
 
+/// The flag, given alone, on which a stage program prints
+/// [`Stage::semantic_version`] and exits (the pipeline runner asks it).
+pub const STAGE_VERSION_FLAG: &str = "--stage-version";
+
 impl Stage {
+    /// `NAME/VERSION+formatF`: what the cache key holds for this stage.
+    pub fn semantic_version(&self) -> String {
+        format!("{}/{}+format{}", self.name, self.version, crate::artifact::FORMAT_VERSION)
+    }
+
     /// The first clause of the stage's description (up to its first `. ` or `; `).
     pub fn summary(&self) -> String {
         let about = (self.command)().get_about().map(|s| s.to_string()).unwrap_or_default();
@@ -36,22 +51,24 @@ impl Stage {
 
 /// The table entry of the stage module `$m`, called `$name`.
 macro_rules! stage {
-    ($name:literal, $m:ident) => {
+    ($name:literal, $m:ident, version $v:literal) => {
         Stage {
             name: $name,
+            version: $v,
             command: <$m::Args as clap::CommandFactory>::command,
             main: |args| run_with(args, |a: &$m::Args| &a.common, $m::run),
         }
     };
 }
 
-/// Every stage, in pipeline order.
+/// Every stage, in pipeline order, with its semantic version: bump it (and
+/// its golden hash in `tests/golden.rs`) when its output bytes change.
 pub const STAGES: &[Stage] = &[
-    stage!("gan-train", gan_train),
-    stage!("synth-sample", synth_sample),
-    stage!("mix-build", mix_build),
-    stage!("clf-train", clf_train),
-    stage!("evaluate", evaluate),
+    stage!("gan-train", gan_train, version 1),
+    stage!("synth-sample", synth_sample, version 1),
+    stage!("mix-build", mix_build, version 2),
+    stage!("clf-train", clf_train, version 1),
+    stage!("evaluate", evaluate, version 2),
 ];
 
 /// A stage program: parses `args` (program name first) as `A` (clap exits
@@ -72,7 +89,17 @@ fn run_with<A: clap::Parser>(
 /// A stage binary's `main`: runs stage `name` on this process's arguments.
 pub fn main(name: &str) -> ExitCode {
     let stage = find(name).unwrap_or_else(|| panic!("{name} is not a stage"));
-    (stage.main)(std::env::args_os().collect())
+    run(stage, std::env::args_os().collect())
+}
+
+/// Runs `stage` on `args` (program name first); `PROGRAM --stage-version`
+/// prints its semantic version instead.
+pub fn run(stage: &Stage, args: Vec<OsString>) -> ExitCode {
+    if args.len() == 2 && args[1] == STAGE_VERSION_FLAG {
+        println!("{}", stage.semantic_version());
+        return ExitCode::SUCCESS;
+    }
+    (stage.main)(args)
 }
 
 /// The stage called `name`.
@@ -105,5 +132,6 @@ mod tests {
         }
         assert!(for_program("/usr/bin/synthmix").is_none() && find("synthmix").is_none());
         assert_eq!(find("mix-build").map(|s| s.name), Some("mix-build"));
+        assert_eq!(find("clf-train").unwrap().semantic_version(), "clf-train/1+format1");
     }
 }

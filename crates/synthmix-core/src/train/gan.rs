@@ -86,6 +86,18 @@ pub enum Keep {
     BestFid,
 }
 
+/// What a collapsed generator (fixed samples' std below [`COLLAPSE_STD`]) does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnCollapse {
+    /// Stop with an error; the last good checkpoint stays.
+    #[default]
+    Stop,
+    /// Log a warning and train on: for studies that report a collapsing
+    /// setting (the paper's learning rates) as a finding.
+    Warn,
+}
+
 /// Every parameter of a `gan-train` run; saved in its provenance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GanTrainParams {
@@ -106,6 +118,9 @@ pub struct GanTrainParams {
     pub fid_samples: usize,
     pub checkpoint_every: usize,
     pub keep: Keep,
+    /// A collapse stops the run, or is logged and training goes on.
+    #[serde(default)]
+    pub on_collapse: OnCollapse,
     pub resume: bool,
     pub out: PathBuf,
 }
@@ -657,9 +672,11 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
             e.wall_s
         );
         if std < COLLAPSE_STD {
-            return Err(Error::Diverged(format!(
-                "epoch {epoch}: generator collapsed (fixed samples' mean pixel std {std:.4} < {COLLAPSE_STD}); {kept}"
-            )));
+            let what = format!("epoch {epoch}: generator collapsed (fixed samples' mean pixel std {std:.4} < {COLLAPSE_STD})");
+            match params.on_collapse {
+                OnCollapse::Stop => return Err(Error::Diverged(format!("{what}; {kept}"))),
+                OnCollapse::Warn => tracing::warn!("{what}; training on (--on-collapse warn)"),
+            }
         }
         csv.push_str(&e.csv_row());
         crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;

@@ -1,0 +1,351 @@
+//! The paper's claims, tested over seeds. Each claim is one or more
+//! statistics: a paired difference of accuracies (same study seed, same
+//! generator: `acc(A) − acc(B)` per seed) or a single accuracy, with a 95 %
+//! Student-t confidence interval of its mean over seeds, and a verdict that
+//! follows from where the interval lies against the claim's threshold.
+
+use std::fmt::Write as _;
+
+use super::generators::GenId;
+use super::study::{dataset_title, Cells, Mix, TestKind};
+
+/// The two-sided 95 % Student-t quantile t(0.975, df), df = 1…30 (then 1.96).
+fn t975(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        d if d <= 30 => T[d - 1],
+        _ => 1.96,
+    }
+}
+
+/// Mean and 95 % t-interval of values (the interval is infinite for n < 2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    pub mean: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub n: usize,
+}
+
+impl Interval {
+    pub fn of(v: &[f64]) -> Option<Interval> {
+        let n = v.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let half = if n < 2 {
+            f64::INFINITY
+        } else {
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            t975(n - 1) * (var / n as f64).sqrt()
+        };
+        Some(Interval { mean, lo: mean - half, hi: mean + half, n })
+    }
+
+    /// `+0.0123 [-0.0040, +0.0286] (n=3)`; signed for differences, plain for levels.
+    pub fn text(&self, signed: bool) -> String {
+        let f = |x: f64| if signed { format!("{x:+.4}") } else { format!("{x:.4}") };
+        if self.lo.is_finite() {
+            format!("{} [{}, {}] (n={})", f(self.mean), f(self.lo), f(self.hi), self.n)
+        } else {
+            format!("{} [no interval] (n={})", f(self.mean), self.n)
+        }
+    }
+}
+
+/// What a statistic must show for its claim to hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expect {
+    /// The mean is above this (the whole interval for "holds").
+    Above(f64),
+    Below(f64),
+    /// Within ±margin of 0 (an equivalence test: the whole interval inside).
+    Within(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Holds,
+    DoesNotHold,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn text(&self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::DoesNotHold => "does not hold",
+            Verdict::Inconclusive => "inconclusive at this n",
+        }
+    }
+}
+
+impl Expect {
+    pub fn verdict(&self, i: &Interval) -> Verdict {
+        let (holds, fails) = match *self {
+            Expect::Above(t) => (i.lo > t, i.hi < t),
+            Expect::Below(t) => (i.hi < t, i.lo > t),
+            Expect::Within(m) => (i.lo > -m && i.hi < m, i.lo > m || i.hi < -m),
+        };
+        match (holds, fails) {
+            (true, _) => Verdict::Holds,
+            (_, true) => Verdict::DoesNotHold,
+            _ => Verdict::Inconclusive,
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Expect::Above(t) => format!("> {t}"),
+            Expect::Below(t) => format!("< {t}"),
+            Expect::Within(m) => format!("within ±{m}"),
+        }
+    }
+}
+
+/// One tested statistic of a claim.
+#[derive(Debug, Clone)]
+pub struct Stat {
+    pub what: String,
+    pub expect: Expect,
+    pub interval: Option<Interval>,
+    /// The paper's value of the same statistic, where it has both numbers.
+    pub paper: Option<f64>,
+    /// A difference (signed) rather than a level.
+    pub difference: bool,
+}
+
+impl Stat {
+    pub fn verdict(&self) -> Verdict {
+        self.interval.map(|i| self.expect.verdict(&i)).unwrap_or(Verdict::Inconclusive)
+    }
+}
+
+/// A claim of the paper and what tests it here.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub number: usize,
+    pub text: &'static str,
+    /// Per dataset and generator: the statistics; empty when not testable here.
+    pub tests: Vec<(String, Option<GenId>, Vec<Stat>)>,
+    /// Why it cannot be tested (or fully tested) here.
+    pub untested: Vec<String>,
+}
+
+impl Claim {
+    /// All statistics hold → holds; any does not → does not hold; else inconclusive.
+    pub fn verdict_of(stats: &[Stat]) -> Verdict {
+        let v: Vec<Verdict> = stats.iter().map(Stat::verdict).collect();
+        if v.is_empty() {
+            Verdict::Inconclusive
+        } else if v.contains(&Verdict::DoesNotHold) {
+            Verdict::DoesNotHold
+        } else if v.iter().all(|x| *x == Verdict::Holds) {
+            Verdict::Holds
+        } else {
+            Verdict::Inconclusive
+        }
+    }
+}
+
+/// Looks up per-seed accuracies and the paper's values.
+pub struct Source<'a> {
+    pub cells: &'a Cells,
+    pub paper: &'a dyn Fn(&str, &Mix, &TestKind) -> Option<f64>,
+}
+
+impl Source<'_> {
+    fn values(&self, d: &str, g: &Option<GenId>, m: Mix, t: &TestKind) -> Vec<(u64, f64)> {
+        self.cells.get(&(d.to_string(), g.clone(), m, t.clone())).map(|c| c.values.clone()).unwrap_or_default()
+    }
+
+    /// `acc(a) − acc(b)` paired by seed, both on test `t`.
+    fn diff(&self, d: &str, g: &Option<GenId>, a: Mix, b: Mix, t: &TestKind, expect: Expect) -> Stat {
+        let va = self.values(d, g, a, t);
+        let vb = self.values(d, g, b, t);
+        let diffs: Vec<f64> =
+            va.iter().filter_map(|(s, x)| vb.iter().find(|(s2, _)| s2 == s).map(|(_, y)| x - y)).collect();
+        let paper = match ((self.paper)(d, &a, t), (self.paper)(d, &b, t)) {
+            (Some(x), Some(y)) => Some(x - y),
+            _ => None,
+        };
+        Stat {
+            what: format!("acc({}) − acc({}) on {}", a.label(), b.label(), t.title()),
+            expect,
+            interval: Interval::of(&diffs),
+            paper,
+            difference: true,
+        }
+    }
+
+    /// `acc(m)` on test `t`.
+    fn level(&self, d: &str, g: &Option<GenId>, m: Mix, t: &TestKind, expect: Expect) -> Stat {
+        let v: Vec<f64> = self.values(d, g, m, t).iter().map(|x| x.1).collect();
+        Stat {
+            what: format!("acc({}) on {}", m.label(), t.title()),
+            expect,
+            interval: Interval::of(&v),
+            paper: (self.paper)(d, &m, t),
+            difference: false,
+        }
+    }
+}
+
+const O: Mix = Mix { original: 1, synthetic: 0 };
+const S: Mix = Mix { original: 0, synthetic: 1 };
+const fn r(o: u32, s: u32) -> Mix {
+    Mix { original: o, synthetic: s }
+}
+
+/// The thresholds that turn the paper's words into tests, stated in the report.
+pub const FAIL_BELOW: f64 = 0.5;
+pub const DECENT_ABOVE: f64 = 0.5;
+pub const CLOSE_WITHIN: f64 = 0.01;
+
+/// Tests every claim on the (dataset, generator) pairs that have results.
+pub fn test_all(src: &Source, expected_datasets: &[String]) -> Vec<Claim> {
+    let mut pairs: Vec<(String, Option<GenId>)> = src.cells.keys().map(|k| (k.0.clone(), k.1.clone())).collect();
+    pairs.sort_by_key(|(d, g)| (super::study::dataset_rank(d), d.clone(), g.clone()));
+    pairs.dedup();
+    let shot = TestKind::Corrupted("shot_noise".into());
+    let has = |d: &str, g: &Option<GenId>, m: Mix, t: &TestKind| !src.values(d, g, m, t).is_empty();
+
+    let mut c1 = Claim { number: 1, text: "A model trained on O only fails on a synthetic test set, while S-trained models do decently on real data.", tests: vec![], untested: vec![] };
+    let mut c2 = Claim { number: 2, text: "A small synthetic share (5:1) keeps real-test accuracy close to O/O and raises accuracy on out-of-distribution data (MNIST-C).", tests: vec![], untested: vec![] };
+    let mut c3 = Claim { number: 3, text: "On MNIST-C, 6:1 and 7:1 beat O; 9:1 and 10:1 fall below it.", tests: vec![], untested: vec![] };
+    for (d, g) in &pairs {
+        let (orig, syn) = (TestKind::Original, TestKind::Synthetic);
+        if has(d, g, O, &syn) && has(d, g, S, &orig) {
+            c1.tests.push((
+                d.clone(),
+                g.clone(),
+                vec![
+                    src.level(d, g, O, &syn, Expect::Below(FAIL_BELOW)),
+                    src.level(d, g, S, &orig, Expect::Above(DECENT_ABOVE)),
+                ],
+            ));
+        }
+        if has(d, g, r(5, 1), &orig) && has(d, g, O, &orig) {
+            let mut v = vec![src.diff(d, g, r(5, 1), O, &orig, Expect::Within(CLOSE_WITHIN))];
+            if has(d, g, r(5, 1), &shot) {
+                v.push(src.diff(d, g, r(5, 1), O, &shot, Expect::Above(0.0)));
+            }
+            c2.tests.push((d.clone(), g.clone(), v));
+        }
+        let c3_stats: Vec<Stat> = [(r(6, 1), Expect::Above(0.0)), (r(7, 1), Expect::Above(0.0)), (r(9, 1), Expect::Below(0.0)), (r(10, 1), Expect::Below(0.0))]
+            .into_iter()
+            .filter(|(m, _)| has(d, g, *m, &shot) && has(d, g, O, &shot))
+            .map(|(m, e)| src.diff(d, g, m, O, &shot, e))
+            .collect();
+        if !c3_stats.is_empty() {
+            c3.tests.push((d.clone(), g.clone(), c3_stats));
+        }
+    }
+    if !pairs.iter().any(|(d, _)| d == "fashion-mnist") && expected_datasets.iter().any(|d| d == "fashion-mnist") {
+        c1.untested.push("Fashion-MNIST: not run".into());
+    }
+    let c4 = Claim {
+        number: 4,
+        text: "Synthetic data helps with class imbalance (abstract and introduction; no experiment in the paper shows it).",
+        tests: vec![],
+        untested: vec!["not tested here: the study trains on the balanced real sets only; an imbalance regime (step and long-tail subsets, the generator trained on the same reduced set) is needed to test it".into()],
+    };
+    let cifar = pairs.iter().any(|(d, _)| d == "cifar-10");
+    let mut c5 = Claim { number: 5, text: "The effects are weaker on CIFAR-10.", tests: vec![], untested: vec![] };
+    if cifar {
+        c5.untested.push("compare the CIFAR-10 rows of claims 1 and 2 with MNIST's above; no single statistic is defined for \"weaker\"".into());
+    } else {
+        c5.untested.push(format!(
+            "not run: CIFAR-10 is not in the data dir (put cifar-10/cifar-10-batches-bin/ there, or `synthmix data fetch cifar-10`, then `synthmix run pipelines/paper.toml`)"
+        ));
+    }
+    vec![c1, c2, c3, c4, c5]
+}
+
+/// The Claims section as Markdown.
+pub fn markdown(claims: &[Claim]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Each statistic is computed per study seed and its mean given with a 95 % Student-t confidence interval \
+         over seeds (t with n − 1 degrees of freedom). Differences are paired: the same study seed and the same \
+         generator on both sides (the O classifier of a seed is shared by every generator). Verdicts: **holds** when \
+         the whole interval is on the claim's side of its threshold, **does not hold** when the whole interval is \
+         on the other side, otherwise **inconclusive at this n**. Thresholds that turn the paper's words into tests: \
+         \"fails\" = accuracy below {FAIL_BELOW}, \"decently\" = above {DECENT_ABOVE}, \"close\" = within \
+         ±{CLOSE_WITHIN} (one percentage point), \"raises\"/\"beats\" = difference above 0.\n"
+    );
+    for c in claims {
+        let _ = writeln!(s, "### Claim {}: {}\n", c.number, c.text);
+        if !c.tests.is_empty() {
+            let _ = writeln!(s, "| Dataset | Generator | Statistic | Ours: mean [95 % CI] (n) | Expected | Paper | Verdict |");
+            let _ = writeln!(s, "|---|---|---|---|---|---:|---|");
+            for (d, g, stats) in &c.tests {
+                for st in stats {
+                    let ours = st.interval.map(|i| i.text(st.difference)).unwrap_or_else(|| "no paired seeds".into());
+                    let paper = st
+                        .paper
+                        .map(|p| if st.difference { format!("{p:+.4}") } else { format!("{p:.4}") })
+                        .unwrap_or_else(|| "n/a".into());
+                    let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
+                    let _ = writeln!(
+                        s,
+                        "| {} | {gl} | {} | {ours} | {} | {paper} | {} |",
+                        dataset_title(d),
+                        st.what,
+                        st.expect.text(),
+                        st.verdict().text()
+                    );
+                }
+            }
+            s.push('\n');
+            for (d, g, stats) in &c.tests {
+                let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
+                let _ = writeln!(s, "- {} ({gl}): **{}**", dataset_title(d), Claim::verdict_of(stats).text());
+            }
+            s.push('\n');
+        }
+        for u in &c.untested {
+            let _ = writeln!(s, "- {u}");
+        }
+        if c.tests.is_empty() && c.untested.is_empty() {
+            let _ = writeln!(s, "- no results that test it among the inputs");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_interval_matches_a_hand_computation() {
+        // mean 2, sample sd 1, n 3: half width 4.303 / sqrt(3).
+        let i = Interval::of(&[1.0, 2.0, 3.0]).unwrap();
+        assert!((i.mean - 2.0).abs() < 1e-12);
+        assert!((i.hi - i.mean - 4.303 / 3f64.sqrt()).abs() < 1e-9);
+        assert!(Interval::of(&[]).is_none());
+        assert!(!Interval::of(&[0.5]).unwrap().lo.is_finite());
+    }
+
+    #[test]
+    fn verdicts_follow_the_interval() {
+        let i = |lo, hi| Interval { mean: (lo + hi) / 2.0, lo, hi, n: 3 };
+        assert_eq!(Expect::Above(0.0).verdict(&i(0.01, 0.03)), Verdict::Holds);
+        assert_eq!(Expect::Above(0.0).verdict(&i(-0.03, -0.01)), Verdict::DoesNotHold);
+        assert_eq!(Expect::Above(0.0).verdict(&i(-0.01, 0.03)), Verdict::Inconclusive);
+        assert_eq!(Expect::Below(0.5).verdict(&i(0.9, 0.95)), Verdict::DoesNotHold);
+        assert_eq!(Expect::Within(0.01).verdict(&i(-0.005, 0.004)), Verdict::Holds);
+        assert_eq!(Expect::Within(0.01).verdict(&i(0.02, 0.03)), Verdict::DoesNotHold);
+        assert_eq!(Expect::Within(0.01).verdict(&i(0.0, 0.02)), Verdict::Inconclusive);
+        let one = Interval::of(&[0.9]).unwrap();
+        assert_eq!(Expect::Above(0.0).verdict(&one), Verdict::Inconclusive, "n = 1 decides nothing");
+    }
+}

@@ -1,0 +1,136 @@
+//! The generators behind a study's results: which one made each synthetic
+//! set (from the sets' own metadata), its settings and final quality (from
+//! its checkpoint), its FID and recognition per epoch (from its log CSV) and
+//! its last sample grid.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::study::header_metadata;
+use crate::error::{Error, IoContext, Result};
+
+/// A generator, as the report names it: its optimiser preset and seed, told
+/// apart from any other by the BLAKE3 of its checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GenId {
+    pub preset: String,
+    pub seed: u64,
+    pub blake3: String,
+}
+
+impl GenId {
+    /// `default, G seed 0`.
+    pub fn label(&self) -> String {
+        format!("{}, G seed {}", self.preset, self.seed)
+    }
+
+    /// For file names: `default-g0`.
+    pub fn slug(&self) -> String {
+        format!("{}-g{}", self.preset, self.seed)
+    }
+}
+
+/// What the report says about one generator.
+#[derive(Debug, Clone)]
+pub struct GeneratorInfo {
+    pub id: GenId,
+    pub dataset: String,
+    pub path: PathBuf,
+    pub arch: String,
+    pub epoch: usize,
+    pub lr_d: String,
+    pub lr_g: String,
+    /// FID and recognition of the final checkpoint (its training log's last row).
+    pub fid: Option<f64>,
+    pub recognition: Option<f64>,
+    /// The features network of its FID and recognition, and its BLAKE3.
+    pub features: Option<(String, String)>,
+    /// (epoch, FID, recognition) per epoch, from `STEM.log.csv`.
+    pub curve: Vec<(usize, Option<f64>, Option<f64>)>,
+    /// The last `STEM.grid-epochNNN.png`.
+    pub grid: Option<PathBuf>,
+}
+
+/// The generator a set's metadata names (`generator`, `generator_blake3`),
+/// if it names one; its checkpoint is read for the preset and seed.
+pub fn of_set(meta: &BTreeMap<String, String>) -> Result<Option<GeneratorInfo>> {
+    let (Some(path), Some(hash)) = (meta.get("generator"), meta.get("generator_blake3")) else {
+        return Ok(None);
+    };
+    read(Path::new(path), hash).map(Some)
+}
+
+fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
+    let m = header_metadata(path)?;
+    let field = |k: &str| {
+        m.get(k).cloned().ok_or_else(|| Error::format(path, format!("generator metadata has no '{k}'")))
+    };
+    let seed = field("seed")?.parse().map_err(|_| Error::format(path, "generator metadata: 'seed' is not a number"))?;
+    let id = GenId { preset: field("preset")?, seed, blake3: blake3.to_string() };
+    let num = |k: &str| m.get(k).and_then(|v| v.parse::<f64>().ok());
+    let features = match (m.get("features"), m.get("features_blake3")) {
+        (Some(f), Some(h)) => Some((f.clone(), h.clone())),
+        _ => None,
+    };
+    Ok(GeneratorInfo {
+        id,
+        dataset: field("dataset")?,
+        arch: field("arch")?,
+        epoch: field("epoch")?.parse().map_err(|_| Error::format(path, "generator metadata: bad 'epoch'"))?,
+        lr_d: field("lr_d")?,
+        lr_g: field("lr_g")?,
+        fid: num("fid"),
+        recognition: num("recognition"),
+        features,
+        curve: read_curve(&crate::artifact::sibling(path, "log.csv"))?,
+        grid: last_grid(path),
+        path: path.to_path_buf(),
+    })
+}
+
+/// (epoch, FID, recognition) rows of a `gan-train` log; empty if there is none.
+fn read_curve(csv: &Path) -> Result<Vec<(usize, Option<f64>, Option<f64>)>> {
+    let Ok(text) = std::fs::read_to_string(csv) else {
+        return Ok(Vec::new());
+    };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header.iter().position(|h| *h == name).ok_or_else(|| Error::format(csv, format!("no '{name}' column")))
+    };
+    let (e, f, r) = (col("epoch")?, col("fid")?, col("recognition")?);
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let v: Vec<&str> = line.split(',').collect();
+        let bad = || Error::format(csv, format!("row {}: malformed", i + 2));
+        let epoch = v.get(e).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+        let opt = |c: usize| v.get(c).and_then(|x| x.parse::<f64>().ok());
+        rows.push((epoch, opt(f), opt(r)));
+    }
+    Ok(rows)
+}
+
+/// The sample grid of the highest epoch beside the generator.
+fn last_grid(path: &Path) -> Option<PathBuf> {
+    let stem = path.file_stem()?.to_string_lossy().into_owned();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = format!("{stem}.grid-epoch");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with(&prefix) && n.ends_with(".png"))
+        .max()
+        .map(|n| dir.join(n))
+}
+
+/// Copies a generator's last grid into the report folder; returns its name there.
+pub fn copy_grid(g: &GeneratorInfo, dir: &Path) -> Result<Option<String>> {
+    let Some(src) = &g.grid else { return Ok(None) };
+    let name = format!("generator-{}-{}-grid.png", g.dataset, g.id.slug());
+    let bytes = std::fs::read(src).at(src)?;
+    crate::artifact::write_atomic(&dir.join(&name), &bytes)?;
+    Ok(Some(name))
+}

@@ -1,0 +1,326 @@
+//! `report.md`: the study's answer in the order a reader asks for it —
+//! settings and provenance, what the spread covers, the headline numbers,
+//! Tables 2 and 3 beside the paper, the claims tested, the generators, the
+//! figures — and the tables, CSVs and figures it links, written beside it.
+
+use std::fmt::Write as _;
+
+use super::claims;
+use super::context::{self, duration};
+use super::generators::{self, GenId};
+use super::study::{dataset_title, datasets_of, generators_of, Cells, Mix, ReportParams, Study, TestKind, Writer};
+use super::tables::{self, delta_sigma};
+use crate::data::{DataOptions, DatasetName};
+use crate::error::Result;
+
+/// Writes every table and figure through `w`; returns report.md's text.
+pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mut Writer) -> Result<String> {
+    let mut md = String::new();
+    let title = params.title.clone().unwrap_or_else(|| "synthmix report".into());
+    let _ = writeln!(md, "# {title}\n");
+    for n in &params.notes {
+        let _ = writeln!(md, "> {n}\n");
+    }
+    let _ = writeln!(
+        md,
+        "Test accuracy of classifiers trained on mixes of original (O, real) and GAN-synthetic (S) images, \
+         {} results from {} METRICS.json files. Every accuracy is the mean ± sample standard deviation over study \
+         seeds, with n the number of seeds.\n",
+        study.obs.len(),
+        params.metrics.len()
+    );
+    md.push_str(&provenance_section(study));
+    md.push_str(&spread_section(study));
+    md.push_str(&headline_section(study));
+    md.push_str(&generator_seed_section(study));
+    md.push_str(&tables_section(study, params, opts, w)?);
+    md.push_str(&claims_section(study, params));
+    md.push_str(&generators_section(study, w)?);
+    md.push_str(&figures_section(study, opts, w)?);
+    w.write("results.csv", tables::observations_csv(&study.obs).as_bytes())?;
+    let _ = writeln!(md, "All results, one row per classifier and test set: [results.csv](results.csv).");
+    Ok(md)
+}
+
+fn provenance_section(study: &Study) -> String {
+    let ctx = &study.context;
+    let mut s = String::from("## Settings, provenance and cost\n\n");
+    let commits = ctx.commits();
+    let _ = writeln!(
+        s,
+        "- Artifacts made by synthmix {} at commit{} {}.",
+        crate::VERSION,
+        if commits.len() == 1 { "" } else { "s" },
+        if commits.is_empty() { "unknown".into() } else { commits.join(", ") }
+    );
+    if let Some((a, b)) = ctx.span() {
+        let _ = writeln!(
+            s,
+            "- Runs from {} to {} ({} from the first start to the last finish).",
+            context::utc(a),
+            context::utc(b),
+            duration(b.saturating_sub(a) as f64)
+        );
+    }
+    let _ = writeln!(s, "- Report written on: {}.", context::machine());
+    if let Some(p) = study.paper.source.as_str().get(..) {
+        if !p.is_empty() {
+            let _ = writeln!(s, "- Paper values: {p}. {}", study.paper.note);
+        }
+    }
+    let _ = writeln!(s, "\nSettings, as the stages recorded them (every value used by any run):\n\n{}", ctx.settings_markdown());
+    let _ = writeln!(s, "Wall time per stage (from each run's provenance):\n\n{}", ctx.wall_times_markdown());
+    s
+}
+
+/// What "±" covers, checked against the data: do training sets differ across seeds?
+fn spread_section(study: &Study) -> String {
+    let mut rows = 0;
+    let mut varied = 0;
+    let mut by_row: std::collections::BTreeMap<(String, Option<GenId>, Mix), Vec<(u64, String)>> = Default::default();
+    for o in &study.obs {
+        if o.mix.synthetic > 0 {
+            by_row.entry((o.dataset.clone(), o.generator.clone(), o.mix)).or_default().push((o.seed, o.classifier.clone()));
+        }
+    }
+    for v in by_row.values_mut() {
+        v.sort();
+        v.dedup();
+        let trained: std::collections::BTreeSet<String> =
+            v.iter().filter_map(|(_, c)| super::study::header_metadata(std::path::Path::new(c)).ok()?.get("train").cloned()).collect();
+        rows += 1;
+        if trained.len() == v.len() && v.len() > 1 {
+            varied += 1;
+        }
+    }
+    let mut s = String::from("## What the ± covers\n\n");
+    let _ = writeln!(
+        s,
+        "A study seed sets the classifier's initialisation, shuffles and dropout masks. In {varied} of {rows} rows \
+         with synthetic training images, every seed also trained on its own training set (its own synthetic sample \
+         and mix draw); O always trains on the full real set, so its spread is the classifier's alone. The generator \
+         and the synthetic test set are fixed within a row (one row per generator), so ± does not include the \
+         generator's own variance: the section \"Generator seeds\" shows how much a second generator seed moves the \
+         headline rows.\n"
+    );
+    s
+}
+
+/// The rows a reader looks at first: O/O, S/O, O/S, 5:1/O (and MNIST-C) per dataset and generator.
+fn headline_section(study: &Study) -> String {
+    let c = &study.cells;
+    let shot = TestKind::Corrupted("shot_noise".into());
+    let picks = [
+        (Mix::new(1, 0), TestKind::Original),
+        (Mix::new(0, 1), TestKind::Original),
+        (Mix::new(1, 0), TestKind::Synthetic),
+        (Mix::new(5, 1), TestKind::Original),
+        (Mix::new(1, 0), shot.clone()),
+        (Mix::new(5, 1), shot.clone()),
+    ];
+    let mut s = String::from(
+        "## Headline\n\nTrain → test: ours (mean ± std, n) beside the paper's single run; Δ/σ is (ours − paper) / our std.\n\n\
+         | Dataset | Generator | Train → test | Ours | Paper | Δ/σ |\n|---|---|---|---:|---:|---:|\n",
+    );
+    for d in datasets_of(c) {
+        for g in generators_of(c, &d) {
+            for (m, t) in &picks {
+                let Some(cell) = c.get(&(d.clone(), g.clone(), *m, t.clone())) else { continue };
+                let p = study.paper.get(&d, m, t);
+                let delta = p.and_then(|p| delta_sigma(cell, p)).map(|x| format!("{x:+.1}")).unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} → {} | {} | {} | {delta} |",
+                    dataset_title(&d),
+                    g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into()),
+                    m.label(),
+                    t.title(),
+                    cell.text(),
+                    p.map(|p| format!("{p:.4}")).unwrap_or_else(|| "–".into())
+                );
+            }
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// Generators of one preset with several seeds: each one's headline cells and all pooled.
+fn generator_seed_section(study: &Study) -> String {
+    let c = &study.cells;
+    let mut s = String::from("## Generator seeds\n\n");
+    let mut any = false;
+    for d in datasets_of(c) {
+        let gens: Vec<GenId> = generators_of(c, &d).into_iter().flatten().collect();
+        let mut presets: Vec<&str> = gens.iter().map(|g| g.preset.as_str()).collect();
+        presets.dedup();
+        for preset in presets {
+            let same: Vec<&GenId> = gens.iter().filter(|g| g.preset == preset).collect();
+            if same.len() < 2 {
+                continue;
+            }
+            any = true;
+            let _ = writeln!(
+                s,
+                "{}, preset {preset}: the same cell under each generator seed, and pooled over them (std over every \
+                 generator and study seed: the spread a reader should expect from a rerun with a new generator).\n",
+                dataset_title(&d)
+            );
+            let _ = write!(s, "| Train → test |");
+            for g in &same {
+                let _ = write!(s, " {} |", g.label());
+            }
+            let _ = writeln!(s, " pooled |\n|---|{}---:|", "---:|".repeat(same.len()));
+            let mut cells: Vec<(Mix, TestKind)> = c
+                .keys()
+                .filter(|k| k.0 == d && same.iter().all(|g| c.contains_key(&(d.clone(), Some((*g).clone()), k.2, k.3.clone()))))
+                .map(|k| (k.2, k.3.clone()))
+                .collect();
+            cells.sort();
+            cells.dedup();
+            for (m, t) in cells {
+                let _ = write!(s, "| {} → {} |", m.label(), t.title());
+                let mut pooled = Vec::new();
+                for g in &same {
+                    let cell = &c[&(d.clone(), Some((*g).clone()), m, t.clone())];
+                    pooled.extend(cell.values.iter().map(|v| (v.0, v.1)));
+                    let _ = write!(s, " {} |", cell.text());
+                }
+                let _ = writeln!(s, " {} |", super::study::Cell::from_values(pooled).text());
+            }
+            s.push('\n');
+        }
+    }
+    if !any {
+        s.push_str("No dataset has results from two seeds of one generator setting here.\n\n");
+    }
+    s
+}
+
+fn tables_section(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mut Writer) -> Result<String> {
+    let why = |d: &str| {
+        let present = DatasetName::parse(&format!("{d}:test")).map(|n| n.dataset.dir(&opts.data_dir).is_dir()).unwrap_or(false);
+        if present {
+            format!("not run: no {} results among the inputs", dataset_title(d))
+        } else {
+            format!("not run: {} is not in the data dir (with it there: `synthmix run pipelines/paper.toml`)", dataset_title(d))
+        }
+    };
+    let t2 = tables::table2(&study.cells, &study.paper, &params.expect_datasets, &why);
+    let t3 = tables::table3(&study.cells, &study.paper);
+    w.write("table2.md", t2.markdown().as_bytes())?;
+    w.write("table2.csv", t2.csv().as_bytes())?;
+    w.write("table3.md", t3.markdown().as_bytes())?;
+    w.write("table3.csv", t3.csv().as_bytes())?;
+    let cover = "Cells: ours as mean ± sample std over study seeds (n); the paper's single run; Δ/σ = (ours − paper) / \
+                 our std (\"n/a (no spread)\" when n = 1 or every seed gave the same accuracy). One block of rows per generator; the O rows of every \
+                 generator come from the same O classifiers, scored on that generator's synthetic test set.";
+    let mut s = String::new();
+    let _ = writeln!(s, "## Table 2: test accuracy per training mix (original and synthetic test sets)\n\n{cover}\n");
+    let _ = writeln!(s, "{}\n[CSV](table2.csv)\n", t2.markdown());
+    let _ = writeln!(s, "## Table 3: MNIST, accuracy against the O:S ratio, with MNIST-C shot noise\n\n{cover}\n");
+    let _ = writeln!(s, "{}\n[CSV](table3.csv)\n", t3.markdown());
+    Ok(s)
+}
+
+fn claims_section(study: &Study, params: &ReportParams) -> String {
+    let paper = |d: &str, m: &Mix, t: &TestKind| study.paper.get(d, m, t);
+    let src = claims::Source { cells: &study.cells, paper: &paper };
+    let cs = claims::test_all(&src, &params.expect_datasets);
+    format!("## Claims\n\n{}", claims::markdown(&cs))
+}
+
+fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
+    let mut s = String::from("## Generators\n\n");
+    if study.generators.is_empty() {
+        s.push_str("No generator is named by the evaluated sets.\n\n");
+        return Ok(s);
+    }
+    s.push_str(
+        "| Dataset | Generator | Arch | lr D / G | Epochs | Final FID | Final recognition | Features network (BLAKE3) |\n\
+         |---|---|---|---|---:|---:|---:|---|\n",
+    );
+    for g in study.generators.values() {
+        let f = |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "–".into());
+        let feats = g.features.as_ref().map(|(p, h)| format!("`{p}` ({})", &h[..h.len().min(12)])).unwrap_or_else(|| "none".into());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} / {} | {} | {} | {} | {feats} |",
+            dataset_title(&g.dataset),
+            g.id.label(),
+            g.arch,
+            g.lr_d,
+            g.lr_g,
+            g.epoch,
+            f(g.fid, 1),
+            f(g.recognition, 3)
+        );
+    }
+    s.push_str(
+        "\nFID is the Fréchet distance between features of generated and real training images, the features being \
+         the penultimate layer of the features network named above (a classifier trained on the real training set), \
+         not Inception: comparable only between generators that share a features network. Recognition is that \
+         network's accuracy on generated images against the class they were asked for.\n\n",
+    );
+    for g in study.generators.values() {
+        let slug = format!("{}-{}", g.dataset, g.id.slug());
+        let _ = writeln!(s, "**{}, generator {}**\n", dataset_title(&g.dataset), g.id.label());
+        if let Some(png) = super::figures::generator_curves(g)? {
+            let name = format!("generator-{slug}-curves.png");
+            w.write(&name, &png)?;
+            let _ = writeln!(s, "![FID and recognition per epoch]({name})\n");
+        }
+        if let Some(name) = generators::copy_grid(g, &w.dir)? {
+            w.written.push(w.dir.join(&name));
+            let _ = writeln!(s, "Final sample grid (epoch {}; a row per class, fixed noise):\n\n![samples]({name})\n", g.epoch);
+        }
+    }
+    Ok(s)
+}
+
+fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<String> {
+    let c: &Cells = &study.cells;
+    let mut s = String::from("## Figure 1: real (left) beside synthetic (right) test images\n\n");
+    for d in datasets_of(c) {
+        for g in generators_of(c, &d) {
+            let Some(synth) = study
+                .obs
+                .iter()
+                .find(|o| o.dataset == d && o.generator == g && o.test == TestKind::Synthetic)
+                .map(|o| o.test_set.clone())
+            else {
+                continue;
+            };
+            let gl = g.as_ref().map(|g| g.slug()).unwrap_or_else(|| "none".into());
+            let name = format!("figure1-{d}-{gl}.png");
+            match super::figures::real_vs_synthetic(&d, &synth, opts) {
+                Ok(png) => {
+                    w.write(&name, &png)?;
+                    let label = g.as_ref().map(GenId::label).unwrap_or_default();
+                    let _ = writeln!(s, "**{}, generator {label}**\n\n![Figure 1]({name})\n", dataset_title(&d));
+                }
+                Err(e) => {
+                    let _ = writeln!(s, "- {}: no Figure 1 ({e})", dataset_title(&d));
+                }
+            }
+        }
+    }
+    if let Some(png) = super::figures::bars(c)? {
+        w.write("figure2.png", &png)?;
+        s.push_str(
+            "## Figure 2: test accuracy for every train–test combination\n\nBars: mean over study seeds; error bars: \
+             ±1 sample std over seeds; the accuracy axis starts at 0. One panel per dataset and generator.\n\n\
+             ![Figure 2](figure2.png)\n\n",
+        );
+    }
+    if let Some(png) = super::figures::ratio_curves(c)? {
+        w.write("accuracy-vs-ratio.png", &png)?;
+        s.push_str(
+            "## Accuracy against the real share of the training set\n\nEach point a training mix, placed by its real \
+             share (O:S = 10:1 at 0.91, 5:1 at 0.83, 1:1 at 0.5, 1:2 at 0.33, S at 0); points: mean over study seeds; \
+             error bars: ±1 sample std over seeds; the accuracy axis is cut where its label says.\n\n\
+             ![accuracy vs ratio](accuracy-vs-ratio.png)\n\n",
+        );
+    }
+    Ok(s)
+}

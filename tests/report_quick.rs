@@ -1,0 +1,111 @@
+//! The shipped quick pipeline (`pipelines/quick.toml`), shrunk to seconds by
+//! its `[params]` alone, run end to end: its report has the study's
+//! structure — both generators, the paper column, every cell of Tables 2 and
+//! 3 numeric, every claim with a verdict and an interval.
+
+mod common;
+
+use std::path::Path;
+
+use common::{bin, run_ok};
+
+/// quick.toml with tiny sizes; every target and command as shipped.
+fn tiny_quick(root: &Path) -> String {
+    let spec = std::fs::read_to_string(root.join("pipelines/quick.toml")).unwrap();
+    let tiny = [
+        ("gan_epochs", "2"),
+        ("gan_limit", "600"),
+        ("synth_train_per_class", "40"),
+        ("synth_test_per_class", "10"),
+        ("mix_total", "200"),
+        ("clf_epochs", "1"),
+        ("test_total", "200"),
+    ];
+    let mut out = String::new();
+    for line in spec.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        match tiny.iter().find(|(k, _)| *k == key) {
+            Some((k, v)) => out.push_str(&format!("{k} = {v}\n")),
+            None => out.push_str(&format!("{line}\n")),
+        }
+    }
+    for (k, _) in tiny {
+        assert!(spec.lines().any(|l| l.trim_start().starts_with(&format!("{k} ="))), "quick.toml lost its {k}");
+    }
+    out.replace("{spec_dir}/paper-values.toml", &root.join("pipelines/paper-values.toml").display().to_string())
+}
+
+/// The body rows of the Markdown table that starts at `heading`.
+fn rows<'a>(md: &'a str, heading: &str) -> Vec<Vec<&'a str>> {
+    let start = md.find(heading).unwrap_or_else(|| panic!("no '{heading}' in the report"));
+    md[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect()
+}
+
+fn is_cell(s: &str) -> bool {
+    // `0.9123 ± 0.0040 (n=3)`
+    let mut it = s.split_whitespace();
+    let mean = it.next().and_then(|x| x.parse::<f64>().ok());
+    mean.is_some_and(|m| (0.0..=1.0).contains(&m))
+        && it.next() == Some("±")
+        && it.next().and_then(|x| x.parse::<f64>().ok()).is_some()
+        && it.next().is_some_and(|n| n.starts_with("(n=") && n.ends_with(')'))
+}
+
+#[test]
+fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("quick.toml"), tiny_quick(root)).unwrap();
+    run_ok(bin("synthmix").current_dir(d).env("NO_COLOR", "1").args(["run", "quick.toml", "-q"]));
+    let md = std::fs::read_to_string(d.join("artifacts/report/quick/report.md")).unwrap();
+
+    let t2 = rows(&md, "## Table 2");
+    let t3 = rows(&md, "## Table 3");
+    for (name, t) in [("Table 2", &t2), ("Table 3", &t3)] {
+        let gens: std::collections::BTreeSet<&str> = t.iter().map(|r| r[1]).collect();
+        assert_eq!(gens.len(), 2, "{name}: both generators: {gens:?}");
+        assert!(gens.iter().any(|g| g.starts_with("default")) && gens.iter().any(|g| g.starts_with("paper")), "{gens:?}");
+        for r in t.iter() {
+            // Per test set: ours | paper | Δ/σ.
+            for ours in r[3..].iter().step_by(3) {
+                assert!(is_cell(ours), "{name} row {r:?}: '{ours}' is not mean ± std (n)");
+            }
+        }
+    }
+    assert_eq!(t2.len(), 2 * 6, "Table 2: O, S, 1:1, 2:1, 1:2, 5:1 per generator");
+    assert_eq!(t3.len(), 2 * 11, "Table 3: every ratio per generator");
+    let o = t2.iter().find(|r| r[2] == "O").unwrap();
+    assert_eq!(o[4], "0.9484", "the paper's MNIST O/O beside ours: {o:?}");
+    assert!(md.contains("> This is the quick study"), "the quick study says it is reduced");
+
+    // Claims 1–3 tested on both generators with an interval and a verdict; 4 and 5 say why not.
+    let claims = &md[md.find("## Claims").unwrap()..md.find("## Generators").unwrap()];
+    for n in 1..=5 {
+        assert!(claims.contains(&format!("### Claim {n}:")), "claim {n}");
+    }
+    let stats: Vec<Vec<&str>> = claims
+        .lines()
+        .filter(|l| l.starts_with("| MNIST |"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert!(stats.len() >= 2 * (2 + 2 + 4), "{claims}");
+    for s in &stats {
+        assert!(s[3].contains('[') && s[3].contains("(n=3)"), "interval: {s:?}");
+        assert!(["holds", "does not hold", "inconclusive at this n"].contains(&s[6]), "verdict: {s:?}");
+    }
+    assert!(claims.contains("not tested here"), "claim 4");
+    assert!(claims.contains("CIFAR-10"), "claim 5");
+
+    for f in ["table2.csv", "table3.csv", "figure2.png", "accuracy-vs-ratio.png", "results.csv"] {
+        assert!(d.join("artifacts/report/quick").join(f).is_file(), "{f}");
+    }
+    let curves = common::ls(&d.join("artifacts/report/quick")).into_iter().filter(|f| f.ends_with("-curves.png")).count();
+    assert_eq!(curves, 2, "an FID/recognition figure per generator");
+}
