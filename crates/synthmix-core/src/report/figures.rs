@@ -312,16 +312,29 @@ pub fn generator_curves(g: &GeneratorInfo) -> Result<Option<Vec<u8>>> {
         root.fill(&WHITE).map_err(plot_err)?;
         let areas = root.split_evenly((1, 2));
         let last = g.curve.iter().map(|c| c.0).max().unwrap_or(1).max(2) as f64;
-        let fmax = fid.iter().map(|p| p.1).fold(1.0f64, f64::max);
-        // FID spans orders of magnitude over training: a log axis.
+        // FID falls by orders of magnitude over training: a log axis spanning whole decades.
+        let fmin = fid.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).max(1e-3);
+        let fmax = fid.iter().map(|p| p.1).fold(1e-3, f64::max);
+        let (dlo, dhi) = (10f64.powf(fmin.log10().floor()), 10f64.powf(fmax.log10().ceil().max(fmin.log10().floor() + 1.0)));
+        let epochs = |x: &f64| if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { String::new() };
+        let n_ticks = (last as usize).min(15);
         let mut c = ChartBuilder::on(&areas[0])
             .caption(format!("{}, generator {}: FID", dataset_title(&g.dataset), g.id.label()), ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d(1f64..last, (fid.iter().map(|p| p.1).fold(fmax, f64::min) * 0.8..fmax * 1.2).log_scale())
+            .build_cartesian_2d(1f64..last, (dlo..dhi).log_scale())
             .map_err(plot_err)?;
-        c.configure_mesh().x_desc("epoch").y_desc("FID (log scale; lower is better)").label_style(("sans-serif", 12)).draw().map_err(plot_err)?;
+        c.configure_mesh()
+            .x_labels(n_ticks)
+            .x_label_formatter(&epochs)
+            .y_label_formatter(&|y: &f64| format!("{y}"))
+            .light_line_style(TRANSPARENT)
+            .x_desc("epoch")
+            .y_desc("FID (log scale; lower is better)")
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(plot_err)?;
         c.draw_series(LineSeries::new(fid.iter().copied(), COLORS[0].stroke_width(2))).map_err(plot_err)?;
         c.draw_series(fid.iter().map(|&p| Circle::new(p, 3, COLORS[0].filled()))).map_err(plot_err)?;
         let mut c = ChartBuilder::on(&areas[1])
@@ -332,6 +345,9 @@ pub fn generator_curves(g: &GeneratorInfo) -> Result<Option<Vec<u8>>> {
             .build_cartesian_2d(1f64..last, 0f64..1.0)
             .map_err(plot_err)?;
         c.configure_mesh()
+            .x_labels(n_ticks)
+            .x_label_formatter(&epochs)
+            .light_line_style(TRANSPARENT)
             .x_desc("epoch")
             .y_desc("recognition (chance = 1 / classes)")
             .label_style(("sans-serif", 12))
