@@ -1,67 +1,58 @@
-# synthmix tasks. `just --list` shows them.
+# synthmix tasks. `just --list` shows them; arguments after a recipe's name go
+# to the command it runs. The data dir follows the binaries' own rule
+# (--data-dir, SYNTHMIX_DATA, ./data, ../shared/data): see README, Data.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-# Real data: env SYNTHMIX_DATA, else data/ if it exists, else the shared
-# ../shared/data beside the clone if that exists, else data/ (fetched there by
-# `just data-fetch` or by a reproduction). Exported as an absolute path: the
-# tests and the pipeline runner start programs in other working directories.
-export SYNTHMIX_DATA := absolute_path(env_var_or_default("SYNTHMIX_DATA", if path_exists(justfile_directory() / "data") == "true" { justfile_directory() / "data" } else if path_exists(justfile_directory() / "../shared/data") == "true" { justfile_directory() / "../shared/data" } else { justfile_directory() / "data" }))
+bins := "synthmix gan-train synth-sample mix-build clf-train evaluate"
 
 default:
     @just --list
 
-# Build every binary (release).
+# Build every binary (release): the one build the tests, the studies and `just install` share.
 build:
-    cargo build --release --workspace
+    cargo build --release --workspace --bins
 
-# Its binaries need the NVIDIA driver just to start, so they stay apart from
-# target/release. No GPU or toolkit needed here: NVIDIA's CUDA 13.0 wheels are
-# fetched into .cuda-toolchain/ once (~600 MB). Args go to cargo build: none
-# builds `synthmix` (every stage in one file), `--workspace` all binaries.
-# CUDA build (candle's `cuda` feature) into target/cuda/release/.
+# Copy synthmix and the five stages into PREFIX/bin (default ~/.cargo/bin, on PATH with rustup).
+install PREFIX=(env_var("HOME") / ".cargo"): build
+    install -d "{{PREFIX}}/bin"
+    for b in {{bins}}; do install -m 755 "target/release/$b" "{{PREFIX}}/bin/$b"; done
+    @echo "installed {{bins}} into {{PREFIX}}/bin"
+
+# CUDA build (candle's `cuda` feature) into target/cuda/release/; args go to cargo build.
 build-cuda *ARGS:
     bash scripts/build-cuda.sh {{ARGS}}
 
-# Run the whole test suite (unit, format and end-to-end tests on real data).
-# The end-to-end tests run every stage binary, so all binaries are built first
-# (`cargo test` builds only the tested package's own binaries).
-test:
-    cargo build --workspace --bins
-    cargo test --workspace
+# The whole test suite (unit, format, golden and end-to-end tests on real data), on the release build.
+test *ARGS: build
+    cargo test --release --workspace {{ARGS}}
 
-# Download the official dataset files into $SYNTHMIX_DATA, checksum-verified.
-data-fetch *DATASETS:
-    cargo run --release -q -p synthmix -- data fetch {{DATASETS}}
+# Download the official dataset files into the data dir, checksum-verified.
+data-fetch *DATASETS: build
+    target/release/synthmix data fetch {{DATASETS}}
 
 # Verify the data dir against the checksum table.
-data-verify *DATASETS:
-    cargo run --release -q -p synthmix -- data verify {{DATASETS}}
+data-verify *DATASETS: build
+    target/release/synthmix data verify {{DATASETS}}
 
-# Images/s of every stage's hot loop against PyTorch on this CPU, same run
-# (needs `pip install -r scripts/requirements-bench.txt`). Args go to the bench,
-# e.g. `just bench --seconds 8 --strict`.
+# Images/s of every stage's hot loop against PyTorch on this CPU, same run (args to the bench).
 bench *ARGS:
     cargo bench --bench stages -- {{ARGS}}
 
-# Args go to the runner, e.g. `just reproduce -j 1`, `just reproduce --dry-run`.
-# Without CIFAR-10: REPRODUCE_DATASETS="mnist fashion-mnist" just reproduce --skip '*cifar-10*'
-# Report in artifacts/report/paper/.
-# The paper's whole study (pipelines/paper.toml): 3 datasets, every mix, 3 seeds.
+# The paper's study (pipelines/paper.toml); args to `synthmix run`, e.g. --skip '*cifar-10*'.
 reproduce *ARGS: build (_ensure-data env_var_or_default("REPRODUCE_DATASETS", "mnist fashion-mnist cifar-10"))
     target/release/synthmix run pipelines/paper.toml {{ARGS}}
     @echo "report: artifacts/report/paper/report.md"
 
-# Report in artifacts/report/quick/. Run again: everything comes from the cache.
-# The paper's graph for MNIST at reduced sizes (pipelines/quick.toml; minutes on 2 cores).
+# The paper's graph for MNIST at reduced sizes (minutes); args to `synthmix run`.
 reproduce-quick *ARGS: build (_ensure-data "mnist")
     target/release/synthmix run pipelines/quick.toml {{ARGS}}
     @echo "report: artifacts/report/quick/report.md"
 
-# Which targets of a pipeline are up to date, and why the others are not.
-status SPEC="pipelines/quick.toml":
-    cargo run --release -q -p synthmix -- status {{SPEC}}
+# Which targets of a pipeline are up to date and why the others are not; args to `synthmix status`.
+status SPEC="pipelines/quick.toml" *ARGS: build
+    target/release/synthmix status {{SPEC}} {{ARGS}}
 
-# Present and checksum-verified, or fetched; a clear error when neither.
+# Present and checksum-verified, or fetched; one error line when neither.
 _ensure-data DATASETS:
-    @target/release/synthmix data ensure {{DATASETS}} || { echo "error: the data for this pipeline is not in $SYNTHMIX_DATA and could not be fetched; see README, Data (or set SYNTHMIX_DATA)" >&2; exit 1; }
+    @target/release/synthmix data ensure -q {{DATASETS}}

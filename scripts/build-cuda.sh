@@ -81,4 +81,4 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/cuda}"
 
 echo "build-cuda: nvcc $("$CUDA/bin/nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), sm_${CUDA_COMPUTE_CAP}, target dir $CARGO_TARGET_DIR" >&2
 cargo build --release --features cuda "$@"
-echo "build-cuda: binaries in $CARGO_TARGET_DIR/release/; to run them on a GPU machine: bash scripts/gpu-run.sh BINARY ARGS (README, GPU)" >&2
+echo "build-cuda: binaries in $CARGO_TARGET_DIR/release/; to run them on a GPU machine: bash scripts/gpu-run.sh BINARY ARGS (docs/gpu.md)" >&2

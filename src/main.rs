@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use synthmix_core::{artifact, cli::CommonArgs, data, pipeline, report, stages};
+use synthmix_core::cli::{CorruptionArgs, LogArgs, DATA_DIR_HELP};
+use synthmix_core::{artifact, data, pipeline, report, stages};
 
 #[derive(Parser)]
 #[command(
@@ -21,8 +22,10 @@ use synthmix_core::{artifact, cli::CommonArgs, data, pipeline, report, stages};
                   stages where no stage binary is found."
 )]
 struct Cli {
+    #[arg(long, global = true, value_name = "DIR", help = DATA_DIR_HELP)]
+    data_dir: Option<PathBuf>,
     #[command(flatten)]
-    common: CommonArgs,
+    log: LogArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -30,7 +33,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Bring a pipeline's targets up to date: run what changed, in parallel,
-    /// reuse everything else from the content-addressed cache.
+    /// reuse everything else from the content-addressed cache. Where stages
+    /// compute (cpu, cuda) is the spec's `device` parameter.
     Run {
         /// Pipeline spec (TOML), e.g. pipelines/quick.toml.
         spec: PathBuf,
@@ -60,6 +64,7 @@ enum Cmd {
     },
     /// Print a pipeline's graph: one line per target, or Graphviz DOT.
     Dag {
+        /// Pipeline spec (TOML), e.g. pipelines/quick.toml.
         spec: PathBuf,
         /// Graphviz DOT instead of text (`synthmix dag S --dot | dot -Tsvg > dag.svg`).
         #[arg(long)]
@@ -67,9 +72,11 @@ enum Cmd {
     },
     /// Say which targets are up to date and why the others are not.
     Status {
+        /// Pipeline spec (TOML), e.g. pipelines/quick.toml.
         spec: PathBuf,
         /// Targets (names or globs); default: all.
         targets: Vec<String>,
+        /// Artifacts folder (cache, store, logs); overrides the spec's.
         #[arg(long, value_name = "DIR")]
         artifacts: Option<PathBuf>,
         /// Leave targets (names or globs) out of the graph, as `run --skip`.
@@ -122,6 +129,8 @@ enum Cmd {
         /// Integer upscaling of each image in the grid.
         #[arg(long, default_value_t = 2)]
         scale: u32,
+        #[command(flatten)]
+        corruption: CorruptionArgs,
     },
 }
 
@@ -157,6 +166,8 @@ enum DataCmd {
         /// Output image-set file (.safetensors).
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        corruption: CorruptionArgs,
     },
 }
 
@@ -203,8 +214,12 @@ fn main() -> std::process::ExitCode {
             );
         }
         let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-        cli.common.init_logging();
-        let opts = cli.common.data_options();
+        if synthmix_core::cli::parse_only() {
+            return Ok(());
+        }
+        cli.log.init_logging();
+        // Corruption settings matter only where a corrupted set is made (show --grid, data export).
+        let opts = CorruptionArgs::default().data_options(cli.data_dir.as_deref());
         match cli.cmd {
             Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, artifacts, skip } => {
                 let lo = pipeline::LoadOptions { artifacts, check_files: true, skip };
@@ -253,9 +268,12 @@ fn main() -> std::process::ExitCode {
                     for d in &ds {
                         let outcomes = data::fetch::ensure(&opts.data_dir, std::slice::from_ref(d), &fo).with_context(|| {
                             format!(
-                                "{}: {} is missing or incomplete and could not be fetched (put its official files there, or set --data-dir / SYNTHMIX_DATA)",
+                                "{} is not in {} and could not be downloaded (offline? put its official files in {} \
+                                 as the README's Data section lists them, or point --data-dir / SYNTHMIX_DATA at a folder \
+                                 that has them)",
+                                d.name(),
                                 opts.data_dir.display(),
-                                d.name()
+                                d.dir(&opts.data_dir).display()
                             )
                         })?;
                         println!("{}: {} files verified in {}", d.name(), outcomes.len(), opts.data_dir.display());
@@ -277,7 +295,8 @@ fn main() -> std::process::ExitCode {
                         "some files are missing or fail their checksum"
                     );
                 }
-                DataCmd::Export { set, out } => {
+                DataCmd::Export { set, out, corruption } => {
+                    let opts = corruption.data_options(cli.data_dir.as_deref());
                     let s = data::export(&set, &opts, &out).with_context(|| format!("exporting {set}"))?;
                     println!(
                         "wrote {} ({} images of {}, classes {:?})",
@@ -288,7 +307,8 @@ fn main() -> std::process::ExitCode {
                     );
                 }
             },
-            Cmd::Show { file, grid, out, per_class, scale } => {
+            Cmd::Show { file, grid, out, per_class, scale, corruption } => {
+                let opts = corruption.data_options(cli.data_dir.as_deref());
                 if grid {
                     let out = out.expect("clap requires --out with --grid");
                     let set = data::load_set(&file, &opts)?;

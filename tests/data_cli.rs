@@ -214,3 +214,30 @@ fn safetensors_that_lie_are_refused() {
         assert!(!out.exists());
     }
 }
+
+/// One rule for the data dir: SYNTHMIX_DATA, else ./data if it holds
+/// anything, else ../shared/data, else ./data. An empty ./data (left by a
+/// failed fetch of an older build) does not hide the shared folder.
+#[test]
+fn the_data_dir_rule_finds_a_shared_folder_beside_the_clone() {
+    let t = tempfile::tempdir().unwrap();
+    let clone = t.path().join("clone");
+    std::fs::create_dir_all(clone.join("data")).unwrap();
+    std::fs::create_dir_all(t.path().join("shared")).unwrap();
+    std::os::unix::fs::symlink(shared_data(), t.path().join("shared/data")).unwrap();
+    let verify = || {
+        let mut c = bin("synthmix");
+        c.current_dir(&clone).env_remove("SYNTHMIX_DATA").args(["data", "verify", "mnist"]);
+        c
+    };
+    let out = String::from_utf8(run_ok(&mut verify()).stdout).unwrap();
+    assert!(out.contains("../shared/data/mnist"), "{out}");
+    // ./data holding a dataset folder wins.
+    let own = copy_mnist_test(&t.path().join("own"));
+    std::fs::remove_dir(clone.join("data")).unwrap();
+    std::os::unix::fs::symlink(&own, clone.join("data")).unwrap();
+    let out = verify().output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "the clone's own data lacks the training files: {text}");
+    assert!(text.contains("data/mnist/t10k-images") && !text.contains("shared"), "{text}");
+}

@@ -6,26 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{ls, run_err, run_ok};
+use common::{bin, ls, run_err, run_ok};
 use synthmix_core::artifact::{checkpoint, hash_file, image_set, provenance};
-
-/// `common::bin`, after making sure the stage binaries exist: `cargo test`
-/// builds only the binaries of packages that have integration tests, and
-/// these live in their own packages.
-fn bin(name: &str) -> Command {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let release = Path::new(env!("CARGO_BIN_EXE_synthmix")).parent().is_some_and(|d| d.ends_with("release"));
-        let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        c.args(["build", "-q", "-p", "gan-train", "-p", "synth-sample", "-p", "clf-train", "-p", "evaluate"]);
-        if release {
-            c.arg("--release");
-        }
-        let status = c.status().expect("cargo runs");
-        assert!(status.success(), "building the stage binaries failed");
-    });
-    common::bin(name)
-}
 
 /// A small Simple CNN trained on real MNIST: the FID features network,
 /// trained once per test process (in cargo's scratch folder for tests; the

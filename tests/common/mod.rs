@@ -15,12 +15,20 @@ pub fn shared_data() -> PathBuf {
 }
 
 /// A command for one of the workspace's binaries, with backtraces switched on
-/// (so a test notices if one leaks into an error message).
+/// (so a test notices if one leaks into an error message). The stage
+/// binaries live in their own packages, which `cargo test` does not build
+/// for this one's tests: `just test` builds every binary first, in the same
+/// profile (no nested cargo build here).
 pub fn bin(name: &str) -> Command {
     let exe = match name {
         "synthmix" => PathBuf::from(env!("CARGO_BIN_EXE_synthmix")),
         other => PathBuf::from(env!("CARGO_BIN_EXE_synthmix")).with_file_name(other),
     };
+    assert!(
+        exe.is_file(),
+        "{} is not built beside synthmix: run `just test` (or `cargo build --workspace --bins` in this profile first)",
+        exe.display()
+    );
     let mut c = Command::new(exe);
     c.env("RUST_BACKTRACE", "1").env_remove("RUST_LOG").env("SYNTHMIX_DATA", shared_data());
     c

@@ -7,6 +7,16 @@ use clap::{Args, ValueEnum};
 
 use crate::data::DataOptions;
 
+/// Env var: when set (non-empty), every program parses its command line and
+/// exits 0 without doing anything, so a test can check that documented
+/// commands are accepted as written.
+pub const PARSE_ONLY_ENV: &str = "SYNTHMIX_PARSE_ONLY";
+
+/// Whether [`PARSE_ONLY_ENV`] is set.
+pub fn parse_only() -> bool {
+    std::env::var_os(PARSE_ONLY_ENV).is_some_and(|v| !v.is_empty())
+}
+
 /// Where a stage computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,28 +39,9 @@ impl DeviceArg {
     }
 }
 
-/// Flags common to every stage and to the runner.
+/// Logging flags, shared by every program.
 #[derive(Debug, Clone, Args)]
-pub struct CommonArgs {
-    /// Folder holding the real datasets (mnist/, fashion-mnist/, cifar-10/, mnist-c/).
-    /// Default: env SYNTHMIX_DATA, else `data/`.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-
-    /// MNIST-C severity (1-5) used when `mnist-c/shot_noise:*` is computed from
-    /// MNIST because the MNIST-C files are absent.
-    #[arg(long, global = true, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=5))]
-    pub severity: u8,
-
-    /// Seed of computed corruptions; fixed by default so every stage sees the
-    /// same corrupted test set.
-    #[arg(long, global = true, default_value_t = 0)]
-    pub corruption_seed: u64,
-
-    /// Device to compute on.
-    #[arg(long, global = true, value_enum, default_value_t = DeviceArg::Cpu)]
-    pub device: DeviceArg,
-
+pub struct LogArgs {
     /// More log output (-v debug, -vv trace). Env RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -60,20 +51,9 @@ pub struct CommonArgs {
     pub quiet: bool,
 }
 
-impl CommonArgs {
-    pub fn data_options(&self) -> DataOptions {
-        DataOptions {
-            data_dir: crate::data::resolve_data_dir(self.data_dir.as_deref()),
-            severity: self.severity,
-            corruption_seed: self.corruption_seed,
-        }
-    }
-
-    pub fn device(&self) -> crate::Result<candle_core::Device> {
-        self.device.device()
-    }
-
-    /// Sets up `tracing` logging to stderr at the chosen verbosity.
+impl LogArgs {
+    /// Sets up `tracing` logging to stderr at the chosen verbosity; colours
+    /// only on a terminal, and never with NO_COLOR set (no-color.org).
     pub fn init_logging(&self) {
         let level = if self.quiet {
             "warn"
@@ -86,14 +66,82 @@ impl CommonArgs {
         };
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(ansi)
             .with_target(false)
             .with_writer(std::io::stderr)
             .try_init();
         if self.quiet {
             crate::progress::set_hidden(true);
         }
+    }
+}
+
+/// How MNIST-C corruptions are computed when their files are absent.
+#[derive(Debug, Clone, Args)]
+pub struct CorruptionArgs {
+    /// MNIST-C severity (1-5) used when `mnist-c/shot_noise:*` is computed from
+    /// MNIST because the MNIST-C files are absent.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub severity: u8,
+
+    /// Seed of computed corruptions; fixed by default so every stage sees the
+    /// same corrupted test set.
+    #[arg(long, default_value_t = 0)]
+    pub corruption_seed: u64,
+}
+
+impl Default for CorruptionArgs {
+    fn default() -> Self {
+        CorruptionArgs { severity: 5, corruption_seed: 0 }
+    }
+}
+
+impl CorruptionArgs {
+    /// Data options for the data dir `--data-dir` names (or the default rule's).
+    pub fn data_options(&self, data_dir: Option<&std::path::Path>) -> DataOptions {
+        DataOptions {
+            data_dir: crate::data::resolve_data_dir(data_dir),
+            severity: self.severity,
+            corruption_seed: self.corruption_seed,
+        }
+    }
+}
+
+/// The data dir flag.
+pub const DATA_DIR_HELP: &str = "Folder holding the real datasets (mnist/, fashion-mnist/, cifar-10/, mnist-c/). \
+     Default: env SYNTHMIX_DATA, else ./data if it holds anything, else ../shared/data if that does, else ./data.";
+
+/// Flags common to every stage.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub corruption: CorruptionArgs,
+
+    /// Device to compute on.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl CommonArgs {
+    pub fn data_options(&self) -> DataOptions {
+        self.corruption.data_options(self.data_dir.as_deref())
+    }
+
+    pub fn device(&self) -> crate::Result<candle_core::Device> {
+        self.device.device()
+    }
+
+    pub fn init_logging(&self) {
+        self.log.init_logging()
     }
 }
 

@@ -182,8 +182,12 @@ fn verify_accepts_a_decompressed_file() {
 #[test]
 fn unreachable_mirror_is_a_one_line_network_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = fetch::fetch(tmp.path(), &[Dataset::Mnist], &opts("http://127.0.0.1:1/")).unwrap_err();
+    let data = tmp.path().join("data");
+    let err = fetch::fetch(&data, &[Dataset::Mnist], &opts("http://127.0.0.1:1/")).unwrap_err();
     assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    // No empty folder is left to be taken for a data dir.
+    assert!(!data.exists(), "a failed fetch left {}", data.display());
+    let err = fetch::fetch(tmp.path(), &[Dataset::Mnist], &opts("http://127.0.0.1:1/")).unwrap_err();
     let msg = err.to_string();
     assert!(!msg.contains('\n'), "{msg}");
     assert!(msg.contains("http://127.0.0.1:1/train-images-idx3-ubyte.gz"), "{msg}");

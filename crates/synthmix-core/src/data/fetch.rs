@@ -572,6 +572,14 @@ fn sync_members(archive: &Path, dir: &Path, unpack: &Unpack, write: bool) -> Res
 
 // ---------------------------------------------------------------- fetching
 
+/// `create_dir_all(dir)`, returning the folders it made (outermost first).
+fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut missing: Vec<PathBuf> = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
+    missing.reverse();
+    fs::create_dir_all(dir).at(dir)?;
+    Ok(missing)
+}
+
 fn fetch_spec(dir: &Path, spec: &FileSpec, opts: &FetchOptions, agent: &ureq::Agent) -> Result<Vec<FetchOutcome>> {
     let outcome = |path: PathBuf, status| FetchOutcome { dataset: spec.dataset.to_string(), path, status };
     let current = verify_file(dir, spec)?;
@@ -581,9 +589,18 @@ fn fetch_spec(dir: &Path, spec: &FileSpec, opts: &FetchOptions, agent: &ureq::Ag
             if let VerifyStatus::Mismatch { .. } = other {
                 tracing::warn!("{current}; downloading the official file");
             }
-            fs::create_dir_all(dir).at(dir)?;
+            let created = create_dirs(dir)?;
             let path = dir.join(spec.name);
-            let status = download(&path, spec, opts, agent)?;
+            let status = match download(&path, spec, opts, agent) {
+                Ok(s) => s,
+                Err(e) => {
+                    // A failed fetch leaves no empty folder behind to be mistaken for data.
+                    for d in created.iter().rev() {
+                        let _ = fs::remove_dir(d);
+                    }
+                    return Err(e);
+                }
+            };
             (path, status)
         }
     };
@@ -619,7 +636,8 @@ fn download(path: &Path, spec: &FileSpec, opts: &FetchOptions, agent: &ureq::Age
         match download_from(url, path, spec, agent)? {
             Ok(status) => return Ok(status),
             Err(MirrorError::Network(msg)) => {
-                tracing::warn!("{url}: {msg}");
+                // The final error lists every mirror's failure; here only for -v.
+                tracing::info!("{url}: {msg}");
                 failures.push(msg);
             }
             Err(MirrorError::Checksum(e)) => {

@@ -203,15 +203,25 @@ impl DataOptions {
     }
 }
 
-/// The data dir from the flag, else `SYNTHMIX_DATA`, else `data/`.
+/// The one rule for the data dir, used by every binary (and so by `just`):
+/// `--data-dir`, else env `SYNTHMIX_DATA`, else `data/` in the current folder
+/// if it holds anything, else `../shared/data` (a data folder beside the
+/// clone) if that holds anything, else `data/` (where `synthmix data fetch`
+/// puts the files).
 pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
     if let Some(p) = flag {
         return p.to_path_buf();
     }
-    match std::env::var_os("SYNTHMIX_DATA") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => PathBuf::from("data"),
+    if let Some(v) = std::env::var_os("SYNTHMIX_DATA").filter(|v| !v.is_empty()) {
+        return PathBuf::from(v);
     }
+    let local = Path::new("data");
+    let shared = Path::new("../shared/data");
+    let holds_data = |d: &Path| std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some());
+    if !holds_data(local) && holds_data(shared) {
+        return shared.to_path_buf();
+    }
+    local.to_path_buf()
 }
 
 /// Loads an image set named by `spec`: a `DATASET:SPLIT` name or a path to an

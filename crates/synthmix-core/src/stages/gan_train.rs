@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, default_value_t = 15)]
     epochs: usize,
     /// Optimiser settings: default (lr 2e-4 for both, β1 0.5; trains) or
-    /// paper (D lr 1e-4, G lr 2e-5, β1 0.5; measured to collapse, see README).
+    /// paper (D lr 1e-4, G lr 2e-5, β1 0.5; measured to collapse, see docs/stages.md).
     #[arg(long, value_enum, default_value_t = GanPreset::Default)]
     preset: GanPreset,
     /// D's Adam learning rate (overrides the preset).

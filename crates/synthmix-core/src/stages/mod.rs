@@ -73,7 +73,8 @@ pub const STAGES: &[Stage] = &[
 
 /// A stage program: parses `args` (program name first) as `A` (clap exits
 /// on `--help` or bad flags, as usual), sets up logging from its common
-/// flags and runs `body`; an error becomes one line and exit 1.
+/// flags and runs `body`; an error becomes one line and exit 1. With
+/// [`crate::cli::PARSE_ONLY_ENV`] set it stops after parsing (exit 0).
 fn run_with<A: clap::Parser>(
     args: Vec<OsString>,
     common: fn(&A) -> &crate::cli::CommonArgs,
@@ -81,6 +82,9 @@ fn run_with<A: clap::Parser>(
 ) -> ExitCode {
     crate::cli::run_main(|| {
         let a = A::parse_from(args);
+        if crate::cli::parse_only() {
+            return Ok(());
+        }
         common(&a).init_logging();
         body(a)
     })
