@@ -121,7 +121,7 @@ fn unknown_stage_and_missing_dataset_are_refused_before_running() {
     assert_line(&msg, 5, "stage 'no-such-stage' not found");
     std::fs::write(
         dir.path().join("spec.toml"),
-        format!("{HEAD}[target.a]\ncommand = \"mix-build --real fashion-mnist:train --out {{out}}\"\noutputs = [\"a.bin\"]\n"),
+        format!("{HEAD}[target.a]\ncommand = \"mix-build --real fashion-mnist:train --synthetic fashion-mnist:train --ratio 1:0 --out {{out}}\"\noutputs = [\"a.bin\"]\n"),
     )
     .unwrap();
     let empty = dir.path().join("empty-data");
@@ -187,4 +187,26 @@ fn shipped_specs_expand_to_the_study() {
     let dot = String::from_utf8(dot.stdout).unwrap();
     assert!(dot.starts_with("digraph \"quick\" {") && dot.trim_end().ends_with('}'), "{dot}");
     assert!(dot.contains("\"gan-mnist-paper\" -> \"synth-mnist-paper-train-s0\""), "{dot}");
+}
+
+/// A misspelt flag or a bad value in any expanded command fails when the spec
+/// loads, before anything runs, naming the spec line, the target and the flag.
+#[test]
+fn bad_flags_and_values_fail_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |ratio: &str, flag: &str| {
+        format!(
+            "[pipeline]\nname = \"bad\"\n[target.mix]\ncommand = \"mix-build --real mnist:test --synthetic mnist:test --ratio {ratio} --total 20 --out {{out}}\"\noutputs = [\"m.safetensors\"]\n\
+             [target.clf]\ncommand = \"clf-train --train {{in}} {flag} 1 --out {{out}}\"\ninputs = [\"mix\"]\noutputs = [\"c.safetensors\"]\n"
+        )
+    };
+    let cases = [(spec("5x1", "--epochs"), "s.toml:4: target 'mix': mix-build invalid value '5x1' for '--ratio"), (spec("5:1", "--epoch"), "s.toml:7: target 'clf': clf-train unexpected argument '--epoch'")];
+    for (text, want) in cases {
+        std::fs::write(dir.path().join("s.toml"), text).unwrap();
+        for cmd in [&["run", "s.toml"][..], &["dag", "s.toml"]] {
+            let msg = run_err(bin("synthmix").current_dir(dir.path()).args(cmd));
+            assert!(msg.contains(want), "{cmd:?}: {msg}");
+        }
+        assert!(!dir.path().join("artifacts/.staging").exists() && !dir.path().join("m.safetensors").exists(), "nothing ran");
+    }
 }

@@ -290,7 +290,44 @@ pub struct LoadOptions {
 /// Reads, expands and validates a spec.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Pipeline> {
     let src = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse(path, &src, opts)
+    let p = parse(path, &src, opts)?;
+    check_commands(&p)?;
+    Ok(p)
+}
+
+/// Parses every built-in stage's expanded command with that stage's own
+/// flags, so a misspelt flag or a bad value fails before anything runs
+/// rather than when the target is reached, hours in.
+pub fn check_commands(p: &Pipeline) -> Result<()> {
+    for t in &p.targets {
+        let Some(stage) = crate::stages::find(&t.stage) else { continue };
+        let argv = std::iter::once(t.stage.clone()).chain(t.args.iter().cloned());
+        if let Err(e) = (stage.command)().try_get_matches_from(argv) {
+            // clap's message, on one line: its first line and the indented ones after it
+            // (e.g. the missing required flags), without the usage and tips.
+            let text = e.to_string();
+            let mut lines = text.lines();
+            let mut first = lines.next().unwrap_or("").trim_start_matches("error: ").to_string();
+            for l in lines.take_while(|l| l.starts_with("  ")) {
+                first.push(' ');
+                first.push_str(l.trim());
+            }
+            let why = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    "asks for --help or --version instead of running".to_string()
+                }
+                _ => first,
+            };
+            return Err(Error::Invalid(format!(
+                "{}:{}: target '{}': {} {why}",
+                p.spec_path.display(),
+                t.command_line,
+                t.name,
+                t.stage
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn scalar_string(v: &toml::Value) -> Option<String> {
