@@ -49,6 +49,13 @@ reproduce-quick *ARGS: build (_ensure-data "mnist")
     target/release/synthmix run pipelines/quick.toml {{ARGS}}
     @echo "report: artifacts/report/quick/report.md"
 
+# Publish the paper study's report (Markdown, CSV, PNG; never weights) into results/paper/.
+publish:
+    test -f artifacts/report/paper/report.md || { echo "error: no artifacts/report/paper/report.md: run just reproduce first" >&2; exit 1; }
+    rm -rf results/paper && mkdir -p results/paper
+    cp artifacts/report/paper/*.md artifacts/report/paper/*.csv artifacts/report/paper/*.png results/paper/
+    @echo "results/paper/ now holds the report of artifacts/report/paper/"
+
 # Which targets of a pipeline are up to date and why the others are not; args to `synthmix status`.
 status SPEC="pipelines/quick.toml" *ARGS: build
     target/release/synthmix status {{SPEC}} {{ARGS}}
