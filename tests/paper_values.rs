@@ -2,9 +2,12 @@
 //! Tables 2 and 3 in `../shared/paper/tables.md`: every cell present, equal,
 //! and nothing extra, so the report's paper column cannot drift.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use common::markdown_rows;
 use synthmix_core::report::study::PaperValues;
 
 type Cells = BTreeMap<(String, String, String), f64>;
@@ -26,26 +29,14 @@ fn test_key(t: &str) -> String {
     }
 }
 
-/// The rows of the Markdown table under `heading` (header and rule skipped).
-fn table_rows<'a>(md: &'a str, heading: &str) -> Vec<Vec<&'a str>> {
-    let start = md.find(heading).unwrap_or_else(|| panic!("tables.md has no '{heading}'"));
-    md[start..]
-        .lines()
-        .skip_while(|l| !l.starts_with('|'))
-        .take_while(|l| l.starts_with('|'))
-        .skip(2)
-        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
-        .collect()
-}
-
 fn transcribed(md: &str) -> Cells {
     let mut cells = Cells::new();
-    for r in table_rows(md, "## Table 2") {
+    for r in markdown_rows(md, "## Table 2") {
         let [ds, train, test, acc] = r[..] else { panic!("Table 2 row {r:?}") };
         let prev = cells.insert((dataset_key(ds), train.to_string(), test_key(test)), acc.parse().unwrap());
         assert!(prev.is_none(), "Table 2 lists {r:?} twice");
     }
-    for r in table_rows(md, "## Table 3") {
+    for r in markdown_rows(md, "## Table 3") {
         let [train, acc] = r[..] else { panic!("Table 3 row {r:?}") };
         cells.insert(("mnist".into(), train.to_string(), "shot_noise".into()), acc.parse().unwrap());
     }

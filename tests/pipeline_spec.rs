@@ -158,7 +158,10 @@ fn shipped_specs_expand_to_the_study() {
     assert!(lines.iter().any(|l| l.starts_with("eval-mnist-paper-O-s1 ") && l.contains("clf-mnist-O-s1")), "{paper}");
     assert!(paper.contains("mnist-c/shot_noise:test"), "MNIST is tested on shot noise");
     let spec = std::fs::read_to_string(repo().join("pipelines/paper.toml")).unwrap();
-    assert!(spec.contains(r#"preset = "paper", seed = 0, on_collapse = "warn""#), "the paper's generator is reported as it is");
+    assert!(
+        spec.contains(r#"preset = "paper", seed = 0, on_collapse = "warn""#),
+        "the paper's generator is reported as it is"
+    );
     for ds in ["mnist", "fashion-mnist", "cifar-10"] {
         assert!(lines.iter().any(|l| l.starts_with(&format!("gan-{ds}-default "))), "{ds}");
     }
@@ -200,13 +203,19 @@ fn bad_flags_and_values_fail_before_anything_runs() {
              [target.clf]\ncommand = \"clf-train --train {{in}} {flag} 1 --out {{out}}\"\ninputs = [\"mix\"]\noutputs = [\"c.safetensors\"]\n"
         )
     };
-    let cases = [(spec("5x1", "--epochs"), "s.toml:4: target 'mix': mix-build invalid value '5x1' for '--ratio"), (spec("5:1", "--epoch"), "s.toml:7: target 'clf': clf-train unexpected argument '--epoch'")];
+    let cases = [
+        (spec("5x1", "--epochs"), "s.toml:4: target 'mix': mix-build invalid value '5x1' for '--ratio"),
+        (spec("5:1", "--epoch"), "s.toml:7: target 'clf': clf-train unexpected argument '--epoch'"),
+    ];
     for (text, want) in cases {
         std::fs::write(dir.path().join("s.toml"), text).unwrap();
         for cmd in [&["run", "s.toml"][..], &["dag", "s.toml"]] {
             let msg = run_err(bin("synthmix").current_dir(dir.path()).args(cmd));
             assert!(msg.contains(want), "{cmd:?}: {msg}");
         }
-        assert!(!dir.path().join("artifacts/.staging").exists() && !dir.path().join("m.safetensors").exists(), "nothing ran");
+        assert!(
+            !dir.path().join("artifacts/.staging").exists() && !dir.path().join("m.safetensors").exists(),
+            "nothing ran"
+        );
     }
 }

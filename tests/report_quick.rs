@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{bin, run_ok};
+use common::{bin, markdown_rows, run_ok};
 
 /// quick.toml with tiny sizes; every target and command as shipped.
 fn tiny_quick(root: &Path) -> String {
@@ -35,18 +35,6 @@ fn tiny_quick(root: &Path) -> String {
     out.replace("{spec_dir}/paper-values.toml", &root.join("pipelines/paper-values.toml").display().to_string())
 }
 
-/// The body rows of the Markdown table that starts at `heading`.
-fn rows<'a>(md: &'a str, heading: &str) -> Vec<Vec<&'a str>> {
-    let start = md.find(heading).unwrap_or_else(|| panic!("no '{heading}' in the report"));
-    md[start..]
-        .lines()
-        .skip_while(|l| !l.starts_with('|'))
-        .take_while(|l| l.starts_with('|'))
-        .skip(2)
-        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
-        .collect()
-}
-
 fn is_cell(s: &str) -> bool {
     // `0.9123 ± 0.0040 (n=3)`
     let mut it = s.split_whitespace();
@@ -66,12 +54,15 @@ fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
     run_ok(bin("synthmix").current_dir(d).env("NO_COLOR", "1").args(["run", "quick.toml", "-q"]));
     let md = std::fs::read_to_string(d.join("artifacts/report/quick/report.md")).unwrap();
 
-    let t2 = rows(&md, "## Table 2");
-    let t3 = rows(&md, "## Table 3");
+    let t2 = markdown_rows(&md, "## Table 2");
+    let t3 = markdown_rows(&md, "## Table 3");
     for (name, t) in [("Table 2", &t2), ("Table 3", &t3)] {
         let gens: std::collections::BTreeSet<&str> = t.iter().map(|r| r[1]).collect();
         assert_eq!(gens.len(), 2, "{name}: both generators: {gens:?}");
-        assert!(gens.iter().any(|g| g.starts_with("default")) && gens.iter().any(|g| g.starts_with("paper")), "{gens:?}");
+        assert!(
+            gens.iter().any(|g| g.starts_with("default")) && gens.iter().any(|g| g.starts_with("paper")),
+            "{gens:?}"
+        );
         for r in t.iter() {
             // Per test set: ours | paper | Δ/σ.
             for ours in r[3..].iter().step_by(3) {
@@ -106,6 +97,7 @@ fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
     for f in ["table2.csv", "table3.csv", "figure2.png", "accuracy-vs-ratio.png", "results.csv"] {
         assert!(d.join("artifacts/report/quick").join(f).is_file(), "{f}");
     }
-    let curves = common::ls(&d.join("artifacts/report/quick")).into_iter().filter(|f| f.ends_with("-curves.png")).count();
+    let curves =
+        common::ls(&d.join("artifacts/report/quick")).into_iter().filter(|f| f.ends_with("-curves.png")).count();
     assert_eq!(curves, 2, "an FID/recognition figure per generator");
 }

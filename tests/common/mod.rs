@@ -60,6 +60,19 @@ pub fn run_err(cmd: &mut Command) -> String {
     lines[0].to_string()
 }
 
+/// The body rows of the first Markdown table after `heading` (header and
+/// rule skipped), each as its trimmed cells.
+pub fn markdown_rows<'a>(md: &'a str, heading: &str) -> Vec<Vec<&'a str>> {
+    let start = md.find(heading).unwrap_or_else(|| panic!("no '{heading}' in the Markdown"));
+    md[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect()
+}
+
 /// Names of the entries of a folder, sorted.
 pub fn ls(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)

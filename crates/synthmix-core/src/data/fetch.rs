@@ -574,7 +574,8 @@ fn sync_members(archive: &Path, dir: &Path, unpack: &Unpack, write: bool) -> Res
 
 /// `create_dir_all(dir)`, returning the folders it made (outermost first).
 fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut missing: Vec<PathBuf> = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
+    let mut missing: Vec<PathBuf> =
+        dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
     missing.reverse();
     fs::create_dir_all(dir).at(dir)?;
     Ok(missing)

@@ -511,10 +511,9 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
             "binary" => StageVersion::Binary,
             "cli" => StageVersion::Cli,
             other => {
-                return Err(lines.err(
-                    s.span().start,
-                    format!("stage_version '{other}' is not one of: semantic, binary, cli"),
-                ))
+                return Err(
+                    lines.err(s.span().start, format!("stage_version '{other}' is not one of: semantic, binary, cli"))
+                )
             }
         },
     };

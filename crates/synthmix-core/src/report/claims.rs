@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::generators::GenId;
-use super::study::{dataset_title, Cells, Mix, TestKind};
+use super::study::{dataset_title, Cells, Mix, PaperValues, TestKind};
 
 /// The two-sided 95 % Student-t quantile t(0.975, df), df = 1…30 (then 1.96).
 fn t975(df: usize) -> f64 {
@@ -156,7 +156,7 @@ impl Claim {
 /// Looks up per-seed accuracies and the paper's values.
 pub struct Source<'a> {
     pub cells: &'a Cells,
-    pub paper: &'a dyn Fn(&str, &Mix, &TestKind) -> Option<f64>,
+    pub paper: &'a PaperValues,
 }
 
 impl Source<'_> {
@@ -170,7 +170,7 @@ impl Source<'_> {
         let vb = self.values(d, g, b, t);
         let diffs: Vec<f64> =
             va.iter().filter_map(|(s, x)| vb.iter().find(|(s2, _)| s2 == s).map(|(_, y)| x - y)).collect();
-        let paper = match ((self.paper)(d, &a, t), (self.paper)(d, &b, t)) {
+        let paper = match (self.paper.get(d, &a, t), self.paper.get(d, &b, t)) {
             (Some(x), Some(y)) => Some(x - y),
             _ => None,
         };
@@ -190,7 +190,7 @@ impl Source<'_> {
             what: format!("acc({}) on {}", m.label(), t.title()),
             expect,
             interval: Interval::of(&v),
-            paper: (self.paper)(d, &m, t),
+            paper: self.paper.get(d, &m, t),
             difference: false,
         }
     }
@@ -215,9 +215,20 @@ pub fn test_all(src: &Source, expected_datasets: &[String]) -> Vec<Claim> {
     let shot = TestKind::Corrupted("shot_noise".into());
     let has = |d: &str, g: &Option<GenId>, m: Mix, t: &TestKind| !src.values(d, g, m, t).is_empty();
 
-    let mut c1 = Claim { number: 1, text: "A model trained on O only fails on a synthetic test set, while S-trained models do decently on real data.", tests: vec![], untested: vec![] };
+    let mut c1 = Claim {
+        number: 1,
+        text:
+            "A model trained on O only fails on a synthetic test set, while S-trained models do decently on real data.",
+        tests: vec![],
+        untested: vec![],
+    };
     let mut c2 = Claim { number: 2, text: "A small synthetic share (5:1) keeps real-test accuracy close to O/O and raises accuracy on out-of-distribution data (MNIST-C).", tests: vec![], untested: vec![] };
-    let mut c3 = Claim { number: 3, text: "On MNIST-C, 6:1 and 7:1 beat O; 9:1 and 10:1 fall below it.", tests: vec![], untested: vec![] };
+    let mut c3 = Claim {
+        number: 3,
+        text: "On MNIST-C, 6:1 and 7:1 beat O; 9:1 and 10:1 fall below it.",
+        tests: vec![],
+        untested: vec![],
+    };
     for (d, g) in &pairs {
         let (orig, syn) = (TestKind::Original, TestKind::Synthetic);
         if has(d, g, O, &syn) && has(d, g, S, &orig) {
@@ -237,11 +248,16 @@ pub fn test_all(src: &Source, expected_datasets: &[String]) -> Vec<Claim> {
             }
             c2.tests.push((d.clone(), g.clone(), v));
         }
-        let c3_stats: Vec<Stat> = [(r(6, 1), Expect::Above(0.0)), (r(7, 1), Expect::Above(0.0)), (r(9, 1), Expect::Below(0.0)), (r(10, 1), Expect::Below(0.0))]
-            .into_iter()
-            .filter(|(m, _)| has(d, g, *m, &shot) && has(d, g, O, &shot))
-            .map(|(m, e)| src.diff(d, g, m, O, &shot, e))
-            .collect();
+        let c3_stats: Vec<Stat> = [
+            (r(6, 1), Expect::Above(0.0)),
+            (r(7, 1), Expect::Above(0.0)),
+            (r(9, 1), Expect::Below(0.0)),
+            (r(10, 1), Expect::Below(0.0)),
+        ]
+        .into_iter()
+        .filter(|(m, _)| has(d, g, *m, &shot) && has(d, g, O, &shot))
+        .map(|(m, e)| src.diff(d, g, m, O, &shot, e))
+        .collect();
         if !c3_stats.is_empty() {
             c3.tests.push((d.clone(), g.clone(), c3_stats));
         }
@@ -283,7 +299,10 @@ pub fn markdown(claims: &[Claim]) -> String {
     for c in claims {
         let _ = writeln!(s, "### Claim {}: {}\n", c.number, c.text);
         if !c.tests.is_empty() {
-            let _ = writeln!(s, "| Dataset | Generator | Statistic | Ours: mean [95 % CI] (n) | Expected | Paper | Verdict |");
+            let _ = writeln!(
+                s,
+                "| Dataset | Generator | Statistic | Ours: mean [95 % CI] (n) | Expected | Paper | Verdict |"
+            );
             let _ = writeln!(s, "|---|---|---|---|---|---:|---|");
             for (d, g, stats) in &c.tests {
                 for st in stats {

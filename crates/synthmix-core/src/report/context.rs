@@ -93,7 +93,8 @@ impl Context {
                 duration(max)
             );
         }
-        let _ = writeln!(s, "| all stages (sum of run times; runs overlap on several cores) | | {} | | |", duration(all));
+        let _ =
+            writeln!(s, "| all stages (sum of run times; runs overlap on several cores) | | {} | | |", duration(all));
         s
     }
 
@@ -128,7 +129,11 @@ pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     format!("{model}, {cores} logical cores available")
 }

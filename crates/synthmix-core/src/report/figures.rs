@@ -9,8 +9,8 @@ use image::{Rgb, RgbImage};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::grid::{self, GridOptions};
 use super::generators::GeneratorInfo;
+use super::grid::{self, GridOptions};
 use super::study::{dataset_title, datasets_of, generators_of, Cells, Mix, TestKind};
 use crate::data::{self, DataOptions};
 use crate::error::{Error, Result};
@@ -129,7 +129,10 @@ fn panels(cells: &Cells, min_groups: usize) -> Vec<Panel> {
             let values = groups
                 .iter()
                 .map(|m| {
-                    tests.iter().map(|t| cells.get(&(d.clone(), g.clone(), *m, t.clone())).map(|c| (c.mean, c.std))).collect()
+                    tests
+                        .iter()
+                        .map(|t| cells.get(&(d.clone(), g.clone(), *m, t.clone())).map(|c| (c.mean, c.std)))
+                        .collect()
                 })
                 .collect();
             let gl = g.as_ref().map(|g| format!(", generator {}", g.label())).unwrap_or_default();
@@ -204,7 +207,10 @@ fn bar_panel(p: &Panel, area: &DrawingArea<BitMapBackend, plotters::coord::Shift
             p.values.iter().enumerate().filter_map(|(g, row)| row[j].map(|(m, s)| (g, m, s))).collect();
         let x0 = |g: usize| g as f64 - 0.4 + j as f64 * bw;
         chart
-            .draw_series(pts.iter().map(|&(g, m, _)| Rectangle::new([(x0(g) + 0.01, lo), (x0(g) + bw - 0.01, m)], color.filled())))
+            .draw_series(
+                pts.iter()
+                    .map(|&(g, m, _)| Rectangle::new([(x0(g) + 0.01, lo), (x0(g) + bw - 0.01, m)], color.filled())),
+            )
             .map_err(plot_err)?
             .label(t.title())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
@@ -315,7 +321,8 @@ pub fn generator_curves(g: &GeneratorInfo) -> Result<Option<Vec<u8>>> {
         // FID falls by orders of magnitude over training: a log axis spanning whole decades.
         let fmin = fid.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).max(1e-3);
         let fmax = fid.iter().map(|p| p.1).fold(1e-3, f64::max);
-        let (dlo, dhi) = (10f64.powf(fmin.log10().floor()), 10f64.powf(fmax.log10().ceil().max(fmin.log10().floor() + 1.0)));
+        let (dlo, dhi) =
+            (10f64.powf(fmin.log10().floor()), 10f64.powf(fmax.log10().ceil().max(fmin.log10().floor() + 1.0)));
         let epochs = |x: &f64| if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { String::new() };
         let n_ticks = (last as usize).min(15);
         let mut c = ChartBuilder::on(&areas[0])
@@ -338,7 +345,10 @@ pub fn generator_curves(g: &GeneratorInfo) -> Result<Option<Vec<u8>>> {
         c.draw_series(LineSeries::new(fid.iter().copied(), COLORS[0].stroke_width(2))).map_err(plot_err)?;
         c.draw_series(fid.iter().map(|&p| Circle::new(p, 3, COLORS[0].filled()))).map_err(plot_err)?;
         let mut c = ChartBuilder::on(&areas[1])
-            .caption(format!("{}, generator {}: recognition", dataset_title(&g.dataset), g.id.label()), ("sans-serif", 16))
+            .caption(
+                format!("{}, generator {}: recognition", dataset_title(&g.dataset), g.id.label()),
+                ("sans-serif", 16),
+            )
             .margin(10)
             .x_label_area_size(36)
             .y_label_area_size(56)

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::study::header_metadata;
+use super::study::{header_metadata, Writer};
 use crate::error::{Error, IoContext, Result};
 
 /// A generator, as the report names it: its optimiser preset and seed, told
@@ -62,9 +62,8 @@ pub fn of_set(meta: &BTreeMap<String, String>) -> Result<Option<GeneratorInfo>> 
 
 fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
     let m = header_metadata(path)?;
-    let field = |k: &str| {
-        m.get(k).cloned().ok_or_else(|| Error::format(path, format!("generator metadata has no '{k}'")))
-    };
+    let field =
+        |k: &str| m.get(k).cloned().ok_or_else(|| Error::format(path, format!("generator metadata has no '{k}'")));
     let seed = field("seed")?.parse().map_err(|_| Error::format(path, "generator metadata: 'seed' is not a number"))?;
     let id = GenId { preset: field("preset")?, seed, blake3: blake3.to_string() };
     let num = |k: &str| m.get(k).and_then(|v| v.parse::<f64>().ok());
@@ -127,10 +126,9 @@ fn last_grid(path: &Path) -> Option<PathBuf> {
 }
 
 /// Copies a generator's last grid into the report folder; returns its name there.
-pub fn copy_grid(g: &GeneratorInfo, dir: &Path) -> Result<Option<String>> {
+pub fn copy_grid(g: &GeneratorInfo, w: &mut Writer) -> Result<Option<String>> {
     let Some(src) = &g.grid else { return Ok(None) };
     let name = format!("generator-{}-{}-grid.png", g.dataset, g.id.slug());
-    let bytes = std::fs::read(src).at(src)?;
-    crate::artifact::write_atomic(&dir.join(&name), &bytes)?;
+    w.write(&name, &std::fs::read(src).at(src)?)?;
     Ok(Some(name))
 }

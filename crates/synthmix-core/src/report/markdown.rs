@@ -74,7 +74,11 @@ fn provenance_section(study: &Study) -> String {
             let _ = writeln!(s, "- Paper values: {p}. {}", study.paper.note);
         }
     }
-    let _ = writeln!(s, "\nSettings, as the stages recorded them (every value used by any run):\n\n{}", ctx.settings_markdown());
+    let _ = writeln!(
+        s,
+        "\nSettings, as the stages recorded them (every value used by any run):\n\n{}",
+        ctx.settings_markdown()
+    );
     let _ = writeln!(s, "Wall time per stage (from each run's provenance):\n\n{}", ctx.wall_times_markdown());
     s
 }
@@ -82,25 +86,31 @@ fn provenance_section(study: &Study) -> String {
 /// What "±" covers, checked against the data: do training sets differ across seeds?
 fn spread_section(study: &Study) -> String {
     use std::collections::{BTreeMap, BTreeSet};
-    let mut by_row: BTreeMap<(String, Option<GenId>, Mix), BTreeSet<(u64, String)>> = BTreeMap::new();
+    // Per row: (seed, training set) of each classifier.
+    let mut by_row: BTreeMap<(String, Option<GenId>, Mix), BTreeSet<(u64, &str)>> = BTreeMap::new();
     for o in &study.obs {
-        by_row.entry((o.dataset.clone(), o.generator.clone(), o.mix)).or_default().insert((o.seed, o.classifier.clone()));
+        by_row.entry((o.dataset.clone(), o.generator.clone(), o.mix)).or_default().insert((o.seed, &o.train));
     }
-    let train_of = |c: &str| super::study::header_metadata(std::path::Path::new(c)).ok()?.get("train").cloned();
     let (mut varied, mut fixed): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for ((d, _, m), runs) in &by_row {
         if runs.len() < 2 {
             continue;
         }
-        let sets: BTreeSet<Option<String>> = runs.iter().map(|(_, c)| train_of(c)).collect();
+        let sets: BTreeSet<&str> = runs.iter().map(|(_, t)| *t).collect();
         let label = format!("{} {}", dataset_title(d), m.label());
-        if sets.len() == runs.len() { varied.push(label) } else { fixed.push(label) }
+        if sets.len() == runs.len() {
+            varied.push(label)
+        } else {
+            fixed.push(label)
+        }
     }
     fixed.sort();
     fixed.dedup();
-    let mut s = String::from("## What the ± covers
+    let mut s = String::from(
+        "## What the ± covers
 
-");
+",
+    );
     let _ = writeln!(
         s,
         "A study seed sets the classifier's initialisation, shuffles and dropout masks. In {} of {} rows every seed \
@@ -113,7 +123,10 @@ fn spread_section(study: &Study) -> String {
         if fixed.is_empty() {
             String::new()
         } else {
-            format!("; in {} (the same training set for every seed) the spread is the classifier's alone", fixed.join(", "))
+            format!(
+                "; in {} (the same training set for every seed) the spread is the classifier's alone",
+                fixed.join(", ")
+            )
         }
     );
     s
@@ -186,7 +199,9 @@ fn generator_seed_section(study: &Study) -> String {
             let _ = writeln!(s, " pooled |\n|---|{}---:|", "---:|".repeat(same.len()));
             let mut cells: Vec<(Mix, TestKind)> = c
                 .keys()
-                .filter(|k| k.0 == d && same.iter().all(|g| c.contains_key(&(d.clone(), Some((*g).clone()), k.2, k.3.clone()))))
+                .filter(|k| {
+                    k.0 == d && same.iter().all(|g| c.contains_key(&(d.clone(), Some((*g).clone()), k.2, k.3.clone())))
+                })
                 .map(|k| (k.2, k.3.clone()))
                 .collect();
             cells.sort();
@@ -199,7 +214,7 @@ fn generator_seed_section(study: &Study) -> String {
                     pooled.extend(cell.values.iter().map(|v| (v.0, v.1)));
                     let _ = write!(s, " {} |", cell.text());
                 }
-                let _ = writeln!(s, " {} |", super::study::Cell::from_values(pooled).text());
+                let _ = writeln!(s, " {} |", super::study::Cell::new(pooled).text());
             }
             s.push('\n');
         }
@@ -212,11 +227,15 @@ fn generator_seed_section(study: &Study) -> String {
 
 fn tables_section(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mut Writer) -> Result<String> {
     let why = |d: &str| {
-        let present = DatasetName::parse(&format!("{d}:test")).map(|n| n.dataset.dir(&opts.data_dir).is_dir()).unwrap_or(false);
+        let present =
+            DatasetName::parse(&format!("{d}:test")).map(|n| n.dataset.dir(&opts.data_dir).is_dir()).unwrap_or(false);
         if present {
             format!("not run: no {} results among the inputs", dataset_title(d))
         } else {
-            format!("not run: {} is not in the data dir (with it there: `synthmix run pipelines/paper.toml`)", dataset_title(d))
+            format!(
+                "not run: {} is not in the data dir (with it there: `synthmix run pipelines/paper.toml`)",
+                dataset_title(d)
+            )
         }
     };
     let t2 = tables::table2(&study.cells, &study.paper, &params.expect_datasets, &why);
@@ -237,8 +256,7 @@ fn tables_section(study: &Study, params: &ReportParams, opts: &DataOptions, w: &
 }
 
 fn claims_section(study: &Study, params: &ReportParams) -> String {
-    let paper = |d: &str, m: &Mix, t: &TestKind| study.paper.get(d, m, t);
-    let src = claims::Source { cells: &study.cells, paper: &paper };
+    let src = claims::Source { cells: &study.cells, paper: &study.paper };
     let cs = claims::test_all(&src, &params.expect_datasets);
     format!("## Claims\n\n{}", claims::markdown(&cs))
 }
@@ -255,7 +273,11 @@ fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
     );
     for g in study.generators.values() {
         let f = |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "–".into());
-        let feats = g.features.as_ref().map(|(p, h)| format!("`{p}` ({})", &h[..h.len().min(12)])).unwrap_or_else(|| "none".into());
+        let feats = g
+            .features
+            .as_ref()
+            .map(|(p, h)| format!("`{p}` ({})", &h[..h.len().min(12)]))
+            .unwrap_or_else(|| "none".into());
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} / {} | {} | {} | {} | {feats} |",
@@ -284,9 +306,12 @@ fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
             w.write(&name, &png)?;
             let _ = writeln!(s, "![FID and recognition per epoch]({name})\n");
         }
-        if let Some(name) = generators::copy_grid(g, &w.dir)? {
-            w.written.push(w.dir.join(&name));
-            let _ = writeln!(s, "Final sample grid (epoch {}; a row per class, fixed noise):\n\n![samples]({name})\n", g.epoch);
+        if let Some(name) = generators::copy_grid(g, w)? {
+            let _ = writeln!(
+                s,
+                "Final sample grid (epoch {}; a row per class, fixed noise):\n\n![samples]({name})\n",
+                g.epoch
+            );
         }
     }
     Ok(s)
@@ -306,9 +331,12 @@ fn collapse_test(study: &Study) -> String {
     for d in datasets_of(&study.cells) {
         let mut rows: Vec<(f64, f64)> = Vec::new();
         for g in study.generators.values().filter(|g| g.dataset == d) {
-            let Some(cell) = study.cells.get(&(d.clone(), Some(g.id.clone()), o, TestKind::Synthetic)) else { continue };
+            let Some(cell) = study.cells.get(&(d.clone(), Some(g.id.clone()), o, TestKind::Synthetic)) else {
+                continue;
+            };
             let f = |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "–".into());
-            let paper = study.paper.get(&d, &o, &TestKind::Synthetic).map(|p| format!("{p:.4}")).unwrap_or_else(|| "–".into());
+            let paper =
+                study.paper.get(&d, &o, &TestKind::Synthetic).map(|p| format!("{p:.4}")).unwrap_or_else(|| "–".into());
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {paper} |",

@@ -142,6 +142,8 @@ pub struct Observation {
     pub seed: u64,
     pub accuracy: f64,
     pub classifier: String,
+    /// The classifier's training set (a DATASET:SPLIT or an image-set path).
+    pub train: String,
 }
 
 /// Mean and sample standard deviation over seeds.
@@ -154,11 +156,7 @@ pub struct Cell {
 
 impl Cell {
     /// The cell of these (seed, accuracy) values.
-    pub fn from_values(values: Vec<(u64, f64)>) -> Self {
-        Cell::new(values)
-    }
-
-    fn new(values: Vec<(u64, f64)>) -> Self {
+    pub fn new(values: Vec<(u64, f64)>) -> Self {
         let n = values.len() as f64;
         let mean = values.iter().map(|v| v.1).sum::<f64>() / n;
         let std = if values.len() > 1 {
@@ -222,6 +220,7 @@ struct Labeller {
 /// How a classifier was trained, from its checkpoint and its training set.
 struct Trained {
     dataset: String,
+    train: String,
     seed: u64,
     mix: Mix,
     generator: Option<GenId>,
@@ -260,18 +259,17 @@ impl Labeller {
             })
         };
         let dataset = field("dataset")?;
-        let seed = field("seed")?
-            .parse()
-            .map_err(|_| Error::format(&cpath, "checkpoint metadata: 'seed' is not a number"))?;
+        let seed =
+            field("seed")?.parse().map_err(|_| Error::format(&cpath, "checkpoint metadata: 'seed' is not a number"))?;
         let train = field("train")?;
         if DatasetName::parse(&train).is_ok() {
-            return Ok(Trained { dataset, seed, mix: Mix { original: 1, synthetic: 0 }, generator: None });
+            return Ok(Trained { dataset, train, seed, mix: Mix::new(1, 0), generator: None });
         }
         let tp = PathBuf::from(&train);
         let tm = self.meta(&tp).map_err(|e| Error::Invalid(format!("training set of {classifier}: {e}")))?;
         let mix = ratio_of(&tm, &tp)?;
         let generator = if mix.synthetic > 0 { self.generator(&tm)? } else { None };
-        Ok(Trained { dataset, seed, mix, generator })
+        Ok(Trained { dataset, train, seed, mix, generator })
     }
 
     /// What a test set is, and the generator of a synthetic one.
@@ -326,6 +324,7 @@ pub fn gather(metrics: &[PathBuf]) -> Result<(Vec<Observation>, BTreeMap<GenId, 
                 seed: t.seed,
                 accuracy: r.accuracy,
                 classifier: r.classifier.clone(),
+                train: t.train,
             });
         }
         for mut o in file_obs {
@@ -340,7 +339,9 @@ pub fn gather(metrics: &[PathBuf]) -> Result<(Vec<Observation>, BTreeMap<GenId, 
 pub fn aggregate(obs: &[Observation]) -> Cells {
     let mut m: BTreeMap<(String, Option<GenId>, Mix, TestKind), Vec<(u64, f64)>> = BTreeMap::new();
     for o in obs {
-        m.entry((o.dataset.clone(), o.generator.clone(), o.mix, o.test.clone())).or_default().push((o.seed, o.accuracy));
+        m.entry((o.dataset.clone(), o.generator.clone(), o.mix, o.test.clone()))
+            .or_default()
+            .push((o.seed, o.accuracy));
     }
     m.into_iter()
         .map(|(k, mut v)| {

@@ -91,7 +91,8 @@ impl Table {
 
     /// One line per cell.
     pub fn csv(&self) -> String {
-        let mut s = String::from("table,dataset,generator,generator_blake3,train,test,n,mean,std,paper,delta_sigma,seeds\n");
+        let mut s =
+            String::from("table,dataset,generator,generator_blake3,train,test,n,mean,std,paper,delta_sigma,seeds\n");
         for (r, (d, g, m)) in self.rows.iter().enumerate() {
             for (k, t) in self.tests.iter().enumerate() {
                 let p = self.paper[r][k];
@@ -194,7 +195,10 @@ pub fn table3(cells: &Cells, paper: &PaperValues) -> Table {
     for g in generators_of(cells, &d) {
         // A generator with only some mixes (a seed variant for the headline rows) shows those.
         rows.extend(
-            mixes.iter().filter(|m| cells.keys().any(|k| k.0 == d && k.1 == g && k.2 == **m)).map(|m| (d.clone(), g.clone(), *m)),
+            mixes
+                .iter()
+                .filter(|m| cells.keys().any(|k| k.0 == d && k.1 == g && k.2 == **m))
+                .map(|m| (d.clone(), g.clone(), *m)),
         );
     }
     Table::build("table3", cells, paper, rows, tests)

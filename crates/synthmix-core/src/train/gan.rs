@@ -672,7 +672,8 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
             e.wall_s
         );
         if std < COLLAPSE_STD {
-            let what = format!("epoch {epoch}: generator collapsed (fixed samples' mean pixel std {std:.4} < {COLLAPSE_STD})");
+            let what =
+                format!("epoch {epoch}: generator collapsed (fixed samples' mean pixel std {std:.4} < {COLLAPSE_STD})");
             match params.on_collapse {
                 OnCollapse::Stop => return Err(Error::Diverged(format!("{what}; {kept}"))),
                 OnCollapse::Warn => tracing::warn!("{what}; training on (--on-collapse warn)"),
