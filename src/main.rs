@@ -106,6 +106,12 @@ enum Cmd {
         /// study is reduced and not like for like with the paper.
         #[arg(long)]
         note: Vec<String>,
+        /// An earlier report folder of the same study (its results.csv and
+        /// report.md, e.g. results/paper): its results that these METRICS.json
+        /// files do not recompute are imported, and the ones they do are
+        /// checked for equality; the report says which is which.
+        #[arg(long, value_name = "DIR")]
+        prior: Option<PathBuf>,
     },
     /// Real datasets: fetch, verify, export.
     Data {
@@ -241,8 +247,9 @@ fn main() -> std::process::ExitCode {
                 let ro = pipeline::RunOptions { targets, data_dir: opts.data_dir.clone(), ..Default::default() };
                 print!("{}", pipeline::run::status_text(&p, &pipeline::plan(&p, &ro)?));
             }
-            Cmd::Report { metrics, paper, out, title, expect_datasets, note } => {
-                let params = report::study::ReportParams { metrics, paper, out, title, expect_datasets, notes: note };
+            Cmd::Report { metrics, paper, out, title, expect_datasets, note, prior } => {
+                let params =
+                    report::study::ReportParams { metrics, paper, out, title, expect_datasets, notes: note, prior };
                 let written = report::study::run(&params, &opts)?;
                 for f in written {
                     println!("wrote {}", f.display());

@@ -137,8 +137,10 @@ fn gan_train_writes_the_contract_and_resume_is_exact() {
     assert!(e.contains("--keep best-fid needs --features"), "{e}");
     assert!(!t.path().join("x.safetensors").exists());
 
-    // A run that diverges (absurd learning rates: NaN at once) stops with one
-    // line and leaves the files already there alone.
+    // A run that fails mid-training (learning rates at their bound of 10: the
+    // generator collapses in the first epoch) stops with one line and leaves
+    // the files already there alone. (Larger or non-finite rates are refused
+    // by the flag parser: tests/reliability.rs.)
     let before: Vec<Vec<u8>> = ls(&b).iter().map(|f| std::fs::read(b.join(f)).unwrap()).collect();
     let e = run_err(
         bin("gan-train")
@@ -148,9 +150,9 @@ fn gan_train_writes_the_contract_and_resume_is_exact() {
                 "--limit",
                 "300",
                 "--lr-d",
-                "1e30",
+                "10",
                 "--lr-g",
-                "1e30",
+                "10",
                 "--epochs",
                 "2",
                 "-q",
@@ -158,7 +160,7 @@ fn gan_train_writes_the_contract_and_resume_is_exact() {
             ])
             .arg(&gb),
     );
-    assert!(e.contains("epoch 1, step 1") && e.contains("loss is NaN: training diverged"), "{e}");
+    assert!(e.contains("epoch 1: generator collapsed") && e.contains("no checkpoint written yet"), "{e}");
     let after: Vec<Vec<u8>> = ls(&b).iter().map(|f| std::fs::read(b.join(f)).unwrap()).collect();
     assert!(before == after, "a diverged run must not touch the last good checkpoint");
 

@@ -100,4 +100,60 @@ fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
     let curves =
         common::ls(&d.join("artifacts/report/quick")).into_iter().filter(|f| f.ends_with("-curves.png")).count();
     assert_eq!(curves, 2, "an FID/recognition figure per generator");
+
+    merging_an_earlier_report_gives_the_same_tables(d, root);
+}
+
+/// `report --prior`: a report from only the O evaluations plus the full
+/// report's folder has the same tables; every recomputed result is checked,
+/// and a changed one is listed.
+fn merging_an_earlier_report_gives_the_same_tables(d: &Path, root: &Path) {
+    let full = d.join("artifacts/report/quick");
+    let metrics: Vec<_> = common::ls(&d.join("artifacts/quick/metrics"))
+        .into_iter()
+        .filter(|f| f.contains("-O-") && f.ends_with(".json"))
+        .map(|f| d.join("artifacts/quick/metrics").join(f))
+        .collect();
+    assert_eq!(metrics.len(), 6, "O per generator and seed: {metrics:?}");
+    let report = |prior: &Path, out: &Path| {
+        run_ok(
+            bin("synthmix")
+                .current_dir(d)
+                .args(["report", "--metrics"])
+                .args(&metrics)
+                .arg("--paper")
+                .arg(root.join("pipelines/paper-values.toml"))
+                .arg("--prior")
+                .arg(prior)
+                .arg("--out")
+                .arg(out),
+        )
+    };
+    let merged = d.join("merged");
+    report(&full, &merged.join("report.md"));
+    for f in ["table2.csv", "table3.csv"] {
+        assert_eq!(
+            std::fs::read_to_string(merged.join(f)).unwrap(),
+            std::fs::read_to_string(full.join(f)).unwrap(),
+            "{f}: the merged report has the full report's numbers"
+        );
+    }
+    let md = std::fs::read_to_string(merged.join("report.md")).unwrap();
+    assert!(md.contains("### Results imported from an earlier run"), "{md}");
+    assert!(md.contains("recomputed 18 of that report's results from scratch") && md.contains("all 18 are equal"));
+    let rows = std::fs::read_to_string(merged.join("results.csv")).unwrap();
+    let imported = rows.lines().filter(|l| l.ends_with(&full.display().to_string())).count();
+    assert_eq!(imported + 18 + 1, rows.lines().count(), "every other row names the report it came from");
+
+    // An earlier report whose O result differs from this run's is listed.
+    let tampered = d.join("tampered");
+    std::fs::create_dir_all(&tampered).unwrap();
+    std::fs::copy(full.join("report.md"), tampered.join("report.md")).unwrap();
+    let csv = std::fs::read_to_string(full.join("results.csv")).unwrap();
+    let line = csv.lines().find(|l| l.contains(",O,original,")).unwrap();
+    let acc = line.split(',').nth(8).unwrap();
+    std::fs::write(tampered.join("results.csv"), csv.replacen(line, &line.replacen(acc, "0.123", 1), 1)).unwrap();
+    report(&tampered, &d.join("merged2/report.md"));
+    let md = std::fs::read_to_string(d.join("merged2/report.md")).unwrap();
+    assert!(md.contains("1 differ (this run's values are used)") && md.contains("| 0.1230 |"), "{md}");
 }

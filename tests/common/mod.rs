@@ -81,3 +81,14 @@ pub fn ls(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Runs a command expected to be refused by its argument parser (clap):
+/// exit 2, the first stderr line `error: …` naming the problem, no panic.
+pub fn run_usage_err(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("binary missing: run `just test`");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{cmd:?}: exit code; stderr: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "{stderr}");
+    stderr.lines().next().unwrap_or("").to_string()
+}

@@ -20,6 +20,7 @@ pub mod artifact;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -26,11 +26,95 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     std::fs::create_dir_all(dir).at(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).at(dir)?;
+    // Mode 0666 at creation: the kernel applies the umask, as for any new file
+    // (tempfile's own default is 0600).
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .at(dir)?;
     tmp.write_all(bytes).at(tmp.path())?;
     tmp.as_file().sync_all().at(tmp.path())?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// What a stage will write: its `--out` (named by `flag`) and the side files
+/// beside it (log, provenance, optimiser state, grids).
+pub struct Outputs<'a> {
+    pub flag: &'a str,
+    pub out: &'a Path,
+    pub side: Vec<PathBuf>,
+}
+
+/// Checked before a stage reads or computes anything: its output is not a
+/// folder, its folder can be created and written, and neither the output nor
+/// a side file is one of `inputs` ((flag, path) pairs; names such as
+/// `mnist:train` are skipped) or lies inside one of the data dir's dataset
+/// folders, so no run can overwrite what it reads.
+pub fn check_outputs(o: &Outputs, inputs: &[(&str, &Path)], data_dir: Option<&Path>) -> Result<()> {
+    if o.out.is_dir() {
+        return Err(Error::Invalid(format!("{} {}: is a folder; give a file name", o.flag, o.out.display())));
+    }
+    // The nearest folder that exists: the stage creates the rest when it writes.
+    let mut dir = match o.out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    while !dir.exists() {
+        dir = match dir.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+    }
+    if !dir.is_dir() {
+        return Err(Error::Invalid(format!("{} {}: {} is not a folder", o.flag, o.out.display(), dir.display())));
+    }
+    tempfile::Builder::new()
+        .prefix(".synthmix-write-test.")
+        .tempfile_in(dir)
+        .map_err(|e| Error::Invalid(format!("{} {}: its folder is not writable ({e})", o.flag, o.out.display())))?;
+    let datasets: Vec<PathBuf> = data_dir
+        .map(|d| ["mnist", "fashion-mnist", "cifar-10", "mnist-c"].iter().map(|n| d.join(n)).collect())
+        .unwrap_or_default();
+    let datasets: Vec<PathBuf> = datasets.iter().filter_map(|d| d.canonicalize().ok()).collect();
+    for f in std::iter::once(o.out).chain(o.side.iter().map(PathBuf::as_path)) {
+        let Some(canon) = canonical_target(f) else { continue };
+        for (flag, input) in inputs {
+            if input.canonicalize().is_ok_and(|i| i == canon) {
+                let what = if f == o.out { String::new() } else { format!(" (through {})", f.display()) };
+                return Err(Error::Invalid(format!(
+                    "{} {} would overwrite the input {flag} {}{what}; choose another output",
+                    o.flag,
+                    o.out.display(),
+                    input.display()
+                )));
+            }
+        }
+        if let Some(d) = datasets.iter().find(|d| canon.starts_with(d)) {
+            return Err(Error::Invalid(format!(
+                "{} {}: would write into the dataset folder {}, which holds real data; choose another output",
+                o.flag,
+                o.out.display(),
+                d.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The absolute path a file would have once written (its folder resolved,
+/// symlinks followed), whether or not it exists yet.
+fn canonical_target(f: &Path) -> Option<PathBuf> {
+    if let Ok(c) = f.canonicalize() {
+        return Some(c);
+    }
+    let dir = match f.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(dir.canonicalize().ok()?.join(f.file_name()?))
 }
 
 /// `dir/stem.safetensors` → `dir/stem.SUFFIX`: logs, grids and provenance

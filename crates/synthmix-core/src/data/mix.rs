@@ -35,6 +35,10 @@ impl std::str::FromStr for Ratio {
         if r.original == 0 && r.synthetic == 0 {
             return Err(bad());
         }
+        let max = crate::limits::MAX_RATIO_PART;
+        if r.original > max || r.synthetic > max {
+            return Err(Error::Invalid(format!("ratio '{s}': each part must be at most {max}")));
+        }
         Ok(r)
     }
 }
@@ -125,8 +129,10 @@ pub fn build(
         Balance::Stratified => real.class_histogram().iter().map(|&n| n as f64).collect(),
         Balance::Uniform => vec![1.0; k],
     };
+    let p = real.shape.pixels();
+    crate::limits::images_bytes(total, p, "mix")?;
     let per_class = allocate(total, &weights);
-    let o_share = ratio.original as f64 / (ratio.original + ratio.synthetic) as f64;
+    let o_share = ratio.original as f64 / (ratio.original as f64 + ratio.synthetic as f64);
     let real_total = (total as f64 * o_share).round() as usize;
     let real_pc = allocate(real_total, &per_class.iter().map(|&n| n as f64).collect::<Vec<_>>());
     let synth_pc: Vec<usize> = per_class.iter().zip(&real_pc).map(|(n, r)| n - r).collect();
@@ -155,7 +161,6 @@ pub fn build(
         }
     }
     items.shuffle(&mut rng::stream(seed, "mix/order"));
-    let p = real.shape.pixels();
     let mut images = Vec::with_capacity(total * p);
     let mut labels = Vec::with_capacity(total);
     for &(src, i) in &items {
@@ -219,4 +224,26 @@ pub fn run(params: &MixParams, opts: &DataOptions) -> Result<(ImageSet, MixManif
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&params.out), &prov)?;
     Ok((mix, manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_parse_within_bounds() {
+        assert_eq!("5:1".parse::<Ratio>().unwrap(), Ratio { original: 5, synthetic: 1 });
+        assert_eq!("1000:1".parse::<Ratio>().unwrap().original, 1000);
+        for bad in ["0:0", "5x1", "1:", "-1:1", "1001:1", "1:4294967295", "4294967296:1", "1.5:1"] {
+            assert!(bad.parse::<Ratio>().is_err(), "{bad}");
+        }
+        assert!("4294967295:1".parse::<Ratio>().unwrap_err().to_string().contains("at most 1000"));
+    }
+
+    #[test]
+    fn allocation_sums_exactly() {
+        assert_eq!(allocate(10, &[1.0, 1.0, 1.0]), vec![4, 3, 3]);
+        assert_eq!(allocate(7, &[0.0, 2.0]), vec![0, 7]);
+        assert_eq!(allocate(5, &[]), Vec::<usize>::new());
+    }
 }

@@ -21,13 +21,18 @@ pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &m
     for n in &params.notes {
         let _ = writeln!(md, "> {n}\n");
     }
+    let imported = study.prior.as_ref().map_or(0, |p| p.imported);
     let _ = writeln!(
         md,
         "Test accuracy of classifiers trained on mixes of original (O, real) and GAN-synthetic (S) images, \
-         {} results from {} METRICS.json files. Every accuracy is the mean ± sample standard deviation over study \
+         {} results from {} METRICS.json files{}. Every accuracy is the mean ± sample standard deviation over study \
          seeds, with n the number of seeds.\n",
-        study.obs.len(),
-        params.metrics.len()
+        study.obs.len() - imported,
+        params.metrics.len(),
+        match &study.prior {
+            Some(p) => format!(" and {} imported from an earlier run's report ({})", p.imported, p.dir.display()),
+            None => String::new(),
+        }
     );
     md.push_str(&provenance_section(study));
     md.push_str(&spread_section(study));
@@ -37,7 +42,7 @@ pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &m
     md.push_str(&claims_section(study, params));
     md.push_str(&generators_section(study, w)?);
     md.push_str(&figures_section(study, opts, w)?);
-    w.write("results.csv", tables::observations_csv(&study.obs).as_bytes())?;
+    w.write("results.csv", super::results::to_csv(&study.obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier and test set: [results.csv](results.csv).");
     Ok(md)
 }
@@ -80,6 +85,52 @@ fn provenance_section(study: &Study) -> String {
         ctx.settings_markdown()
     );
     let _ = writeln!(s, "Wall time per stage (from each run's provenance):\n\n{}", ctx.wall_times_markdown());
+    if let Some(p) = &study.prior {
+        s.push_str(&prior_section(p));
+    }
+    s
+}
+
+/// The earlier run merged in: the determinism check on what both computed,
+/// and that run's own provenance, quoted from its report.
+fn prior_section(p: &super::prior::Merged) -> String {
+    let mut s = String::from(
+        "### Results imported from an earlier run
+
+",
+    );
+    let _ = writeln!(
+        s,
+        "{} results come from the earlier report in `{}` (its results.csv; column `imported_from`), where this \
+         run did not recompute them.",
+        p.imported,
+        p.dir.display()
+    );
+    if p.mismatches.is_empty() {
+        let _ = writeln!(
+            s,
+            "This run recomputed {} of that report's results from scratch (same seeds, same inputs): all {} are \
+             equal to the published values, as the stages' determinism promises.\n",
+            p.recomputed, p.recomputed
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "This run recomputed {} of that report's results; {} differ (this run's values are used):\n\n\
+             | Result | Earlier | This run |\n|---|---:|---:|",
+            p.recomputed,
+            p.mismatches.len()
+        );
+        for (what, a, b) in &p.mismatches {
+            let _ = writeln!(s, "| {what} | {a:.4} | {b:.4} |");
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "The earlier run's settings, provenance and cost, as its report states them:\n");
+    for line in p.provenance.lines() {
+        let _ = writeln!(s, "> {line}");
+    }
+    s.push('\n');
     s
 }
 
@@ -92,8 +143,14 @@ fn spread_section(study: &Study) -> String {
         by_row.entry((o.dataset.clone(), o.generator.clone(), o.mix)).or_default().insert((o.seed, &o.train));
     }
     let (mut varied, mut fixed): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let mut unknown = 0;
     for ((d, _, m), runs) in &by_row {
         if runs.len() < 2 {
+            continue;
+        }
+        if runs.iter().any(|(_, t)| t.is_empty()) {
+            // Imported from a results.csv that did not record training sets.
+            unknown += 1;
             continue;
         }
         let sets: BTreeSet<&str> = runs.iter().map(|(_, t)| *t).collect();
@@ -117,7 +174,7 @@ fn spread_section(study: &Study) -> String {
          also trained on its own training set (its own synthetic sample and mix draw, or its own real subset){}. The \
          generator and the synthetic test set are fixed within a row (one row per generator), so ± does not include \
          the generator's own variance: \"Generator seeds\" below shows how much a second generator seed moves the \
-         headline rows where the study has one.\n",
+         headline rows where the study has one.{}\n",
         varied.len(),
         varied.len() + fixed.len(),
         if fixed.is_empty() {
@@ -126,6 +183,14 @@ fn spread_section(study: &Study) -> String {
             format!(
                 "; in {} (the same training set for every seed) the spread is the classifier's alone",
                 fixed.join(", ")
+            )
+        },
+        if unknown == 0 {
+            String::new()
+        } else {
+            format!(
+                " {unknown} further rows hold results imported from an earlier report that did not record training \
+                 sets; they are not counted here."
             )
         }
     );

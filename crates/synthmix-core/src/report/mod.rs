@@ -7,6 +7,8 @@ pub mod figures;
 pub mod generators;
 pub mod grid;
 pub mod markdown;
+pub mod prior;
+pub mod results;
 pub mod study;
 pub mod tables;
 mod text;

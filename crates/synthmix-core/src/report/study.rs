@@ -118,6 +118,15 @@ impl TestKind {
         }
     }
 
+    /// The inverse of [`TestKind::key`].
+    pub fn from_key(key: &str) -> TestKind {
+        match key {
+            "original" => TestKind::Original,
+            "synthetic" => TestKind::Synthetic,
+            c => TestKind::Corrupted(c.to_string()),
+        }
+    }
+
     pub fn title(&self) -> String {
         match self {
             TestKind::Original => "original test".into(),
@@ -142,8 +151,11 @@ pub struct Observation {
     pub seed: u64,
     pub accuracy: f64,
     pub classifier: String,
-    /// The classifier's training set (a DATASET:SPLIT or an image-set path).
+    /// The classifier's training set (a DATASET:SPLIT or an image-set path);
+    /// empty when imported from a results.csv that did not record it.
     pub train: String,
+    /// The earlier report folder this result was imported from (`--prior`).
+    pub imported_from: Option<String>,
 }
 
 /// Mean and sample standard deviation over seeds.
@@ -325,6 +337,7 @@ pub fn gather(metrics: &[PathBuf]) -> Result<(Vec<Observation>, BTreeMap<GenId, 
                 accuracy: r.accuracy,
                 classifier: r.classifier.clone(),
                 train: t.train,
+                imported_from: None,
             });
         }
         for mut o in file_obs {
@@ -422,6 +435,9 @@ pub struct ReportParams {
     pub expect_datasets: Vec<String>,
     /// Paragraphs for the top of the report (e.g. that a study is reduced).
     pub notes: Vec<String>,
+    /// An earlier report folder of the same study whose results are merged
+    /// in (see [`super::prior`]).
+    pub prior: Option<PathBuf>,
 }
 
 pub fn dataset_title(d: &str) -> String {
@@ -476,12 +492,18 @@ pub struct Study {
     pub generators: BTreeMap<GenId, GeneratorInfo>,
     pub paper: PaperValues,
     pub context: super::context::Context,
+    /// What merging `--prior` did, if it was given.
+    pub prior: Option<super::prior::Merged>,
 }
 
 impl Study {
     /// Reads every METRICS.json, the artifacts they name and their provenance.
     pub fn read(params: &ReportParams) -> Result<Study> {
-        let (obs, generators) = gather(&params.metrics)?;
+        let (mut obs, generators) = gather(&params.metrics)?;
+        let prior = match &params.prior {
+            Some(dir) => Some(super::prior::Prior::read(dir)?.merge_into(&mut obs, &generators)?),
+            None => None,
+        };
         if obs.is_empty() {
             return Err(Error::Invalid("the METRICS.json files hold no results".into()));
         }
@@ -496,7 +518,7 @@ impl Study {
         for g in generators.values() {
             context.add(&g.path);
         }
-        Ok(Study { cells: aggregate(&obs), obs, generators, paper, context })
+        Ok(Study { cells: aggregate(&obs), obs, generators, paper, context, prior })
     }
 }
 

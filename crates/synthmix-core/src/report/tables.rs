@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::generators::GenId;
-use super::study::{dataset_title, generators_of, Cell, Cells, Mix, Observation, PaperValues, TestKind};
+use super::study::{dataset_title, generators_of, Cell, Cells, Mix, PaperValues, TestKind};
 
 /// One row: a dataset, the generator behind it, a training mix.
 pub type Row = (String, Option<GenId>, Mix);
@@ -202,31 +202,4 @@ pub fn table3(cells: &Cells, paper: &PaperValues) -> Table {
         );
     }
     Table::build("table3", cells, paper, rows, tests)
-}
-
-/// Every observation: dataset, generator, train, test, test set, seed, accuracy, classifier.
-pub fn observations_csv(obs: &[Observation]) -> String {
-    let mut s = String::from("dataset,generator,generator_blake3,train,test,test_set,seed,accuracy,classifier\n");
-    let mut sorted: Vec<&Observation> = obs.iter().collect();
-    sorted.sort_by(|a, b| {
-        (&a.dataset, &a.generator, a.mix, &a.test, a.seed).cmp(&(&b.dataset, &b.generator, b.mix, &b.test, b.seed))
-    });
-    for o in sorted {
-        let (gl, gh) = match &o.generator {
-            Some(g) => (g.label(), g.blake3.clone()),
-            None => (String::new(), String::new()),
-        };
-        let _ = writeln!(
-            s,
-            "{},\"{gl}\",{gh},{},{},{},{},{:.6},{}",
-            o.dataset,
-            o.mix.label(),
-            o.test.key(),
-            o.test_set,
-            o.seed,
-            o.accuracy,
-            o.classifier
-        );
-    }
-    s
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::CommonArgs;
+use crate::limits;
 use crate::model::ClassifierArch;
 use crate::train::classifier::{self, ClfTrainParams};
 use crate::train::optim::AdamConfig;
@@ -24,31 +25,31 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = ClassifierArch::SimpleCnn)]
     arch: ClassifierArch,
     /// Epochs (default: the paper's, 10 for simple-cnn, 50 for deep-cnn).
-    #[arg(long)]
+    #[arg(long, value_parser = limits::epochs)]
     epochs: Option<usize>,
     /// Adam learning rate (default: the paper's, 1e-4 for simple-cnn, 1e-3 for deep-cnn).
-    #[arg(long)]
+    #[arg(long, value_parser = limits::learning_rate)]
     lr: Option<f64>,
     /// Adam beta1.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = limits::beta)]
     beta1: f64,
     /// Adam beta2.
-    #[arg(long, default_value_t = 0.999)]
+    #[arg(long, default_value_t = 0.999, value_parser = limits::beta)]
     beta2: f64,
     /// Adam epsilon.
-    #[arg(long, default_value_t = 1e-8)]
+    #[arg(long, default_value_t = 1e-8, value_parser = limits::epsilon)]
     eps: f64,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = limits::batch_size)]
     batch_size: usize,
     /// Seed of weights, dropout masks, shuffles and subsets.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Fraction of the training set held out for validation (stratified, seeded).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = limits::fraction)]
     val_fraction: f64,
     /// Train on a seeded, class-stratified subset of this many images.
-    #[arg(long)]
+    #[arg(long, value_parser = limits::images)]
     limit: Option<usize>,
     /// A test set scored after every epoch and logged (e.g. mnist:test).
     #[arg(long)]
@@ -76,6 +77,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         eval_test: a.eval_test,
         out: a.out.clone(),
     };
+    let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
+    if let Some(t) = &params.eval_test {
+        inputs.push(("--eval-test", std::path::Path::new(t)));
+    }
+    super::check_outputs(&a.common, &a.out, &["log.csv"], &inputs)?;
     let device = a.common.device()?;
     let report = classifier::run(&params, &a.common.data_options(), &device)
         .with_context(|| format!("clf-train {}", a.out.display()))?;

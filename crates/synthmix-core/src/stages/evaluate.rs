@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, requires = "fid")]
     dump_features: Option<PathBuf>,
     /// Images per inference batch.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::limits::batch_size)]
     batch_size: usize,
     /// Output metrics file (.json); the CSV goes beside it. Optional with --fid.
     #[arg(long, required_unless_present = "fid")]
@@ -63,6 +63,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let out = a.out.expect("clap requires --out without --fid");
+    let mut inputs: Vec<(&str, &std::path::Path)> =
+        a.classifier.iter().map(|c| ("--classifier", c.as_path())).collect();
+    inputs.extend(a.test.iter().map(|t| ("--test", std::path::Path::new(t))));
+    // The CSV goes beside OUT as OUT with extension .csv.
+    let csv = out.with_extension("csv");
+    let o = crate::artifact::Outputs {
+        flag: "--out",
+        out: &out,
+        side: vec![crate::artifact::provenance::path_for(&out), csv],
+    };
+    crate::artifact::check_outputs(&o, &inputs, Some(&a.common.data_options().data_dir))?;
     let params = EvalParams { classifiers: a.classifier, tests: a.test, batch_size: a.batch_size, out: out.clone() };
     let report = evaluate::run(&params, &a.common.data_options(), &device)
         .with_context(|| format!("evaluate {}", out.display()))?;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::CommonArgs;
+use crate::limits;
 use crate::model::gan::GanArch;
 use crate::train::gan::{self, GanPreset, GanTrainParams, Keep, OnCollapse};
 use crate::train::optim::AdamConfig;
@@ -25,42 +26,42 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = GanArch::Mlp)]
     arch: GanArch,
     /// Epochs to train to (with --resume: the total, not the extra epochs).
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_parser = limits::epochs)]
     epochs: usize,
     /// Optimiser settings: default (lr 2e-4 for both, β1 0.5; trains) or
     /// paper (D lr 1e-4, G lr 2e-5, β1 0.5; measured to collapse, see docs/stages.md).
     #[arg(long, value_enum, default_value_t = GanPreset::Default)]
     preset: GanPreset,
     /// D's Adam learning rate (overrides the preset).
-    #[arg(long)]
+    #[arg(long, value_parser = limits::learning_rate)]
     lr_d: Option<f64>,
     /// G's Adam learning rate (overrides the preset).
-    #[arg(long)]
+    #[arg(long, value_parser = limits::learning_rate)]
     lr_g: Option<f64>,
     /// Adam β1 of both (overrides the preset's 0.5).
-    #[arg(long)]
+    #[arg(long, value_parser = limits::beta)]
     beta1: Option<f64>,
     /// Adam β2 of both (overrides the preset's 0.999).
-    #[arg(long)]
+    #[arg(long, value_parser = limits::beta)]
     beta2: Option<f64>,
     /// Real images per step (the paper's 100).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = limits::batch_size)]
     batch_size: usize,
     /// Seed of weights, shuffles, noise, fake labels and dropout masks.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Train on a seeded, class-stratified subset of this many images.
-    #[arg(long)]
+    #[arg(long, value_parser = limits::images)]
     limit: Option<usize>,
     /// Classifier checkpoint (clf-train on the real training set) whose
     /// penultimate-layer features give the FID; without it, no FID.
     #[arg(long)]
     features: Option<PathBuf>,
     /// Generated images per FID (and at most this many real ones).
-    #[arg(long, default_value_t = 10000)]
+    #[arg(long, default_value_t = 10000, value_parser = limits::images)]
     fid_samples: usize,
     /// Write a checkpoint every N epochs (and after the last).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = limits::epochs)]
     checkpoint_every: usize,
     /// Which generator OUT holds: the last, or the one with the lowest FID.
     #[arg(long, value_enum, default_value_t = Keep::Last)]
@@ -108,6 +109,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         resume: a.resume,
         out: a.out.clone(),
     };
+    let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
+    if let Some(f) = &a.features {
+        inputs.push(("--features", f.as_path()));
+    }
+    super::check_outputs(&a.common, &a.out, &["log.csv", "optim.safetensors", "disc.safetensors"], &inputs)?;
     let device = a.common.device()?;
     let report = gan::run(&params, &a.common.data_options(), &device)
         .with_context(|| format!("gan-train {}", a.out.display()))?;

@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long)]
     ratio: Ratio,
     /// Total images (default: the real set's size, as in the paper).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::limits::images)]
     total: Option<usize>,
     /// Class distribution of the mix: the real set's proportions, or uniform.
     #[arg(long, value_enum, default_value_t = Balance::Stratified)]
@@ -51,6 +51,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         seed: a.seed,
         out: a.out.clone(),
     };
+    let inputs =
+        [("--real", std::path::Path::new(&params.real)), ("--synthetic", std::path::Path::new(&params.synthetic))];
+    super::check_outputs(&a.common, &a.out, &[], &inputs)?;
     let (mixed, m) =
         mix::run(&params, &a.common.data_options()).with_context(|| format!("mix-build {}", a.out.display()))?;
     println!(

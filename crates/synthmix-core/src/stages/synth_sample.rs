@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     generator: PathBuf,
     /// Images per class.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::limits::per_class)]
     per_class: Option<usize>,
     /// Images of named classes, e.g. 0:100,1:50 (others get --per-class, or none).
     #[arg(long)]
@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Images per generator batch.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = crate::limits::batch_size)]
     batch_size: usize,
     /// Output image set (.safetensors).
     #[arg(long)]
@@ -47,6 +47,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         batch_size: a.batch_size,
         out: a.out.clone(),
     };
+    super::check_outputs(&a.common, &a.out, &[], &[("--generator", params.generator.as_path())])?;
     let device = a.common.device()?;
     let set = sample::run(&params, &device).with_context(|| format!("synth-sample {}", a.out.display()))?;
     println!("wrote {}: {} images, per class {:?}", a.out.display(), set.len(), set.class_histogram());

@@ -44,6 +44,12 @@ pub fn class_counts(per_class: Option<usize>, table: Option<&str>, num_classes: 
             let (c, n) = item.split_once(':').ok_or_else(bad)?;
             let c: usize = c.trim().parse().map_err(|_| bad())?;
             let n: usize = n.trim().parse().map_err(|_| bad())?;
+            if n > crate::limits::MAX_PER_CLASS {
+                return Err(Error::Invalid(format!(
+                    "--class-counts: {n} images of class {c} is more than the limit of {}",
+                    crate::limits::MAX_PER_CLASS
+                )));
+            }
             if c >= num_classes {
                 return Err(Error::Invalid(format!(
                     "--class-counts: class {c} is not below the generator's {num_classes} classes"
@@ -55,6 +61,7 @@ pub fn class_counts(per_class: Option<usize>, table: Option<&str>, num_classes: 
             counts[c] = n;
         }
     }
+    // Each count is bounded, so the sum cannot wrap.
     if counts.iter().sum::<usize>() == 0 {
         return Err(Error::Invalid("nothing to sample: every class count is 0".into()));
     }
@@ -83,6 +90,7 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
     }
     let (g, _vars, ck) = gan::load_generator(&params.generator, device)?;
     let counts = class_counts(params.per_class, params.class_counts.as_deref(), g.config.num_classes)?;
+    crate::limits::images_bytes(counts.iter().sum(), g.config.image.pixels(), "synth-sample")?;
     let mut prov = Provenance::start("synth-sample", params, Some(params.seed))?;
     prov.input_file("generator", &params.generator)?;
     let generator_hash = prov.inputs.last().expect("just pushed").blake3.clone();
@@ -131,5 +139,7 @@ mod tests {
         }
         assert!(class_counts(None, None, 3).is_err());
         assert!(class_counts(Some(0), None, 3).is_err());
+        let e = class_counts(None, Some("0:99999999999,1:18446744073709551615"), 3).unwrap_err().to_string();
+        assert!(e.contains("class 0") && e.contains("limit"), "{e}");
     }
 }

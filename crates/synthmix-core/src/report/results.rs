@@ -1,0 +1,137 @@
+//! `results.csv`: every observation of a report, one row per classifier and
+//! test set. Written and read only here, so a later report can import an
+//! earlier one's results (`synthmix report --prior DIR`) and a user's script
+//! can rely on its columns.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::study::Observation;
+use crate::error::{Error, IoContext, Result};
+
+/// One row of `results.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    pub dataset: String,
+    /// The generator's label (`default, G seed 0`); empty for none.
+    pub generator: String,
+    /// BLAKE3 of the generator's checkpoint: what tells generators apart.
+    pub generator_blake3: String,
+    /// The training mix: `O`, `S` or `O:S`.
+    pub train: String,
+    /// `original`, `synthetic` or the MNIST-C corruption.
+    pub test: String,
+    /// The test set as `evaluate` named it.
+    pub test_set: String,
+    pub seed: u64,
+    pub accuracy: f64,
+    pub classifier: String,
+    /// The classifier's training set (a DATASET:SPLIT or an image-set path);
+    /// empty where unknown (files written before this column existed).
+    #[serde(default)]
+    pub train_set: String,
+    /// The report folder this row was first imported from; empty for a
+    /// result computed from this report's own METRICS.json files.
+    #[serde(default)]
+    pub imported_from: String,
+}
+
+impl ResultRow {
+    pub fn of(o: &Observation) -> ResultRow {
+        let (generator, generator_blake3) = match &o.generator {
+            Some(g) => (g.label(), g.blake3.clone()),
+            None => (String::new(), String::new()),
+        };
+        ResultRow {
+            dataset: o.dataset.clone(),
+            generator,
+            generator_blake3,
+            train: o.mix.label(),
+            test: o.test.key(),
+            test_set: o.test_set.clone(),
+            seed: o.seed,
+            accuracy: o.accuracy,
+            classifier: o.classifier.clone(),
+            train_set: o.train.clone(),
+            imported_from: o.imported_from.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// `results.csv`'s text, rows sorted by dataset, generator, mix, test, seed.
+pub fn to_csv(obs: &[Observation]) -> Result<String> {
+    let mut sorted: Vec<&Observation> = obs.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.dataset, &a.generator, a.mix, &a.test, a.seed).cmp(&(&b.dataset, &b.generator, b.mix, &b.test, b.seed))
+    });
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for o in sorted {
+        w.serialize(ResultRow::of(o)).map_err(|e| Error::Invalid(format!("results.csv: {e}")))?;
+    }
+    let bytes = w.into_inner().map_err(|e| Error::Invalid(format!("results.csv: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("results.csv: {e}")))
+}
+
+/// Reads a `results.csv`; a malformed row is refused with its line number.
+pub fn read(path: &Path) -> Result<Vec<ResultRow>> {
+    let bytes = std::fs::read(path).at(path)?;
+    let mut r = csv::Reader::from_reader(bytes.as_slice());
+    let mut rows = Vec::new();
+    for (i, row) in r.deserialize::<ResultRow>().enumerate() {
+        rows.push(row.map_err(|e| Error::format(path, format!("row {}: {e}", i + 2)))?);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::generators::GenId;
+    use crate::report::study::{Mix, TestKind};
+
+    fn obs(seed: u64, acc: f64) -> Observation {
+        Observation {
+            dataset: "mnist".into(),
+            generator: Some(GenId { preset: "default".into(), seed: 0, blake3: "ab".into() }),
+            mix: Mix::new(5, 1),
+            test: TestKind::Corrupted("shot_noise".into()),
+            test_set: "mnist-c/shot_noise:test".into(),
+            seed,
+            accuracy: acc,
+            classifier: "a, b/clf.safetensors".into(),
+            train: "mix.safetensors".into(),
+            imported_from: None,
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("results.csv");
+        std::fs::write(&p, to_csv(&[obs(1, 0.9741), obs(0, 0.5)]).unwrap()).unwrap();
+        let rows = read(&p).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], ResultRow::of(&obs(0, 0.5)), "sorted by seed, every field kept");
+        assert_eq!(rows[1].generator, "default, G seed 0");
+        assert_eq!(rows[1].classifier, "a, b/clf.safetensors", "commas quoted");
+        assert_eq!(rows[1].accuracy, 0.9741);
+    }
+
+    #[test]
+    fn files_without_the_newer_columns_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("results.csv");
+        std::fs::write(
+            &p,
+            "dataset,generator,generator_blake3,train,test,test_set,seed,accuracy,classifier\n\
+             mnist,\"default, G seed 0\",ab,O,original,mnist:test,2,0.986400,c.safetensors\n",
+        )
+        .unwrap();
+        let rows = read(&p).unwrap();
+        assert_eq!((rows[0].seed, rows[0].accuracy, rows[0].train_set.as_str()), (2, 0.9864, ""));
+        std::fs::write(&p, "dataset,seed\nmnist,x\n").unwrap();
+        let e = read(&p).unwrap_err().to_string();
+        assert!(e.contains("results.csv") && e.contains("row 2"), "{e}");
+    }
+}
