@@ -54,6 +54,11 @@ enum Cmd {
         /// Rerun the named targets (all, when none is named) even if cached.
         #[arg(long)]
         force: bool,
+        /// Re-hash every stored and placed output the targets need instead of
+        /// trusting size and time: a changed stored output is rebuilt, a
+        /// changed placed one restored.
+        #[arg(long)]
+        verify: bool,
         /// Artifacts folder (cache, store, logs); overrides the spec's.
         #[arg(long, value_name = "DIR")]
         artifacts: Option<PathBuf>,
@@ -82,6 +87,10 @@ enum Cmd {
         /// Leave targets (names or globs) out of the graph, as `run --skip`.
         #[arg(long, value_name = "TARGET")]
         skip: Vec<String>,
+        /// Re-hash stored and placed outputs instead of trusting size and
+        /// time, and report any that changed.
+        #[arg(long)]
+        verify: bool,
     },
     /// Write the paper's tables (Markdown, CSV) and figures (PNG) from
     /// evaluate's METRICS.json files, with report.md linking them.
@@ -227,11 +236,18 @@ fn main() -> std::process::ExitCode {
         // Corruption settings matter only where a corrupted set is made (show --grid, data export).
         let opts = CorruptionArgs::default().data_options(cli.data_dir.as_deref());
         match cli.cmd {
-            Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, artifacts, skip } => {
+            Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, verify, artifacts, skip } => {
                 let lo = pipeline::LoadOptions { artifacts, check_files: true, skip };
                 let p = pipeline::load(&spec, &lo)?;
-                let ro =
-                    pipeline::RunOptions { targets, jobs, dry_run, keep_going, force, data_dir: opts.data_dir.clone() };
+                let ro = pipeline::RunOptions {
+                    targets,
+                    jobs,
+                    dry_run,
+                    keep_going,
+                    force,
+                    verify,
+                    data_dir: opts.data_dir.clone(),
+                };
                 if dry_run {
                     print!("{}", pipeline::run::dry_run_text(&p, &pipeline::plan(&p, &ro)?));
                 } else {
@@ -242,9 +258,10 @@ fn main() -> std::process::ExitCode {
                 let p = pipeline::load(&spec, &pipeline::LoadOptions { check_files: true, ..Default::default() })?;
                 print!("{}", if dot { pipeline::graph::dot(&p) } else { pipeline::graph::text(&p) });
             }
-            Cmd::Status { spec, targets, artifacts, skip } => {
+            Cmd::Status { spec, targets, artifacts, skip, verify } => {
                 let p = pipeline::load(&spec, &pipeline::LoadOptions { artifacts, check_files: true, skip })?;
-                let ro = pipeline::RunOptions { targets, data_dir: opts.data_dir.clone(), ..Default::default() };
+                let ro =
+                    pipeline::RunOptions { targets, verify, data_dir: opts.data_dir.clone(), ..Default::default() };
                 print!("{}", pipeline::run::status_text(&p, &pipeline::plan(&p, &ro)?));
             }
             Cmd::Report { metrics, paper, out, title, expect_datasets, note, prior } => {

@@ -402,3 +402,78 @@ fn a_failure_stops_dependants_and_keep_going_finishes_the_rest() {
     let msg = run_err(synthmix(d).env("SYNTHMIX_BIN_DIR", &bin_dir).args(["run", "spec.toml"]));
     assert!(msg.contains("liar") && msg.contains("did not write its declared output x.txt"), "{msg}");
 }
+
+/// The path of a store object by its hash.
+fn object(d: &Path, hash: &str) -> PathBuf {
+    d.join("artifacts/store").join(&hash[..2]).join(hash)
+}
+
+/// Makes a read-only file writable and appends a byte, as a user editing it would.
+fn tamper(p: &Path) {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::OpenOptions::new().append(true).open(p).unwrap().write_all(b"x").unwrap();
+}
+
+#[test]
+fn the_cache_cannot_be_fooled_by_edits_symlinks_or_another_artifacts_dir() {
+    require_stages();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("spec.toml"), spec(64)).unwrap();
+    // A data dir of symlinks to the real MNIST files.
+    let data = d.join("data");
+    std::fs::create_dir_all(data.join("mnist")).unwrap();
+    let real = common::shared_data();
+    for f in common::ls(&real.join("mnist")) {
+        std::os::unix::fs::symlink(real.join("mnist").join(&f), data.join("mnist").join(&f)).unwrap();
+    }
+    let run = |args: &[&str]| stdout(&run_ok(synthmix(d).arg("--data-dir").arg(&data).args(args)));
+    run(&["run", "spec.toml", "export"]);
+    let out = d.join("out/data/mnist-test.safetensors");
+    let good = hash(&out);
+
+    // Editing a placed output leaves the store alone; the next run restores it.
+    tamper(&out);
+    assert_eq!(hash(&object(d, &good)), good, "the store object is a separate file");
+    assert!(run(&["status", "spec.toml", "export"]).contains("cached, not in place"));
+    assert_eq!(with_verb(&run(&["run", "spec.toml", "export"]), "restored"), ["export"]);
+    assert_eq!(hash(&out), good);
+
+    // A changed store object: trusted by size and time alone, caught by --verify and rebuilt.
+    tamper(&object(d, &good));
+    let st = run(&["status", "spec.toml", "export", "--verify"]);
+    assert!(st.contains("export") && st.contains("out of date"), "{st}");
+    let rerun = run(&["run", "spec.toml", "export", "--verify"]);
+    assert_eq!(with_verb(&rerun, "done"), ["export"], "{rerun}");
+    assert_eq!((hash(&out), hash(&object(d, &good))), (good.clone(), good.clone()), "rebuilt, store repaired");
+    // --force never reuses a bad object either.
+    tamper(&object(d, &good));
+    run(&["run", "spec.toml", "export", "--force"]);
+    assert_eq!(hash(&object(d, &good)), good);
+
+    // The key follows the files a target reads, through symlinks: repointing
+    // the training images leaves mnist:test cached; repointing its own test
+    // images does not.
+    let repoint = |name: &str, to: &str| {
+        let l = data.join("mnist").join(name);
+        std::fs::remove_file(&l).unwrap();
+        std::os::unix::fs::symlink(real.join("fashion-mnist").join(to), &l).unwrap();
+    };
+    let img = |stem: &str| {
+        common::ls(&real.join("mnist")).into_iter().find(|f| f.starts_with(stem) && f.contains("images")).unwrap()
+    };
+    let (train, test) = (img("train"), img("t10k"));
+    repoint(&train, &train);
+    assert!(run(&["status", "spec.toml", "export"]).contains("1 up to date"), "test files unchanged");
+    repoint(&test, &test);
+    let st = run(&["status", "spec.toml", "export"]);
+    assert!(st.contains("0 up to date") && st.contains("changed input mnist:test"), "{st}");
+
+    // --artifacts moves the outputs too: another folder, another copy.
+    let other = d.join("elsewhere");
+    run(&["run", "spec.toml", "export", "--artifacts", other.to_str().unwrap()]);
+    assert!(other.join("out/data/mnist-test.safetensors").is_file());
+    assert_eq!(hash(&out), good, "the first study's output is untouched");
+}

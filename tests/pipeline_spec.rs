@@ -127,7 +127,8 @@ fn unknown_stage_and_missing_dataset_are_refused_before_running() {
     let empty = dir.path().join("empty-data");
     std::fs::create_dir_all(&empty).unwrap();
     let msg = run_err(bin("synthmix").current_dir(dir.path()).env("SYNTHMIX_DATA", &empty).args(["run", "spec.toml"]));
-    assert_line(&msg, 5, "dataset fashion-mnist:train: no files");
+    assert_line(&msg, 5, "dataset fashion-mnist:train: ");
+    assert!(msg.contains("IDX images for fashion-mnist:train not found"), "{msg}");
     assert!(msg.contains("synthmix data fetch fashion-mnist"), "{msg}");
     assert!(!dir.path().join("artifacts/.staging").exists(), "nothing ran");
 }

@@ -39,30 +39,36 @@ pub fn parse_batch(path: &Path, bytes: &[u8], images: &mut Vec<u8>, labels: &mut
     Ok(())
 }
 
-/// Reads the train (5 batches, in order) or test split.
-pub fn read_split(dataset_dir: &Path, split: Split) -> Result<ImageSet> {
+/// The batch files of the train (5 batches, in order) or test split.
+pub fn split_files(dataset_dir: &Path, split: Split) -> Result<Vec<PathBuf>> {
     let dir = batches_dir(dataset_dir);
     let names: Vec<&str> = match split {
         Split::Train => TRAIN_BATCHES.to_vec(),
         Split::Test => vec![TEST_BATCH],
     };
+    names
+        .into_iter()
+        .map(|name| {
+            find_file(&dir, &[format!("{name}.bin")]).ok_or_else(|| {
+                Error::NotFound(format!(
+                    "{}: CIFAR-10 batch {name}.bin not found (run `synthmix data fetch cifar-10`)",
+                    dir.display()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Reads batch files, in order, as one set.
+pub fn read_files(files: &[PathBuf]) -> Result<ImageSet> {
     let (mut images, mut labels) = (Vec::new(), Vec::new());
-    for name in names {
-        let path = find_file(&dir, &[format!("{name}.bin")]).ok_or_else(|| {
-            Error::NotFound(format!(
-                "{}: CIFAR-10 batch {name}.bin not found (run `synthmix data fetch cifar-10`)",
-                dir.display()
-            ))
-        })?;
-        parse_batch(&path, &read_maybe_gz(&path)?, &mut images, &mut labels)?;
+    for path in files {
+        parse_batch(path, &read_maybe_gz(path)?, &mut images, &mut labels)?;
     }
-    let meta = SetMeta {
-        dataset: "cifar-10".into(),
-        split: split.as_str().into(),
-        source: Source::Real,
-        extra: Default::default(),
-    };
-    ImageSet::new(&dir, images, labels, ImageShape { c: 3, h: 32, w: 32 }, 10, meta)
+    let meta =
+        SetMeta { dataset: "cifar-10".into(), split: String::new(), source: Source::Real, extra: Default::default() };
+    let at = files.first().and_then(|f| f.parent()).unwrap_or(Path::new("."));
+    ImageSet::new(at, images, labels, ImageShape { c: 3, h: 32, w: 32 }, 10, meta)
 }
 
 /// Encodes a set of 3x32x32 images as one batch file (tests, exports).

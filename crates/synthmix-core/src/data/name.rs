@@ -162,9 +162,9 @@ impl DatasetName {
         Ok(DatasetName { dataset, split })
     }
 
-    /// Reads the split from the data dir (computing MNIST-C shot noise from
-    /// MNIST when the MNIST-C files are absent).
-    pub fn load(&self, opts: &DataOptions) -> Result<ImageSet> {
+    /// The files this split is read from, found in the data dir: exactly
+    /// what [`DatasetName::load`] reads (and what the pipeline cache hashes).
+    pub fn resolve(&self, opts: &DataOptions) -> Result<Resolved> {
         let data_dir = &opts.data_dir;
         if !data_dir.is_dir() {
             return Err(Error::NotFound(format!(
@@ -180,7 +180,7 @@ impl DatasetName {
                 self.dataset.name()
             ))
         };
-        let mut set = match &self.dataset {
+        Ok(match &self.dataset {
             Dataset::Mnist | Dataset::FashionMnist => {
                 let stem = match self.split {
                     Split::Train => "train",
@@ -190,9 +190,9 @@ impl DatasetName {
                     .ok_or_else(|| missing("IDX images"))?;
                 let lab = find_file(&dir, &[format!("{stem}-labels-idx1-ubyte"), format!("{stem}-labels.idx1-ubyte")])
                     .ok_or_else(|| missing("IDX labels"))?;
-                idx::read_pair(&img, &lab)?
+                Resolved::Idx { images: img, labels: lab }
             }
-            Dataset::Cifar10 => cifar::read_split(&dir, self.split)?,
+            Dataset::Cifar10 => Resolved::Cifar(cifar::split_files(&dir, self.split)?),
             Dataset::MnistC(c) => {
                 let s = self.split.as_str();
                 // The official zip unpacks to mnist_c/<corruption>/; accept both spellings.
@@ -202,18 +202,74 @@ impl DatasetName {
                     .into_iter()
                     .find_map(|d| Some((find_file(d, &names[..1])?, find_file(d, &names[1..])?)));
                 match found {
-                    Some((img, lab)) => npy::read_mnist_c(&img, &lab)?,
+                    Some((images, labels)) => Resolved::Npy { images, labels },
                     None if c == "shot_noise" => {
-                        let base = DatasetName { dataset: Dataset::Mnist, split: self.split }.load(opts)?;
-                        corrupt::shot_noise_set(&base, opts.severity, opts.corruption_seed)?
+                        let base = DatasetName { dataset: Dataset::Mnist, split: self.split };
+                        Resolved::ShotNoise(Box::new(base.resolve(opts)?))
                     }
                     None => return Err(missing("MNIST-C .npy files")),
                 }
             }
-        };
+        })
+    }
+
+    /// Reads the split from the data dir (computing MNIST-C shot noise from
+    /// MNIST when the MNIST-C files are absent).
+    pub fn load(&self, opts: &DataOptions) -> Result<ImageSet> {
+        let mut set = self.resolve(opts)?.read(opts)?;
         set.meta.dataset = self.dataset.name();
         set.meta.split = self.split.as_str().into();
         Ok(set)
+    }
+}
+
+/// Where a DATASET:SPLIT's images come from (see [`DatasetName::resolve`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved {
+    Idx {
+        images: PathBuf,
+        labels: PathBuf,
+    },
+    /// CIFAR-10 batch files, in order.
+    Cifar(Vec<PathBuf>),
+    /// Official MNIST-C files.
+    Npy {
+        images: PathBuf,
+        labels: PathBuf,
+    },
+    /// MNIST-C shot noise computed from MNIST (its official files absent).
+    ShotNoise(Box<Resolved>),
+}
+
+impl Resolved {
+    /// Every file read, in reading order.
+    pub fn files(&self) -> Vec<PathBuf> {
+        match self {
+            Resolved::Idx { images, labels } | Resolved::Npy { images, labels } => vec![images.clone(), labels.clone()],
+            Resolved::Cifar(f) => f.clone(),
+            Resolved::ShotNoise(base) => base.files(),
+        }
+    }
+
+    /// A name for what is computed from the files (part of the cache key).
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Resolved::Idx { .. } => "idx",
+            Resolved::Cifar(_) => "cifar-10 batches",
+            Resolved::Npy { .. } => "mnist-c npy",
+            Resolved::ShotNoise(_) => "shot noise computed from mnist",
+        }
+    }
+
+    fn read(&self, opts: &DataOptions) -> Result<ImageSet> {
+        match self {
+            Resolved::Idx { images, labels } => idx::read_pair(images, labels),
+            Resolved::Cifar(files) => cifar::read_files(files),
+            Resolved::Npy { images, labels } => npy::read_mnist_c(images, labels),
+            Resolved::ShotNoise(base) => {
+                corrupt::shot_noise_set(&base.read(opts)?, opts.severity, opts.corruption_seed)
+            }
+        }
     }
 }
 

@@ -10,6 +10,12 @@
 //!   logs/PIPELINE/TARGET.log   each stage's stdout and stderr
 //! ```
 //!
+//! Outputs are placed as read-only copies of their store objects (the kernel
+//! may share the blocks), each stamped with its object's modification time:
+//! editing an output can never change the store, and an edited output (its
+//! size or time changed) is restored on the next run. `--verify` re-hashes
+//! stored objects and placed outputs instead of trusting size and time.
+//!
 //! A target's key is the BLAKE3 of its stage, the stage's version, its
 //! arguments (outputs written as `$OUT/REL`), its parameters and the content
 //! hashes of its inputs. A record is written only after the command succeeded
@@ -104,14 +110,28 @@ impl Cache {
     }
 
     /// The record for `key`, if every file it lists is still in the store.
-    pub fn lookup(&self, key: &str) -> Result<Option<Record>> {
+    /// With `verify`, each object is re-hashed too; one whose bytes no longer
+    /// match its name is reported and the record not used, so the target is
+    /// rebuilt (and [`Cache::commit`] replaces the bad object).
+    pub fn lookup(&self, key: &str, verify: bool) -> Result<Option<Record>> {
         let Some(r) = Self::read_json::<Record>(&self.record_path(key))? else {
             return Ok(None);
         };
-        let complete = r
-            .outputs
-            .iter()
-            .all(|o| std::fs::metadata(self.object(&o.blake3)).map(|m| m.len() == o.bytes).unwrap_or(false));
+        let mut complete = true;
+        for o in &r.outputs {
+            let obj = self.object(&o.blake3);
+            if !std::fs::metadata(&obj).is_ok_and(|m| m.len() == o.bytes) {
+                complete = false;
+            } else if verify && crate::artifact::hash_file(&obj)? != o.blake3 {
+                tracing::warn!(
+                    "{} of {}: its stored copy changed since it was made (not {}); the target must run again",
+                    o.path.display(),
+                    r.target,
+                    &o.blake3[..12]
+                );
+                complete = false;
+            }
+        }
         Ok(complete.then_some(r))
     }
 
@@ -154,12 +174,16 @@ impl Cache {
             let hash = crate::artifact::hash_file(&f)?;
             let bytes = std::fs::metadata(&f).at(&f)?.len();
             let obj = self.object(&hash);
+            // An object whose bytes no longer match its name is never reused.
+            if obj.is_file() && crate::artifact::hash_file(&obj)? != hash {
+                remove_object(&obj)?;
+            }
             if obj.is_file() {
                 std::fs::remove_file(&f).at(&f)?;
             } else {
                 let dir = obj.parent().expect("fanned out");
                 std::fs::create_dir_all(dir).at(dir)?;
-                // Read-only for everyone: the placed hard links share this inode.
+                // Read-only for everyone: nothing may change a stored object.
                 std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o444)).at(&f)?;
                 std::fs::rename(&f, &obj).at(&obj)?;
             }
@@ -171,19 +195,20 @@ impl Cache {
         Ok(record)
     }
 
-    /// Whether every output of `r` is in place under `out`.
-    pub fn in_place(&self, r: &Record, out: &Path) -> bool {
-        r.outputs.iter().all(|o| same_file(&self.object(&o.blake3), &out.join(&o.path), o))
+    /// Whether every output of `r` is in place under `out` (with `verify`:
+    /// re-hashed, not judged by size and time).
+    pub fn in_place(&self, r: &Record, out: &Path, verify: bool) -> bool {
+        r.outputs.iter().all(|o| placed(&self.object(&o.blake3), &out.join(&o.path), o, verify))
     }
 
-    /// Links (or copies) every output of `r` into place under `out`; returns
-    /// how many files had to be placed.
-    pub fn place(&self, r: &Record, out: &Path) -> Result<usize> {
+    /// Copies every output of `r` that is not in place into place under
+    /// `out`; returns how many files had to be placed.
+    pub fn place(&self, r: &Record, out: &Path, verify: bool) -> Result<usize> {
         let mut n = 0;
         for o in &r.outputs {
             let obj = self.object(&o.blake3);
             let dst = out.join(&o.path);
-            if same_file(&obj, &dst, o) {
+            if placed(&obj, &dst, o, verify) {
                 continue;
             }
             let dir = match dst.parent() {
@@ -196,9 +221,13 @@ impl Cache {
                 dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
             ));
             let _ = std::fs::remove_file(&tmp);
-            if std::fs::hard_link(&obj, &tmp).is_err() {
-                std::fs::copy(&obj, &tmp).at(&tmp)?;
-            }
+            // A copy, never a hard link: editing the output must not reach the store.
+            std::fs::copy(&obj, &tmp).at(&tmp)?;
+            let stamp = std::fs::metadata(&obj).and_then(|m| m.modified()).at(&obj)?;
+            let f = std::fs::File::options().write(true).open(&tmp).at(&tmp)?;
+            f.set_modified(stamp).at(&tmp)?;
+            drop(f);
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o444)).at(&tmp)?;
             std::fs::rename(&tmp, &dst).at(&dst)?;
             n += 1;
         }
@@ -241,16 +270,27 @@ pub struct Audit {
     pub broken: Vec<String>,
 }
 
-fn same_file(obj: &Path, dst: &Path, o: &OutputFile) -> bool {
+/// Whether `dst` is an unchanged copy of the object `obj` of output `o`:
+/// a separate file of the recorded size stamped with the object's time (or,
+/// with `verify`, of the recorded hash). A hard link to the object (as
+/// older versions placed outputs) is replaced by a copy.
+fn placed(obj: &Path, dst: &Path, o: &OutputFile, verify: bool) -> bool {
     use std::os::unix::fs::MetadataExt;
     let (Ok(a), Ok(b)) = (std::fs::metadata(obj), std::fs::metadata(dst)) else {
         return false;
     };
-    if a.dev() == b.dev() && a.ino() == b.ino() {
-        return true;
+    if (a.dev(), a.ino()) == (b.dev(), b.ino()) || b.len() != o.bytes {
+        return false;
     }
-    // A copy (another filesystem): same size and same content.
-    b.len() == o.bytes && crate::artifact::hash_file(dst).map(|h| h == o.blake3).unwrap_or(false)
+    if verify {
+        return crate::artifact::hash_file(dst).is_ok_and(|h| h == o.blake3);
+    }
+    a.modified().ok().is_some_and(|t| b.modified().ok() == Some(t))
+}
+
+/// Removes a (read-only) store object.
+fn remove_object(obj: &Path) -> Result<()> {
+    std::fs::remove_file(obj).at(obj)
 }
 
 /// Every regular file under `dir`, recursively (nothing if it does not exist).

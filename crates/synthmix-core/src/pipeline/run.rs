@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::cache::{self, Cache, Components, Record};
 use super::spec::{normalize, InputKind, Pipeline, StageVersion, Target, Threads};
-use crate::data::{Dataset, DatasetName};
+use crate::data::DatasetName;
 use crate::error::{Error, IoContext, Result};
 
 /// Env var naming the folder that holds the stage binaries (default: the
@@ -29,6 +29,9 @@ pub struct RunOptions {
     pub force: bool,
     /// The data dir, passed to every stage as `SYNTHMIX_DATA`.
     pub data_dir: PathBuf,
+    /// Re-hash stored and placed outputs instead of trusting their size and
+    /// time; a changed stored output is rebuilt, a changed placed one restored.
+    pub verify: bool,
 }
 
 /// The program that runs a stage.
@@ -155,43 +158,23 @@ impl Env {
         Ok(v)
     }
 
-    /// BLAKE3 over a dataset's files in the data dir (names and contents).
-    /// MNIST-C corruptions absent from the data dir are computed from MNIST,
-    /// so they hash MNIST's files.
+    /// BLAKE3 over the files a DATASET:SPLIT is read from (their names in
+    /// the data dir and their contents, symlinks followed), so changing the
+    /// test files leaves what was built from the training files cached, and
+    /// repointing a symlink is seen. MNIST-C corruptions absent from the data
+    /// dir are computed from MNIST, so they hash MNIST's files.
     fn dataset_hash(&mut self, d: &DatasetName) -> std::result::Result<String, String> {
-        let key = d.dataset.name();
+        let key = d.to_string();
         if let Some(h) = self.datasets.get(&key) {
             return Ok(h.clone());
         }
-        let mut dir = d.dataset.dir(&self.data_dir);
-        let mut tag = key.clone();
-        if matches!(d.dataset, Dataset::MnistC(_)) && !dir.is_dir() {
-            let alt = self.data_dir.join("mnist_c").join(dir.file_name().unwrap_or_default());
-            if alt.is_dir() {
-                dir = alt;
-            } else {
-                dir = Dataset::Mnist.dir(&self.data_dir);
-                tag = format!("{key} computed from mnist");
-            }
-        }
-        let mut files = Vec::new();
-        cache::walk(&dir, &mut files).map_err(|e| e.to_string())?;
-        files.sort();
-        if files.is_empty() {
-            return Err(format!(
-                "dataset {d}: no files in {} (fetch it: synthmix data fetch {})",
-                dir.display(),
-                match &d.dataset {
-                    Dataset::MnistC(_) => "mnist".to_string(),
-                    other => other.name(),
-                }
-            ));
-        }
+        let opts = crate::data::DataOptions::new(&self.data_dir);
+        let resolved = d.resolve(&opts).map_err(|e| format!("dataset {d}: {e}"))?;
         let mut h = blake3::Hasher::new();
-        h.update(tag.as_bytes());
-        for f in &files {
-            let fh = self.file_hash(f).map_err(|e| e.to_string())?;
-            h.update(f.strip_prefix(&dir).unwrap_or(f).to_string_lossy().as_bytes());
+        h.update(format!("{key} from {}", resolved.tag()).as_bytes());
+        for f in resolved.files() {
+            let fh = self.file_hash(&f).map_err(|e| e.to_string())?;
+            h.update(f.strip_prefix(&self.data_dir).unwrap_or(&f).to_string_lossy().as_bytes());
             h.update(fh.as_bytes());
         }
         let hex = h.finalize().to_hex().to_string();
@@ -378,10 +361,10 @@ pub fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Vec<(usize, Plan)>> {
         }
         let comps = env.components(p, i, &records)?;
         let key = comps.key();
-        let hit = if forced.contains(&i) { None } else { cache.lookup(&key)? };
+        let hit = if forced.contains(&i) { None } else { cache.lookup(&key, opts.verify)? };
         match hit {
             Some(r) => {
-                let state = if cache.in_place(&r, &p.out) { Plan::UpToDate } else { Plan::Restore };
+                let state = if cache.in_place(&r, &p.out, opts.verify) { Plan::UpToDate } else { Plan::Restore };
                 records.insert(i, r);
                 out.push((i, state));
             }
@@ -593,9 +576,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Summary> {
                 if let std::collections::hash_map::Entry::Vacant(slot) = prepared.entry(i) {
                     let comps = env.components(p, i, &records)?;
                     let key = comps.key();
-                    let hit = if forced.contains(&i) { None } else { cache.lookup(&key)? };
+                    let hit = if forced.contains(&i) { None } else { cache.lookup(&key, opts.verify)? };
                     if let Some(r) = hit {
-                        let placed = cache.place(&r, &p.out)?;
+                        let placed = cache.place(&r, &p.out, opts.verify)?;
                         cache.write_state(&r)?;
                         for o in &r.outputs {
                             placed_by.insert(normalize(&o.path), i);
@@ -811,7 +794,7 @@ fn finish(
         }
     }
     let r = cache.commit(&staging, &declared, record)?;
-    cache.place(&r, &p.out)?;
+    cache.place(&r, &p.out, false)?;
     cache.write_state(&r)?;
     for o in &r.outputs {
         placed_by.insert(normalize(&o.path), i);

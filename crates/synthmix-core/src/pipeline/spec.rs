@@ -149,6 +149,26 @@ pub struct Target {
     pub threads: Option<Threads>,
 }
 
+/// The artifacts folder and the outputs' folder. `--artifacts DIR` moves
+/// both: a relative `out` is rebased into DIR (`artifacts/quick` becomes
+/// `DIR/quick`), so two runs with different `--artifacts` never share a file.
+fn artifacts_and_out(
+    flag: Option<&Path>,
+    spec_artifacts: Option<PathBuf>,
+    spec_out: Option<PathBuf>,
+) -> (PathBuf, PathBuf) {
+    let spec_artifacts = spec_artifacts.unwrap_or_else(|| PathBuf::from("artifacts"));
+    match (flag, spec_out) {
+        (None, out) => (spec_artifacts.clone(), out.unwrap_or(spec_artifacts)),
+        (Some(dir), None) => (dir.to_path_buf(), dir.to_path_buf()),
+        (Some(dir), Some(out)) if out.is_absolute() => (dir.to_path_buf(), out),
+        (Some(dir), Some(out)) => {
+            let rest = out.strip_prefix(&spec_artifacts).map(Path::to_path_buf).unwrap_or(out);
+            (dir.to_path_buf(), dir.join(rest))
+        }
+    }
+}
+
 /// A validated, expanded pipeline.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -498,12 +518,9 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
             lines.err(at, format!("pipeline name '{name}' must be non-empty, without '/' and not start with '.'"))
         );
     }
-    let artifacts = match (&opts.artifacts, p.and_then(|p| p.artifacts.as_ref())) {
-        (Some(a), _) => a.clone(),
-        (None, Some(a)) => PathBuf::from(a.get_ref()),
-        (None, None) => PathBuf::from("artifacts"),
-    };
-    let out = p.and_then(|p| p.out.as_ref()).map(|o| PathBuf::from(o.get_ref())).unwrap_or_else(|| artifacts.clone());
+    let spec_artifacts = p.and_then(|p| p.artifacts.as_ref()).map(|a| PathBuf::from(a.get_ref()));
+    let spec_out = p.and_then(|p| p.out.as_ref()).map(|o| PathBuf::from(o.get_ref()));
+    let (artifacts, out) = artifacts_and_out(opts.artifacts.as_deref(), spec_artifacts, spec_out);
     let stage_version = match p.and_then(|p| p.stage_version.as_ref()) {
         None => StageVersion::Semantic,
         Some(s) => match s.get_ref().as_str() {
@@ -1003,6 +1020,21 @@ pub fn normalize(p: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn artifacts_flag_moves_the_outputs_too() {
+        let p = |s: &str| PathBuf::from(s);
+        let f = |flag: Option<&str>, a: Option<&str>, o: Option<&str>| {
+            artifacts_and_out(flag.map(Path::new), a.map(p), o.map(p))
+        };
+        assert_eq!(f(None, None, None), (p("artifacts"), p("artifacts")));
+        assert_eq!(f(None, None, Some("artifacts/quick")), (p("artifacts"), p("artifacts/quick")));
+        assert_eq!(f(Some("/x/a"), None, Some("artifacts/quick")), (p("/x/a"), p("/x/a/quick")));
+        assert_eq!(f(Some("b"), Some("store"), Some("store")), (p("b"), p("b")));
+        assert_eq!(f(Some("b"), None, Some("results")), (p("b"), p("b/results")));
+        assert_eq!(f(Some("b"), None, None), (p("b"), p("b")));
+        assert_eq!(f(Some("b"), None, Some("/abs/out")), (p("b"), p("/abs/out")));
+    }
+
     use super::*;
 
     fn parse_str(src: &str) -> Result<Pipeline> {
