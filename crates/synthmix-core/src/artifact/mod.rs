@@ -151,6 +151,10 @@ pub fn detect(path: &Path) -> Result<Kind> {
     if n >= provenance::MAGIC.len() && head[..provenance::MAGIC.len()] == *provenance::MAGIC {
         return Ok(Kind::Provenance);
     }
+    // Named as a provenance record but without its magic: say so, not "not safetensors".
+    if path.to_string_lossy().ends_with(".prov.bin") {
+        return Err(Error::format(path, "not a synthmix provenance record (bad magic)"));
+    }
     let meta = st::read_metadata(path)?;
     Ok(match meta.get("synthmix.kind").map(String::as_str) {
         Some("image-set") => Kind::ImageSet,

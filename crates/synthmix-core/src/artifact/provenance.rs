@@ -152,7 +152,7 @@ pub fn read(path: &Path) -> Result<Provenance> {
         .reject_trailing_bytes()
         .with_limit(1 << 30)
         .deserialize(body)
-        .map_err(|e| Error::format(path, format!("corrupt provenance record: {e}")))?;
+        .map_err(|e| Error::format(path, format!("corrupt provenance record: {}", decode_error(&e))))?;
     if p.format != FORMAT {
         return Err(Error::format(
             path,
@@ -163,3 +163,13 @@ pub fn read(path: &Path) -> Result<Provenance> {
 }
 
 use bincode::Options as _;
+
+/// bincode's error, readable: its I/O errors on a short record print empty.
+fn decode_error(e: &bincode::Error) -> String {
+    match &**e {
+        bincode::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "truncated (it ends in the middle of a field)".into()
+        }
+        other => other.to_string(),
+    }
+}

@@ -231,7 +231,12 @@ pub fn load_set(spec: &str, opts: &DataOptions) -> Result<ImageSet> {
         Ok(name) => name.load(opts),
         Err(parse_err) => {
             let path = Path::new(spec);
-            if path.exists() {
+            if path.is_dir() {
+                Err(Error::format(
+                    path,
+                    "is a folder, not an image set (give a .safetensors image set or DATASET:SPLIT)",
+                ))
+            } else if path.exists() {
                 crate::artifact::image_set::read(path)
             } else if spec.contains(':') {
                 Err(parse_err)
@@ -247,6 +252,9 @@ pub fn load_set(spec: &str, opts: &DataOptions) -> Result<ImageSet> {
 /// Reads a whole file, transparently gunzipping when it starts with the gzip magic.
 pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
+    if path.is_dir() {
+        return Err(Error::format(path, "is a folder where a data file should be"));
+    }
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
@@ -260,12 +268,13 @@ pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// The first of `candidates` (relative to `dir`) that exists, trying each
-/// with and without `.gz`.
+/// with and without `.gz`. A folder in a data file's place is returned too,
+/// so that reading it says so instead of "not found".
 pub(crate) fn find_file(dir: &Path, candidates: &[String]) -> Option<PathBuf> {
     for c in candidates {
         for name in [format!("{c}.gz"), c.clone()] {
             let p = dir.join(&name);
-            if p.is_file() {
+            if p.exists() {
                 return Some(p);
             }
         }
@@ -295,6 +304,20 @@ pub fn export(spec: &str, opts: &DataOptions, out: &Path) -> Result<ImageSet> {
     Ok(set)
 }
 
+/// Whether images of shape `s` can be fitted to a model's input `target`
+/// (see [`fit_to_shape`]), checked before any work.
+pub fn check_fit(s: ImageShape, target: ImageShape) -> Result<()> {
+    let channels_ok = s.c == target.c || (s.c == 1 && target.c > 1);
+    if s != target
+        && (!channels_ok || s.h > target.h || s.w > target.w || (target.h - s.h) % 2 != 0 || (target.w - s.w) % 2 != 0)
+    {
+        return Err(Error::Invalid(format!(
+            "images of {s} cannot be fitted to the model's input {target} (only 1→3 channel repeat and symmetric zero-padding)"
+        )));
+    }
+    Ok(())
+}
+
 /// Adapts a set to a model's input shape: a 1-channel set is repeated over 3
 /// channels, and smaller images are zero-padded symmetrically (e.g. 28×28
 /// Fashion-MNIST to the Deep CNN's 3×32×32). Anything else is an error.
@@ -303,12 +326,7 @@ pub fn fit_to_shape(set: &ImageSet, target: ImageShape) -> Result<std::borrow::C
     if s == target {
         return Ok(std::borrow::Cow::Borrowed(set));
     }
-    let channels_ok = s.c == target.c || (s.c == 1 && target.c > 1);
-    if !channels_ok || s.h > target.h || s.w > target.w || (target.h - s.h) % 2 != 0 || (target.w - s.w) % 2 != 0 {
-        return Err(Error::Invalid(format!(
-            "images of {s} cannot be fitted to the model's input {target} (only 1→3 channel repeat and symmetric zero-padding)"
-        )));
-    }
+    check_fit(s, target)?;
     let (py, px) = ((target.h - s.h) / 2, (target.w - s.w) / 2);
     let mut images = vec![0u8; set.len() * target.pixels()];
     for i in 0..set.len() {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Confusion;
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::data::{self, DataOptions};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +96,13 @@ pub fn run(params: &EvalParams, opts: &DataOptions, device: &Device) -> Result<E
         let set = data::load_set(spec, opts)?;
         prov.inputs.push(FileRecord { role: "test".into(), path: spec.clone(), blake3: set.content_hash()? });
         tests.push((spec, set));
+    }
+    for (path, (clf, _)) in &models {
+        for (spec, set) in &tests {
+            data::check_fit(set.shape, clf.config.input).map_err(|e| {
+                Error::Invalid(format!("--test {spec} does not fit the classifier {}: {e}", path.display()))
+            })?;
+        }
     }
     let mut results = Vec::new();
     for (path, (clf, ck)) in &models {

@@ -108,7 +108,8 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
 
     let mut config = ClassifierConfig::paper(params.arch);
     config.num_classes = full.num_classes;
-    let fitted = data::fit_to_shape(&full, config.input)?;
+    let fitted = data::fit_to_shape(&full, config.input)
+        .map_err(|e| Error::Invalid(format!("--train {} does not fit --arch {:?}: {e}", params.train, params.arch)))?;
     let mut pool: Vec<usize> = match params.limit {
         Some(n) => stratified_subset(&fitted, n, params.seed, "subset"),
         None => (0..fitted.len()).collect(),
@@ -129,6 +130,8 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
     let test_set = match &params.eval_test {
         Some(spec) => {
             let t = data::load_set(spec, data_opts)?;
+            data::check_fit(t.shape, config.input)
+                .map_err(|e| Error::Invalid(format!("--eval-test {spec} does not fit the classifier: {e}")))?;
             prov.inputs.push(FileRecord { role: "eval-test".into(), path: spec.clone(), blake3: t.content_hash()? });
             Some(t)
         }

@@ -680,7 +680,6 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
             }
         }
         csv.push_str(&e.csv_row());
-        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
 
         let mut extra: BTreeMap<String, String> = [
             ("train".to_string(), params.train.clone()),
@@ -714,25 +713,6 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
             checkpoint::write(&paths.generator, &g_vars, &g_meta)?;
         }
         if epoch % params.checkpoint_every == 0 || epoch == params.epochs {
-            let grid_set = ImageSet::new(
-                Path::new("<grid>"),
-                grid_px,
-                grid_labels.clone(),
-                config.image,
-                k,
-                synthetic_meta.clone(),
-            )?;
-            let title = format!(
-                "{} {} epoch {epoch}{}",
-                full.meta.dataset,
-                params.arch.name(),
-                e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default()
-            );
-            grid::write(
-                &grid_set,
-                &GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) },
-                &paths.grid(epoch),
-            )?;
             if params.keep == Keep::Last {
                 checkpoint::write(&paths.generator, &g_vars, &g_meta)?;
             }
@@ -755,7 +735,29 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
             };
             crate::artifact::write_atomic(&paths.state, &encode_state(&state)?)?;
             last_checkpoint = epoch;
+            // The grid and the log row only after the checkpoints they describe
+            // are safely written (a full disk leaves no log of a lost generator).
+            let grid_set = ImageSet::new(
+                Path::new("<grid>"),
+                grid_px,
+                grid_labels.clone(),
+                config.image,
+                k,
+                synthetic_meta.clone(),
+            )?;
+            let title = format!(
+                "{} {} epoch {epoch}{}",
+                full.meta.dataset,
+                params.arch.name(),
+                e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default()
+            );
+            grid::write(
+                &grid_set,
+                &GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) },
+                &paths.grid(epoch),
+            )?;
         }
+        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
         logs.push(e);
     }
 
