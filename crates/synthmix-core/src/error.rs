@@ -42,8 +42,16 @@ impl Error {
         Error::Io { path: path.as_ref().to_path_buf(), source }
     }
 
+    /// A file that is not what it should be. Control characters in `msg`
+    /// (often quoted from the file itself) are escaped: the error stays one line.
     pub fn format(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
-        Error::Format { path: path.as_ref().to_path_buf(), msg: msg.into() }
+        let msg: String = msg.into();
+        let msg = if msg.chars().any(char::is_control) {
+            msg.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+        } else {
+            msg
+        };
+        Error::Format { path: path.as_ref().to_path_buf(), msg }
     }
 }
 

@@ -36,8 +36,55 @@ pub use error::{Error, Result};
 /// mimalloc for every binary linking this library: glibc's allocator maps each
 /// buffer above its mmap threshold afresh, and the page faults of a training
 /// step's large temporaries cost a quarter of the cycles (measured, issue 7).
+/// Wrapped in [`alloc::Capped`], so the property tests can bound any single
+/// allocation (a reader that trusts a size field is caught, not the OOM killer).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::Capped<mimalloc::MiMalloc> = alloc::Capped(mimalloc::MiMalloc);
+
+pub mod alloc {
+    //! The global allocator's optional cap on a single allocation.
+    use std::alloc::{GlobalAlloc, Layout};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static CAP: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+    /// Makes any single allocation above `bytes` fail (the process then
+    /// aborts with "memory allocation of N bytes failed"). For tests.
+    pub fn set_cap(bytes: usize) {
+        CAP.store(bytes, Ordering::Relaxed);
+    }
+
+    /// An allocator that refuses requests above the cap and passes the rest on.
+    pub struct Capped<A>(pub A);
+
+    fn over(size: usize) -> bool {
+        size > CAP.load(Ordering::Relaxed)
+    }
+
+    unsafe impl<A: GlobalAlloc> GlobalAlloc for Capped<A> {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            if over(l.size()) {
+                return std::ptr::null_mut();
+            }
+            unsafe { self.0.alloc(l) }
+        }
+        unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+            if over(l.size()) {
+                return std::ptr::null_mut();
+            }
+            unsafe { self.0.alloc_zeroed(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            unsafe { self.0.dealloc(p, l) }
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+            if over(new) {
+                return std::ptr::null_mut();
+            }
+            unsafe { self.0.realloc(p, l, new) }
+        }
+    }
+}
 
 /// The synthmix version, recorded in every provenance record.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

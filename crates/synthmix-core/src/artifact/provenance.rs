@@ -143,7 +143,11 @@ pub fn write(path: &Path, p: &Provenance) -> Result<()> {
 }
 
 pub fn read(path: &Path) -> Result<Provenance> {
-    let bytes = std::fs::read(path).at(path)?;
+    decode(path, &std::fs::read(path).at(path)?)
+}
+
+/// Decodes a provenance record's bytes (`path` names it in errors).
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<Provenance> {
     let body = bytes
         .strip_prefix(MAGIC.as_slice())
         .ok_or_else(|| Error::format(path, "not a synthmix provenance record (bad magic)"))?;
@@ -156,7 +160,7 @@ pub fn read(path: &Path) -> Result<Provenance> {
     if p.format != FORMAT {
         return Err(Error::format(
             path,
-            format!("provenance format '{}' is not supported (expected '{FORMAT}')", p.format),
+            format!("provenance format {:?} is not supported (expected {FORMAT:?})", p.format),
         ));
     }
     Ok(p)

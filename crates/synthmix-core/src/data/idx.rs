@@ -26,14 +26,13 @@ pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, V
         ));
     }
     let (n, r, c) = (be_u32(bytes, 4) as usize, be_u32(bytes, 8) as usize, be_u32(bytes, 12) as usize);
-    let expected = 16 + n * r * c;
-    if bytes.len() != expected {
+    // Checked: a crafted header must not wrap the product into the file's length.
+    let expected = n.checked_mul(r).and_then(|x| x.checked_mul(c)).and_then(|x| x.checked_add(16));
+    if expected != Some(bytes.len()) {
+        let expected = expected.map(|e| format!("{e} bytes")).unwrap_or_else(|| "more bytes than exist".into());
         return Err(Error::format(
             path,
-            format!(
-                "truncated or oversized: header says {n} images of {r}x{c} ({expected} bytes), file has {}",
-                bytes.len()
-            ),
+            format!("truncated or oversized: header says {n} images of {r}x{c} ({expected}), file has {}", bytes.len()),
         ));
     }
     Ok((n, r, c, bytes[16..].to_vec()))
