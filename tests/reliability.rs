@@ -163,3 +163,60 @@ fn outputs_follow_the_umask() {
         assert_eq!(mode, 0o644, "{f}: {mode:o}");
     }
 }
+
+/// Errors name the thing that is wrong: a folder given as an image set or
+/// lying where a data file should be, a test set that does not fit the
+/// classifier, a provenance record without its magic or cut short.
+#[test]
+fn errors_name_the_file_and_the_problem() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let folder = d.join("aset");
+    std::fs::create_dir(&folder).unwrap();
+    let e = run_err(bin("clf-train").arg("--train").arg(&folder).arg("--out").arg(d.join("c.safetensors")));
+    assert!(e.contains("aset: is a folder, not an image set"), "{e}");
+
+    let data = d.join("data");
+    std::fs::create_dir_all(data.join("mnist/t10k-images-idx3-ubyte.gz")).unwrap();
+    for f in common::ls(&common::shared_data().join("mnist")).iter().filter(|f| f.starts_with("t10k-labels")) {
+        std::fs::copy(common::shared_data().join("mnist").join(f), data.join("mnist").join(f)).unwrap();
+    }
+    let e = run_err(
+        bin("mix-build")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--real", "mnist:test", "--synthetic", "mnist:test", "--ratio", "1:1", "--out"])
+            .arg(d.join("m.safetensors")),
+    );
+    assert!(e.contains("t10k-images-idx3-ubyte.gz: is a folder where a data file should be"), "{e}");
+
+    // A 1×28×28 classifier and a 3×32×32 test set in the official CIFAR-10 layout.
+    let clf = d.join("clf.safetensors");
+    run_ok(bin("clf-train").args(["--train", "mnist:test", "--limit", "50", "--epochs", "1", "-q", "--out"]).arg(&clf));
+    std::fs::create_dir_all(data.join("cifar-10")).unwrap();
+    let mut batch = Vec::new();
+    for i in 0..20u8 {
+        batch.push(i % 10);
+        batch.extend(std::iter::repeat_n(i, 3072));
+    }
+    std::fs::write(data.join("cifar-10/test_batch.bin"), &batch).unwrap();
+    let e = run_err(
+        bin("evaluate")
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--classifier")
+            .arg(&clf)
+            .args(["--test", "cifar-10:test", "--out"])
+            .arg(d.join("e.json")),
+    );
+    assert!(e.contains("--test cifar-10:test does not fit the classifier") && e.contains("clf.safetensors"), "{e}");
+    assert!(!d.join("e.json").exists());
+
+    std::fs::write(d.join("g.prov.bin"), b"\x00garbage\nwith a newline").unwrap();
+    let e = run_err(bin("synthmix").arg("show").arg(d.join("g.prov.bin")));
+    assert!(e.contains("g.prov.bin: not a synthmix provenance record"), "{e}");
+    let good = std::fs::read(d.join("clf.prov.bin")).unwrap();
+    std::fs::write(d.join("t.prov.bin"), &good[..good.len() / 2]).unwrap();
+    let e = run_err(bin("synthmix").arg("show").arg(d.join("t.prov.bin")));
+    assert!(e.contains("t.prov.bin: corrupt provenance record: truncated"), "{e}");
+}

@@ -89,9 +89,13 @@ pub struct Checkpoint {
 /// Reads a checkpoint, checking its kind (when `kind` is given), that every
 /// tensor is F32 and that no weight is NaN or infinite.
 pub fn read(path: &Path, kind: Option<&str>) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).at(path)?;
-    let tensors = st::parse(path, &bytes)?;
-    let meta = st::metadata_of(path, &bytes)?;
+    decode(path, &std::fs::read(path).at(path)?, kind)
+}
+
+/// Decodes a checkpoint's bytes (`path` names it in errors), as [`read`].
+pub fn decode(path: &Path, bytes: &[u8], kind: Option<&str>) -> Result<Checkpoint> {
+    let tensors = st::parse(path, bytes)?;
+    let meta = st::metadata_of(path, bytes)?;
     let found = st::expect_kind(path, &meta, kind.map(|k| vec![k]).as_deref().unwrap_or(&KINDS))?;
     let epoch = st::meta_get(path, &meta, "epoch")?
         .parse()
