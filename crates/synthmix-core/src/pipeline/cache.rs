@@ -234,6 +234,31 @@ impl Cache {
         Ok(n)
     }
 
+    /// Removes the temporaries a killed run can leave: the atomic writers'
+    /// `.NAME.RANDOM.tmp` in the cache, state and store folders, and
+    /// [`Cache::place`]'s `.NAME.synthmix-place.tmp` under `out`. Only call
+    /// it holding the artifacts folder's lock. Returns how many were removed.
+    pub fn sweep_temporaries(&self, out: &Path) -> Result<usize> {
+        let mut n = 0;
+        for (dir, suffix) in [
+            (self.root.join("cache"), ".tmp"),
+            (self.root.join("state"), ".tmp"),
+            (self.root.join("store"), ".tmp"),
+            (out.to_path_buf(), ".synthmix-place.tmp"),
+        ] {
+            let mut files = Vec::new();
+            walk(&dir, &mut files)?;
+            for f in files {
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if name.starts_with('.') && name.ends_with(suffix) {
+                    std::fs::remove_file(&f).at(&f)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// Store objects no record refers to, and records whose objects are
     /// missing or differ from their hash (used by tests and `status`).
     pub fn audit(&self) -> Result<Audit> {
@@ -319,5 +344,32 @@ pub fn remove_tree(dir: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_runs_temporaries_are_swept_and_nothing_else() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, out) = (t.path().join("artifacts"), t.path().join("out"));
+        let files = [
+            (root.join("cache/73/.73ab.json.suw25g.tmp"), true),
+            (root.join("state/p/.t.json.x1.tmp"), true),
+            (root.join("cache/73/73ab.json"), false),
+            (out.join("clf/.a.safetensors.synthmix-place.tmp"), true),
+            (out.join("clf/.hidden.tmp"), false), // not ours to remove under out
+            (out.join("clf/a.safetensors"), false),
+        ];
+        for (f, _) in &files {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(Cache::new(&root).sweep_temporaries(&out).unwrap(), 3);
+        for (f, swept) in &files {
+            assert_eq!(f.exists(), !swept, "{}", f.display());
+        }
     }
 }
