@@ -81,7 +81,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(t) = &params.eval_test {
         inputs.push(("--eval-test", std::path::Path::new(t)));
     }
-    super::check_outputs(&a.common, &a.out, &["log.csv"], &inputs)?;
+    super::check_outputs(&a.common, &a.out, vec![crate::artifact::sibling(&a.out, "log.csv")], &inputs)?;
     let device = a.common.device()?;
     let report = classifier::run(&params, &a.common.data_options(), &device)
         .with_context(|| format!("clf-train {}", a.out.display()))?;

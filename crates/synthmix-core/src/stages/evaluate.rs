@@ -67,13 +67,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.classifier.iter().map(|c| ("--classifier", c.as_path())).collect();
     inputs.extend(a.test.iter().map(|t| ("--test", std::path::Path::new(t))));
     // The CSV goes beside OUT as OUT with extension .csv.
-    let csv = out.with_extension("csv");
-    let o = crate::artifact::Outputs {
-        flag: "--out",
-        out: &out,
-        side: vec![crate::artifact::provenance::path_for(&out), csv],
-    };
-    crate::artifact::check_outputs(&o, &inputs, Some(&a.common.data_options().data_dir))?;
+    super::check_outputs(&a.common, &out, vec![out.with_extension("csv")], &inputs)?;
     let params = EvalParams { classifiers: a.classifier, tests: a.test, batch_size: a.batch_size, out: out.clone() };
     let report = evaluate::run(&params, &a.common.data_options(), &device)
         .with_context(|| format!("evaluate {}", out.display()))?;

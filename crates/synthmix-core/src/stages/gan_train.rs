@@ -113,7 +113,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(f) = &a.features {
         inputs.push(("--features", f.as_path()));
     }
-    super::check_outputs(&a.common, &a.out, &["log.csv", "optim.safetensors", "disc.safetensors"], &inputs)?;
+    let side = ["log.csv", "optim.safetensors", "disc.safetensors"].map(|s| crate::artifact::sibling(&a.out, s));
+    super::check_outputs(&a.common, &a.out, side.to_vec(), &inputs)?;
     let device = a.common.device()?;
     let report = gan::run(&params, &a.common.data_options(), &device)
         .with_context(|| format!("gan-train {}", a.out.display()))?;

@@ -53,7 +53,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let inputs =
         [("--real", std::path::Path::new(&params.real)), ("--synthetic", std::path::Path::new(&params.synthetic))];
-    super::check_outputs(&a.common, &a.out, &[], &inputs)?;
+    super::check_outputs(&a.common, &a.out, vec![], &inputs)?;
     let (mixed, m) =
         mix::run(&params, &a.common.data_options()).with_context(|| format!("mix-build {}", a.out.display()))?;
     println!(

@@ -90,18 +90,18 @@ fn run_with<A: clap::Parser>(
     })
 }
 
-/// Refuses, before any work, an `--out` (or a side file beside it: the
-/// provenance record and `side` suffixes) that is a folder, sits in an
-/// unwritable folder or the data dir, or would overwrite one of `inputs`
-/// ((flag, value) pairs; DATASET:SPLIT values are not files and pass).
+/// Refuses, before any work, an `--out` (or a side file: the provenance
+/// record beside it and `side`) that is a folder, sits in an unwritable
+/// folder or a dataset folder, or would overwrite one of `inputs` ((flag,
+/// value) pairs; DATASET:SPLIT values are not files and pass).
 fn check_outputs(
     common: &crate::cli::CommonArgs,
     out: &std::path::Path,
-    side: &[&str],
+    side: Vec<std::path::PathBuf>,
     inputs: &[(&str, &std::path::Path)],
 ) -> crate::Result<()> {
     let mut files = vec![crate::artifact::provenance::path_for(out)];
-    files.extend(side.iter().map(|s| crate::artifact::sibling(out, s)));
+    files.extend(side);
     let o = crate::artifact::Outputs { flag: "--out", out, side: files };
     crate::artifact::check_outputs(&o, inputs, Some(&common.data_options().data_dir))
 }

@@ -47,7 +47,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         batch_size: a.batch_size,
         out: a.out.clone(),
     };
-    super::check_outputs(&a.common, &a.out, &[], &[("--generator", params.generator.as_path())])?;
+    super::check_outputs(&a.common, &a.out, vec![], &[("--generator", params.generator.as_path())])?;
     let device = a.common.device()?;
     let set = sample::run(&params, &device).with_context(|| format!("synth-sample {}", a.out.display()))?;
     println!("wrote {}: {} images, per class {:?}", a.out.display(), set.len(), set.class_histogram());
