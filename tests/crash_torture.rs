@@ -98,7 +98,15 @@ fn assert_clean(d: &Path, round: usize) {
         .collect();
     for o in files(&art.join("store")) {
         let name = o.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(referenced.contains(&name), "round {round}: unreferenced store object {name}");
+        assert!(
+            referenced.contains(&name),
+            "round {round}: unreferenced store object {name} ({} bytes, starts {:?}); records: {:?}",
+            std::fs::metadata(&o).unwrap().len(),
+            String::from_utf8_lossy(
+                &std::fs::read(&o).unwrap()[..16.min(std::fs::metadata(&o).unwrap().len() as usize)]
+            ),
+            files(&art.join("cache"))
+        );
         assert_eq!(hash(&o), name, "round {round}: store object differs from its name");
     }
 }

@@ -476,4 +476,19 @@ fn the_cache_cannot_be_fooled_by_edits_symlinks_or_another_artifacts_dir() {
     run(&["run", "spec.toml", "export", "--artifacts", other.to_str().unwrap()]);
     assert!(other.join("out/data/mnist-test.safetensors").is_file());
     assert_eq!(hash(&out), good, "the first study's output is untouched");
+
+    // A killed run's leftovers (a record's temporary, an unrecorded store
+    // object) are swept by the next run, under its lock — never by status,
+    // which may run beside a live runner.
+    let tmp = d.join("artifacts/cache/zz/.abc.json.x1.tmp");
+    let orphan = object(d, "ffff00");
+    for f in [&tmp, &orphan] {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, b"x").unwrap();
+    }
+    run(&["status", "spec.toml", "export"]);
+    assert!(tmp.exists() && orphan.exists(), "status only reads");
+    run(&["run", "spec.toml", "export"]);
+    assert!(!tmp.exists() && !orphan.exists(), "the run swept them");
+    assert_eq!(hash(&object(d, &good)), good, "recorded objects stay");
 }

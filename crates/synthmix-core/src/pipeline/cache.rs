@@ -234,12 +234,19 @@ impl Cache {
         Ok(n)
     }
 
-    /// Removes the temporaries a killed run can leave: the atomic writers'
-    /// `.NAME.RANDOM.tmp` in the cache, state and store folders, and
-    /// [`Cache::place`]'s `.NAME.synthmix-place.tmp` under `out`. Only call
-    /// it holding the artifacts folder's lock. Returns how many were removed.
-    pub fn sweep_temporaries(&self, out: &Path) -> Result<usize> {
+    /// Removes what a killed run can leave: the atomic writers'
+    /// `.NAME.RANDOM.tmp` in the cache, state and store folders,
+    /// [`Cache::place`]'s `.NAME.synthmix-place.tmp` under `out`, and store
+    /// objects no record refers to (a run killed inside [`Cache::commit`],
+    /// after moving some files into the store and before writing the
+    /// record). Only call it holding the artifacts folder's lock. Returns how
+    /// many files were removed.
+    pub fn sweep(&self, out: &Path) -> Result<usize> {
         let mut n = 0;
+        for obj in self.unreferenced_objects()? {
+            remove_object(&obj)?;
+            n += 1;
+        }
         for (dir, suffix) in [
             (self.root.join("cache"), ".tmp"),
             (self.root.join("state"), ".tmp"),
@@ -257,6 +264,25 @@ impl Cache {
             }
         }
         Ok(n)
+    }
+
+    /// Store objects no record refers to (no hashing: names only).
+    fn unreferenced_objects(&self) -> Result<Vec<PathBuf>> {
+        let mut records = Vec::new();
+        walk(&self.root.join("cache"), &mut records)?;
+        let mut referenced = std::collections::BTreeSet::new();
+        for p in &records {
+            if p.extension().is_some_and(|e| e == "json") {
+                // A record that cannot be read refers to nothing (its target rebuilds).
+                if let Ok(Some(r)) = Self::read_json::<Record>(p) {
+                    referenced.extend(r.outputs.into_iter().map(|o| o.blake3));
+                }
+            }
+        }
+        let mut objects = Vec::new();
+        walk(&self.root.join("store"), &mut objects)?;
+        objects.retain(|p| !referenced.contains(&p.file_name().unwrap_or_default().to_string_lossy().into_owned()));
+        Ok(objects)
     }
 
     /// Store objects no record refers to, and records whose objects are
@@ -367,7 +393,19 @@ mod tests {
             std::fs::create_dir_all(f.parent().unwrap()).unwrap();
             std::fs::write(f, b"x").unwrap();
         }
-        assert_eq!(Cache::new(&root).sweep_temporaries(&out).unwrap(), 3);
+        // A store object without a record (a kill inside commit) goes too; a recorded one stays.
+        let cache = Cache::new(&root);
+        for h in ["aa11", "bb22"] {
+            std::fs::create_dir_all(cache.object(h).parent().unwrap()).unwrap();
+            std::fs::write(cache.object(h), b"o").unwrap();
+        }
+        let rec = serde_json::json!({"format": FORMAT, "key": "73ab", "target": "t", "pipeline": "p",
+            "components": {"stage": "s", "stage_version": "v", "args": [], "params": {}, "inputs": []},
+            "outputs": [{"path": "a", "blake3": "aa11", "bytes": 1, "declared": true}],
+            "wall_time_s": 0.0, "finished_unix": 0});
+        std::fs::write(root.join("cache/73/73ab.json"), rec.to_string()).unwrap();
+        assert_eq!(cache.sweep(&out).unwrap(), 4);
+        assert!(cache.object("aa11").is_file() && !cache.object("bb22").exists());
         for (f, swept) in &files {
             assert_eq!(f.exists(), !swept, "{}", f.display());
         }

@@ -346,11 +346,6 @@ pub fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Vec<(usize, Plan)>> {
     let (order, named) = p.select(&opts.targets)?;
     let forced = forced_set(&order, &named, opts);
     let cache = Cache::new(&p.artifacts);
-    // Under the lock, any temporary is a leftover of a run that was killed.
-    let swept = cache.sweep_temporaries(&p.out)?;
-    if swept > 0 {
-        tracing::debug!("removed {swept} temporaries left by an interrupted run");
-    }
     let mut env = Env::new(&opts.data_dir)?;
     let mut records: HashMap<usize, Record> = HashMap::new();
     let mut will_run: BTreeSet<usize> = BTreeSet::new();
@@ -519,6 +514,12 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Summary> {
     let (order, named) = p.select(&opts.targets)?;
     let forced = forced_set(&order, &named, opts);
     let cache = Cache::new(&p.artifacts);
+    // Under the lock, a temporary or an unrecorded store object is a leftover
+    // of a run that was killed.
+    let swept = cache.sweep(&p.out)?;
+    if swept > 0 {
+        tracing::debug!("removed {swept} files left by an interrupted run");
+    }
     let mut env = Env::new(&opts.data_dir)?;
     // Every stage binary, dataset and file input exists before anything runs.
     for &i in &order {
