@@ -6,11 +6,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, run_ok};
+use common::{bin, hash, run_ok, walk};
 
 const SPEC: &str = r#"[pipeline]
 name = "torture"
@@ -46,29 +46,10 @@ fn runner(d: &Path) -> Command {
     c
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().unwrap().is_dir() {
-                v.extend(files(&e.path()));
-            } else {
-                v.push(e.path());
-            }
-        }
-    }
-    v.sort();
-    v
-}
-
-fn hash(p: &Path) -> String {
-    blake3::hash(&std::fs::read(p).unwrap()).to_hex().to_string()
-}
-
 /// Every placed output (relative path → BLAKE3), but for provenance records
 /// and training logs, which hold run times (different in any two runs).
 fn outputs(d: &Path) -> Vec<(String, String)> {
-    files(&d.join("out"))
+    walk(&d.join("out"))
         .iter()
         .filter(|f| !f.to_string_lossy().ends_with(".prov.bin") && !f.to_string_lossy().ends_with(".log.csv"))
         .map(|f| (f.strip_prefix(d).unwrap().display().to_string(), hash(f)))
@@ -79,24 +60,13 @@ fn outputs(d: &Path) -> Vec<(String, String)> {
 /// and referenced by a record.
 fn assert_clean(d: &Path, round: usize) {
     let art = d.join("artifacts");
-    assert!(files(&art.join(".staging")).is_empty(), "round {round}: staging left: {:?}", files(&art.join(".staging")));
-    for f in files(d) {
+    assert!(walk(&art.join(".staging")).is_empty(), "round {round}: staging left: {:?}", walk(&art.join(".staging")));
+    for f in walk(d) {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         assert!(!name.ends_with(".tmp"), "round {round}: stray temporary {}", f.display());
     }
-    let referenced: BTreeSet<String> = files(&art.join("cache"))
-        .iter()
-        .flat_map(|r| {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(r).unwrap()).unwrap();
-            v["outputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o["blake3"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    for o in files(&art.join("store")) {
+    let referenced = common::recorded_objects(&art);
+    for o in walk(&art.join("store")) {
         let name = o.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
             referenced.contains(&name),
@@ -105,7 +75,7 @@ fn assert_clean(d: &Path, round: usize) {
             String::from_utf8_lossy(
                 &std::fs::read(&o).unwrap()[..16.min(std::fs::metadata(&o).unwrap().len() as usize)]
             ),
-            files(&art.join("cache"))
+            walk(&art.join("cache"))
         );
         assert_eq!(hash(&o), name, "round {round}: store object differs from its name");
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{bin, run_err, run_ok};
+use common::{bin, hash, run_err, run_ok, walk};
 
 /// export → two mixes → clf-train (2 seeds each) → evaluate → report.
 const SPEC: &str = r#"[pipeline]
@@ -77,10 +77,6 @@ fn with_verb(out: &str, verb: &str) -> Vec<String> {
         .filter(|l| l.starts_with(verb) && l[verb.len()..].starts_with(' '))
         .filter_map(|l| l[verb.len()..].split_whitespace().next().map(str::to_string))
         .collect()
-}
-
-fn hash(p: &Path) -> String {
-    blake3::hash(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).to_hex().to_string()
 }
 
 /// Accuracies of a METRICS.json.
@@ -242,38 +238,13 @@ fn sigkill_in_the_middle_of_a_stage_resumes_with_identical_results() {
         assert_eq!(accuracies(&a.path().join("out").join(f)), accuracies(&d.join("out").join(f)), "{f}");
     }
     // Every store object belongs to a record, and every record's objects are intact.
-    let referenced: std::collections::BTreeSet<String> = walk(&d.join("artifacts/cache"))
-        .iter()
-        .flat_map(|r| {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(r).unwrap()).unwrap();
-            v["outputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o["blake3"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let referenced = common::recorded_objects(&d.join("artifacts"));
     for o in walk(&d.join("artifacts/store")) {
         let name = o.file_name().unwrap().to_string_lossy().into_owned();
         assert!(referenced.contains(&name), "unreferenced store object {}", o.display());
         assert_eq!(hash(&o), name, "store object content differs from its name");
     }
     assert!(!d.join("artifacts/.staging/clf-O-s0").exists(), "staging cleaned after success");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().unwrap().is_dir() {
-                v.extend(walk(&e.path()));
-            } else {
-                v.push(e.path());
-            }
-        }
-    }
-    v
 }
 
 /// Shell-script stages in a bin folder (SYNTHMIX_BIN_DIR), for runner

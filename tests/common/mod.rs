@@ -92,3 +92,41 @@ pub fn run_usage_err(cmd: &mut Command) -> String {
     assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "{stderr}");
     stderr.lines().next().unwrap_or("").to_string()
 }
+
+/// Every file under `dir`, recursively, sorted (nothing if it does not exist).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                v.extend(walk(&e.path()));
+            } else {
+                v.push(e.path());
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// BLAKE3 of a file, hex.
+pub fn hash(p: &Path) -> String {
+    blake3::hash(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).to_hex().to_string()
+}
+
+/// The BLAKE3 names of the store objects the cache records of an artifacts
+/// folder refer to.
+pub fn recorded_objects(artifacts: &Path) -> std::collections::BTreeSet<String> {
+    walk(&artifacts.join("cache"))
+        .iter()
+        .flat_map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(r).unwrap()).unwrap();
+            v["outputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["blake3"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}

@@ -284,41 +284,6 @@ impl Cache {
         objects.retain(|p| !referenced.contains(&p.file_name().unwrap_or_default().to_string_lossy().into_owned()));
         Ok(objects)
     }
-
-    /// Store objects no record refers to, and records whose objects are
-    /// missing or differ from their hash (used by tests and `status`).
-    pub fn audit(&self) -> Result<Audit> {
-        let mut records = Vec::new();
-        walk(&self.root.join("cache"), &mut records)?;
-        let mut referenced = std::collections::BTreeSet::new();
-        let mut broken = Vec::new();
-        for p in &records {
-            let Some(r) = Self::read_json::<Record>(p)? else { continue };
-            for o in &r.outputs {
-                referenced.insert(o.blake3.clone());
-                let obj = self.object(&o.blake3);
-                if !obj.is_file() || crate::artifact::hash_file(&obj)? != o.blake3 {
-                    broken.push(format!("{} ({})", o.path.display(), r.target));
-                }
-            }
-        }
-        let mut objects = Vec::new();
-        walk(&self.root.join("store"), &mut objects)?;
-        let unreferenced = objects
-            .iter()
-            .filter(|p| !referenced.contains(&p.file_name().unwrap_or_default().to_string_lossy().into_owned()))
-            .cloned()
-            .collect();
-        Ok(Audit { records: records.len(), objects: objects.len(), unreferenced, broken })
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Audit {
-    pub records: usize,
-    pub objects: usize,
-    pub unreferenced: Vec<PathBuf>,
-    pub broken: Vec<String>,
 }
 
 /// Whether `dst` is an unchanged copy of the object `obj` of output `o`:
