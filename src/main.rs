@@ -93,8 +93,14 @@ enum Cmd {
         verify: bool,
     },
     /// Write the paper's tables (Markdown, CSV) and figures (PNG) from
-    /// evaluate's METRICS.json files, with report.md linking them.
+    /// evaluate's METRICS.json files, with report.md linking them (or, with
+    /// --study regimes, the regimes study's: imbalance, scarce data, CAS).
     Report {
+        /// Which study's report: paper (Tables 2 and 3, the claims) or
+        /// regimes (pipelines/regimes.toml: class imbalance, scarce real
+        /// data, the synthetic-to-real gap).
+        #[arg(long, value_enum, default_value_t = Study::Paper)]
+        study: Study,
         /// METRICS.json files written by `evaluate`.
         #[arg(long, num_args = 1.., required = true)]
         metrics: Vec<PathBuf>,
@@ -147,6 +153,13 @@ enum Cmd {
         #[command(flatten)]
         corruption: CorruptionArgs,
     },
+}
+
+/// The studies `synthmix report` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Study {
+    Paper,
+    Regimes,
 }
 
 #[derive(Subcommand)]
@@ -264,10 +277,20 @@ fn main() -> std::process::ExitCode {
                     pipeline::RunOptions { targets, verify, data_dir: opts.data_dir.clone(), ..Default::default() };
                 print!("{}", pipeline::run::status_text(&p, &pipeline::plan(&p, &ro)?));
             }
-            Cmd::Report { metrics, paper, out, title, expect_datasets, note, prior } => {
+            Cmd::Report { study, metrics, paper, out, title, expect_datasets, note, prior } => {
                 let params =
                     report::study::ReportParams { metrics, paper, out, title, expect_datasets, notes: note, prior };
-                let written = report::study::run(&params, &opts)?;
+                let written = match study {
+                    Study::Paper => report::study::run(&params, &opts)?,
+                    Study::Regimes => {
+                        if params.paper.is_some() || params.prior.is_some() {
+                            anyhow::bail!(
+                                "--paper and --prior belong to the paper study's report, not --study regimes"
+                            );
+                        }
+                        report::regimes::run(&params)?
+                    }
+                };
                 for f in written {
                     println!("wrote {}", f.display());
                 }

@@ -23,7 +23,7 @@ const GOLDEN: &[(&str, u32, &str, &str)] = &[
     ("gan-train", 1, "x86-64-v4", "a915d357a749a2eaf62b246174762a5e23ba6b381b6348cd40dece2efef66d41"),
     ("synth-sample", 1, "x86-64-v4", "2725bb72f9e6b1bf1ae5c63ef11132438b0c3da3063cfb400421d1d71affdb21"),
     ("clf-train", 1, "x86-64-v4", "ff4c1a768a3ca76d70883b8cadb5bcb8567f0dd993e41e06104de9b0dc46a015"),
-    ("evaluate", 2, "x86-64-v4", "01f77f4a011d2f7e9312991a485be6235abf2953eec8bb709a1d7966fa6e2aec"),
+    ("evaluate", 3, "x86-64-v4", "1f7f35f090b52c5a24d461737e601f4162ebdcf701cd49428cfad316ac843142"),
 ];
 
 /// The kernel path gemm dispatches to on this CPU.

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::subset::Subset;
 use super::{load_set, DataOptions, ImageSet, SetMeta, Source};
 use crate::artifact::image_set;
 use crate::artifact::provenance::{self, FileRecord, Provenance};
@@ -81,16 +82,50 @@ pub fn allocate(total: usize, weights: &[f64]) -> Vec<usize> {
     parts
 }
 
+/// What `mix-build` makes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MixMode {
+    /// Real and synthetic at ratio O:S (the paper's mixes).
+    Ratio(Ratio),
+    /// Every real image, plus synthetic images of each class up to the
+    /// largest class's count (the imbalance regime's synthetic fill).
+    Fill,
+    /// A reduced real set, no synthetic images (see [`super::subset`]).
+    Subset(Subset),
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MixParams {
     pub real: String,
+    /// The synthetic set; empty for a subset.
     pub synthetic: String,
-    pub ratio: Ratio,
+    /// The ratio of a ratio mix (kept as its own field so the parameters of
+    /// the paper's mixes read as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<Ratio>,
+    /// Fill and subset modes; absent for a ratio mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<MixMode>,
     /// Total images; default the real set's size.
     pub total: Option<usize>,
+    /// Keep every real image: the total follows from the ratio.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_real: bool,
     pub balance: Balance,
     pub seed: u64,
     pub out: PathBuf,
+}
+
+impl MixParams {
+    /// The mode, with a plain ratio as [`MixMode::Ratio`].
+    pub fn mode(&self) -> Result<MixMode> {
+        match (&self.mode, self.ratio) {
+            (Some(m), None) => Ok(m.clone()),
+            (None, Some(r)) => Ok(MixMode::Ratio(r)),
+            _ => Err(Error::Invalid("give exactly one of --ratio, --fill and --subset".into())),
+        }
+    }
 }
 
 /// Which source image each mix item is: `source[i]` 0 = real, 1 = synthetic,
@@ -103,7 +138,7 @@ pub struct MixManifest {
     pub synthetic_per_class: Vec<usize>,
 }
 
-/// Builds the mix in memory.
+/// Builds a ratio mix in memory (the paper's mixes).
 pub fn build(
     real: &ImageSet,
     synthetic: &ImageSet,
@@ -112,6 +147,64 @@ pub fn build(
     balance: Balance,
     seed: u64,
 ) -> Result<(ImageSet, MixManifest)> {
+    check_match(real, synthetic)?;
+    let total = total.unwrap_or(real.len());
+    crate::limits::images_bytes(total, real.shape.pixels(), "mix")?;
+    let weights: Vec<f64> = match balance {
+        Balance::Stratified => real.class_histogram().iter().map(|&n| n as f64).collect(),
+        Balance::Uniform => vec![1.0; real.num_classes],
+    };
+    let per_class = allocate(total, &weights);
+    let o_share = ratio.original as f64 / (ratio.original as f64 + ratio.synthetic as f64);
+    let real_total = (total as f64 * o_share).round() as usize;
+    let real_pc = allocate(real_total, &per_class.iter().map(|&n| n as f64).collect::<Vec<_>>());
+    let synth_pc: Vec<usize> = per_class.iter().zip(&real_pc).map(|(n, r)| n - r).collect();
+    let mut extra = std::collections::BTreeMap::new();
+    extra.insert("ratio".into(), ratio.to_string());
+    extra.insert("balance".into(), format!("{balance:?}").to_lowercase());
+    draw(real, synthetic, &real_pc, &synth_pc, seed, extra, &format!("mix {ratio} of {total} images"))
+}
+
+/// Every real image, and synthetic images of each class up to the largest
+/// class's count: a balanced set whose minority classes are filled.
+pub fn build_fill(real: &ImageSet, synthetic: &ImageSet, seed: u64) -> Result<(ImageSet, MixManifest)> {
+    check_match(real, synthetic)?;
+    let real_pc = real.class_histogram();
+    let top = real_pc.iter().copied().max().unwrap_or(0);
+    let total = top.checked_mul(real.num_classes).ok_or_else(|| Error::Invalid("fill: size overflows".into()))?;
+    crate::limits::images_bytes(total, real.shape.pixels(), "fill")?;
+    let synth_pc: Vec<usize> = real_pc.iter().map(|&n| top - n).collect();
+    let mut extra = std::collections::BTreeMap::new();
+    extra.insert("mode".into(), "fill".into());
+    draw(real, synthetic, &real_pc, &synth_pc, seed, extra, &format!("fill to {top} images per class"))
+}
+
+/// A reduced real set: the images [`Subset::select`] keeps, in source order.
+pub fn build_subset(real: &ImageSet, rule: &Subset, seed: u64) -> Result<(ImageSet, MixManifest)> {
+    let keep = rule.select(real, seed)?;
+    let mut set = real.select(&keep);
+    let mut extra = real.meta.extra.clone();
+    extra.insert("ratio".into(), "1:0".into());
+    extra.insert("subset".into(), rule.to_string());
+    extra.insert("subset_seed".into(), seed.to_string());
+    extra.insert("real_count".into(), keep.len().to_string());
+    extra.insert("synthetic_count".into(), "0".into());
+    if let Subset::Step { classes, .. } = rule {
+        let minority = rule.minority_classes(classes, real.num_classes, seed)?;
+        extra.insert("minority_classes".into(), minority.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+    }
+    set.meta =
+        SetMeta { dataset: real.meta.dataset.clone(), split: real.meta.split.clone(), source: Source::Mix, extra };
+    let manifest = MixManifest {
+        source: vec![0; keep.len()],
+        index: keep.iter().map(|&i| i as u32).collect(),
+        real_per_class: set.class_histogram(),
+        synthetic_per_class: vec![0; real.num_classes],
+    };
+    Ok((set, manifest))
+}
+
+fn check_match(real: &ImageSet, synthetic: &ImageSet) -> Result<()> {
     if real.shape != synthetic.shape || real.num_classes != synthetic.num_classes {
         return Err(Error::Invalid(format!(
             "real set ({} images of {}, {} classes) and synthetic set ({} of {}, {} classes) do not match",
@@ -123,37 +216,38 @@ pub fn build(
             synthetic.num_classes
         )));
     }
-    let k = real.num_classes;
-    let total = total.unwrap_or(real.len());
-    let weights: Vec<f64> = match balance {
-        Balance::Stratified => real.class_histogram().iter().map(|&n| n as f64).collect(),
-        Balance::Uniform => vec![1.0; k],
-    };
-    let p = real.shape.pixels();
-    crate::limits::images_bytes(total, p, "mix")?;
-    let per_class = allocate(total, &weights);
-    let o_share = ratio.original as f64 / (ratio.original as f64 + ratio.synthetic as f64);
-    let real_total = (total as f64 * o_share).round() as usize;
-    let real_pc = allocate(real_total, &per_class.iter().map(|&n| n as f64).collect::<Vec<_>>());
-    let synth_pc: Vec<usize> = per_class.iter().zip(&real_pc).map(|(n, r)| n - r).collect();
+    Ok(())
+}
 
+/// Draws `real_pc[c]` real and `synth_pc[c]` synthetic images of every class
+/// without replacement, in a seeded order; `what` names the mix in errors.
+fn draw(
+    real: &ImageSet,
+    synthetic: &ImageSet,
+    real_pc: &[usize],
+    synth_pc: &[usize],
+    seed: u64,
+    mut extra: std::collections::BTreeMap<String, String>,
+    what: &str,
+) -> Result<(ImageSet, MixManifest)> {
     let names = real.class_names();
     let (real_by, synth_by) = (real.indices_by_class(), synthetic.indices_by_class());
-    for c in 0..k {
-        for (what, need, have) in
+    for c in 0..real.num_classes {
+        for (kind, need, have) in
             [("real", real_pc[c], real_by[c].len()), ("synthetic", synth_pc[c], synth_by[c].len())]
         {
             if need > have {
                 return Err(Error::Invalid(format!(
-                    "mix {ratio} of {total} images needs {need} {what} images of class {c} ({}) but the {what} set has only {have}",
+                    "{what} needs {need} {kind} images of class {c} ({}) but the {kind} set has only {have}",
                     names[c]
                 )));
             }
         }
     }
+    let total = real_pc.iter().sum::<usize>() + synth_pc.iter().sum::<usize>();
     let mut r = rng::stream(seed, "mix/draw");
     let mut items: Vec<(u8, u32)> = Vec::with_capacity(total);
-    for c in 0..k {
+    for c in 0..real.num_classes {
         for (src, by, need) in [(0u8, &real_by, real_pc[c]), (1u8, &synth_by, synth_pc[c])] {
             let mut idx = by[c].clone();
             idx.shuffle(&mut r);
@@ -161,6 +255,7 @@ pub fn build(
         }
     }
     items.shuffle(&mut rng::stream(seed, "mix/order"));
+    let p = real.shape.pixels();
     let mut images = Vec::with_capacity(total * p);
     let mut labels = Vec::with_capacity(total);
     for &(src, i) in &items {
@@ -170,11 +265,8 @@ pub fn build(
     }
     let real_n: usize = real_pc.iter().sum();
     let synth_n: usize = synth_pc.iter().sum();
-    let mut extra = std::collections::BTreeMap::new();
-    extra.insert("ratio".into(), ratio.to_string());
     extra.insert("real_count".into(), real_n.to_string());
     extra.insert("synthetic_count".into(), synth_n.to_string());
-    extra.insert("balance".into(), format!("{balance:?}").to_lowercase());
     extra.insert("mix_seed".into(), seed.to_string());
     // Which generator made the synthetic part (the report groups results by it).
     if synth_n > 0 {
@@ -184,32 +276,70 @@ pub fn build(
             }
         }
     }
+    // A reduced real set's rule travels with every mix made from it (the
+    // regimes report groups by it).
+    for key in ["subset", "subset_seed", "minority_classes"] {
+        if let Some(v) = real.meta.extra.get(key) {
+            extra.insert(key.into(), v.clone());
+        }
+    }
     let meta =
         SetMeta { dataset: real.meta.dataset.clone(), split: real.meta.split.clone(), source: Source::Mix, extra };
-    let mix = ImageSet::new(std::path::Path::new("<mix>"), images, labels, real.shape, k, meta)?;
+    let mix = ImageSet::new(std::path::Path::new("<mix>"), images, labels, real.shape, real.num_classes, meta)?;
     let manifest = MixManifest {
         source: items.iter().map(|x| x.0).collect(),
         index: items.iter().map(|x| x.1).collect(),
-        real_per_class: real_pc,
-        synthetic_per_class: synth_pc,
+        real_per_class: real_pc.to_vec(),
+        synthetic_per_class: synth_pc.to_vec(),
     };
     Ok((mix, manifest))
+}
+
+/// The total of `--all-real`: every real image at ratio O:S, so
+/// `n · (O+S) / O`, which must be whole.
+pub fn all_real_total(real_len: usize, ratio: Ratio) -> Result<usize> {
+    let (o, s) = (ratio.original as usize, ratio.synthetic as usize);
+    let bad = || Error::Invalid(format!("--all-real: {real_len} real images at ratio {ratio} is not a whole mix"));
+    if o == 0 {
+        return Err(Error::Invalid(format!("--all-real needs real images in the ratio, not {ratio}")));
+    }
+    let scaled = real_len.checked_mul(o + s).ok_or_else(bad)?;
+    if scaled % o != 0 {
+        return Err(bad());
+    }
+    Ok(scaled / o)
 }
 
 /// Runs `mix-build`: writes the mix and its provenance (with the manifest of
 /// source indices).
 pub fn run(params: &MixParams, opts: &DataOptions) -> Result<(ImageSet, MixManifest)> {
     let started = std::time::Instant::now();
+    let mode = params.mode()?;
     let real = load_set(&params.real, opts)?;
-    let synthetic = load_set(&params.synthetic, opts)?;
     let mut prov = Provenance::start("mix-build", params, Some(params.seed))?;
     prov.inputs.push(FileRecord { role: "real".into(), path: params.real.clone(), blake3: real.content_hash()? });
-    prov.inputs.push(FileRecord {
-        role: "synthetic".into(),
-        path: params.synthetic.clone(),
-        blake3: synthetic.content_hash()?,
-    });
-    let (mix, manifest) = build(&real, &synthetic, params.ratio, params.total, params.balance, params.seed)?;
+    let synthetic = match mode {
+        MixMode::Subset(_) => None,
+        _ => {
+            let s = load_set(&params.synthetic, opts)?;
+            let h = s.content_hash()?;
+            prov.inputs.push(FileRecord { role: "synthetic".into(), path: params.synthetic.clone(), blake3: h });
+            Some(s)
+        }
+    };
+    let (mix, manifest) = match (&mode, &synthetic) {
+        (MixMode::Ratio(r), Some(syn)) => {
+            let total = if params.all_real { Some(all_real_total(real.len(), *r)?) } else { params.total };
+            let built = build(&real, syn, *r, total, params.balance, params.seed)?;
+            if params.all_real && built.1.real_per_class != real.class_histogram() {
+                return Err(Error::Invalid(format!("--all-real: ratio {r} does not keep every real image")));
+            }
+            built
+        }
+        (MixMode::Fill, Some(syn)) => build_fill(&real, syn, params.seed)?,
+        (MixMode::Subset(rule), _) => build_subset(&real, rule, params.seed)?,
+        _ => unreachable!("a synthetic set is loaded for every mode but subset"),
+    };
     image_set::write(&params.out, &mix)?;
     prov.output_file("mix", &params.out)?;
     let real_idx: Vec<u32> =

@@ -11,6 +11,7 @@ pub mod loader;
 pub mod mix;
 mod name;
 pub mod npy;
+pub mod subset;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

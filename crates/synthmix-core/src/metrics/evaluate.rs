@@ -29,7 +29,16 @@ pub struct EvalResult {
     pub test_source: String,
     pub images: usize,
     pub accuracy: f64,
+    /// Mean recall over the classes in the test set.
+    #[serde(default)]
+    pub balanced_accuracy: f64,
+    /// Mean F1 over the classes (scikit-learn's macro average).
+    #[serde(default)]
+    pub macro_f1: f64,
+    /// Recall per class.
     pub per_class_accuracy: Vec<f64>,
+    #[serde(default)]
+    pub per_class_f1: Vec<f64>,
     pub confusion: Vec<Vec<u64>>,
 }
 
@@ -41,15 +50,21 @@ pub struct EvalReport {
 impl EvalReport {
     pub fn csv(&self) -> String {
         let k = self.results.first().map(|r| r.per_class_accuracy.len()).unwrap_or(0);
-        let mut s = String::from("classifier,arch,test,test_source,images,accuracy");
+        let mut s = String::from("classifier,arch,test,test_source,images,accuracy,balanced_accuracy,macro_f1");
         for c in 0..k {
             let _ = write!(s, ",acc_class_{c}");
         }
+        for c in 0..k {
+            let _ = write!(s, ",f1_class_{c}");
+        }
         s.push('\n');
         for r in &self.results {
-            let _ =
-                write!(s, "{},{},{},{},{},{:.6}", r.classifier, r.arch, r.test, r.test_source, r.images, r.accuracy);
-            for a in &r.per_class_accuracy {
+            let _ = write!(
+                s,
+                "{},{},{},{},{},{:.6},{:.6},{:.6}",
+                r.classifier, r.arch, r.test, r.test_source, r.images, r.accuracy, r.balanced_accuracy, r.macro_f1
+            );
+            for a in r.per_class_accuracy.iter().chain(&r.per_class_f1) {
                 let _ = write!(s, ",{a:.6}");
             }
             s.push('\n');
@@ -62,18 +77,20 @@ impl EvalReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<40} {:<28} {:>8} {:>9}  per-class accuracy",
-            "classifier", "test set", "images", "accuracy"
+            "{:<40} {:<28} {:>8} {:>9} {:>9} {:>9}  per-class accuracy (recall)",
+            "classifier", "test set", "images", "accuracy", "bal. acc", "macro-F1"
         );
         for r in &self.results {
             let per: Vec<String> = r.per_class_accuracy.iter().map(|a| format!("{:.3}", a)).collect();
             let _ = writeln!(
                 s,
-                "{:<40} {:<28} {:>8} {:>9.4}  {}",
+                "{:<40} {:<28} {:>8} {:>9.4} {:>9.4} {:>9.4}  {}",
                 r.classifier,
                 r.test,
                 r.images,
                 r.accuracy,
+                r.balanced_accuracy,
+                r.macro_f1,
                 per.join(" ")
             );
         }
@@ -124,7 +141,10 @@ pub fn run(params: &EvalParams, opts: &DataOptions, device: &Device) -> Result<E
                 test_source: set.meta.source.as_str().into(),
                 images: set.len(),
                 accuracy: conf.accuracy(),
+                balanced_accuracy: conf.balanced_accuracy(),
+                macro_f1: conf.macro_f1(),
                 per_class_accuracy: conf.per_class_accuracy(),
+                per_class_f1: conf.per_class_f1(),
                 confusion: conf.rows(),
             });
             prov.metrics.push((format!("accuracy[{}|{}]", path.display(), spec), conf.accuracy()));

@@ -52,10 +52,16 @@ impl Context {
     /// The settings table: per stage, the parameters a reader asks about.
     pub fn settings_markdown(&self) -> String {
         let wanted: [(&str, &[&str]); 5] = [
-            ("gan-train", &["train", "arch", "preset", "adam_d", "adam_g", "epochs", "batch_size", "seed", "limit"]),
+            (
+                "gan-train",
+                &["train", "arch", "preset", "adam_d", "adam_g", "epochs", "batch_size", "seed", "limit", "fid_every"],
+            ),
             ("synth-sample", &["per_class", "seed"]),
-            ("mix-build", &["real", "ratio", "total", "balance", "seed"]),
-            ("clf-train", &["arch", "epochs", "adam", "batch_size", "seed", "limit", "val_fraction"]),
+            ("mix-build", &["real", "ratio", "mode", "total", "all_real", "balance", "seed"]),
+            (
+                "clf-train",
+                &["arch", "epochs", "budget", "rebalance", "adam", "batch_size", "seed", "limit", "val_fraction"],
+            ),
             ("evaluate", &["test", "batch_size"]),
         ];
         let mut s = String::from("| Stage | Runs | Parameter: values used |\n|---|---:|---|\n");

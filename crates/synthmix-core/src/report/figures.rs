@@ -369,3 +369,135 @@ pub fn generator_curves(g: &GeneratorInfo) -> Result<Option<Vec<u8>>> {
     }
     Ok(Some(to_png(buf, w, h)?))
 }
+
+/// Per-class recall, one line per arm (the regimes study's imbalance
+/// figure); `sizes` (real training images per class) label the x axis.
+pub fn recall_lines(title: &str, series: &[(String, Vec<f64>)], sizes: &[usize]) -> Result<Option<Vec<u8>>> {
+    register_font();
+    let k = series.iter().map(|s| s.1.len()).max().unwrap_or(0);
+    if k == 0 {
+        return Ok(None);
+    }
+    let (w, h) = (900u32, 480u32);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let lo = y_floor(series.iter().flat_map(|s| s.1.iter().copied()));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.3f64..(k as f64 - 0.7), lo..y_top(lo))
+            .map_err(plot_err)?;
+        let label = |x: &f64| {
+            let c = x.round();
+            if (x - c).abs() > 1e-6 || c < 0.0 || c as usize >= k {
+                return String::new();
+            }
+            match sizes.get(c as usize) {
+                Some(n) => format!("{c}\n(n={n})"),
+                None => format!("{c}"),
+            }
+        };
+        let ydesc = if lo > 0.0 { format!("recall (axis cut at {lo:.2})") } else { "recall".into() };
+        chart
+            .configure_mesh()
+            .x_labels(k)
+            .x_label_formatter(&label)
+            .x_desc(if sizes.is_empty() { "class" } else { "class (real training images)" })
+            .y_desc(ydesc)
+            .y_label_formatter(&accuracy_tick)
+            .light_line_style(TRANSPARENT)
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(plot_err)?;
+        for (j, (name, v)) in series.iter().enumerate() {
+            let color = COLORS[j % COLORS.len()];
+            let pts: Vec<(f64, f64)> = v.iter().enumerate().map(|(c, &r)| (c as f64, r)).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .label_font(("sans-serif", 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Some(to_png(buf, w, h)?))
+}
+
+/// Accuracy against the real fraction (log axis), one curve per series of
+/// (fraction, mean, std) with a ±1 std band over seeds.
+pub fn fraction_curves(title: &str, curves: &[(String, Vec<(f64, f64, f64)>)]) -> Result<Option<Vec<u8>>> {
+    register_font();
+    let all: Vec<&(f64, f64, f64)> = curves.iter().flat_map(|c| c.1.iter()).collect();
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let (w, h) = (900u32, 520u32);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let lo = y_floor(all.iter().map(|p| p.1 - p.2));
+        let xmin = all.iter().map(|p| p.0).fold(1.0f64, f64::min) * 0.8;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d((xmin..1.15f64).log_scale(), lo..y_top(lo))
+            .map_err(plot_err)?;
+        let ydesc = if lo > 0.0 { format!("test accuracy (axis cut at {lo:.2})") } else { "test accuracy".into() };
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|x: &f64| format!("{}%", (x * 1000.0).round() / 10.0))
+            .x_desc("real fraction of the training set (log scale)")
+            .y_desc(ydesc)
+            .y_label_formatter(&accuracy_tick)
+            .light_line_style(TRANSPARENT)
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(plot_err)?;
+        for (j, (name, pts)) in curves.iter().enumerate() {
+            if pts.is_empty() {
+                continue;
+            }
+            let color = COLORS[j % COLORS.len()];
+            let mut pts = pts.clone();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let band: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|p| (p.0, (p.1 + p.2).min(1.0)))
+                .chain(pts.iter().rev().map(|p| (p.0, (p.1 - p.2).max(lo))))
+                .collect();
+            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15).filled()))).map_err(plot_err)?;
+            chart
+                .draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 3, color.filled()))).map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Some(to_png(buf, w, h)?))
+}

@@ -48,8 +48,21 @@ pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &m
 }
 
 fn provenance_section(study: &Study) -> String {
-    let ctx = &study.context;
     let mut s = String::from("## Settings, provenance and cost\n\n");
+    let paper = &study.paper.source;
+    let paper_line = (!paper.is_empty()).then(|| format!("- Paper values: {paper}. {}\n", study.paper.note));
+    s.push_str(&context_markdown(&study.context, paper_line.as_deref().unwrap_or("")));
+    if let Some(p) = &study.prior {
+        s.push_str(&prior_section(p));
+    }
+    s
+}
+
+/// What made the artifacts (version, commits, time span, the report's own
+/// build and machine), `extra` lines, then the settings and wall-time tables:
+/// the provenance part of every study's report.
+pub fn context_markdown(ctx: &super::context::Context, extra: &str) -> String {
+    let mut s = String::new();
     let commits = ctx.commits();
     let _ = writeln!(
         s,
@@ -74,20 +87,13 @@ fn provenance_section(study: &Study) -> String {
         crate::GIT_COMMIT,
         context::machine()
     );
-    if let Some(p) = study.paper.source.as_str().get(..) {
-        if !p.is_empty() {
-            let _ = writeln!(s, "- Paper values: {p}. {}", study.paper.note);
-        }
-    }
+    s.push_str(extra);
     let _ = writeln!(
         s,
         "\nSettings, as the stages recorded them (every value used by any run):\n\n{}",
         ctx.settings_markdown()
     );
     let _ = writeln!(s, "Wall time per stage (from each run's provenance):\n\n{}", ctx.wall_times_markdown());
-    if let Some(p) = &study.prior {
-        s.push_str(&prior_section(p));
-    }
     s
 }
 

@@ -8,6 +8,7 @@ pub mod generators;
 pub mod grid;
 pub mod markdown;
 pub mod prior;
+pub mod regimes;
 pub mod results;
 pub mod study;
 pub mod tables;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::cli::CommonArgs;
 use crate::limits;
 use crate::model::ClassifierArch;
-use crate::train::classifier::{self, ClfTrainParams};
+use crate::train::classifier::{self, ClfTrainParams, Rebalance};
 use crate::train::optim::AdamConfig;
 use anyhow::Context;
 use clap::Parser;
@@ -25,8 +25,17 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = ClassifierArch::SimpleCnn)]
     arch: ClassifierArch,
     /// Epochs (default: the paper's, 10 for simple-cnn, 50 for deep-cnn).
-    #[arg(long, value_parser = limits::epochs)]
+    #[arg(long, value_parser = limits::epochs, conflicts_with = "budget")]
     epochs: Option<usize>,
+    /// Train on exactly this many images instead of whole epochs (the last
+    /// epoch is cut short): the same compute for sets of any size, as the
+    /// regimes study compares them.
+    #[arg(long, value_parser = limits::images)]
+    budget: Option<usize>,
+    /// Counter class imbalance: none, oversample (repeat each class up to the
+    /// largest every epoch) or class-weight (loss weight N/(K·n_class)).
+    #[arg(long, value_enum, default_value_t = Rebalance::None)]
+    rebalance: Rebalance,
     /// Adam learning rate (default: the paper's, 1e-4 for simple-cnn, 1e-3 for deep-cnn).
     #[arg(long, value_parser = limits::learning_rate)]
     lr: Option<f64>,
@@ -76,6 +85,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         limit: a.limit,
         eval_test: a.eval_test,
         out: a.out.clone(),
+        rebalance: a.rebalance,
+        budget: a.budget,
     };
     let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
     if let Some(t) = &params.eval_test {

@@ -60,6 +60,11 @@ pub struct Args {
     /// Generated images per FID (and at most this many real ones).
     #[arg(long, default_value_t = 10000, value_parser = limits::images)]
     fid_samples: usize,
+    /// Compute FID and recognition every N epochs (and after the last): on a
+    /// small training set an epoch is a few steps, and the FID would cost
+    /// more than the training.
+    #[arg(long, default_value_t = 1, value_parser = limits::epochs)]
+    fid_every: usize,
     /// Write a checkpoint every N epochs (and after the last).
     #[arg(long, default_value_t = 1, value_parser = limits::epochs)]
     checkpoint_every: usize,
@@ -104,6 +109,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         features: a.features.clone(),
         fid_samples: a.fid_samples,
         checkpoint_every: a.checkpoint_every,
+        fid_every: a.fid_every,
         keep: a.keep,
         on_collapse: a.on_collapse,
         resume: a.resume,

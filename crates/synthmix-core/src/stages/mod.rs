@@ -68,7 +68,7 @@ pub const STAGES: &[Stage] = &[
     stage!("synth-sample", synth_sample, version 1),
     stage!("mix-build", mix_build, version 2),
     stage!("clf-train", clf_train, version 1),
-    stage!("evaluate", evaluate, version 2),
+    stage!("evaluate", evaluate, version 3),
 ];
 
 /// A stage program: parses `args` (program name first) as `A` (clap exits

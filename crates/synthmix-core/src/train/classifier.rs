@@ -21,6 +21,35 @@ use crate::metrics::Confusion;
 use crate::model::{self, Classifier, ClassifierArch, ClassifierConfig};
 use crate::{progress, rng};
 
+/// How training counters a class-imbalanced set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rebalance {
+    /// Train on the set as it is.
+    #[default]
+    None,
+    /// Every epoch, repeat each class's images until it has as many as the
+    /// largest class (whole copies, the rest a seeded draw without repeats).
+    Oversample,
+    /// Weight each sample's loss by N / (K · n_class) (scikit-learn's
+    /// "balanced" weights).
+    ClassWeight,
+}
+
+impl Rebalance {
+    pub fn is_none(&self) -> bool {
+        *self == Rebalance::None
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rebalance::None => "none",
+            Rebalance::Oversample => "oversample",
+            Rebalance::ClassWeight => "class-weight",
+        }
+    }
+}
+
 /// Every parameter of a `clf-train` run; saved in its provenance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClfTrainParams {
@@ -38,6 +67,42 @@ pub struct ClfTrainParams {
     /// Optional test set scored after every epoch (logged, not used for training).
     pub eval_test: Option<String>,
     pub out: PathBuf,
+    #[serde(default, skip_serializing_if = "Rebalance::is_none")]
+    pub rebalance: Rebalance,
+    /// Train on exactly this many images (epochs follow from the set's size,
+    /// the last one cut short) instead of `epochs` whole passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<usize>,
+}
+
+/// One epoch's visiting order: every index once (or, oversampled, each
+/// class brought up to the largest class's count), shuffled by the seed.
+fn epoch_order(set: &ImageSet, rebalance: Rebalance, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = match rebalance {
+        Rebalance::Oversample => {
+            let by_class = set.indices_by_class();
+            let top = by_class.iter().map(Vec::len).max().unwrap_or(0);
+            let mut r = rng::stream(seed, &format!("oversample/epoch{epoch}"));
+            let mut v = Vec::with_capacity(top * by_class.len());
+            for idx in by_class.into_iter().filter(|i| !i.is_empty()) {
+                for _ in 0..top / idx.len() {
+                    v.extend_from_slice(&idx);
+                }
+                v.extend(idx.choose_multiple(&mut r, top % idx.len()).copied());
+            }
+            v
+        }
+        _ => (0..set.len()).collect(),
+    };
+    order.shuffle(&mut rng::stream(seed, &format!("shuffle/epoch{epoch}")));
+    order
+}
+
+/// Per-class loss weights N / (K · n_c) for `--rebalance class-weight` (0 for an absent class).
+pub fn class_weights(set: &ImageSet) -> Vec<f32> {
+    let hist = set.class_histogram();
+    let k = hist.iter().filter(|&&n| n > 0).count().max(1);
+    hist.iter().map(|&n| if n == 0 { 0.0 } else { set.len() as f32 / (k * n) as f32 }).collect()
 }
 
 /// What a run ends with.
@@ -64,8 +129,27 @@ pub struct EpochLog {
 /// backward, Adam. Returns the loss and the logits. A non-finite loss is an
 /// error before any weight changes.
 pub fn train_step(model: &Classifier, opt: &mut Adam, x: &Tensor, y: &Tensor) -> Result<(f32, Tensor)> {
+    train_step_weighted(model, opt, x, y, None)
+}
+
+/// [`train_step`] with a loss weight per sample (`w`, shape `[batch]`): the
+/// weighted mean `Σ wᵢ·CEᵢ / Σ wᵢ`, as PyTorch's `CrossEntropyLoss(weight=…)`.
+pub fn train_step_weighted(
+    model: &Classifier,
+    opt: &mut Adam,
+    x: &Tensor,
+    y: &Tensor,
+    w: Option<&Tensor>,
+) -> Result<(f32, Tensor)> {
     let logits = model.forward(x, true)?;
-    let loss = candle_nn::loss::cross_entropy(&logits, y)?;
+    let loss = match w {
+        None => candle_nn::loss::cross_entropy(&logits, y)?,
+        Some(w) => {
+            let logp = candle_nn::ops::log_softmax(&logits, 1)?;
+            let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
+            (picked.mul(w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64)?
+        }
+    };
     let loss_v = loss.to_scalar::<f32>()?;
     super::check_finite(loss_v, "classifier")?;
     opt.step(&loss.backward()?)?;
@@ -157,21 +241,37 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
     let log_path = super::sibling(&params.out, "log.csv");
     let mut csv = String::from("epoch,train_loss,train_accuracy,val_accuracy,test_accuracy,images_per_s,wall_s\n");
     let mut epochs = Vec::new();
-    let mut order: Vec<usize> = (0..train_set.len()).collect();
-    for epoch in 1..=params.epochs {
+    let epoch_len = epoch_order(&train_set, params.rebalance, params.seed, 1).len();
+    let n_epochs = match params.budget {
+        Some(b) => b.div_ceil(epoch_len),
+        None => params.epochs,
+    };
+    let weights = (params.rebalance == Rebalance::ClassWeight).then(|| class_weights(&train_set));
+    if let Some(w) = &weights {
+        tracing::info!("class weights {w:?}");
+    }
+    let mut images_seen = 0usize;
+    for epoch in 1..=n_epochs {
         let t0 = Instant::now();
-        order.sort_unstable();
-        order.shuffle(&mut rng::stream(params.seed, &format!("shuffle/epoch{epoch}")));
-        let bar = progress::bar(train_set.len() as u64, "img");
-        bar.set_prefix(format!("epoch {epoch}/{}", params.epochs));
+        let mut order = epoch_order(&train_set, params.rebalance, params.seed, epoch);
+        if let Some(b) = params.budget {
+            // The last epoch stops when the budget is spent.
+            order.truncate(b - (epoch - 1) * epoch_len);
+        }
+        let bar = progress::bar(order.len() as u64, "img");
+        bar.set_prefix(format!("epoch {epoch}/{n_epochs}"));
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0u64, 0usize);
         let prepare = |chunk: &[usize]| -> Result<(Vec<f32>, Vec<u32>)> {
             Ok((data::batch_pixels(&train_set, chunk), chunk.iter().map(|&i| train_set.labels[i] as u32).collect()))
         };
         data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (px, y)| {
             let x = data::pixels_tensor(px, train_set.shape, device)?;
+            let w = match &weights {
+                Some(cw) => Some(Tensor::from_vec(y.iter().map(|&c| cw[c as usize]).collect(), chunk.len(), device)?),
+                None => None,
+            };
             let y = Tensor::from_vec(y, chunk.len(), device)?;
-            let (loss_v, logits) = train_step(&model, &mut opt, &x, &y)
+            let (loss_v, logits) = train_step_weighted(&model, &mut opt, &x, &y, w.as_ref())
                 .map_err(|e| e.in_context(&format!("{}: epoch {epoch}, step {}", params.out.display(), step + 1)))?;
             let pred = logits.argmax(1)?.to_dtype(DType::U32)?;
             correct += pred.eq(&y)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()? as u64;
@@ -184,6 +284,7 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
             Ok(())
         })?;
         bar.finish_and_clear();
+        images_seen += seen;
         let train_time = t0.elapsed().as_secs_f64();
         let score = |set: &ImageSet| -> Result<f64> {
             let pred = model::predict(&model, set, 1000, device)?;
@@ -232,6 +333,7 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
             ]
             .into_iter()
             .chain(e.val_accuracy.map(|a| ("val_accuracy".to_string(), format!("{a:.6}"))))
+            .chain((!params.rebalance.is_none()).then(|| ("rebalance".to_string(), params.rebalance.name().into())))
             .collect(),
         };
         checkpoint::write(&params.out, &varmap, &meta)?;
@@ -251,6 +353,8 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         prov.metrics.push(("test_accuracy".into(), a));
     }
     prov.metrics.push(("images_per_s".into(), last.images_per_s));
+    prov.metrics.push(("epochs".into(), n_epochs as f64));
+    prov.metrics.push(("images_seen".into(), images_seen as f64));
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&params.out), &prov)?;
     Ok(ClfTrainReport {

@@ -123,6 +123,16 @@ pub struct GanTrainParams {
     pub on_collapse: OnCollapse,
     pub resume: bool,
     pub out: PathBuf,
+    /// FID and recognition every this many epochs (and at the last); 1 = every epoch.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub fid_every: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// One epoch's row of `STEM.log.csv`.
@@ -630,8 +640,9 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
         // Fixed samples: the grid, the collapse check, the FID.
         let grid_px = gan::generate(&g, &grid_labels, &mut rng::stream(params.seed, "grid-noise"), 500, device)?;
         let std = sample_std(&grid_px, grid_labels.len());
+        let fid_due = epoch % params.fid_every.max(1) == 0 || epoch == params.epochs;
         let (fid_v, recognition) = match &features {
-            Some((net, real_feats, real_labels)) => {
+            Some((net, real_feats, real_labels)) if fid_due => {
                 let px = gan::generate(&g, &fid_labels, &mut rng::stream(params.seed, "fid-noise"), 500, device)?;
                 let set = ImageSet::new(
                     Path::new("<generated>"),
@@ -645,7 +656,7 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
                 let (f, _, rec, _) = fid::compare(real_feats, real_labels, &gen_feats, &fid_labels, k)?;
                 (Some(f), Some(rec.accuracy()))
             }
-            None => (None, None),
+            _ => (None, None),
         };
         let e = GanEpochLog {
             epoch,
