@@ -245,3 +245,74 @@ fn deep_cnn_runs_on_padded_fashion_mnist_and_on_cifar10_layout() {
     let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
     assert_eq!(j["results"][0]["images"], 20);
 }
+
+/// The regimes study's options by hand: a step subset, filled to balance or
+/// mixed with every real image kept; clf-train's rebalancing and budget.
+#[test]
+fn subsets_fill_all_real_rebalance_and_budget() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n);
+    let o = run_ok(
+        bin("mix-build")
+            .args(["--real", "mnist:test", "--subset", "step:0.1:0,1", "-q", "--out"])
+            .arg(p("step.safetensors")),
+    );
+    // MNIST test's smallest class (5) has 892 images: classes 0 and 1 keep 89.
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("per class [89, 89, 892, 892, 892, 892, 892, 892, 892, 892]"),
+        "{o:?}"
+    );
+    let step = synthmix_core::artifact::image_set::read(&p("step.safetensors")).unwrap();
+    assert_eq!(step.meta.extra["subset"], "step:0.1:0,1");
+    assert_eq!(step.meta.extra["minority_classes"], "0,1");
+
+    let o = run_ok(
+        bin("mix-build")
+            .arg("--real")
+            .arg(p("step.safetensors"))
+            .args(["--synthetic", "fashion-mnist:test", "--fill", "-q", "--out"])
+            .arg(p("fill.safetensors")),
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("8920 images (7314 real, 1606 synthetic) filled to balance"),
+        "{o:?}"
+    );
+    let fill = synthmix_core::artifact::image_set::read(&p("fill.safetensors")).unwrap();
+    assert_eq!(fill.class_histogram(), vec![892; 10]);
+    assert_eq!(fill.meta.extra["subset"], "step:0.1:0,1", "the rule travels with the mix");
+
+    let o = run_ok(
+        bin("mix-build")
+            .arg("--real")
+            .arg(p("step.safetensors"))
+            .args(["--synthetic", "fashion-mnist:train", "--ratio", "1:2", "--all-real", "-q", "--out"])
+            .arg(p("x2.safetensors")),
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("21942 images (7314 real, 14628 synthetic)"), "{o:?}");
+    let e = run_err(
+        bin("mix-build")
+            .arg("--real")
+            .arg(p("step.safetensors"))
+            .args(["--synthetic", "fashion-mnist:test", "--ratio", "0:1", "--all-real", "--out"])
+            .arg(p("bad.safetensors")),
+    );
+    assert!(e.contains("--all-real needs real images in the ratio"), "{e}");
+    assert!(!p("bad.safetensors").exists());
+
+    for (rebalance, budget) in [("oversample", "1000"), ("class-weight", "700")] {
+        let out = p(&format!("clf-{rebalance}.safetensors"));
+        run_ok(
+            bin("clf-train")
+                .arg("--train")
+                .arg(p("step.safetensors"))
+                .args(["--rebalance", rebalance, "--budget", budget, "--lr", "1e-3", "-q", "--out"])
+                .arg(&out),
+        );
+        let ck = checkpoint::read(&out, Some("classifier")).unwrap();
+        assert_eq!(ck.meta.extra["rebalance"], rebalance);
+        let prov = run_ok(bin("synthmix").arg("show").arg(out.with_extension("prov.bin")));
+        let j: serde_json::Value = serde_json::from_slice(&prov.stdout).unwrap();
+        assert_eq!(j["metrics"]["images_seen"].as_f64(), Some(budget.parse().unwrap()), "{j}");
+        assert_eq!(j["metrics"]["epochs"].as_f64(), Some(1.0));
+    }
+}

@@ -364,3 +364,48 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         wall_time_s: prov.wall_time_s,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{ImageShape, SetMeta, Source};
+
+    fn set(hist: &[usize]) -> ImageSet {
+        let labels: Vec<u8> = hist.iter().enumerate().flat_map(|(c, &n)| std::iter::repeat_n(c as u8, n)).collect();
+        let meta =
+            SetMeta { dataset: "t".into(), split: "train".into(), source: Source::Real, extra: Default::default() };
+        let shape = ImageShape { c: 1, h: 1, w: 1 };
+        ImageSet::new(std::path::Path::new("<t>"), vec![0; labels.len()], labels, shape, hist.len(), meta).unwrap()
+    }
+
+    #[test]
+    fn oversampling_brings_every_class_to_the_largest() {
+        let s = set(&[10, 3, 4, 0]);
+        for epoch in 1..=3 {
+            let order = epoch_order(&s, Rebalance::Oversample, 7, epoch);
+            let mut per = [0usize; 4];
+            for &i in &order {
+                per[s.labels[i] as usize] += 1;
+            }
+            assert_eq!(per, [10, 10, 10, 0]);
+            // Class 1 (3 images): three whole copies and one more, no image four times.
+            let mut n1 = std::collections::HashMap::new();
+            for &i in order.iter().filter(|&&i| s.labels[i] == 1) {
+                *n1.entry(i).or_insert(0) += 1;
+            }
+            assert!(n1.values().all(|&n| n == 3 || n == 4), "{n1:?}");
+        }
+        assert_eq!(epoch_order(&s, Rebalance::Oversample, 7, 1), epoch_order(&s, Rebalance::Oversample, 7, 1));
+        let mut plain = epoch_order(&s, Rebalance::None, 7, 1);
+        plain.sort_unstable();
+        assert_eq!(plain, (0..17).collect::<Vec<_>>(), "no rebalancing: every image once");
+    }
+
+    #[test]
+    fn class_weights_are_sklearns_balanced_weights() {
+        // N = 16, K = 3 present: 16 / (3 · n).
+        let w = class_weights(&set(&[8, 4, 4, 0]));
+        let want = [16.0 / 24.0, 16.0 / 12.0, 16.0 / 12.0, 0.0];
+        assert!(w.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{w:?}");
+    }
+}

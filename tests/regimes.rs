@@ -1,0 +1,206 @@
+//! The regimes study end to end: the shipped `pipelines/regimes-quick.toml`
+//! shrunk to seconds (its sizes only), run with the real binaries on real
+//! MNIST. Its report has every cell filled, the subsets have the exact
+//! per-class counts of their rules, every generator was trained on exactly
+//! its regime's subset (and the report says when one is not).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{bin, markdown_rows, run_ok};
+use synthmix_core::artifact::{image_set, provenance};
+use synthmix_core::data::subset::Subset;
+
+/// Replaces the value after `key = ` (up to `,`, ` ` or `}`) on every line.
+fn set_field(spec: &str, key: &str, value: &str) -> String {
+    let pat = format!("{key} = ");
+    let mut found = false;
+    let out: Vec<String> = spec
+        .lines()
+        .map(|line| {
+            let mut l = line.to_string();
+            let mut from = 0;
+            while let Some(i) = l[from..].find(&pat).map(|i| i + from) {
+                if i > 0 && !matches!(l.as_bytes()[i - 1], b' ' | b'{') {
+                    from = i + pat.len();
+                    continue;
+                }
+                let start = i + pat.len();
+                let end = l[start..].find([',', ' ', '}']).map_or(l.len(), |e| start + e);
+                l.replace_range(start..end, value);
+                from = start + value.len();
+                found = true;
+            }
+            l
+        })
+        .collect();
+    assert!(found, "regimes-quick.toml lost its {key}");
+    out.join("\n") + "\n"
+}
+
+/// regimes-quick.toml at tiny sizes: every target and command as shipped.
+fn tiny_regimes(root: &Path) -> String {
+    let mut s = std::fs::read_to_string(root.join("pipelines/regimes-quick.toml")).unwrap();
+    for (k, v) in [("gan_epochs", "2"), ("every", "1"), ("clf_budget", "300")] {
+        s = set_field(&s, k, v);
+    }
+    for (from, to) in [
+        ("balanced:1000", "balanced:60"),
+        ("--budget 20000", "--budget 1000"),
+        ("--fid-samples 1000", "--fid-samples 100"),
+        ("seed = [0, 1, 2]", "seed = [0, 1]"),
+    ] {
+        assert!(s.contains(from), "regimes-quick.toml lost '{from}'");
+        s = s.replace(from, to);
+    }
+    s
+}
+
+fn is_cell(s: &str) -> bool {
+    let mut it = s.split_whitespace();
+    it.next().and_then(|x| x.parse::<f64>().ok()).is_some_and(|m| (0.0..=1.0).contains(&m))
+        && it.next() == Some("±")
+        && it.next().and_then(|x| x.parse::<f64>().ok()).is_some()
+        && it.next().is_some_and(|n| n.starts_with("(n="))
+}
+
+fn is_interval(s: &str) -> bool {
+    // `+0.0123 [-0.0040, +0.0286] (n=2)`
+    let mut it = s.split_whitespace();
+    it.next().and_then(|x| x.parse::<f64>().ok()).is_some() && it.next().is_some_and(|x| x.starts_with('['))
+}
+
+#[test]
+fn the_quick_regimes_study_fills_every_cell_and_checks_its_generators() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("regimes.toml"), tiny_regimes(root)).unwrap();
+    run_ok(bin("synthmix").current_dir(d).env("NO_COLOR", "1").args(["run", "regimes.toml", "-q"]));
+    let art = d.join("artifacts/regimes-quick");
+    let md = std::fs::read_to_string(d.join("artifacts/report/regimes-quick/report.md")).unwrap();
+
+    subsets_have_their_rules_counts_and_indices(&art);
+    generators_saw_only_their_subset(&art);
+
+    // Imbalance: every arm of both long tails, numbers in every cell.
+    for rule in ["longtail:10", "longtail:100"] {
+        let rows = markdown_rows(&md, &format!("### `{rule}`"));
+        let arms: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+        assert_eq!(
+            arms,
+            ["real only", "oversampling", "class-weighted loss", "synthetic fill", "balanced real (upper bound)"],
+            "{rule}"
+        );
+        for r in &rows {
+            assert!(r[1..4].iter().all(|c| is_cell(c)), "{rule}: {r:?}");
+            assert!(r[0] == "real only" || is_interval(r[4]), "{rule}: {r:?}");
+        }
+    }
+    // Scarce data: every fraction × multiple, every gain with an interval.
+    let rows = markdown_rows(&md, "## Scarce real data: MNIST");
+    assert_eq!(rows.iter().map(|r| r[0]).collect::<Vec<_>>(), ["1 %", "10 %", "100 %"]);
+    assert!(rows.iter().all(|r| r.len() == 4 && r[1..].iter().all(|c| is_cell(c))), "{rows:?}");
+    let gains = markdown_rows(&md, "Gain from the synthetic images");
+    assert_eq!(gains.len(), 6);
+    for g in &gains {
+        assert!(is_interval(g[2]), "{g:?}");
+        // 1 % and 10 % have their real reference (2 %, 6 %, 20 %, 60 %); 100 % none.
+        assert_eq!(g[4].starts_with("no reference"), g[0] == "100 %", "{g:?}");
+    }
+    // CAS: every regime, with the gap's interval.
+    let cas = markdown_rows(&md, "## Synthetic-to-real gap (CAS)");
+    assert_eq!(cas.len(), 5, "{cas:?}");
+    assert!(cas.iter().all(|r| is_cell(r[2]) && is_cell(r[3]) && is_interval(r[4])), "{cas:?}");
+    assert!(md.contains("2.03 %"), "GaFi's anchor is printed");
+    // The fair-generator check found every one of the 2 seeds × 13 synthetic arms fair.
+    assert!(md.contains("for each of the 26 classifiers trained with synthetic images"), "{md}");
+    assert!(md.contains("in 26 cases.") && !md.contains("do not**"), "{md}");
+    for f in ["results.csv", "scarce-mnist-accuracy.png", "imbalance-mnist-longtail-100-recall.png"] {
+        assert!(d.join("artifacts/report/regimes-quick").join(f).is_file(), "{f}");
+    }
+    let csv = std::fs::read_to_string(d.join("artifacts/report/regimes-quick/results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 27, "one row per classifier");
+
+    an_unfair_generator_is_named(d, &art);
+}
+
+/// Exact per-class counts of each rule, and the provenance lists exactly the
+/// retained source indices (the images in the file are those indices').
+fn subsets_have_their_rules_counts_and_indices(art: &Path) {
+    let base = image_set::read(&art.join("real/mnist-base.safetensors")).unwrap();
+    assert_eq!(base.class_histogram(), vec![60; 10]);
+    let cases: [(&str, &[usize]); 3] = [
+        ("if10", &[60, 46, 35, 27, 21, 16, 12, 10, 7, 6]),
+        ("if100", &[60, 35, 21, 12, 7, 4, 2, 1, 1, 1]),
+        ("f10", &[6; 10]),
+    ];
+    for (name, want) in cases {
+        let p = art.join(format!("real/mnist-{name}.safetensors"));
+        let set = image_set::read(&p).unwrap();
+        assert_eq!(set.class_histogram(), want, "{name}");
+        let rule: Subset = set.meta.extra["subset"].parse().unwrap();
+        assert_eq!(rule.counts(&base.class_histogram(), 0).unwrap(), want, "{name}");
+        let prov = provenance::read(&provenance::path_for(&p)).unwrap();
+        let kept = &prov.indices.iter().find(|(k, _)| k == "real").unwrap().1;
+        assert_eq!(kept.len(), set.len());
+        for (j, &i) in kept.iter().enumerate() {
+            assert_eq!(set.image(j), base.image(i as usize), "{name}: item {j} is source image {i}");
+        }
+    }
+    // Nested: the 1 % set's images are all in the 2 % set.
+    let idx = |n: &str| -> Vec<u32> {
+        let p = provenance::read(&provenance::path_for(&art.join(format!("real/mnist-{n}.safetensors")))).unwrap();
+        p.indices.into_iter().find(|(k, _)| k == "real").unwrap().1
+    };
+    let (f1, f2) = (idx("f1"), idx("f2"));
+    assert!(f1.iter().all(|i| f2.contains(i)), "{f1:?} ⊄ {f2:?}");
+}
+
+/// Each regime's generator was trained on its subset file (by BLAKE3), so
+/// no removed real image reached it.
+fn generators_saw_only_their_subset(art: &Path) {
+    for name in ["if10", "if100", "f1", "f10", "f100"] {
+        let subset = art.join(format!("real/mnist-{name}.safetensors"));
+        let gan = art.join(format!("gan/mnist-{name}.safetensors"));
+        let gp = provenance::read(&provenance::path_for(&gan)).unwrap();
+        let train = gp.inputs.iter().find(|i| i.role == "train").unwrap();
+        let want = blake3::hash(&image_set::encode(&image_set::read(&subset).unwrap()).unwrap()).to_hex().to_string();
+        assert_eq!(train.blake3, want, "{name}: the generator was trained on another set");
+    }
+}
+
+/// A mix whose generator was trained on another regime's subset is listed.
+fn an_unfair_generator_is_named(d: &Path, art: &Path) {
+    let p = |s: &str| -> PathBuf { art.join(s) };
+    let mix = d.join("unfair-mix.safetensors");
+    run_ok(
+        bin("mix-build")
+            .args(["--real"])
+            .arg(p("real/mnist-if10.safetensors"))
+            .arg("--synthetic")
+            .arg(p("synth/mnist-f100-s0.safetensors"))
+            .args(["--fill", "--seed", "0", "-q", "--out"])
+            .arg(&mix),
+    );
+    let clf = d.join("unfair-clf.safetensors");
+    run_ok(
+        bin("clf-train").arg("--train").arg(&mix).args(["--budget", "200", "--lr", "0.001", "-q", "--out"]).arg(&clf),
+    );
+    let metrics = d.join("unfair.json");
+    run_ok(bin("evaluate").arg("--classifier").arg(&clf).args(["--test", "mnist:test", "-q", "--out"]).arg(&metrics));
+    let out = d.join("unfair-report/report.md");
+    // From the study's folder, as the runner does: the artifacts name each other by relative paths.
+    run_ok(
+        bin("synthmix")
+            .current_dir(d)
+            .args(["report", "--study", "regimes", "--metrics"])
+            .arg(&metrics)
+            .arg("--out")
+            .arg(&out),
+    );
+    let md = std::fs::read_to_string(&out).unwrap();
+    assert!(md.contains("in 0 cases; **1 do not**"), "{md}");
+    assert!(md.contains("unfair-clf.safetensors"), "{md}");
+}
