@@ -49,12 +49,22 @@ reproduce-quick *ARGS: build (_ensure-data "mnist")
     target/release/synthmix run pipelines/quick.toml {{ARGS}}
     @echo "report: artifacts/report/quick/report.md"
 
-# Publish the paper study's report (Markdown, CSV, PNG; never weights) into results/paper/.
-publish:
-    test -f artifacts/report/paper/report.md || { echo "error: no artifacts/report/paper/report.md: run just reproduce first" >&2; exit 1; }
-    rm -rf results/paper && mkdir -p results/paper
-    cp artifacts/report/paper/*.md artifacts/report/paper/*.csv artifacts/report/paper/*.png results/paper/
-    @echo "results/paper/ now holds the report of artifacts/report/paper/"
+# Beyond the paper: class imbalance, scarce real data, the CAS gap (pipelines/regimes.toml); args to `synthmix run`.
+regimes *ARGS: build (_ensure-data "mnist fashion-mnist")
+    target/release/synthmix run pipelines/regimes.toml {{ARGS}}
+    @echo "report: artifacts/report/regimes/report.md"
+
+# The regimes study on MNIST at reduced sizes (minutes); args to `synthmix run`.
+regimes-quick *ARGS: build (_ensure-data "mnist")
+    target/release/synthmix run pipelines/regimes-quick.toml {{ARGS}}
+    @echo "report: artifacts/report/regimes-quick/report.md"
+
+# Publish a study's report (Markdown, CSV, PNG; never weights) into results/STUDY/ (paper or regimes).
+publish STUDY="paper":
+    test -f artifacts/report/{{STUDY}}/report.md || { echo "error: no artifacts/report/{{STUDY}}/report.md: run the study first" >&2; exit 1; }
+    rm -rf results/{{STUDY}} && mkdir -p results/{{STUDY}}
+    cp artifacts/report/{{STUDY}}/*.md artifacts/report/{{STUDY}}/*.csv artifacts/report/{{STUDY}}/*.png results/{{STUDY}}/
+    @echo "results/{{STUDY}}/ now holds the report of artifacts/report/{{STUDY}}/"
 
 # Which targets of a pipeline are up to date and why the others are not; args to `synthmix status`.
 status SPEC="pipelines/quick.toml" *ARGS: build
