@@ -24,8 +24,10 @@ pub enum StepClasses {
     Chosen(usize),
 }
 
-/// A rule that makes a reduced real set; `Display` and `FromStr` are inverse.
+/// A rule that makes a reduced real set; `Display` and `FromStr` are inverse
+/// (and the rule is saved as that text).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Subset {
     /// `fraction:F`: a stratified share F ∈ (0, 1] of every class.
     Fraction(f64),
@@ -116,6 +118,19 @@ impl std::fmt::Display for Subset {
             Subset::Balanced(None) => write!(f, "balanced"),
             Subset::Balanced(Some(n)) => write!(f, "balanced:{n}"),
         }
+    }
+}
+
+impl From<Subset> for String {
+    fn from(s: Subset) -> String {
+        s.to_string()
+    }
+}
+
+impl TryFrom<String> for Subset {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Subset> {
+        s.parse()
     }
 }
 
@@ -217,7 +232,9 @@ mod tests {
     #[test]
     fn rules_parse_and_print_back() {
         for s in ["fraction:0.01", "longtail:100", "step:0.1:0,3,5", "step:0.05:k=3", "balanced", "balanced:500"] {
-            assert_eq!(s.parse::<Subset>().unwrap().to_string(), s);
+            let rule = s.parse::<Subset>().unwrap();
+            assert_eq!(rule.to_string(), s);
+            assert_eq!(serde_json::to_string(&rule).unwrap(), format!("\"{s}\""));
         }
         for s in ["fraction:0", "fraction:1.5", "longtail:0.5", "step:0:1", "step:0.1:x", "nope", "fraction:nan", ""] {
             assert!(s.parse::<Subset>().is_err(), "{s}");

@@ -397,7 +397,7 @@ pub fn recall_lines(title: &str, series: &[(String, Vec<f64>)], sizes: &[usize])
                 return String::new();
             }
             match sizes.get(c as usize) {
-                Some(n) => format!("{c}\n(n={n})"),
+                Some(n) => format!("{c} (n={n})"),
                 None => format!("{c}"),
             }
         };

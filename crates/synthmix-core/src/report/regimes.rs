@@ -707,7 +707,7 @@ fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
             "### {}\n\n| Regime | Generator FID / recognition | Real-trained | CAS | Gap (95 % CI) |\n|---|---:|---:|---:|---:|",
             dataset_title(d)
         );
-        let mut per_class: Vec<(String, Vec<f64>)> = Vec::new();
+        let mut per_class: Vec<(String, Vec<Option<Interval>>)> = Vec::new();
         for r in &rules {
             let gap = ix.paired((r, Arm::Real), (r, Arm::Cas), Metric::Accuracy);
             let q = ix.get(r, Arm::Cas).first().map(|o| o.generator_quality).unwrap_or((None, None));
@@ -729,13 +729,17 @@ fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
                 .filter_map(|c| real.get(&c.seed).map(|o| o.recall.iter().zip(&c.recall).map(|(a, b)| a - b).collect()))
                 .collect();
             if let Some(k) = diffs.first().map(Vec::len) {
-                let mean = (0..k).map(|c| diffs.iter().map(|v| v[c]).sum::<f64>() / diffs.len() as f64).collect();
-                per_class.push((r.to_string(), mean));
+                let per: Vec<Option<Interval>> =
+                    (0..k).map(|c| Interval::of(&diffs.iter().map(|v| v[c]).collect::<Vec<_>>())).collect();
+                per_class.push((r.to_string(), per));
             }
         }
         let k = per_class.first().map(|x| x.1.len()).unwrap_or(0);
         if k > 0 {
-            s.push_str("\nGap per class (recall, real-trained − synthetic-trained, mean over seeds):\n\n| Regime |");
+            s.push_str(
+                "\nGap per class (recall, real-trained − synthetic-trained): mean over seeds ± the half-width of its \
+                 95 % interval:\n\n| Regime |",
+            );
             for c in 0..k {
                 let _ = write!(s, " {c} |");
             }
@@ -743,8 +747,15 @@ fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
             s.push_str(&"---:|".repeat(k));
             s.push('\n');
             for (r, v) in &per_class {
-                let _ =
-                    writeln!(s, "| `{r}` | {} |", v.iter().map(|x| format!("{x:+.3}")).collect::<Vec<_>>().join(" | "));
+                let cells: Vec<String> = v
+                    .iter()
+                    .map(|i| match i {
+                        Some(i) if i.hi.is_finite() => format!("{:+.3} ± {:.3}", i.mean, i.hi - i.mean),
+                        Some(i) => format!("{:+.3}", i.mean),
+                        None => "–".into(),
+                    })
+                    .collect();
+                let _ = writeln!(s, "| `{r}` | {} |", cells.join(" | "));
             }
         }
         s.push('\n');
