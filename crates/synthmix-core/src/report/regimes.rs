@@ -9,14 +9,14 @@
 //! regime's real subset). Statistics are the paper study's: mean ± std over
 //! seeds, and paired differences (same seed) with 95 % Student-t intervals.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::claims::Interval;
-use super::study::{dataset_rank, dataset_title, header_metadata, Cell, ReportParams, Writer};
+use super::study::{dataset_rank, dataset_title, Cell, MetaCache, ReportParams, Writer};
 use crate::artifact::provenance;
 use crate::data::mix::Ratio;
 use crate::data::subset::Subset;
@@ -62,7 +62,7 @@ pub struct RegimeObs {
     pub balanced_accuracy: f64,
     pub macro_f1: f64,
     pub recall: Vec<f64>,
-    /// Real training images per class.
+    /// Real training images per class (arms on the real subset itself; empty for the others).
     pub class_sizes: Vec<usize>,
     pub classifier: String,
     pub train: String,
@@ -99,17 +99,13 @@ fn input_hash(artifact: &Path, role: &str) -> Option<String> {
 
 #[derive(Default)]
 struct Labeller {
-    meta: HashMap<PathBuf, BTreeMap<String, String>>,
+    meta: MetaCache,
+    sizes: BTreeMap<PathBuf, Vec<usize>>,
 }
 
 impl Labeller {
     fn meta(&mut self, p: &Path) -> Result<BTreeMap<String, String>> {
-        if let Some(m) = self.meta.get(p) {
-            return Ok(m.clone());
-        }
-        let m = header_metadata(p)?;
-        self.meta.insert(p.to_path_buf(), m.clone());
-        Ok(m)
+        self.meta.get(p)
     }
 
     /// Labels one result; `None` for a test set that is not real.
@@ -154,7 +150,7 @@ impl Labeller {
             }
         };
         let (fair, quality) = if synthetic > 0 { self.generator_check(&tpath, &tm)? } else { (None, (None, None)) };
-        let class_sizes = self.class_sizes(&tpath, &tm, arm)?;
+        let class_sizes = self.class_sizes(&tpath, arm);
         Ok(Some(RegimeObs {
             dataset,
             rule,
@@ -191,24 +187,18 @@ impl Labeller {
         Ok((fair, quality))
     }
 
-    /// Real training images per class: the real subset's histogram (from the
-    /// mix's provenance counts where the set is a mix, else the set itself).
-    fn class_sizes(&mut self, tpath: &Path, tm: &BTreeMap<String, String>, arm: Arm) -> Result<Vec<usize>> {
-        let real_file = match arm {
-            Arm::Real | Arm::Oversample | Arm::ClassWeight => tpath.to_path_buf(),
-            _ => match provenance::read(&provenance::path_for(tpath))
-                .ok()
-                .and_then(|p| p.inputs.into_iter().find(|i| i.role == "real"))
-            {
-                Some(i) => PathBuf::from(i.path),
-                None => return Ok(vec![]),
-            },
-        };
-        let _ = tm;
-        match crate::artifact::image_set::read(&real_file) {
-            Ok(set) => Ok(set.class_histogram()),
-            Err(_) => Ok(vec![]),
+    /// Real training images per class, for the arms trained on the real
+    /// subset itself (the imbalance tables show them); each file read once.
+    fn class_sizes(&mut self, tpath: &Path, arm: Arm) -> Vec<usize> {
+        if !matches!(arm, Arm::Real | Arm::Oversample | Arm::ClassWeight) {
+            return vec![];
         }
+        self.sizes
+            .entry(tpath.to_path_buf())
+            .or_insert_with(|| {
+                crate::artifact::image_set::read(tpath).map(|set| set.class_histogram()).unwrap_or_default()
+            })
+            .clone()
     }
 }
 

@@ -222,10 +222,25 @@ fn ratio_of(meta: &BTreeMap<String, String>, path: &Path) -> Result<Mix> {
     })
 }
 
+/// Artifacts' header metadata, each file read once.
+#[derive(Default)]
+pub struct MetaCache(HashMap<PathBuf, BTreeMap<String, String>>);
+
+impl MetaCache {
+    pub fn get(&mut self, p: &Path) -> Result<BTreeMap<String, String>> {
+        if let Some(m) = self.0.get(p) {
+            return Ok(m.clone());
+        }
+        let m = header_metadata(p)?;
+        self.0.insert(p.to_path_buf(), m.clone());
+        Ok(m)
+    }
+}
+
 /// Reads and remembers artifacts' metadata and the generators they name.
 #[derive(Default)]
 struct Labeller {
-    meta: HashMap<PathBuf, BTreeMap<String, String>>,
+    meta: MetaCache,
     generators: BTreeMap<GenId, GeneratorInfo>,
 }
 
@@ -240,12 +255,7 @@ struct Trained {
 
 impl Labeller {
     fn meta(&mut self, p: &Path) -> Result<BTreeMap<String, String>> {
-        if let Some(m) = self.meta.get(p) {
-            return Ok(m.clone());
-        }
-        let m = header_metadata(p)?;
-        self.meta.insert(p.to_path_buf(), m.clone());
-        Ok(m)
+        self.meta.get(p)
     }
 
     /// The generator a set's metadata names, remembered for the report.
