@@ -316,3 +316,47 @@ fn subsets_fill_all_real_rebalance_and_budget() {
         assert_eq!(j["metrics"]["epochs"].as_f64(), Some(1.0));
     }
 }
+
+/// Two-stage training: `--init` starts from the checkpoint's weights (a tiny
+/// learning rate leaves them where they were, unlike a fresh start), and a
+/// checkpoint of another kind or shape is refused by name.
+#[test]
+fn init_starts_from_the_checkpoint() {
+    let t = tempfile::tempdir().unwrap();
+    let first = train(t.path(), "first.safetensors", 640, &[]);
+    let tiny_lr = |name: &str, extra: &[&str]| {
+        let out = t.path().join(name);
+        run_ok(
+            bin("clf-train")
+                .args(["--train", "mnist:train", "--epochs", "1", "--lr", "1e-9", "-q", "--limit", "640", "--out"])
+                .arg(&out)
+                .args(extra),
+        );
+        out
+    };
+    let second = tiny_lr("second.safetensors", &["--init", first.to_str().unwrap()]);
+    let fresh = tiny_lr("fresh.safetensors", &[]);
+    let w = |p: &Path| checkpoint::read(p, Some("classifier")).unwrap().weights;
+    let max_diff = |a: &checkpoint::Weights, b: &checkpoint::Weights| {
+        a.iter().flat_map(|(k, (_, v))| v.iter().zip(&b[k].1).map(|(x, y)| (x - y).abs())).fold(0.0f32, f32::max)
+    };
+    let (w1, w2, w0) = (w(&first), w(&second), w(&fresh));
+    assert!(max_diff(&w1, &w2) < 1e-4, "--init kept the weights: {}", max_diff(&w1, &w2));
+    assert!(max_diff(&w1, &w0) > 1e-2, "a fresh start differs: {}", max_diff(&w1, &w0));
+    assert_eq!(checkpoint::read(&second, None).unwrap().meta.extra["init"], first.display().to_string());
+    // Another architecture, or a file that is no classifier checkpoint: refused by name.
+    let refuse = |init: &str, arch: &str| {
+        run_err(
+            bin("clf-train")
+                .args(["--train", "mnist:test", "--epochs", "1", "--limit", "100", "--arch", arch, "--init"])
+                .arg(t.path().join(init))
+                .arg("--out")
+                .arg(t.path().join("bad.safetensors")),
+        )
+    };
+    let e = refuse("first.safetensors", "deep-cnn");
+    assert!(e.contains("first.safetensors") && e.contains("simple-cnn") && e.contains("deep-cnn"), "{e}");
+    let e = refuse("first.log.csv", "simple-cnn");
+    assert!(e.contains("first.log.csv"), "{e}");
+    assert!(!t.path().join("bad.safetensors").exists());
+}

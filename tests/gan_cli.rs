@@ -388,3 +388,110 @@ fn dcgan_trains_and_samples() {
     run_ok(bin("synth-sample").arg("--generator").arg(&g).args(["--per-class", "2", "-q", "--out"]).arg(&s));
     assert_eq!(image_set::read(&s).unwrap().len(), 20);
 }
+
+/// The strategies' mechanics in synth-sample: the noise scale σ changes the
+/// samples' spread in its direction (σ = 1 is the plain sample, byte for
+/// byte), and confidence filtering keeps only images the judge accepts at τ,
+/// meets every class's count, records the acceptance and is deterministic.
+#[test]
+fn latent_scale_and_confidence_filtering() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n);
+    let judge = features_clf(t.path());
+    let g = p("gen.safetensors");
+    gan_train(&g, &["--epochs", "2"]);
+    let sample = |out: &str, extra: &[&str]| {
+        run_ok(
+            bin("synth-sample")
+                .arg("--generator")
+                .arg(&g)
+                .args(["--per-class", "60", "--seed", "4", "-q"])
+                .args(extra)
+                .arg("--out")
+                .arg(p(out)),
+        )
+    };
+    // Mean over classes of the per-pixel variance across a class's images.
+    let spread = |out: &str| -> f64 {
+        let s = image_set::read(&p(out)).unwrap();
+        let px = s.shape.pixels();
+        let mut total = 0.0;
+        for idx in s.indices_by_class() {
+            for j in 0..px {
+                let v: Vec<f64> = idx.iter().map(|&i| s.image(i)[j] as f64).collect();
+                let m = v.iter().sum::<f64>() / v.len() as f64;
+                total += v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64;
+            }
+        }
+        total
+    };
+    sample("plain.safetensors", &[]);
+    sample("s1.safetensors", &["--latent-scale", "1"]);
+    sample("s025.safetensors", &["--latent-scale", "0.25"]);
+    sample("s3.safetensors", &["--latent-scale", "3"]);
+    assert_eq!(hash_file(&p("plain.safetensors")).unwrap(), hash_file(&p("s1.safetensors")).unwrap());
+    let (lo, mid, hi) = (spread("s025.safetensors"), spread("plain.safetensors"), spread("s3.safetensors"));
+    assert!(lo < mid && mid < hi, "spread σ=0.25 {lo}, σ=1 {mid}, σ=3 {hi}");
+    assert_eq!(image_set::read(&p("s3.safetensors")).unwrap().meta.extra["latent_scale"], "3");
+
+    // τ: high enough that the plain sample does not all pass, low enough that
+    // every class of this small generator has many images above it.
+    let (clf, _) = synthmix_core::model::load_classifier(&judge, &candle_core::Device::Cpu).unwrap();
+    let plain = image_set::read(&p("plain.safetensors")).unwrap();
+    let conf = synthmix_core::model::label_confidence(&clf, &plain, 100, &candle_core::Device::Cpu).unwrap();
+    // The lowest class median: every class has half its images above it, one class half below.
+    let lowest_median = plain
+        .indices_by_class()
+        .iter()
+        .map(|idx| {
+            let mut v: Vec<f32> = idx.iter().map(|&i| conf[i]).collect();
+            v.sort_by(f32::total_cmp);
+            v[v.len() / 2]
+        })
+        .fold(1.0f32, f32::min);
+    let tau_v = f64::from(lowest_median);
+    assert!(conf.iter().any(|&q| f64::from(q) < tau_v), "the plain sample all passes τ: the filter is untested");
+    let tau = format!("{tau_v}");
+    for out in ["f1.safetensors", "f2.safetensors"] {
+        run_ok(
+            bin("synth-sample")
+                .arg("--generator")
+                .arg(&g)
+                .args([
+                    "--per-class",
+                    "20",
+                    "--seed",
+                    "4",
+                    "--batch-size",
+                    "64",
+                    "--min-confidence",
+                    &tau,
+                    "-q",
+                    "--judge",
+                ])
+                .arg(&judge)
+                .arg("--out")
+                .arg(p(out)),
+        );
+    }
+    assert_eq!(hash_file(&p("f1.safetensors")).unwrap(), hash_file(&p("f2.safetensors")).unwrap(), "deterministic");
+    let f = image_set::read(&p("f1.safetensors")).unwrap();
+    assert_eq!(f.class_histogram(), vec![20; 10]);
+    let conf = synthmix_core::model::label_confidence(&clf, &f, 100, &candle_core::Device::Cpu).unwrap();
+    assert!(conf.iter().all(|&q| f64::from(q) >= tau_v), "every kept image passes τ {tau_v}: {conf:?}");
+    let rates: Vec<f64> = f.meta.extra["acceptance"].split(',').map(|r| r.parse().unwrap()).collect();
+    assert_eq!(rates.len(), 10);
+    assert!(rates.iter().all(|&r| r > 0.0 && r <= 1.0), "{rates:?}");
+    // An unreachable threshold is one line naming the class and its acceptance.
+    let e = run_err(
+        bin("synth-sample")
+            .arg("--generator")
+            .arg(&g)
+            .args(["--per-class", "20", "--min-confidence", "0.999999", "--judge"])
+            .arg(&judge)
+            .arg("--out")
+            .arg(p("none.safetensors")),
+    );
+    assert!(e.contains("class 0 kept") && e.contains("acceptance"), "{e}");
+    assert!(!p("none.safetensors").exists());
+}

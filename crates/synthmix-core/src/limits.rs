@@ -69,6 +69,15 @@ pub fn learning_rate(s: &str) -> std::result::Result<f64, String> {
 }
 
 /// An Adam β: in [0, 1).
+/// A noise scale σ: above 0, at most 10.
+pub fn latent_scale(s: &str) -> std::result::Result<f64, String> {
+    let x = real(s)?;
+    if !(x > 0.0 && x <= 10.0) {
+        return Err(format!("{x} is out of range: must be above 0 and at most 10"));
+    }
+    Ok(x)
+}
+
 pub fn beta(s: &str) -> std::result::Result<f64, String> {
     let x = real(s)?;
     if !(0.0..1.0).contains(&x) {

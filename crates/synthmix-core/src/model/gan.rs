@@ -410,9 +410,25 @@ pub fn to_pixels(x: &Tensor) -> Result<Vec<u8>> {
 /// noise from `rng` in label order (so the result does not depend on `batch`
 /// beyond floating-point blocking). Returns 0–255 pixels, `[N, C, H, W]`.
 pub fn generate(g: &Generator, labels: &[u8], rng: &mut Rng, batch: usize, device: &Device) -> crate::Result<Vec<u8>> {
+    generate_scaled(g, labels, rng, batch, 1.0, device)
+}
+
+/// [`generate`] with the noise scaled: z ~ N(0, σ²I). σ < 1 truncates towards
+/// the mode (fidelity), σ > 1 expands (diversity); σ = 1 is [`generate`].
+pub fn generate_scaled(
+    g: &Generator,
+    labels: &[u8],
+    rng: &mut Rng,
+    batch: usize,
+    sigma: f64,
+    device: &Device,
+) -> crate::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(labels.len() * g.config.image.pixels());
     for chunk in labels.chunks(batch.max(1)) {
-        let z = noise(rng, chunk.len(), g.config.latent, device)?;
+        let mut z = noise(rng, chunk.len(), g.config.latent, device)?;
+        if sigma != 1.0 {
+            z = z.affine(sigma, 0.0)?;
+        }
         out.extend(to_pixels(&g.forward(&z, &label_tensor(chunk, device)?)?)?);
     }
     Ok(out)

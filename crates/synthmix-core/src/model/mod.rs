@@ -52,3 +52,28 @@ pub fn predict(model: &Classifier, set: &crate::data::ImageSet, batch: usize, de
     }
     Ok(out)
 }
+
+/// The softmax probability the model gives each image's own label (inference
+/// mode), in batches of `batch`: how sure a judge is that an image is of its
+/// intended class.
+pub fn label_confidence(
+    model: &Classifier,
+    set: &crate::data::ImageSet,
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let set = crate::data::fit_to_shape(set, model.config.input)?;
+    let mut out = Vec::with_capacity(set.len());
+    let idx: Vec<usize> = (0..set.len()).collect();
+    for chunk in idx.chunks(batch.max(1)) {
+        let x = crate::data::batch_tensor(&set, chunk, device)?;
+        let p = candle_nn::ops::softmax_last_dim(&model.forward(&x, false)?)?;
+        let y = candle_core::Tensor::from_vec(
+            chunk.iter().map(|&i| set.labels[i] as u32).collect::<Vec<u32>>(),
+            (chunk.len(), 1),
+            device,
+        )?;
+        out.extend(p.gather(&y, 1)?.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(out)
+}

@@ -60,6 +60,11 @@ pub struct Args {
     /// Train on a seeded, class-stratified subset of this many images.
     #[arg(long, value_parser = limits::images)]
     limit: Option<usize>,
+    /// Start from this classifier checkpoint's weights instead of a fresh
+    /// initialisation (two-stage training: pre-train on synthetic images,
+    /// then fine-tune on the real set with its own --lr and --epochs).
+    #[arg(long, value_name = "CHECKPOINT")]
+    init: Option<PathBuf>,
     /// A test set scored after every epoch and logged (e.g. mnist:test).
     #[arg(long)]
     eval_test: Option<String>,
@@ -87,10 +92,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         out: a.out.clone(),
         rebalance: a.rebalance,
         budget: a.budget,
+        init: a.init,
     };
     let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
     if let Some(t) = &params.eval_test {
         inputs.push(("--eval-test", std::path::Path::new(t)));
+    }
+    if let Some(i) = &params.init {
+        inputs.push(("--init", i.as_path()));
     }
     super::check_outputs(&a.common, &a.out, vec![crate::artifact::sibling(&a.out, "log.csv")], &inputs)?;
     let device = a.common.device()?;

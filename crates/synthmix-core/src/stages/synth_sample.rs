@@ -26,6 +26,19 @@ pub struct Args {
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Scale of the noise: z ~ N(0, σ²I). Below 1 trades diversity for
+    /// fidelity (truncation), above 1 the reverse (latent expansion).
+    #[arg(long, default_value_t = 1.0, value_parser = crate::limits::latent_scale)]
+    latent_scale: f64,
+    /// Confidence filtering: a classifier checkpoint that judges each
+    /// generated image (train it on the real data the regime has, never more).
+    #[arg(long, requires = "min_confidence")]
+    judge: Option<PathBuf>,
+    /// Keep an image only if the judge gives its class at least this
+    /// probability; images are drawn until every class has its count, and
+    /// the acceptance rate per class is recorded.
+    #[arg(long, requires = "judge", value_parser = crate::limits::fraction)]
+    min_confidence: Option<f64>,
     /// Images per generator batch.
     #[arg(long, default_value_t = 500, value_parser = crate::limits::batch_size)]
     batch_size: usize,
@@ -46,8 +59,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         seed: a.seed,
         batch_size: a.batch_size,
         out: a.out.clone(),
+        latent_scale: a.latent_scale,
+        filter: a.judge.zip(a.min_confidence).map(|(judge, min_confidence)| sample::Filter { judge, min_confidence }),
     };
-    super::check_outputs(&a.common, &a.out, vec![], &[("--generator", params.generator.as_path())])?;
+    let mut inputs = vec![("--generator", params.generator.as_path())];
+    if let Some(f) = &params.filter {
+        inputs.push(("--judge", f.judge.as_path()));
+    }
+    super::check_outputs(&a.common, &a.out, vec![], &inputs)?;
     let device = a.common.device()?;
     let set = sample::run(&params, &device).with_context(|| format!("synth-sample {}", a.out.display()))?;
     println!("wrote {}: {} images, per class {:?}", a.out.display(), set.len(), set.class_histogram());

@@ -5,7 +5,7 @@
 //! appended to the CSV log, so a diverging run (NaN loss) stops with the last
 //! good checkpoint in place.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
@@ -73,6 +73,30 @@ pub struct ClfTrainParams {
     /// the last one cut short) instead of `epochs` whole passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<usize>,
+    /// Start from this classifier's weights (two-stage training: pre-train
+    /// on synthetic, fine-tune on real) instead of a fresh initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
+}
+
+/// Reads the `--init` checkpoint; its architecture, input and classes must be `config`'s.
+fn init_checkpoint(path: &Path, config: &ClassifierConfig) -> Result<checkpoint::Checkpoint> {
+    let ck = checkpoint::read(path, Some("classifier"))?;
+    let theirs: ClassifierConfig = serde_json::from_str(&ck.meta.config)
+        .map_err(|e| Error::format(path, format!("config is not a classifier config: {e}")))?;
+    if theirs != *config {
+        return Err(Error::Invalid(format!(
+            "--init {}: a {} for {} classes of {}, but this run trains a {} for {} classes of {}",
+            path.display(),
+            theirs.arch.name(),
+            theirs.num_classes,
+            theirs.input,
+            config.arch.name(),
+            config.num_classes,
+            config.input
+        )));
+    }
+    Ok(ck)
 }
 
 /// One epoch's visiting order: every index once (or, oversampled, each
@@ -224,6 +248,7 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
     if train_set.is_empty() {
         return Err(Error::Invalid(format!("{}: no training images left", params.train)));
     }
+    let init = params.init.as_deref().map(|p| init_checkpoint(p, &config)).transpose()?;
     tracing::info!(
         "clf-train {} on {} ({} train, {} validation images, {}), {} epochs, lr {}, batch {}",
         params.arch.name(),
@@ -237,6 +262,11 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
     );
 
     let (model, varmap) = model::new_classifier(&config, params.seed, device)?;
+    if let (Some(path), Some(ck)) = (&params.init, &init) {
+        ck.load_into(path, &varmap)?;
+        prov.input_file("init", path)?;
+        tracing::info!("starting from the weights of {}", path.display());
+    }
     let mut opt = Adam::from_varmap(&varmap, params.adam);
     let log_path = super::sibling(&params.out, "log.csv");
     let mut csv = String::from("epoch,train_loss,train_accuracy,val_accuracy,test_accuracy,images_per_s,wall_s\n");
@@ -334,6 +364,7 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
             .into_iter()
             .chain(e.val_accuracy.map(|a| ("val_accuracy".to_string(), format!("{a:.6}"))))
             .chain((!params.rebalance.is_none()).then(|| ("rebalance".to_string(), params.rebalance.name().into())))
+            .chain(params.init.as_ref().map(|p| ("init".to_string(), p.display().to_string())))
             .collect(),
         };
         checkpoint::write(&params.out, &varmap, &meta)?;

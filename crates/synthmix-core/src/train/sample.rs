@@ -27,7 +27,33 @@ pub struct SampleParams {
     pub seed: u64,
     pub batch_size: usize,
     pub out: PathBuf,
+    /// Noise scale σ: z ~ N(0, σ²I) (1 = the generator's training noise).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub latent_scale: f64,
+    /// Keep only images a judge classifier assigns their class with at least
+    /// this probability (confidence filtering).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
 }
+
+fn one() -> f64 {
+    1.0
+}
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
+
+/// Confidence filtering: a judge classifier and the threshold τ.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Filter {
+    /// A classifier checkpoint (trained on the real data of the regime, never more).
+    pub judge: PathBuf,
+    pub min_confidence: f64,
+}
+
+/// Draws per class at most this many candidates per image kept before
+/// giving up on a filter no image passes.
+const MAX_DRAWS_PER_IMAGE: usize = 200;
 
 /// Images per class from `--per-class` and `--class-counts` (e.g.
 /// `0:100,1:50`): named classes get their count, the others `per_class`
@@ -68,17 +94,88 @@ pub fn class_counts(per_class: Option<usize>, table: Option<&str>, num_classes: 
     Ok(counts)
 }
 
-/// Samples `counts[c]` images of every class `c` with `g`.
+/// Samples `counts[c]` images of every class `c` with `g`, noise scaled by `sigma`.
 pub fn sample(
     g: &gan::Generator,
     counts: &[usize],
     seed: u64,
     batch: usize,
+    sigma: f64,
     device: &Device,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
     let labels: Vec<u8> = counts.iter().enumerate().flat_map(|(c, &n)| std::iter::repeat_n(c as u8, n)).collect();
-    let images = gan::generate(g, &labels, &mut rng::stream(seed, "synth-sample/noise"), batch, device)?;
+    let images = gan::generate_scaled(g, &labels, &mut rng::stream(seed, "synth-sample/noise"), batch, sigma, device)?;
     Ok((images, labels))
+}
+
+/// What confidence filtering did per class: candidates drawn and accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acceptance {
+    pub drawn: Vec<usize>,
+    pub accepted: Vec<usize>,
+}
+
+impl Acceptance {
+    pub fn rates(&self) -> Vec<f64> {
+        self.drawn.iter().zip(&self.accepted).map(|(&d, &a)| a as f64 / d.max(1) as f64).collect()
+    }
+}
+
+/// Samples `counts[c]` images of every class whose judge confidence in
+/// class `c` is at least `tau`: candidates are drawn class by class from a
+/// per-class noise stream, in batches, and kept in order until the count is
+/// met (so the seed fixes the set). A class whose candidates pass too rarely
+/// is an error naming the class and its acceptance rate.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_filtered(
+    g: &gan::Generator,
+    judge: &crate::model::Classifier,
+    counts: &[usize],
+    seed: u64,
+    batch: usize,
+    sigma: f64,
+    tau: f64,
+    device: &Device,
+) -> Result<(Vec<u8>, Vec<u8>, Acceptance)> {
+    let p = g.config.image.pixels();
+    let k = counts.len();
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    let mut acc = Acceptance { drawn: vec![0; k], accepted: vec![0; k] };
+    for (c, &need) in counts.iter().enumerate() {
+        let mut r = rng::stream(seed, &format!("synth-sample/filtered/class{c}"));
+        let mut kept = 0;
+        while kept < need {
+            if acc.drawn[c] >= need.saturating_mul(MAX_DRAWS_PER_IMAGE) {
+                return Err(Error::Invalid(format!(
+                    "--min-confidence {tau}: class {c} kept {kept} of {need} images after {} candidates (acceptance \
+                     {:.4}); lower the threshold or use a better generator",
+                    acc.drawn[c],
+                    acc.accepted[c] as f64 / acc.drawn[c].max(1) as f64
+                )));
+            }
+            let n = batch.max(1);
+            let cand_labels = vec![c as u8; n];
+            let px = gan::generate_scaled(g, &cand_labels, &mut r, n, sigma, device)?;
+            let cand = ImageSet::new(Path::new("<candidates>"), px, cand_labels, g.config.image, k, candidate_meta())?;
+            let conf = crate::model::label_confidence(judge, &cand, n, device)?;
+            acc.drawn[c] += n;
+            for (i, &q) in conf.iter().enumerate() {
+                if f64::from(q) >= tau {
+                    acc.accepted[c] += 1;
+                    if kept < need {
+                        images.extend_from_slice(&cand.images[i * p..(i + 1) * p]);
+                        labels.push(c as u8);
+                        kept += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok((images, labels, acc))
+}
+
+fn candidate_meta() -> SetMeta {
+    SetMeta { dataset: String::new(), split: String::new(), source: Source::Synthetic, extra: Default::default() }
 }
 
 /// Runs `synth-sample`: writes the set (`source = synthetic`) and its
@@ -88,14 +185,45 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
     if params.batch_size == 0 {
         return Err(Error::Invalid("--batch-size must be at least 1".into()));
     }
+    if !(params.latent_scale > 0.0 && params.latent_scale.is_finite()) {
+        return Err(Error::Invalid(format!("--latent-scale {} must be a positive number", params.latent_scale)));
+    }
     let (g, _vars, ck) = gan::load_generator(&params.generator, device)?;
     let counts = class_counts(params.per_class, params.class_counts.as_deref(), g.config.num_classes)?;
     crate::limits::images_bytes(counts.iter().sum(), g.config.image.pixels(), "synth-sample")?;
     let mut prov = Provenance::start("synth-sample", params, Some(params.seed))?;
     prov.input_file("generator", &params.generator)?;
     let generator_hash = prov.inputs.last().expect("just pushed").blake3.clone();
+    let judge = match &params.filter {
+        Some(f) => {
+            let (clf, ck) = crate::model::load_classifier(&f.judge, device)?;
+            if clf.config.num_classes != g.config.num_classes {
+                return Err(Error::Invalid(format!(
+                    "--judge {}: {} classes, the generator has {}",
+                    f.judge.display(),
+                    clf.config.num_classes,
+                    g.config.num_classes
+                )));
+            }
+            crate::data::check_fit(g.config.image, clf.config.input)
+                .map_err(|e| Error::Invalid(format!("--judge {}: {e}", f.judge.display())))?;
+            prov.input_file("judge", &f.judge)?;
+            Some((clf, ck, f.min_confidence))
+        }
+        None => None,
+    };
     let t0 = std::time::Instant::now();
-    let (images, labels) = sample(&g, &counts, params.seed, params.batch_size, device)?;
+    let (images, labels, acceptance) = match &judge {
+        Some((clf, _, tau)) => {
+            let (i, l, a) =
+                sample_filtered(&g, clf, &counts, params.seed, params.batch_size, params.latent_scale, *tau, device)?;
+            (i, l, Some(a))
+        }
+        None => {
+            let (i, l) = sample(&g, &counts, params.seed, params.batch_size, params.latent_scale, device)?;
+            (i, l, None)
+        }
+    };
     let secs = t0.elapsed().as_secs_f64();
     let split = ck
         .meta
@@ -104,7 +232,7 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
         .and_then(|t| t.rsplit_once(':'))
         .map(|(_, s)| s.to_string())
         .unwrap_or_else(|| "train".into());
-    let extra = [
+    let mut extra: std::collections::BTreeMap<String, String> = [
         ("generator".to_string(), params.generator.display().to_string()),
         ("generator_blake3".to_string(), generator_hash),
         ("generator_arch".to_string(), ck.meta.arch.clone()),
@@ -113,6 +241,19 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
     ]
     .into_iter()
     .collect();
+    if params.latent_scale != 1.0 {
+        extra.insert("latent_scale".into(), params.latent_scale.to_string());
+    }
+    if let (Some(f), Some(a)) = (&params.filter, &acceptance) {
+        extra.insert("judge".into(), f.judge.display().to_string());
+        extra.insert("min_confidence".into(), f.min_confidence.to_string());
+        let rates: Vec<String> = a.rates().iter().map(|r| format!("{r:.4}")).collect();
+        extra.insert("acceptance".into(), rates.join(","));
+        for (c, r) in a.rates().iter().enumerate() {
+            prov.metrics.push((format!("acceptance[{c}]"), *r));
+        }
+        tracing::info!("confidence filter τ = {}: acceptance per class {rates:?}", f.min_confidence);
+    }
     let meta = SetMeta { dataset: ck.meta.dataset.clone(), split, source: Source::Synthetic, extra };
     let set = ImageSet::new(Path::new(&params.out), images, labels, g.config.image, g.config.num_classes, meta)?;
     image_set::write(&params.out, &set)?;
