@@ -360,3 +360,51 @@ fn init_starts_from_the_checkpoint() {
     assert!(e.contains("first.log.csv"), "{e}");
     assert!(!t.path().join("bad.safetensors").exists());
 }
+
+/// Down-weighting: at `--synthetic-weight 0` the synthetic items of a marked
+/// mix contribute nothing — replacing their images and labels leaves the
+/// trained weights bit for bit the same, while at weight 1 it does not.
+#[test]
+fn zero_weight_on_synthetic_items_ignores_them() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n);
+    run_ok(
+        bin("mix-build")
+            .args(["--real", "mnist:train", "--synthetic", "fashion-mnist:train", "--ratio", "1:1", "--total", "400"])
+            .args(["--mark-synthetic", "-q", "--out"])
+            .arg(p("a.safetensors")),
+    );
+    let a = synthmix_core::artifact::image_set::read(&p("a.safetensors")).unwrap();
+    let flags = synthmix_core::artifact::image_set::read_synthetic_flags(&p("a.safetensors")).unwrap().unwrap();
+    assert_eq!(flags.iter().filter(|&&f| f == 1).count(), 200);
+    // B: the same real items; every synthetic item blanked and relabelled.
+    let mut b = a.clone();
+    let px = b.shape.pixels();
+    for (i, &f) in flags.iter().enumerate() {
+        if f == 1 {
+            b.images[i * px..(i + 1) * px].fill(0);
+            b.labels[i] = (b.labels[i] + 1) % 10;
+        }
+    }
+    std::fs::write(p("b.safetensors"), synthmix_core::artifact::image_set::encode_marked(&b, Some(&flags)).unwrap())
+        .unwrap();
+    let fit = |set: &str, w: &str| {
+        let out = p(&format!("clf-{set}-{w}.safetensors"));
+        run_ok(
+            bin("clf-train")
+                .arg("--train")
+                .arg(p(&format!("{set}.safetensors")))
+                .args(["--epochs", "1", "--lr", "1e-3", "--synthetic-weight", w, "-q", "--out"])
+                .arg(&out),
+        );
+        checkpoint::read(&out, Some("classifier")).unwrap().weights
+    };
+    assert_eq!(fit("a", "0"), fit("b", "0"), "weight 0: the synthetic items change nothing");
+    assert_ne!(fit("a", "1"), fit("b", "1"), "weight 1: they do");
+    let e = run_err(
+        bin("clf-train")
+            .args(["--train", "mnist:test", "--limit", "100", "--synthetic-weight", "0.5", "--out"])
+            .arg(p("bad.safetensors")),
+    );
+    assert!(e.contains("--mark-synthetic"), "{e}");
+}

@@ -69,6 +69,15 @@ pub fn learning_rate(s: &str) -> std::result::Result<f64, String> {
 }
 
 /// An Adam β: in [0, 1).
+/// A weight or probability in [0, 1].
+pub fn unit_interval(s: &str) -> std::result::Result<f64, String> {
+    let x = real(s)?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(format!("{x} is out of range: must be between 0 and 1"));
+    }
+    Ok(x)
+}
+
 /// A noise scale σ: above 0, at most 10.
 pub fn latent_scale(s: &str) -> std::result::Result<f64, String> {
     let x = real(s)?;

@@ -17,6 +17,13 @@ const RESERVED: [&str; 6] = ["synthmix.kind", "synthmix.format", "dataset", "spl
 
 /// Encodes a set as safetensors bytes (deterministic).
 pub fn encode(set: &ImageSet) -> Result<Vec<u8>> {
+    encode_marked(set, None)
+}
+
+/// [`encode`], with an optional `synthetic` U8 `[N]` tensor: 1 for each item
+/// that is synthetic, 0 for a real one (`mix-build --mark-synthetic`; what
+/// `clf-train --synthetic-weight` reads).
+pub fn encode_marked(set: &ImageSet, synthetic: Option<&[u8]>) -> Result<Vec<u8>> {
     set.validate(Path::new("<image set>"))?;
     let mut meta: BTreeMap<String, String> = set.meta.extra.clone();
     for k in RESERVED {
@@ -29,23 +36,49 @@ pub fn encode(set: &ImageSet) -> Result<Vec<u8>> {
     meta.insert("source".into(), set.meta.source.as_str().into());
     meta.insert("num_classes".into(), set.num_classes.to_string());
     let ImageShape { c, h, w } = set.shape;
-    st::encode(
-        &[
-            TensorBytes {
-                name: "images".into(),
-                dtype: Dtype::U8,
-                shape: vec![set.len(), c, h, w],
-                data: Cow::Borrowed(&set.images),
-            },
-            TensorBytes {
-                name: "labels".into(),
-                dtype: Dtype::U8,
-                shape: vec![set.len()],
-                data: Cow::Borrowed(&set.labels),
-            },
-        ],
-        &meta,
-    )
+    let mut tensors = vec![
+        TensorBytes {
+            name: "images".into(),
+            dtype: Dtype::U8,
+            shape: vec![set.len(), c, h, w],
+            data: Cow::Borrowed(&set.images),
+        },
+        TensorBytes {
+            name: "labels".into(),
+            dtype: Dtype::U8,
+            shape: vec![set.len()],
+            data: Cow::Borrowed(&set.labels),
+        },
+    ];
+    if let Some(flags) = synthetic {
+        if flags.len() != set.len() || flags.iter().any(|&f| f > 1) {
+            return Err(Error::Invalid(format!(
+                "synthetic flags: {} values of 0/1 needed for {} images",
+                flags.len(),
+                set.len()
+            )));
+        }
+        tensors.push(TensorBytes {
+            name: "synthetic".into(),
+            dtype: Dtype::U8,
+            shape: vec![set.len()],
+            data: Cow::Borrowed(flags),
+        });
+    }
+    st::encode(&tensors, &meta)
+}
+
+/// The `synthetic` flags of an image-set file (see [`encode_marked`]), or
+/// `None` when it has none; a malformed tensor is an error naming the file.
+pub fn read_synthetic_flags(path: &Path) -> Result<Option<Vec<u8>>> {
+    let bytes = std::fs::read(path).at(path)?;
+    let tensors = st::parse(path, &bytes)?;
+    let Ok(t) = tensors.tensor("synthetic") else { return Ok(None) };
+    let n = tensors.tensor("labels").map(|l| l.shape().first().copied().unwrap_or(0)).unwrap_or(0);
+    if t.dtype() != Dtype::U8 || t.shape() != [n] || t.data().iter().any(|&f| f > 1) {
+        return Err(Error::format(path, format!("tensor 'synthetic' must be U8 [{n}] of 0 and 1")));
+    }
+    Ok(Some(t.data().to_vec()))
 }
 
 /// Writes a set atomically.

@@ -112,6 +112,9 @@ pub struct MixParams {
     /// Keep every real image: the total follows from the ratio.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_real: bool,
+    /// Store which items are synthetic in the set (a `synthetic` tensor).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mark_synthetic: bool,
     pub balance: Balance,
     pub seed: u64,
     pub out: PathBuf,
@@ -340,7 +343,8 @@ pub fn run(params: &MixParams, opts: &DataOptions) -> Result<(ImageSet, MixManif
         (MixMode::Subset(rule), _) => build_subset(&real, rule, params.seed)?,
         _ => unreachable!("a synthetic set is loaded for every mode but subset"),
     };
-    image_set::write(&params.out, &mix)?;
+    let flags = params.mark_synthetic.then_some(manifest.source.as_slice());
+    crate::artifact::write_atomic(&params.out, &image_set::encode_marked(&mix, flags)?)?;
     prov.output_file("mix", &params.out)?;
     let real_idx: Vec<u32> =
         manifest.source.iter().zip(&manifest.index).filter(|(s, _)| **s == 0).map(|(_, i)| *i).collect();

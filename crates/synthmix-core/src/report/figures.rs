@@ -436,9 +436,12 @@ pub fn recall_lines(title: &str, series: &[(String, Vec<f64>)], sizes: &[usize])
     Ok(Some(to_png(buf, w, h)?))
 }
 
+/// A named curve of (x, mean, std) points.
+pub type Curve = (String, Vec<(f64, f64, f64)>);
+
 /// Accuracy against the real fraction (log axis), one curve per series of
 /// (fraction, mean, std) with a ±1 std band over seeds.
-pub fn fraction_curves(title: &str, curves: &[(String, Vec<(f64, f64, f64)>)]) -> Result<Option<Vec<u8>>> {
+pub fn fraction_curves(title: &str, curves: &[Curve]) -> Result<Option<Vec<u8>>> {
     register_font();
     let all: Vec<&(f64, f64, f64)> = curves.iter().flat_map(|c| c.1.iter()).collect();
     if all.is_empty() {

@@ -70,8 +70,11 @@ pub struct RegimeObs {
     /// the same real file as the classifier's real part (None: no record).
     pub fair: Option<bool>,
     /// The generator's final FID and recognition, where recorded.
-    pub generator_quality: (Option<f64>, Option<f64>),
+    pub generator_quality: Quality,
 }
+
+/// A generator's final (FID, recognition), where its checkpoint records them.
+pub type Quality = (Option<f64>, Option<f64>);
 
 /// One row of the regimes report's `results.csv`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,11 +173,7 @@ impl Labeller {
 
     /// Whether the mix's generator was trained on the very real file the
     /// mix's real part came from, and the generator's final FID/recognition.
-    fn generator_check(
-        &mut self,
-        mix: &Path,
-        mm: &BTreeMap<String, String>,
-    ) -> Result<(Option<bool>, (Option<f64>, Option<f64>))> {
+    fn generator_check(&mut self, mix: &Path, mm: &BTreeMap<String, String>) -> Result<(Option<bool>, Quality)> {
         let Some(g) = mm.get("generator") else { return Ok((None, (None, None))) };
         let gpath = PathBuf::from(g);
         let gm = self.meta(&gpath).unwrap_or_default();
@@ -657,7 +656,7 @@ fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> 
         let _ = writeln!(s, "\n**Answer:** {line}");
     }
     // The figure: one curve per multiple (0× over every real fraction, the references included).
-    let mut curves: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+    let mut curves: Vec<super::figures::Curve> = Vec::new();
     let real_pts: Vec<(f64, f64, f64)> =
         fr.iter().filter_map(|(f, r)| ix.cell(r, Arm::Real, Metric::Accuracy).map(|c| (*f, c.mean, c.std))).collect();
     curves.push(("0× (real only)".into(), real_pts));

@@ -60,6 +60,11 @@ pub struct Args {
     /// Train on a seeded, class-stratified subset of this many images.
     #[arg(long, value_parser = limits::images)]
     limit: Option<usize>,
+    /// Loss weight of the synthetic items (real items weigh 1): below 1
+    /// down-weights synthetic images in a mix built with mix-build
+    /// --mark-synthetic; 0 makes them contribute nothing.
+    #[arg(long, value_parser = limits::unit_interval)]
+    synthetic_weight: Option<f64>,
     /// Start from this classifier checkpoint's weights instead of a fresh
     /// initialisation (two-stage training: pre-train on synthetic images,
     /// then fine-tune on the real set with its own --lr and --epochs).
@@ -93,6 +98,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         rebalance: a.rebalance,
         budget: a.budget,
         init: a.init,
+        synthetic_weight: a.synthetic_weight,
     };
     let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
     if let Some(t) = &params.eval_test {

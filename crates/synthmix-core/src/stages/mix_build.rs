@@ -45,6 +45,10 @@ pub struct Args {
     /// adds five synthetic images per real one).
     #[arg(long, conflicts_with = "total")]
     all_real: bool,
+    /// Record in the set which items are synthetic (a `synthetic` 0/1
+    /// tensor), for clf-train --synthetic-weight.
+    #[arg(long)]
+    mark_synthetic: bool,
     /// Class distribution of the mix: the real set's proportions, or uniform.
     #[arg(long, value_enum, default_value_t = Balance::Stratified)]
     balance: Balance,
@@ -73,6 +77,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         mode,
         total: a.total,
         all_real: a.all_real,
+        mark_synthetic: a.mark_synthetic,
         balance: a.balance,
         seed: a.seed,
         out: a.out.clone(),

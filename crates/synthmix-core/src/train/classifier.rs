@@ -77,6 +77,22 @@ pub struct ClfTrainParams {
     /// on synthetic, fine-tune on real) instead of a fresh initialisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
+    /// Loss weight of the synthetic items of a marked mix (real items weigh 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic_weight: Option<f64>,
+}
+
+/// The synthetic flags of the training items `pool` (indices into the file's
+/// set), for `--synthetic-weight`; the set must be a marked mix.
+fn synthetic_flags_of(train: &str, pool: &[usize]) -> Result<Vec<u8>> {
+    let path = Path::new(train);
+    let flags = if path.is_file() { crate::artifact::image_set::read_synthetic_flags(path)? } else { None };
+    let flags = flags.ok_or_else(|| {
+        Error::Invalid(format!(
+            "--synthetic-weight: {train} does not record which items are synthetic (build it with mix-build --mark-synthetic)"
+        ))
+    })?;
+    Ok(pool.iter().map(|&i| flags[i]).collect())
 }
 
 /// Reads the `--init` checkpoint; its architecture, input and classes must be `config`'s.
@@ -171,7 +187,9 @@ pub fn train_step_weighted(
         Some(w) => {
             let logp = candle_nn::ops::log_softmax(&logits, 1)?;
             let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
-            (picked.mul(w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64)?
+            // A batch of zero-weight items only (e.g. all synthetic at weight 0) contributes nothing.
+            let total = w.sum_all()?.to_scalar::<f32>()?;
+            (picked.mul(w)?.sum_all()?.neg()? / if total > 0.0 { total as f64 } else { 1.0 })?
         }
     };
     let loss_v = loss.to_scalar::<f32>()?;
@@ -234,6 +252,10 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         vec![]
     };
     let train_set = fitted.select(&pool);
+    let synthetic_flags = match params.synthetic_weight {
+        Some(_) => Some(synthetic_flags_of(&params.train, &pool)?),
+        None => None,
+    };
     let val_set = (!val_idx.is_empty()).then(|| fitted.select(&val_idx));
     let test_set = match &params.eval_test {
         Some(spec) => {
@@ -276,10 +298,26 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         Some(b) => b.div_ceil(epoch_len),
         None => params.epochs,
     };
-    let weights = (params.rebalance == Rebalance::ClassWeight).then(|| class_weights(&train_set));
-    if let Some(w) = &weights {
+    let class_w = (params.rebalance == Rebalance::ClassWeight).then(|| class_weights(&train_set));
+    if let Some(w) = &class_w {
         tracing::info!("class weights {w:?}");
     }
+    // Per training item: its class weight times, if synthetic, the synthetic weight.
+    let weights: Option<Vec<f32>> = match (&class_w, &synthetic_flags) {
+        (None, None) => None,
+        _ => Some(
+            (0..train_set.len())
+                .map(|i| {
+                    let cw = class_w.as_ref().map_or(1.0, |w| w[train_set.labels[i] as usize]);
+                    let sw = match (&synthetic_flags, params.synthetic_weight) {
+                        (Some(f), Some(w)) if f[i] == 1 => w as f32,
+                        _ => 1.0,
+                    };
+                    cw * sw
+                })
+                .collect(),
+        ),
+    };
     let mut images_seen = 0usize;
     for epoch in 1..=n_epochs {
         let t0 = Instant::now();
@@ -297,7 +335,7 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (px, y)| {
             let x = data::pixels_tensor(px, train_set.shape, device)?;
             let w = match &weights {
-                Some(cw) => Some(Tensor::from_vec(y.iter().map(|&c| cw[c as usize]).collect(), chunk.len(), device)?),
+                Some(iw) => Some(Tensor::from_vec(chunk.iter().map(|&i| iw[i]).collect(), chunk.len(), device)?),
                 None => None,
             };
             let y = Tensor::from_vec(y, chunk.len(), device)?;
