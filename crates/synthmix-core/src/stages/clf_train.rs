@@ -65,6 +65,14 @@ pub struct Args {
     /// --mark-synthetic; 0 makes them contribute nothing.
     #[arg(long, value_parser = limits::unit_interval)]
     synthetic_weight: Option<f64>,
+    /// Dataset recycling: every --recycle-every epochs the synthetic items of
+    /// the (marked) mix take fresh images of their class from this synthetic
+    /// pool (several times their number), deterministic by --seed.
+    #[arg(long, value_name = "POOL")]
+    recycle: Option<String>,
+    /// Epochs between fresh synthetic images with --recycle.
+    #[arg(long, default_value_t = 1, requires = "recycle", value_parser = limits::epochs)]
+    recycle_every: usize,
     /// Start from this classifier checkpoint's weights instead of a fresh
     /// initialisation (two-stage training: pre-train on synthetic images,
     /// then fine-tune on the real set with its own --lr and --epochs).
@@ -99,6 +107,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         budget: a.budget,
         init: a.init,
         synthetic_weight: a.synthetic_weight,
+        recycle: a.recycle.map(|pool| classifier::RecycleParams { pool, every: a.recycle_every }),
     };
     let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
     if let Some(t) = &params.eval_test {
@@ -106,6 +115,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     if let Some(i) = &params.init {
         inputs.push(("--init", i.as_path()));
+    }
+    if let Some(r) = &params.recycle {
+        inputs.push(("--recycle", std::path::Path::new(&r.pool)));
     }
     super::check_outputs(&a.common, &a.out, vec![crate::artifact::sibling(&a.out, "log.csv")], &inputs)?;
     let device = a.common.device()?;

@@ -80,16 +80,84 @@ pub struct ClfTrainParams {
     /// Loss weight of the synthetic items of a marked mix (real items weigh 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic_weight: Option<f64>,
+    /// Dataset recycling: fresh synthetic images from a pool every few epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recycle: Option<RecycleParams>,
+}
+
+/// `--recycle POOL --recycle-every K`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecycleParams {
+    /// A synthetic image set, several times the mix's synthetic part.
+    pub pool: String,
+    pub every: usize,
+}
+
+/// Dataset recycling: every `every` epochs the synthetic items of the
+/// training set take fresh images of their class from a pool. Round r ≥ 1
+/// gives the j-th synthetic item of class c the pool image
+/// `perm_c[((r − 1)·n_c + j) mod |pool_c|]`, `perm_c` a seeded permutation of
+/// the pool's class-c images, so a seed fixes every epoch's images and the
+/// pool is walked through before any image comes back.
+pub struct Recycler {
+    pool: ImageSet,
+    by_class: Vec<Vec<usize>>,
+    every: usize,
+}
+
+impl Recycler {
+    /// Checks that the pool has images of every class the synthetic items need.
+    pub fn new(pool: ImageSet, every: usize, seed: u64, set: &ImageSet, flags: &[u8]) -> Result<Self> {
+        if pool.shape != set.shape || pool.num_classes != set.num_classes {
+            return Err(Error::Invalid(format!(
+                "--recycle: the pool's images ({}, {} classes) do not match the training set's ({}, {} classes)",
+                pool.shape, pool.num_classes, set.shape, set.num_classes
+            )));
+        }
+        let mut by_class = pool.indices_by_class();
+        for (c, idx) in by_class.iter_mut().enumerate() {
+            idx.shuffle(&mut rng::stream(seed, &format!("recycle/class{c}")));
+            let needed = (0..set.len()).any(|i| flags[i] == 1 && set.labels[i] as usize == c);
+            if needed && idx.is_empty() {
+                return Err(Error::Invalid(format!("--recycle: the pool has no image of class {c}")));
+            }
+        }
+        Ok(Recycler { pool, by_class, every: every.max(1) })
+    }
+
+    /// The round of `epoch` (1-based): 0 keeps the set's own images.
+    pub fn round(&self, epoch: usize) -> usize {
+        (epoch - 1) / self.every
+    }
+
+    /// Writes round `round`'s pool images into the synthetic items of `set`.
+    pub fn refresh(&self, set: &mut ImageSet, flags: &[u8], round: usize) {
+        let p = set.shape.pixels();
+        let n_c: Vec<usize> = (0..set.num_classes)
+            .map(|c| (0..set.len()).filter(|&i| flags[i] == 1 && set.labels[i] as usize == c).count())
+            .collect();
+        let mut j = vec![0usize; set.num_classes];
+        for i in 0..set.len() {
+            if flags[i] != 1 {
+                continue;
+            }
+            let c = set.labels[i] as usize;
+            let src = &self.by_class[c];
+            let k = src[((round - 1) * n_c[c] + j[c]) % src.len()];
+            j[c] += 1;
+            set.images[i * p..(i + 1) * p].copy_from_slice(self.pool.image(k));
+        }
+    }
 }
 
 /// The synthetic flags of the training items `pool` (indices into the file's
-/// set), for `--synthetic-weight`; the set must be a marked mix.
+/// set), for `--synthetic-weight` and `--recycle`; the set must be a marked mix.
 fn synthetic_flags_of(train: &str, pool: &[usize]) -> Result<Vec<u8>> {
     let path = Path::new(train);
     let flags = if path.is_file() { crate::artifact::image_set::read_synthetic_flags(path)? } else { None };
     let flags = flags.ok_or_else(|| {
         Error::Invalid(format!(
-            "--synthetic-weight: {train} does not record which items are synthetic (build it with mix-build --mark-synthetic)"
+            "--synthetic-weight and --recycle: {train} does not record which items are synthetic (build it with mix-build --mark-synthetic)"
         ))
     })?;
     Ok(pool.iter().map(|&i| flags[i]).collect())
@@ -251,10 +319,25 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
     } else {
         vec![]
     };
-    let train_set = fitted.select(&pool);
-    let synthetic_flags = match params.synthetic_weight {
-        Some(_) => Some(synthetic_flags_of(&params.train, &pool)?),
-        None => None,
+    let mut train_set = fitted.select(&pool);
+    let synthetic_flags = match params.synthetic_weight.is_some() || params.recycle.is_some() {
+        true => Some(synthetic_flags_of(&params.train, &pool)?),
+        false => None,
+    };
+    let recycler = match (&params.recycle, &synthetic_flags) {
+        (Some(r), Some(flags)) => {
+            let pool_set = data::load_set(&r.pool, data_opts)?;
+            prov.inputs.push(FileRecord {
+                role: "recycle".into(),
+                path: r.pool.clone(),
+                blake3: pool_set.content_hash()?,
+            });
+            let fitted_pool = data::fit_to_shape(&pool_set, config.input)
+                .map_err(|e| Error::Invalid(format!("--recycle {}: {e}", r.pool)))?
+                .into_owned();
+            Some(Recycler::new(fitted_pool, r.every, params.seed, &train_set, flags)?)
+        }
+        _ => None,
     };
     let val_set = (!val_idx.is_empty()).then(|| fitted.select(&val_idx));
     let test_set = match &params.eval_test {
@@ -319,8 +402,16 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         ),
     };
     let mut images_seen = 0usize;
+    let mut round = 0;
     for epoch in 1..=n_epochs {
         let t0 = Instant::now();
+        if let (Some(r), Some(flags)) = (&recycler, &synthetic_flags) {
+            if r.round(epoch) != round {
+                round = r.round(epoch);
+                r.refresh(&mut train_set, flags, round);
+                tracing::info!("epoch {epoch}: fresh synthetic images (recycling round {round})");
+            }
+        }
         let mut order = epoch_order(&train_set, params.rebalance, params.seed, epoch);
         if let Some(b) = params.budget {
             // The last epoch stops when the budget is spent.
@@ -468,6 +559,31 @@ mod tests {
         let mut plain = epoch_order(&s, Rebalance::None, 7, 1);
         plain.sort_unstable();
         assert_eq!(plain, (0..17).collect::<Vec<_>>(), "no rebalancing: every image once");
+    }
+
+    #[test]
+    fn recycling_walks_the_pool_by_class_and_seed() {
+        // Training set: 4 items, items 1 and 3 synthetic (class 0 and 1).
+        let mut train = set(&[2, 2]);
+        let flags = [0u8, 1, 0, 1];
+        // Pool: 3 images of class 0 (pixels 10, 11, 12), 3 of class 1 (20, 21, 22).
+        let mut pool = set(&[3, 3]);
+        pool.images = vec![10, 11, 12, 20, 21, 22];
+        let r = Recycler::new(pool.clone(), 2, 5, &train, &flags).unwrap();
+        assert_eq!((r.round(1), r.round(2), r.round(3), r.round(5)), (0, 0, 1, 2));
+        let mut seen = Vec::new();
+        for round in 1..=3 {
+            r.refresh(&mut train, &flags, round);
+            assert_eq!((train.images[0], train.images[2]), (0, 0), "real items untouched");
+            assert!((10..=12).contains(&train.images[1]) && (20..=22).contains(&train.images[3]), "{:?}", train.images);
+            seen.push((train.images[1], train.images[3]));
+        }
+        let firsts: std::collections::BTreeSet<u8> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(firsts.len(), 3, "three rounds walk all three class-0 pool images: {seen:?}");
+        let again = Recycler::new(pool, 2, 5, &train, &flags).unwrap();
+        let mut t2 = set(&[2, 2]);
+        again.refresh(&mut t2, &flags, 1);
+        assert_eq!((t2.images[1], t2.images[3]), seen[0], "same seed, same images");
     }
 
     #[test]
