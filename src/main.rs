@@ -187,6 +187,44 @@ enum DataCmd {
         /// Datasets to verify (default: those present).
         datasets: Vec<String>,
     },
+    /// Import a labelled image folder as image sets: a class-per-folder tree
+    /// (DIR/CLASS/*.png|jpg|bmp) or a CSV of path,label. Bad files are listed
+    /// one per line and stop the import (or, with --skip-bad, are left out
+    /// and counted in the provenance).
+    Import {
+        /// The folder (one subfolder per class) or the CSV file (path,label;
+        /// paths relative to the CSV's folder).
+        source: PathBuf,
+        /// Output image set (.safetensors): every image, or the training part with --test-fraction.
+        #[arg(long)]
+        out: PathBuf,
+        /// Hold out this stratified, seeded share of each class as the test set.
+        #[arg(long, requires = "test_out", value_parser = synthmix_core::limits::fraction)]
+        test_fraction: Option<f64>,
+        /// Where the held-out test set goes.
+        #[arg(long, requires = "test_fraction")]
+        test_out: Option<PathBuf>,
+        /// Image size HxW (e.g. 28x28); every image is fitted to it by --fit.
+        /// Default: the first image's size, and any other size is a bad file.
+        #[arg(long)]
+        size: Option<data::import::Size>,
+        /// 1 (greyscale) or 3 (RGB): every image is converted. Default: the
+        /// first image's mode, and any other mode is a bad file.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+        channels: Option<u8>,
+        /// How --size is met: resize (Triangle filter, aspect not kept) or crop (centre crop, black padding).
+        #[arg(long, value_enum, default_value_t = data::import::Fit::Resize)]
+        fit: data::import::Fit,
+        /// Seed of the train/test split.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Leave bad files (undecodable, wrong mode or size, not an image, empty classes) out, counted.
+        #[arg(long)]
+        skip_bad: bool,
+        /// The dataset's name in the sets' metadata (default: the folder's or CSV's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Write a real split (DATASET:SPLIT) as an image-set artifact.
     Export {
         /// Dataset name, e.g. mnist:train or mnist-c/shot_noise:test.
@@ -341,6 +379,39 @@ fn main() -> std::process::ExitCode {
                         outcomes.iter().all(|o| o.is_ok()),
                         "some files are missing or fail their checksum"
                     );
+                }
+                DataCmd::Import { source, out, test_fraction, test_out, size, channels, fit, seed, skip_bad, name } => {
+                    anyhow::ensure!(channels != Some(2), "--channels must be 1 or 3");
+                    let name = name.unwrap_or_else(|| {
+                        source.file_stem().and_then(|n| n.to_str()).unwrap_or("imported").to_string()
+                    });
+                    let params = data::import::ImportParams {
+                        source,
+                        size,
+                        channels: channels.map(usize::from),
+                        fit,
+                        test_fraction,
+                        seed,
+                        skip_bad,
+                        name,
+                        out: out.clone(),
+                        test_out: test_out.clone(),
+                    };
+                    let r = data::import::run(&params)?;
+                    let describe = |s: &data::ImageSet| {
+                        format!("{} images of {}, per class {:?}", s.len(), s.shape, s.class_histogram())
+                    };
+                    println!("wrote {}: {}", out.display(), describe(&r.train));
+                    if let (Some(t), Some(p)) = (&r.test, &test_out) {
+                        println!("wrote {}: {}", p.display(), describe(t));
+                    }
+                    println!("classes: {}", r.class_names.join(", "));
+                    if !r.bad.is_empty() {
+                        println!(
+                            "left out {} bad files (--skip-bad; listed above, counted in the provenance)",
+                            r.bad.len()
+                        );
+                    }
                 }
                 DataCmd::Export { set, out, corruption } => {
                     let opts = corruption.data_options(cli.data_dir.as_deref());

@@ -7,6 +7,7 @@ pub mod cifar;
 pub mod corrupt;
 pub mod fetch;
 pub mod idx;
+pub mod import;
 pub mod loader;
 pub mod mix;
 mod name;
@@ -181,6 +182,14 @@ impl ImageSet {
 
     /// Human-readable class names where the dataset is known.
     pub fn class_names(&self) -> Vec<String> {
+        // An imported set names its classes; the known datasets have theirs.
+        if let Some(names) =
+            self.meta.extra.get("class_names").and_then(|j| serde_json::from_str::<Vec<String>>(j).ok())
+        {
+            if names.len() == self.num_classes {
+                return names;
+            }
+        }
         Dataset::parse(&self.meta.dataset)
             .map(|d| d.class_names().iter().map(|s| s.to_string()).collect())
             .unwrap_or_else(|| (0..self.num_classes).map(|c| c.to_string()).collect())

@@ -1,0 +1,204 @@
+//! `synthmix data import` on real image files the test writes: MNIST test
+//! images as PNG class folders (grey, 3 classes, uneven sizes), colour JPEGs
+//! (12 classes, 64×64, fitted from other sizes), a CSV layout, and every
+//! kind of bad file, one line each.
+
+mod common;
+
+use std::path::Path;
+
+use common::{bin, run_ok};
+use synthmix_core::artifact::{image_set, provenance};
+
+/// Writes `per_class[c]` MNIST test images of class c as PNGs into DIR/NAME_c/.
+fn mnist_folders(dir: &Path, names: &[&str], per_class: &[usize]) {
+    let out =
+        run_ok(bin("synthmix").args(["data", "export", "mnist:test", "-q", "--out"]).arg(dir.join("m.safetensors")));
+    drop(out);
+    let set = image_set::read(&dir.join("m.safetensors")).unwrap();
+    std::fs::remove_file(dir.join("m.safetensors")).unwrap();
+    let _ = std::fs::remove_file(dir.join("m.prov.bin"));
+    for (c, (name, &n)) in names.iter().zip(per_class).enumerate() {
+        let d = dir.join("folder").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let idx: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] as usize == c).take(n).collect();
+        for (j, &i) in idx.iter().enumerate() {
+            image::GrayImage::from_raw(28, 28, set.image(i).to_vec())
+                .unwrap()
+                .save(d.join(format!("{j:04}.png")))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn png_class_folders_import_with_names_a_stratified_split_and_exact_pixels() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    mnist_folders(d, &["zero", "one", "two"], &[30, 12, 5]);
+    let o = run_ok(
+        bin("synthmix")
+            .args(["data", "import"])
+            .arg(d.join("folder"))
+            .args(["--test-fraction", "0.2", "--seed", "3", "--out"])
+            .arg(d.join("train.safetensors"))
+            .arg("--test-out")
+            .arg(d.join("test.safetensors")),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("classes: one, two, zero"), "{stdout}");
+    let train = image_set::read(&d.join("train.safetensors")).unwrap();
+    let test = image_set::read(&d.join("test.safetensors")).unwrap();
+    // Classes in name order: one (12), two (5), zero (30); 20 % of each held out.
+    assert_eq!(train.class_histogram(), vec![10, 4, 24]);
+    assert_eq!(test.class_histogram(), vec![2, 1, 6]);
+    assert_eq!(train.class_names(), ["one", "two", "zero"]);
+    assert_eq!((train.shape.c, train.shape.h, train.shape.w), (1, 28, 28));
+    assert_eq!(train.meta.dataset, "folder");
+    assert_eq!(test.meta.split, "test");
+    // Pixels are the PNGs' bytes: every train image of class "zero" is one of the files.
+    let files: Vec<Vec<u8>> = std::fs::read_dir(d.join("folder/zero"))
+        .unwrap()
+        .map(|e| image::open(e.unwrap().path()).unwrap().to_luma8().into_raw())
+        .collect();
+    for i in (0..train.len()).filter(|&i| train.labels[i] == 2) {
+        assert!(files.iter().any(|f| f.as_slice() == train.image(i)), "image {i} is not a file's pixels");
+    }
+    // Same seed, same bytes; `show` names the classes.
+    run_ok(
+        bin("synthmix")
+            .args(["data", "import"])
+            .arg(d.join("folder"))
+            .args(["--test-fraction", "0.2", "--seed", "3", "--out"])
+            .arg(d.join("again.safetensors"))
+            .arg("--test-out")
+            .arg(d.join("again-test.safetensors")),
+    );
+    assert_eq!(
+        std::fs::read(d.join("train.safetensors")).unwrap(),
+        std::fs::read(d.join("again.safetensors")).unwrap()
+    );
+    let shown = run_ok(bin("synthmix").arg("show").arg(d.join("train.safetensors")));
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("zero"), "{shown:?}");
+    // And the set trains a classifier as any other.
+    run_ok(
+        bin("clf-train")
+            .arg("--train")
+            .arg(d.join("train.safetensors"))
+            .args(["--epochs", "1", "--lr", "1e-3", "-q", "--out"])
+            .arg(d.join("clf.safetensors")),
+    );
+}
+
+/// Colour JPEGs of 12 classes in several sizes, fitted to 64×64 (resize and
+/// crop), and the same images through a CSV of path,label.
+#[test]
+fn colour_jpegs_of_twelve_classes_fit_to_a_size_and_a_csv_lists_them() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mut csv = String::from("path,label\n");
+    for c in 0..12u8 {
+        let name = format!("class{c:02}");
+        std::fs::create_dir_all(d.join("jpg").join(&name)).unwrap();
+        for j in 0..(3 + c as u32 % 4) {
+            let (w, h) = (48 + 8 * (j % 3), 64 + 4 * (j % 2));
+            let img =
+                image::RgbImage::from_fn(w, h, |x, y| image::Rgb([c * 20, (x * 4) as u8, (y * 3 + j * 10) as u8]));
+            let rel = format!("{name}/{j}.jpg");
+            img.save(d.join("jpg").join(&rel)).unwrap();
+            csv.push_str(&format!("{rel},{name}\n"));
+        }
+    }
+    std::fs::write(d.join("jpg/labels.csv"), csv).unwrap();
+    for fit in ["resize", "crop"] {
+        let out = d.join(format!("{fit}.safetensors"));
+        run_ok(
+            bin("synthmix")
+                .args(["data", "import"])
+                .arg(d.join("jpg"))
+                .args(["--size", "64x64", "--fit", fit, "-q", "--out"])
+                .arg(&out),
+        );
+        let s = image_set::read(&out).unwrap();
+        assert_eq!((s.shape.c, s.shape.h, s.shape.w, s.num_classes), (3, 64, 64, 12), "{fit}");
+        assert_eq!(s.class_histogram(), (0..12).map(|c| 3 + c % 4).collect::<Vec<usize>>());
+        assert_eq!(s.meta.extra["import_fit"], fit);
+    }
+    let from_csv = d.join("csv.safetensors");
+    run_ok(
+        bin("synthmix")
+            .args(["data", "import"])
+            .arg(d.join("jpg/labels.csv"))
+            .args(["--size", "64x64", "-q", "--out"])
+            .arg(&from_csv),
+    );
+    let (a, b) = (image_set::read(&d.join("resize.safetensors")).unwrap(), image_set::read(&from_csv).unwrap());
+    assert_eq!(a.class_histogram(), b.class_histogram());
+    assert_eq!(a.class_names(), b.class_names());
+    // --channels 1 makes the colour set grey.
+    let grey = d.join("grey.safetensors");
+    run_ok(
+        bin("synthmix")
+            .args(["data", "import"])
+            .arg(d.join("jpg"))
+            .args(["--size", "32x32", "--channels", "1", "-q", "--out"])
+            .arg(&grey),
+    );
+    assert_eq!(image_set::read(&grey).unwrap().shape.c, 1);
+}
+
+/// Each kind of bad file is named on a line of its own and stops the import
+/// with nothing written; --skip-bad leaves them out and counts them.
+#[test]
+fn bad_files_are_named_and_skip_bad_counts_them() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    mnist_folders(d, &["a", "b", "c"], &[6, 6, 6]);
+    let f = d.join("folder");
+    std::fs::write(f.join("a/broken.png"), b"not a png at all").unwrap();
+    std::fs::write(f.join("b/notes.txt"), b"hello").unwrap();
+    image::RgbImage::new(28, 28).save(f.join("c/colour.png")).unwrap();
+    image::GrayImage::new(20, 28).save(f.join("c/small.png")).unwrap();
+    std::fs::create_dir_all(f.join("empty")).unwrap();
+    let out =
+        bin("synthmix").args(["data", "import"]).arg(&f).arg("--out").arg(d.join("x.safetensors")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (file, why) in [
+        ("broken.png", "not a decodable image"),
+        ("notes.txt", "not an image"),
+        ("colour.png", "colour image in a greyscale set"),
+        ("small.png", "28x20 pixels, the set is 28x28"),
+        ("empty", "empty class"),
+    ] {
+        let named = err.lines().filter(|l| l.contains("bad file:") && l.contains(file) && l.contains(why));
+        assert_eq!(named.count(), 1, "{file}: {err}");
+    }
+    assert!(err.lines().last().unwrap().starts_with("error: ") && err.contains("5 bad files"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!d.join("x.safetensors").exists(), "nothing written");
+
+    let o = run_ok(
+        bin("synthmix").args(["data", "import"]).arg(&f).args(["--skip-bad", "--out"]).arg(d.join("x.safetensors")),
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("left out 5 bad files"), "{o:?}");
+    let s = image_set::read(&d.join("x.safetensors")).unwrap();
+    assert_eq!(s.class_histogram(), vec![6, 6, 6]);
+    let prov = provenance::read(&provenance::path_for(&d.join("x.safetensors"))).unwrap();
+    assert!(prov.metrics.iter().any(|(k, v)| k == "bad_files" && *v == 5.0), "{:?}", prov.metrics);
+
+    // One class only cannot be classified, skip-bad or not.
+    std::fs::remove_dir_all(f.join("b")).unwrap();
+    std::fs::remove_dir_all(f.join("c")).unwrap();
+    let out = bin("synthmix")
+        .args(["data", "import"])
+        .arg(&f)
+        .args(["--skip-bad", "--out"])
+        .arg(d.join("y.safetensors"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.lines().last().unwrap().contains("needs at least two"), "{err}");
+    assert!(!d.join("y.safetensors").exists());
+}
