@@ -135,6 +135,29 @@ fn colour_jpegs_of_twelve_classes_fit_to_a_size_and_a_csv_lists_them() {
     let (a, b) = (image_set::read(&d.join("resize.safetensors")).unwrap(), image_set::read(&from_csv).unwrap());
     assert_eq!(a.class_histogram(), b.class_histogram());
     assert_eq!(a.class_names(), b.class_names());
+    // Both classifiers train on 3×64×64 with 12 classes (built for that input) and evaluate.
+    for arch in ["simple-cnn", "deep-cnn"] {
+        let clf = d.join(format!("{arch}.safetensors"));
+        run_ok(
+            bin("clf-train")
+                .arg("--train")
+                .arg(d.join("crop.safetensors"))
+                .args(["--arch", arch, "--epochs", "1", "--lr", "1e-3", "--batch-size", "16", "-q", "--out"])
+                .arg(&clf),
+        );
+        run_ok(
+            bin("evaluate")
+                .arg("--classifier")
+                .arg(&clf)
+                .arg("--test")
+                .arg(&from_csv)
+                .args(["-q", "--out"])
+                .arg(d.join(format!("{arch}.json"))),
+        );
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join(format!("{arch}.json"))).unwrap()).unwrap();
+        assert_eq!(m["results"][0]["per_class_accuracy"].as_array().unwrap().len(), 12, "{arch}");
+    }
     // --channels 1 makes the colour set grey.
     let grey = d.join("grey.safetensors");
     run_ok(

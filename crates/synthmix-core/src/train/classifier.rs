@@ -302,6 +302,12 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
 
     let mut config = ClassifierConfig::paper(params.arch);
     config.num_classes = full.num_classes;
+    // A set that cannot be padded to the architecture's input (a user's
+    // 3×64×64 images) gets the architecture built for its own shape.
+    if data::check_fit(full.shape, config.input).is_err() {
+        tracing::info!("{} images: building {} for that input", full.shape, params.arch.name());
+        config.input = full.shape;
+    }
     let fitted = data::fit_to_shape(&full, config.input)
         .map_err(|e| Error::Invalid(format!("--train {} does not fit --arch {:?}: {e}", params.train, params.arch)))?;
     let mut pool: Vec<usize> = match params.limit {
