@@ -128,6 +128,24 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         prior: Option<PathBuf>,
     },
+    /// Write a study spec for your own image sets (from `synthmix data
+    /// import`): DIR/NAME.toml (the paper's mixes, three seeds) and
+    /// DIR/NAME-quick.toml (minutes), generator and classifier chosen by the
+    /// images' shape; then `synthmix run DIR/NAME-quick.toml`.
+    InitStudy {
+        /// The real training set (an image-set file).
+        #[arg(long)]
+        train: PathBuf,
+        /// The real test set (an image-set file, same shape and classes).
+        #[arg(long)]
+        test: PathBuf,
+        /// The study's name (letters, digits, - and _).
+        #[arg(long)]
+        name: String,
+        /// Where the specs are written.
+        #[arg(long, default_value = "pipelines")]
+        dir: PathBuf,
+    },
     /// Real datasets: fetch, verify, export.
     Data {
         #[command(subcommand)]
@@ -332,6 +350,13 @@ fn main() -> std::process::ExitCode {
                 for f in written {
                     println!("wrote {}", f.display());
                 }
+            }
+            Cmd::InitStudy { train, test, name, dir } => {
+                let written = pipeline::init::run(&pipeline::init::InitParams { train, test, name, dir })?;
+                for f in &written {
+                    println!("wrote {}", f.display());
+                }
+                println!("next: synthmix run {}", written[1].display());
             }
             Cmd::Data { cmd } => match cmd {
                 DataCmd::Fetch { datasets, timeout } => {

@@ -225,3 +225,59 @@ fn bad_files_are_named_and_skip_bad_counts_them() {
     assert!(err.lines().last().unwrap().contains("needs at least two"), "{err}");
     assert!(!d.join("y.safetensors").exists());
 }
+
+/// Your own data end to end: PNG class folders → `data import` (with a test
+/// split) → `init-study` → `run` of the quick spec → a report; the spec
+/// names the classes and the generator and classifier the shape calls for.
+#[test]
+fn own_images_import_init_study_and_run_the_quick_spec() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+    mnist_folders(d, &names, &[24; 10]);
+    run_ok(
+        bin("synthmix")
+            .current_dir(d)
+            .args(["data", "import", "folder", "--name", "digits", "--test-fraction", "0.25"])
+            .args(["--out", "sets/train.safetensors", "--test-out", "sets/test.safetensors", "-q"]),
+    );
+    let o = run_ok(bin("synthmix").current_dir(d).args([
+        "init-study",
+        "--train",
+        "sets/train.safetensors",
+        "--test",
+        "sets/test.safetensors",
+        "--name",
+        "digits",
+    ]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("synthmix run pipelines/digits-quick.toml"), "{o:?}");
+    let spec = std::fs::read_to_string(d.join("pipelines/digits-quick.toml")).unwrap();
+    assert!(spec.contains("Classes: eight, five, four, nine, one, seven, six, three, two, zero."), "{spec}");
+    assert!(spec.contains("gan_arch = \"mlp\"") && spec.contains("clf_arch = \"simple-cnn\""), "{spec}");
+    // Shrink the quick spec's budgets to seconds (its targets as written).
+    let tiny = spec.replace("clf_budget = 10000", "clf_budget = 500");
+    let tiny = tiny
+        .lines()
+        .map(|l| if l.starts_with("gan_epochs = ") { "gan_epochs = 5".to_string() } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(d.join("pipelines/digits-quick.toml"), tiny).unwrap();
+    run_ok(bin("synthmix").current_dir(d).args(["run", "pipelines/digits-quick.toml", "-q"]));
+    let md = std::fs::read_to_string(d.join("artifacts/report/digits-quick/report.md")).unwrap();
+    assert!(md.contains("digits"), "{md}");
+    // The report names the classes.
+    let rows = common::markdown_rows(&md, "## Accuracy per class");
+    assert_eq!(rows.len(), 4, "O, S, 1:1, 5:1: {rows:?}");
+    assert!(md.contains("| Generator | Train | eight | five | four | nine | one | seven | six | three | two | zero |"), "{md}");
+    // Writing over an existing spec is refused.
+    let e = common::run_err(bin("synthmix").current_dir(d).args([
+        "init-study",
+        "--train",
+        "sets/train.safetensors",
+        "--test",
+        "sets/test.safetensors",
+        "--name",
+        "digits",
+    ]));
+    assert!(e.contains("exists: not overwritten"), "{e}");
+}

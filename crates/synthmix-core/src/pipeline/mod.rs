@@ -4,12 +4,14 @@
 //!
 //! - [`spec`]: parsing, matrix expansion, validation (errors name the line).
 //! - [`graph`]: `synthmix dag` (text and DOT).
+//! - [`init`]: `synthmix init-study`, a spec for a user's own image sets.
 //! - [`cache`]: keys, the store, records, placing outputs.
 //! - [`lock`]: one runner per artifacts folder.
 //! - [`run`]: the scheduler, `--dry-run` and `status`.
 
 pub mod cache;
 pub mod graph;
+pub mod init;
 pub mod lock;
 pub mod run;
 pub mod spec;

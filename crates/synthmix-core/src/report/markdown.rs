@@ -3,6 +3,7 @@
 //! Tables 2 and 3 beside the paper, the claims tested, the generators, the
 //! figures — and the tables, CSVs and figures it links, written beside it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::claims;
@@ -42,6 +43,7 @@ pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &m
     md.push_str(&claims_section(study, params));
     md.push_str(&generators_section(study, w)?);
     md.push_str(&figures_section(study, opts, w)?);
+    md.push_str(&per_class_section(study));
     w.write("results.csv", super::results::to_csv(&study.obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier and test set: [results.csv](results.csv).");
     Ok(md)
@@ -142,7 +144,6 @@ fn prior_section(p: &super::prior::Merged) -> String {
 
 /// What "±" covers, checked against the data: do training sets differ across seeds?
 fn spread_section(study: &Study) -> String {
-    use std::collections::{BTreeMap, BTreeSet};
     // Per row: (seed, training set) of each classifier.
     let mut by_row: BTreeMap<(String, Option<GenId>, Mix), BTreeSet<(u64, &str)>> = BTreeMap::new();
     for o in &study.obs {
@@ -504,4 +505,60 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
         );
     }
     Ok(s)
+}
+
+/// The names of a test set's classes: an imported set's own, a known
+/// dataset's, else the indices.
+fn class_names_of(test_set: &str, k: usize) -> Vec<String> {
+    let from_file = super::study::header_metadata(std::path::Path::new(test_set))
+        .ok()
+        .and_then(|m| m.get("class_names").and_then(|j| serde_json::from_str::<Vec<String>>(j).ok()));
+    let known =
+        || DatasetName::parse(test_set).ok().map(|n| n.dataset.class_names().iter().map(|c| c.to_string()).collect());
+    match from_file.or_else(known) {
+        Some(v) if v.len() == k => v,
+        _ => (0..k).map(|c| c.to_string()).collect(),
+    }
+}
+
+/// Accuracy per class on the original test set, per dataset, generator and
+/// mix (mean over seeds), the columns named by class.
+fn per_class_section(study: &Study) -> String {
+    let mut by: BTreeMap<(String, Option<GenId>, Mix), Vec<&Vec<f64>>> = BTreeMap::new();
+    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for o in study.obs.iter().filter(|o| o.test == TestKind::Original && !o.per_class.is_empty()) {
+        names.entry(o.dataset.clone()).or_insert_with(|| class_names_of(&o.test_set, o.per_class.len()));
+        by.entry((o.dataset.clone(), o.generator.clone(), o.mix)).or_default().push(&o.per_class);
+    }
+    if by.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "## Accuracy per class (original test set)
+
+Recall per class, mean over study seeds.
+
+",
+    );
+    for (d, cls) in &names {
+        let _ = writeln!(
+            s,
+            "### {}
+
+| Generator | Train | {} |",
+            dataset_title(d),
+            cls.join(" | ")
+        );
+        let _ = writeln!(s, "|---|---|{}", "---:|".repeat(cls.len()));
+        for ((_, g, m), rows) in by.iter().filter(|((dd, _, _), _)| dd == d) {
+            let mean: Vec<String> = (0..cls.len())
+                .map(|c| rows.iter().map(|r| r.get(c).copied().unwrap_or(0.0)).sum::<f64>() / rows.len() as f64)
+                .map(|x| format!("{x:.3}"))
+                .collect();
+            let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "–".into());
+            let _ = writeln!(s, "| {gl} | {} | {} |", m.label(), mean.join(" | "));
+        }
+        s.push('\n');
+    }
+    s
 }

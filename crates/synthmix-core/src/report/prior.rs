@@ -99,6 +99,7 @@ impl Prior {
                 } else {
                     r.imported_from.clone()
                 }),
+                per_class: vec![],
             });
             m.imported += 1;
         }
@@ -142,6 +143,7 @@ mod tests {
             classifier: format!("c{seed}"),
             train: "mnist:train".into(),
             imported_from: None,
+            per_class: vec![],
         }
     }
 

@@ -102,6 +102,7 @@ mod tests {
             classifier: "a, b/clf.safetensors".into(),
             train: "mix.safetensors".into(),
             imported_from: None,
+            per_class: vec![],
         }
     }
 

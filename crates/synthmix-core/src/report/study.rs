@@ -156,6 +156,8 @@ pub struct Observation {
     pub train: String,
     /// The earlier report folder this result was imported from (`--prior`).
     pub imported_from: Option<String>,
+    /// Accuracy (recall) per class; empty when imported from a results.csv.
+    pub per_class: Vec<f64>,
 }
 
 /// Mean and sample standard deviation over seeds.
@@ -348,6 +350,7 @@ pub fn gather(metrics: &[PathBuf]) -> Result<(Vec<Observation>, BTreeMap<GenId, 
                 classifier: r.classifier.clone(),
                 train: t.train,
                 imported_from: None,
+                per_class: r.per_class_accuracy.clone(),
             });
         }
         for mut o in file_obs {

@@ -1,0 +1,214 @@
+//! `synthmix init-study`: a study spec for a user's own image sets (from
+//! `synthmix data import`), the paper's graph fitted to the data: the
+//! generator and classifier chosen by the images' shape, compute sized by the
+//! set's size, three seeds, and a quick variant for a first look.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct InitParams {
+    pub train: PathBuf,
+    pub test: PathBuf,
+    /// The study's name: the spec is `DIR/NAME.toml` (and `NAME-quick.toml`).
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// What the data decides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub gan_arch: &'static str,
+    pub clf_arch: &'static str,
+    /// Generator epochs for ≈ `images` training images seen.
+    pub gan_epochs: usize,
+    /// Synthetic images per class: the largest real class (so S can take the real proportions).
+    pub synth_per_class: usize,
+    pub synth_test_per_class: usize,
+}
+
+/// Architectures by shape: the MLP cGAN and the Simple CNN for small grey
+/// images (up to 32×32), the convolutional generator and the Deep CNN
+/// otherwise (sides divisible by 4).
+pub fn choose(train: &ImageSet, test: &ImageSet, gan_images: usize) -> Result<Choice> {
+    let s = train.shape;
+    let small_grey = s.c == 1 && s.h <= 32 && s.w <= 32;
+    if !small_grey && (s.h % 4 != 0 || s.w % 4 != 0) {
+        return Err(Error::Invalid(format!(
+            "{}x{} images: the convolutional generator needs sides divisible by 4 (import with --size)",
+            s.h, s.w
+        )));
+    }
+    let largest = |set: &ImageSet| set.class_histogram().into_iter().max().unwrap_or(0);
+    Ok(Choice {
+        gan_arch: if small_grey { "mlp" } else { "dcgan" },
+        clf_arch: if small_grey { "simple-cnn" } else { "deep-cnn" },
+        gan_epochs: gan_images.div_ceil(train.len().max(1)).clamp(1, 1000),
+        synth_per_class: largest(train).max(1),
+        synth_test_per_class: test.len().div_ceil(test.num_classes.max(1)).max(1),
+    })
+}
+
+/// The spec text. `quick`: a small generator and classifier budget and the
+/// mixes S, 1:1 and 5:1 only.
+pub fn spec_text(p: &InitParams, c: &Choice, classes: &[String], quick: bool) -> String {
+    let (mixes, clf_budget) = if quick {
+        ("{ name = \"S\", ratio = \"0:1\" },\n  { name = \"1-1\", ratio = \"1:1\" },\n  { name = \"5-1\", ratio = \"5:1\" }", 10_000)
+    } else {
+        (
+            "{ name = \"S\", ratio = \"0:1\" },\n  { name = \"1-1\", ratio = \"1:1\" },\n  { name = \"2-1\", ratio = \"2:1\" },\n  \
+             { name = \"1-2\", ratio = \"1:2\" },\n  { name = \"5-1\", ratio = \"5:1\" }",
+            120_000,
+        )
+    };
+    let name = if quick { format!("{}-quick", p.name) } else { p.name.clone() };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# The paper's study on your data ({name}), written by `synthmix init-study`:\n\
+         # a conditional generator trained on the real training set, synthetic training\n\
+         # sets per seed, the mixes O, {mixes_list} at the real set's size, a\n\
+         # classifier per mix and seed, evaluated on the real and a synthetic test set.\n\
+         # Classes: {classes}.\n#\n#   synthmix run {dir}/{name}.toml\n#\n\
+         # Chosen from the data: generator {gan} ({gan_epochs} epochs), classifier {clf}\n\
+         # trained on {clf_budget} images each (clf-train --budget). Run from the folder\n\
+         # the set paths below are relative to.",
+        mixes_list = if quick { "S, 1:1, 5:1" } else { "S, 1:1, 2:1, 1:2, 5:1" },
+        classes = classes.join(", "),
+        dir = p.dir.display(),
+        gan = c.gan_arch,
+        gan_epochs = c.gan_epochs,
+        clf = c.clf_arch,
+    );
+    let _ = write!(
+        s,
+        r#"[pipeline]
+name = "{name}"
+description = "real and synthetic training mixes on {name}"
+out = "artifacts"
+
+[axes]
+mix = [
+  {mixes},
+]
+seed = [0, 1, 2]
+
+[params]
+device = "cpu"
+train_set = "{train}"
+test_set = "{test}"
+gan_arch = "{gan}"
+gan_epochs = {gan_epochs}
+clf_arch = "{clf}"
+clf_budget = {clf_budget}
+clf_lr = 0.001
+synth_per_class = {spc}
+synth_test_per_class = {stpc}
+
+[target.features]
+description = "the FID and recognition network (the classifier on the real training set)"
+command = "clf-train --train {{in.train}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed 0 --device {{device}} --out {{out}}"
+inputs = {{ train = "{{train_set}}" }}
+outputs = ["{name}/features.safetensors"]
+
+[target.gan]
+threads = "all"
+command = "gan-train --train {{in.train}} --arch {{gan_arch}} --epochs {{gan_epochs}} --seed 0 --features {{in.features}} --fid-every {fid_every} --checkpoint-every {fid_every} --on-collapse warn --device {{device}} --out {{out}}"
+inputs = {{ train = "{{train_set}}", features = "features" }}
+outputs = {{ generator = "{name}/gan.safetensors" }}
+
+[target."synth-train-s{{seed}}"]
+matrix = {{ seed = "seed" }}
+command = "synth-sample --generator {{in}} --per-class {{synth_per_class}} --seed 10{{seed}} --device {{device}} --out {{out}}"
+inputs = ["gan:generator"]
+outputs = ["{name}/synth/train-s{{seed}}.safetensors"]
+
+[target.synth-test]
+command = "synth-sample --generator {{in}} --per-class {{synth_test_per_class}} --seed 2 --device {{device}} --out {{out}}"
+inputs = ["gan:generator"]
+outputs = ["{name}/synth/test.safetensors"]
+
+[target."mix-{{mix}}-s{{seed}}"]
+matrix = {{ mix = "mix", seed = "seed" }}
+command = "mix-build --real {{in.train}} --synthetic {{in.synthetic}} --ratio {{mix.ratio}} --seed {{seed}} --out {{out}}"
+inputs = {{ train = "{{train_set}}", synthetic = "synth-train-s{{seed}}" }}
+outputs = ["{name}/mix/{{mix}}-s{{seed}}.safetensors"]
+
+[target."clf-O-s{{seed}}"]
+matrix = {{ seed = "seed" }}
+command = "clf-train --train {{in.train}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed {{seed}} --device {{device}} --out {{out}}"
+inputs = {{ train = "{{train_set}}" }}
+outputs = ["{name}/clf/O-s{{seed}}.safetensors"]
+
+[target."clf-{{mix}}-s{{seed}}"]
+matrix = {{ mix = "mix", seed = "seed" }}
+command = "clf-train --train {{in}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed {{seed}} --device {{device}} --out {{out}}"
+inputs = ["mix-{{mix}}-s{{seed}}"]
+outputs = ["{name}/clf/{{mix}}-s{{seed}}.safetensors"]
+
+[target."eval-O-s{{seed}}"]
+matrix = {{ seed = "seed" }}
+command = "evaluate --classifier {{in.clf}} --test {{in.test}} {{in.synthetic}} --device {{device}} --out {{out}}"
+inputs = {{ clf = "clf-O-s{{seed}}", test = "{{test_set}}", synthetic = "synth-test" }}
+outputs = ["{name}/metrics/O-s{{seed}}.json"]
+
+[target."eval-{{mix}}-s{{seed}}"]
+matrix = {{ mix = "mix", seed = "seed" }}
+command = "evaluate --classifier {{in.clf}} --test {{in.test}} {{in.synthetic}} --device {{device}} --out {{out}}"
+inputs = {{ clf = "clf-{{mix}}-s{{seed}}", test = "{{test_set}}", synthetic = "synth-test" }}
+outputs = ["{name}/metrics/{{mix}}-s{{seed}}.json"]
+
+[target.report]
+command = "synthmix report --metrics {{in}} --out {{out}} --title \"{name}: real and synthetic training mixes\""
+inputs = ["eval-*"]
+outputs = ["report/{name}/report.md"]
+"#,
+        train = p.train.display(),
+        test = p.test.display(),
+        gan = c.gan_arch,
+        gan_epochs = c.gan_epochs,
+        clf = c.clf_arch,
+        spc = c.synth_per_class,
+        stpc = c.synth_test_per_class,
+        fid_every = (c.gan_epochs / 10).max(1),
+    );
+    s
+}
+
+/// Writes `DIR/NAME.toml` and `DIR/NAME-quick.toml`; refuses to overwrite.
+pub fn run(p: &InitParams) -> Result<Vec<PathBuf>> {
+    if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(Error::Invalid(format!("--name '{}': use letters, digits, - and _", p.name)));
+    }
+    let train = crate::artifact::image_set::read(&p.train)?;
+    let test = crate::artifact::image_set::read(&p.test)?;
+    if (train.shape, train.num_classes) != (test.shape, test.num_classes) {
+        return Err(Error::Invalid(format!(
+            "--train {} ({}, {} classes) and --test {} ({}, {} classes) do not match",
+            p.train.display(),
+            train.shape,
+            train.num_classes,
+            p.test.display(),
+            test.shape,
+            test.num_classes
+        )));
+    }
+    let classes = train.class_names();
+    let mut written = Vec::new();
+    for (quick, gan_images) in [(false, 600_000), (true, 100_000)] {
+        let c = choose(&train, &test, gan_images)?;
+        let file = p.dir.join(format!("{}{}.toml", p.name, if quick { "-quick" } else { "" }));
+        if file.exists() {
+            return Err(Error::Invalid(format!("{} exists: not overwritten", file.display())));
+        }
+        written.push((file, spec_text(p, &c, &classes, quick)));
+    }
+    std::fs::create_dir_all(&p.dir).map_err(|e| Error::io(&p.dir, e))?;
+    for (file, text) in &written {
+        crate::artifact::write_atomic(file, text.as_bytes())?;
+    }
+    Ok(written.into_iter().map(|w| w.0).collect())
+}
