@@ -268,7 +268,10 @@ fn own_images_import_init_study_and_run_the_quick_spec() {
     // The report names the classes.
     let rows = common::markdown_rows(&md, "## Accuracy per class");
     assert_eq!(rows.len(), 4, "O, S, 1:1, 5:1: {rows:?}");
-    assert!(md.contains("| Generator | Train | eight | five | four | nine | one | seven | six | three | two | zero |"), "{md}");
+    assert!(
+        md.contains("| Generator | Train | eight | five | four | nine | one | seven | six | three | two | zero |"),
+        "{md}"
+    );
     // Writing over an existing spec is refused.
     let e = common::run_err(bin("synthmix").current_dir(d).args([
         "init-study",
