@@ -401,6 +401,8 @@ fn zero_weight_on_synthetic_items_ignores_them() {
     };
     assert_eq!(fit("a", "0"), fit("b", "0"), "weight 0: the synthetic items change nothing");
     assert_ne!(fit("a", "1"), fit("b", "1"), "weight 1: they do");
+    let meta = checkpoint::read(&p("clf-a-1.safetensors"), None).unwrap().meta.extra;
+    assert_eq!(meta["synthetic_weight"], "1", "the strategy is recorded in the checkpoint");
     let e = run_err(
         bin("clf-train")
             .args(["--train", "mnist:test", "--limit", "100", "--synthetic-weight", "0.5", "--out"])
@@ -437,5 +439,7 @@ fn recycling_is_deterministic_and_changes_training() {
     let recycle = ["--recycle", "fashion-mnist:train", "--recycle-every", "1"];
     let (a, b) = (fit("a.safetensors", &recycle), fit("b.safetensors", &recycle));
     assert_eq!(a, b, "same seed, same bytes");
+    let meta = checkpoint::read(&p("a.safetensors"), None).unwrap().meta.extra;
+    assert_eq!((meta["recycle"].as_str(), meta["recycle_every"].as_str()), ("fashion-mnist:train", "1"));
     assert_ne!(a, fit("plain.safetensors", &[]), "fresh images change training");
 }

@@ -482,6 +482,17 @@ fn latent_scale_and_confidence_filtering() {
     let rates: Vec<f64> = f.meta.extra["acceptance"].split(',').map(|r| r.parse().unwrap()).collect();
     assert_eq!(rates.len(), 10);
     assert!(rates.iter().all(|&r| r > 0.0 && r <= 1.0), "{rates:?}");
+    // How the pool was sampled travels into every mix made from it.
+    run_ok(
+        bin("mix-build")
+            .args(["--real", "mnist:train", "--synthetic"])
+            .arg(p("f1.safetensors"))
+            .args(["--ratio", "1:1", "--total", "100", "-q", "--out"])
+            .arg(p("mix.safetensors")),
+    );
+    let mix = image_set::read(&p("mix.safetensors")).unwrap().meta.extra;
+    assert_eq!(mix["min_confidence"], f.meta.extra["min_confidence"]);
+    assert_eq!(mix["acceptance"], f.meta.extra["acceptance"]);
     // An unreachable threshold is one line naming the class and its acceptance.
     let e = run_err(
         bin("synth-sample")

@@ -271,9 +271,10 @@ fn draw(
     extra.insert("real_count".into(), real_n.to_string());
     extra.insert("synthetic_count".into(), synth_n.to_string());
     extra.insert("mix_seed".into(), seed.to_string());
-    // Which generator made the synthetic part (the report groups results by it).
+    // Which generator made the synthetic part, and how it was sampled (the
+    // reports group results by these).
     if synth_n > 0 {
-        for key in ["generator", "generator_blake3"] {
+        for key in ["generator", "generator_blake3", "latent_scale", "judge", "min_confidence", "acceptance"] {
             if let Some(v) = synthetic.meta.extra.get(key) {
                 extra.insert(key.into(), v.clone());
             }

@@ -7,6 +7,12 @@
 //! therefore gives nested sets: a 1 % subset lies inside the 2 % one, and a
 //! long tail's classes inside the balanced set, so "the same images plus more
 //! real ones" is a real comparison.
+//!
+//! A validation split comes from the *back* of the same permutations:
+//! `holdout:N` keeps the last N images of every class, `rest:N` all the
+//! others. With one seed the holdout is disjoint from every front rule whose
+//! count leaves N images of each class (a 10 % fraction, a long tail), so
+//! knobs can be chosen on real images no training set of the study contains.
 
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -39,11 +45,16 @@ pub enum Subset {
     Step { ratio: f64, classes: StepClasses },
     /// `balanced` (n_max per class) or `balanced:N`.
     Balanced(Option<usize>),
+    /// `holdout:N`: the last N images of every class's permutation (a
+    /// validation split).
+    Holdout(usize),
+    /// `rest:N`: every image but `holdout:N`'s (the training set beside it).
+    Rest(usize),
 }
 
 fn bad(s: &str, why: &str) -> Error {
     Error::Invalid(format!(
-        "--subset '{s}': {why} (rules: fraction:F, longtail:IF, step:R:CLASSES, step:R:k=N, balanced, balanced:N)"
+        "--subset '{s}': {why} (rules: fraction:F, longtail:IF, step:R:CLASSES, step:R:k=N, balanced, balanced:N, holdout:N, rest:N)"
     ))
 }
 
@@ -100,6 +111,8 @@ impl std::str::FromStr for Subset {
                 let n = crate::limits::images(n).map_err(|e| bad(s, &e))?;
                 Ok(Subset::Balanced(Some(n)))
             }
+            ["holdout", n] => Ok(Subset::Holdout(crate::limits::images(n).map_err(|e| bad(s, &e))?)),
+            ["rest", n] => Ok(Subset::Rest(crate::limits::images(n).map_err(|e| bad(s, &e))?)),
             _ => Err(bad(s, "unknown rule")),
         }
     }
@@ -117,6 +130,8 @@ impl std::fmt::Display for Subset {
             Subset::Step { ratio, classes: StepClasses::Chosen(k) } => write!(f, "step:{ratio}:k={k}"),
             Subset::Balanced(None) => write!(f, "balanced"),
             Subset::Balanced(Some(n)) => write!(f, "balanced:{n}"),
+            Subset::Holdout(n) => write!(f, "holdout:{n}"),
+            Subset::Rest(n) => write!(f, "rest:{n}"),
         }
     }
 }
@@ -173,6 +188,16 @@ impl Subset {
                 (0..k).map(|c| if minority.contains(&c) { cut } else { n_max }).collect()
             }
             Subset::Balanced(n) => vec![n.unwrap_or(n_max); k],
+            Subset::Holdout(n) => vec![*n; k],
+            Subset::Rest(n) => {
+                if let Some(c) = available.iter().position(|&have| have <= *n) {
+                    return Err(Error::Invalid(format!(
+                        "--subset {self} holds out {n} images of class {c}, which has only {} (nothing would remain)",
+                        available[c]
+                    )));
+                }
+                available.iter().map(|&have| have - n).collect()
+            }
         };
         for (c, (&need, &have)) in counts.iter().zip(available).enumerate() {
             if need > have {
@@ -210,7 +235,8 @@ impl Subset {
     }
 
     /// The retained indices of `set` (sorted): per class, the first `count`
-    /// of a seeded permutation, so smaller counts give nested subsets.
+    /// of a seeded permutation, so smaller counts give nested subsets
+    /// (`holdout` takes the last `count` instead).
     pub fn select(&self, set: &ImageSet, seed: u64) -> Result<Vec<usize>> {
         let by_class = set.indices_by_class();
         let available: Vec<usize> = by_class.iter().map(Vec::len).collect();
@@ -218,7 +244,8 @@ impl Subset {
         let mut keep = Vec::with_capacity(counts.iter().sum());
         for (c, (mut idx, n)) in by_class.into_iter().zip(counts).enumerate() {
             idx.shuffle(&mut rng::stream(seed, &format!("subset/class{c}")));
-            keep.extend_from_slice(&idx[..n]);
+            let from = if matches!(self, Subset::Holdout(_)) { idx.len() - n } else { 0 };
+            keep.extend_from_slice(&idx[from..from + n]);
         }
         keep.sort_unstable();
         Ok(keep)
@@ -231,12 +258,32 @@ mod tests {
 
     #[test]
     fn rules_parse_and_print_back() {
-        for s in ["fraction:0.01", "longtail:100", "step:0.1:0,3,5", "step:0.05:k=3", "balanced", "balanced:500"] {
+        for s in [
+            "fraction:0.01",
+            "longtail:100",
+            "step:0.1:0,3,5",
+            "step:0.05:k=3",
+            "balanced",
+            "balanced:500",
+            "holdout:500",
+            "rest:500",
+        ] {
             let rule = s.parse::<Subset>().unwrap();
             assert_eq!(rule.to_string(), s);
             assert_eq!(serde_json::to_string(&rule).unwrap(), format!("\"{s}\""));
         }
-        for s in ["fraction:0", "fraction:1.5", "longtail:0.5", "step:0:1", "step:0.1:x", "nope", "fraction:nan", ""] {
+        for s in [
+            "fraction:0",
+            "fraction:1.5",
+            "longtail:0.5",
+            "step:0:1",
+            "step:0.1:x",
+            "nope",
+            "fraction:nan",
+            "",
+            "holdout:0",
+            "rest:x",
+        ] {
             assert!(s.parse::<Subset>().is_err(), "{s}");
         }
     }
@@ -269,5 +316,49 @@ mod tests {
         assert!(e.contains("needs 100 images of class 1 but the set has only 80"), "{e}");
         let e = Subset::Step { ratio: 0.5, classes: StepClasses::Named(vec![9]) }.counts(&avail, 0).unwrap_err();
         assert!(e.to_string().contains("class 9 does not exist"), "{e}");
+    }
+
+    fn toy_set(per_class: &[usize]) -> ImageSet {
+        let labels: Vec<u8> =
+            per_class.iter().enumerate().flat_map(|(c, &n)| std::iter::repeat(c as u8).take(n)).collect();
+        let n = labels.len();
+        ImageSet::new(
+            std::path::Path::new("<toy>"),
+            vec![0; n * 4],
+            labels,
+            crate::data::ImageShape { c: 1, h: 2, w: 2 },
+            per_class.len(),
+            crate::data::SetMeta {
+                dataset: "toy".into(),
+                split: "train".into(),
+                source: crate::data::Source::Real,
+                extra: Default::default(),
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn holdout_and_rest_split_every_class_and_stay_clear_of_front_rules() {
+        let set = toy_set(&[60, 75, 50]);
+        let hold = Subset::Holdout(20).select(&set, 3).unwrap();
+        let rest = Subset::Rest(20).select(&set, 3).unwrap();
+        assert_eq!(hold.len(), 60);
+        assert_eq!(rest.len(), 185 - 60);
+        let mut all: Vec<usize> = hold.iter().chain(&rest).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..185).collect::<Vec<_>>(), "holdout and rest partition the set");
+        // Front rules with the same seed never touch the holdout, and lie in the rest.
+        for rule in [Subset::Fraction(0.5), Subset::Fraction(0.1), Subset::Balanced(Some(30))] {
+            let front = rule.select(&set, 3).unwrap();
+            assert!(front.iter().all(|i| !hold.contains(i)), "{rule} overlaps the holdout");
+            assert!(front.iter().all(|i| rest.contains(i)), "{rule} leaves the rest");
+        }
+        // Another seed gives another holdout.
+        assert_ne!(Subset::Holdout(20).select(&set, 4).unwrap(), hold);
+        let e = Subset::Rest(50).select(&set, 3).unwrap_err().to_string();
+        assert!(e.contains("holds out 50 images of class 2, which has only 50"), "{e}");
+        let e = Subset::Holdout(51).select(&set, 3).unwrap_err().to_string();
+        assert!(e.contains("needs 51 images of class 2 but the set has only 50"), "{e}");
     }
 }

@@ -500,6 +500,10 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
             .chain(e.val_accuracy.map(|a| ("val_accuracy".to_string(), format!("{a:.6}"))))
             .chain((!params.rebalance.is_none()).then(|| ("rebalance".to_string(), params.rebalance.name().into())))
             .chain(params.init.as_ref().map(|p| ("init".to_string(), p.display().to_string())))
+            .chain(params.synthetic_weight.map(|w| ("synthetic_weight".to_string(), w.to_string())))
+            .chain(params.recycle.iter().flat_map(|r| {
+                [("recycle".to_string(), r.pool.clone()), ("recycle_every".to_string(), r.every.to_string())]
+            }))
             .collect(),
         };
         checkpoint::write(&params.out, &varmap, &meta)?;
