@@ -59,7 +59,17 @@ regimes-quick *ARGS: build (_ensure-data "mnist")
     target/release/synthmix run pipelines/regimes-quick.toml {{ARGS}}
     @echo "report: artifacts/report/regimes-quick/report.md"
 
-# Publish a study's report (Markdown, CSV, PNG; never weights) into results/STUDY/ (paper or regimes).
+# Strategies that close the synthetic-to-real gap: filtering, latent scaling, down-weighting, recycling, two-stage (pipelines/strategies.toml); args to `synthmix run`.
+strategies *ARGS: build (_ensure-data "mnist fashion-mnist")
+    target/release/synthmix run pipelines/strategies.toml {{ARGS}}
+    @echo "report: artifacts/report/strategies/report.md"
+
+# The strategies study on MNIST at reduced sizes (minutes); args to `synthmix run`.
+strategies-quick *ARGS: build (_ensure-data "mnist")
+    target/release/synthmix run pipelines/strategies-quick.toml {{ARGS}}
+    @echo "report: artifacts/report/strategies-quick/report.md"
+
+# Publish a study's report (Markdown, CSV, PNG; never weights) into results/STUDY/ (paper, regimes or strategies).
 publish STUDY="paper":
     test -f artifacts/report/{{STUDY}}/report.md || { echo "error: no artifacts/report/{{STUDY}}/report.md: run the study first" >&2; exit 1; }
     rm -rf results/{{STUDY}} && mkdir -p results/{{STUDY}}

@@ -94,11 +94,14 @@ enum Cmd {
     },
     /// Write the paper's tables (Markdown, CSV) and figures (PNG) from
     /// evaluate's METRICS.json files, with report.md linking them (or, with
-    /// --study regimes, the regimes study's: imbalance, scarce data, CAS).
+    /// --study regimes or strategies, those studies' reports).
     Report {
-        /// Which study's report: paper (Tables 2 and 3, the claims) or
+        /// Which study's report: paper (Tables 2 and 3, the claims),
         /// regimes (pipelines/regimes.toml: class imbalance, scarce real
-        /// data, the synthetic-to-real gap).
+        /// data, the synthetic-to-real gap) or strategies
+        /// (pipelines/strategies.toml: filtering, latent scaling,
+        /// down-weighting, recycling, two-stage training; FID reports of
+        /// `evaluate --fid` may be among the files).
         #[arg(long, value_enum, default_value_t = Study::Paper)]
         study: Study,
         /// METRICS.json files written by `evaluate`.
@@ -178,6 +181,7 @@ enum Cmd {
 enum Study {
     Paper,
     Regimes,
+    Strategies,
 }
 
 #[derive(Subcommand)]
@@ -338,14 +342,15 @@ fn main() -> std::process::ExitCode {
                     report::study::ReportParams { metrics, paper, out, title, expect_datasets, notes: note, prior };
                 let written = match study {
                     Study::Paper => report::study::run(&params, &opts)?,
-                    Study::Regimes => {
-                        if params.paper.is_some() || params.prior.is_some() {
-                            anyhow::bail!(
-                                "--paper and --prior belong to the paper study's report, not --study regimes"
-                            );
-                        }
-                        report::regimes::run(&params)?
+                    Study::Regimes | Study::Strategies if params.paper.is_some() || params.prior.is_some() => {
+                        let name = clap::ValueEnum::to_possible_value(&study).map(|v| v.get_name().to_string());
+                        anyhow::bail!(
+                            "--paper and --prior belong to the paper study's report, not --study {}",
+                            name.unwrap_or_default()
+                        )
                     }
+                    Study::Regimes => report::regimes::run(&params)?,
+                    Study::Strategies => report::strategies::run(&params)?,
                 };
                 for f in written {
                     println!("wrote {}", f.display());

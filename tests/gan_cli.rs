@@ -503,6 +503,47 @@ fn latent_scale_and_confidence_filtering() {
             .arg("--out")
             .arg(p("none.safetensors")),
     );
-    assert!(e.contains("class 0 kept") && e.contains("acceptance"), "{e}");
+    assert!(e.contains("class 0 kept") && e.contains("acceptance") && e.contains("--shortfall fill"), "{e}");
     assert!(!p("none.safetensors").exists());
+    // `--shortfall fill` completes each class with its most confident rejects,
+    // deterministically, and records how many.
+    for out in ["fill1.safetensors", "fill2.safetensors"] {
+        run_ok(
+            bin("synth-sample")
+                .arg("--generator")
+                .arg(&g)
+                .args(["--per-class", "20", "--min-confidence", "0.999999", "--shortfall", "fill", "-q", "--judge"])
+                .arg(&judge)
+                .arg("--out")
+                .arg(p(out)),
+        );
+    }
+    assert_eq!(hash_file(&p("fill1.safetensors")).unwrap(), hash_file(&p("fill2.safetensors")).unwrap());
+    let filled = image_set::read(&p("fill1.safetensors")).unwrap();
+    assert_eq!(filled.class_histogram(), vec![20; 10]);
+    let counts: Vec<usize> = filled.meta.extra["filled"].split(',').map(|n| n.parse().unwrap()).collect();
+    assert_eq!(counts.len(), 10);
+    assert!(counts.iter().all(|&n| n <= 20) && counts[0] > 0, "{counts:?}");
+    // The fill is the top of 4000 candidates per class, so it beats the plain
+    // sample's 90th percentile of that class.
+    let fill_conf = synthmix_core::model::label_confidence(&clf, &filled, 100, &candle_core::Device::Cpu).unwrap();
+    let plain_conf = synthmix_core::model::label_confidence(&clf, &plain, 100, &candle_core::Device::Cpu).unwrap();
+    for (c, idx) in filled.indices_by_class().iter().enumerate() {
+        let mut v: Vec<f32> = plain.indices_by_class()[c].iter().map(|&i| plain_conf[i]).collect();
+        v.sort_by(f32::total_cmp);
+        let p90 = v[v.len() * 9 / 10];
+        let worst = idx.iter().map(|&i| fill_conf[i]).fold(1.0f32, f32::min);
+        assert!(worst >= p90, "class {c}: a filled image at {worst} is below the plain sample's p90 {p90}");
+    }
+    // A usage error (clap's, exit 2): --shortfall means nothing without a judge.
+    let out = bin("synth-sample")
+        .arg("--generator")
+        .arg(&g)
+        .args(["--per-class", "2", "--shortfall", "fill", "--out"])
+        .arg(p("nojudge.safetensors"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--judge"));
+    assert!(!p("nojudge.safetensors").exists());
 }

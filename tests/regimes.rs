@@ -8,42 +8,15 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{bin, markdown_rows, run_ok};
+use common::{bin, is_cell, is_interval, markdown_rows, run_ok, set_field};
 use synthmix_core::artifact::{image_set, provenance};
 use synthmix_core::data::subset::Subset;
-
-/// Replaces the value after `key = ` (up to `,`, ` ` or `}`) on every line.
-fn set_field(spec: &str, key: &str, value: &str) -> String {
-    let pat = format!("{key} = ");
-    let mut found = false;
-    let out: Vec<String> = spec
-        .lines()
-        .map(|line| {
-            let mut l = line.to_string();
-            let mut from = 0;
-            while let Some(i) = l[from..].find(&pat).map(|i| i + from) {
-                if i > 0 && !matches!(l.as_bytes()[i - 1], b' ' | b'{') {
-                    from = i + pat.len();
-                    continue;
-                }
-                let start = i + pat.len();
-                let end = l[start..].find([',', ' ', '}']).map_or(l.len(), |e| start + e);
-                l.replace_range(start..end, value);
-                from = start + value.len();
-                found = true;
-            }
-            l
-        })
-        .collect();
-    assert!(found, "regimes-quick.toml lost its {key}");
-    out.join("\n") + "\n"
-}
 
 /// regimes-quick.toml at tiny sizes: every target and command as shipped.
 fn tiny_regimes(root: &Path) -> String {
     let mut s = std::fs::read_to_string(root.join("pipelines/regimes-quick.toml")).unwrap();
     for (k, v) in [("gan_epochs", "2"), ("every", "1"), ("clf_budget", "300")] {
-        s = set_field(&s, k, v);
+        s = set_field(&s, k, v, "regimes-quick.toml");
     }
     for (from, to) in [
         ("balanced:1000", "balanced:60"),
@@ -55,20 +28,6 @@ fn tiny_regimes(root: &Path) -> String {
         s = s.replace(from, to);
     }
     s
-}
-
-fn is_cell(s: &str) -> bool {
-    let mut it = s.split_whitespace();
-    it.next().and_then(|x| x.parse::<f64>().ok()).is_some_and(|m| (0.0..=1.0).contains(&m))
-        && it.next() == Some("±")
-        && it.next().and_then(|x| x.parse::<f64>().ok()).is_some()
-        && it.next().is_some_and(|n| n.starts_with("(n="))
-}
-
-fn is_interval(s: &str) -> bool {
-    // `+0.0123 [-0.0040, +0.0286] (n=2)`
-    let mut it = s.split_whitespace();
-    it.next().and_then(|x| x.parse::<f64>().ok()).is_some() && it.next().is_some_and(|x| x.starts_with('['))
 }
 
 #[test]

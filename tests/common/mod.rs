@@ -130,3 +130,47 @@ pub fn recorded_objects(artifacts: &Path) -> std::collections::BTreeSet<String> 
         })
         .collect()
 }
+
+/// Replaces the value after `key = ` (up to `,`, ` ` or `}`) on every line
+/// of a spec (`what` names it when the key is gone).
+pub fn set_field(spec: &str, key: &str, value: &str, what: &str) -> String {
+    let pat = format!("{key} = ");
+    let mut found = false;
+    let out: Vec<String> = spec
+        .lines()
+        .map(|line| {
+            let mut l = line.to_string();
+            let mut from = 0;
+            while let Some(i) = l[from..].find(&pat).map(|i| i + from) {
+                if i > 0 && !matches!(l.as_bytes()[i - 1], b' ' | b'{') {
+                    from = i + pat.len();
+                    continue;
+                }
+                let start = i + pat.len();
+                let end = l[start..].find([',', ' ', '}']).map_or(l.len(), |e| start + e);
+                l.replace_range(start..end, value);
+                from = start + value.len();
+                found = true;
+            }
+            l
+        })
+        .collect();
+    assert!(found, "{what} lost its {key}");
+    out.join("\n") + "\n"
+}
+
+/// A report cell `mean ± std (n=N)` of an accuracy.
+pub fn is_cell(s: &str) -> bool {
+    let mut it = s.split_whitespace();
+    it.next().and_then(|x| x.parse::<f64>().ok()).is_some_and(|m| (0.0..=1.0).contains(&m))
+        && it.next() == Some("±")
+        && it.next().and_then(|x| x.parse::<f64>().ok()).is_some()
+        && it.next().is_some_and(|n| n.starts_with("(n="))
+}
+
+/// A report interval `+0.0123 [-0.0040, +0.0286] (n=2)` (or `[no interval]`).
+pub fn is_interval(s: &str) -> bool {
+    // `+0.0123 [-0.0040, +0.0286] (n=2)`
+    let mut it = s.split_whitespace();
+    it.next().and_then(|x| x.parse::<f64>().ok()).is_some() && it.next().is_some_and(|x| x.starts_with('['))
+}

@@ -274,7 +274,8 @@ fn draw(
     // Which generator made the synthetic part, and how it was sampled (the
     // reports group results by these).
     if synth_n > 0 {
-        for key in ["generator", "generator_blake3", "latent_scale", "judge", "min_confidence", "acceptance"] {
+        for key in ["generator", "generator_blake3", "latent_scale", "judge", "min_confidence", "acceptance", "filled"]
+        {
             if let Some(v) = synthetic.meta.extra.get(key) {
                 extra.insert(key.into(), v.clone());
             }

@@ -504,3 +504,110 @@ pub fn fraction_curves(title: &str, curves: &[Curve]) -> Result<Option<Vec<u8>>>
     }
     Ok(Some(to_png(buf, w, h)?))
 }
+
+/// One paired difference to draw: a row of a forest plot.
+#[derive(Debug, Clone)]
+pub struct Effect {
+    /// Rows are grouped by this (e.g. the regime) …
+    pub group: String,
+    /// … and coloured by this (e.g. the strategy).
+    pub series: String,
+    pub interval: super::claims::Interval,
+}
+
+/// A forest plot: one row per effect (mean and 95 % interval of a paired
+/// difference), grouped, with the zero line; infinite intervals are clipped
+/// to the axis. `None` when there is nothing to draw.
+pub fn effects(title: &str, effects: &[Effect]) -> Result<Option<Vec<u8>>> {
+    register_font();
+    if effects.is_empty() {
+        return Ok(None);
+    }
+    let mut series: Vec<&str> = Vec::new();
+    for e in effects {
+        if !series.contains(&e.series.as_str()) {
+            series.push(&e.series);
+        }
+    }
+    let finite = |x: f64| x.is_finite().then_some(x);
+    let lo = effects.iter().filter_map(|e| finite(e.interval.lo)).fold(0.0f64, f64::min);
+    let hi = effects.iter().filter_map(|e| finite(e.interval.hi)).fold(0.0f64, f64::max);
+    let pad = ((hi - lo) * 0.08).max(0.002);
+    let (xlo, xhi) = (lo - pad, hi + pad);
+    let n = effects.len();
+    let (w, h) = (900u32, (140 + 26 * n as u32).min(4000));
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let labels: Vec<String> = effects.iter().map(|e| format!("{} · {}", e.group, e.series)).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(330)
+            .build_cartesian_2d(xlo..xhi, -0.5f64..(n as f64 - 0.5))
+            .map_err(plot_err)?;
+        let ylabel = |y: &f64| {
+            let r = y.round();
+            if (y - r).abs() > 1e-6 || r < 0.0 || r as usize >= n {
+                return String::new();
+            }
+            labels[n - 1 - r as usize].clone()
+        };
+        chart
+            .configure_mesh()
+            .y_labels(n)
+            .y_label_formatter(&ylabel)
+            .x_desc("paired difference in test accuracy (95 % interval)")
+            .x_label_formatter(&|x: &f64| format!("{x:+.3}"))
+            .light_line_style(TRANSPARENT)
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, -0.5), (0.0, n as f64 - 0.5)],
+                BLACK.stroke_width(1),
+            )))
+            .map_err(plot_err)?;
+        for (j, s) in series.iter().enumerate() {
+            let color = COLORS[j % COLORS.len()];
+            let rows: Vec<(f64, &Effect)> = effects
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.series == *s)
+                .map(|(i, e)| ((n - 1 - i) as f64, e))
+                .collect();
+            let clip = |x: f64| {
+                if x.is_finite() {
+                    x.clamp(xlo, xhi)
+                } else if x > 0.0 {
+                    xhi
+                } else {
+                    xlo
+                }
+            };
+            chart
+                .draw_series(rows.iter().map(|(y, e)| {
+                    PathElement::new(vec![(clip(e.interval.lo), *y), (clip(e.interval.hi), *y)], color.stroke_width(2))
+                }))
+                .map_err(plot_err)?
+                .label(*s)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            chart
+                .draw_series(rows.iter().map(|(y, e)| Circle::new((e.interval.mean, *y), 4, color.filled())))
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 12))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Some(to_png(buf, w, h)?))
+}

@@ -10,6 +10,7 @@ pub mod markdown;
 pub mod prior;
 pub mod regimes;
 pub mod results;
+pub mod strategies;
 pub mod study;
 pub mod tables;
 mod text;

@@ -39,6 +39,12 @@ pub struct Args {
     /// the acceptance rate per class is recorded.
     #[arg(long, requires = "judge", value_parser = crate::limits::fraction)]
     min_confidence: Option<f64>,
+    /// When a class's candidates pass too rarely (none of 200 per image
+    /// needed): `fail` stops with the class and its acceptance rate; `fill`
+    /// completes the class with its most confident rejects and records how
+    /// many in the set's metadata (`filled`).
+    #[arg(long, value_enum, default_value_t = sample::Shortfall::Fail, requires = "judge")]
+    shortfall: sample::Shortfall,
     /// Images per generator batch.
     #[arg(long, default_value_t = 500, value_parser = crate::limits::batch_size)]
     batch_size: usize,
@@ -60,7 +66,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         batch_size: a.batch_size,
         out: a.out.clone(),
         latent_scale: a.latent_scale,
-        filter: a.judge.zip(a.min_confidence).map(|(judge, min_confidence)| sample::Filter { judge, min_confidence }),
+        filter: a.judge.zip(a.min_confidence).map(|(judge, min_confidence)| sample::Filter {
+            judge,
+            min_confidence,
+            shortfall: a.shortfall,
+        }),
     };
     let mut inputs = vec![("--generator", params.generator.as_path())];
     if let Some(f) = &params.filter {

@@ -49,6 +49,29 @@ pub struct Filter {
     /// A classifier checkpoint (trained on the real data of the regime, never more).
     pub judge: PathBuf,
     pub min_confidence: f64,
+    /// What happens when a class's candidates pass too rarely.
+    #[serde(default, skip_serializing_if = "Shortfall::is_fail")]
+    pub shortfall: Shortfall,
+}
+
+/// What confidence filtering does when a class has drawn its maximum of
+/// candidates ([`MAX_DRAWS_PER_IMAGE`] per image) and still lacks images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shortfall {
+    /// Stop with an error naming the class and its acceptance rate.
+    #[default]
+    Fail,
+    /// Complete the class with the most confident of its rejected
+    /// candidates (below τ), and record how many in the set's metadata
+    /// (`filled`), so a sweep can include a τ the generator cannot reach.
+    Fill,
+}
+
+impl Shortfall {
+    fn is_fail(&self) -> bool {
+        *self == Shortfall::Fail
+    }
 }
 
 /// Draws per class at most this many candidates per image kept before
@@ -108,11 +131,13 @@ pub fn sample(
     Ok((images, labels))
 }
 
-/// What confidence filtering did per class: candidates drawn and accepted.
+/// What confidence filtering did per class: candidates drawn and accepted,
+/// and images completed below τ under [`Shortfall::Fill`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Acceptance {
     pub drawn: Vec<usize>,
     pub accepted: Vec<usize>,
+    pub filled: Vec<usize>,
 }
 
 impl Acceptance {
@@ -122,10 +147,11 @@ impl Acceptance {
 }
 
 /// Samples `counts[c]` images of every class whose judge confidence in
-/// class `c` is at least `tau`: candidates are drawn class by class from a
-/// per-class noise stream, in batches, and kept in order until the count is
-/// met (so the seed fixes the set). A class whose candidates pass too rarely
-/// is an error naming the class and its acceptance rate.
+/// class `c` is at least `f.min_confidence`: candidates are drawn class by
+/// class from a per-class noise stream, in batches, and kept in order until
+/// the count is met (so the seed fixes the set). A class whose candidates
+/// pass too rarely is an error naming the class and its acceptance rate, or
+/// under [`Shortfall::Fill`] is completed with its most confident rejects.
 #[allow(clippy::too_many_arguments)]
 pub fn sample_filtered(
     g: &gan::Generator,
@@ -134,44 +160,102 @@ pub fn sample_filtered(
     seed: u64,
     batch: usize,
     sigma: f64,
-    tau: f64,
+    f: &Filter,
     device: &Device,
 ) -> Result<(Vec<u8>, Vec<u8>, Acceptance)> {
     let p = g.config.image.pixels();
     let k = counts.len();
+    let tau = f.min_confidence;
     let (mut images, mut labels) = (Vec::new(), Vec::new());
-    let mut acc = Acceptance { drawn: vec![0; k], accepted: vec![0; k] };
+    let mut acc = Acceptance { drawn: vec![0; k], accepted: vec![0; k], filled: vec![0; k] };
     for (c, &need) in counts.iter().enumerate() {
         let mut r = rng::stream(seed, &format!("synth-sample/filtered/class{c}"));
         let mut kept = 0;
+        let mut rejects = Rejects::new(need, f.shortfall == Shortfall::Fill);
         while kept < need {
             if acc.drawn[c] >= need.saturating_mul(MAX_DRAWS_PER_IMAGE) {
-                return Err(Error::Invalid(format!(
-                    "--min-confidence {tau}: class {c} kept {kept} of {need} images after {} candidates (acceptance \
-                     {:.4}); lower the threshold or use a better generator",
+                if f.shortfall == Shortfall::Fail {
+                    return Err(Error::Invalid(format!(
+                        "--min-confidence {tau}: class {c} kept {kept} of {need} images after {} candidates \
+                         (acceptance {:.4}); lower the threshold, use a better generator, or --shortfall fill",
+                        acc.drawn[c],
+                        acc.accepted[c] as f64 / acc.drawn[c].max(1) as f64
+                    )));
+                }
+                let fill = rejects.best(need - kept);
+                tracing::warn!(
+                    "--min-confidence {tau}: class {c} kept {kept} of {need} images after {} candidates; the other {} \
+                     are its most confident rejects (confidence ≥ {:.4})",
                     acc.drawn[c],
-                    acc.accepted[c] as f64 / acc.drawn[c].max(1) as f64
-                )));
+                    fill.len(),
+                    fill.last().map_or(0.0, |r| r.0)
+                );
+                for (_, _, px) in fill {
+                    images.extend_from_slice(&px);
+                    labels.push(c as u8);
+                }
+                acc.filled[c] = need - kept;
+                break;
             }
             let n = batch.max(1);
             let cand_labels = vec![c as u8; n];
             let px = gan::generate_scaled(g, &cand_labels, &mut r, n, sigma, device)?;
             let cand = ImageSet::new(Path::new("<candidates>"), px, cand_labels, g.config.image, k, candidate_meta())?;
             let conf = crate::model::label_confidence(judge, &cand, n, device)?;
-            acc.drawn[c] += n;
             for (i, &q) in conf.iter().enumerate() {
+                let img = &cand.images[i * p..(i + 1) * p];
                 if f64::from(q) >= tau {
                     acc.accepted[c] += 1;
                     if kept < need {
-                        images.extend_from_slice(&cand.images[i * p..(i + 1) * p]);
+                        images.extend_from_slice(img);
                         labels.push(c as u8);
                         kept += 1;
                     }
+                } else {
+                    rejects.offer(q, acc.drawn[c] + i, img);
                 }
             }
+            acc.drawn[c] += n;
         }
     }
     Ok((images, labels, acc))
+}
+
+/// The most confident rejected candidates of one class (at most `cap`),
+/// kept only under [`Shortfall::Fill`]; ties go to the earlier draw, so the
+/// seed fixes the choice.
+struct Rejects {
+    cap: usize,
+    keep: bool,
+    items: Vec<(f32, usize, Vec<u8>)>,
+}
+
+impl Rejects {
+    fn new(cap: usize, keep: bool) -> Self {
+        Rejects { cap, keep, items: Vec::new() }
+    }
+
+    fn offer(&mut self, confidence: f32, draw: usize, image: &[u8]) {
+        if !self.keep || self.cap == 0 {
+            return;
+        }
+        self.items.push((confidence, draw, image.to_vec()));
+        // Prune to the best `cap` once twice that many are held: amortised O(1).
+        if self.items.len() >= self.cap.saturating_mul(2).max(64) {
+            self.sort_and_truncate(self.cap);
+        }
+    }
+
+    fn sort_and_truncate(&mut self, n: usize) {
+        self.items.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.items.truncate(n);
+    }
+
+    /// The best `n`, most confident first.
+    fn best(mut self, n: usize) -> Vec<(f32, usize, Vec<u8>)> {
+        self.sort_and_truncate(n);
+        self.items
+    }
 }
 
 fn candidate_meta() -> SetMeta {
@@ -214,9 +298,10 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
     };
     let t0 = std::time::Instant::now();
     let (images, labels, acceptance) = match &judge {
-        Some((clf, _, tau)) => {
+        Some((clf, _, _)) => {
+            let f = params.filter.as_ref().expect("a judge comes with its filter");
             let (i, l, a) =
-                sample_filtered(&g, clf, &counts, params.seed, params.batch_size, params.latent_scale, *tau, device)?;
+                sample_filtered(&g, clf, &counts, params.seed, params.batch_size, params.latent_scale, f, device)?;
             (i, l, Some(a))
         }
         None => {
@@ -249,6 +334,10 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
         extra.insert("min_confidence".into(), f.min_confidence.to_string());
         let rates: Vec<String> = a.rates().iter().map(|r| format!("{r:.4}")).collect();
         extra.insert("acceptance".into(), rates.join(","));
+        if a.filled.iter().any(|&n| n > 0) {
+            let filled: Vec<String> = a.filled.iter().map(usize::to_string).collect();
+            extra.insert("filled".into(), filled.join(","));
+        }
         for (c, r) in a.rates().iter().enumerate() {
             prov.metrics.push((format!("acceptance[{c}]"), *r));
         }
