@@ -146,8 +146,8 @@ pub struct StrategyObs {
 pub struct PoolQuality {
     pub dataset: String,
     pub rule: Subset,
-    /// The sampling strategy of the pool (None: plain).
-    pub knob: Option<(Strategy, String)>,
+    /// The sampling strategies of the pool with their knobs (empty: plain).
+    pub knobs: Vec<(Strategy, String)>,
     pub seed: u64,
     pub fid: f64,
     pub recognition: f64,
@@ -270,7 +270,7 @@ impl Labeller {
         Ok(PoolQuality {
             dataset: field(&pm, &gpath, "dataset")?,
             rule,
-            knob: sampling_knobs(&pm).into_iter().next(),
+            knobs: sampling_knobs(&pm),
             seed,
             fid: f.fid,
             recognition: f.recognition,
@@ -403,9 +403,12 @@ fn interval_text(i: Option<Interval>) -> String {
     i.map(|i| i.text(true)).unwrap_or_else(|| "–".into())
 }
 
-/// Where a paired difference lies: above 0, below 0, or inconclusive.
+/// Where a paired difference lies: above 0, below 0, or inconclusive;
+/// "identical" when every seed scored exactly as the reference (recycling
+/// whose training ended before epoch k redrew nothing).
 fn direction(i: Option<Interval>) -> &'static str {
     match i {
+        Some(i) if i.lo == 0.0 && i.hi == 0.0 => "identical",
         Some(i) if i.lo > 0.0 => "better",
         Some(i) if i.hi < 0.0 => "worse",
         Some(_) => "inconclusive",
@@ -494,6 +497,7 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     for d in &datasets {
         md.push_str(&dataset_section(&obs, d, &mut w)?);
     }
+    md.push_str(&recipe_section(&obs, &datasets));
     md.push_str(&quality_section(&pools, &datasets));
     md.push_str(&cas_section(&obs, &datasets));
     md.push_str("## Settings, provenance and cost\n\n");
@@ -511,7 +515,8 @@ fn intro(obs: &[StrategyObs], files: usize) -> String {
          the validation split: real training images no training set of the study contains). Each value is the \
          mean ± sample standard deviation over study seeds (n = seeds); each comparison a paired difference (same \
          seed) with its 95 % Student-t interval, called better or worse only when the interval excludes 0 and \
-         inconclusive otherwise. Where a strategy has a knob, every value is shown and the one marked ✓ is the \
+         inconclusive otherwise (identical: every seed scored exactly as the reference, as recycling does when \
+         training ends before epoch k and nothing is redrawn). Where a strategy has a knob, every value is shown and the one marked ✓ is the \
          one with the highest mean **validation** accuracy; the headline uses that one, so no knob is chosen on \
          the test set.\n\n",
         obs.len()
@@ -570,6 +575,21 @@ fn answers_section(obs: &[StrategyObs], datasets: &[String]) -> String {
                     );
                 }
             }
+            for arm in ix.combinations() {
+                let reference = reference_of(arm.base);
+                let i = ix.paired(arm, &reference);
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | combination: {} | {} | {} vs {} | {} |",
+                    dataset_title(d),
+                    regime_title(&r),
+                    ix.label(arm),
+                    cell_text(ix.test(arm)),
+                    interval_text(i),
+                    reference.label(),
+                    direction(i)
+                );
+            }
         }
     }
     s.push('\n');
@@ -605,11 +625,12 @@ fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<Strin
                 vs_ref.map(|i| format!("{} ({})", i.text(true), direction(Some(i)))).unwrap_or_else(|| "–".into()),
                 if *arm == real { "–".into() } else { interval_text(ix.paired(arm, &real)) }
             );
-            if chosen && arm.base != Base::Cas {
+            let combined = arm.knobs.len() > 1;
+            if (chosen || combined) && arm.base != Base::Cas {
                 if let Some(i) = ix.paired(arm, &reference) {
                     effects.push(super::figures::Effect {
                         group: regime_title(&r),
-                        series: arm.single().map(|st| st.title().to_string()).unwrap_or_default(),
+                        series: arm.single().map(|st| st.title().to_string()).unwrap_or_else(|| "combination".into()),
                         interval: i,
                     });
                 }
@@ -668,32 +689,40 @@ fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> String {
     );
     s.push_str("| dataset | real data | pool | FID | recognition | acceptance |\n|---|---|---|---|---|---|\n");
     for d in datasets {
-        let mut keys: Vec<(Subset, Option<(Strategy, String)>)> = Vec::new();
+        let mut keys: Vec<(Subset, Vec<(Strategy, String)>)> = Vec::new();
         for p in pools.iter().filter(|p| &p.dataset == d) {
-            let k = (p.rule.clone(), p.knob.clone());
+            let k = (p.rule.clone(), p.knobs.clone());
             if !keys.contains(&k) {
                 keys.push(k);
             }
         }
+        // By regime, then plain, single knobs, combinations; by strategy, then value.
+        let values = |k: &[(Strategy, String)]| -> Vec<f64> { k.iter().map(|x| x.1.parse().unwrap_or(0.0)).collect() };
         keys.sort_by(|a, b| {
-            share(&a.0).total_cmp(&share(&b.0)).then(a.1.as_ref().map(|k| k.0).cmp(&b.1.as_ref().map(|k| k.0))).then(
-                a.1.as_ref()
-                    .and_then(|k| k.1.parse::<f64>().ok())
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.1.as_ref().and_then(|k| k.1.parse::<f64>().ok()).unwrap_or(0.0)),
-            )
+            share(&a.0)
+                .total_cmp(&share(&b.0))
+                .then(a.1.len().cmp(&b.1.len()))
+                .then(a.1.iter().map(|k| k.0).cmp(b.1.iter().map(|k| k.0)))
+                .then(values(&a.1).partial_cmp(&values(&b.1)).unwrap_or(std::cmp::Ordering::Equal))
         });
-        for (rule, knob) in keys {
+        for (rule, knobs) in keys {
             let these: Vec<&PoolQuality> =
-                pools.iter().filter(|p| &p.dataset == d && p.rule == rule && p.knob == knob).collect();
+                pools.iter().filter(|p| &p.dataset == d && p.rule == rule && p.knobs == knobs).collect();
             let cell = |f: &dyn Fn(&PoolQuality) -> f64| {
                 let c = Cell::new(these.iter().map(|p| (p.seed, f(p))).collect());
                 format!("{:.3} ± {:.3} (n={})", c.mean, c.std, c.values.len())
             };
             let acc: Vec<f64> = these.iter().filter_map(|p| p.acceptance).collect();
             let filled = these.iter().map(|p| p.filled).sum::<f64>() / these.len() as f64;
-            let label =
-                knob.as_ref().map(|(st, v)| format!("{} {} = {v}", st.title(), st.knob())).unwrap_or("plain".into());
+            let label = if knobs.is_empty() {
+                "plain".to_string()
+            } else {
+                knobs
+                    .iter()
+                    .map(|(st, v)| format!("{} {} = {v}", st.title(), st.knob()))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            };
             let _ = writeln!(
                 s,
                 "| {} | {} | {label} | {} | {} | {} |",
@@ -711,6 +740,68 @@ fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> String {
                     ),
                 }
             );
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// The strategies a combination may stack: the pool's (filtering, scaling)
+/// and the loss's (down-weighting). Recycling draws from a plain pool ten
+/// times the mix's size, which a filtered pool is not; two-stage training
+/// starts from a CAS classifier, a different base.
+fn combinable(base: Base) -> &'static [Strategy] {
+    match base {
+        Base::Mix => &[Strategy::Filter, Strategy::Scale, Strategy::Weight],
+        Base::Cas => &[Strategy::Filter, Strategy::Scale],
+        Base::Real => &[],
+    }
+}
+
+/// Mean validation accuracy of `arm` minus its reference's.
+fn val_gain(ix: &Index, arm: &Arm) -> Option<f64> {
+    Some(ix.val_mean(arm)? - ix.val_mean(&reference_of(arm.base))?)
+}
+
+/// What helped on validation, per regime: the recipe of the combination
+/// phase (each combinable strategy at its validated knob, kept when its mean
+/// validation accuracy beats the reference's), so the combination is chosen
+/// without the test set, by a rule a reader can check.
+fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> String {
+    let mut s = String::from(
+        "## What helped on validation: the combination's recipe
+
+",
+    );
+    s.push_str(
+        "Per regime, each strategy that can be stacked (the pool's filtering and latent scaling; the loss's \
+         down-weighting) at its validated knob, and its mean validation accuracy minus the reference's. The \
+         combination arms (pipelines/strategies.toml, `combo`) stack those with a gain above 0. Recycling is left \
+         out because it redraws from a plain pool ten times the mix's size, and two-stage training because it \
+         starts from a CAS classifier rather than a mix.\n\n",
+    );
+    s.push_str("| dataset | real data | base | strategy | validated knob | Δ validation | stacked |\n|---|---|---|---|---|---|---|\n");
+    for d in datasets {
+        for r in rules_of(obs, d) {
+            let ix = Index::new(obs, d, &r);
+            for base in [Base::Mix, Base::Cas] {
+                for &st in combinable(base) {
+                    let Some(arm) = ix.chosen(base, st) else { continue };
+                    let Some(gain) = val_gain(&ix, arm) else { continue };
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {} | {} {} | {:+.4} | {} |",
+                        dataset_title(d),
+                        regime_title(&r),
+                        base.title(),
+                        st.title(),
+                        st.knob(),
+                        arm.knobs[0].1,
+                        gain,
+                        if gain > 0.0 { "yes" } else { "no" }
+                    );
+                }
+            }
         }
     }
     s.push('\n');
@@ -855,5 +946,31 @@ mod tests {
         assert_eq!(Arm::plain(Base::Mix).label(), "plain mix (1:1)");
         assert!(Arm::plain(Base::Real) < Arm::plain(Base::Mix));
         assert_eq!(mean_of_list("0.5,1.0,0.75"), Some(0.75));
+    }
+
+    #[test]
+    fn the_recipe_stacks_what_helped_on_validation_and_the_answer_reports_the_combination() {
+        let weight = Arm { base: Base::Mix, knobs: vec![(Strategy::Weight, "0.25".into())] };
+        let combo =
+            Arm { base: Base::Mix, knobs: vec![(Strategy::Filter, "0.9".into()), (Strategy::Weight, "0.25".into())] };
+        let mut v = Vec::new();
+        for s in 0..3 {
+            v.push(obs(Arm::plain(Base::Mix), s, 0.90, 0.90));
+            v.push(obs(filter("0.9"), s, 0.91, 0.89)); // hurts on validation: not stacked
+            v.push(obs(weight.clone(), s, 0.92, 0.93));
+            let mut c = obs(combo.clone(), s, 0.94 + 0.001 * s as f64, 0.94);
+            c.filled = s == 1;
+            v.push(c);
+        }
+        let ds = vec!["mnist".to_string()];
+        let recipe = recipe_section(&v, &ds);
+        assert!(recipe.contains("| confidence filtering | τ 0.9 | -0.0100 | no |"), "{recipe}");
+        assert!(recipe.contains("| down-weighting | w 0.25 | +0.0300 | yes |"), "{recipe}");
+        let answer = answers_section(&v, &ds);
+        let row = answer.lines().find(|l| l.contains("combination:")).expect(&answer);
+        assert!(row.contains("confidence filtering τ = 0.9 + down-weighting w = 0.25 †"), "{row}");
+        assert!(row.contains("+0.0410") && row.ends_with("| better |"), "{row}");
+        let same = Index::new(&v, "mnist", &Subset::Fraction(0.01));
+        assert_eq!(direction(same.paired(&Arm::plain(Base::Mix), &Arm::plain(Base::Mix))), "identical");
     }
 }
