@@ -541,11 +541,13 @@ pub fn effects(title: &str, effects: &[Effect]) -> Result<Option<Vec<u8>>> {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let labels: Vec<String> = effects.iter().map(|e| format!("{} · {}", e.group, e.series)).collect();
+        // Room for the longest label (≈ 7 px a character at 12 px), no more.
+        let widest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(45)
-            .y_label_area_size(330)
+            .y_label_area_size((widest * 7 + 16).clamp(120, 480))
             .build_cartesian_2d(xlo..xhi, -0.5f64..(n as f64 - 0.5))
             .map_err(plot_err)?;
         let ylabel = |y: &f64| {
@@ -592,21 +594,13 @@ pub fn effects(title: &str, effects: &[Effect]) -> Result<Option<Vec<u8>>> {
                 .draw_series(rows.iter().map(|(y, e)| {
                     PathElement::new(vec![(clip(e.interval.lo), *y), (clip(e.interval.hi), *y)], color.stroke_width(2))
                 }))
-                .map_err(plot_err)?
-                .label(*s)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .map_err(plot_err)?;
             chart
                 .draw_series(rows.iter().map(|(y, e)| Circle::new((e.interval.mean, *y), 4, color.filled())))
                 .map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        // No legend: every row's label names its series, and a legend box
+        // would hide the rows under it.
         root.present().map_err(plot_err)?;
     }
     Ok(Some(to_png(buf, w, h)?))

@@ -77,6 +77,17 @@ impl Strategy {
         }
     }
 
+    /// A name short enough for a figure's row label.
+    fn short(&self) -> &'static str {
+        match self {
+            Strategy::Filter => "filtering",
+            Strategy::Scale => "latent scaling",
+            Strategy::Weight => "down-weighting",
+            Strategy::Recycle => "recycling",
+            Strategy::TwoStage => "two-stage",
+        }
+    }
+
     fn knob(&self) -> &'static str {
         match self {
             Strategy::Filter => "τ",
@@ -425,6 +436,15 @@ fn regime_title(r: &Subset) -> String {
     }
 }
 
+/// A regime's name in a figure's row label.
+fn short_regime(r: &Subset) -> String {
+    match r {
+        Subset::Fraction(f) => format!("{} % real", (f * 1000.0).round() / 10.0),
+        Subset::Rest(_) => "all real".into(),
+        other => other.to_string(),
+    }
+}
+
 /// Regimes in order of their real share.
 fn rules_of(obs: &[StrategyObs], dataset: &str) -> Vec<Subset> {
     let mut v: Vec<Subset> = Vec::new();
@@ -628,9 +648,10 @@ fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<Strin
             let combined = arm.knobs.len() > 1;
             if (chosen || combined) && arm.base != Base::Cas {
                 if let Some(i) = ix.paired(arm, &reference) {
+                    let knobs: Vec<String> = arm.knobs.iter().map(|(st, v)| format!("{} {v}", st.knob())).collect();
                     effects.push(super::figures::Effect {
-                        group: regime_title(&r),
-                        series: arm.single().map(|st| st.title().to_string()).unwrap_or_else(|| "combination".into()),
+                        group: format!("{} ({})", short_regime(&r), knobs.join(", ")),
+                        series: arm.single().map(|st| st.short().to_string()).unwrap_or_else(|| "combination".into()),
                         interval: i,
                     });
                 }
