@@ -357,11 +357,12 @@ fn main() -> std::process::ExitCode {
                 }
             }
             Cmd::InitStudy { train, test, name, dir } => {
+                let quick = dir.join(format!("{name}-quick.toml"));
                 let written = pipeline::init::run(&pipeline::init::InitParams { train, test, name, dir })?;
                 for f in &written {
                     println!("wrote {}", f.display());
                 }
-                println!("next: synthmix run {}", written[1].display());
+                println!("next: synthmix run {}", quick.display());
             }
             Cmd::Data { cmd } => match cmd {
                 DataCmd::Fetch { datasets, timeout } => {

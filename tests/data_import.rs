@@ -158,6 +158,26 @@ fn colour_jpegs_of_twelve_classes_fit_to_a_size_and_a_csv_lists_them() {
             serde_json::from_slice(&std::fs::read(d.join(format!("{arch}.json"))).unwrap()).unwrap();
         assert_eq!(m["results"][0]["per_class_accuracy"].as_array().unwrap().len(), 12, "{arch}");
     }
+    // A DCGAN trains on the same 3×64×64, 12-class set, and samples every
+    // class at that shape, deterministically.
+    let g = d.join("gen.safetensors");
+    run_ok(
+        bin("gan-train")
+            .arg("--train")
+            .arg(d.join("crop.safetensors"))
+            .args(["--arch", "dcgan", "--epochs", "1", "--batch-size", "16", "-q", "--out"])
+            .arg(&g),
+    );
+    for out in ["s1.safetensors", "s2.safetensors"] {
+        run_ok(
+            bin("synth-sample").arg("--generator").arg(&g).args(["--per-class", "2", "-q", "--out"]).arg(d.join(out)),
+        );
+    }
+    let s = image_set::read(&d.join("s1.safetensors")).unwrap();
+    assert_eq!((s.shape.c, s.shape.h, s.shape.w, s.num_classes), (3, 64, 64, 12));
+    assert_eq!(s.class_histogram(), vec![2; 12]);
+    assert_eq!(std::fs::read(d.join("s1.safetensors")).unwrap(), std::fs::read(d.join("s2.safetensors")).unwrap());
+    assert!(s.images.iter().any(|&p| p != s.images[0]), "the generator draws more than one grey level");
     // --channels 1 makes the colour set grey.
     let grey = d.join("grey.safetensors");
     run_ok(
@@ -283,4 +303,80 @@ fn own_images_import_init_study_and_run_the_quick_spec() {
         "digits",
     ]));
     assert!(e.contains("exists: not overwritten"), "{e}");
+}
+
+/// With enough images per class, init-study also writes the scarce-data
+/// regimes (the fractions that keep ≥ 10 images of the smallest class, and
+/// the whole set), whose quick variant runs to a regimes report.
+#[test]
+fn own_images_regimes_template_runs_to_a_regimes_report() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    mnist_folders(d, &["zero", "one", "two"], &[60, 48, 56]);
+    run_ok(
+        bin("synthmix")
+            .current_dir(d)
+            .args(["data", "import", "folder", "--name", "digits", "--test-fraction", "0.2"])
+            .args(["--out", "sets/train.safetensors", "--test-out", "sets/test.safetensors", "-q"]),
+    );
+    run_ok(bin("synthmix").current_dir(d).args([
+        "init-study",
+        "--train",
+        "sets/train.safetensors",
+        "--test",
+        "sets/test.safetensors",
+        "--name",
+        "digits",
+    ]));
+    // The smallest class keeps 38 (80 % of 48); 25 % of it is 9, too few: no
+    // fraction fits, so no regimes spec.
+    assert!(d.join("pipelines/digits-quick.toml").exists());
+    assert!(!d.join("pipelines/digits-regimes.toml").exists());
+    std::fs::remove_dir_all(d.join("pipelines")).unwrap();
+    // With 60+ per class (the smallest keeps ≥ 10 at 25 %), it is written.
+    std::fs::remove_dir_all(d.join("folder")).unwrap();
+    mnist_folders(d, &["zero", "one", "two"], &[80, 64, 72]);
+    run_ok(
+        bin("synthmix")
+            .current_dir(d)
+            .args(["data", "import", "folder", "--name", "digits", "--test-fraction", "0.2"])
+            .args(["--out", "more/train.safetensors", "--test-out", "more/test.safetensors", "-q"]),
+    );
+    run_ok(bin("synthmix").current_dir(d).args([
+        "init-study",
+        "--train",
+        "more/train.safetensors",
+        "--test",
+        "more/test.safetensors",
+        "--name",
+        "digits",
+    ]));
+    let full = std::fs::read_to_string(d.join("pipelines/digits-regimes.toml")).unwrap();
+    assert!(
+        full.contains("name = \"f25\", rule = \"fraction:0.25\"") && full.contains("rule = \"fraction:1\""),
+        "{full}"
+    );
+    assert!(!full.contains("fraction:0.1\""), "10 % keeps fewer than 10 images of the smallest class: {full}");
+    let quick = std::fs::read_to_string(d.join("pipelines/digits-regimes-quick.toml")).unwrap();
+    let tiny = quick.replace("clf_budget = 10000", "clf_budget = 300");
+    let tiny: String = tiny
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("{ name = \"f") {
+                // Two generator epochs per regime.
+                let (head, rest) = l.split_once("gan_epochs = ").unwrap();
+                let tail = rest.split_once(',').unwrap().1;
+                format!("{head}gan_epochs = 2,{tail}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(d.join("pipelines/digits-regimes-quick.toml"), tiny).unwrap();
+    run_ok(bin("synthmix").current_dir(d).args(["run", "pipelines/digits-regimes-quick.toml", "-q"]));
+    let md = std::fs::read_to_string(d.join("artifacts/report/digits-regimes-quick/report.md")).unwrap();
+    assert!(md.contains("25 %") && md.contains("digits"), "{md}");
+    let cas = common::markdown_rows(&md, "## Synthetic-to-real gap (CAS)");
+    assert_eq!(cas.len(), 2, "one CAS row per regime: {cas:?}");
 }

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 pub struct InitParams {
     pub train: PathBuf,
     pub test: PathBuf,
-    /// The study's name: the spec is `DIR/NAME.toml` (and `NAME-quick.toml`).
+    /// The study's name: the specs are `DIR/NAME.toml`, `NAME-quick.toml` and
+    /// the scarce-data regimes `NAME-regimes.toml`, `NAME-regimes-quick.toml`.
     pub name: String,
     pub dir: PathBuf,
 }
@@ -200,15 +201,213 @@ pub fn run(p: &InitParams) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (quick, gan_images) in [(false, 600_000), (true, 100_000)] {
         let c = choose(&train, &test, gan_images)?;
-        let file = p.dir.join(format!("{}{}.toml", p.name, if quick { "-quick" } else { "" }));
-        if file.exists() {
-            return Err(Error::Invalid(format!("{} exists: not overwritten", file.display())));
+        let suffix = if quick { "-quick" } else { "" };
+        written.push((p.dir.join(format!("{}{suffix}.toml", p.name)), spec_text(p, &c, &classes, quick)));
+        let regimes = scarce_regimes(&train, gan_images, quick);
+        if !regimes.is_empty() {
+            let file = p.dir.join(format!("{}-regimes{suffix}.toml", p.name));
+            written.push((file, regimes_spec_text(p, &c, &regimes, &classes, quick)));
         }
-        written.push((file, spec_text(p, &c, &classes, quick)));
+    }
+    if let Some((file, _)) = written.iter().find(|(f, _)| f.exists()) {
+        return Err(Error::Invalid(format!("{} exists: not overwritten", file.display())));
     }
     std::fs::create_dir_all(&p.dir).map_err(|e| Error::io(&p.dir, e))?;
     for (file, text) in &written {
         crate::artifact::write_atomic(file, text.as_bytes())?;
     }
     Ok(written.into_iter().map(|w| w.0).collect())
+}
+
+/// One scarce-data regime of an imported set: a share of each class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regime {
+    /// e.g. `f10` for 10 %.
+    pub name: String,
+    pub fraction: f64,
+    pub gan_epochs: usize,
+    /// Synthetic images per class sampled per seed: the regime's largest
+    /// class × the largest multiple, so every mix and the CAS set fit.
+    pub pool: usize,
+}
+
+/// The smallest class share a regime may keep: below 10 images a class is
+/// not a training set.
+const MIN_REGIME_CLASS: usize = 10;
+
+/// The fractions of the regimes study that keep ≥ 10 images of the smallest
+/// class, and the whole set; the quick variant keeps the smallest of them
+/// and the whole set. Generator epochs give ≈ `gan_images` images seen.
+pub fn scarce_regimes(train: &ImageSet, gan_images: usize, quick: bool) -> Vec<Regime> {
+    let hist = train.class_histogram();
+    let smallest = hist.iter().copied().min().unwrap_or(0);
+    let largest = hist.iter().copied().max().unwrap_or(0);
+    let mut fr: Vec<f64> = [0.01, 0.05, 0.1, 0.25]
+        .into_iter()
+        .filter(|f| (smallest as f64 * f).floor() as usize >= MIN_REGIME_CLASS)
+        .collect();
+    if fr.is_empty() {
+        return Vec::new();
+    }
+    if quick {
+        fr.truncate(1);
+    }
+    fr.push(1.0);
+    let max_mult = if quick { 1 } else { 5 };
+    fr.into_iter()
+        .map(|f| {
+            let size = ((train.len() as f64 * f).ceil() as usize).max(1);
+            Regime {
+                name: format!("f{}", (f * 100.0).round() as u32),
+                fraction: f,
+                gan_epochs: gan_images.div_ceil(size).clamp(1, 2000),
+                pool: ((largest as f64 * f).ceil() as usize).max(1) * max_mult,
+            }
+        })
+        .collect()
+}
+
+/// The regimes spec: per regime a real subset with its own generator; real
+/// only, real plus ×1 (and ×5) synthetic, and synthetic only (CAS), three
+/// seeds, reported by `synthmix report --study regimes`.
+pub fn regimes_spec_text(p: &InitParams, c: &Choice, regimes: &[Regime], classes: &[String], quick: bool) -> String {
+    let name = format!("{}-regimes{}", p.name, if quick { "-quick" } else { "" });
+    let regime_rows: Vec<String> = regimes
+        .iter()
+        .map(|r| {
+            format!(
+                "  {{ name = \"{}\", rule = \"fraction:{}\", gan_epochs = {}, every = {}, pool = {} }},",
+                r.name,
+                r.fraction,
+                r.gan_epochs,
+                (r.gan_epochs / 10).max(1),
+                r.pool
+            )
+        })
+        .collect();
+    let mults = if quick {
+        "  { name = \"x1\", ratio = \"1:1\" },".to_string()
+    } else {
+        "  { name = \"x1\", ratio = \"1:1\" },\n  { name = \"x5\", ratio = \"1:5\" },".to_string()
+    };
+    let clf_budget = if quick { 10_000 } else { 120_000 };
+    format!(
+        r#"# Scarce real data on your data ({name}), written by `synthmix init-study`:
+# per regime (a share of every class, seeded), a generator trained on that
+# share only; classifiers on the real share alone, with synthetic images added
+# (×1{x5} the real count, --all-real) and on synthetic images alone (CAS); three
+# seeds; evaluated on the real test set. Regimes: the fractions that keep at
+# least {min} images of the smallest class, and the whole set.
+# Classes: {classes}.
+#
+#   synthmix run {dir}/{name}.toml
+#
+# Generator {gan} (epochs for ≈ the same images seen in every regime),
+# classifier {clf} trained on {clf_budget} images each.
+[pipeline]
+name = "{name}"
+description = "scarce real data and the synthetic-to-real gap on {name}"
+out = "artifacts"
+
+[axes]
+regime = [
+{regimes}
+]
+mult = [
+{mults}
+]
+cas = ["cas"]
+seed = [0, 1, 2]
+
+[params]
+device = "cpu"
+train_set = "{train}"
+test_set = "{test}"
+gan_arch = "{gan}"
+clf_arch = "{clf}"
+clf_budget = {clf_budget}
+clf_lr = 0.001
+
+[target.features]
+description = "the FID and recognition network (the classifier on the whole real training set)"
+command = "clf-train --train {{in.train}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed 0 --device {{device}} --out {{out}}"
+inputs = {{ train = "{{train_set}}" }}
+outputs = ["{name}/features.safetensors"]
+
+[target."real-{{regime}}"]
+command = "mix-build --real {{in.train}} --subset {{regime.rule}} --seed 0 --out {{out}}"
+inputs = {{ train = "{{train_set}}" }}
+matrix = {{ regime = "regime" }}
+outputs = ["{name}/real/{{regime}}.safetensors"]
+
+[target."gan-{{regime}}"]
+threads = "all"
+matrix = {{ regime = "regime" }}
+command = "gan-train --train {{in.train}} --arch {{gan_arch}} --epochs {{regime.gan_epochs}} --checkpoint-every {{regime.every}} --fid-every {{regime.every}} --seed 0 --features {{in.features}} --on-collapse warn --device {{device}} --out {{out}}"
+inputs = {{ train = "real-{{regime}}", features = "features" }}
+outputs = {{ generator = "{name}/gan/{{regime}}.safetensors" }}
+
+[target."synth-{{regime}}-s{{seed}}"]
+matrix = {{ regime = "regime", seed = "seed" }}
+command = "synth-sample --generator {{in}} --per-class {{regime.pool}} --seed 10{{seed}} --device {{device}} --out {{out}}"
+inputs = ["gan-{{regime}}:generator"]
+outputs = ["{name}/synth/{{regime}}-s{{seed}}.safetensors"]
+
+[target."mix-{{regime}}-{{mult}}-s{{seed}}"]
+matrix = {{ regime = "regime", mult = "mult", seed = "seed" }}
+command = "mix-build --real {{in.real}} --synthetic {{in.synthetic}} --ratio {{mult.ratio}} --all-real --seed {{seed}} --out {{out}}"
+inputs = {{ real = "real-{{regime}}", synthetic = "synth-{{regime}}-s{{seed}}" }}
+outputs = ["{name}/mix/{{regime}}-{{mult}}-s{{seed}}.safetensors"]
+
+[target."mix-{{regime}}-{{cas}}-s{{seed}}"]
+matrix = {{ regime = "regime", cas = "cas", seed = "seed" }}
+command = "mix-build --real {{in.real}} --synthetic {{in.synthetic}} --ratio 0:1 --seed {{seed}} --out {{out}}"
+inputs = {{ real = "real-{{regime}}", synthetic = "synth-{{regime}}-s{{seed}}" }}
+outputs = ["{name}/mix/{{regime}}-cas-s{{seed}}.safetensors"]
+
+[target."clf-{{regime}}-s{{seed}}"]
+matrix = {{ regime = "regime", seed = "seed" }}
+command = "clf-train --train {{in}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed {{seed}} --device {{device}} --out {{out}}"
+inputs = ["real-{{regime}}"]
+outputs = ["{name}/clf/{{regime}}-s{{seed}}.safetensors"]
+
+[target."clf-{{regime}}-{{arm}}-s{{seed}}"]
+matrix = [
+  {{ regime = "regime", arm = "mult", seed = "seed" }},
+  {{ regime = "regime", arm = "cas", seed = "seed" }},
+]
+command = "clf-train --train {{in}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed {{seed}} --device {{device}} --out {{out}}"
+inputs = ["mix-{{regime}}-{{arm}}-s{{seed}}"]
+outputs = ["{name}/clf/{{regime}}-{{arm}}-s{{seed}}.safetensors"]
+
+[target."eval-{{regime}}-s{{seed}}"]
+matrix = {{ regime = "regime", seed = "seed" }}
+command = "evaluate --classifier {{in.clf}} --test {{in.test}} --device {{device}} --out {{out}}"
+inputs = {{ clf = "clf-{{regime}}-s{{seed}}", test = "{{test_set}}" }}
+outputs = ["{name}/metrics/{{regime}}-s{{seed}}.json"]
+
+[target."eval-{{regime}}-{{arm}}-s{{seed}}"]
+matrix = [
+  {{ regime = "regime", arm = "mult", seed = "seed" }},
+  {{ regime = "regime", arm = "cas", seed = "seed" }},
+]
+command = "evaluate --classifier {{in.clf}} --test {{in.test}} --device {{device}} --out {{out}}"
+inputs = {{ clf = "clf-{{regime}}-{{arm}}-s{{seed}}", test = "{{test_set}}" }}
+outputs = ["{name}/metrics/{{regime}}-{{arm}}-s{{seed}}.json"]
+
+[target.report]
+command = "synthmix report --study regimes --metrics {{in}} --out {{out}} --title \"{name}: scarce real data and the synthetic-to-real gap\""
+inputs = ["eval-*"]
+outputs = ["report/{name}/report.md"]
+"#,
+        x5 = if quick { "" } else { ", ×5" },
+        min = MIN_REGIME_CLASS,
+        classes = classes.join(", "),
+        dir = p.dir.display(),
+        gan = c.gan_arch,
+        clf = c.clf_arch,
+        regimes = regime_rows.join("\n"),
+        train = p.train.display(),
+        test = p.test.display(),
+    )
 }
