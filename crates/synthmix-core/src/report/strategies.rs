@@ -834,7 +834,7 @@ fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> String {
 const GAFI_GAPS: [(&str, f64); 2] = [("fashion-mnist", 0.0203), ("cifar-10", 0.0178)];
 
 /// The synthetic-to-real gap: real only minus CAS, plain and at each
-/// strategy's validated knob, beside GaFi's.
+/// strategy's validated knob and combined, beside GaFi's.
 fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
     let mut s = String::from("## The synthetic-to-real gap (CAS), beside GaFi\n\n");
     s.push_str(
@@ -856,6 +856,7 @@ fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
                     .into_iter()
                     .filter_map(|st| ix.chosen(Base::Cas, st).cloned()),
             );
+            arms.extend(ix.combinations().into_iter().filter(|a| a.base == Base::Cas).cloned());
             for a in arms {
                 if ix.get(&a).is_empty() {
                     continue;
@@ -866,7 +867,7 @@ fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
                     "| {} | {} | {} | {} | {} |",
                     dataset_title(d),
                     regime_title(&r),
-                    a.label(),
+                    ix.label(&a),
                     interval_text(ix.paired(&real, &a)),
                     if full { gafi.as_str() } else { "–" }
                 );
