@@ -112,8 +112,18 @@ impl Labeller {
     }
 
     /// Labels one result; `None` for a test set that is not real.
+    /// A real test set: imported or named (source real), or a mix-build
+    /// subset of one with no synthetic image in it.
+    fn real_test(&mut self, r: &crate::metrics::evaluate::EvalResult) -> bool {
+        match r.test_source.as_str() {
+            "real" => true,
+            "mix" => self.meta(Path::new(&r.test)).is_ok_and(|m| m.get("synthetic_count").is_some_and(|n| n == "0")),
+            _ => false,
+        }
+    }
+
     fn observe(&mut self, r: &crate::metrics::evaluate::EvalResult) -> Result<Option<RegimeObs>> {
-        if r.test_source != "real" {
+        if !self.real_test(r) {
             return Ok(None);
         }
         let cpath = PathBuf::from(&r.classifier);
