@@ -627,6 +627,7 @@ fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<Strin
     let mut effects: Vec<super::figures::Effect> = Vec::new();
     for r in rules_of(obs, d) {
         let ix = Index::new(obs, d, &r);
+        let before = effects.len();
         let _ = writeln!(s, "### {}, {}\n", dataset_title(d), regime_title(&r));
         s.push_str("| arm | test accuracy | validation | Δ vs reference [95 % CI] | Δ vs real only [95 % CI] |\n");
         s.push_str("|---|---|---|---|---|\n");
@@ -659,6 +660,13 @@ fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<Strin
         }
         s.push('\n');
         s.push_str(&combination_lines(&ix));
+        // Rows of a regime in the strategies' fixed order, the combination
+        // last, so each strategy keeps its row position and colour in every
+        // regime and figure.
+        let rank = |e: &super::figures::Effect| {
+            Strategy::ALL.iter().position(|st| st.short() == e.series).unwrap_or(Strategy::ALL.len())
+        };
+        effects[before..].sort_by_key(rank);
     }
     let name = format!("effects-{d}.png");
     let title = format!("{}: each strategy (validated knob) minus the plain mix, test accuracy", dataset_title(d));
