@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::claims::Interval;
-use super::study::{dataset_rank, dataset_title, Cell, MetaCache, ReportParams, Writer};
+use super::study::{dataset_title, Cell, MetaCache, ReportParams, Writer};
 use crate::artifact::provenance;
 use crate::data::mix::Ratio;
 use crate::data::subset::Subset;
@@ -490,20 +490,7 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
             "the files hold no real-test result of a strategies-study classifier (evaluate's METRICS.json)".into(),
         ));
     }
-    let dir = match params.out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).at(&dir)?;
-    let mut w = Writer { dir, written: Vec::new() };
-    let mut ctx = super::context::Context::default();
-    for m in &params.metrics {
-        ctx.add(m);
-    }
-    let mut datasets: Vec<String> = obs.iter().map(|o| o.dataset.clone()).collect();
-    datasets.extend(params.expect_datasets.iter().cloned());
-    datasets.sort_by_key(|d| (dataset_rank(d), d.clone()));
-    datasets.dedup();
+    let (mut w, ctx, datasets) = Writer::open(params, obs.iter().map(|o| o.dataset.clone()))?;
 
     let mut md = String::new();
     let title =

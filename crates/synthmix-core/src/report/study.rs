@@ -490,6 +490,30 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// The writer for the report folder of `params.out` (created), the
+    /// context (settings, commits, wall times) of `params.metrics`, and the
+    /// datasets to report: those `found` plus `--expect-datasets`, in the
+    /// paper's order.
+    pub fn open(
+        params: &ReportParams,
+        found: impl Iterator<Item = String>,
+    ) -> Result<(Writer, super::context::Context, Vec<String>)> {
+        let dir = match params.out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).at(&dir)?;
+        let mut ctx = super::context::Context::default();
+        for m in &params.metrics {
+            ctx.add(m);
+        }
+        let mut datasets: Vec<String> = found.collect();
+        datasets.extend(params.expect_datasets.iter().cloned());
+        datasets.sort_by_key(|d| (dataset_rank(d), d.clone()));
+        datasets.dedup();
+        Ok((Writer { dir, written: Vec::new() }, ctx, datasets))
+    }
+
     pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
         let p = self.dir.join(name);
         crate::artifact::write_atomic(&p, bytes)?;
