@@ -184,7 +184,7 @@ fn mix_build_cli_writes_counts_and_refuses_too_small_sources() {
         e.contains("needs") && e.contains("synthetic images of class 1 (1) but the synthetic set has only 1000"),
         "{e}"
     );
-    assert_eq!(ls(t.path()), vec!["mix.prov.bin", "mix.safetensors"]);
+    assert_eq!(ls(t.path()), vec!["mix.config.json", "mix.prov.bin", "mix.safetensors"]);
 }
 
 #[test]
@@ -263,8 +263,8 @@ fn subsets_fill_all_real_rebalance_and_budget() {
         "{o:?}"
     );
     let step = synthmix_core::artifact::image_set::read(&p("step.safetensors")).unwrap();
-    assert_eq!(step.meta.extra["subset"], "step:0.1:0,1");
-    assert_eq!(step.meta.extra["minority_classes"], "0,1");
+    assert_eq!(step.meta.records_flat()["subset"], "step:0.1:0,1");
+    assert_eq!(step.meta.records_flat()["minority_classes"], "0,1");
 
     let o = run_ok(
         bin("mix-build")
@@ -279,7 +279,7 @@ fn subsets_fill_all_real_rebalance_and_budget() {
     );
     let fill = synthmix_core::artifact::image_set::read(&p("fill.safetensors")).unwrap();
     assert_eq!(fill.class_histogram(), vec![892; 10]);
-    assert_eq!(fill.meta.extra["subset"], "step:0.1:0,1", "the rule travels with the mix");
+    assert_eq!(fill.meta.records_flat()["subset"], "step:0.1:0,1", "the rule travels with the mix");
 
     let o = run_ok(
         bin("mix-build")
@@ -309,7 +309,7 @@ fn subsets_fill_all_real_rebalance_and_budget() {
                 .arg(&out),
         );
         let ck = checkpoint::read(&out, Some("classifier")).unwrap();
-        assert_eq!(ck.meta.extra["rebalance"], rebalance);
+        assert_eq!(ck.meta.records_flat()["rebalance"], rebalance);
         let prov = run_ok(bin("synthmix").arg("show").arg(out.with_extension("prov.bin")));
         let j: serde_json::Value = serde_json::from_slice(&prov.stdout).unwrap();
         assert_eq!(j["metrics"]["images_seen"].as_f64(), Some(budget.parse().unwrap()), "{j}");
@@ -343,7 +343,7 @@ fn init_starts_from_the_checkpoint() {
     let (w1, w2, w0) = (w(&first), w(&second), w(&fresh));
     assert!(max_diff(&w1, &w2) < 1e-4, "--init kept the weights: {}", max_diff(&w1, &w2));
     assert!(max_diff(&w1, &w0) > 1e-2, "a fresh start differs: {}", max_diff(&w1, &w0));
-    assert_eq!(checkpoint::read(&second, None).unwrap().meta.extra["init"], first.display().to_string());
+    assert_eq!(checkpoint::read(&second, None).unwrap().meta.records_flat()["init"], first.display().to_string());
     // Another architecture, or a file that is no classifier checkpoint: refused by name.
     let refuse = |init: &str, arch: &str| {
         run_err(
@@ -401,7 +401,7 @@ fn zero_weight_on_synthetic_items_ignores_them() {
     };
     assert_eq!(fit("a", "0"), fit("b", "0"), "weight 0: the synthetic items change nothing");
     assert_ne!(fit("a", "1"), fit("b", "1"), "weight 1: they do");
-    let meta = checkpoint::read(&p("clf-a-1.safetensors"), None).unwrap().meta.extra;
+    let meta = checkpoint::read(&p("clf-a-1.safetensors"), None).unwrap().meta.records_flat();
     assert_eq!(meta["synthetic_weight"], "1", "the strategy is recorded in the checkpoint");
     let e = run_err(
         bin("clf-train")
@@ -439,7 +439,7 @@ fn recycling_is_deterministic_and_changes_training() {
     let recycle = ["--recycle", "fashion-mnist:train", "--recycle-every", "1"];
     let (a, b) = (fit("a.safetensors", &recycle), fit("b.safetensors", &recycle));
     assert_eq!(a, b, "same seed, same bytes");
-    let meta = checkpoint::read(&p("a.safetensors"), None).unwrap().meta.extra;
+    let meta = checkpoint::read(&p("a.safetensors"), None).unwrap().meta.records_flat();
     assert_eq!((meta["recycle"].as_str(), meta["recycle_every"].as_str()), ("fashion-mnist:train", "1"));
     assert_ne!(a, fit("plain.safetensors", &[]), "fresh images change training");
 }

@@ -101,7 +101,11 @@ fn killed_at_twenty_random_moments_every_rerun_ends_with_the_clean_bytes() {
     run_ok(&mut runner(clean_dir.path()));
     let clean_time = t0.elapsed();
     let clean = outputs(clean_dir.path());
-    assert_eq!(clean.len(), 6, "three sets, the checkpoint, the metrics JSON and CSV: {clean:?}");
+    assert_eq!(
+        clean.len(),
+        10,
+        "three sets, the checkpoint, the metrics JSON and CSV, and the four stages' configs: {clean:?}"
+    );
 
     let mut rng = 2026u64;
     let mut signals = BTreeSet::new();

@@ -122,7 +122,7 @@ fn colour_jpegs_of_twelve_classes_fit_to_a_size_and_a_csv_lists_them() {
         let s = image_set::read(&out).unwrap();
         assert_eq!((s.shape.c, s.shape.h, s.shape.w, s.num_classes), (3, 64, 64, 12), "{fit}");
         assert_eq!(s.class_histogram(), (0..12).map(|c| 3 + c % 4).collect::<Vec<usize>>());
-        assert_eq!(s.meta.extra["import_fit"], fit);
+        assert_eq!(s.meta.records_flat()["import_fit"], fit);
     }
     let from_csv = d.join("csv.safetensors");
     run_ok(

@@ -56,6 +56,7 @@ fn gan_train_writes_the_contract_and_resume_is_exact() {
     assert_eq!(
         ls(&a),
         [
+            "gen.config.json",
             "gen.disc.safetensors",
             "gen.grid-epoch001.png",
             "gen.grid-epoch002.png",
@@ -73,9 +74,9 @@ fn gan_train_writes_the_contract_and_resume_is_exact() {
         (Some("mlp"), Some(100), Some(10))
     );
     assert_eq!(cfg["g_hidden"], serde_json::json!([256, 512, 1024]));
-    assert_eq!(ck.meta.extra["features"], clf_s);
-    assert_eq!(ck.meta.extra["features_blake3"], hash_file(&clf).unwrap());
-    let fid: f64 = ck.meta.extra["fid"].parse().unwrap();
+    assert_eq!(ck.meta.records_flat()["features"], clf_s);
+    assert_eq!(ck.meta.records_flat()["features_blake3"], hash_file(&clf).unwrap());
+    let fid: f64 = ck.meta.records_flat()["fid"].parse().unwrap();
     assert!(fid > 0.0 && fid.is_finite());
     assert_eq!(ck.weights["fc4.weight"].0, vec![784, 1024]);
     assert_eq!(ck.weights["label_emb.embeddings"].0, vec![10, 10]);
@@ -245,7 +246,7 @@ fn keep_best_fid_and_checkpoint_every() {
         fids.iter().enumerate().fold((0, f64::MAX), |acc, (i, &f)| if f < acc.1 { (i + 1, f) } else { acc });
     let ck = checkpoint::read(&g, Some("generator")).unwrap();
     assert_eq!(ck.meta.epoch, best_epoch, "FIDs {fids:?}");
-    assert_eq!(ck.meta.extra["fid"], format!("{best:.4}"));
+    assert_eq!(ck.meta.records_flat()["fid"], format!("{best:.4}"));
     assert_eq!(checkpoint::read(&t.path().join("g.disc.safetensors"), None).unwrap().meta.epoch, 3);
 }
 
@@ -278,7 +279,7 @@ fn synth_sample_is_deterministic_and_evaluate_fid_reports() {
     );
     assert_eq!(set.class_histogram(), vec![7; 10]);
     assert_eq!((set.shape.c, set.shape.h, set.shape.w), (1, 28, 28));
-    assert_eq!(set.meta.extra["generator_blake3"], hash_file(&g).unwrap());
+    assert_eq!(set.meta.records_flat()["generator_blake3"], hash_file(&g).unwrap());
     let prov = provenance::read(&t.path().join("s1.prov.bin")).unwrap();
     assert!(prov.inputs.iter().any(|i| i.role == "generator" && i.blake3 == hash_file(&g).unwrap()));
     let counts = sample("c.safetensors", &["--class-counts", "0:5,3:2"]);
@@ -432,7 +433,7 @@ fn latent_scale_and_confidence_filtering() {
     assert_eq!(hash_file(&p("plain.safetensors")).unwrap(), hash_file(&p("s1.safetensors")).unwrap());
     let (lo, mid, hi) = (spread("s025.safetensors"), spread("plain.safetensors"), spread("s3.safetensors"));
     assert!(lo < mid && mid < hi, "spread σ=0.25 {lo}, σ=1 {mid}, σ=3 {hi}");
-    assert_eq!(image_set::read(&p("s3.safetensors")).unwrap().meta.extra["latent_scale"], "3");
+    assert_eq!(image_set::read(&p("s3.safetensors")).unwrap().meta.records_flat()["latent_scale"], "3");
 
     // τ: high enough that the plain sample does not all pass, low enough that
     // every class of this small generator has many images above it.
@@ -479,7 +480,7 @@ fn latent_scale_and_confidence_filtering() {
     assert_eq!(f.class_histogram(), vec![20; 10]);
     let conf = synthmix_core::model::label_confidence(&clf, &f, 100, &candle_core::Device::Cpu).unwrap();
     assert!(conf.iter().all(|&q| f64::from(q) >= tau_v), "every kept image passes τ {tau_v}: {conf:?}");
-    let rates: Vec<f64> = f.meta.extra["acceptance"].split(',').map(|r| r.parse().unwrap()).collect();
+    let rates: Vec<f64> = f.meta.records_flat()["acceptance"].split(',').map(|r| r.parse().unwrap()).collect();
     assert_eq!(rates.len(), 10);
     assert!(rates.iter().all(|&r| r > 0.0 && r <= 1.0), "{rates:?}");
     // How the pool was sampled travels into every mix made from it.
@@ -490,9 +491,9 @@ fn latent_scale_and_confidence_filtering() {
             .args(["--ratio", "1:1", "--total", "100", "-q", "--out"])
             .arg(p("mix.safetensors")),
     );
-    let mix = image_set::read(&p("mix.safetensors")).unwrap().meta.extra;
-    assert_eq!(mix["min_confidence"], f.meta.extra["min_confidence"]);
-    assert_eq!(mix["acceptance"], f.meta.extra["acceptance"]);
+    let mix = image_set::read(&p("mix.safetensors")).unwrap().meta.records_flat();
+    assert_eq!(mix["min_confidence"], f.meta.records_flat()["min_confidence"]);
+    assert_eq!(mix["acceptance"], f.meta.records_flat()["acceptance"]);
     // An unreachable threshold is one line naming the class and its acceptance.
     let e = run_err(
         bin("synth-sample")
@@ -521,7 +522,7 @@ fn latent_scale_and_confidence_filtering() {
     assert_eq!(hash_file(&p("fill1.safetensors")).unwrap(), hash_file(&p("fill2.safetensors")).unwrap());
     let filled = image_set::read(&p("fill1.safetensors")).unwrap();
     assert_eq!(filled.class_histogram(), vec![20; 10]);
-    let counts: Vec<usize> = filled.meta.extra["filled"].split(',').map(|n| n.parse().unwrap()).collect();
+    let counts: Vec<usize> = filled.meta.records_flat()["filled"].split(',').map(|n| n.parse().unwrap()).collect();
     assert_eq!(counts.len(), 10);
     assert!(counts.iter().all(|&n| n <= 20) && counts[0] > 0, "{counts:?}");
     // The fill is the top of 4000 candidates per class, so it beats the plain

@@ -99,7 +99,7 @@ fn subsets_have_their_rules_counts_and_indices(art: &Path) {
         let p = art.join(format!("real/mnist-{name}.safetensors"));
         let set = image_set::read(&p).unwrap();
         assert_eq!(set.class_histogram(), want, "{name}");
-        let rule: Subset = set.meta.extra["subset"].parse().unwrap();
+        let rule: Subset = set.meta.records_flat()["subset"].parse().unwrap();
         assert_eq!(rule.counts(&base.class_histogram(), 0).unwrap(), want, "{name}");
         let prov = provenance::read(&provenance::path_for(&p)).unwrap();
         let kept = &prov.indices.iter().find(|(k, _)| k == "real").unwrap().1;

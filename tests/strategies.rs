@@ -75,7 +75,7 @@ fn the_quick_strategies_study_sweeps_every_strategy_and_validates_its_knobs() {
         .iter()
         .flat_map(|r| ["t50", "t90"].map(|t| (r.to_string(), t)))
         .flat_map(|(r, t)| (0..2).map(move |s| format!("synth/mnist-{r}-{t}-s{s}.safetensors")))
-        .map(|f| image_set::read(&art.join(f)).unwrap().meta.extra.contains_key("filled"))
+        .map(|f| image_set::read(&art.join(f)).unwrap().meta.records_flat().contains_key("filled"))
         .collect();
     let marked = q.iter().filter(|r| r[5].contains('†')).count();
     assert_eq!(md.contains("† The filter's τ was out of reach"), filled.contains(&true), "{filled:?}");
@@ -111,10 +111,14 @@ fn judges_saw_only_their_regime(art: &Path) {
     for r in ["f1", "f10"] {
         for s in 0..2 {
             let pool = image_set::read(&art.join(format!("synth/mnist-{r}-t90-s{s}.safetensors"))).unwrap();
-            let judge = Path::new(&pool.meta.extra["judge"]).file_name().unwrap().to_owned();
+            let judge = Path::new(&pool.meta.records_flat()["judge"]).file_name().unwrap().to_owned();
             assert_eq!(judge.to_str().unwrap(), format!("mnist-{r}-s{s}.safetensors"));
             let clf = checkpoint::read(&art.join("clf").join(&judge), Some("classifier")).unwrap();
-            assert!(clf.meta.extra["train"].ends_with(&format!("real/mnist-{r}.safetensors")), "{:?}", clf.meta.extra);
+            assert!(
+                clf.meta.records_flat()["train"].ends_with(&format!("real/mnist-{r}.safetensors")),
+                "{:?}",
+                clf.meta.records_flat()
+            );
         }
     }
 }

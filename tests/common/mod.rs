@@ -4,15 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The real shared data: env SYNTHMIX_DATA, else `../shared/data` beside the project.
-pub fn shared_data() -> PathBuf {
-    let p = match std::env::var_os("SYNTHMIX_DATA") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    };
-    assert!(p.join("mnist").is_dir(), "real data not found at {} (set SYNTHMIX_DATA)", p.display());
-    p
-}
+mod data;
+pub use data::shared_data;
 
 /// A command for one of the workspace's binaries, with backtraces switched on
 /// (so a test notices if one leaks into an error message). The stage

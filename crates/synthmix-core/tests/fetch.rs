@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,15 +14,9 @@ use synthmix_core::Error;
 
 const LABELS: &str = "t10k-labels-idx1-ubyte.gz";
 
-/// The real shared data: env SYNTHMIX_DATA, else `shared/data` beside the project.
-fn shared_data() -> PathBuf {
-    let p = match std::env::var_os("SYNTHMIX_DATA") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    };
-    assert!(p.join("mnist").is_dir(), "real data not found at {} (set SYNTHMIX_DATA)", p.display());
-    p
-}
+#[path = "../../../tests/common/data.rs"]
+mod common_data;
+use common_data::shared_data;
 
 fn real(name: &str) -> Vec<u8> {
     fs::read(shared_data().join("mnist").join(name)).unwrap()

@@ -179,7 +179,8 @@ fn feature_net_predictions_equal_the_classifiers() {
         config: serde_json::to_string(&cfg).unwrap(),
         dataset: "mnist".into(),
         epoch: 0,
-        extra: Default::default(),
+        trained: synthmix_core::artifact::checkpoint::Trained::Imported("the test".into()),
+        other: Default::default(),
     };
     checkpoint::write(&path, &vars, &meta).unwrap();
     let mut r = rng::stream(1, "px");
@@ -187,8 +188,7 @@ fn feature_net_predictions_equal_the_classifiers() {
     let shape = ImageShape { c: 1, h: 28, w: 28 };
     let images: Vec<u8> = (0..n * shape.pixels()).map(|_| r.gen()).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    let meta =
-        SetMeta { dataset: "mnist".into(), split: "test".into(), source: Source::Synthetic, extra: Default::default() };
+    let meta = SetMeta::new("mnist", "test", Source::Synthetic);
     let set = ImageSet::new(Path::new("<t>"), images, labels, shape, 10, meta).unwrap();
     let net = FeatureNet::load(&path, &dev).unwrap();
     let ex = net.extract(&set, 64).unwrap();

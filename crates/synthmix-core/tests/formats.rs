@@ -1,5 +1,6 @@
 //! Readers and writers on real data and on files in the real layouts.
 
+#[path = "../../../tests/common/data.rs"]
 mod common_data;
 
 use std::collections::BTreeMap;
@@ -222,7 +223,17 @@ fn tiny_meta() -> checkpoint::CheckpointMeta {
         config: "{\"width\":3}".into(),
         dataset: "mnist".into(),
         epoch: 4,
-        extra: BTreeMap::from([("note".to_string(), "x".to_string())]),
+        trained: checkpoint::Trained::Classifier(checkpoint::ClassifierRecord {
+            train: "mnist:train".into(),
+            train_loss: 0.5,
+            seed: 1,
+            val_accuracy: None,
+            rebalance: None,
+            init: None,
+            synthetic_weight: None,
+            recycle: None,
+        }),
+        other: BTreeMap::from([("note".to_string(), "x".to_string())]),
     }
 }
 

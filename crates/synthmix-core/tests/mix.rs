@@ -1,5 +1,6 @@
 //! Mix counts on real data: exact per source and per class at every paper ratio.
 
+#[path = "../../../tests/common/data.rs"]
 mod common_data;
 
 use std::collections::HashSet;
@@ -54,7 +55,7 @@ fn every_paper_ratio_has_the_intended_counts() {
             assert_eq!(m.image(i), src.image(man.index[i] as usize));
             assert_eq!(m.labels[i], src.labels[man.index[i] as usize]);
         }
-        assert_eq!(m.meta.extra["ratio"], r);
+        assert_eq!(m.meta.records_flat()["ratio"], r);
         assert_eq!(m.meta.source, Source::Mix);
     }
     // 1:0 at the real set's size is the real set itself (reordered).

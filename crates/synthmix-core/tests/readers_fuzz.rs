@@ -114,7 +114,7 @@ fn st_with_number(valid: &[u8], k: usize, with: &str) -> Vec<u8> {
 fn small_set() -> ImageSet {
     let shape = ImageShape { c: 1, h: 4, w: 4 };
     let images: Vec<u8> = (0..6 * 16).map(|i| (i * 7 % 256) as u8).collect();
-    let meta = SetMeta { dataset: "mnist".into(), split: "test".into(), source: Source::Real, extra: BTreeMap::new() };
+    let meta = SetMeta::new("mnist", "test", Source::Real);
     ImageSet::new(Path::new("t"), images, vec![0, 1, 2, 0, 1, 2], shape, 3, meta).unwrap()
 }
 
@@ -128,7 +128,17 @@ fn small_checkpoint() -> Vec<u8> {
         config: "{\"input\":[1,28,28]}".into(),
         dataset: "mnist".into(),
         epoch: 3,
-        extra: BTreeMap::from([("seed".to_string(), "1".to_string())]),
+        trained: checkpoint::Trained::Classifier(checkpoint::ClassifierRecord {
+            train: "mnist:train".into(),
+            train_loss: 0.5,
+            seed: 1,
+            val_accuracy: None,
+            rebalance: None,
+            init: None,
+            synthetic_weight: None,
+            recycle: None,
+        }),
+        other: BTreeMap::new(),
     };
     checkpoint::encode(&w, &meta).unwrap()
 }

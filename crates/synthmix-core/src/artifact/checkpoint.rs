@@ -1,7 +1,6 @@
 //! Checkpoints: a model's F32 weights under the names candle's `VarMap` gives
-//! them, with `__metadata__` `synthmix.kind = generator | discriminator |
-//! classifier`, `synthmix.format`, `arch`, `config` (the architecture's config
-//! as JSON), `dataset`, `epoch`, and extra keys (e.g. the last FID).
+//! them, with the metadata of [`CheckpointMeta`] (kind, arch, config,
+//! dataset, epoch and the record of how it was trained).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -15,19 +14,7 @@ use super::st::{self, TensorBytes};
 use crate::error::{Error, IoContext, Result};
 
 pub const KINDS: [&str; 3] = ["generator", "discriminator", "classifier"];
-const RESERVED: [&str; 6] = ["synthmix.kind", "synthmix.format", "arch", "config", "dataset", "epoch"];
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckpointMeta {
-    /// `generator`, `discriminator` or `classifier`.
-    pub kind: String,
-    pub arch: String,
-    /// The architecture's config, serialised as JSON.
-    pub config: String,
-    pub dataset: String,
-    pub epoch: usize,
-    pub extra: BTreeMap<String, String>,
-}
+pub use super::meta::{CheckpointMeta, ClassifierRecord, FidRecord, GanRecord, Trained};
 
 /// Weights by name: shape and values.
 pub type Weights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
@@ -52,16 +39,7 @@ pub fn encode(weights: &Weights, meta: &CheckpointMeta) -> Result<Vec<u8>> {
     if let Some((name, _)) = weights.iter().find(|(_, (_, v))| v.iter().any(|x| !x.is_finite())) {
         return Err(Error::Diverged(format!("refusing to write a checkpoint: weight '{name}' holds NaN or infinity")));
     }
-    let mut m = meta.extra.clone();
-    for k in RESERVED {
-        m.remove(k);
-    }
-    m.insert("synthmix.kind".into(), meta.kind.clone());
-    m.insert("synthmix.format".into(), super::FORMAT_VERSION.into());
-    m.insert("arch".into(), meta.arch.clone());
-    m.insert("config".into(), meta.config.clone());
-    m.insert("dataset".into(), meta.dataset.clone());
-    m.insert("epoch".into(), meta.epoch.to_string());
+    let m = meta.to_flat();
     let tensors: Vec<TensorBytes> = weights
         .iter()
         .map(|(name, (shape, values))| TensorBytes {
@@ -96,10 +74,8 @@ pub fn read(path: &Path, kind: Option<&str>) -> Result<Checkpoint> {
 pub fn decode(path: &Path, bytes: &[u8], kind: Option<&str>) -> Result<Checkpoint> {
     let tensors = st::parse(path, bytes)?;
     let meta = st::metadata_of(path, bytes)?;
-    let found = st::expect_kind(path, &meta, kind.map(|k| vec![k]).as_deref().unwrap_or(&KINDS))?;
-    let epoch = st::meta_get(path, &meta, "epoch")?
-        .parse()
-        .map_err(|_| Error::format(path, "metadata epoch is not a number"))?;
+    st::expect_kind(path, &meta, kind.map(|k| vec![k]).as_deref().unwrap_or(&KINDS))?;
+    let meta = CheckpointMeta::from_flat(path, &meta)?;
     let mut weights = Weights::new();
     for (name, view) in tensors.tensors() {
         if view.dtype() != Dtype::F32 {
@@ -112,19 +88,7 @@ pub fn decode(path: &Path, bytes: &[u8], kind: Option<&str>) -> Result<Checkpoin
         }
         weights.insert(name, (view.shape().to_vec(), values));
     }
-    let extra =
-        meta.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok(Checkpoint {
-        meta: CheckpointMeta {
-            kind: found,
-            arch: st::meta_get(path, &meta, "arch")?.to_string(),
-            config: st::meta_get(path, &meta, "config")?.to_string(),
-            dataset: st::meta_get(path, &meta, "dataset")?.to_string(),
-            epoch,
-            extra,
-        },
-        weights,
-    })
+    Ok(Checkpoint { meta, weights })
 }
 
 impl Checkpoint {

@@ -1,6 +1,5 @@
-//! Image-set artifacts: `images` U8 `[N, C, H, W]`, `labels` U8 `[N]`, and
-//! metadata `synthmix.kind = image-set`, `synthmix.format`, `dataset`,
-//! `split`, `source`, `num_classes` (+ any extra keys the set carries).
+//! Image-set artifacts: `images` U8 `[N, C, H, W]`, `labels` U8 `[N]`, an
+//! optional `synthetic` U8 `[N]`, and the metadata of [`SetMeta`].
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -9,11 +8,8 @@ use std::path::Path;
 use safetensors::Dtype;
 
 use super::st::{self, TensorBytes};
-use crate::data::{ImageSet, ImageShape, SetMeta, Source};
+use crate::data::{ImageSet, ImageShape, SetMeta};
 use crate::error::{Error, IoContext, Result};
-
-/// Contract keys; anything else in `__metadata__` is carried in `SetMeta::extra`.
-const RESERVED: [&str; 6] = ["synthmix.kind", "synthmix.format", "dataset", "split", "source", "num_classes"];
 
 /// Encodes a set as safetensors bytes (deterministic).
 pub fn encode(set: &ImageSet) -> Result<Vec<u8>> {
@@ -25,16 +21,7 @@ pub fn encode(set: &ImageSet) -> Result<Vec<u8>> {
 /// `clf-train --synthetic-weight` reads).
 pub fn encode_marked(set: &ImageSet, synthetic: Option<&[u8]>) -> Result<Vec<u8>> {
     set.validate(Path::new("<image set>"))?;
-    let mut meta: BTreeMap<String, String> = set.meta.extra.clone();
-    for k in RESERVED {
-        meta.remove(k);
-    }
-    meta.insert("synthmix.kind".into(), "image-set".into());
-    meta.insert("synthmix.format".into(), super::FORMAT_VERSION.into());
-    meta.insert("dataset".into(), set.meta.dataset.clone());
-    meta.insert("split".into(), set.meta.split.clone());
-    meta.insert("source".into(), set.meta.source.as_str().into());
-    meta.insert("num_classes".into(), set.num_classes.to_string());
+    let meta: BTreeMap<String, String> = set.meta.to_flat(set.num_classes);
     let ImageShape { c, h, w } = set.shape;
     let mut tensors = vec![
         TensorBytes {
@@ -118,21 +105,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
     if labels.shape()[0] != n {
         return Err(Error::format(path, format!("{n} images but {} labels", labels.shape()[0])));
     }
-    let num_classes: usize = st::meta_get(path, &meta, "num_classes")?
-        .parse()
-        .map_err(|_| Error::format(path, "metadata num_classes is not a number"))?;
-    let source_txt = st::meta_get(path, &meta, "source")?;
-    let source = Source::parse(source_txt).ok_or_else(|| {
-        Error::format(path, format!("metadata source '{source_txt}' is not real|synthetic|mix|corrupted"))
-    })?;
-    let extra =
-        meta.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let set_meta = SetMeta {
-        dataset: st::meta_get(path, &meta, "dataset")?.to_string(),
-        split: st::meta_get(path, &meta, "split")?.to_string(),
-        source,
-        extra,
-    };
+    let (set_meta, num_classes) = SetMeta::from_flat(path, &meta)?;
     ImageSet::new(path, images.data().to_vec(), labels.data().to_vec(), shape, num_classes, set_meta)
 }
 

@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod image_set;
+pub mod meta;
 pub mod provenance;
 pub mod show;
 pub mod st;
@@ -106,6 +107,11 @@ pub fn check_outputs(o: &Outputs, inputs: &[(&str, &Path)], data_dir: Option<&Pa
 
 /// The absolute path a file would have once written (its folder resolved,
 /// symlinks followed), whether or not it exists yet.
+/// Whether two paths name the same file (either may not exist yet).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((canonical_target(a), canonical_target(b)), (Some(x), Some(y)) if x == y)
+}
+
 fn canonical_target(f: &Path) -> Option<PathBuf> {
     if let Ok(c) = f.canonicalize() {
         return Some(c);
@@ -156,7 +162,7 @@ pub fn detect(path: &Path) -> Result<Kind> {
         return Err(Error::format(path, "not a synthmix provenance record (bad magic)"));
     }
     let meta = st::read_metadata(path)?;
-    Ok(match meta.get("synthmix.kind").map(String::as_str) {
+    Ok(match meta.get(meta::KIND).map(String::as_str) {
         Some("image-set") => Kind::ImageSet,
         Some(k @ ("generator" | "discriminator" | "classifier")) => Kind::Checkpoint(k.to_string()),
         other => Kind::Safetensors(other.map(str::to_string)),

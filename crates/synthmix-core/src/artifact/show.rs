@@ -24,7 +24,7 @@ pub fn describe(path: &Path) -> Result<String> {
             let _ = writeln!(out, "  split    {}", set.meta.split);
             let _ = writeln!(out, "  source   {}", set.meta.source.as_str());
             let _ = writeln!(out, "  classes  {}", set.num_classes);
-            for (k, v) in &set.meta.extra {
+            for (k, v) in set.meta.records_flat() {
                 let _ = writeln!(out, "  {k} = {v}");
             }
             let names = set.class_names();
@@ -40,7 +40,7 @@ pub fn describe(path: &Path) -> Result<String> {
             let _ = writeln!(out, "  dataset  {}", ck.meta.dataset);
             let _ = writeln!(out, "  epoch    {}", ck.meta.epoch);
             let _ = writeln!(out, "  config   {}", ck.meta.config);
-            for (k, v) in &ck.meta.extra {
+            for (k, v) in ck.meta.records_flat() {
                 let _ = writeln!(out, "  {k} = {v}");
             }
             let total: usize = ck.weights.values().map(|(_, v)| v.len()).sum();

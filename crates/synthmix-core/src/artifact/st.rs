@@ -89,15 +89,35 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
     metadata_of(path, &bytes)
 }
 
+/// Reads only the safetensors header's `__metadata__` (no tensor data).
+pub fn header_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).at(path)?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|_| Error::format(path, "too short for a safetensors file"))?;
+    let n = u64::from_le_bytes(len);
+    if n > 100 << 20 {
+        return Err(Error::format(path, format!("safetensors header of {n} bytes is implausible")));
+    }
+    let mut buf = vec![0u8; n as usize];
+    f.read_exact(&mut buf).map_err(|_| Error::format(path, "safetensors header is truncated"))?;
+    let v: serde_json::Value = serde_json::from_slice(&buf)
+        .map_err(|e| Error::format(path, format!("safetensors header is not JSON: {e}")))?;
+    Ok(v.get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .unwrap_or_default())
+}
+
 /// Checks `synthmix.kind` and `synthmix.format` in `meta`.
 pub fn expect_kind(path: &Path, meta: &BTreeMap<String, String>, kinds: &[&str]) -> Result<String> {
     let kind = meta
-        .get("synthmix.kind")
+        .get(super::meta::KIND)
         .ok_or_else(|| Error::format(path, "no synthmix.kind in metadata: not a synthmix artifact"))?;
     if !kinds.contains(&kind.as_str()) {
         return Err(Error::format(path, format!("is a {kind}, expected {}", kinds.join(" or "))));
     }
-    match meta.get("synthmix.format").map(String::as_str) {
+    match meta.get(super::meta::FORMAT).map(String::as_str) {
         Some(super::FORMAT_VERSION) => Ok(kind.clone()),
         Some(v) => Err(Error::format(
             path,

@@ -65,8 +65,7 @@ pub fn read_files(files: &[PathBuf]) -> Result<ImageSet> {
     for path in files {
         parse_batch(path, &read_maybe_gz(path)?, &mut images, &mut labels)?;
     }
-    let meta =
-        SetMeta { dataset: "cifar-10".into(), split: String::new(), source: Source::Real, extra: Default::default() };
+    let meta = SetMeta::new("cifar-10", "", Source::Real);
     let at = files.first().and_then(|f| f.parent()).unwrap_or(Path::new("."));
     ImageSet::new(at, images, labels, ImageShape { c: 3, h: 32, w: 32 }, 10, meta)
 }

@@ -11,6 +11,7 @@
 use rand::Rng as _;
 
 use super::{ImageSet, Source};
+use crate::artifact::meta::CorruptionRecord;
 use crate::error::{Error, Result};
 use crate::rng;
 
@@ -78,9 +79,11 @@ pub fn shot_noise_set(base: &ImageSet, severity: u8, seed: u64) -> Result<ImageS
     let mut set = base.clone();
     set.images = shot_noise(&base.images, severity, seed)?;
     set.meta.source = Source::Corrupted;
-    set.meta.extra.insert("corruption".into(), "shot_noise".into());
-    set.meta.extra.insert("severity".into(), severity.to_string());
-    set.meta.extra.insert("corruption_seed".into(), seed.to_string());
-    set.meta.extra.insert("corruption_origin".into(), "computed (MNIST-C algorithm, seeded)".into());
+    set.meta.corruption = Some(CorruptionRecord {
+        corruption: "shot_noise".into(),
+        severity: Some(severity),
+        seed,
+        origin: "computed (MNIST-C algorithm, seeded)".into(),
+    });
     Ok(set)
 }

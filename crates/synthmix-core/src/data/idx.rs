@@ -67,8 +67,7 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<ImageSet> {
     if labs.len() != n {
         return Err(Error::format(labels, format!("{} labels but {} has {n} images", labs.len(), images.display())));
     }
-    let meta =
-        SetMeta { dataset: String::new(), split: String::new(), source: Source::Real, extra: Default::default() };
+    let meta = SetMeta::new("", "", Source::Real);
     ImageSet::new(labels, pixels, labs, ImageShape { c: 1, h: r, w: c }, 10, meta)
 }
 

@@ -17,6 +17,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::{ImageSet, ImageShape, SetMeta, Source};
+use crate::artifact::meta::ImportRecord;
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::error::{Error, IoContext, Result};
 use crate::rng;
@@ -303,19 +304,12 @@ fn build(d: Decoded, params: &ImportParams) -> Result<Imported> {
     let class_names: Vec<String> = present.iter().map(|&c| names[c].clone()).collect();
     let shape = ImageShape { c: t.channels, h: t.h, w: t.w };
     let meta = |split: &str| SetMeta {
-        dataset: params.name.clone(),
-        split: split.into(),
-        source: Source::Real,
-        extra: [
-            ("class_names".to_string(), serde_json::to_string(&class_names).expect("strings serialise")),
-            ("imported_from".to_string(), params.source.display().to_string()),
-            (
-                "import_fit".to_string(),
-                if params.size.is_some() { format!("{:?}", params.fit).to_lowercase() } else { "none".into() },
-            ),
-        ]
-        .into_iter()
-        .collect(),
+        class_names: Some(class_names.clone()),
+        import: Some(ImportRecord {
+            imported_from: params.source.display().to_string(),
+            fit: if params.size.is_some() { format!("{:?}", params.fit).to_lowercase() } else { "none".into() },
+        }),
+        ..SetMeta::new(params.name.clone(), split, Source::Real)
     };
     let all = ImageSet::new(&params.source, images, labels, shape, class_names.len(), meta("train"))?;
     let (train, test) = match params.test_fraction {

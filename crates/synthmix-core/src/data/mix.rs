@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::subset::Subset;
 use super::{load_set, DataOptions, ImageSet, SetMeta, Source};
 use crate::artifact::image_set;
+use crate::artifact::meta::{MixKind, MixRecord, SubsetRecord};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::error::{Error, Result};
 use crate::rng;
@@ -58,6 +59,26 @@ pub enum Balance {
     Stratified,
     /// The same number of images per class.
     Uniform,
+}
+
+impl Balance {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Balance::Stratified => "stratified",
+            Balance::Uniform => "uniform",
+        }
+    }
+}
+
+impl std::str::FromStr for Balance {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "stratified" => Ok(Balance::Stratified),
+            "uniform" => Ok(Balance::Uniform),
+            _ => Err(Error::Invalid(format!("balance '{s}' is not stratified or uniform"))),
+        }
+    }
 }
 
 /// Splits `total` into integer parts proportional to `weights` (largest
@@ -162,10 +183,8 @@ pub fn build(
     let real_total = (total as f64 * o_share).round() as usize;
     let real_pc = allocate(real_total, &per_class.iter().map(|&n| n as f64).collect::<Vec<_>>());
     let synth_pc: Vec<usize> = per_class.iter().zip(&real_pc).map(|(n, r)| n - r).collect();
-    let mut extra = std::collections::BTreeMap::new();
-    extra.insert("ratio".into(), ratio.to_string());
-    extra.insert("balance".into(), format!("{balance:?}").to_lowercase());
-    draw(real, synthetic, &real_pc, &synth_pc, seed, extra, &format!("mix {ratio} of {total} images"))
+    let kind = MixKind::Ratio(ratio, balance);
+    draw(real, synthetic, &real_pc, &synth_pc, seed, kind, &format!("mix {ratio} of {total} images"))
 }
 
 /// Every real image, and synthetic images of each class up to the largest
@@ -177,27 +196,23 @@ pub fn build_fill(real: &ImageSet, synthetic: &ImageSet, seed: u64) -> Result<(I
     let total = top.checked_mul(real.num_classes).ok_or_else(|| Error::Invalid("fill: size overflows".into()))?;
     crate::limits::images_bytes(total, real.shape.pixels(), "fill")?;
     let synth_pc: Vec<usize> = real_pc.iter().map(|&n| top - n).collect();
-    let mut extra = std::collections::BTreeMap::new();
-    extra.insert("mode".into(), "fill".into());
-    draw(real, synthetic, &real_pc, &synth_pc, seed, extra, &format!("fill to {top} images per class"))
+    draw(real, synthetic, &real_pc, &synth_pc, seed, MixKind::Fill, &format!("fill to {top} images per class"))
 }
 
 /// A reduced real set: the images [`Subset::select`] keeps, in source order.
 pub fn build_subset(real: &ImageSet, rule: &Subset, seed: u64) -> Result<(ImageSet, MixManifest)> {
     let keep = rule.select(real, seed)?;
     let mut set = real.select(&keep);
-    let mut extra = real.meta.extra.clone();
-    extra.insert("ratio".into(), "1:0".into());
-    extra.insert("subset".into(), rule.to_string());
-    extra.insert("subset_seed".into(), seed.to_string());
-    extra.insert("real_count".into(), keep.len().to_string());
-    extra.insert("synthetic_count".into(), "0".into());
-    if let Subset::Step { classes, .. } = rule {
-        let minority = rule.minority_classes(classes, real.num_classes, seed)?;
-        extra.insert("minority_classes".into(), minority.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
-    }
-    set.meta =
-        SetMeta { dataset: real.meta.dataset.clone(), split: real.meta.split.clone(), source: Source::Mix, extra };
+    let minority_classes = match rule {
+        Subset::Step { classes, .. } => Some(rule.minority_classes(classes, real.num_classes, seed)?),
+        _ => None,
+    };
+    // The real set's records (class names, import, corruption) carry over;
+    // the new rule replaces any earlier one.
+    set.meta.source = Source::Mix;
+    set.meta.subset = Some(SubsetRecord { rule: rule.clone(), seed, minority_classes });
+    set.meta.mix =
+        Some(MixRecord { kind: MixKind::Subset, real_count: keep.len(), synthetic_count: 0, mix_seed: None });
     let manifest = MixManifest {
         source: vec![0; keep.len()],
         index: keep.iter().map(|&i| i as u32).collect(),
@@ -230,7 +245,7 @@ fn draw(
     real_pc: &[usize],
     synth_pc: &[usize],
     seed: u64,
-    mut extra: std::collections::BTreeMap<String, String>,
+    kind: MixKind,
     what: &str,
 ) -> Result<(ImageSet, MixManifest)> {
     let names = real.class_names();
@@ -268,28 +283,15 @@ fn draw(
     }
     let real_n: usize = real_pc.iter().sum();
     let synth_n: usize = synth_pc.iter().sum();
-    extra.insert("real_count".into(), real_n.to_string());
-    extra.insert("synthetic_count".into(), synth_n.to_string());
-    extra.insert("mix_seed".into(), seed.to_string());
-    // Which generator made the synthetic part, and how it was sampled (the
-    // reports group results by these).
-    if synth_n > 0 {
-        for key in ["generator", "generator_blake3", "latent_scale", "judge", "min_confidence", "acceptance", "filled"]
-        {
-            if let Some(v) = synthetic.meta.extra.get(key) {
-                extra.insert(key.into(), v.clone());
-            }
-        }
-    }
-    // A reduced real set's rule travels with every mix made from it (the
-    // regimes report groups by it).
-    for key in ["subset", "subset_seed", "minority_classes"] {
-        if let Some(v) = real.meta.extra.get(key) {
-            extra.insert(key.into(), v.clone());
-        }
-    }
-    let meta =
-        SetMeta { dataset: real.meta.dataset.clone(), split: real.meta.split.clone(), source: Source::Mix, extra };
+    let meta = SetMeta {
+        class_names: real.meta.class_names.clone(),
+        mix: Some(MixRecord { kind, real_count: real_n, synthetic_count: synth_n, mix_seed: Some(seed) }),
+        // How the synthetic part was drawn, and a reduced real set's rule,
+        // travel with the mix (the reports group results by them).
+        sampled: if synth_n > 0 { synthetic.meta.sampled.clone() } else { None },
+        subset: real.meta.subset.clone(),
+        ..SetMeta::new(real.meta.dataset.clone(), real.meta.split.clone(), Source::Mix)
+    };
     let mix = ImageSet::new(std::path::Path::new("<mix>"), images, labels, real.shape, real.num_classes, meta)?;
     let manifest = MixManifest {
         source: items.iter().map(|x| x.0).collect(),

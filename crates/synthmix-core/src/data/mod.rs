@@ -14,7 +14,6 @@ mod name;
 pub mod npy;
 pub mod subset;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use name::{Dataset, DatasetName, Split};
@@ -72,15 +71,7 @@ impl Source {
     }
 }
 
-/// Descriptive metadata of a set; `extra` carries keys beyond the contract's
-/// required ones (a mix's ratio and counts, a corruption's severity, …).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SetMeta {
-    pub dataset: String,
-    pub split: String,
-    pub source: Source,
-    pub extra: BTreeMap<String, String>,
-}
+pub use crate::artifact::meta::SetMeta;
 
 /// Labelled images as raw 0–255 pixels, `[N, C, H, W]` row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,11 +174,9 @@ impl ImageSet {
     /// Human-readable class names where the dataset is known.
     pub fn class_names(&self) -> Vec<String> {
         // An imported set names its classes; the known datasets have theirs.
-        if let Some(names) =
-            self.meta.extra.get("class_names").and_then(|j| serde_json::from_str::<Vec<String>>(j).ok())
-        {
+        if let Some(names) = &self.meta.class_names {
             if names.len() == self.num_classes {
-                return names;
+                return names.clone();
             }
         }
         Dataset::parse(&self.meta.dataset)
@@ -358,7 +347,7 @@ pub fn fit_to_shape(set: &ImageSet, target: ImageShape) -> Result<std::borrow::C
         num_classes: set.num_classes,
         meta: set.meta.clone(),
     };
-    out.meta.extra.insert("fitted_from".into(), s.to_string());
+    out.meta.fitted_from = Some(s.to_string());
     Ok(std::borrow::Cow::Owned(out))
 }
 

@@ -137,7 +137,6 @@ pub fn read_mnist_c(images: &Path, labels: &Path) -> Result<ImageSet> {
             }
         }
     }
-    let meta =
-        SetMeta { dataset: String::new(), split: String::new(), source: Source::Corrupted, extra: Default::default() };
+    let meta = SetMeta::new("", "", Source::Corrupted);
     ImageSet::new(labels, chw, lab.to_u8(labels)?, ImageShape { c, h, w }, 10, meta)
 }

@@ -328,12 +328,7 @@ mod tests {
             labels,
             crate::data::ImageShape { c: 1, h: 2, w: 2 },
             per_class.len(),
-            crate::data::SetMeta {
-                dataset: "toy".into(),
-                split: "train".into(),
-                source: crate::data::Source::Real,
-                extra: Default::default(),
-            },
+            crate::data::SetMeta::new("toy", "train", crate::data::Source::Real),
         )
         .unwrap()
     }

@@ -356,8 +356,8 @@ pub fn write_features(
         },
     ];
     let meta = [
-        ("synthmix.kind".to_string(), "features".to_string()),
-        ("synthmix.format".to_string(), crate::artifact::FORMAT_VERSION.to_string()),
+        (crate::artifact::meta::KIND.to_string(), "features".to_string()),
+        (crate::artifact::meta::FORMAT.to_string(), crate::artifact::FORMAT_VERSION.to_string()),
         ("features".to_string(), net.path.display().to_string()),
         ("features_blake3".to_string(), net.blake3.clone()),
     ]

@@ -321,8 +321,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Pipeline> {
 pub fn check_commands(p: &Pipeline) -> Result<()> {
     for t in &p.targets {
         let Some(stage) = crate::stages::find(&t.stage) else { continue };
-        let argv = std::iter::once(t.stage.clone()).chain(t.args.iter().cloned());
-        if let Err(e) = (stage.command)().try_get_matches_from(argv) {
+        let cmd = (stage.command)();
+        let argv: Vec<std::ffi::OsString> =
+            std::iter::once(t.stage.clone()).chain(t.args.iter().cloned()).map(Into::into).collect();
+        let argv = crate::stages::config::expand(&cmd, argv).map_err(|e| {
+            Error::Invalid(format!("{}:{}: target '{}': {e}", p.spec_path.display(), t.command_line, t.name))
+        })?;
+        if let Err(e) = cmd.args_override_self(true).try_get_matches_from(argv) {
             // clap's message, on one line: its first line and the indented ones after it
             // (e.g. the missing required flags), without the usage and tips.
             let text = e.to_string();
@@ -501,16 +506,63 @@ struct Pending {
     outputs_line: usize,
 }
 
+/// The `[pipeline]` table, resolved.
+struct Head {
+    name: String,
+    description: Option<String>,
+    artifacts: PathBuf,
+    out: PathBuf,
+    stage_version: StageVersion,
+}
+
+/// Target names matrix cells and parameters may not take.
+const BUILTIN_NAMES: [&str; 4] = ["in", "out", "target", "spec_dir"];
+
+/// A global `[params]` entry: name, template, line.
+type GlobalParam = (String, String, usize);
+
+/// Where each output file (normalised path) comes from: target index and role.
+type OutputOwners = HashMap<PathBuf, (usize, String)>;
+
+/// Parses a spec in phases: the TOML, the `[pipeline]` table, axes and
+/// global parameters, every target's matrix cells, `--skip`, the name and
+/// output indexes, inputs, then every command (which needs every path).
 fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
     let lines = Lines { path, src };
     let raw: RawSpec = toml::from_str(src).map_err(|e| {
         let at = e.span().map(|s| s.start).unwrap_or(0);
         lines.err(at, e.message().split_whitespace().collect::<Vec<_>>().join(" "))
     })?;
+    let head = read_head(&lines, raw.pipeline.as_ref().map(|p| p.get_ref()), opts)?;
+    let axes = read_axes(&lines, &raw)?;
+    let global_params = read_global_params(&lines, &raw)?;
     let spec_dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let p = raw.pipeline.as_ref().map(|p| p.get_ref());
+    let mut pending = expand_targets(&lines, &raw, &axes, &global_params, &spec_dir)?;
+    let skipped = apply_skip(&mut pending, opts, path)?;
+    let by_name = index_names(&lines, &pending)?;
+    let output_owner = index_outputs(&lines, &pending, &head.out)?;
+    let resolved = resolve_inputs(&lines, &pending, &by_name, &output_owner, &skipped, opts)?;
+    let targets = render_commands(&lines, &pending, resolved, &output_owner, &head)?;
+    let topo = topo_sort(&targets).map_err(|cycle| {
+        let names: Vec<&str> = cycle.iter().map(|&i| targets[i].name.as_str()).collect();
+        lines.err_line(targets[cycle[0]].line, format!("cycle: {}", names.join(" → ")))
+    })?;
+    Ok(Pipeline {
+        name: head.name,
+        description: head.description,
+        spec_path: path.to_path_buf(),
+        artifacts: head.artifacts,
+        out: head.out,
+        stage_version: head.stage_version,
+        targets,
+        by_name,
+        topo,
+    })
+}
+
+fn read_head(lines: &Lines, p: Option<&RawPipeline>, opts: &LoadOptions) -> Result<Head> {
     let name = p.and_then(|p| p.name.as_ref().map(|n| n.get_ref().clone())).unwrap_or_else(|| {
-        path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into())
+        lines.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into())
     });
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
         let at = p.and_then(|p| p.name.as_ref().map(|n| n.span().start)).unwrap_or(0);
@@ -534,8 +586,11 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
             }
         },
     };
+    Ok(Head { name, description: p.and_then(|p| p.description.clone()), artifacts, out, stage_version })
+}
 
-    let mut axes: BTreeMap<String, Vec<Val>> = BTreeMap::new();
+fn read_axes(lines: &Lines, raw: &RawSpec) -> Result<BTreeMap<String, Vec<Val>>> {
+    let mut axes = BTreeMap::new();
     for (k, v) in raw.axes.iter().flatten() {
         let vals = v
             .get_ref()
@@ -544,167 +599,214 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
             .collect::<Result<Vec<_>>>()?;
         axes.insert(k.get_ref().clone(), vals);
     }
-    let mut global_params: Vec<(String, String, usize)> = Vec::new();
+    Ok(axes)
+}
+
+fn read_global_params(lines: &Lines, raw: &RawSpec) -> Result<Vec<GlobalParam>> {
+    let mut global_params = Vec::new();
     for (k, v) in raw.params.iter().flatten() {
         let s = scalar_string(v.get_ref()).ok_or_else(|| {
             lines.err(v.span().start, format!("parameter '{}' must be a string, number or boolean", k.get_ref()))
         })?;
         global_params.push((k.get_ref().clone(), s, lines.line(k.span().start)));
     }
+    Ok(global_params)
+}
 
+/// Every `[target.NAME]` table's matrix cells, in spec order.
+fn expand_targets(
+    lines: &Lines,
+    raw: &RawSpec,
+    axes: &BTreeMap<String, Vec<Val>>,
+    global_params: &[GlobalParam],
+    spec_dir: &Path,
+) -> Result<Vec<Pending>> {
     let mut raw_targets: Vec<(&Spanned<String>, &Spanned<RawTarget>)> = raw.target.iter().flatten().collect();
     raw_targets.sort_by_key(|(k, _)| k.span().start);
     if raw_targets.is_empty() {
         return Err(lines.err(0, "the spec defines no targets ([target.NAME] tables)"));
     }
-
-    let builtin_names = ["in", "out", "target", "spec_dir"];
-    let mut pending: Vec<Pending> = Vec::new();
+    let mut pending = Vec::new();
     for (key, rt) in raw_targets {
-        let r = rt.get_ref();
-        let header_line = lines.line(key.span().start);
-        let cells = expand_matrix(&lines, r.matrix.as_ref(), &axes)?;
-        for cell in cells {
-            // Parameters: global, then the target's (which may use matrix values and globals).
-            let mut params_val: BTreeMap<String, Val> = BTreeMap::new();
-            {
-                let ctx = Ctx::new(vec![&cell]);
-                for (k, v, line) in &global_params {
-                    if cell.contains_key(k) {
-                        return Err(lines.err_line(*line, format!("parameter '{k}' has the name of a matrix variable")));
-                    }
-                    let s = template::render(v, &ctx)
-                        .map_err(|e| lines.err_line(*line, format!("parameter '{k}': {e}")))?;
-                    params_val.insert(k.clone(), Val::Scalar(s));
-                }
-            }
-            let globals = params_val.clone();
-            for (k, v) in r.params.iter().flatten() {
-                let at = v.span().start;
-                let s = scalar_string(v.get_ref()).ok_or_else(|| {
-                    lines.err(at, format!("parameter '{}' must be a string, number or boolean", k.get_ref()))
-                })?;
-                if cell.contains_key(k.get_ref()) || builtin_names.contains(&k.get_ref().as_str()) {
-                    return Err(lines.err(
-                        k.span().start,
-                        format!("parameter '{}' has the name of a matrix variable or a built-in", k.get_ref()),
-                    ));
-                }
-                let ctx = Ctx::new(vec![&cell, &globals]);
-                let s = template::render(&s, &ctx)
-                    .map_err(|e| lines.err(at, format!("parameter '{}': {e}", k.get_ref())))?;
-                params_val.insert(k.get_ref().clone(), Val::Scalar(s));
-            }
-            let mut builtins: BTreeMap<String, Val> = BTreeMap::new();
-            builtins.insert("spec_dir".into(), Val::Scalar(spec_dir.display().to_string()));
-            let ctx = Ctx::new(vec![&builtins, &cell, &params_val]);
-            let tname = template::render(key.get_ref(), &ctx)
-                .map_err(|e| lines.err(key.span().start, format!("target name: {e}")))?;
-            if tname.is_empty()
-                || tname.contains(['/', '\\', '*', '?', ' '])
-                || tname.starts_with('.')
-                || DatasetName::parse(&tname).is_ok()
+        for cell in expand_matrix(lines, rt.get_ref().matrix.as_ref(), axes)? {
+            pending.push(expand_cell(lines, key, rt.get_ref(), cell, global_params, spec_dir)?);
+        }
+    }
+    Ok(pending)
+}
+
+/// The parameters of one matrix cell: the global ones, then the target's
+/// (which may use matrix values and globals).
+fn cell_params(
+    lines: &Lines,
+    r: &RawTarget,
+    cell: &BTreeMap<String, Val>,
+    global_params: &[GlobalParam],
+) -> Result<BTreeMap<String, Val>> {
+    let mut params_val: BTreeMap<String, Val> = BTreeMap::new();
+    let ctx = Ctx::new(vec![cell]);
+    for (k, v, line) in global_params {
+        if cell.contains_key(k) {
+            return Err(lines.err_line(*line, format!("parameter '{k}' has the name of a matrix variable")));
+        }
+        let s = template::render(v, &ctx).map_err(|e| lines.err_line(*line, format!("parameter '{k}': {e}")))?;
+        params_val.insert(k.clone(), Val::Scalar(s));
+    }
+    let globals = params_val.clone();
+    for (k, v) in r.params.iter().flatten() {
+        let at = v.span().start;
+        let s = scalar_string(v.get_ref())
+            .ok_or_else(|| lines.err(at, format!("parameter '{}' must be a string, number or boolean", k.get_ref())))?;
+        if cell.contains_key(k.get_ref()) || BUILTIN_NAMES.contains(&k.get_ref().as_str()) {
+            return Err(lines.err(
+                k.span().start,
+                format!("parameter '{}' has the name of a matrix variable or a built-in", k.get_ref()),
+            ));
+        }
+        let ctx = Ctx::new(vec![cell, &globals]);
+        let s = template::render(&s, &ctx).map_err(|e| lines.err(at, format!("parameter '{}': {e}", k.get_ref())))?;
+        params_val.insert(k.get_ref().clone(), Val::Scalar(s));
+    }
+    Ok(params_val)
+}
+
+fn check_target_name(lines: &Lines, key: &Spanned<String>, tname: &str) -> Result<()> {
+    if tname.is_empty()
+        || tname.contains(['/', '\\', '*', '?', ' '])
+        || tname.starts_with('.')
+        || DatasetName::parse(tname).is_ok()
+    {
+        return Err(lines.err(
+            key.span().start,
+            format!("target name '{tname}' must be non-empty, without '/', '*', '?' or spaces, not start with '.', and not look like DATASET:SPLIT"),
+        ));
+    }
+    Ok(())
+}
+
+/// A target's declared outputs, rendered and checked to stay inside the out folder.
+fn render_outputs(lines: &Lines, r: &RawTarget, ctx: &Ctx, tname: &str) -> Result<Vec<Output>> {
+    let at = r.outputs.span().start;
+    let line = lines.line(at);
+    let mut outputs = Vec::new();
+    for (role, list) in role_templates(lines, &r.outputs, "outputs")? {
+        for (j, t) in list.iter().enumerate() {
+            let rel = template::render(t, ctx).map_err(|e| lines.err(at, format!("outputs: {e}")))?;
+            let relp = PathBuf::from(&rel);
+            if rel.is_empty()
+                || relp.is_absolute()
+                || relp.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
             {
                 return Err(lines.err(
-                    key.span().start,
-                    format!("target name '{tname}' must be non-empty, without '/', '*', '?' or spaces, not start with '.', and not look like DATASET:SPLIT"),
+                    at,
+                    format!("output '{rel}' must be a relative path inside the out folder (no '..', no leading '/')"),
                 ));
             }
-            builtins.insert("target".into(), Val::Scalar(tname.clone()));
-            let ctx = Ctx::new(vec![&builtins, &cell, &params_val]);
-            let outputs_line = lines.line(r.outputs.span().start);
-            let mut outputs = Vec::new();
-            for (role, list) in role_templates(&lines, &r.outputs, "outputs")? {
-                for (j, t) in list.iter().enumerate() {
-                    let rel = template::render(t, &ctx)
-                        .map_err(|e| lines.err(r.outputs.span().start, format!("outputs: {e}")))?;
-                    let relp = PathBuf::from(&rel);
-                    if rel.is_empty()
-                        || relp.is_absolute()
-                        || relp.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
-                    {
-                        return Err(lines.err(
-                            r.outputs.span().start,
-                            format!("output '{rel}' must be a relative path inside the out folder (no '..', no leading '/')"),
-                        ));
-                    }
-                    let role = if list.len() > 1 { format!("{role}.{j}") } else { role.clone() };
-                    outputs.push(Output { role, rel: relp, line: outputs_line });
-                }
-            }
-            if outputs.is_empty() {
-                return Err(lines.err(r.outputs.span().start, format!("target '{tname}' declares no outputs")));
-            }
-            let mut input_refs = Vec::new();
-            if let Some(inp) = &r.inputs {
-                let line = lines.line(inp.span().start);
-                for (role, list) in role_templates(&lines, inp, "inputs")? {
-                    for t in list {
-                        let s = template::render(&t, &ctx)
-                            .map_err(|e| lines.err(inp.span().start, format!("inputs: {e}")))?;
-                        input_refs.push((role.clone(), s, line));
-                    }
-                }
-            }
-            let used_by_io: BTreeSet<String> = ctx.used.borrow().clone();
-            let threads = match &r.threads {
-                None => None,
-                Some(v) => Some(match v.get_ref() {
-                    toml::Value::String(a) if a == "all" => Threads::All,
-                    toml::Value::Integer(n) if *n >= 1 => Threads::Exactly(*n as usize),
-                    _ => return Err(lines.err(v.span().start, "threads must be a whole number ≥ 1 or \"all\"")),
-                }),
-            };
-            let vars: BTreeMap<String, String> = cell.iter().map(|(k, v)| (k.clone(), v.display())).collect();
-            let mut ctx_vars = builtins.clone();
-            ctx_vars.extend(cell.clone());
-            let t = Target {
-                name: tname,
-                description: r.description.clone(),
-                line: header_line,
-                command_line: lines.line(r.command.span().start),
-                stage: String::new(),
-                args: vec![],
-                key_args: vec![],
-                params: params_val
-                    .iter()
-                    .filter(|(k, _)| used_by_io.contains(*k))
-                    .map(|(k, v)| (k.clone(), v.display()))
-                    .collect(),
-                vars,
-                inputs: vec![],
-                outputs,
-                deps: vec![],
-                threads,
-            };
-            pending.push(Pending {
-                t,
-                input_refs,
-                command: r.command.get_ref().clone(),
-                ctx_vars,
-                params_val,
-                outputs_line,
-            });
+            let role = if list.len() > 1 { format!("{role}.{j}") } else { role.clone() };
+            outputs.push(Output { role, rel: relp, line });
         }
     }
+    if outputs.is_empty() {
+        return Err(lines.err(at, format!("target '{tname}' declares no outputs")));
+    }
+    Ok(outputs)
+}
 
-    // Skipped targets leave the graph; a target that names one directly cannot run.
-    let mut skipped: BTreeSet<String> = BTreeSet::new();
-    if !opts.skip.is_empty() {
-        pending.retain(|p| {
-            let skip = opts.skip.iter().any(|g| glob_match(g, &p.t.name));
-            if skip {
-                skipped.insert(p.t.name.clone());
-            }
-            !skip
-        });
-        for g in &opts.skip {
-            if !skipped.iter().any(|n| glob_match(g, n)) {
-                return Err(Error::Invalid(format!("{}: --skip '{g}' matches no target", path.display())));
+/// A target's declared inputs as (role, reference, line), rendered.
+fn render_input_refs(lines: &Lines, r: &RawTarget, ctx: &Ctx) -> Result<Vec<(String, String, usize)>> {
+    let mut input_refs = Vec::new();
+    if let Some(inp) = &r.inputs {
+        let line = lines.line(inp.span().start);
+        for (role, list) in role_templates(lines, inp, "inputs")? {
+            for t in list {
+                let s = template::render(&t, ctx).map_err(|e| lines.err(inp.span().start, format!("inputs: {e}")))?;
+                input_refs.push((role.clone(), s, line));
             }
         }
     }
-    // Names and outputs are unique.
+    Ok(input_refs)
+}
+
+fn read_threads(lines: &Lines, r: &RawTarget) -> Result<Option<Threads>> {
+    let Some(v) = &r.threads else { return Ok(None) };
+    Ok(Some(match v.get_ref() {
+        toml::Value::String(a) if a == "all" => Threads::All,
+        toml::Value::Integer(n) if *n >= 1 => Threads::Exactly(*n as usize),
+        _ => return Err(lines.err(v.span().start, "threads must be a whole number ≥ 1 or \"all\"")),
+    }))
+}
+
+/// One matrix cell of a target: its name, parameters, outputs and input
+/// references (its command is rendered once every path is known).
+fn expand_cell(
+    lines: &Lines,
+    key: &Spanned<String>,
+    r: &RawTarget,
+    cell: BTreeMap<String, Val>,
+    global_params: &[GlobalParam],
+    spec_dir: &Path,
+) -> Result<Pending> {
+    let params_val = cell_params(lines, r, &cell, global_params)?;
+    let mut builtins: BTreeMap<String, Val> = BTreeMap::new();
+    builtins.insert("spec_dir".into(), Val::Scalar(spec_dir.display().to_string()));
+    let ctx = Ctx::new(vec![&builtins, &cell, &params_val]);
+    let tname =
+        template::render(key.get_ref(), &ctx).map_err(|e| lines.err(key.span().start, format!("target name: {e}")))?;
+    check_target_name(lines, key, &tname)?;
+    builtins.insert("target".into(), Val::Scalar(tname.clone()));
+    let ctx = Ctx::new(vec![&builtins, &cell, &params_val]);
+    let outputs = render_outputs(lines, r, &ctx, &tname)?;
+    let input_refs = render_input_refs(lines, r, &ctx)?;
+    let used_by_io: BTreeSet<String> = ctx.used.borrow().clone();
+    let vars: BTreeMap<String, String> = cell.iter().map(|(k, v)| (k.clone(), v.display())).collect();
+    let mut ctx_vars = builtins.clone();
+    ctx_vars.extend(cell);
+    let t = Target {
+        name: tname,
+        description: r.description.clone(),
+        line: lines.line(key.span().start),
+        command_line: lines.line(r.command.span().start),
+        stage: String::new(),
+        args: vec![],
+        key_args: vec![],
+        params: params_val
+            .iter()
+            .filter(|(k, _)| used_by_io.contains(*k))
+            .map(|(k, v)| (k.clone(), v.display()))
+            .collect(),
+        vars,
+        inputs: vec![],
+        outputs,
+        deps: vec![],
+        threads: read_threads(lines, r)?,
+    };
+    let outputs_line = lines.line(r.outputs.span().start);
+    Ok(Pending { t, input_refs, command: r.command.get_ref().clone(), ctx_vars, params_val, outputs_line })
+}
+
+/// Skipped targets leave the graph; returns their names.
+fn apply_skip(pending: &mut Vec<Pending>, opts: &LoadOptions, path: &Path) -> Result<BTreeSet<String>> {
+    let mut skipped: BTreeSet<String> = BTreeSet::new();
+    if opts.skip.is_empty() {
+        return Ok(skipped);
+    }
+    pending.retain(|p| {
+        let skip = opts.skip.iter().any(|g| glob_match(g, &p.t.name));
+        if skip {
+            skipped.insert(p.t.name.clone());
+        }
+        !skip
+    });
+    for g in &opts.skip {
+        if !skipped.iter().any(|n| glob_match(g, n)) {
+            return Err(Error::Invalid(format!("{}: --skip '{g}' matches no target", path.display())));
+        }
+    }
+    Ok(skipped)
+}
+
+/// Target index by name; a name made twice is an error.
+fn index_names(lines: &Lines, pending: &[Pending]) -> Result<HashMap<String, usize>> {
     let mut by_name: HashMap<String, usize> = HashMap::new();
     for (i, p) in pending.iter().enumerate() {
         if let Some(&j) = by_name.get(&p.t.name) {
@@ -718,7 +820,12 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
         }
         by_name.insert(p.t.name.clone(), i);
     }
-    let mut output_owner: HashMap<PathBuf, (usize, String)> = HashMap::new();
+    Ok(by_name)
+}
+
+/// The owner of every output file; a file made by two targets is an error.
+fn index_outputs(lines: &Lines, pending: &[Pending], out: &Path) -> Result<OutputOwners> {
+    let mut output_owner: OutputOwners = HashMap::new();
     for (i, p) in pending.iter().enumerate() {
         for o in &p.t.outputs {
             let fp = normalize(&out.join(&o.rel));
@@ -737,190 +844,134 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
             output_owner.insert(fp, (i, o.role.clone()));
         }
     }
-    let names: Vec<String> = pending.iter().map(|p| p.t.name.clone()).collect();
+    Ok(output_owner)
+}
 
-    // Resolve inputs.
-    let resolve = |reference: &str| -> Option<Vec<InputKind>> {
-        if let Some(&i) = by_name.get(reference) {
-            return Some(vec![InputKind::Target { index: i, role: None }]);
+/// What an input reference names: a target (or one of its outputs), targets
+/// matching a glob, a dataset, or another target's output file; `None` if none.
+fn resolve_reference(
+    reference: &str,
+    by_name: &HashMap<String, usize>,
+    pending: &[Pending],
+    output_owner: &OutputOwners,
+) -> Option<Vec<InputKind>> {
+    if let Some(&i) = by_name.get(reference) {
+        return Some(vec![InputKind::Target { index: i, role: None }]);
+    }
+    if let Some((n, role)) = reference.rsplit_once(':') {
+        if let Some(&i) = by_name.get(n) {
+            return Some(vec![InputKind::Target { index: i, role: Some(role.to_string()) }]);
         }
-        if let Some((n, role)) = reference.rsplit_once(':') {
-            if let Some(&i) = by_name.get(n) {
-                return Some(vec![InputKind::Target { index: i, role: Some(role.to_string()) }]);
-            }
-        }
-        if reference.contains(['*', '?']) {
-            let hits: Vec<InputKind> = names
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| glob_match(reference, n))
-                .map(|(i, _)| InputKind::Target { index: i, role: None })
-                .collect();
-            return if hits.is_empty() { None } else { Some(hits) };
-        }
-        if let Ok(d) = DatasetName::parse(reference) {
-            return Some(vec![InputKind::Dataset(d)]);
-        }
-        if let Some((i, role)) = output_owner.get(&normalize(Path::new(reference))) {
-            return Some(vec![InputKind::Target { index: *i, role: Some(role.clone()) }]);
-        }
-        None
-    };
+    }
+    if reference.contains(['*', '?']) {
+        let hits: Vec<InputKind> = pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| glob_match(reference, &p.t.name))
+            .map(|(i, _)| InputKind::Target { index: i, role: None })
+            .collect();
+        return if hits.is_empty() { None } else { Some(hits) };
+    }
+    if let Ok(d) = DatasetName::parse(reference) {
+        return Some(vec![InputKind::Dataset(d)]);
+    }
+    if let Some((i, role)) = output_owner.get(&normalize(Path::new(reference))) {
+        return Some(vec![InputKind::Target { index: *i, role: Some(role.clone()) }]);
+    }
+    None
+}
+
+/// Every target's declared inputs, resolved (files checked with `check_files`).
+fn resolve_inputs(
+    lines: &Lines,
+    pending: &[Pending],
+    by_name: &HashMap<String, usize>,
+    output_owner: &OutputOwners,
+    skipped: &BTreeSet<String>,
+    opts: &LoadOptions,
+) -> Result<Vec<Vec<Input>>> {
     let mut resolved: Vec<Vec<Input>> = Vec::new();
-    for p in &pending {
+    for p in pending {
         let mut inputs = Vec::new();
         for (role, reference, line) in &p.input_refs {
-            match resolve(reference) {
+            let input = |kind| Input { role: role.clone(), reference: reference.clone(), kind, line: *line };
+            match resolve_reference(reference, by_name, pending, output_owner) {
                 Some(kinds) => {
                     for k in kinds {
-                        if let InputKind::Target { index, role: Some(r) } = &k {
-                            if !pending[*index].t.outputs.iter().any(|o| &o.role == r) {
-                                return Err(lines.err_line(
-                                    *line,
-                                    format!(
-                                        "input '{reference}': target '{}' has no output '{r}' (it has: {})",
-                                        pending[*index].t.name,
-                                        pending[*index]
-                                            .t
-                                            .outputs
-                                            .iter()
-                                            .map(|o| o.role.as_str())
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    ),
-                                ));
-                            }
-                        }
-                        inputs.push(Input { role: role.clone(), reference: reference.clone(), kind: k, line: *line });
+                        check_output_role(lines, pending, reference, &k, *line)?;
+                        inputs.push(input(k));
                     }
                 }
-                None if reference.contains(['*', '?']) => {
-                    return Err(lines.err_line(*line, format!("input '{reference}' matches no target")));
-                }
-                None if skipped.contains(reference)
-                    || reference.rsplit_once(':').is_some_and(|(n, _)| skipped.contains(n)) =>
-                {
-                    return Err(lines.err_line(
-                        *line,
-                        format!("target '{}' reads '{reference}', which is skipped: skip it too", p.t.name),
-                    ));
-                }
-                None if reference.contains(':') && !Path::new(reference).exists() => {
-                    return Err(lines.err_line(
-                        *line,
-                        format!("input '{reference}' is neither a target (NAME or NAME:OUTPUT), a dataset (DATASET:SPLIT) nor a file"),
-                    ));
-                }
-                None => {
-                    let f = PathBuf::from(reference);
-                    if opts.check_files && !f.is_file() {
-                        return Err(lines.err_line(
-                            *line,
-                            format!("missing input '{reference}': no such file, and no target makes it (paths are relative to the working directory)"),
-                        ));
-                    }
-                    inputs.push(Input {
-                        role: role.clone(),
-                        reference: reference.clone(),
-                        kind: InputKind::File(f),
-                        line: *line,
-                    });
-                }
+                None => inputs.push(input(unresolved(lines, p, reference, *line, skipped, opts)?)),
             }
         }
         resolved.push(inputs);
     }
+    Ok(resolved)
+}
 
-    // Render commands, now that every input's path is known.
-    let final_paths = |i: usize, role: &Option<String>| -> Vec<String> {
-        pending[i]
-            .t
-            .outputs
-            .iter()
-            .filter(|o| role.as_ref().is_none_or(|r| &o.role == r))
-            .map(|o| out.join(&o.rel).display().to_string())
-            .collect()
-    };
+/// `NAME:ROLE` must name one of the target's outputs.
+fn check_output_role(lines: &Lines, pending: &[Pending], reference: &str, k: &InputKind, line: usize) -> Result<()> {
+    let InputKind::Target { index, role: Some(r) } = k else { return Ok(()) };
+    let t = &pending[*index].t;
+    if t.outputs.iter().any(|o| &o.role == r) {
+        return Ok(());
+    }
+    let roles: Vec<&str> = t.outputs.iter().map(|o| o.role.as_str()).collect();
+    Err(lines.err_line(
+        line,
+        format!("input '{reference}': target '{}' has no output '{r}' (it has: {})", t.name, roles.join(", ")),
+    ))
+}
+
+/// A reference that names no target or dataset: a file, or an error saying why not.
+fn unresolved(
+    lines: &Lines,
+    p: &Pending,
+    reference: &str,
+    line: usize,
+    skipped: &BTreeSet<String>,
+    opts: &LoadOptions,
+) -> Result<InputKind> {
+    if reference.contains(['*', '?']) {
+        return Err(lines.err_line(line, format!("input '{reference}' matches no target")));
+    }
+    if skipped.contains(reference) || reference.rsplit_once(':').is_some_and(|(n, _)| skipped.contains(n)) {
+        return Err(
+            lines.err_line(line, format!("target '{}' reads '{reference}', which is skipped: skip it too", p.t.name))
+        );
+    }
+    if reference.contains(':') && !Path::new(reference).exists() {
+        return Err(lines.err_line(
+            line,
+            format!(
+                "input '{reference}' is neither a target (NAME or NAME:OUTPUT), a dataset (DATASET:SPLIT) nor a file"
+            ),
+        ));
+    }
+    let f = PathBuf::from(reference);
+    if opts.check_files && !f.is_file() {
+        return Err(lines.err_line(
+            line,
+            format!("missing input '{reference}': no such file, and no target makes it (paths are relative to the working directory)"),
+        ));
+    }
+    Ok(InputKind::File(f))
+}
+
+/// Every target's command, rendered now that every input's path is known,
+/// with the inputs its command names and its dependencies.
+fn render_commands(
+    lines: &Lines,
+    pending: &[Pending],
+    resolved: Vec<Vec<Input>>,
+    output_owner: &OutputOwners,
+    head: &Head,
+) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
-    for (i, p) in pending.iter().enumerate() {
-        let mut t = p.t.clone();
-        let mut inputs = resolved[i].clone();
-        // Group input paths by role, in declaration order.
-        let mut in_group: Vec<(String, Vec<String>)> = Vec::new();
-        for inp in &inputs {
-            let paths = match &inp.kind {
-                InputKind::Target { index, role } => final_paths(*index, role),
-                InputKind::Dataset(d) => vec![d.to_string()],
-                InputKind::File(f) => vec![f.display().to_string()],
-            };
-            match in_group.iter_mut().find(|(r, _)| r == &inp.role) {
-                Some((_, v)) => v.extend(paths),
-                None => in_group.push((inp.role.clone(), paths)),
-            }
-        }
-        let staging = artifacts.join(".staging").join(&t.name);
-        let group = |base: &dyn Fn(&Output) -> String| -> Val {
-            let mut g: Vec<(String, Vec<String>)> = Vec::new();
-            for o in &t.outputs {
-                let role = o.role.split('.').next().unwrap_or("").to_string();
-                match g.iter_mut().find(|(r, _)| *r == role) {
-                    Some((_, v)) => v.push(base(o)),
-                    None => g.push((role, vec![base(o)])),
-                }
-            }
-            Val::Group(g)
-        };
-        let mut vars_run = p.ctx_vars.clone();
-        vars_run.insert("in".into(), Val::Group(in_group.clone()));
-        let mut vars_key = vars_run.clone();
-        vars_run.insert("out".into(), group(&|o: &Output| staging.join(&o.rel).display().to_string()));
-        vars_key.insert("out".into(), group(&|o: &Output| format!("$OUT/{}", o.rel.display())));
-        let ctx_run = Ctx::new(vec![&vars_run, &p.params_val]);
-        let words = template::render_words(&p.command, &ctx_run)
-            .map_err(|e| lines.err_line(t.command_line, format!("command: {e}")))?;
-        let ctx_key = Ctx::new(vec![&vars_key, &p.params_val]);
-        let key_words = template::render_words(&p.command, &ctx_key)
-            .map_err(|e| lines.err_line(t.command_line, format!("command: {e}")))?;
-        if words.is_empty() {
-            return Err(lines.err_line(t.command_line, "command is empty"));
-        }
-        let out_used = ctx_run.used.borrow().contains("out");
-        if !out_used {
-            return Err(lines.err_line(
-                t.command_line,
-                format!("command of '{}' never names its outputs: use {{out}} or {{out.ROLE}} so the stage writes where the runner collects", t.name),
-            ));
-        }
-        for k in ctx_run.used.borrow().iter() {
-            if let Some(v) = p.params_val.get(k) {
-                t.params.insert(k.clone(), v.display());
-            }
-        }
-        t.stage = words[0].clone();
-        t.args = words[1..].to_vec();
-        t.key_args = key_words[1..].to_vec();
-        // Dataset names and other targets' outputs named in the command are inputs too.
-        for w in &t.args {
-            if let Ok(d) = DatasetName::parse(w) {
-                if !inputs.iter().any(|x| x.kind == InputKind::Dataset(d.clone())) {
-                    inputs.push(Input {
-                        role: "auto".into(),
-                        reference: w.clone(),
-                        kind: InputKind::Dataset(d),
-                        line: t.command_line,
-                    });
-                }
-            } else if let Some((j, role)) = output_owner.get(&normalize(Path::new(w))) {
-                let k = InputKind::Target { index: *j, role: Some(role.clone()) };
-                let covered = inputs.iter().any(|x| match &x.kind {
-                    InputKind::Target { index, role: r } => index == j && (r.is_none() || r.as_ref() == Some(role)),
-                    _ => false,
-                });
-                if *j != i && !covered {
-                    inputs.push(Input { role: "auto".into(), reference: w.clone(), kind: k, line: t.command_line });
-                }
-            }
-        }
+    for (i, (p, inputs)) in pending.iter().zip(resolved).enumerate() {
+        let mut t = render_command(lines, pending, p, &inputs, head)?;
+        let inputs = add_named_inputs(&t, i, inputs, output_owner);
         let mut deps: Vec<usize> = inputs
             .iter()
             .filter_map(|x| match x.kind {
@@ -937,22 +988,104 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
         t.inputs = inputs;
         targets.push(t);
     }
+    Ok(targets)
+}
 
-    let topo = topo_sort(&targets).map_err(|cycle| {
-        let names: Vec<&str> = cycle.iter().map(|&i| targets[i].name.as_str()).collect();
-        lines.err_line(targets[cycle[0]].line, format!("cycle: {}", names.join(" → ")))
-    })?;
-    Ok(Pipeline {
-        name,
-        description: p.and_then(|p| p.description.clone()),
-        spec_path: path.to_path_buf(),
-        artifacts,
-        out,
-        stage_version,
-        targets,
-        by_name,
-        topo,
-    })
+/// The input paths by role, in declaration order.
+fn input_groups(pending: &[Pending], inputs: &[Input], out: &Path) -> Vec<(String, Vec<String>)> {
+    let final_paths = |i: usize, role: &Option<String>| -> Vec<String> {
+        pending[i]
+            .t
+            .outputs
+            .iter()
+            .filter(|o| role.as_ref().is_none_or(|r| &o.role == r))
+            .map(|o| out.join(&o.rel).display().to_string())
+            .collect()
+    };
+    let mut in_group: Vec<(String, Vec<String>)> = Vec::new();
+    for inp in inputs {
+        let paths = match &inp.kind {
+            InputKind::Target { index, role } => final_paths(*index, role),
+            InputKind::Dataset(d) => vec![d.to_string()],
+            InputKind::File(f) => vec![f.display().to_string()],
+        };
+        match in_group.iter_mut().find(|(r, _)| r == &inp.role) {
+            Some((_, v)) => v.extend(paths),
+            None => in_group.push((inp.role.clone(), paths)),
+        }
+    }
+    in_group
+}
+
+/// `{out}` and `{out.ROLE}`: each output's path made by `base`, by role.
+fn output_group(t: &Target, base: &dyn Fn(&Output) -> String) -> Val {
+    let mut g: Vec<(String, Vec<String>)> = Vec::new();
+    for o in &t.outputs {
+        let role = o.role.split('.').next().unwrap_or("").to_string();
+        match g.iter_mut().find(|(r, _)| *r == role) {
+            Some((_, v)) => v.push(base(o)),
+            None => g.push((role, vec![base(o)])),
+        }
+    }
+    Val::Group(g)
+}
+
+/// The target's command as it runs (writing into its staging folder) and as
+/// its cache key sees it (outputs as `$OUT/…`).
+fn render_command(lines: &Lines, pending: &[Pending], p: &Pending, inputs: &[Input], head: &Head) -> Result<Target> {
+    let mut t = p.t.clone();
+    let staging = head.artifacts.join(".staging").join(&t.name);
+    let mut vars_run = p.ctx_vars.clone();
+    vars_run.insert("in".into(), Val::Group(input_groups(pending, inputs, &head.out)));
+    let mut vars_key = vars_run.clone();
+    vars_run.insert("out".into(), output_group(&t, &|o: &Output| staging.join(&o.rel).display().to_string()));
+    vars_key.insert("out".into(), output_group(&t, &|o: &Output| format!("$OUT/{}", o.rel.display())));
+    let ctx_run = Ctx::new(vec![&vars_run, &p.params_val]);
+    let words = template::render_words(&p.command, &ctx_run)
+        .map_err(|e| lines.err_line(t.command_line, format!("command: {e}")))?;
+    let ctx_key = Ctx::new(vec![&vars_key, &p.params_val]);
+    let key_words = template::render_words(&p.command, &ctx_key)
+        .map_err(|e| lines.err_line(t.command_line, format!("command: {e}")))?;
+    if words.is_empty() {
+        return Err(lines.err_line(t.command_line, "command is empty"));
+    }
+    if !ctx_run.used.borrow().contains("out") {
+        return Err(lines.err_line(
+            t.command_line,
+            format!("command of '{}' never names its outputs: use {{out}} or {{out.ROLE}} so the stage writes where the runner collects", t.name),
+        ));
+    }
+    for k in ctx_run.used.borrow().iter() {
+        if let Some(v) = p.params_val.get(k) {
+            t.params.insert(k.clone(), v.display());
+        }
+    }
+    t.stage = words[0].clone();
+    t.args = words[1..].to_vec();
+    t.key_args = key_words[1..].to_vec();
+    Ok(t)
+}
+
+/// Dataset names and other targets' outputs named in the command are inputs too.
+fn add_named_inputs(t: &Target, i: usize, mut inputs: Vec<Input>, output_owner: &OutputOwners) -> Vec<Input> {
+    for w in &t.args {
+        if let Ok(d) = DatasetName::parse(w) {
+            if !inputs.iter().any(|x| x.kind == InputKind::Dataset(d.clone())) {
+                let kind = InputKind::Dataset(d);
+                inputs.push(Input { role: "auto".into(), reference: w.clone(), kind, line: t.command_line });
+            }
+        } else if let Some((j, role)) = output_owner.get(&normalize(Path::new(w))) {
+            let covered = inputs.iter().any(|x| match &x.kind {
+                InputKind::Target { index, role: r } => index == j && (r.is_none() || r.as_ref() == Some(role)),
+                _ => false,
+            });
+            if *j != i && !covered {
+                let kind = InputKind::Target { index: *j, role: Some(role.clone()) };
+                inputs.push(Input { role: "auto".into(), reference: w.clone(), kind, line: t.command_line });
+            }
+        }
+    }
+    inputs
 }
 
 /// Kahn's algorithm, taking ready targets in spec order; on a cycle, returns

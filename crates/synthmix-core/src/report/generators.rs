@@ -3,10 +3,10 @@
 //! its checkpoint), its FID and recognition per epoch (from its log CSV) and
 //! its last sample grid.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::study::{header_metadata, Writer};
+use super::study::Writer;
+use crate::artifact::meta;
 use crate::error::{Error, IoContext, Result};
 
 /// A generator, as the report names it: its optimiser preset and seed, told
@@ -51,36 +51,22 @@ pub struct GeneratorInfo {
     pub grid: Option<PathBuf>,
 }
 
-/// The generator a set's metadata names (`generator`, `generator_blake3`),
-/// if it names one; its checkpoint is read for the preset and seed.
-pub fn of_set(meta: &BTreeMap<String, String>) -> Result<Option<GeneratorInfo>> {
-    let (Some(path), Some(hash)) = (meta.get("generator"), meta.get("generator_blake3")) else {
-        return Ok(None);
-    };
-    read(Path::new(path), hash).map(Some)
-}
-
-fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
-    let m = header_metadata(path)?;
-    let field =
-        |k: &str| m.get(k).cloned().ok_or_else(|| Error::format(path, format!("generator metadata has no '{k}'")));
-    let seed = field("seed")?.parse().map_err(|_| Error::format(path, "generator metadata: 'seed' is not a number"))?;
-    let id = GenId { preset: field("preset")?, seed, blake3: blake3.to_string() };
-    let num = |k: &str| m.get(k).and_then(|v| v.parse::<f64>().ok());
-    let features = match (m.get("features"), m.get("features_blake3")) {
-        (Some(f), Some(h)) => Some((f.clone(), h.clone())),
-        _ => None,
-    };
+/// The generator checkpoint at `path` (whose BLAKE3 a set recorded): its
+/// preset and seed, settings and quality, from its header, log and grids.
+pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
+    let m = meta::read_checkpoint_header(path)?;
+    let g = m.gan().ok_or_else(|| Error::format(path, "a generator without gan-train's record (imported?)"))?;
+    let id = GenId { preset: g.preset.clone(), seed: g.seed, blake3: blake3.to_string() };
     Ok(GeneratorInfo {
         id,
-        dataset: field("dataset")?,
-        arch: field("arch")?,
-        epoch: field("epoch")?.parse().map_err(|_| Error::format(path, "generator metadata: bad 'epoch'"))?,
-        lr_d: field("lr_d")?,
-        lr_g: field("lr_g")?,
-        fid: num("fid"),
-        recognition: num("recognition"),
-        features,
+        dataset: m.dataset.clone(),
+        arch: m.arch.clone(),
+        epoch: m.epoch,
+        lr_d: g.lr_d.to_string(),
+        lr_g: g.lr_g.to_string(),
+        fid: g.fid.as_ref().map(|f| f.fid),
+        recognition: g.fid.as_ref().map(|f| f.recognition),
+        features: g.fid.as_ref().map(|f| (f.features.clone(), f.features_blake3.clone())),
         curve: read_curve(&crate::artifact::sibling(path, "log.csv"))?,
         grid: last_grid(path),
         path: path.to_path_buf(),

@@ -510,9 +510,8 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
 /// The names of a test set's classes: an imported set's own, a known
 /// dataset's, else the indices.
 fn class_names_of(test_set: &str, k: usize) -> Vec<String> {
-    let from_file = super::study::header_metadata(std::path::Path::new(test_set))
-        .ok()
-        .and_then(|m| m.get("class_names").and_then(|j| serde_json::from_str::<Vec<String>>(j).ok()));
+    let from_file =
+        crate::artifact::meta::read_set_header(std::path::Path::new(test_set)).ok().and_then(|m| m.class_names);
     let known =
         || DatasetName::parse(test_set).ok().map(|n| n.dataset.class_names().iter().map(|c| c.to_string()).collect());
     match from_file.or_else(known) {

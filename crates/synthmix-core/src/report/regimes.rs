@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::claims::Interval;
 use super::study::{dataset_title, Cell, MetaCache, ReportParams, Writer};
+use crate::artifact::meta::{MixKind, MixRecord, SetMeta};
 use crate::artifact::provenance;
-use crate::data::mix::Ratio;
 use crate::data::subset::Subset;
 use crate::error::{Error, IoContext, Result};
 use crate::metrics::evaluate::EvalReport;
@@ -107,8 +107,8 @@ struct Labeller {
 }
 
 impl Labeller {
-    fn meta(&mut self, p: &Path) -> Result<BTreeMap<String, String>> {
-        self.meta.get(p)
+    fn meta(&mut self, p: &Path) -> Result<SetMeta> {
+        self.meta.set(p)
     }
 
     /// Labels one result; `None` for a test set that is not real.
@@ -117,7 +117,7 @@ impl Labeller {
     fn real_test(&mut self, r: &crate::metrics::evaluate::EvalResult) -> bool {
         match r.test_source.as_str() {
             "real" => true,
-            "mix" => self.meta(Path::new(&r.test)).is_ok_and(|m| m.get("synthetic_count").is_some_and(|n| n == "0")),
+            "mix" => self.meta(Path::new(&r.test)).is_ok_and(|m| m.synthetic_count() == Some(0)),
             _ => false,
         }
     }
@@ -127,33 +127,25 @@ impl Labeller {
             return Ok(None);
         }
         let cpath = PathBuf::from(&r.classifier);
-        let cm = self.meta(&cpath)?;
-        let field = |m: &BTreeMap<String, String>, p: &Path, k: &str| {
-            m.get(k).cloned().ok_or_else(|| Error::format(p, format!("metadata has no '{k}'")))
-        };
-        let dataset = field(&cm, &cpath, "dataset")?;
-        let seed: u64 = field(&cm, &cpath, "seed")?
-            .parse()
-            .map_err(|_| Error::format(&cpath, "metadata 'seed' is not a number"))?;
-        let train = field(&cm, &cpath, "train")?;
+        let cm = self.meta.checkpoint(&cpath)?;
+        let rec = cm.classifier().ok_or_else(|| Error::format(&cpath, "is not a classifier trained by clf-train"))?;
+        let (dataset, seed, train) = (cm.dataset.clone(), rec.seed, rec.train.clone());
         let tpath = PathBuf::from(&train);
         let tm = self.meta(&tpath).map_err(|e| Error::Invalid(format!("training set of {}: {e}", r.classifier)))?;
-        let rule: Subset = field(&tm, &tpath, "subset")
-            .map_err(|_| {
-                Error::format(
-                    &tpath,
-                    "no 'subset' in its metadata: not a regimes-study training set (mix-build --subset)",
-                )
-            })?
-            .parse()?;
-        let synthetic: usize = tm.get("synthetic_count").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let arm = if tm.get("mode").map(String::as_str) == Some("fill") {
+        let rule = tm.subset.as_ref().map(|s| s.rule.clone()).ok_or_else(|| {
+            Error::format(
+                &tpath,
+                "no subset rule in its metadata: not a regimes-study training set (mix-build --subset)",
+            )
+        })?;
+        let synthetic = tm.synthetic_count().unwrap_or(0);
+        let arm = if matches!(tm.mix, Some(MixRecord { kind: MixKind::Fill, .. })) {
             Arm::Fill
         } else {
-            let ratio: Ratio = field(&tm, &tpath, "ratio")?.parse()?;
+            let ratio = tm.ratio().ok_or_else(|| Error::format(&tpath, "no O:S ratio in its metadata"))?;
             match (ratio.original, ratio.synthetic) {
                 (0, _) => Arm::Cas,
-                (_, 0) => match cm.get("rebalance").map(String::as_str) {
+                (_, 0) => match rec.rebalance.as_deref() {
                     Some("oversample") => Arm::Oversample,
                     Some("class-weight") => Arm::ClassWeight,
                     _ => Arm::Real,
@@ -183,12 +175,11 @@ impl Labeller {
 
     /// Whether the mix's generator was trained on the very real file the
     /// mix's real part came from, and the generator's final FID/recognition.
-    fn generator_check(&mut self, mix: &Path, mm: &BTreeMap<String, String>) -> Result<(Option<bool>, Quality)> {
-        let Some(g) = mm.get("generator") else { return Ok((None, (None, None))) };
-        let gpath = PathBuf::from(g);
-        let gm = self.meta(&gpath).unwrap_or_default();
-        let num = |k: &str| gm.get(k).and_then(|v| v.parse::<f64>().ok());
-        let quality = (num("fid"), num("recognition"));
+    fn generator_check(&mut self, mix: &Path, mm: &SetMeta) -> Result<(Option<bool>, Quality)> {
+        let Some(s) = &mm.sampled else { return Ok((None, (None, None))) };
+        let gpath = s.generator.clone();
+        let fid = self.meta.checkpoint(&gpath).ok().and_then(|g| g.gan().and_then(|g| g.fid.clone()));
+        let quality = (fid.as_ref().map(|f| f.fid), fid.as_ref().map(|f| f.recognition));
         let fair = match (input_hash(mix, "real"), input_hash(&gpath, "train")) {
             (Some(a), Some(b)) => Some(a == b),
             _ => None,

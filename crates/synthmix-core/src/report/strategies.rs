@@ -20,8 +20,8 @@ use serde::Serialize;
 
 use super::claims::Interval;
 use super::study::{dataset_title, Cell, MetaCache, ReportParams, Writer};
+use crate::artifact::meta::{FilterRecord, SetMeta};
 use crate::artifact::provenance;
-use crate::data::mix::Ratio;
 use crate::data::subset::Subset;
 use crate::error::{Error, IoContext, Result};
 use crate::metrics::evaluate::{EvalReport, EvalResult};
@@ -167,19 +167,28 @@ pub struct PoolQuality {
     pub filled: f64,
 }
 
-fn field(m: &BTreeMap<String, String>, p: &Path, k: &str) -> Result<String> {
-    m.get(k).cloned().ok_or_else(|| Error::format(p, format!("metadata has no '{k}'")))
+/// A pool's confidence filter (carried into its mixes), if it had one.
+fn filter_of(m: &SetMeta) -> Option<&FilterRecord> {
+    m.sampled.as_ref().and_then(|s| s.filter.as_ref())
 }
 
-/// Images a pool completed below τ (`filled`, a count per class), as
-/// recorded by `synth-sample --shortfall fill` and carried into its mixes.
-fn filled_count(m: &BTreeMap<String, String>) -> usize {
-    m.get("filled").map_or(0, |f| f.split(',').filter_map(|x| x.trim().parse::<usize>().ok()).sum())
+/// Images a pool completed below τ (`synth-sample --shortfall fill`).
+fn filled_count(m: &SetMeta) -> usize {
+    filter_of(m).and_then(|f| f.filled.as_ref()).map_or(0, |f| f.iter().sum())
 }
 
-fn mean_of_list(s: &str) -> Option<f64> {
-    let v: Vec<f64> = s.split(',').filter_map(|x| x.parse().ok()).collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+/// The mean acceptance rate over classes of a pool's filter.
+fn mean_acceptance(m: &SetMeta) -> Option<f64> {
+    let a = &filter_of(m)?.acceptance;
+    (!a.is_empty()).then(|| a.iter().sum::<f64>() / a.len() as f64)
+}
+
+/// The subset rule of a set, or an error saying it is not a study's set.
+fn rule_of(m: &SetMeta, p: &Path) -> Result<Subset> {
+    m.subset
+        .as_ref()
+        .map(|s| s.rule.clone())
+        .ok_or_else(|| Error::format(p, "no subset rule in its metadata: not a strategies-study set"))
 }
 
 /// The learning rate a classifier was trained at, from its provenance.
@@ -194,13 +203,13 @@ fn trained_lr(ckpt: &Path) -> Result<String> {
 }
 
 /// Sampling knobs recorded in an image set's metadata (a pool, or a mix made from one).
-fn sampling_knobs(m: &BTreeMap<String, String>) -> Vec<(Strategy, String)> {
+fn sampling_knobs(m: &SetMeta) -> Vec<(Strategy, String)> {
     let mut k = Vec::new();
-    if let Some(t) = m.get("min_confidence") {
-        k.push((Strategy::Filter, t.clone()));
+    if let Some(f) = filter_of(m) {
+        k.push((Strategy::Filter, f.min_confidence.to_string()));
     }
-    if let Some(s) = m.get("latent_scale") {
-        k.push((Strategy::Scale, s.clone()));
+    if let Some(s) = m.sampled.as_ref().and_then(|s| s.latent_scale) {
+        k.push((Strategy::Scale, s.to_string()));
     }
     k
 }
@@ -224,18 +233,13 @@ struct Trained {
 impl Labeller {
     fn trained(&mut self, classifier: &str) -> Result<Trained> {
         let cpath = PathBuf::from(classifier);
-        let cm = self.meta.get(&cpath)?;
-        let dataset = field(&cm, &cpath, "dataset")?;
-        let seed: u64 = field(&cm, &cpath, "seed")?
-            .parse()
-            .map_err(|_| Error::format(&cpath, "metadata 'seed' is not a number"))?;
-        let train = field(&cm, &cpath, "train")?;
+        let cm = self.meta.checkpoint(&cpath)?;
+        let rec = cm.classifier().ok_or_else(|| Error::format(&cpath, "is not a classifier trained by clf-train"))?;
+        let (dataset, seed, train) = (cm.dataset.clone(), rec.seed, rec.train.clone());
         let tpath = PathBuf::from(&train);
-        let tm = self.meta.get(&tpath).map_err(|e| Error::Invalid(format!("training set of {classifier}: {e}")))?;
-        let rule: Subset = field(&tm, &tpath, "subset")
-            .map_err(|_| Error::format(&tpath, "no 'subset' in its metadata: not a strategies-study training set"))?
-            .parse()?;
-        let ratio: Ratio = field(&tm, &tpath, "ratio")?.parse()?;
+        let tm = self.meta.set(&tpath).map_err(|e| Error::Invalid(format!("training set of {classifier}: {e}")))?;
+        let rule = rule_of(&tm, &tpath)?;
+        let ratio = tm.ratio().ok_or_else(|| Error::format(&tpath, "no O:S ratio in its metadata"))?;
         let base = match (ratio.original, ratio.synthetic) {
             (_, 0) => Base::Real,
             (0, _) => Base::Cas,
@@ -243,17 +247,17 @@ impl Labeller {
             _ => return Err(Error::format(&tpath, format!("ratio {ratio} is not 1:0, 1:1 or 0:1"))),
         };
         let mut knobs = sampling_knobs(&tm);
-        if let Some(w) = cm.get("synthetic_weight") {
-            knobs.push((Strategy::Weight, w.clone()));
+        if let Some(w) = rec.synthetic_weight {
+            knobs.push((Strategy::Weight, w.to_string()));
         }
-        if let Some(k) = cm.get("recycle_every") {
-            knobs.push((Strategy::Recycle, k.clone()));
+        if let Some((_, k)) = &rec.recycle {
+            knobs.push((Strategy::Recycle, k.to_string()));
         }
-        if cm.contains_key("init") {
+        if rec.init.is_some() {
             knobs.push((Strategy::TwoStage, trained_lr(&cpath)?));
         }
         knobs.sort();
-        let acceptance = tm.get("acceptance").and_then(|a| mean_of_list(a));
+        let acceptance = mean_acceptance(&tm);
         let filled = filled_count(&tm) > 0;
         Ok(Trained { dataset, rule, arm: Arm { base, knobs }, seed, acceptance, filled, train })
     }
@@ -264,28 +268,29 @@ impl Labeller {
         if r.test_source == "real" {
             return Some(true);
         }
-        let m = self.meta.get(Path::new(&r.test)).ok()?;
-        matches!(m.get("subset").and_then(|s| s.parse::<Subset>().ok()), Some(Subset::Holdout(_))).then_some(false)
+        let m = self.meta.set(Path::new(&r.test)).ok()?;
+        matches!(m.subset.map(|s| s.rule), Some(Subset::Holdout(_))).then_some(false)
     }
 
     fn pool(&mut self, f: &FidReport, source: &Path) -> Result<PoolQuality> {
         let gpath = PathBuf::from(&f.generated);
-        let pm = self.meta.get(&gpath).map_err(|e| Error::Invalid(format!("{}: {e}", source.display())))?;
-        let gen = PathBuf::from(field(&pm, &gpath, "generator")?);
-        let gm = self.meta.get(&gen)?;
-        let train = PathBuf::from(field(&gm, &gen, "train")?);
-        let rule: Subset = field(&self.meta.get(&train)?, &train, "subset")?.parse()?;
-        let seed: u64 = field(&pm, &gpath, "seed")?
-            .parse()
-            .map_err(|_| Error::format(&gpath, "metadata 'seed' is not a number"))?;
+        let pm = self.meta.set(&gpath).map_err(|e| Error::Invalid(format!("{}: {e}", source.display())))?;
+        let (Some(sampled), Some(draw)) = (&pm.sampled, &pm.draw) else {
+            return Err(Error::format(&gpath, "not a pool drawn by synth-sample (no generator record)"));
+        };
+        let gm = self.meta.checkpoint(&sampled.generator)?;
+        let train = PathBuf::from(
+            gm.train().ok_or_else(|| Error::format(&sampled.generator, "a generator without gan-train's record"))?,
+        );
+        let rule = rule_of(&self.meta.set(&train)?, &train)?;
         Ok(PoolQuality {
-            dataset: field(&pm, &gpath, "dataset")?,
+            dataset: pm.dataset.clone(),
             rule,
             knobs: sampling_knobs(&pm),
-            seed,
+            seed: draw.seed,
             fid: f.fid,
             recognition: f.recognition,
-            acceptance: pm.get("acceptance").and_then(|a| mean_of_list(a)),
+            acceptance: mean_acceptance(&pm),
             filled: filled_count(&pm) as f64 / f.generated_images.max(1) as f64,
         })
     }
@@ -962,7 +967,19 @@ mod tests {
         assert_eq!(a.label(), "CAS + latent scaling σ = 0.75");
         assert_eq!(Arm::plain(Base::Mix).label(), "plain mix (1:1)");
         assert!(Arm::plain(Base::Real) < Arm::plain(Base::Mix));
-        assert_eq!(mean_of_list("0.5,1.0,0.75"), Some(0.75));
+        let mut pool = SetMeta::new("mnist", "train", crate::data::Source::Synthetic);
+        pool.sampled = Some(crate::artifact::meta::SampledRecord {
+            generator: "g".into(),
+            generator_blake3: "h".into(),
+            latent_scale: None,
+            filter: Some(FilterRecord {
+                judge: "j".into(),
+                min_confidence: 0.9,
+                acceptance: vec![0.5, 1.0, 0.75],
+                filled: Some(vec![1, 2]),
+            }),
+        });
+        assert_eq!((mean_acceptance(&pool), filled_count(&pool)), (Some(0.75), 3));
     }
 
     #[test]

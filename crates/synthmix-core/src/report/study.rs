@@ -4,11 +4,11 @@
 //! and writes the paper's tables and figures with a `report.md` linking them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::generators::{self, GenId, GeneratorInfo};
-use crate::data::{mix::Ratio, DataOptions, DatasetName};
+use crate::artifact::meta::{self, CheckpointMeta, SetMeta};
+use crate::data::{DataOptions, DatasetName};
 use crate::error::{Error, IoContext, Result};
 use crate::metrics::evaluate::EvalReport;
 
@@ -189,52 +189,35 @@ impl Cell {
 /// Results grouped by (dataset, generator, mix, test).
 pub type Cells = BTreeMap<(String, Option<GenId>, Mix, TestKind), Cell>;
 
-/// Reads only the safetensors header's `__metadata__` (no tensor data).
-pub fn header_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
-    let mut f = std::fs::File::open(path).at(path)?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).map_err(|_| Error::format(path, "too short for a safetensors file"))?;
-    let n = u64::from_le_bytes(len);
-    if n > 100 << 20 {
-        return Err(Error::format(path, format!("safetensors header of {n} bytes is implausible")));
-    }
-    let mut buf = vec![0u8; n as usize];
-    f.read_exact(&mut buf).map_err(|_| Error::format(path, "safetensors header is truncated"))?;
-    let v: serde_json::Value = serde_json::from_slice(&buf)
-        .map_err(|e| Error::format(path, format!("safetensors header is not JSON: {e}")))?;
-    Ok(v.get("__metadata__")
-        .and_then(|m| m.as_object())
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
-        .unwrap_or_default())
+/// The O:S mix of a training or test set.
+fn mix_of(meta: &SetMeta, path: &Path) -> Result<Mix> {
+    let r = meta.ratio().ok_or_else(|| Error::format(path, "a fill mix has no O:S ratio"))?;
+    Ok(Mix::new(r.original, r.synthetic))
 }
 
-fn ratio_of(meta: &BTreeMap<String, String>, path: &Path) -> Result<Mix> {
-    let source = meta.get("source").map(String::as_str).unwrap_or("");
-    Ok(match source {
-        "real" | "corrupted" => Mix::new(1, 0),
-        "synthetic" => Mix::new(0, 1),
-        "mix" => {
-            let r: Ratio = meta
-                .get("ratio")
-                .ok_or_else(|| Error::format(path, "a mix without a 'ratio' in its metadata"))?
-                .parse()?;
-            Mix::new(r.original, r.synthetic)
-        }
-        other => return Err(Error::format(path, format!("image set of unknown source '{other}'"))),
-    })
-}
-
-/// Artifacts' header metadata, each file read once.
+/// Artifacts' header metadata, typed, each file read once.
 #[derive(Default)]
-pub struct MetaCache(HashMap<PathBuf, BTreeMap<String, String>>);
+pub struct MetaCache {
+    sets: HashMap<PathBuf, SetMeta>,
+    checkpoints: HashMap<PathBuf, CheckpointMeta>,
+}
 
 impl MetaCache {
-    pub fn get(&mut self, p: &Path) -> Result<BTreeMap<String, String>> {
-        if let Some(m) = self.0.get(p) {
+    pub fn set(&mut self, p: &Path) -> Result<SetMeta> {
+        if let Some(m) = self.sets.get(p) {
             return Ok(m.clone());
         }
-        let m = header_metadata(p)?;
-        self.0.insert(p.to_path_buf(), m.clone());
+        let m = meta::read_set_header(p)?;
+        self.sets.insert(p.to_path_buf(), m.clone());
+        Ok(m)
+    }
+
+    pub fn checkpoint(&mut self, p: &Path) -> Result<CheckpointMeta> {
+        if let Some(m) = self.checkpoints.get(p) {
+            return Ok(m.clone());
+        }
+        let m = meta::read_checkpoint_header(p)?;
+        self.checkpoints.insert(p.to_path_buf(), m.clone());
         Ok(m)
     }
 }
@@ -256,42 +239,33 @@ struct Trained {
 }
 
 impl Labeller {
-    fn meta(&mut self, p: &Path) -> Result<BTreeMap<String, String>> {
-        self.meta.get(p)
+    fn meta(&mut self, p: &Path) -> Result<SetMeta> {
+        self.meta.set(p)
     }
 
     /// The generator a set's metadata names, remembered for the report.
-    fn generator(&mut self, set_meta: &BTreeMap<String, String>) -> Result<Option<GenId>> {
-        if let Some(h) = set_meta.get("generator_blake3") {
-            if let Some(id) = self.generators.keys().find(|k| &k.blake3 == h) {
-                return Ok(Some(id.clone()));
-            }
+    fn generator(&mut self, set_meta: &SetMeta) -> Result<Option<GenId>> {
+        let Some(s) = &set_meta.sampled else { return Ok(None) };
+        if let Some(id) = self.generators.keys().find(|k| k.blake3 == s.generator_blake3) {
+            return Ok(Some(id.clone()));
         }
-        Ok(generators::of_set(set_meta)?.map(|g| {
-            let id = g.id.clone();
-            self.generators.insert(id.clone(), g);
-            id
-        }))
+        let g = generators::read(&s.generator, &s.generator_blake3)?;
+        let id = g.id.clone();
+        self.generators.insert(id.clone(), g);
+        Ok(Some(id))
     }
 
     fn trained(&mut self, classifier: &str) -> Result<Trained> {
         let cpath = PathBuf::from(classifier);
-        let cm = self.meta(&cpath).map_err(|e| Error::Invalid(format!("classifier {classifier}: {e}")))?;
-        let field = |k: &str| {
-            cm.get(k).cloned().ok_or_else(|| {
-                Error::format(&cpath, format!("checkpoint metadata has no '{k}' (not written by clf-train?)"))
-            })
-        };
-        let dataset = field("dataset")?;
-        let seed =
-            field("seed")?.parse().map_err(|_| Error::format(&cpath, "checkpoint metadata: 'seed' is not a number"))?;
-        let train = field("train")?;
+        let cm = self.meta.checkpoint(&cpath).map_err(|e| Error::Invalid(format!("classifier {classifier}: {e}")))?;
+        let rec = cm.classifier().ok_or_else(|| Error::format(&cpath, "is not a classifier trained by clf-train"))?;
+        let (dataset, train, seed) = (cm.dataset.clone(), rec.train.clone(), rec.seed);
         if DatasetName::parse(&train).is_ok() {
             return Ok(Trained { dataset, train, seed, mix: Mix::new(1, 0), generator: None });
         }
         let tp = PathBuf::from(&train);
         let tm = self.meta(&tp).map_err(|e| Error::Invalid(format!("training set of {classifier}: {e}")))?;
-        let mix = ratio_of(&tm, &tp)?;
+        let mix = mix_of(&tm, &tp)?;
         let generator = if mix.synthetic > 0 { self.generator(&tm)? } else { None };
         Ok(Trained { dataset, train, seed, mix, generator })
     }
@@ -312,8 +286,8 @@ impl Labeller {
                 // A subset of one source built by mix-build (1:0 or 0:1).
                 let tp = PathBuf::from(test);
                 let m = self.meta(&tp)?;
-                let corrupted = m.get("dataset").and_then(|d| d.strip_prefix("mnist-c/")).map(str::to_string);
-                match (ratio_of(&m, &tp)?.norm(), corrupted) {
+                let corrupted = m.dataset.strip_prefix("mnist-c/").map(str::to_string);
+                match (mix_of(&m, &tp)?.norm(), corrupted) {
                     ((1, 0), Some(c)) => (TestKind::Corrupted(c), None),
                     ((1, 0), None) => (TestKind::Original, None),
                     ((0, 1), _) => (TestKind::Synthetic, self.generator(&m)?),

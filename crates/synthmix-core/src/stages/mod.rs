@@ -9,6 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::process::ExitCode;
 
 pub mod clf_train;
+pub mod config;
 pub mod evaluate;
 pub mod gan_train;
 pub mod mix_build;
@@ -55,7 +56,7 @@ macro_rules! stage {
         Stage {
             name: $name,
             version: $v,
-            command: <$m::Args as clap::CommandFactory>::command,
+            command: || <$m::Args as clap::CommandFactory>::command().arg(config::arg()),
             main: |args| run_with(args, |a: &$m::Args| &a.common, $m::run),
         }
     };
@@ -71,22 +72,36 @@ pub const STAGES: &[Stage] = &[
     stage!("evaluate", evaluate, version 3),
 ];
 
-/// A stage program: parses `args` (program name first) as `A` (clap exits
-/// on `--help` or bad flags, as usual), sets up logging from its common
-/// flags and runs `body`; an error becomes one line and exit 1. With
-/// [`crate::cli::PARSE_ONLY_ENV`] set it stops after parsing (exit 0).
+/// A stage program: parses `args` (program name first, a `--config FILE`
+/// expanded first) as `A` (clap exits on `--help` or bad flags, as usual),
+/// sets up logging from its common flags, runs `body`, and writes the
+/// resolved settings beside `--out`; an error becomes one line and exit 1.
+/// With [`crate::cli::PARSE_ONLY_ENV`] set it stops after parsing (exit 0).
 fn run_with<A: clap::Parser>(
     args: Vec<OsString>,
     common: fn(&A) -> &crate::cli::CommonArgs,
     body: fn(A) -> anyhow::Result<()>,
 ) -> ExitCode {
     crate::cli::run_main(|| {
-        let a = A::parse_from(args);
+        let cmd = A::command().arg(config::arg()).args_override_self(true);
+        let args = config::expand(&cmd, args)?;
+        let m = cmd.clone().try_get_matches_from(args).unwrap_or_else(|e| e.exit());
+        let a = A::from_arg_matches(&m).unwrap_or_else(|e| e.exit());
         if crate::cli::parse_only() {
             return Ok(());
         }
+        let out = m.get_one::<std::path::PathBuf>("out").cloned();
+        if let (Some(out), Some(given)) = (&out, m.get_one::<std::path::PathBuf>(config::FLAG)) {
+            if crate::artifact::same_file(given, &config::path_for(out)) {
+                anyhow::bail!("--config {}: this run would overwrite it; give another --out", given.display());
+            }
+        }
         common(&a).init_logging();
-        body(a)
+        body(a)?;
+        if let Some(out) = out {
+            config::write(&out, &config::resolved(&cmd, &m))?;
+        }
+        Ok(())
     })
 }
 
@@ -100,7 +115,7 @@ fn check_outputs(
     side: Vec<std::path::PathBuf>,
     inputs: &[(&str, &std::path::Path)],
 ) -> crate::Result<()> {
-    let mut files = vec![crate::artifact::provenance::path_for(out)];
+    let mut files = vec![crate::artifact::provenance::path_for(out), config::path_for(out)];
     files.extend(side);
     let o = crate::artifact::Outputs { flag: "--out", out, side: files };
     crate::artifact::check_outputs(&o, inputs, Some(&common.data_options().data_dir))

@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::optim::{Adam, AdamConfig};
-use crate::artifact::checkpoint::{self, CheckpointMeta};
+use crate::artifact::checkpoint::{self, CheckpointMeta, ClassifierRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::data::{self, DataOptions, ImageSet};
 use crate::error::{Error, Result};
@@ -286,20 +286,34 @@ pub fn stratified_subset(set: &ImageSet, n: usize, seed: u64, purpose: &str) -> 
     out
 }
 
-/// Runs `clf-train`: returns the per-epoch log after writing the checkpoint,
-/// `STEM.log.csv` and `STEM.prov.bin` beside `params.out`.
-pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) -> Result<ClfTrainReport> {
-    let started = Instant::now();
+/// The data a `clf-train` run trains and scores on, fitted to its model.
+struct TrainData {
+    /// The training set's dataset name (for the checkpoint).
+    dataset: String,
+    config: ClassifierConfig,
+    train_set: ImageSet,
+    val_set: Option<ImageSet>,
+    test_set: Option<ImageSet>,
+    /// Per training item, 1 when synthetic (with --synthetic-weight or --recycle).
+    synthetic_flags: Option<Vec<u8>>,
+    recycler: Option<Recycler>,
+}
+
+fn check_params(params: &ClfTrainParams) -> Result<()> {
     if params.batch_size == 0 || params.epochs == 0 {
         return Err(Error::Invalid("--batch-size and --epochs must be at least 1".into()));
     }
     if !(0.0..1.0).contains(&params.val_fraction) {
         return Err(Error::Invalid(format!("--val-fraction {} is outside [0, 1)", params.val_fraction)));
     }
-    let full = data::load_set(&params.train, data_opts)?;
-    let mut prov = Provenance::start("clf-train", params, Some(params.seed))?;
-    prov.inputs.push(FileRecord { role: "train".into(), path: params.train.clone(), blake3: full.content_hash()? });
+    Ok(())
+}
 
+/// Loads the training set (and the recycling pool and --eval-test set),
+/// builds the model's config for its shape, and holds out the validation split.
+fn load_data(params: &ClfTrainParams, data_opts: &DataOptions, prov: &mut Provenance) -> Result<TrainData> {
+    let full = data::load_set(&params.train, data_opts)?;
+    prov.inputs.push(FileRecord { role: "train".into(), path: params.train.clone(), blake3: full.content_hash()? });
     let mut config = ClassifierConfig::paper(params.arch);
     config.num_classes = full.num_classes;
     // A set that cannot be padded to the architecture's input (a user's
@@ -310,69 +324,226 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
     }
     let fitted = data::fit_to_shape(&full, config.input)
         .map_err(|e| Error::Invalid(format!("--train {} does not fit --arch {:?}: {e}", params.train, params.arch)))?;
-    let mut pool: Vec<usize> = match params.limit {
-        Some(n) => stratified_subset(&fitted, n, params.seed, "subset"),
-        None => (0..fitted.len()).collect(),
-    };
-    let n_val = (pool.len() as f64 * params.val_fraction).round() as usize;
-    let val_idx: Vec<usize> = if n_val > 0 {
-        let sub = fitted.select(&pool);
-        let chosen = stratified_subset(&sub, n_val, params.seed, "validation");
-        let val: Vec<usize> = chosen.iter().map(|&i| pool[i]).collect();
-        let taken: std::collections::HashSet<usize> = val.iter().copied().collect();
-        pool.retain(|i| !taken.contains(i));
-        val
-    } else {
-        vec![]
-    };
-    let mut train_set = fitted.select(&pool);
+    let (pool, val_idx) = split_validation(&fitted, params);
+    let train_set = fitted.select(&pool);
+    if train_set.is_empty() {
+        return Err(Error::Invalid(format!("{}: no training images left", params.train)));
+    }
     let synthetic_flags = match params.synthetic_weight.is_some() || params.recycle.is_some() {
         true => Some(synthetic_flags_of(&params.train, &pool)?),
         false => None,
     };
     let recycler = match (&params.recycle, &synthetic_flags) {
-        (Some(r), Some(flags)) => {
-            let pool_set = data::load_set(&r.pool, data_opts)?;
-            prov.inputs.push(FileRecord {
-                role: "recycle".into(),
-                path: r.pool.clone(),
-                blake3: pool_set.content_hash()?,
-            });
-            let fitted_pool = data::fit_to_shape(&pool_set, config.input)
-                .map_err(|e| Error::Invalid(format!("--recycle {}: {e}", r.pool)))?
-                .into_owned();
-            Some(Recycler::new(fitted_pool, r.every, params.seed, &train_set, flags)?)
-        }
+        (Some(r), Some(flags)) => Some(load_recycler(r, &config, params.seed, &train_set, flags, data_opts, prov)?),
         _ => None,
     };
-    let val_set = (!val_idx.is_empty()).then(|| fitted.select(&val_idx));
-    let test_set = match &params.eval_test {
-        Some(spec) => {
-            let t = data::load_set(spec, data_opts)?;
-            data::check_fit(t.shape, config.input)
-                .map_err(|e| Error::Invalid(format!("--eval-test {spec} does not fit the classifier: {e}")))?;
-            prov.inputs.push(FileRecord { role: "eval-test".into(), path: spec.clone(), blake3: t.content_hash()? });
-            Some(t)
-        }
-        None => None,
+    let test_set = params.eval_test.as_ref().map(|spec| load_eval_test(spec, &config, data_opts, prov)).transpose()?;
+    Ok(TrainData {
+        dataset: full.meta.dataset.clone(),
+        config,
+        val_set: (!val_idx.is_empty()).then(|| fitted.select(&val_idx)),
+        train_set,
+        test_set,
+        synthetic_flags,
+        recycler,
+    })
+}
+
+/// The training items (after --limit) and the stratified validation items.
+fn split_validation(fitted: &ImageSet, params: &ClfTrainParams) -> (Vec<usize>, Vec<usize>) {
+    let mut pool: Vec<usize> = match params.limit {
+        Some(n) => stratified_subset(fitted, n, params.seed, "subset"),
+        None => (0..fitted.len()).collect(),
     };
-    if train_set.is_empty() {
-        return Err(Error::Invalid(format!("{}: no training images left", params.train)));
+    let n_val = (pool.len() as f64 * params.val_fraction).round() as usize;
+    if n_val == 0 {
+        return (pool, vec![]);
     }
-    let init = params.init.as_deref().map(|p| init_checkpoint(p, &config)).transpose()?;
+    let chosen = stratified_subset(&fitted.select(&pool), n_val, params.seed, "validation");
+    let val: Vec<usize> = chosen.iter().map(|&i| pool[i]).collect();
+    let taken: std::collections::HashSet<usize> = val.iter().copied().collect();
+    pool.retain(|i| !taken.contains(i));
+    (pool, val)
+}
+
+fn load_recycler(
+    r: &RecycleParams,
+    config: &ClassifierConfig,
+    seed: u64,
+    train_set: &ImageSet,
+    flags: &[u8],
+    data_opts: &DataOptions,
+    prov: &mut Provenance,
+) -> Result<Recycler> {
+    let pool_set = data::load_set(&r.pool, data_opts)?;
+    prov.inputs.push(FileRecord { role: "recycle".into(), path: r.pool.clone(), blake3: pool_set.content_hash()? });
+    let fitted_pool = data::fit_to_shape(&pool_set, config.input)
+        .map_err(|e| Error::Invalid(format!("--recycle {}: {e}", r.pool)))?
+        .into_owned();
+    Recycler::new(fitted_pool, r.every, seed, train_set, flags)
+}
+
+fn load_eval_test(
+    spec: &str,
+    config: &ClassifierConfig,
+    data_opts: &DataOptions,
+    prov: &mut Provenance,
+) -> Result<ImageSet> {
+    let t = data::load_set(spec, data_opts)?;
+    data::check_fit(t.shape, config.input)
+        .map_err(|e| Error::Invalid(format!("--eval-test {spec} does not fit the classifier: {e}")))?;
+    prov.inputs.push(FileRecord { role: "eval-test".into(), path: spec.to_string(), blake3: t.content_hash()? });
+    Ok(t)
+}
+
+/// Per training item: its class weight times, if synthetic, the synthetic
+/// weight; `None` when every item weighs 1.
+fn item_weights(params: &ClfTrainParams, train_set: &ImageSet, flags: Option<&[u8]>) -> Option<Vec<f32>> {
+    let class_w = (params.rebalance == Rebalance::ClassWeight).then(|| class_weights(train_set));
+    if let Some(w) = &class_w {
+        tracing::info!("class weights {w:?}");
+    }
+    if class_w.is_none() && flags.is_none() {
+        return None;
+    }
+    let weight = |i: usize| {
+        let cw = class_w.as_ref().map_or(1.0, |w| w[train_set.labels[i] as usize]);
+        match (flags, params.synthetic_weight) {
+            (Some(f), Some(w)) if f[i] == 1 => cw * w as f32,
+            _ => cw,
+        }
+    };
+    Some((0..train_set.len()).map(weight).collect())
+}
+
+/// Loss sum, correct predictions and images of one pass over `order`.
+struct EpochSums {
+    loss_sum: f64,
+    correct: u64,
+    seen: usize,
+}
+
+/// One epoch of optimisation over `order`, with a progress bar.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch(
+    model: &Classifier,
+    opt: &mut Adam,
+    set: &ImageSet,
+    order: &[usize],
+    weights: Option<&[f32]>,
+    params: &ClfTrainParams,
+    (epoch, n_epochs): (usize, usize),
+    device: &Device,
+) -> Result<EpochSums> {
+    let bar = progress::bar(order.len() as u64, "img");
+    bar.set_prefix(format!("epoch {epoch}/{n_epochs}"));
+    let mut sums = EpochSums { loss_sum: 0.0, correct: 0, seen: 0 };
+    let prepare = |chunk: &[usize]| -> Result<(Vec<f32>, Vec<u32>)> {
+        Ok((data::batch_pixels(set, chunk), chunk.iter().map(|&i| set.labels[i] as u32).collect()))
+    };
+    data::loader::for_each_batch(order, params.batch_size, prepare, |step, chunk, (px, y)| {
+        let x = data::pixels_tensor(px, set.shape, device)?;
+        let w = match weights {
+            Some(iw) => Some(Tensor::from_vec(chunk.iter().map(|&i| iw[i]).collect(), chunk.len(), device)?),
+            None => None,
+        };
+        let y = Tensor::from_vec(y, chunk.len(), device)?;
+        let (loss_v, logits) = train_step_weighted(model, opt, &x, &y, w.as_ref())
+            .map_err(|e| e.in_context(&format!("{}: epoch {epoch}, step {}", params.out.display(), step + 1)))?;
+        let pred = logits.argmax(1)?.to_dtype(DType::U32)?;
+        sums.correct += pred.eq(&y)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()? as u64;
+        sums.loss_sum += loss_v as f64 * chunk.len() as f64;
+        sums.seen += chunk.len();
+        bar.inc(chunk.len() as u64);
+        if step % 10 == 0 {
+            let (l, a) = (sums.loss_sum / sums.seen as f64, sums.correct as f64 / sums.seen as f64);
+            bar.set_message(format!("loss {l:.4} acc {a:.3}"));
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok(sums)
+}
+
+/// The `STEM.log.csv` header of [`EpochLog::csv_row`].
+const CSV_HEADER: &str = "epoch,train_loss,train_accuracy,val_accuracy,test_accuracy,images_per_s,wall_s\n";
+
+impl EpochLog {
+    fn csv_row(&self) -> String {
+        let opt = |v: Option<f64>| v.map(|a| format!("{a:.6}")).unwrap_or_default();
+        format!(
+            "{},{:.6},{:.6},{},{},{:.1},{:.2}\n",
+            self.epoch,
+            self.train_loss,
+            self.train_accuracy,
+            opt(self.val_accuracy),
+            opt(self.test_accuracy),
+            self.images_per_s,
+            self.wall_s
+        )
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            "epoch {}: loss {:.4}, train acc {:.4}{}{}, {:.0} img/s",
+            self.epoch,
+            self.train_loss,
+            self.train_accuracy,
+            self.val_accuracy.map(|a| format!(", val acc {a:.4}")).unwrap_or_default(),
+            self.test_accuracy.map(|a| format!(", test acc {a:.4}")).unwrap_or_default(),
+            self.images_per_s
+        );
+    }
+}
+
+/// The checkpoint's metadata after `e`.
+fn checkpoint_meta(params: &ClfTrainParams, d: &TrainData, e: &EpochLog) -> CheckpointMeta {
+    CheckpointMeta {
+        kind: "classifier".into(),
+        arch: params.arch.name().into(),
+        config: serde_json::to_string(&d.config).expect("config serialises"),
+        dataset: d.dataset.clone(),
+        epoch: e.epoch,
+        trained: Trained::Classifier(ClassifierRecord {
+            train: params.train.clone(),
+            train_loss: e.train_loss,
+            seed: params.seed,
+            val_accuracy: e.val_accuracy,
+            rebalance: (!params.rebalance.is_none()).then(|| params.rebalance.name().into()),
+            init: params.init.clone(),
+            synthetic_weight: params.synthetic_weight,
+            recycle: params.recycle.as_ref().map(|r| (r.pool.clone(), r.every)),
+        }),
+        other: Default::default(),
+    }
+}
+
+/// Accuracy of `model` on `set`.
+fn score(model: &Classifier, set: &ImageSet, device: &Device) -> Result<f64> {
+    let pred = model::predict(model, set, 1000, device)?;
+    Ok(Confusion::from_predictions(set.num_classes, &set.labels, &pred).accuracy())
+}
+
+/// Runs `clf-train`: returns the per-epoch log after writing the checkpoint,
+/// `STEM.log.csv` and `STEM.prov.bin` beside `params.out`.
+pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) -> Result<ClfTrainReport> {
+    let started = Instant::now();
+    check_params(params)?;
+    let mut prov = Provenance::start("clf-train", params, Some(params.seed))?;
+    let mut d = load_data(params, data_opts, &mut prov)?;
+    let init = params.init.as_deref().map(|p| init_checkpoint(p, &d.config)).transpose()?;
+    let val_images = d.val_set.as_ref().map_or(0, ImageSet::len);
     tracing::info!(
-        "clf-train {} on {} ({} train, {} validation images, {}), {} epochs, lr {}, batch {}",
+        "clf-train {} on {} ({} train, {val_images} validation images, {}), {} epochs, lr {}, batch {}",
         params.arch.name(),
         params.train,
-        train_set.len(),
-        val_idx.len(),
-        config.input,
+        d.train_set.len(),
+        d.config.input,
         params.epochs,
         params.adam.lr,
         params.batch_size
     );
-
-    let (model, varmap) = model::new_classifier(&config, params.seed, device)?;
+    let (model, varmap) = model::new_classifier(&d.config, params.seed, device)?;
     if let (Some(path), Some(ck)) = (&params.init, &init) {
         ck.load_into(path, &varmap)?;
         prov.input_file("init", path)?;
@@ -380,140 +551,62 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
     }
     let mut opt = Adam::from_varmap(&varmap, params.adam);
     let log_path = super::sibling(&params.out, "log.csv");
-    let mut csv = String::from("epoch,train_loss,train_accuracy,val_accuracy,test_accuracy,images_per_s,wall_s\n");
+    let mut csv = String::from(CSV_HEADER);
     let mut epochs = Vec::new();
-    let epoch_len = epoch_order(&train_set, params.rebalance, params.seed, 1).len();
-    let n_epochs = match params.budget {
-        Some(b) => b.div_ceil(epoch_len),
-        None => params.epochs,
-    };
-    let class_w = (params.rebalance == Rebalance::ClassWeight).then(|| class_weights(&train_set));
-    if let Some(w) = &class_w {
-        tracing::info!("class weights {w:?}");
-    }
-    // Per training item: its class weight times, if synthetic, the synthetic weight.
-    let weights: Option<Vec<f32>> = match (&class_w, &synthetic_flags) {
-        (None, None) => None,
-        _ => Some(
-            (0..train_set.len())
-                .map(|i| {
-                    let cw = class_w.as_ref().map_or(1.0, |w| w[train_set.labels[i] as usize]);
-                    let sw = match (&synthetic_flags, params.synthetic_weight) {
-                        (Some(f), Some(w)) if f[i] == 1 => w as f32,
-                        _ => 1.0,
-                    };
-                    cw * sw
-                })
-                .collect(),
-        ),
-    };
-    let mut images_seen = 0usize;
-    let mut round = 0;
+    let epoch_len = epoch_order(&d.train_set, params.rebalance, params.seed, 1).len();
+    let n_epochs = params.budget.map_or(params.epochs, |b| b.div_ceil(epoch_len));
+    let weights = item_weights(params, &d.train_set, d.synthetic_flags.as_deref());
+    let (mut images_seen, mut round) = (0usize, 0);
     for epoch in 1..=n_epochs {
         let t0 = Instant::now();
-        if let (Some(r), Some(flags)) = (&recycler, &synthetic_flags) {
+        if let (Some(r), Some(flags)) = (&d.recycler, &d.synthetic_flags) {
             if r.round(epoch) != round {
                 round = r.round(epoch);
-                r.refresh(&mut train_set, flags, round);
+                r.refresh(&mut d.train_set, flags, round);
                 tracing::info!("epoch {epoch}: fresh synthetic images (recycling round {round})");
             }
         }
-        let mut order = epoch_order(&train_set, params.rebalance, params.seed, epoch);
+        let mut order = epoch_order(&d.train_set, params.rebalance, params.seed, epoch);
         if let Some(b) = params.budget {
             // The last epoch stops when the budget is spent.
             order.truncate(b - (epoch - 1) * epoch_len);
         }
-        let bar = progress::bar(order.len() as u64, "img");
-        bar.set_prefix(format!("epoch {epoch}/{n_epochs}"));
-        let (mut loss_sum, mut correct, mut seen) = (0f64, 0u64, 0usize);
-        let prepare = |chunk: &[usize]| -> Result<(Vec<f32>, Vec<u32>)> {
-            Ok((data::batch_pixels(&train_set, chunk), chunk.iter().map(|&i| train_set.labels[i] as u32).collect()))
-        };
-        data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (px, y)| {
-            let x = data::pixels_tensor(px, train_set.shape, device)?;
-            let w = match &weights {
-                Some(iw) => Some(Tensor::from_vec(chunk.iter().map(|&i| iw[i]).collect(), chunk.len(), device)?),
-                None => None,
-            };
-            let y = Tensor::from_vec(y, chunk.len(), device)?;
-            let (loss_v, logits) = train_step_weighted(&model, &mut opt, &x, &y, w.as_ref())
-                .map_err(|e| e.in_context(&format!("{}: epoch {epoch}, step {}", params.out.display(), step + 1)))?;
-            let pred = logits.argmax(1)?.to_dtype(DType::U32)?;
-            correct += pred.eq(&y)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()? as u64;
-            loss_sum += loss_v as f64 * chunk.len() as f64;
-            seen += chunk.len();
-            bar.inc(chunk.len() as u64);
-            if step % 10 == 0 {
-                bar.set_message(format!("loss {:.4} acc {:.3}", loss_sum / seen as f64, correct as f64 / seen as f64));
-            }
-            Ok(())
-        })?;
-        bar.finish_and_clear();
-        images_seen += seen;
+        let w = weights.as_deref();
+        let sums = train_epoch(&model, &mut opt, &d.train_set, &order, w, params, (epoch, n_epochs), device)?;
+        images_seen += sums.seen;
         let train_time = t0.elapsed().as_secs_f64();
-        let score = |set: &ImageSet| -> Result<f64> {
-            let pred = model::predict(&model, set, 1000, device)?;
-            Ok(Confusion::from_predictions(set.num_classes, &set.labels, &pred).accuracy())
-        };
-        let val_accuracy = val_set.as_ref().map(score).transpose()?;
-        let test_accuracy = test_set.as_ref().map(score).transpose()?;
         let e = EpochLog {
             epoch,
-            train_loss: loss_sum / seen as f64,
-            train_accuracy: correct as f64 / seen as f64,
-            val_accuracy,
-            test_accuracy,
-            images_per_s: seen as f64 / train_time,
+            train_loss: sums.loss_sum / sums.seen as f64,
+            train_accuracy: sums.correct as f64 / sums.seen as f64,
+            val_accuracy: d.val_set.as_ref().map(|s| score(&model, s, device)).transpose()?,
+            test_accuracy: d.test_set.as_ref().map(|s| score(&model, s, device)).transpose()?,
+            images_per_s: sums.seen as f64 / train_time,
             wall_s: t0.elapsed().as_secs_f64(),
         };
-        let opt_txt = |v: Option<f64>| v.map(|a| format!("{a:.6}")).unwrap_or_default();
-        csv.push_str(&format!(
-            "{},{:.6},{:.6},{},{},{:.1},{:.2}\n",
-            e.epoch,
-            e.train_loss,
-            e.train_accuracy,
-            opt_txt(e.val_accuracy),
-            opt_txt(e.test_accuracy),
-            e.images_per_s,
-            e.wall_s
-        ));
-        tracing::info!(
-            "epoch {epoch}: loss {:.4}, train acc {:.4}{}{}, {:.0} img/s",
-            e.train_loss,
-            e.train_accuracy,
-            e.val_accuracy.map(|a| format!(", val acc {a:.4}")).unwrap_or_default(),
-            e.test_accuracy.map(|a| format!(", test acc {a:.4}")).unwrap_or_default(),
-            e.images_per_s
-        );
-        let meta = CheckpointMeta {
-            kind: "classifier".into(),
-            arch: params.arch.name().into(),
-            config: serde_json::to_string(&config).expect("config serialises"),
-            dataset: full.meta.dataset.clone(),
-            epoch,
-            extra: [
-                ("train".to_string(), params.train.clone()),
-                ("train_loss".to_string(), format!("{:.6}", e.train_loss)),
-                ("seed".to_string(), params.seed.to_string()),
-            ]
-            .into_iter()
-            .chain(e.val_accuracy.map(|a| ("val_accuracy".to_string(), format!("{a:.6}"))))
-            .chain((!params.rebalance.is_none()).then(|| ("rebalance".to_string(), params.rebalance.name().into())))
-            .chain(params.init.as_ref().map(|p| ("init".to_string(), p.display().to_string())))
-            .chain(params.synthetic_weight.map(|w| ("synthetic_weight".to_string(), w.to_string())))
-            .chain(params.recycle.iter().flat_map(|r| {
-                [("recycle".to_string(), r.pool.clone()), ("recycle_every".to_string(), r.every.to_string())]
-            }))
-            .collect(),
-        };
-        checkpoint::write(&params.out, &varmap, &meta)?;
+        csv.push_str(&e.csv_row());
+        e.log();
+        checkpoint::write(&params.out, &varmap, &checkpoint_meta(params, &d, &e))?;
         crate::artifact::write_atomic(&log_path, csv.as_bytes())?;
         epochs.push(e);
     }
+    finish_provenance(&mut prov, &params.out, &log_path, &epochs, images_seen)?;
+    prov.wall_time_s = started.elapsed().as_secs_f64();
+    provenance::write(&provenance::path_for(&params.out), &prov)?;
+    Ok(ClfTrainReport { epochs, train_images: d.train_set.len(), val_images, wall_time_s: prov.wall_time_s })
+}
 
+/// The outputs and headline metrics of a finished run, into its provenance.
+fn finish_provenance(
+    prov: &mut Provenance,
+    out: &Path,
+    log_path: &Path,
+    epochs: &[EpochLog],
+    images_seen: usize,
+) -> Result<()> {
     let last = epochs.last().expect("at least one epoch");
-    prov.output_file("checkpoint", &params.out)?;
-    prov.output_file("log", &log_path)?;
+    prov.output_file("checkpoint", out)?;
+    prov.output_file("log", log_path)?;
     prov.metrics.push(("train_loss".into(), last.train_loss));
     prov.metrics.push(("train_accuracy".into(), last.train_accuracy));
     if let Some(a) = last.val_accuracy {
@@ -523,16 +616,9 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         prov.metrics.push(("test_accuracy".into(), a));
     }
     prov.metrics.push(("images_per_s".into(), last.images_per_s));
-    prov.metrics.push(("epochs".into(), n_epochs as f64));
+    prov.metrics.push(("epochs".into(), epochs.len() as f64));
     prov.metrics.push(("images_seen".into(), images_seen as f64));
-    prov.wall_time_s = started.elapsed().as_secs_f64();
-    provenance::write(&provenance::path_for(&params.out), &prov)?;
-    Ok(ClfTrainReport {
-        epochs,
-        train_images: train_set.len(),
-        val_images: val_idx.len(),
-        wall_time_s: prov.wall_time_s,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -542,8 +628,7 @@ mod tests {
 
     fn set(hist: &[usize]) -> ImageSet {
         let labels: Vec<u8> = hist.iter().enumerate().flat_map(|(c, &n)| std::iter::repeat_n(c as u8, n)).collect();
-        let meta =
-            SetMeta { dataset: "t".into(), split: "train".into(), source: Source::Real, extra: Default::default() };
+        let meta = SetMeta::new("t", "train", Source::Real);
         let shape = ImageShape { c: 1, h: 1, w: 1 };
         ImageSet::new(std::path::Path::new("<t>"), vec![0; labels.len()], labels, shape, hist.len(), meta).unwrap()
     }

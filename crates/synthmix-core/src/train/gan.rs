@@ -36,7 +36,7 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use super::optim::{Adam, AdamConfig};
-use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta};
+use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, FidRecord, GanRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::artifact::st;
 use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
@@ -281,8 +281,8 @@ fn encode_state(s: &State) -> Result<Vec<u8>> {
         }
     }
     let mut meta = BTreeMap::new();
-    meta.insert("synthmix.kind".to_string(), STATE_KIND.to_string());
-    meta.insert("synthmix.format".to_string(), crate::artifact::FORMAT_VERSION.to_string());
+    meta.insert(crate::artifact::meta::KIND.to_string(), STATE_KIND.to_string());
+    meta.insert(crate::artifact::meta::FORMAT.to_string(), crate::artifact::FORMAT_VERSION.to_string());
     meta.insert("epoch".to_string(), s.epoch.to_string());
     meta.insert("g_step".to_string(), s.g_step.to_string());
     meta.insert("d_step".to_string(), s.d_step.to_string());
@@ -358,20 +358,27 @@ fn identity(params: &GanTrainParams, train_hash: &str, config: &GanConfig) -> se
     })
 }
 
-fn gen_meta(
-    config: &GanConfig,
-    kind: &str,
-    dataset: &str,
-    epoch: usize,
-    extra: &BTreeMap<String, String>,
-) -> CheckpointMeta {
+/// What both checkpoints record about the run (and the epoch's FID, if measured).
+fn gan_record(params: &GanTrainParams, fid: Option<FidRecord>) -> GanRecord {
+    GanRecord {
+        train: params.train.clone(),
+        seed: params.seed,
+        preset: serde_json::to_value(params.preset).expect("serialises").as_str().unwrap_or_default().to_string(),
+        lr_d: params.adam_d.lr,
+        lr_g: params.adam_g.lr,
+        fid,
+    }
+}
+
+fn gen_meta(config: &GanConfig, kind: &str, dataset: &str, epoch: usize, record: &GanRecord) -> CheckpointMeta {
     CheckpointMeta {
         kind: kind.into(),
         arch: config.arch.name().into(),
         config: serde_json::to_string(config).expect("config serialises"),
         dataset: dataset.into(),
         epoch,
-        extra: extra.clone(),
+        trained: Trained::Gan(record.clone()),
+        other: Default::default(),
     }
 }
 
@@ -425,7 +432,7 @@ pub fn train_step(
     let (l_real, l_fake) = (logits.narrow(0, 0, b)?, logits.narrow(0, b, b)?);
     let d_loss = (softplus(&l_real.neg()?)?.mean_all()? + softplus(&l_fake)?.mean_all()?)?;
     let d_loss_v = d_loss.to_scalar::<f32>()?;
-    finite("D", d_loss_v)?;
+    super::check_finite(d_loss_v, "D")?;
     nets.opt_d.step(&d_loss.backward()?)?;
     let lv = logits.to_vec1::<f32>()?;
 
@@ -434,22 +441,12 @@ pub fn train_step(
     let g_logits = Discriminator::frozen(d_vars, config)?.forward(&fake, &y_fake_t, Some(drop_rng))?;
     let g_loss = softplus(&g_logits.neg()?)?.mean_all()?;
     let g_loss_v = g_loss.to_scalar::<f32>()?;
-    finite("G", g_loss_v)?;
+    super::check_finite(g_loss_v, "G")?;
     nets.opt_g.step(&g_loss.backward()?)?;
     Ok(StepStats { d_loss: d_loss_v, g_loss: g_loss_v, d_real: mean_sigmoid(&lv[..b]), d_fake: mean_sigmoid(&lv[b..]) })
 }
 
-fn finite(what: &str, loss: f32) -> Result<()> {
-    if loss.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::Diverged(format!("{what} loss is {loss}: training diverged")))
-    }
-}
-
-/// Runs `gan-train`.
-pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) -> Result<GanTrainReport> {
-    let started = Instant::now();
+fn check_params(params: &GanTrainParams) -> Result<()> {
     if params.batch_size == 0 || params.epochs == 0 || params.checkpoint_every == 0 {
         return Err(Error::Invalid("--batch-size, --epochs and --checkpoint-every must be at least 1".into()));
     }
@@ -464,109 +461,452 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
             "--keep best-fid needs --features (a classifier checkpoint to compute FID with)".into(),
         ));
     }
+    Ok(())
+}
+
+/// The generator, the discriminator and their optimisers.
+struct Nets {
+    g: Generator,
+    g_vars: VarMap,
+    d: Discriminator,
+    d_vars: VarMap,
+    opt_g: Adam,
+    opt_d: Adam,
+}
+
+/// Where training starts: epoch 0, or the saved run's state.
+struct Start {
+    epoch: usize,
+    csv: String,
+    best: Option<(usize, f64)>,
+    /// Logged once every input has been checked, so a refusal stays one line.
+    note: Option<String>,
+}
+
+/// With --resume and a saved state: checks it is this run's, loads its
+/// weights and optimiser state into `nets`, and returns where it stopped.
+fn resume(
+    params: &GanTrainParams,
+    paths: &GanPaths,
+    ident: &serde_json::Value,
+    meta: CheckpointMeta,
+    nets: &mut Nets,
+    prov: &mut Provenance,
+) -> Result<Start> {
+    let fresh = Start { epoch: 0, csv: String::from(CSV_HEADER), best: None, note: None };
+    if !params.resume {
+        return Ok(fresh);
+    }
+    if !paths.state.exists() {
+        let note = format!("--resume: no {} yet, starting from epoch 0", paths.state.display());
+        return Ok(Start { note: Some(note), ..fresh });
+    }
+    let s = read_state(&paths.state)?;
+    if &s.identity != ident {
+        let differing: Vec<String> = ident
+            .as_object()
+            .expect("object")
+            .iter()
+            .filter(|(key, v)| s.identity.get(key.as_str()) != Some(v))
+            .map(|(key, _)| key.clone())
+            .collect();
+        return Err(Error::Invalid(format!(
+            "{}: cannot --resume: the saved run differs in {} (start afresh without --resume, or use the same settings)",
+            paths.state.display(),
+            differing.join(", ")
+        )));
+    }
+    if s.epoch >= params.epochs {
+        return Err(Error::Invalid(format!(
+            "{}: already trained for {} epochs; raise --epochs to continue",
+            paths.state.display(),
+            s.epoch
+        )));
+    }
+    Checkpoint { meta: meta.clone(), weights: s.g_weights }.load_into(&paths.state, &nets.g_vars)?;
+    Checkpoint { meta, weights: s.d_weights }.load_into(&paths.state, &nets.d_vars)?;
+    nets.opt_g.load_state(&s.g_adam, s.g_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
+    nets.opt_d.load_state(&s.d_adam, s.d_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
+    prov.input_file("resume-state", &paths.state)?;
+    let note = format!("resuming from epoch {} ({})", s.epoch, paths.state.display());
+    Ok(Start { epoch: s.epoch, csv: s.log_csv, best: s.best, note: Some(note) })
+}
+
+/// The features network, the real side of every FID (extracted once) and its labels.
+type Features = (FeatureNet, Extracted, Vec<u8>);
+
+fn load_features(
+    params: &GanTrainParams,
+    train_set: &ImageSet,
+    dataset: &str,
+    prov: &mut Provenance,
+    device: &Device,
+) -> Result<Option<Features>> {
+    let Some(path) = &params.features else {
+        tracing::info!("no --features: FID and recognition are not computed (the CSV leaves them empty)");
+        return Ok(None);
+    };
+    let net = FeatureNet::load(path, device)?;
+    prov.input_file("features", path)?;
+    if net.num_classes() != train_set.num_classes {
+        return Err(Error::Invalid(format!(
+            "{}: classifier has {} classes, {} has {}",
+            path.display(),
+            net.num_classes(),
+            params.train,
+            train_set.num_classes
+        )));
+    }
+    if net.dataset != dataset {
+        tracing::warn!(
+            "features classifier {} was trained on {}, the GAN trains on {dataset}",
+            path.display(),
+            net.dataset
+        );
+    }
+    let real_idx = if train_set.len() > params.fid_samples {
+        super::classifier::stratified_subset(train_set, params.fid_samples, params.seed, "fid-real")
+    } else {
+        (0..train_set.len()).collect()
+    };
+    let real = train_set.select(&real_idx);
+    let extracted = net.extract(&real, 500)?;
+    Ok(Some((net, extracted, real.labels)))
+}
+
+/// Sums of one epoch's step statistics over its images.
+#[derive(Default)]
+struct GanSums {
+    d: f64,
+    g: f64,
+    d_real: f64,
+    d_fake: f64,
+    seen: usize,
+}
+
+/// One epoch of GAN steps over a seeded shuffle of `set`, with a progress bar.
+fn train_epoch(
+    nets: &mut Nets,
+    set: &ImageSet,
+    order: &mut [usize],
+    params: &GanTrainParams,
+    (epoch, kept): (usize, &str),
+    device: &Device,
+) -> Result<GanSums> {
+    order.sort_unstable();
+    order.shuffle(&mut rng::stream(params.seed, &format!("shuffle/epoch{epoch}")));
+    let mut noise_rng = rng::stream(params.seed, &format!("noise/epoch{epoch}"));
+    let mut drop_rng = rng::stream(params.seed, &format!("dropout/epoch{epoch}"));
+    let bar = progress::bar(set.len() as u64, "img");
+    bar.set_prefix(format!("epoch {epoch}/{}", params.epochs));
+    let mut sums = GanSums::default();
+    let prepare = |chunk: &[usize]| -> Result<(Vec<f32>, Vec<u8>)> {
+        Ok((data::batch_pixels(set, chunk), chunk.iter().map(|&i| set.labels[i]).collect()))
+    };
+    data::loader::for_each_batch(order, params.batch_size, prepare, |step, chunk, (px, y_real)| {
+        let b = chunk.len() as f64;
+        let real = data::pixels_tensor(px, set.shape, device)?.affine(2.0, -1.0)?;
+        let Nets { g, d, d_vars, opt_g, opt_d, .. } = &mut *nets;
+        let mut step_nets = GanNets { g, d, d_vars, opt_g, opt_d };
+        // The binary's context names the output file.
+        let s = train_step(&mut step_nets, &real, &y_real, &mut noise_rng, &mut drop_rng).map_err(|e| match e {
+            Error::Diverged(m) => Error::Diverged(format!("epoch {epoch}, step {}: {m}; {kept}", step + 1)),
+            e => e,
+        })?;
+        sums.d += s.d_loss as f64 * b;
+        sums.g += s.g_loss as f64 * b;
+        sums.d_real += s.d_real * b;
+        sums.d_fake += s.d_fake * b;
+        sums.seen += chunk.len();
+        bar.inc(chunk.len() as u64);
+        if step % 10 == 0 {
+            bar.set_message(format!("D {:.3} G {:.3}", sums.d / sums.seen as f64, sums.g / sums.seen as f64));
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok(sums)
+}
+
+/// The fixed samples every epoch makes: the grid's labels, the FID's labels.
+struct Probes {
+    grid_labels: Vec<u8>,
+    fid_labels: Vec<u8>,
+    /// Metadata of the generated sets (the grid and the FID's).
+    meta: SetMeta,
+}
+
+impl Probes {
+    fn set(&self, px: Vec<u8>, labels: &[u8], config: &GanConfig) -> Result<ImageSet> {
+        ImageSet::new(
+            Path::new("<generated>"),
+            px,
+            labels.to_vec(),
+            config.image,
+            config.num_classes,
+            self.meta.clone(),
+        )
+    }
+}
+
+/// The FID and recognition of the generator's fixed FID samples.
+fn measure(g: &Generator, f: &Features, probes: &Probes, seed: u64, device: &Device) -> Result<(f64, f64)> {
+    let (net, real_feats, real_labels) = f;
+    let px = gan::generate(g, &probes.fid_labels, &mut rng::stream(seed, "fid-noise"), 500, device)?;
+    let gen_feats: Extracted = net.extract(&probes.set(px, &probes.fid_labels, &g.config)?, 500)?;
+    let k = g.config.num_classes;
+    let (fid, _, rec, _) = fid::compare(real_feats, real_labels, &gen_feats, &probes.fid_labels, k)?;
+    Ok((fid, rec.accuracy()))
+}
+
+impl GanEpochLog {
+    fn log(&self) {
+        tracing::info!(
+            "epoch {}: D {:.4} G {:.4} D(x) {:.3} D(G(z)) {:.3}{}{} sample std {:.3}, {:.0} img/s, {:.1} s",
+            self.epoch,
+            self.d_loss,
+            self.g_loss,
+            self.d_real,
+            self.d_fake,
+            self.fid.map(|f| format!(" FID {f:.2}")).unwrap_or_default(),
+            self.recognition.map(|r| format!(" recognition {r:.3}")).unwrap_or_default(),
+            self.sample_std,
+            self.images_per_s,
+            self.wall_s
+        );
+    }
+}
+
+/// Everything one epoch's checkpoints are written from.
+struct Checkpointing<'a> {
+    params: &'a GanTrainParams,
+    paths: &'a GanPaths,
+    config: &'a GanConfig,
+    dataset: &'a str,
+    ident: &'a serde_json::Value,
+}
+
+impl Checkpointing<'_> {
+    /// Whether `epoch` writes the full run state (and the grid).
+    fn due(&self, epoch: usize) -> bool {
+        epoch % self.params.checkpoint_every == 0 || epoch == self.params.epochs
+    }
+
+    /// Writes the generator, as --keep says: every checkpoint epoch, or each
+    /// time the FID improves.
+    fn generator(&self, nets: &Nets, epoch: usize, record: &GanRecord, improved: bool) -> Result<()> {
+        let keep = match self.params.keep {
+            Keep::BestFid => improved,
+            Keep::Last => self.due(epoch),
+        };
+        if keep {
+            let meta = gen_meta(self.config, "generator", self.dataset, epoch, record);
+            checkpoint::write(&self.paths.generator, &nets.g_vars, &meta)?;
+        }
+        Ok(())
+    }
+
+    /// On a checkpoint epoch: the discriminator, the run state (with the
+    /// log so far and the best FID) and the sample grid.
+    fn state(
+        &self,
+        nets: &Nets,
+        e: &GanEpochLog,
+        record: &GanRecord,
+        log: (&str, Option<(usize, f64)>),
+        grid: &ImageSet,
+    ) -> Result<()> {
+        let epoch = e.epoch;
+        let d_meta = gen_meta(self.config, "discriminator", self.dataset, epoch, record);
+        checkpoint::write(&self.paths.discriminator, &nets.d_vars, &d_meta)?;
+        let state = State {
+            epoch,
+            g_step: nets.opt_g.t,
+            d_step: nets.opt_d.t,
+            identity: self.ident.clone(),
+            log_csv: log.0.to_string(),
+            best: log.1,
+            g_weights: checkpoint::weights_of(&nets.g_vars)?,
+            d_weights: checkpoint::weights_of(&nets.d_vars)?,
+            g_adam: nets.opt_g.state().into_iter().collect(),
+            d_adam: nets.opt_d.state().into_iter().collect(),
+        };
+        crate::artifact::write_atomic(&self.paths.state, &encode_state(&state)?)?;
+        // The grid only after the checkpoints it describes are safely written.
+        let title = format!(
+            "{} {} epoch {epoch}{}",
+            self.dataset,
+            self.params.arch.name(),
+            e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default()
+        );
+        let opts = GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) };
+        grid::write(grid, &opts, &self.paths.grid(epoch))
+    }
+}
+
+/// Stops (or warns, with --on-collapse warn) when the fixed samples' pixel
+/// spread shows a collapsed generator.
+fn check_collapse(params: &GanTrainParams, epoch: usize, std: f64, kept: &str) -> Result<()> {
+    if std >= COLLAPSE_STD {
+        return Ok(());
+    }
+    let what = format!("epoch {epoch}: generator collapsed (fixed samples' mean pixel std {std:.4} < {COLLAPSE_STD})");
+    match params.on_collapse {
+        OnCollapse::Stop => Err(Error::Diverged(format!("{what}; {kept}"))),
+        OnCollapse::Warn => {
+            tracing::warn!("{what}; training on (--on-collapse warn)");
+            Ok(())
+        }
+    }
+}
+
+/// The outputs and headline metrics of a finished run, into its provenance.
+fn finish_provenance(
+    prov: &mut Provenance,
+    paths: &GanPaths,
+    last: &GanEpochLog,
+    best: Option<(usize, f64)>,
+) -> Result<()> {
+    prov.output_file("generator", &paths.generator)?;
+    prov.output_file("discriminator", &paths.discriminator)?;
+    prov.output_file("state", &paths.state)?;
+    prov.output_file("log", &paths.log)?;
+    for (k, v) in [
+        ("d_loss", Some(last.d_loss)),
+        ("g_loss", Some(last.g_loss)),
+        ("fid", last.fid),
+        ("recognition", last.recognition),
+        ("images_per_s", Some(last.images_per_s)),
+    ] {
+        if let Some(v) = v {
+            prov.metrics.push((k.into(), v));
+        }
+    }
+    if let Some((e, f)) = best {
+        prov.metrics.push(("best_fid".into(), f));
+        prov.metrics.push(("best_fid_epoch".into(), e as f64));
+    }
+    Ok(())
+}
+
+/// Runs `gan-train`.
+pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) -> Result<GanTrainReport> {
+    let started = Instant::now();
+    check_params(params)?;
     let paths = GanPaths::new(&params.out);
     let full = data::load_set(&params.train, data_opts)?;
     let train_hash = full.content_hash()?;
     let mut prov = Provenance::start("gan-train", params, Some(params.seed))?;
     prov.inputs.push(FileRecord { role: "train".into(), path: params.train.clone(), blake3: train_hash.clone() });
-    let pool: Vec<usize> = match params.limit {
-        Some(n) => super::classifier::stratified_subset(&full, n, params.seed, "subset"),
-        None => (0..full.len()).collect(),
+    let train_set = match params.limit {
+        Some(n) => full.select(&super::classifier::stratified_subset(&full, n, params.seed, "subset")),
+        None => full.clone(),
     };
-    let train_set = full.select(&pool);
     if train_set.is_empty() {
         return Err(Error::Invalid(format!("{}: no training images", params.train)));
     }
     let config = GanConfig::new(params.arch, train_set.shape, train_set.num_classes);
     config.validate()?;
-    let k = config.num_classes;
-
     let (g, g_vars, d, d_vars) = gan::new_gan(&config, params.seed, device)?;
-    let mut opt_g = Adam::from_varmap(&g_vars, params.adam_g);
-    let mut opt_d = Adam::from_varmap(&d_vars, params.adam_d);
+    let (opt_g, opt_d) = (Adam::from_varmap(&g_vars, params.adam_g), Adam::from_varmap(&d_vars, params.adam_d));
+    let mut nets = Nets { g, g_vars, d, d_vars, opt_g, opt_d };
     let ident = identity(params, &train_hash, &config);
-    let mut csv = String::from(CSV_HEADER);
-    let mut best: Option<(usize, f64)> = None;
-    let mut start_epoch = 0;
-    // Logged once every input has been checked, so a refusal stays one line.
-    let mut resume_note = None;
-    if params.resume {
-        if paths.state.exists() {
-            let s = read_state(&paths.state)?;
-            if s.identity != ident {
-                let differing: Vec<String> = ident
-                    .as_object()
-                    .expect("object")
-                    .iter()
-                    .filter(|(key, v)| s.identity.get(key.as_str()) != Some(v))
-                    .map(|(key, _)| key.clone())
-                    .collect();
-                return Err(Error::Invalid(format!(
-                    "{}: cannot --resume: the saved run differs in {} (start afresh without --resume, or use the same settings)",
-                    paths.state.display(),
-                    differing.join(", ")
-                )));
-            }
-            if s.epoch >= params.epochs {
-                return Err(Error::Invalid(format!(
-                    "{}: already trained for {} epochs; raise --epochs to continue",
-                    paths.state.display(),
-                    s.epoch
-                )));
-            }
-            let meta = gen_meta(&config, "generator", &full.meta.dataset, s.epoch, &BTreeMap::new());
-            Checkpoint { meta: meta.clone(), weights: s.g_weights }.load_into(&paths.state, &g_vars)?;
-            Checkpoint { meta, weights: s.d_weights }.load_into(&paths.state, &d_vars)?;
-            opt_g.load_state(&s.g_adam, s.g_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
-            opt_d.load_state(&s.d_adam, s.d_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
-            csv = s.log_csv;
-            best = s.best;
-            start_epoch = s.epoch;
-            prov.input_file("resume-state", &paths.state)?;
-            resume_note = Some(format!("resuming from epoch {} ({})", s.epoch, paths.state.display()));
-        } else {
-            resume_note = Some(format!("--resume: no {} yet, starting from epoch 0", paths.state.display()));
-        }
-    }
-    // The features network, and the real side of every FID, once.
-    let features = match &params.features {
-        Some(path) => {
-            let net = FeatureNet::load(path, device)?;
-            prov.input_file("features", path)?;
-            if net.num_classes() != k {
-                return Err(Error::Invalid(format!(
-                    "{}: classifier has {} classes, {} has {k}",
-                    path.display(),
-                    net.num_classes(),
-                    params.train
-                )));
-            }
-            if net.dataset != full.meta.dataset {
-                tracing::warn!(
-                    "features classifier {} was trained on {}, the GAN trains on {}",
-                    path.display(),
-                    net.dataset,
-                    full.meta.dataset
-                );
-            }
-            let real_idx = if train_set.len() > params.fid_samples {
-                super::classifier::stratified_subset(&train_set, params.fid_samples, params.seed, "fid-real")
-            } else {
-                (0..train_set.len()).collect()
-            };
-            let real = train_set.select(&real_idx);
-            let extracted = net.extract(&real, 500)?;
-            Some((net, extracted, real.labels))
-        }
-        None => {
-            tracing::info!("no --features: FID and recognition are not computed (the CSV leaves them empty)");
-            None
-        }
-    };
-
-    if let Some(note) = resume_note {
+    let dataset = full.meta.dataset.clone();
+    let resume_meta = gen_meta(&config, "generator", &dataset, 0, &gan_record(params, None));
+    let Start { epoch: start_epoch, mut csv, mut best, note } =
+        resume(params, &paths, &ident, resume_meta, &mut nets, &mut prov)?;
+    let features = load_features(params, &train_set, &dataset, &mut prov, device)?;
+    if let Some(note) = note {
         tracing::info!("{note}");
     }
+    log_start(params, &train_set, &config, start_epoch);
+
+    let k = config.num_classes;
+    let probes = Probes {
+        grid_labels: (0..k).flat_map(|c| std::iter::repeat_n(c as u8, GRID_PER_CLASS)).collect(),
+        fid_labels: (0..params.fid_samples).map(|i| (i % k) as u8).collect(),
+        meta: SetMeta::new(dataset.clone(), full.meta.split.clone(), Source::Synthetic),
+    };
+    let saver = Checkpointing { params, paths: &paths, config: &config, dataset: &dataset, ident: &ident };
+    let mut logs = Vec::new();
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    let mut last_checkpoint = start_epoch;
+    for epoch in start_epoch + 1..=params.epochs {
+        let t0 = Instant::now();
+        let kept = match last_checkpoint {
+            0 => "no checkpoint written yet".to_string(),
+            e => format!("the checkpoint of epoch {e} is kept"),
+        };
+        let sums = train_epoch(&mut nets, &train_set, &mut order, params, (epoch, &kept), device)?;
+        let train_time = t0.elapsed().as_secs_f64();
+        // Fixed samples: the grid, the collapse check, the FID.
+        let grid_noise = &mut rng::stream(params.seed, "grid-noise");
+        let grid_px = gan::generate(&nets.g, &probes.grid_labels, grid_noise, 500, device)?;
+        let std = sample_std(&grid_px, probes.grid_labels.len());
+        let fid_due = epoch % params.fid_every.max(1) == 0 || epoch == params.epochs;
+        let quality = match &features {
+            Some(f) if fid_due => Some(measure(&nets.g, f, &probes, params.seed, device)?),
+            _ => None,
+        };
+        let n = sums.seen as f64;
+        let e = GanEpochLog {
+            epoch,
+            d_loss: sums.d / n,
+            g_loss: sums.g / n,
+            d_real: sums.d_real / n,
+            d_fake: sums.d_fake / n,
+            fid: quality.map(|q| q.0),
+            recognition: quality.map(|q| q.1),
+            sample_std: std,
+            images_per_s: n / train_time,
+            wall_s: t0.elapsed().as_secs_f64(),
+        };
+        e.log();
+        check_collapse(params, epoch, std, &kept)?;
+        csv.push_str(&e.csv_row());
+        let fid_record = match (&features, quality) {
+            (Some((net, _, _)), Some((fid, recognition))) => Some(FidRecord {
+                fid,
+                recognition,
+                fid_samples: params.fid_samples,
+                features: net.path.display().to_string(),
+                features_blake3: net.blake3.clone(),
+            }),
+            _ => None,
+        };
+        let record = gan_record(params, fid_record);
+        let improved = match (e.fid, best) {
+            (Some(f), Some((_, b))) => f < b,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if improved {
+            best = e.fid.map(|f| (epoch, f));
+        }
+        saver.generator(&nets, epoch, &record, improved)?;
+        if saver.due(epoch) {
+            let grid = probes.set(grid_px, &probes.grid_labels, &config)?;
+            saver.state(&nets, &e, &record, (&csv, best), &grid)?;
+            last_checkpoint = epoch;
+        }
+        // The log row only after the checkpoints it describes are safely
+        // written (a full disk leaves no log of a lost generator).
+        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
+        logs.push(e);
+    }
+    finish_provenance(&mut prov, &paths, logs.last().expect("at least one epoch"), best)?;
+    prov.wall_time_s = started.elapsed().as_secs_f64();
+    provenance::write(&provenance::path_for(&params.out), &prov)?;
+    Ok(GanTrainReport {
+        epochs: logs,
+        resumed_from: (start_epoch > 0).then_some(start_epoch),
+        best_fid: best,
+        train_images: train_set.len(),
+        wall_time_s: prov.wall_time_s,
+    })
+}
+
+fn log_start(params: &GanTrainParams, train_set: &ImageSet, config: &GanConfig, start_epoch: usize) {
     let (gf, df) = config.forward_flops();
     tracing::info!(
         "gan-train {} on {} ({} images, {}), epochs {}..={}, batch {}, D lr {} G lr {} β1 {}, {:.1} MFLOP/img G, {:.1} D",
@@ -583,224 +923,6 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
         gf as f64 / 1e6,
         df as f64 / 1e6
     );
-
-    // Fixed noise and labels for the grid (and the collapse check) and the FID.
-    let grid_labels: Vec<u8> = (0..k).flat_map(|c| std::iter::repeat_n(c as u8, GRID_PER_CLASS)).collect();
-    let fid_labels: Vec<u8> = (0..params.fid_samples).map(|i| (i % k) as u8).collect();
-    let synthetic_meta = SetMeta {
-        dataset: full.meta.dataset.clone(),
-        split: full.meta.split.clone(),
-        source: Source::Synthetic,
-        extra: BTreeMap::new(),
-    };
-
-    let mut logs = Vec::new();
-    let mut order: Vec<usize> = (0..train_set.len()).collect();
-    let mut last_checkpoint = start_epoch;
-    for epoch in start_epoch + 1..=params.epochs {
-        let t0 = Instant::now();
-        order.sort_unstable();
-        order.shuffle(&mut rng::stream(params.seed, &format!("shuffle/epoch{epoch}")));
-        let mut noise_rng = rng::stream(params.seed, &format!("noise/epoch{epoch}"));
-        let mut drop_rng = rng::stream(params.seed, &format!("dropout/epoch{epoch}"));
-        let bar = progress::bar(train_set.len() as u64, "img");
-        bar.set_prefix(format!("epoch {epoch}/{}", params.epochs));
-        let (mut d_sum, mut g_sum, mut dr_sum, mut df_sum, mut seen) = (0f64, 0f64, 0f64, 0f64, 0usize);
-        let kept = match last_checkpoint {
-            0 => "no checkpoint written yet".to_string(),
-            e => format!("the checkpoint of epoch {e} is kept"),
-        };
-        let prepare = |chunk: &[usize]| -> Result<(Vec<f32>, Vec<u8>)> {
-            Ok((data::batch_pixels(&train_set, chunk), chunk.iter().map(|&i| train_set.labels[i]).collect()))
-        };
-        data::loader::for_each_batch(&order, params.batch_size, prepare, |step, chunk, (px, y_real)| {
-            let b = chunk.len();
-            let real = data::pixels_tensor(px, train_set.shape, device)?.affine(2.0, -1.0)?;
-            let mut nets = GanNets { g: &g, d: &d, d_vars: &d_vars, opt_g: &mut opt_g, opt_d: &mut opt_d };
-            // The binary's context names the output file.
-            let s = train_step(&mut nets, &real, &y_real, &mut noise_rng, &mut drop_rng).map_err(|e| match e {
-                Error::Diverged(m) => Error::Diverged(format!("epoch {epoch}, step {}: {m}; {kept}", step + 1)),
-                e => e,
-            })?;
-            let (d_loss_v, g_loss_v) = (s.d_loss, s.g_loss);
-            d_sum += d_loss_v as f64 * b as f64;
-            g_sum += g_loss_v as f64 * b as f64;
-            dr_sum += s.d_real * b as f64;
-            df_sum += s.d_fake * b as f64;
-            seen += b;
-            bar.inc(b as u64);
-            if step % 10 == 0 {
-                bar.set_message(format!("D {:.3} G {:.3}", d_sum / seen as f64, g_sum / seen as f64));
-            }
-            Ok(())
-        })?;
-        bar.finish_and_clear();
-        let train_time = t0.elapsed().as_secs_f64();
-
-        // Fixed samples: the grid, the collapse check, the FID.
-        let grid_px = gan::generate(&g, &grid_labels, &mut rng::stream(params.seed, "grid-noise"), 500, device)?;
-        let std = sample_std(&grid_px, grid_labels.len());
-        let fid_due = epoch % params.fid_every.max(1) == 0 || epoch == params.epochs;
-        let (fid_v, recognition) = match &features {
-            Some((net, real_feats, real_labels)) if fid_due => {
-                let px = gan::generate(&g, &fid_labels, &mut rng::stream(params.seed, "fid-noise"), 500, device)?;
-                let set = ImageSet::new(
-                    Path::new("<generated>"),
-                    px,
-                    fid_labels.clone(),
-                    config.image,
-                    k,
-                    synthetic_meta.clone(),
-                )?;
-                let gen_feats: Extracted = net.extract(&set, 500)?;
-                let (f, _, rec, _) = fid::compare(real_feats, real_labels, &gen_feats, &fid_labels, k)?;
-                (Some(f), Some(rec.accuracy()))
-            }
-            _ => (None, None),
-        };
-        let e = GanEpochLog {
-            epoch,
-            d_loss: d_sum / seen as f64,
-            g_loss: g_sum / seen as f64,
-            d_real: dr_sum / seen as f64,
-            d_fake: df_sum / seen as f64,
-            fid: fid_v,
-            recognition,
-            sample_std: std,
-            images_per_s: seen as f64 / train_time,
-            wall_s: t0.elapsed().as_secs_f64(),
-        };
-        tracing::info!(
-            "epoch {epoch}: D {:.4} G {:.4} D(x) {:.3} D(G(z)) {:.3}{}{} sample std {:.3}, {:.0} img/s, {:.1} s",
-            e.d_loss,
-            e.g_loss,
-            e.d_real,
-            e.d_fake,
-            e.fid.map(|f| format!(" FID {f:.2}")).unwrap_or_default(),
-            e.recognition.map(|r| format!(" recognition {r:.3}")).unwrap_or_default(),
-            e.sample_std,
-            e.images_per_s,
-            e.wall_s
-        );
-        if std < COLLAPSE_STD {
-            let what =
-                format!("epoch {epoch}: generator collapsed (fixed samples' mean pixel std {std:.4} < {COLLAPSE_STD})");
-            match params.on_collapse {
-                OnCollapse::Stop => return Err(Error::Diverged(format!("{what}; {kept}"))),
-                OnCollapse::Warn => tracing::warn!("{what}; training on (--on-collapse warn)"),
-            }
-        }
-        csv.push_str(&e.csv_row());
-
-        let mut extra: BTreeMap<String, String> = [
-            ("train".to_string(), params.train.clone()),
-            ("seed".to_string(), params.seed.to_string()),
-            (
-                "preset".to_string(),
-                serde_json::to_value(params.preset).expect("serialises").as_str().unwrap_or_default().to_string(),
-            ),
-            ("lr_d".to_string(), params.adam_d.lr.to_string()),
-            ("lr_g".to_string(), params.adam_g.lr.to_string()),
-        ]
-        .into_iter()
-        .collect();
-        if let (Some((net, _, _)), Some(f), Some(r)) = (&features, fid_v, recognition) {
-            extra.insert("fid".into(), format!("{f:.4}"));
-            extra.insert("recognition".into(), format!("{r:.4}"));
-            extra.insert("fid_samples".into(), params.fid_samples.to_string());
-            extra.insert("features".into(), net.path.display().to_string());
-            extra.insert("features_blake3".into(), net.blake3.clone());
-        }
-        let improved = match (fid_v, best) {
-            (Some(f), Some((_, b))) => f < b,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        if improved {
-            best = fid_v.map(|f| (epoch, f));
-        }
-        let g_meta = gen_meta(&config, "generator", &full.meta.dataset, epoch, &extra);
-        if params.keep == Keep::BestFid && improved {
-            checkpoint::write(&paths.generator, &g_vars, &g_meta)?;
-        }
-        if epoch % params.checkpoint_every == 0 || epoch == params.epochs {
-            if params.keep == Keep::Last {
-                checkpoint::write(&paths.generator, &g_vars, &g_meta)?;
-            }
-            checkpoint::write(
-                &paths.discriminator,
-                &d_vars,
-                &gen_meta(&config, "discriminator", &full.meta.dataset, epoch, &extra),
-            )?;
-            let state = State {
-                epoch,
-                g_step: opt_g.t,
-                d_step: opt_d.t,
-                identity: ident.clone(),
-                log_csv: csv.clone(),
-                best,
-                g_weights: checkpoint::weights_of(&g_vars)?,
-                d_weights: checkpoint::weights_of(&d_vars)?,
-                g_adam: opt_g.state().into_iter().collect(),
-                d_adam: opt_d.state().into_iter().collect(),
-            };
-            crate::artifact::write_atomic(&paths.state, &encode_state(&state)?)?;
-            last_checkpoint = epoch;
-            // The grid and the log row only after the checkpoints they describe
-            // are safely written (a full disk leaves no log of a lost generator).
-            let grid_set = ImageSet::new(
-                Path::new("<grid>"),
-                grid_px,
-                grid_labels.clone(),
-                config.image,
-                k,
-                synthetic_meta.clone(),
-            )?;
-            let title = format!(
-                "{} {} epoch {epoch}{}",
-                full.meta.dataset,
-                params.arch.name(),
-                e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default()
-            );
-            grid::write(
-                &grid_set,
-                &GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) },
-                &paths.grid(epoch),
-            )?;
-        }
-        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
-        logs.push(e);
-    }
-
-    prov.output_file("generator", &paths.generator)?;
-    prov.output_file("discriminator", &paths.discriminator)?;
-    prov.output_file("state", &paths.state)?;
-    prov.output_file("log", &paths.log)?;
-    let last = logs.last().expect("at least one epoch");
-    for (k, v) in [
-        ("d_loss", Some(last.d_loss)),
-        ("g_loss", Some(last.g_loss)),
-        ("fid", last.fid),
-        ("recognition", last.recognition),
-        ("images_per_s", Some(last.images_per_s)),
-    ] {
-        if let Some(v) = v {
-            prov.metrics.push((k.into(), v));
-        }
-    }
-    if let Some((e, f)) = best {
-        prov.metrics.push(("best_fid".into(), f));
-        prov.metrics.push(("best_fid_epoch".into(), e as f64));
-    }
-    prov.wall_time_s = started.elapsed().as_secs_f64();
-    provenance::write(&provenance::path_for(&params.out), &prov)?;
-    Ok(GanTrainReport {
-        epochs: logs,
-        resumed_from: (start_epoch > 0).then_some(start_epoch),
-        best_fid: best,
-        train_images: train_set.len(),
-        wall_time_s: prov.wall_time_s,
-    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::image_set;
+use crate::artifact::meta::{DrawRecord, FilterRecord, SampledRecord};
 use crate::artifact::provenance::{self, Provenance};
 use crate::data::{ImageSet, SetMeta, Source};
 use crate::error::{Error, Result};
@@ -259,7 +260,7 @@ impl Rejects {
 }
 
 fn candidate_meta() -> SetMeta {
-    SetMeta { dataset: String::new(), split: String::new(), source: Source::Synthetic, extra: Default::default() }
+    SetMeta::new("", "", Source::Synthetic)
 }
 
 /// Runs `synth-sample`: writes the set (`source = synthetic`) and its
@@ -310,40 +311,34 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
         }
     };
     let secs = t0.elapsed().as_secs_f64();
-    let split = ck
-        .meta
-        .extra
-        .get("train")
-        .and_then(|t| t.rsplit_once(':'))
-        .map(|(_, s)| s.to_string())
-        .unwrap_or_else(|| "train".into());
-    let mut extra: std::collections::BTreeMap<String, String> = [
-        ("generator".to_string(), params.generator.display().to_string()),
-        ("generator_blake3".to_string(), generator_hash),
-        ("generator_arch".to_string(), ck.meta.arch.clone()),
-        ("generator_epoch".to_string(), ck.meta.epoch.to_string()),
-        ("seed".to_string(), params.seed.to_string()),
-    ]
-    .into_iter()
-    .collect();
-    if params.latent_scale != 1.0 {
-        extra.insert("latent_scale".into(), params.latent_scale.to_string());
-    }
+    let split = ck.meta.train().and_then(|t| t.rsplit_once(':')).map(|(_, s)| s.to_string());
+    let mut filter = None;
     if let (Some(f), Some(a)) = (&params.filter, &acceptance) {
-        extra.insert("judge".into(), f.judge.display().to_string());
-        extra.insert("min_confidence".into(), f.min_confidence.to_string());
-        let rates: Vec<String> = a.rates().iter().map(|r| format!("{r:.4}")).collect();
-        extra.insert("acceptance".into(), rates.join(","));
-        if a.filled.iter().any(|&n| n > 0) {
-            let filled: Vec<String> = a.filled.iter().map(usize::to_string).collect();
-            extra.insert("filled".into(), filled.join(","));
-        }
         for (c, r) in a.rates().iter().enumerate() {
             prov.metrics.push((format!("acceptance[{c}]"), *r));
         }
-        tracing::info!("confidence filter τ = {}: acceptance per class {rates:?}", f.min_confidence);
+        tracing::info!("confidence filter τ = {}: acceptance per class {:?}", f.min_confidence, a.rates());
+        filter = Some(FilterRecord {
+            judge: f.judge.display().to_string(),
+            min_confidence: f.min_confidence,
+            acceptance: a.rates(),
+            filled: a.filled.iter().any(|&n| n > 0).then(|| a.filled.clone()),
+        });
     }
-    let meta = SetMeta { dataset: ck.meta.dataset.clone(), split, source: Source::Synthetic, extra };
+    let meta = SetMeta {
+        sampled: Some(SampledRecord {
+            generator: params.generator.clone(),
+            generator_blake3: generator_hash,
+            latent_scale: (params.latent_scale != 1.0).then_some(params.latent_scale),
+            filter,
+        }),
+        draw: Some(DrawRecord {
+            generator_arch: ck.meta.arch.clone(),
+            generator_epoch: ck.meta.epoch,
+            seed: params.seed,
+        }),
+        ..SetMeta::new(ck.meta.dataset.clone(), split.unwrap_or_else(|| "train".into()), Source::Synthetic)
+    };
     let set = ImageSet::new(Path::new(&params.out), images, labels, g.config.image, g.config.num_classes, meta)?;
     image_set::write(&params.out, &set)?;
     prov.output_file("out", &params.out)?;
