@@ -3,7 +3,6 @@
 //! generator and classifier chosen by the images' shape, compute sized by the
 //! set's size, three seeds, and a quick variant for a first look.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::data::ImageSet;
@@ -53,130 +52,47 @@ pub fn choose(train: &ImageSet, test: &ImageSet, gan_images: usize) -> Result<Ch
     })
 }
 
-/// The spec text. `quick`: a small generator and classifier budget and the
-/// mixes S, 1:1 and 5:1 only.
-pub fn spec_text(p: &InitParams, c: &Choice, classes: &[String], quick: bool) -> String {
-    let (mixes, clf_budget) = if quick {
-        ("{ name = \"S\", ratio = \"0:1\" },\n  { name = \"1-1\", ratio = \"1:1\" },\n  { name = \"5-1\", ratio = \"5:1\" }", 10_000)
-    } else {
-        (
-            "{ name = \"S\", ratio = \"0:1\" },\n  { name = \"1-1\", ratio = \"1:1\" },\n  { name = \"2-1\", ratio = \"2:1\" },\n  \
-             { name = \"1-2\", ratio = \"1:2\" },\n  { name = \"5-1\", ratio = \"5:1\" }",
-            120_000,
-        )
-    };
-    let name = if quick { format!("{}-quick", p.name) } else { p.name.clone() };
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "# The paper's study on your data ({name}), written by `synthmix init-study`:\n\
-         # a conditional generator trained on the real training set, synthetic training\n\
-         # sets per seed, the mixes O, {mixes_list} at the real set's size, a\n\
-         # classifier per mix and seed, evaluated on the real and a synthetic test set.\n\
-         # Classes: {classes}.\n#\n#   synthmix run {dir}/{name}.toml\n#\n\
-         # Chosen from the data: generator {gan} ({gan_epochs} epochs), classifier {clf}\n\
-         # trained on {clf_budget} images each (clf-train --budget). Run from the folder\n\
-         # the set paths below are relative to.",
-        mixes_list = if quick { "S, 1:1, 5:1" } else { "S, 1:1, 2:1, 1:2, 5:1" },
-        classes = classes.join(", "),
-        dir = p.dir.display(),
-        gan = c.gan_arch,
-        gan_epochs = c.gan_epochs,
-        clf = c.clf_arch,
-    );
-    let _ = write!(
-        s,
-        r#"[pipeline]
-name = "{name}"
-description = "real and synthetic training mixes on {name}"
-out = "artifacts"
-
-[axes]
-mix = [
-  {mixes},
-]
-seed = [0, 1, 2]
-
-[params]
-device = "cpu"
-train_set = "{train}"
-test_set = "{test}"
-gan_arch = "{gan}"
-gan_epochs = {gan_epochs}
-clf_arch = "{clf}"
-clf_budget = {clf_budget}
-clf_lr = 0.001
-synth_per_class = {spc}
-synth_test_per_class = {stpc}
-
-[target.features]
-description = "the FID and recognition network (the classifier on the real training set)"
-command = "clf-train --train {{in.train}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed 0 --device {{device}} --out {{out}}"
-inputs = {{ train = "{{train_set}}" }}
-outputs = ["{name}/features.safetensors"]
-
-[target.gan]
-threads = "all"
-command = "gan-train --train {{in.train}} --arch {{gan_arch}} --epochs {{gan_epochs}} --seed 0 --features {{in.features}} --fid-every {fid_every} --checkpoint-every {fid_every} --on-collapse warn --device {{device}} --out {{out}}"
-inputs = {{ train = "{{train_set}}", features = "features" }}
-outputs = {{ generator = "{name}/gan.safetensors" }}
-
-[target."synth-train-s{{seed}}"]
-matrix = {{ seed = "seed" }}
-command = "synth-sample --generator {{in}} --per-class {{synth_per_class}} --seed 10{{seed}} --device {{device}} --out {{out}}"
-inputs = ["gan:generator"]
-outputs = ["{name}/synth/train-s{{seed}}.safetensors"]
-
-[target.synth-test]
-command = "synth-sample --generator {{in}} --per-class {{synth_test_per_class}} --seed 2 --device {{device}} --out {{out}}"
-inputs = ["gan:generator"]
-outputs = ["{name}/synth/test.safetensors"]
-
-[target."mix-{{mix}}-s{{seed}}"]
-matrix = {{ mix = "mix", seed = "seed" }}
-command = "mix-build --real {{in.train}} --synthetic {{in.synthetic}} --ratio {{mix.ratio}} --seed {{seed}} --out {{out}}"
-inputs = {{ train = "{{train_set}}", synthetic = "synth-train-s{{seed}}" }}
-outputs = ["{name}/mix/{{mix}}-s{{seed}}.safetensors"]
-
-[target."clf-O-s{{seed}}"]
-matrix = {{ seed = "seed" }}
-command = "clf-train --train {{in.train}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed {{seed}} --device {{device}} --out {{out}}"
-inputs = {{ train = "{{train_set}}" }}
-outputs = ["{name}/clf/O-s{{seed}}.safetensors"]
-
-[target."clf-{{mix}}-s{{seed}}"]
-matrix = {{ mix = "mix", seed = "seed" }}
-command = "clf-train --train {{in}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed {{seed}} --device {{device}} --out {{out}}"
-inputs = ["mix-{{mix}}-s{{seed}}"]
-outputs = ["{name}/clf/{{mix}}-s{{seed}}.safetensors"]
-
-[target."eval-O-s{{seed}}"]
-matrix = {{ seed = "seed" }}
-command = "evaluate --classifier {{in.clf}} --test {{in.test}} {{in.synthetic}} --device {{device}} --out {{out}}"
-inputs = {{ clf = "clf-O-s{{seed}}", test = "{{test_set}}", synthetic = "synth-test" }}
-outputs = ["{name}/metrics/O-s{{seed}}.json"]
-
-[target."eval-{{mix}}-s{{seed}}"]
-matrix = {{ mix = "mix", seed = "seed" }}
-command = "evaluate --classifier {{in.clf}} --test {{in.test}} {{in.synthetic}} --device {{device}} --out {{out}}"
-inputs = {{ clf = "clf-{{mix}}-s{{seed}}", test = "{{test_set}}", synthetic = "synth-test" }}
-outputs = ["{name}/metrics/{{mix}}-s{{seed}}.json"]
-
-[target.report]
-command = "synthmix report --metrics {{in}} --out {{out}} --title \"{name}: real and synthetic training mixes\""
-inputs = ["eval-*"]
-outputs = ["report/{name}/report.md"]
-"#,
-        train = p.train.display(),
-        test = p.test.display(),
-        gan = c.gan_arch,
-        gan_epochs = c.gan_epochs,
-        clf = c.clf_arch,
-        spc = c.synth_per_class,
-        stpc = c.synth_test_per_class,
-        fid_every = (c.gan_epochs / 10).max(1),
-    );
+/// `template` with every `@key@` replaced by its value (the spec's own
+/// `{…}` placeholders pass through untouched).
+fn fill(template: &str, values: &[(&str, String)]) -> String {
+    let mut s = template.to_string();
+    for (k, v) in values {
+        s = s.replace(&format!("@{k}@"), v);
+    }
+    debug_assert!(!s.contains("@name@"), "a template placeholder was left unfilled");
     s
+}
+
+/// The spec text (`templates/study.toml`). `quick`: a small generator and
+/// classifier budget and the mixes S, 1:1 and 5:1 only.
+pub fn spec_text(p: &InitParams, c: &Choice, classes: &[String], quick: bool) -> String {
+    let mixes: &[(&str, &str)] = if quick {
+        &[("S", "0:1"), ("1-1", "1:1"), ("5-1", "5:1")]
+    } else {
+        &[("S", "0:1"), ("1-1", "1:1"), ("2-1", "2:1"), ("1-2", "1:2"), ("5-1", "5:1")]
+    };
+    let rows: Vec<String> = mixes.iter().map(|(n, r)| format!("{{ name = \"{n}\", ratio = \"{r}\" }}")).collect();
+    let listed: Vec<&str> = mixes.iter().map(|&(n, r)| if n == "S" { n } else { r }).collect();
+    let name = if quick { format!("{}-quick", p.name) } else { p.name.clone() };
+    fill(
+        include_str!("templates/study.toml"),
+        &[
+            ("name", name),
+            ("mixes", rows.join(",\n  ")),
+            ("mixes_list", listed.join(", ")),
+            ("classes", classes.join(", ")),
+            ("dir", p.dir.display().to_string()),
+            ("train", p.train.display().to_string()),
+            ("test", p.test.display().to_string()),
+            ("gan", c.gan_arch.to_string()),
+            ("gan_epochs", c.gan_epochs.to_string()),
+            ("fid_every", (c.gan_epochs / 10).max(1).to_string()),
+            ("clf", c.clf_arch.to_string()),
+            ("clf_budget", (if quick { 10_000 } else { 120_000 }).to_string()),
+            ("spc", c.synth_per_class.to_string()),
+            ("stpc", c.synth_test_per_class.to_string()),
+        ],
+    )
 }
 
 /// Writes `DIR/NAME.toml` and `DIR/NAME-quick.toml`; refuses to overwrite.
@@ -290,124 +206,53 @@ pub fn regimes_spec_text(p: &InitParams, c: &Choice, regimes: &[Regime], classes
     } else {
         "  { name = \"x1\", ratio = \"1:1\" },\n  { name = \"x5\", ratio = \"1:5\" },".to_string()
     };
-    let clf_budget = if quick { 10_000 } else { 120_000 };
-    format!(
-        r#"# Scarce real data on your data ({name}), written by `synthmix init-study`:
-# per regime (a share of every class, seeded), a generator trained on that
-# share only; classifiers on the real share alone, with synthetic images added
-# (×1{x5} the real count, --all-real) and on synthetic images alone (CAS); three
-# seeds; evaluated on the real test set. Regimes: the fractions that keep at
-# least {min} images of the smallest class, and the whole set.
-# Classes: {classes}.
-#
-#   synthmix run {dir}/{name}.toml
-#
-# Generator {gan} (epochs for ≈ the same images seen in every regime),
-# classifier {clf} trained on {clf_budget} images each.
-[pipeline]
-name = "{name}"
-description = "scarce real data and the synthetic-to-real gap on {name}"
-out = "artifacts"
-
-[axes]
-regime = [
-{regimes}
-]
-mult = [
-{mults}
-]
-cas = ["cas"]
-seed = [0, 1, 2]
-
-[params]
-device = "cpu"
-train_set = "{train}"
-test_set = "{test}"
-gan_arch = "{gan}"
-clf_arch = "{clf}"
-clf_budget = {clf_budget}
-clf_lr = 0.001
-
-[target.features]
-description = "the FID and recognition network (the classifier on the whole real training set)"
-command = "clf-train --train {{in.train}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed 0 --device {{device}} --out {{out}}"
-inputs = {{ train = "{{train_set}}" }}
-outputs = ["{name}/features.safetensors"]
-
-[target."real-{{regime}}"]
-command = "mix-build --real {{in.train}} --subset {{regime.rule}} --seed 0 --out {{out}}"
-inputs = {{ train = "{{train_set}}" }}
-matrix = {{ regime = "regime" }}
-outputs = ["{name}/real/{{regime}}.safetensors"]
-
-[target."gan-{{regime}}"]
-threads = "all"
-matrix = {{ regime = "regime" }}
-command = "gan-train --train {{in.train}} --arch {{gan_arch}} --epochs {{regime.gan_epochs}} --checkpoint-every {{regime.every}} --fid-every {{regime.every}} --seed 0 --features {{in.features}} --on-collapse warn --device {{device}} --out {{out}}"
-inputs = {{ train = "real-{{regime}}", features = "features" }}
-outputs = {{ generator = "{name}/gan/{{regime}}.safetensors" }}
-
-[target."synth-{{regime}}-s{{seed}}"]
-matrix = {{ regime = "regime", seed = "seed" }}
-command = "synth-sample --generator {{in}} --per-class {{regime.pool}} --seed 10{{seed}} --device {{device}} --out {{out}}"
-inputs = ["gan-{{regime}}:generator"]
-outputs = ["{name}/synth/{{regime}}-s{{seed}}.safetensors"]
-
-[target."mix-{{regime}}-{{mult}}-s{{seed}}"]
-matrix = {{ regime = "regime", mult = "mult", seed = "seed" }}
-command = "mix-build --real {{in.real}} --synthetic {{in.synthetic}} --ratio {{mult.ratio}} --all-real --seed {{seed}} --out {{out}}"
-inputs = {{ real = "real-{{regime}}", synthetic = "synth-{{regime}}-s{{seed}}" }}
-outputs = ["{name}/mix/{{regime}}-{{mult}}-s{{seed}}.safetensors"]
-
-[target."mix-{{regime}}-{{cas}}-s{{seed}}"]
-matrix = {{ regime = "regime", cas = "cas", seed = "seed" }}
-command = "mix-build --real {{in.real}} --synthetic {{in.synthetic}} --ratio 0:1 --seed {{seed}} --out {{out}}"
-inputs = {{ real = "real-{{regime}}", synthetic = "synth-{{regime}}-s{{seed}}" }}
-outputs = ["{name}/mix/{{regime}}-cas-s{{seed}}.safetensors"]
-
-[target."clf-{{regime}}-s{{seed}}"]
-matrix = {{ regime = "regime", seed = "seed" }}
-command = "clf-train --train {{in}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed {{seed}} --device {{device}} --out {{out}}"
-inputs = ["real-{{regime}}"]
-outputs = ["{name}/clf/{{regime}}-s{{seed}}.safetensors"]
-
-[target."clf-{{regime}}-{{arm}}-s{{seed}}"]
-matrix = [
-  {{ regime = "regime", arm = "mult", seed = "seed" }},
-  {{ regime = "regime", arm = "cas", seed = "seed" }},
-]
-command = "clf-train --train {{in}} --arch {{clf_arch}} --budget {{clf_budget}} --lr {{clf_lr}} --seed {{seed}} --device {{device}} --out {{out}}"
-inputs = ["mix-{{regime}}-{{arm}}-s{{seed}}"]
-outputs = ["{name}/clf/{{regime}}-{{arm}}-s{{seed}}.safetensors"]
-
-[target."eval-{{regime}}-s{{seed}}"]
-matrix = {{ regime = "regime", seed = "seed" }}
-command = "evaluate --classifier {{in.clf}} --test {{in.test}} --device {{device}} --out {{out}}"
-inputs = {{ clf = "clf-{{regime}}-s{{seed}}", test = "{{test_set}}" }}
-outputs = ["{name}/metrics/{{regime}}-s{{seed}}.json"]
-
-[target."eval-{{regime}}-{{arm}}-s{{seed}}"]
-matrix = [
-  {{ regime = "regime", arm = "mult", seed = "seed" }},
-  {{ regime = "regime", arm = "cas", seed = "seed" }},
-]
-command = "evaluate --classifier {{in.clf}} --test {{in.test}} --device {{device}} --out {{out}}"
-inputs = {{ clf = "clf-{{regime}}-{{arm}}-s{{seed}}", test = "{{test_set}}" }}
-outputs = ["{name}/metrics/{{regime}}-{{arm}}-s{{seed}}.json"]
-
-[target.report]
-command = "synthmix report --study regimes --metrics {{in}} --out {{out}} --title \"{name}: scarce real data and the synthetic-to-real gap\""
-inputs = ["eval-*"]
-outputs = ["report/{name}/report.md"]
-"#,
-        x5 = if quick { "" } else { ", ×5" },
-        min = MIN_REGIME_CLASS,
-        classes = classes.join(", "),
-        dir = p.dir.display(),
-        gan = c.gan_arch,
-        clf = c.clf_arch,
-        regimes = regime_rows.join("\n"),
-        train = p.train.display(),
-        test = p.test.display(),
+    fill(
+        include_str!("templates/regimes.toml"),
+        &[
+            ("name", name),
+            ("regimes", regime_rows.join("\n")),
+            ("mults", mults),
+            ("x5", (if quick { "" } else { ", ×5" }).to_string()),
+            ("min", MIN_REGIME_CLASS.to_string()),
+            ("classes", classes.join(", ")),
+            ("dir", p.dir.display().to_string()),
+            ("train", p.train.display().to_string()),
+            ("test", p.test.display().to_string()),
+            ("gan", c.gan_arch.to_string()),
+            ("clf", c.clf_arch.to_string()),
+            ("clf_budget", (if quick { 10_000 } else { 120_000 }).to_string()),
+        ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_placeholder_is_filled_and_the_specs_parse() {
+        let p = InitParams {
+            train: "d/train.safetensors".into(),
+            test: "d/test.safetensors".into(),
+            name: "st".into(),
+            dir: "pipelines".into(),
+        };
+        let c = Choice {
+            gan_arch: "mlp",
+            clf_arch: "simple-cnn",
+            gan_epochs: 30,
+            synth_per_class: 7,
+            synth_test_per_class: 3,
+        };
+        let classes = ["a".to_string(), "b".to_string()];
+        let r = [Regime { name: "f10".into(), fraction: 0.1, gan_epochs: 40, pool: 5 }];
+        for quick in [false, true] {
+            for text in [spec_text(&p, &c, &classes, quick), regimes_spec_text(&p, &c, &r, &classes, quick)] {
+                assert!(!text.contains('@'), "{text}");
+                let v: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+                assert!(v["target"].as_table().is_some_and(|t| t.len() > 5), "{text}");
+                assert!(text.contains("Classes: a, b.") && text.contains("d/train.safetensors"), "{text}");
+            }
+        }
+    }
 }

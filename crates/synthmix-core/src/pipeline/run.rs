@@ -506,6 +506,293 @@ fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// One `synthmix run`'s targets and their progress: a loop of phases
+/// (skip what cannot run, place cached results, start ready targets on free
+/// cores, collect finished ones) until nothing is left to do.
+struct Scheduler<'a> {
+    p: &'a Pipeline,
+    opts: &'a RunOptions,
+    env: Env,
+    cache: Cache,
+    order: Vec<usize>,
+    forced: BTreeSet<usize>,
+    cores: usize,
+    jobs: usize,
+    declared_owner: HashMap<PathBuf, usize>,
+    placed_by: HashMap<PathBuf, usize>,
+    state: HashMap<usize, State>,
+    records: HashMap<usize, Record>,
+    threads_of: HashMap<usize, usize>,
+    /// Cache key components, key and reason to run of targets waiting for a slot.
+    prepared: HashMap<usize, (Components, String, String)>,
+    summary: Summary,
+    /// Set after a failure without --keep-going: nothing new starts.
+    stop: bool,
+    bar: indicatif::ProgressBar,
+    name_width: usize,
+}
+
+impl<'a> Scheduler<'a> {
+    fn new(p: &'a Pipeline, opts: &'a RunOptions, order: Vec<usize>, forced: BTreeSet<usize>, env: Env) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let bar = crate::progress::bar(order.len() as u64, "targets");
+        if !bar.is_hidden() {
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} targets, {elapsed} {wide_msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(p.name.clone());
+        }
+        Scheduler {
+            p,
+            opts,
+            env,
+            cache: Cache::new(&p.artifacts),
+            name_width: order.iter().map(|&i| p.targets[i].name.len()).max().unwrap_or(0),
+            state: order.iter().map(|&i| (i, State::Pending)).collect(),
+            order,
+            forced,
+            cores,
+            jobs: opts.jobs.unwrap_or(cores).max(1),
+            declared_owner: p
+                .targets
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| t.outputs.iter().map(move |o| (normalize(&o.rel), i)))
+                .collect(),
+            placed_by: HashMap::new(),
+            records: HashMap::new(),
+            threads_of: HashMap::new(),
+            prepared: HashMap::new(),
+            summary: Summary::default(),
+            stop: false,
+            bar,
+        }
+    }
+
+    /// One line per event on stdout, above the progress bar.
+    fn say(&self, verb: &str, name: &str, detail: &str) {
+        let w = self.name_width;
+        let line = format!("{verb:<10} {name:<w$}  {detail}");
+        self.bar.suspend(|| println!("{}", line.trim_end()));
+    }
+
+    fn is(&self, i: usize, pred: fn(&State) -> bool) -> bool {
+        self.state.get(&i).is_some_and(pred)
+    }
+
+    fn running(&self) -> Vec<usize> {
+        self.order.iter().copied().filter(|&i| self.is(i, |s| matches!(s, State::Running { .. }))).collect()
+    }
+
+    /// Targets whose dependencies failed will not run.
+    fn skip_blocked(&mut self) -> bool {
+        let mut progressed = false;
+        for idx in 0..self.order.len() {
+            let i = self.order[idx];
+            let t = &self.p.targets[i];
+            let blocked = t.deps.iter().any(|d| self.is(*d, |s| matches!(s, State::Failed | State::Skipped)));
+            if self.is(i, |s| matches!(s, State::Pending)) && blocked {
+                self.state.insert(i, State::Skipped);
+                self.summary.skipped.push(t.name.clone());
+                self.bar.inc(1);
+                self.say("skipped", &t.name, "(a dependency failed)");
+                progressed = true;
+            }
+        }
+        progressed
+    }
+
+    /// Ready targets: a cached one is placed at once (true), another is
+    /// prepared to run (false).
+    fn place_or_prepare(&mut self, i: usize) -> Result<bool> {
+        if self.prepared.contains_key(&i) {
+            return Ok(false);
+        }
+        let t = &self.p.targets[i];
+        let comps = self.env.components(self.p, i, &self.records)?;
+        let key = comps.key();
+        let forced = self.forced.contains(&i);
+        let hit = if forced { None } else { self.cache.lookup(&key, self.opts.verify)? };
+        let Some(r) = hit else {
+            let prev = self.cache.last_state(&self.p.name, &t.name)?;
+            let why = explain(prev.as_ref(), &comps, forced);
+            self.prepared.insert(i, (comps, key, why));
+            return Ok(false);
+        };
+        let placed = self.cache.place(&r, &self.p.out, self.opts.verify)?;
+        self.cache.write_state(&r)?;
+        for o in &r.outputs {
+            self.placed_by.insert(normalize(&o.path), i);
+        }
+        self.records.insert(i, r);
+        self.state.insert(i, State::Done);
+        self.bar.inc(1);
+        if placed > 0 {
+            self.summary.restored.push(t.name.clone());
+            self.say("restored", &t.name, &format!("(from the cache, {placed} files)"));
+        } else {
+            self.summary.up_to_date.push(t.name.clone());
+            self.say("up to date", &t.name, "");
+        }
+        Ok(true)
+    }
+
+    /// Places ready cached targets; returns the ready ones that must run.
+    fn ready(&mut self, progressed: &mut bool) -> Result<Vec<usize>> {
+        let mut to_spawn = Vec::new();
+        if self.stop {
+            return Ok(to_spawn);
+        }
+        for idx in 0..self.order.len() {
+            let i = self.order[idx];
+            let deps_done = self.p.targets[i].deps.iter().all(|d| self.is(*d, |s| matches!(s, State::Done)));
+            if !self.is(i, |s| matches!(s, State::Pending)) || !deps_done {
+                continue;
+            }
+            if self.place_or_prepare(i)? {
+                *progressed = true;
+            } else {
+                to_spawn.push(i);
+            }
+        }
+        Ok(to_spawn)
+    }
+
+    /// Starts queued targets, in order, while job slots and cores are free.
+    fn start(&mut self, to_spawn: Vec<usize>) -> Result<bool> {
+        let running = self.running();
+        let mut used: usize = running.iter().map(|i| self.threads_of.get(i).copied().unwrap_or(1)).sum();
+        let mut slots = self.jobs.saturating_sub(running.len()).min(to_spawn.len());
+        let mut progressed = false;
+        for (started_now, i) in to_spawn.into_iter().enumerate() {
+            if slots == 0 {
+                break;
+            }
+            let t = &self.p.targets[i];
+            let free = self.cores.saturating_sub(used);
+            let n = match t.threads {
+                Some(Threads::All) => self.cores,
+                Some(Threads::Exactly(n)) => n.min(self.cores),
+                None => (free / slots).max(1),
+            };
+            if n > free && running.len() + started_now > 0 {
+                break; // wait for free cores, in order: nothing overtakes a waiting target
+            }
+            let (comps, key, why) = self.prepared.remove(&i).expect("prepared before queueing");
+            let child = spawn(self.p, &self.env, t, &comps, &key, n)?;
+            self.threads_of.insert(i, n);
+            self.say("run", &t.name, &format!("{why} [{n} thread{}]", if n == 1 { "" } else { "s" }));
+            self.state.insert(i, State::Running { child, started: Instant::now(), comps, key });
+            used += n;
+            slots -= 1;
+            progressed = true;
+        }
+        Ok(progressed)
+    }
+
+    /// Collects finished stages: commits their outputs, or records the failure.
+    fn reap(&mut self) -> Result<bool> {
+        let mut progressed = false;
+        for i in self.running() {
+            let exit = match self.state.get_mut(&i) {
+                Some(State::Running { child, .. }) => child.try_wait().at(self.p.log_path(&self.p.targets[i]))?,
+                _ => None,
+            };
+            let Some(status) = exit else { continue };
+            progressed = true;
+            let Some(State::Running { started: t0, comps, key, .. }) = self.state.remove(&i) else { unreachable!() };
+            let t = &self.p.targets[i];
+            let secs = t0.elapsed().as_secs_f64();
+            self.bar.inc(1);
+            let outcome: Result<Record> = if status.success() {
+                finish(self.p, &self.cache, i, comps, key, secs, &self.declared_owner, &mut self.placed_by)
+            } else {
+                Err(Error::Invalid(format!("{status}")))
+            };
+            match outcome {
+                Ok(r) => {
+                    self.records.insert(i, r);
+                    self.state.insert(i, State::Done);
+                    self.summary.ran.push(t.name.clone());
+                    self.say("done", &t.name, &format!("in {secs:.1} s"));
+                }
+                Err(e) => {
+                    let log = self.p.log_path(t);
+                    let msg = format!("{e}; log {}: {}", log.display(), last_line(&log));
+                    self.state.insert(i, State::Failed);
+                    self.say("FAILED", &t.name, &msg);
+                    self.summary.failed.push((t.name.clone(), msg));
+                    self.stop |= !self.opts.keep_going;
+                }
+            }
+        }
+        Ok(progressed)
+    }
+
+    /// Runs phases until every target is done, skipped, or left after a failure.
+    fn drive(&mut self) -> Result<()> {
+        loop {
+            let mut progressed = self.skip_blocked();
+            let to_spawn = self.ready(&mut progressed)?;
+            progressed |= self.start(to_spawn)?;
+            progressed |= self.reap()?;
+            let running: Vec<&str> = self.running().iter().map(|&i| self.p.targets[i].name.as_str()).collect();
+            self.bar.set_message(if running.is_empty() {
+                String::new()
+            } else {
+                format!("running: {}", running.join(", "))
+            });
+            if running.is_empty() && !progressed {
+                return Ok(()); // all done, or stopped after a failure
+            }
+            if !progressed {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The closing line, and an error naming every failed target.
+    fn conclude(mut self, started: Instant) -> Result<Summary> {
+        self.bar.finish_and_clear();
+        let summary = &mut self.summary;
+        summary.wall_s = started.elapsed().as_secs_f64();
+        let not_started = self.order.iter().filter(|i| matches!(self.state[*i], State::Pending)).count();
+        println!(
+            "{}: {} ran, {} up to date, {} restored from the cache{}{} in {:.1} s",
+            self.p.name,
+            summary.ran.len(),
+            summary.up_to_date.len(),
+            summary.restored.len(),
+            if summary.failed.is_empty() { String::new() } else { format!(", {} FAILED", summary.failed.len()) },
+            if summary.skipped.len() + not_started == 0 {
+                String::new()
+            } else {
+                format!(", {} not run", summary.skipped.len() + not_started)
+            },
+            summary.wall_s
+        );
+        if summary.failed.is_empty() {
+            return Ok(self.summary);
+        }
+        let parts: Vec<String> = summary.failed.iter().map(|(n, m)| format!("{n} ({m})")).collect();
+        Err(Error::Invalid(format!(
+            "{} target{} failed: {}{}",
+            summary.failed.len(),
+            if summary.failed.len() == 1 { "" } else { "s" },
+            parts.join("; "),
+            if self.opts.keep_going || not_started == 0 {
+                String::new()
+            } else {
+                " (use --keep-going to run the independent targets too)".into()
+            }
+        )))
+    }
+}
+
 /// Brings the selected targets up to date. Prints one line per target to
 /// stdout; a failure ends in an error naming the failed targets and their logs.
 pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Summary> {
@@ -513,10 +800,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Summary> {
     let _lock = super::lock::acquire(&p.artifacts, &format!("synthmix run {}", p.spec_path.display()))?;
     let (order, named) = p.select(&opts.targets)?;
     let forced = forced_set(&order, &named, opts);
-    let cache = Cache::new(&p.artifacts);
     // Under the lock, a temporary or an unrecorded store object is a leftover
     // of a run that was killed.
-    let swept = cache.sweep(&p.out)?;
+    let swept = Cache::new(&p.artifacts).sweep(&p.out)?;
     if swept > 0 {
         tracing::debug!("removed {swept} files left by an interrupted run");
     }
@@ -526,202 +812,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Summary> {
         env.binary(p, &p.targets[i])?;
         env.check_sources(p, i)?;
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let jobs = opts.jobs.unwrap_or(cores).max(1);
-    let declared_owner: HashMap<PathBuf, usize> =
-        p.targets.iter().enumerate().flat_map(|(i, t)| t.outputs.iter().map(move |o| (normalize(&o.rel), i))).collect();
-    let mut placed_by: HashMap<PathBuf, usize> = HashMap::new();
-
-    let total = order.len();
-    let bar = crate::progress::bar(total as u64, "targets");
-    if !bar.is_hidden() {
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} targets, {elapsed} {wide_msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(p.name.clone());
-    }
-    let w = order.iter().map(|&i| p.targets[i].name.len()).max().unwrap_or(0);
-    let say = |verb: &str, name: &str, detail: &str| {
-        let line = format!("{verb:<10} {name:<w$}  {detail}");
-        bar.suspend(|| println!("{}", line.trim_end()));
-    };
-
-    let mut state: HashMap<usize, State> = order.iter().map(|&i| (i, State::Pending)).collect();
-    let mut records: HashMap<usize, Record> = HashMap::new();
-    let mut threads_of: HashMap<usize, usize> = HashMap::new();
-    let mut prepared: HashMap<usize, (Components, String, String)> = HashMap::new();
-    let mut summary = Summary::default();
-    let mut stop = false;
-
-    loop {
-        let mut progressed = false;
-        // Targets whose dependencies failed will not run.
-        for &i in &order {
-            if matches!(state[&i], State::Pending)
-                && p.targets[i].deps.iter().any(|d| matches!(state.get(d), Some(State::Failed | State::Skipped)))
-            {
-                state.insert(i, State::Skipped);
-                summary.skipped.push(p.targets[i].name.clone());
-                bar.inc(1);
-                say("skipped", &p.targets[i].name, "(a dependency failed)");
-                progressed = true;
-            }
-        }
-        // Ready targets: cached ones are placed at once, others queue for a job slot.
-        let mut to_spawn: Vec<usize> = Vec::new();
-        if !stop {
-            for &i in &order {
-                if !matches!(state[&i], State::Pending)
-                    || !p.targets[i].deps.iter().all(|d| matches!(state.get(d), Some(State::Done)))
-                {
-                    continue;
-                }
-                let t = &p.targets[i];
-                if let std::collections::hash_map::Entry::Vacant(slot) = prepared.entry(i) {
-                    let comps = env.components(p, i, &records)?;
-                    let key = comps.key();
-                    let hit = if forced.contains(&i) { None } else { cache.lookup(&key, opts.verify)? };
-                    if let Some(r) = hit {
-                        let placed = cache.place(&r, &p.out, opts.verify)?;
-                        cache.write_state(&r)?;
-                        for o in &r.outputs {
-                            placed_by.insert(normalize(&o.path), i);
-                        }
-                        records.insert(i, r);
-                        state.insert(i, State::Done);
-                        bar.inc(1);
-                        if placed > 0 {
-                            summary.restored.push(t.name.clone());
-                            say("restored", &t.name, &format!("(from the cache, {placed} files)"));
-                        } else {
-                            summary.up_to_date.push(t.name.clone());
-                            say("up to date", &t.name, "");
-                        }
-                        progressed = true;
-                        continue;
-                    }
-                    let prev = cache.last_state(&p.name, &t.name)?;
-                    let why = explain(prev.as_ref(), &comps, forced.contains(&i));
-                    slot.insert((comps, key, why));
-                }
-                to_spawn.push(i);
-            }
-        }
-        let running = state.values().filter(|s| matches!(s, State::Running { .. })).count();
-        let mut used: usize = state
-            .iter()
-            .filter(|(_, s)| matches!(s, State::Running { .. }))
-            .map(|(i, _)| threads_of.get(i).copied().unwrap_or(1))
-            .sum();
-        let mut slots = jobs.saturating_sub(running).min(to_spawn.len());
-        for (started_now, i) in to_spawn.into_iter().enumerate() {
-            if slots == 0 {
-                break;
-            }
-            let t = &p.targets[i];
-            let free = cores.saturating_sub(used);
-            let n = match t.threads {
-                Some(Threads::All) => cores,
-                Some(Threads::Exactly(n)) => n.min(cores),
-                None => (free / slots).max(1),
-            };
-            if n > free && running + started_now > 0 {
-                break; // wait for free cores, in order: nothing overtakes a waiting target
-            }
-            let (comps, key, why) = prepared.remove(&i).expect("prepared before queueing");
-            let child = spawn(p, &env, t, &comps, &key, n)?;
-            threads_of.insert(i, n);
-            say("run", &t.name, &format!("{why} [{n} thread{}]", if n == 1 { "" } else { "s" }));
-            state.insert(i, State::Running { child, started: Instant::now(), comps, key });
-            used += n;
-            slots -= 1;
-            progressed = true;
-        }
-        // Finished stages.
-        let running_ids: Vec<usize> =
-            order.iter().copied().filter(|i| matches!(state[i], State::Running { .. })).collect();
-        for i in running_ids {
-            let exit = match state.get_mut(&i) {
-                Some(State::Running { child, .. }) => child.try_wait().at(p.log_path(&p.targets[i]))?,
-                _ => None,
-            };
-            let Some(status) = exit else { continue };
-            progressed = true;
-            let Some(State::Running { started: t0, comps, key, .. }) = state.remove(&i) else { unreachable!() };
-            let t = &p.targets[i];
-            let log = p.log_path(t);
-            let secs = t0.elapsed().as_secs_f64();
-            bar.inc(1);
-            let outcome: Result<Record> = if status.success() {
-                finish(p, &cache, i, comps, key, secs, &declared_owner, &mut placed_by)
-            } else {
-                Err(Error::Invalid(format!("{status}")))
-            };
-            match outcome {
-                Ok(r) => {
-                    records.insert(i, r);
-                    state.insert(i, State::Done);
-                    summary.ran.push(t.name.clone());
-                    say("done", &t.name, &format!("in {secs:.1} s"));
-                }
-                Err(e) => {
-                    let msg = format!("{e}; log {}: {}", log.display(), last_line(&log));
-                    state.insert(i, State::Failed);
-                    say("FAILED", &t.name, &msg);
-                    summary.failed.push((t.name.clone(), msg));
-                    if !opts.keep_going {
-                        stop = true;
-                    }
-                }
-            }
-        }
-        let running: Vec<&str> = order
-            .iter()
-            .filter(|i| matches!(state[*i], State::Running { .. }))
-            .map(|&i| p.targets[i].name.as_str())
-            .collect();
-        bar.set_message(if running.is_empty() { String::new() } else { format!("running: {}", running.join(", ")) });
-        if running.is_empty() && !progressed {
-            break; // all done, or stopped after a failure
-        }
-        if !progressed {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    bar.finish_and_clear();
-    summary.wall_s = started.elapsed().as_secs_f64();
-    let not_started = order.iter().filter(|i| matches!(state[*i], State::Pending)).count();
-    println!(
-        "{}: {} ran, {} up to date, {} restored from the cache{}{} in {:.1} s",
-        p.name,
-        summary.ran.len(),
-        summary.up_to_date.len(),
-        summary.restored.len(),
-        if summary.failed.is_empty() { String::new() } else { format!(", {} FAILED", summary.failed.len()) },
-        if summary.skipped.len() + not_started == 0 {
-            String::new()
-        } else {
-            format!(", {} not run", summary.skipped.len() + not_started)
-        },
-        summary.wall_s
-    );
-    if !summary.failed.is_empty() {
-        let parts: Vec<String> = summary.failed.iter().map(|(n, m)| format!("{n} ({m})")).collect();
-        return Err(Error::Invalid(format!(
-            "{} target{} failed: {}{}",
-            summary.failed.len(),
-            if summary.failed.len() == 1 { "" } else { "s" },
-            parts.join("; "),
-            if opts.keep_going || not_started == 0 {
-                String::new()
-            } else {
-                " (use --keep-going to run the independent targets too)".into()
-            }
-        )));
-    }
-    Ok(summary)
+    let mut s = Scheduler::new(p, opts, order, forced, env);
+    s.drive()?;
+    s.conclude(started)
 }
 
 fn spawn(p: &Pipeline, env: &Env, t: &Target, comps: &Components, key: &str, threads: usize) -> Result<Child> {
