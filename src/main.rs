@@ -157,7 +157,9 @@ enum Cmd {
     /// Print any artifact readably (image set, checkpoint, provenance record),
     /// or with --grid write a labelled sample grid PNG of an image set.
     Show {
-        /// An artifact file, or for --grid also a dataset name DATASET:SPLIT.
+        /// An artifact file, or for --grid also a dataset name DATASET:SPLIT,
+        /// or mnist-c:all: a row per MNIST-C corruption (identity first), the
+        /// same first --per-class MNIST test images in every row.
         file: String,
         /// Write a sample grid (one row per class) instead of printing.
         #[arg(long, requires = "out")]
@@ -460,8 +462,17 @@ fn main() -> std::process::ExitCode {
                 let opts = corruption.data_options(cli.data_dir.as_deref());
                 if grid {
                     let out = out.expect("clap requires --out with --grid");
-                    let set = data::load_set(&file, &opts)?;
-                    let title = format!("{} {} ({})", set.meta.dataset, set.meta.split, set.meta.source.as_str());
+                    let (set, title) = if file == "mnist-c:all" {
+                        let title = format!(
+                            "MNIST-C: the first {per_class} MNIST test images, corruption seed {}",
+                            opts.corruption_seed
+                        );
+                        (mnist_c_rows(&opts, per_class)?, title)
+                    } else {
+                        let set = data::load_set(&file, &opts)?;
+                        let title = format!("{} {} ({})", set.meta.dataset, set.meta.split, set.meta.source.as_str());
+                        (set, title)
+                    };
                     let go = report::grid::GridOptions { per_class, scale, title: Some(title) };
                     report::grid::write(&set, &go, &out)?;
                     println!("wrote {}", out.display());
@@ -472,4 +483,28 @@ fn main() -> std::process::ExitCode {
         }
         Ok(())
     })
+}
+
+/// The first `k` test images of every MNIST-C corruption (identity first),
+/// as one set whose classes are the corruptions, labelled with their
+/// severity, for `show --grid mnist-c:all`.
+fn mnist_c_rows(opts: &data::DataOptions, k: usize) -> anyhow::Result<data::ImageSet> {
+    let mut rows: Option<data::ImageSet> = None;
+    let mut names = Vec::new();
+    for (row, c) in data::corrupt::ALL.iter().enumerate() {
+        let set = data::load_set(&format!("mnist-c/{}:test", c.name()), opts)?;
+        let part = set.select(&(0..k.min(set.len())).collect::<Vec<_>>());
+        names.push(match set.meta.corruption.as_ref().and_then(|r| r.severity) {
+            Some(s) => format!("{} ({s})", c.name()),
+            None => c.name().to_string(),
+        });
+        let acc = rows.get_or_insert_with(|| data::ImageSet { images: Vec::new(), labels: Vec::new(), ..part.clone() });
+        acc.images.extend_from_slice(&part.images);
+        acc.labels.extend(std::iter::repeat_n(row as u8, part.len()));
+    }
+    let mut set = rows.expect("ALL is not empty");
+    set.num_classes = names.len();
+    set.meta =
+        data::SetMeta { class_names: Some(names), ..data::SetMeta::new("mnist-c", "test", data::Source::Corrupted) };
+    Ok(set)
 }

@@ -175,7 +175,7 @@ pub fn files_for(dataset: &Dataset) -> Result<Vec<&'static FileSpec>> {
     if let Dataset::MnistC(c) = dataset {
         return Err(Error::Invalid(format!(
             "{}: MNIST-C has no published checksum, so synthmix can neither fetch nor verify it; \
-             shot_noise is computed from MNIST test instead (official .npy files placed in mnist-c/{c}/ are read as they are)",
+             its corruptions are computed from MNIST instead (official .npy files placed in mnist-c/{c}/ are read as they are)",
             dataset.name()
         )));
     }

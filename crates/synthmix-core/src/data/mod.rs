@@ -185,12 +185,13 @@ impl ImageSet {
     }
 }
 
-/// Where datasets live and how derived ones (MNIST-C shot noise) are made.
+/// Where datasets live and how derived ones (MNIST-C corruptions) are made.
 #[derive(Debug, Clone)]
 pub struct DataOptions {
     pub data_dir: PathBuf,
-    /// MNIST-C severity (1–5) used when shot noise is computed, not read.
-    pub severity: u8,
+    /// MNIST-C severity (1–5) used when a corruption is computed, not read;
+    /// `None`: each corruption's MNIST-C severity (its reference default).
+    pub severity: Option<u8>,
     /// Seed of computed corruptions. Fixed by default so every stage and every
     /// classifier seed sees the same corrupted test set.
     pub corruption_seed: u64,
@@ -198,7 +199,7 @@ pub struct DataOptions {
 
 impl DataOptions {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        DataOptions { data_dir: data_dir.into(), severity: 5, corruption_seed: 0 }
+        DataOptions { data_dir: data_dir.into(), severity: None, corruption_seed: 0 }
     }
 }
 
@@ -287,10 +288,12 @@ pub fn export(spec: &str, opts: &DataOptions, out: &Path) -> Result<ImageSet> {
     use crate::artifact::{image_set, provenance};
     let started = std::time::Instant::now();
     let set = load_set(spec, opts)?;
+    // The severity a computed corruption used (its own default unless given).
+    let severity = set.meta.corruption.as_ref().and_then(|c| c.severity).or(opts.severity);
     let params = serde_json::json!({
         "input": spec,
         "out": out.display().to_string(),
-        "severity": opts.severity,
+        "severity": severity,
         "corruption_seed": opts.corruption_seed,
     });
     let mut prov = provenance::Provenance::start("data-export", &params, None)?;

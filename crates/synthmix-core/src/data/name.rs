@@ -203,18 +203,18 @@ impl DatasetName {
                     .find_map(|d| Some((find_file(d, &names[..1])?, find_file(d, &names[1..])?)));
                 match found {
                     Some((images, labels)) => Resolved::Npy { images, labels },
-                    None if c == "shot_noise" => {
+                    None => {
+                        let corruption = corrupt::Corruption::parse(c).ok_or_else(|| missing("MNIST-C .npy files"))?;
                         let base = DatasetName { dataset: Dataset::Mnist, split: self.split };
-                        Resolved::ShotNoise(Box::new(base.resolve(opts)?))
+                        Resolved::Computed { corruption, base: Box::new(base.resolve(opts)?) }
                     }
-                    None => return Err(missing("MNIST-C .npy files")),
                 }
             }
         })
     }
 
-    /// Reads the split from the data dir (computing MNIST-C shot noise from
-    /// MNIST when the MNIST-C files are absent).
+    /// Reads the split from the data dir (computing an MNIST-C corruption
+    /// from MNIST when its MNIST-C files are absent).
     pub fn load(&self, opts: &DataOptions) -> Result<ImageSet> {
         let mut set = self.resolve(opts)?.read(opts)?;
         set.meta.dataset = self.dataset.name();
@@ -237,8 +237,11 @@ pub enum Resolved {
         images: PathBuf,
         labels: PathBuf,
     },
-    /// MNIST-C shot noise computed from MNIST (its official files absent).
-    ShotNoise(Box<Resolved>),
+    /// An MNIST-C corruption computed from MNIST (its official files absent).
+    Computed {
+        corruption: corrupt::Corruption,
+        base: Box<Resolved>,
+    },
 }
 
 impl Resolved {
@@ -247,17 +250,20 @@ impl Resolved {
         match self {
             Resolved::Idx { images, labels } | Resolved::Npy { images, labels } => vec![images.clone(), labels.clone()],
             Resolved::Cifar(f) => f.clone(),
-            Resolved::ShotNoise(base) => base.files(),
+            Resolved::Computed { base, .. } => base.files(),
         }
     }
 
-    /// A name for what is computed from the files (part of the cache key).
-    pub fn tag(&self) -> &'static str {
+    /// A name for what is computed from the files (part of the cache key;
+    /// shot noise keeps the tag it had before the other corruptions came).
+    pub fn tag(&self) -> String {
         match self {
-            Resolved::Idx { .. } => "idx",
-            Resolved::Cifar(_) => "cifar-10 batches",
-            Resolved::Npy { .. } => "mnist-c npy",
-            Resolved::ShotNoise(_) => "shot noise computed from mnist",
+            Resolved::Idx { .. } => "idx".into(),
+            Resolved::Cifar(_) => "cifar-10 batches".into(),
+            Resolved::Npy { .. } => "mnist-c npy".into(),
+            Resolved::Computed { corruption, .. } => {
+                format!("{} computed from mnist", corruption.name().replace('_', " "))
+            }
         }
     }
 
@@ -266,8 +272,8 @@ impl Resolved {
             Resolved::Idx { images, labels } => idx::read_pair(images, labels),
             Resolved::Cifar(files) => cifar::read_files(files),
             Resolved::Npy { images, labels } => npy::read_mnist_c(images, labels),
-            Resolved::ShotNoise(base) => {
-                corrupt::shot_noise_set(&base.read(opts)?, opts.severity, opts.corruption_seed)
+            Resolved::Computed { corruption, base } => {
+                corrupt::corrupt_set(&base.read(opts)?, *corruption, opts.severity, opts.corruption_seed)
             }
         }
     }

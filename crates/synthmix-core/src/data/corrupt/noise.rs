@@ -1,5 +1,5 @@
-//! MNIST-C shot noise (Mu & Gilmer 2019, `google-research/mnist-c`,
-//! `corruptions.py`), reproduced in distribution with a seeded generator:
+//! MNIST-C's two noises. Shot noise, reproduced in distribution with a
+//! seeded generator:
 //!
 //! ```python
 //! c = [60, 25, 12, 5, 3][severity - 1]
@@ -10,8 +10,7 @@
 
 use rand::Rng as _;
 
-use super::{ImageSet, Source};
-use crate::artifact::meta::CorruptionRecord;
+use super::PIXELS;
 use crate::error::{Error, Result};
 use crate::rng;
 
@@ -74,16 +73,23 @@ pub fn shot_noise(pixels: &[u8], severity: u8, seed: u64) -> Result<Vec<u8>> {
         .collect())
 }
 
-/// The MNIST-C shot-noise version of a (MNIST) set.
-pub fn shot_noise_set(base: &ImageSet, severity: u8, seed: u64) -> Result<ImageSet> {
-    let mut set = base.clone();
-    set.images = shot_noise(&base.images, severity, seed)?;
-    set.meta.source = Source::Corrupted;
-    set.meta.corruption = Some(CorruptionRecord {
-        corruption: "shot_noise".into(),
-        severity: Some(severity),
-        seed,
-        origin: "computed (MNIST-C algorithm, seeded)".into(),
-    });
-    Ok(set)
+/// Salt-and-pepper amount per severity 1..=5.
+const IMPULSE_AMOUNT: [f64; 5] = [0.03, 0.06, 0.09, 0.17, 0.27];
+
+/// `sk.util.random_noise(x, mode='s&p', amount=c)`: each pixel is flipped
+/// with probability c (`rng.random() <= c`), to white or black with equal
+/// odds (`rng.random() <= 0.5`); the rest keep their value exactly.
+pub(super) fn impulse_noise(x: &[u8], s: usize, r: &mut rng::Rng) -> [u8; PIXELS] {
+    let amount = IMPULSE_AMOUNT[s - 1];
+    let mut out = [0u8; PIXELS];
+    for (o, &v) in out.iter_mut().zip(x) {
+        let flipped = r.gen::<f64>() <= amount;
+        let salted = r.gen::<f64>() <= 0.5;
+        *o = match (flipped, salted) {
+            (false, _) => v,
+            (true, true) => 255,
+            (true, false) => 0,
+        };
+    }
+    out
 }
