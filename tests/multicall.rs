@@ -187,3 +187,44 @@ fn one_copy_of_synthmix_carries_a_pipeline() {
         serde_json::from_slice(&std::fs::read(d.join("out/metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics["results"][0]["accuracy"].as_f64().unwrap(), accuracy);
 }
+
+/// What a new commit that changes only code outside the stages (the report,
+/// say) costs a finished study: the stages are keyed by their semantic
+/// versions, so only the targets `synthmix` itself computes (the export and
+/// the report, keyed by the runner's own bytes) run again; `status` says so
+/// first, naming the cause.
+#[test]
+fn a_new_build_reruns_only_what_synthmix_itself_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let report = "\n[target.report]\ncommand = \"synthmix report --metrics {in} --out {out}\"\ninputs = [\"eval\"]\noutputs = [\"report/report.md\"]\n";
+    std::fs::write(d.join("spec.toml"), format!("{SPEC}{report}")).unwrap();
+    let old = copy_synthmix(&d.join("old"), "synthmix", b"");
+    let out = stdout(&run_ok(program(&old).current_dir(d).args(["run", "spec.toml", "-j", "2"])));
+    assert!(out.contains("carried: 5 ran, 0 up to date"), "{out}");
+    let md = std::fs::read(d.join("out/report/report.md")).unwrap();
+
+    let new = copy_synthmix(&d.join("new"), "synthmix", b"a commit that changed the report");
+    let st = stdout(&run_ok(program(&new).current_dir(d).args(["status", "spec.toml"])));
+    // Before running, status cannot know that the export's bytes will not change,
+    // so it lists what follows it as possibly out of date, naming the cause.
+    assert!(st.contains("export  out of date: stage synthmix changed (rebuilt binary)"), "{st}");
+    let again = stdout(&run_ok(program(&new).current_dir(d).args(["run", "spec.toml", "-j", "2"])));
+    assert!(again.contains("carried: 2 ran, 3 up to date"), "export and report rerun, every stage kept: {again}");
+    for t in ["mix", "clf", "eval"] {
+        assert!(with_verb(&again, "up to date").iter().any(|n| n == t), "{t}: {again}");
+    }
+    // The rewritten report differs only in when it was written and the export's wall time.
+    let md2 = std::fs::read_to_string(d.join("out/report/report.md")).unwrap();
+    let tables = |s: &str| s.lines().filter(|l| l.starts_with("| MNIST")).map(String::from).collect::<Vec<_>>();
+    assert!(!tables(&md2).is_empty(), "{md2}");
+    assert_eq!(tables(&md2), tables(&String::from_utf8(md).unwrap()), "same inputs, same tables");
+}
+
+/// Target names printed with `verb` in a run's output.
+fn with_verb(out: &str, verb: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix(verb))
+        .filter_map(|r| r.split_whitespace().next().map(String::from))
+        .collect()
+}

@@ -294,3 +294,56 @@ fn provenance_round_trip() {
     std::fs::write(&pp, &bytes[..bytes.len() - 3]).unwrap();
     assert!(provenance::read(&pp).unwrap_err().to_string().contains("corrupt provenance record"));
 }
+
+/// A real mix file with one metadata key of its records removed, or made
+/// malformed: every reader refuses it in one line naming the file and key.
+#[test]
+fn a_set_missing_a_metadata_field_is_refused_naming_file_and_field() {
+    let real = DatasetName::parse("mnist:test").unwrap().load(&opts()).unwrap();
+    let synth = DatasetName::parse("mnist-c/shot_noise:test").unwrap().load(&opts()).unwrap();
+    let (mix, _) = data::mix::build(
+        &real,
+        &synth,
+        data::mix::Ratio { original: 5, synthetic: 1 },
+        Some(60),
+        data::mix::Balance::Stratified,
+        1,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("mix.safetensors");
+    image_set::write(&good, &mix).unwrap();
+    let flat = mix.meta.to_flat(mix.num_classes);
+    for (key, value) in [("real_count", None), ("mix_seed", Some("x")), ("split", None), ("ratio", Some("5x1"))] {
+        let mut f = flat.clone();
+        match value {
+            None => drop(f.remove(key)),
+            Some(v) => drop(f.insert(key.to_string(), v.to_string())),
+        }
+        let (n, c, h, w) = (mix.len(), mix.shape.c, mix.shape.h, mix.shape.w);
+        let tensors = vec![
+            st::TensorBytes {
+                name: "images".into(),
+                dtype: safetensors::Dtype::U8,
+                shape: vec![n, c, h, w],
+                data: mix.images.clone().into(),
+            },
+            st::TensorBytes {
+                name: "labels".into(),
+                dtype: safetensors::Dtype::U8,
+                shape: vec![n],
+                data: mix.labels.clone().into(),
+            },
+        ];
+        let bad = dir.path().join(format!("no-{key}.safetensors"));
+        std::fs::write(&bad, st::encode(&tensors, &f).unwrap()).unwrap();
+        for e in [
+            image_set::read(&bad).unwrap_err().to_string(),
+            synthmix_core::artifact::meta::read_set_header(&bad).unwrap_err().to_string(),
+        ] {
+            assert!(e.contains(&format!("no-{key}.safetensors")) && e.contains(&format!("'{key}'")), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+    assert_eq!(image_set::read(&good).unwrap(), mix, "the intact file reads back");
+}
