@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod pipeline;
+pub mod render;
 pub mod report;
 pub mod rng;
 pub mod stages;

@@ -252,6 +252,26 @@ impl Subset {
     }
 }
 
+/// A seeded, class-stratified choice of `n` indices of `set` (sorted).
+pub fn stratified(set: &ImageSet, n: usize, seed: u64, purpose: &str) -> Vec<usize> {
+    let mut r = rng::stream(seed, purpose);
+    let by_class = set.indices_by_class();
+    let total = set.len().max(1);
+    // Largest-remainder allocation keeps class proportions and the exact total.
+    let quotas = super::mix::allocate(
+        n.min(set.len()),
+        &by_class.iter().map(|c| c.len() as f64 / total as f64).collect::<Vec<_>>(),
+    );
+    let mut out = Vec::with_capacity(n);
+    for (idx, q) in by_class.into_iter().zip(quotas) {
+        let mut idx = idx;
+        idx.shuffle(&mut r);
+        out.extend(idx.into_iter().take(q));
+    }
+    out.sort_unstable();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

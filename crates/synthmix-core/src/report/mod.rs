@@ -5,7 +5,6 @@ pub mod claims;
 pub mod context;
 pub mod figures;
 pub mod generators;
-pub mod grid;
 pub mod markdown;
 pub mod prior;
 pub mod regimes;
@@ -13,4 +12,5 @@ pub mod results;
 pub mod strategies;
 pub mod study;
 pub mod tables;
-mod text;
+
+pub use crate::render::{grid, text};

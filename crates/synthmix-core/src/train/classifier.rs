@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::optim::{Adam, AdamConfig};
 use crate::artifact::checkpoint::{self, CheckpointMeta, ClassifierRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
-use crate::data::{self, DataOptions, ImageSet};
+use crate::data::{self, subset, DataOptions, ImageSet};
 use crate::error::{Error, Result};
 use crate::metrics::Confusion;
 use crate::model::{self, Classifier, ClassifierArch, ClassifierConfig};
@@ -266,26 +266,6 @@ pub fn train_step_weighted(
     Ok((loss_v, logits))
 }
 
-/// A seeded, class-stratified choice of `n` indices of `set` (sorted).
-pub fn stratified_subset(set: &ImageSet, n: usize, seed: u64, purpose: &str) -> Vec<usize> {
-    let mut r = rng::stream(seed, purpose);
-    let by_class = set.indices_by_class();
-    let total = set.len().max(1);
-    // Largest-remainder allocation keeps class proportions and the exact total.
-    let quotas = data::mix::allocate(
-        n.min(set.len()),
-        &by_class.iter().map(|c| c.len() as f64 / total as f64).collect::<Vec<_>>(),
-    );
-    let mut out = Vec::with_capacity(n);
-    for (idx, q) in by_class.into_iter().zip(quotas) {
-        let mut idx = idx;
-        idx.shuffle(&mut r);
-        out.extend(idx.into_iter().take(q));
-    }
-    out.sort_unstable();
-    out
-}
-
 /// The data a `clf-train` run trains and scores on, fitted to its model.
 struct TrainData {
     /// The training set's dataset name (for the checkpoint).
@@ -352,14 +332,14 @@ fn load_data(params: &ClfTrainParams, data_opts: &DataOptions, prov: &mut Proven
 /// The training items (after --limit) and the stratified validation items.
 fn split_validation(fitted: &ImageSet, params: &ClfTrainParams) -> (Vec<usize>, Vec<usize>) {
     let mut pool: Vec<usize> = match params.limit {
-        Some(n) => stratified_subset(fitted, n, params.seed, "subset"),
+        Some(n) => subset::stratified(fitted, n, params.seed, "subset"),
         None => (0..fitted.len()).collect(),
     };
     let n_val = (pool.len() as f64 * params.val_fraction).round() as usize;
     if n_val == 0 {
         return (pool, vec![]);
     }
-    let chosen = stratified_subset(&fitted.select(&pool), n_val, params.seed, "validation");
+    let chosen = subset::stratified(&fitted.select(&pool), n_val, params.seed, "validation");
     let val: Vec<usize> = chosen.iter().map(|&i| pool[i]).collect();
     let taken: std::collections::HashSet<usize> = val.iter().copied().collect();
     pool.retain(|i| !taken.contains(i));

@@ -43,7 +43,7 @@ use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
 use crate::error::{Error, Result};
 use crate::metrics::fid::{self, Extracted, FeatureNet};
 use crate::model::gan::{self, Discriminator, GanArch, GanConfig, Generator};
-use crate::report::grid::{self, GridOptions};
+use crate::render::grid::{self, GridOptions};
 use crate::{progress, rng};
 
 /// Mean per-pixel standard deviation (in [-1, 1] units) of the fixed grid
@@ -565,7 +565,7 @@ fn load_features(
         );
     }
     let real_idx = if train_set.len() > params.fid_samples {
-        super::classifier::stratified_subset(train_set, params.fid_samples, params.seed, "fid-real")
+        data::subset::stratified(train_set, params.fid_samples, params.seed, "fid-real")
     } else {
         (0..train_set.len()).collect()
     };
@@ -799,7 +799,7 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
     let mut prov = Provenance::start("gan-train", params, Some(params.seed))?;
     prov.inputs.push(FileRecord { role: "train".into(), path: params.train.clone(), blake3: train_hash.clone() });
     let train_set = match params.limit {
-        Some(n) => full.select(&super::classifier::stratified_subset(&full, n, params.seed, "subset")),
+        Some(n) => full.select(&data::subset::stratified(&full, n, params.seed, "subset")),
         None => full.clone(),
     };
     if train_set.is_empty() {
