@@ -626,9 +626,21 @@ pub fn corruption_heatmap(t: &super::corruptions::CorruptionTable) -> Result<Opt
     if rows.is_empty() || t.mixes.is_empty() {
         return Ok(None);
     }
-    let scale = t.diffs.iter().flatten().flatten().map(|i| i.mean.abs()).fold(0.005f64, f64::max);
+    // The scale follows the mixes with real images: S's far larger loss
+    // would wash them out, so S's cells saturate instead.
+    let has_real = |k: &usize| t.mixes[*k].original > 0;
+    let scale_of = |keep: &dyn Fn(&usize) -> bool| {
+        let ks: Vec<usize> = (0..t.mixes.len()).filter(|k| keep(k)).collect();
+        t.diffs.iter().flat_map(|row| ks.iter().filter_map(|k| row[*k])).map(|i| i.mean.abs()).fold(0.0f64, f64::max)
+    };
+    let scale = match scale_of(&has_real) {
+        x if x > 0.0 => x.max(0.005),
+        _ => scale_of(&|_| true).max(0.005),
+    };
     let (cw, ch, left, top) = (84i32, 30i32, 150i32, 74i32);
-    let (w, h) = ((left + cw * t.mixes.len() as i32 + 16) as u32, (top + ch * rows.len() as i32 + 44) as u32);
+    // At least the title's width (about 10 px a character at 16 px).
+    let w = (left + cw * t.mixes.len() as i32 + 16).max(620) as u32;
+    let h = (top + ch * rows.len() as i32 + 44) as u32;
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
@@ -658,7 +670,7 @@ pub fn corruption_heatmap(t: &super::corruptions::CorruptionTable) -> Result<Opt
         // The last row (the mean) is set off by a rule.
         let y = top + ch * (rows.len() as i32 - 1) - 2;
         root.draw(&PathElement::new(vec![(10, y), (w as i32 - 10, y)], BLACK.stroke_width(1))).map_err(plot_err)?;
-        let legend = format!("colour: ±{:.1} pp = full; * = 95 % interval off 0", scale * 100.0);
+        let legend = format!("colour: ±{:.1} pp = full (beyond: clipped); * = 95 % interval off 0", scale * 100.0);
         root.draw(&Text::new(legend, (10, h as i32 - 28), font(12))).map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }

@@ -351,7 +351,7 @@ fn corruption_section(study: &Study, w: &mut Writer) -> Result<String> {
          (seeds scored on all of them). Differences to O are paired by study seed within one generator's rows (the \
          O classifier of a seed is shared), with a 95 % Student-t interval: **helps** when the interval lies above \
          0, **hurts** when below, **inconclusive** when it straddles 0. The heatmap colours each mix's mean \
-         difference to O (blue above, red below, in percentage points), O's column shows O's accuracy; `*` marks an \
+         difference to O (blue above, red below, in percentage points; scaled to the mixes with real images, S clipped), O's column shows O's accuracy; `*` marks an \
          interval off 0.\n\n",
     );
     let mut csv = String::from(corruptions::CSV_HEADER);
@@ -359,14 +359,16 @@ fn corruption_section(study: &Study, w: &mut Writer) -> Result<String> {
         let slug = t.generator.as_ref().map(|g| g.slug()).unwrap_or_else(|| "none".into());
         let _ = writeln!(s, "### {}, generator {}\n\n{}", dataset_title(&t.dataset), t.generator_label(), t.markdown());
         for (m, [helps, hurts, inc]) in t.headline() {
+            let list = |v: &Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
             let _ = writeln!(
                 s,
-                "- {} vs O: helps on {} of {}, hurts on {}, inconclusive on {}.",
+                "- {} vs O, on the {} of {} corruptions with paired seeds: helps on {}; hurts on {}; inconclusive on {}.",
                 m.label(),
-                helps.len(),
+                helps.len() + hurts.len() + inc.len(),
                 t.corruptions.len(),
-                hurts.len(),
-                inc.len()
+                list(&helps),
+                list(&hurts),
+                list(&inc)
             );
         }
         if let Some(png) = super::figures::corruption_heatmap(t)? {
