@@ -157,7 +157,11 @@ fn shipped_specs_expand_to_the_study() {
     assert_eq!(count("clf-"), 3 * 3 + mixes * 3, "O once per dataset and seed, shared by every generator");
     assert_eq!(count("eval-"), 7 * 3 + mixes * 3, "O scored on each generator's synthetic test set");
     assert!(lines.iter().any(|l| l.starts_with("eval-mnist-paper-O-s1 ") && l.contains("clf-mnist-O-s1")), "{paper}");
-    assert!(paper.contains("mnist-c/shot_noise:test"), "MNIST is tested on shot noise");
+    // Every MNIST classifier is scored on all fifteen MNIST-C corruptions, no other dataset's.
+    for l in lines.iter().filter(|l| l.starts_with("eval-")) {
+        let n = if l.starts_with("eval-mnist-") { 15 } else { 0 };
+        assert_eq!(l.matches("mnist-c/").count(), n, "{l}");
+    }
     let spec = std::fs::read_to_string(repo().join("pipelines/paper.toml")).unwrap();
     assert!(
         spec.contains(r#"preset = "paper", seed = 0, on_collapse = "warn""#),
@@ -170,6 +174,9 @@ fn shipped_specs_expand_to_the_study() {
     let q: Vec<&str> = quick.lines().skip(1).collect();
     assert!(q.iter().all(|l| !l.contains("fashion") && !l.contains("cifar")), "quick is MNIST only");
     assert_eq!(q.iter().filter(|l| l.starts_with("clf-")).count(), 3 + 2 * 10 * 3, "O, then both generators' mixes");
+    let q_evals: Vec<&&str> = q.iter().filter(|l| l.starts_with("eval-")).collect();
+    assert_eq!(q_evals.len(), 2 * 11 * 3);
+    assert!(q_evals.iter().all(|l| l.matches("test-mnist-c-").count() == 15), "{quick}");
     // Without CIFAR-10 the study runs with its targets skipped (the report's glob input shrinks).
     let tmp = tempfile::tempdir().unwrap();
     let dry = run_ok(

@@ -72,21 +72,31 @@ fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
     }
     assert_eq!(t2.len(), 2 * 6, "Table 2: O, S, 1:1, 2:1, 1:2, 5:1 per generator");
     assert_eq!(t3.len(), 2 * 11, "Table 3: every ratio per generator");
+    assert_eq!(
+        t3[0].len(),
+        3 + 3 * 3,
+        "Table 3: original, synthetic, shot noise (the other corruptions have their own table)"
+    );
     let o = t2.iter().find(|r| r[2] == "O").unwrap();
     assert_eq!(o[4], "0.9484", "the paper's MNIST O/O beside ours: {o:?}");
     assert!(md.contains("> This is the quick study"), "the quick study says it is reduced");
 
     // Claims 1–3 tested on both generators with an interval and a verdict; 4 and 5 say why not.
     let claims = &md[md.find("## Claims").unwrap()..md.find("## Generators").unwrap()];
-    for n in 1..=5 {
+    for n in 1..=6 {
         assert!(claims.contains(&format!("### Claim {n}:")), "claim {n}");
     }
+    // Claim 6: does the shot-noise effect carry over? A verdict per generator and each mix's corruptions.
+    let c6 = &claims[claims.find("### Claim 6:").unwrap()..];
+    let verdicts = c6.lines().filter(|l| l.starts_with("- MNIST (") && l.contains("**")).count();
+    assert_eq!(verdicts, 2, "claim 6 verdict per generator: {c6}");
+    assert_eq!(c6.matches("vs O per corruption (95 % CI off 0): helps on").count(), 2 * 3, "5:1, 6:1, 7:1: {c6}");
     let stats: Vec<Vec<&str>> = claims
         .lines()
         .filter(|l| l.starts_with("| MNIST |"))
         .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
         .collect();
-    assert!(stats.len() >= 2 * (2 + 2 + 4), "{claims}");
+    assert!(stats.len() >= 2 * (2 + 2 + 4 + 3), "{claims}");
     for s in &stats {
         assert!(s[3].contains('[') && s[3].contains("(n=3)"), "interval: {s:?}");
         assert!(["holds", "does not hold", "inconclusive at this n"].contains(&s[6]), "verdict: {s:?}");
@@ -94,7 +104,9 @@ fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
     assert!(claims.contains("not tested here"), "claim 4");
     assert!(claims.contains("CIFAR-10"), "claim 5");
 
-    for f in ["table2.csv", "table3.csv", "figure2.png", "accuracy-vs-ratio.png", "results.csv"] {
+    every_corruption_by_every_mix(&md, &d.join("artifacts/report/quick"));
+
+    for f in ["table2.csv", "table3.csv", "figure2.png", "accuracy-vs-ratio.png", "results.csv", "corruptions.csv"] {
         assert!(d.join("artifacts/report/quick").join(f).is_file(), "{f}");
     }
     let curves =
@@ -140,10 +152,14 @@ fn merging_an_earlier_report_gives_the_same_tables(d: &Path, root: &Path) {
     }
     let md = std::fs::read_to_string(merged.join("report.md")).unwrap();
     assert!(md.contains("### Results imported from an earlier run"), "{md}");
-    assert!(md.contains("recomputed 18 of that report's results from scratch") && md.contains("all 18 are equal"));
+    // 6 O evaluations × (original, synthetic, 15 corruptions).
+    assert!(
+        md.contains("recomputed 102 of that report's results from scratch") && md.contains("all 102 are equal"),
+        "{md}"
+    );
     let rows = std::fs::read_to_string(merged.join("results.csv")).unwrap();
     let imported = rows.lines().filter(|l| l.ends_with(&full.display().to_string())).count();
-    assert_eq!(imported + 18 + 1, rows.lines().count(), "every other row names the report it came from");
+    assert_eq!(imported + 102 + 1, rows.lines().count(), "every other row names the report it came from");
 
     // An earlier report whose O result differs from this run's is listed.
     let tampered = d.join("tampered");
@@ -156,4 +172,40 @@ fn merging_an_earlier_report_gives_the_same_tables(d: &Path, root: &Path) {
     report(&tampered, &d.join("merged2/report.md"));
     let md = std::fs::read_to_string(d.join("merged2/report.md")).unwrap();
     assert!(md.contains("1 differ (this run's values are used)") && md.contains("| 0.1230 |"), "{md}");
+}
+
+/// The MNIST-C section: per generator, 15 corruptions and their mean × every
+/// mix, accuracy cells and differences to O with intervals and an effect;
+/// a heatmap per generator of a readable size.
+fn every_corruption_by_every_mix(md: &str, dir: &Path) {
+    let start = md.find("## MNIST-C: every corruption").expect("the corruption section");
+    let sec = &md[start..md.find("## Claims").unwrap()];
+    let rows: Vec<Vec<&str>> = sec
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| Corruption |"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    let acc: Vec<_> = rows.iter().filter(|r| r.len() == 1 + 11).collect();
+    let diff: Vec<_> = rows.iter().filter(|r| r.len() == 1 + 10).collect();
+    assert_eq!((acc.len(), diff.len()), (2 * 16, 2 * 16), "15 corruptions and the mean, per generator: {sec}");
+    assert_eq!(acc.iter().filter(|r| r[0] == "mean of 15").count(), 2);
+    for r in &acc {
+        assert!(r[1..].iter().all(|c| common::is_cell(c)), "accuracy row {r:?}");
+    }
+    for r in &diff {
+        for c in &r[1..] {
+            let effect = ["helps", "hurts", "inconclusive"].iter().any(|e| c.ends_with(e));
+            assert!(common::is_interval(c) && c.contains("(n=3)") && effect, "difference row {r:?}: '{c}'");
+        }
+    }
+    let pngs: Vec<String> =
+        common::ls(dir).into_iter().filter(|f| f.starts_with("corruptions-mnist-") && f.ends_with(".png")).collect();
+    assert_eq!(pngs.len(), 2, "a heatmap per generator: {pngs:?}");
+    for p in &pngs {
+        assert!(sec.contains(&format!("]({p})")), "{p} linked");
+        let (w, h) = image::image_dimensions(dir.join(p)).unwrap();
+        assert!((800..=1600).contains(&w) && (500..=900).contains(&h), "{p}: {w}x{h}");
+    }
+    let csv = std::fs::read_to_string(dir.join("corruptions.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 16 * 11, "a CSV line per generator, row and mix");
 }

@@ -135,6 +135,8 @@ pub struct Claim {
     pub tests: Vec<(String, Option<GenId>, Vec<Stat>)>,
     /// Why it cannot be tested (or fully tested) here.
     pub untested: Vec<String>,
+    /// Lines that say more than the verdict (e.g. per-corruption effects).
+    pub notes: Vec<String>,
 }
 
 impl Claim {
@@ -153,6 +155,11 @@ impl Claim {
     }
 }
 
+/// `a − b` for every seed both have (a's order).
+pub fn paired(a: &[(u64, f64)], b: &[(u64, f64)]) -> Vec<f64> {
+    a.iter().filter_map(|(s, x)| b.iter().find(|(s2, _)| s2 == s).map(|(_, y)| x - y)).collect()
+}
+
 /// Looks up per-seed accuracies and the paper's values.
 pub struct Source<'a> {
     pub cells: &'a Cells,
@@ -168,8 +175,7 @@ impl Source<'_> {
     fn diff(&self, d: &str, g: &Option<GenId>, a: Mix, b: Mix, t: &TestKind, expect: Expect) -> Stat {
         let va = self.values(d, g, a, t);
         let vb = self.values(d, g, b, t);
-        let diffs: Vec<f64> =
-            va.iter().filter_map(|(s, x)| vb.iter().find(|(s2, _)| s2 == s).map(|(_, y)| x - y)).collect();
+        let diffs = paired(&va, &vb);
         let paper = match (self.paper.get(d, &a, t), self.paper.get(d, &b, t)) {
             (Some(x), Some(y)) => Some(x - y),
             _ => None,
@@ -221,13 +227,15 @@ pub fn test_all(src: &Source, expected_datasets: &[String]) -> Vec<Claim> {
             "A model trained on O only fails on a synthetic test set, while S-trained models do decently on real data.",
         tests: vec![],
         untested: vec![],
+        notes: vec![],
     };
-    let mut c2 = Claim { number: 2, text: "A small synthetic share (5:1) keeps real-test accuracy close to O/O and raises accuracy on out-of-distribution data (MNIST-C).", tests: vec![], untested: vec![] };
+    let mut c2 = Claim { number: 2, text: "A small synthetic share (5:1) keeps real-test accuracy close to O/O and raises accuracy on out-of-distribution data (MNIST-C).", tests: vec![], untested: vec![], notes: vec![] };
     let mut c3 = Claim {
         number: 3,
         text: "On MNIST-C, 6:1 and 7:1 beat O; 9:1 and 10:1 fall below it.",
         tests: vec![],
         untested: vec![],
+        notes: vec![],
     };
     for (d, g) in &pairs {
         let (orig, syn) = (TestKind::Original, TestKind::Synthetic);
@@ -270,9 +278,16 @@ pub fn test_all(src: &Source, expected_datasets: &[String]) -> Vec<Claim> {
         text: "Synthetic data helps with class imbalance (abstract and introduction; no experiment in the paper shows it).",
         tests: vec![],
         untested: vec!["not tested here: the study trains on the balanced real sets only; an imbalance regime (step and long-tail subsets, the generator trained on the same reduced set) is needed to test it".into()],
+        notes: vec![],
     };
     let cifar = pairs.iter().any(|(d, _)| d == "cifar-10");
-    let mut c5 = Claim { number: 5, text: "The effects are weaker on CIFAR-10.", tests: vec![], untested: vec![] };
+    let mut c5 = Claim {
+        number: 5,
+        text: "The effects are weaker on CIFAR-10.",
+        tests: vec![],
+        untested: vec![],
+        notes: vec![],
+    };
     if cifar {
         c5.untested.push("compare the CIFAR-10 rows of claims 1 and 2 with MNIST's above; no single statistic is defined for \"weaker\"".into());
     } else {
@@ -280,7 +295,65 @@ pub fn test_all(src: &Source, expected_datasets: &[String]) -> Vec<Claim> {
             "not run: CIFAR-10 is not in the data dir (put cifar-10/cifar-10-batches-bin/ there, or `synthmix data fetch cifar-10`, then `synthmix run pipelines/paper.toml`)"
         ));
     }
-    vec![c1, c2, c3, c4, c5]
+    vec![c1, c2, c3, c4, c5, carry_over(src, &pairs)]
+}
+
+/// Claim 6 (ours, not the paper's): the shot-noise effect of 5:1–7:1
+/// carries over to the other corruptions, tested on the per-seed mean over
+/// them; notes list each corruption's effect from the corruption table.
+fn carry_over(src: &Source, pairs: &[(String, Option<GenId>)]) -> Claim {
+    use super::corruptions::{self, mean_over, HEADLINE_MIXES};
+    let mut c = Claim {
+        number: 6,
+        text: "Question (ours): does the synthetic-share effect on shot noise carry over to the other MNIST-C corruptions? Tested as 5:1–7:1 above O on the mean over the other corruptions.",
+        tests: vec![],
+        untested: vec![],
+        notes: vec![],
+    };
+    for (d, g) in pairs {
+        let others: Vec<TestKind> = corruptions::corruptions_of(src.cells, d)
+            .into_iter()
+            .filter(|x| x != "shot_noise")
+            .map(TestKind::Corrupted)
+            .collect();
+        if others.is_empty() {
+            continue;
+        }
+        let o = mean_over(src.cells, d, g, O, &others);
+        let stats: Vec<Stat> = HEADLINE_MIXES
+            .iter()
+            .map(|m| (m, mean_over(src.cells, d, g, *m, &others)))
+            .filter(|(_, v)| !v.is_empty() && !o.is_empty())
+            .map(|(m, v)| Stat {
+                what: format!("acc({}) − acc(O), mean over the {} other MNIST-C corruptions", m.label(), others.len()),
+                expect: Expect::Above(0.0),
+                interval: Interval::of(&paired(&v, &o)),
+                paper: None,
+                difference: true,
+            })
+            .collect();
+        if !stats.is_empty() {
+            c.tests.push((d.clone(), g.clone(), stats));
+        }
+    }
+    for t in corruptions::tables(src.cells) {
+        for (m, [helps, hurts, inconclusive]) in t.headline() {
+            let list = |v: &Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+            c.notes.push(format!(
+                "{} ({}), {} vs O per corruption (95 % CI off 0): helps on {}; hurts on {}; inconclusive on {}",
+                dataset_title(&t.dataset),
+                t.generator_label(),
+                m.label(),
+                list(&helps),
+                list(&hurts),
+                list(&inconclusive)
+            ));
+        }
+    }
+    if c.tests.is_empty() {
+        c.untested.push("not run: no results on MNIST-C corruptions other than shot noise among the inputs".into());
+    }
+    c
 }
 
 /// The Claims section as Markdown.
@@ -329,7 +402,7 @@ pub fn markdown(claims: &[Claim]) -> String {
             }
             s.push('\n');
         }
-        for u in &c.untested {
+        for u in c.untested.iter().chain(&c.notes) {
             let _ = writeln!(s, "- {u}");
         }
         if c.tests.is_empty() && c.untested.is_empty() {

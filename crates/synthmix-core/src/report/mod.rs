@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod context;
+pub mod corruptions;
 pub mod figures;
 pub mod generators;
 pub mod markdown;

@@ -189,6 +189,20 @@ impl Cell {
 /// Results grouped by (dataset, generator, mix, test).
 pub type Cells = BTreeMap<(String, Option<GenId>, Mix, TestKind), Cell>;
 
+/// The paper's test sets: original, synthetic and MNIST-C shot noise (its
+/// Tables 2 and 3); the other corruptions have their own table.
+pub fn is_paper_test(t: &TestKind) -> bool {
+    match t {
+        TestKind::Corrupted(c) => c == "shot_noise",
+        _ => true,
+    }
+}
+
+/// The cells on the paper's test sets only.
+pub fn paper_cells(cells: &Cells) -> Cells {
+    cells.iter().filter(|(k, _)| is_paper_test(&k.3)).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 /// The O:S mix of a training or test set.
 fn mix_of(meta: &SetMeta, path: &Path) -> Result<Mix> {
     let r = meta.ratio().ok_or_else(|| Error::format(path, "a fill mix has no O:S ratio"))?;

@@ -1,0 +1,324 @@
+//! The MNIST-C study: every corruption × every training mix (accuracy mean ±
+//! std over seeds), the mean over the corruptions, and each mix's paired
+//! difference to O with a 95 % t-interval; as Markdown, CSV and the
+//! heatmap's data. One table per dataset and generator that has corrupted
+//! test results.
+
+use std::fmt::Write as _;
+
+use super::claims::{paired, Interval};
+use super::generators::GenId;
+use super::study::{datasets_of, generators_of, Cell, Cells, Mix, TestKind};
+use crate::data::corrupt;
+
+/// The mixes whose effect the headline reports (the paper's 5:1–7:1).
+pub const HEADLINE_MIXES: [Mix; 3] =
+    [Mix { original: 5, synthetic: 1 }, Mix { original: 6, synthetic: 1 }, Mix { original: 7, synthetic: 1 }];
+
+const O: Mix = Mix { original: 1, synthetic: 0 };
+
+/// Where a difference to O lies against 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Helps,
+    Hurts,
+    Inconclusive,
+}
+
+impl Effect {
+    /// A finite interval wholly above 0 helps, wholly below hurts.
+    pub fn of(i: &Interval) -> Effect {
+        if i.lo.is_finite() && i.lo > 0.0 {
+            Effect::Helps
+        } else if i.hi.is_finite() && i.hi < 0.0 {
+            Effect::Hurts
+        } else {
+            Effect::Inconclusive
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Effect::Helps => "helps",
+            Effect::Hurts => "hurts",
+            Effect::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// One dataset and generator: rows are the corruptions then their mean.
+#[derive(Debug, Clone)]
+pub struct CorruptionTable {
+    pub dataset: String,
+    pub generator: Option<GenId>,
+    pub corruptions: Vec<String>,
+    pub mixes: Vec<Mix>,
+    /// [row][mix]: rows = corruptions, then the mean over them.
+    pub cells: Vec<Vec<Option<Cell>>>,
+    /// [row][mix]: acc(mix) − acc(O) paired by seed.
+    pub diffs: Vec<Vec<Option<Interval>>>,
+}
+
+/// MNIST-C's order first (known names), then any others by name.
+fn corruption_rank(name: &str) -> (usize, String) {
+    let i = corrupt::ALL.iter().position(|c| c.name() == name).unwrap_or(usize::MAX);
+    (i, name.to_string())
+}
+
+/// The corrupted test sets of dataset `d`, in MNIST-C's order.
+pub fn corruptions_of(cells: &Cells, d: &str) -> Vec<String> {
+    let mut v: Vec<String> = cells
+        .keys()
+        .filter(|k| k.0 == d)
+        .filter_map(|k| match &k.3 {
+            TestKind::Corrupted(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    v.sort_by_key(|c| corruption_rank(c));
+    v.dedup();
+    v
+}
+
+/// Per seed, the mean accuracy over `tests`; only seeds scored on every one.
+pub fn mean_over(cells: &Cells, d: &str, g: &Option<GenId>, m: Mix, tests: &[TestKind]) -> Vec<(u64, f64)> {
+    let per_test: Vec<&Cell> =
+        tests.iter().filter_map(|t| cells.get(&(d.to_string(), g.clone(), m, t.clone()))).collect();
+    if tests.is_empty() || per_test.len() < tests.len() {
+        return Vec::new();
+    }
+    per_test[0]
+        .values
+        .iter()
+        .filter_map(|(seed, _)| {
+            let vs: Vec<f64> =
+                per_test.iter().filter_map(|c| c.values.iter().find(|v| v.0 == *seed).map(|v| v.1)).collect();
+            (vs.len() == tests.len()).then(|| (*seed, vs.iter().sum::<f64>() / vs.len() as f64))
+        })
+        .collect()
+}
+
+impl CorruptionTable {
+    fn build(cells: &Cells, d: &str, g: &Option<GenId>, corruptions: &[String]) -> Option<CorruptionTable> {
+        let mut mixes: Vec<Mix> = cells.keys().filter(|k| k.0 == d && &k.1 == g).map(|k| k.2).collect();
+        mixes.sort();
+        mixes.dedup();
+        let tests: Vec<TestKind> = corruptions.iter().map(|c| TestKind::Corrupted(c.clone())).collect();
+        // Per row and mix: (seed, accuracy) values; the last row is the mean over corruptions.
+        let values = |m: Mix, row: usize| -> Vec<(u64, f64)> {
+            match tests.get(row) {
+                Some(t) => {
+                    cells.get(&(d.to_string(), g.clone(), m, t.clone())).map(|c| c.values.clone()).unwrap_or_default()
+                }
+                None => mean_over(cells, d, g, m, &tests),
+            }
+        };
+        if !mixes.contains(&O) || (0..tests.len()).all(|r| values(O, r).is_empty()) {
+            return None;
+        }
+        let (mut cs, mut ds) = (Vec::new(), Vec::new());
+        for row in 0..=tests.len() {
+            let o = values(O, row);
+            cs.push(mixes.iter().map(|m| Some(values(*m, row)).filter(|v| !v.is_empty()).map(Cell::new)).collect());
+            ds.push(
+                mixes
+                    .iter()
+                    .map(|m| (*m != O).then(|| Interval::of(&paired(&values(*m, row), &o))).flatten())
+                    .collect(),
+            );
+        }
+        Some(CorruptionTable {
+            dataset: d.to_string(),
+            generator: g.clone(),
+            corruptions: corruptions.to_vec(),
+            mixes,
+            cells: cs,
+            diffs: ds,
+        })
+    }
+
+    /// Row titles: the corruptions, then the mean.
+    pub fn row_titles(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.corruptions.clone();
+        v.push(format!("mean of {}", self.corruptions.len()));
+        v
+    }
+
+    pub fn generator_label(&self) -> String {
+        self.generator.as_ref().map(GenId::label).unwrap_or_else(|| "none".into())
+    }
+
+    /// Accuracy table and difference table, Markdown.
+    pub fn markdown(&self) -> String {
+        let head = |mixes: &[Mix]| {
+            let mut s = String::from("| Corruption |");
+            for m in mixes {
+                let _ = write!(s, " {} |", m.label());
+            }
+            let _ = write!(s, "\n|---|{}\n", "---:|".repeat(mixes.len()));
+            s
+        };
+        let mut s = format!("Accuracy (mean ± std over seeds, n):\n\n{}", head(&self.mixes));
+        for (r, title) in self.row_titles().iter().enumerate() {
+            let _ = write!(s, "| {title} |");
+            for c in &self.cells[r] {
+                let _ = write!(s, " {} |", c.as_ref().map(Cell::text).unwrap_or_else(|| "not run".into()));
+            }
+            s.push('\n');
+        }
+        let others: Vec<(usize, Mix)> = self.mixes.iter().copied().enumerate().filter(|(_, m)| *m != O).collect();
+        let om: Vec<Mix> = others.iter().map(|x| x.1).collect();
+        let _ = write!(
+            s,
+            "\nDifference to O, acc(mix) − acc(O) paired by seed: mean [95 % CI] (n), verdict:\n\n{}",
+            head(&om)
+        );
+        for (r, title) in self.row_titles().iter().enumerate() {
+            let _ = write!(s, "| {title} |");
+            for (k, _) in &others {
+                let t = match &self.diffs[r][*k] {
+                    Some(i) => format!("{} {}", i.text(true), Effect::of(i).text()),
+                    None => "no paired seeds".into(),
+                };
+                let _ = write!(s, " {t} |");
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// One line per row and mix.
+    pub fn csv_rows(&self, s: &mut String) {
+        let gl = self.generator_label();
+        let gh = self.generator.as_ref().map(|g| g.blake3.clone()).unwrap_or_default();
+        for (r, title) in self.row_titles().iter().enumerate() {
+            for (k, m) in self.mixes.iter().enumerate() {
+                let (n, mean, std) = match &self.cells[r][k] {
+                    Some(c) => (c.values.len().to_string(), format!("{:.6}", c.mean), format!("{:.6}", c.std)),
+                    None => ("0".into(), String::new(), String::new()),
+                };
+                let d = match &self.diffs[r][k] {
+                    Some(i) => format!("{:.6},{:.6},{:.6},{},{}", i.mean, i.lo, i.hi, i.n, Effect::of(i).text()),
+                    None => ",,,,".into(),
+                };
+                let _ = writeln!(s, "{},\"{gl}\",{gh},{title},{},{n},{mean},{std},{d}", self.dataset, m.label());
+            }
+        }
+    }
+
+    /// Per headline mix present: the corruptions it helps, hurts, leaves inconclusive.
+    pub fn headline(&self) -> Vec<(Mix, [Vec<String>; 3])> {
+        let mut out = Vec::new();
+        for m in HEADLINE_MIXES {
+            let Some(k) = self.mixes.iter().position(|x| *x == m) else { continue };
+            let mut by: [Vec<String>; 3] = Default::default();
+            for (r, c) in self.corruptions.iter().enumerate() {
+                if let Some(i) = &self.diffs[r][k] {
+                    let e = Effect::of(i);
+                    let slot = match e {
+                        Effect::Helps => 0,
+                        Effect::Hurts => 1,
+                        Effect::Inconclusive => 2,
+                    };
+                    by[slot].push(format!("{c} {:+.4}", i.mean));
+                }
+            }
+            out.push((m, by));
+        }
+        out
+    }
+}
+
+pub const CSV_HEADER: &str =
+    "dataset,generator,generator_blake3,corruption,train,n,mean,std,diff_to_o,diff_lo,diff_hi,diff_n,effect\n";
+
+/// Every dataset and generator with corrupted results and an O row.
+pub fn tables(cells: &Cells) -> Vec<CorruptionTable> {
+    let mut out = Vec::new();
+    for d in datasets_of(cells) {
+        let cs = corruptions_of(cells, &d);
+        if cs.is_empty() {
+            continue;
+        }
+        for g in generators_of(cells, &d) {
+            out.extend(CorruptionTable::build(cells, &d, &g, &cs));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(rows: &[(Mix, &str, &[(u64, f64)])]) -> Cells {
+        rows.iter()
+            .map(|(m, t, v)| (("mnist".to_string(), None, *m, TestKind::from_key(t)), Cell::new(v.to_vec())))
+            .collect()
+    }
+
+    #[test]
+    fn mean_row_and_paired_differences_follow_hand_computation() {
+        let five = Mix::new(5, 1);
+        let c = cells(&[
+            (O, "shot_noise", &[(0, 0.90), (1, 0.92), (2, 0.94)]),
+            (O, "fog", &[(0, 0.50), (1, 0.52), (2, 0.54)]),
+            (five, "shot_noise", &[(0, 0.95), (1, 0.96), (2, 0.97)]),
+            // seed 2 missing on fog: the mean row pairs seeds 0 and 1 only
+            (five, "fog", &[(0, 0.40), (1, 0.44)]),
+        ]);
+        let ts = tables(&c);
+        assert_eq!(ts.len(), 1);
+        let t = &ts[0];
+        assert_eq!(t.corruptions, vec!["shot_noise", "fog"], "MNIST-C's order");
+        assert_eq!(t.mixes, vec![O, five]);
+        // shot noise: diffs 0.05, 0.04, 0.03 → mean 0.04, sd 0.01, t(2) = 4.303
+        let i = t.diffs[0][1].unwrap();
+        assert!((i.mean - 0.04).abs() < 1e-12 && (i.hi - i.mean - 4.303 * 0.01 / 3f64.sqrt()).abs() < 1e-9);
+        assert_eq!(Effect::of(&i), Effect::Helps);
+        // fog: −0.10, −0.08 → hurts at n = 2 (t(1) = 12.706, half width 0.127: inconclusive)
+        let f = t.diffs[1][1].unwrap();
+        assert_eq!((f.n, Effect::of(&f)), (2, Effect::Inconclusive));
+        // mean row: O seeds 0,1,2 = 0.70, 0.72, 0.74; 5:1 seeds 0,1 = 0.675, 0.70
+        let mean = t.cells[2][1].as_ref().unwrap();
+        assert_eq!(mean.values.len(), 2);
+        assert!((mean.mean - 0.6875).abs() < 1e-12);
+        let md = t.diffs[2][1].unwrap();
+        assert!((md.mean - (-0.0225)).abs() < 1e-12, "{md:?}");
+        assert!(t.diffs[0][0].is_none(), "O has no difference to itself");
+        let h = t.headline();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].1[0], vec!["shot_noise +0.0400".to_string()]);
+        assert_eq!(h[0].1[2].len(), 1);
+    }
+
+    #[test]
+    fn heatmap_has_a_cell_per_row_and_mix() {
+        let c = cells(&[
+            (O, "fog", &[(0, 0.50), (1, 0.52)]),
+            (Mix::new(5, 1), "fog", &[(0, 0.40), (1, 0.44)]),
+            (Mix::new(0, 1), "fog", &[(0, 0.60), (1, 0.64)]),
+        ]);
+        let t = &tables(&c)[0];
+        let png = super::super::figures::corruption_heatmap(t).unwrap().unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        // 150 px of labels + 84 px per mix + margin; 74 px of header + 30 px per row + footer.
+        // At least 620 px wide for the title.
+        assert_eq!((img.width(), img.height()), (620, 74 + 30 * 2 + 44));
+    }
+
+    #[test]
+    fn effect_needs_a_finite_interval_off_zero() {
+        let i = |mean: f64, lo: f64, hi: f64| Interval { mean, lo, hi, n: 3 };
+        assert_eq!(Effect::of(&i(0.02, 0.01, 0.03)), Effect::Helps);
+        assert_eq!(Effect::of(&i(-0.02, -0.03, -0.01)), Effect::Hurts);
+        assert_eq!(Effect::of(&i(0.02, -0.01, 0.05)), Effect::Inconclusive);
+        assert_eq!(Effect::of(&i(0.02, f64::NEG_INFINITY, f64::INFINITY)), Effect::Inconclusive);
+    }
+
+    #[test]
+    fn no_table_without_o() {
+        let c = cells(&[(Mix::new(5, 1), "fog", &[(0, 0.4)])]);
+        assert!(tables(&c).is_empty());
+    }
+}
