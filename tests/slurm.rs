@@ -74,6 +74,11 @@ command = "mix-build --real {in.real} --synthetic {in.synthetic} --ratio 1:1 --t
 inputs = { real = "export", synthetic = "synthetic" }
 outputs = ["mix/1-1.safetensors"]
 
+[target.real]
+command = "mix-build --real {in} --synthetic {in} --ratio 1:0 --total 300 --seed 0 --out {out}"
+inputs = ["export"]
+outputs = ["mix/real.safetensors"]
+
 [target.clf]
 command = "clf-train --train {in} --arch simple-cnn --epochs 1 --limit 128 --batch-size 32 --seed 0 --out {out}"
 inputs = ["mix"]
@@ -81,7 +86,7 @@ outputs = ["clf/1-1.safetensors"]
 
 [target.eval]
 command = "evaluate --classifier {in.clf} --test {in.test} --out {out}"
-inputs = { clf = "clf", test = ["mix", "synthetic"] }
+inputs = { clf = "clf", test = ["real", "synthetic"] }
 outputs = ["metrics/1-1.json"]
 
 [target.report]
@@ -90,14 +95,42 @@ inputs = { metrics = "eval" }
 outputs = ["report/report.md"]
 "#;
 
-/// Every file under `dir`, relative, with its bytes.
+/// Every file under `dir`, relative, with its bytes, except the run-time
+/// provenance two runs never share (`*.prov.bin`: start times and wall
+/// times; `*.log.csv`: images/s per epoch; the report, compared apart).
 fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let timed = |f: &Path| {
+        let n = f.to_string_lossy();
+        n.ends_with(".prov.bin") || n.ends_with(".log.csv") || n.ends_with("report.md")
+    };
     let mut v: Vec<(PathBuf, Vec<u8>)> = walk(dir)
         .into_iter()
+        .filter(|f| !timed(f))
         .map(|f| (f.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&f).unwrap()))
         .collect();
     v.sort();
     v
+}
+
+/// A report's bytes without its two lines of run times (when the runs
+/// happened, and the wall-time table), which differ between any two runs,
+/// local ones included.
+fn without_run_times(md: &[u8]) -> Vec<u8> {
+    let md = String::from_utf8(md.to_vec()).unwrap();
+    let mut out = String::new();
+    let mut in_times = false;
+    for l in md.split_inclusive('\n') {
+        if l.starts_with("Wall time per stage") {
+            in_times = true;
+        } else if in_times && l.starts_with("## ") {
+            in_times = false;
+        }
+        if !in_times && !l.starts_with("- Runs from ") {
+            out.push_str(l);
+        }
+    }
+    assert!(out.len() + 200 < md.len(), "the report's run-time lines were not found:\n{md}");
+    out.into_bytes()
 }
 
 #[test]
@@ -118,14 +151,20 @@ fn a_spec_run_through_slurm_matches_the_local_run_and_a_rerun_submits_nothing() 
     std::fs::write(d.join("spec.toml"), SPEC).unwrap();
     let t0 = Instant::now();
     let so = stdout(&run_ok(synthmix(d).args(["run", "spec.toml", "--executor", "slurm", "--wait"])));
-    eprintln!("slurm run of 6 targets: {:.1} s", t0.elapsed().as_secs_f64());
-    assert_eq!(with_verb(&so, "submitted").len(), 6, "{so}");
-    assert_eq!(with_verb(&so, "done").len(), 6, "{so}");
+    eprintln!("slurm run of 7 targets: {:.1} s", t0.elapsed().as_secs_f64());
+    assert_eq!(with_verb(&so, "submitted").len(), 7, "{so}");
+    assert_eq!(with_verb(&so, "done").len(), 7, "{so}");
     // A job's dependencies are the jobs of its inputs.
     let line = so.lines().find(|l| l.starts_with("submitted") && l.contains(" mix ")).unwrap();
     assert!(line.contains(" after "), "{line}");
-    let report = std::fs::read(d.join("out/report/report.md")).unwrap();
-    assert_eq!(report, std::fs::read(local.path().join("out/report/report.md")).unwrap(), "report differs");
+    let report = without_run_times(&std::fs::read(d.join("out/report/report.md")).unwrap());
+    let local_report = without_run_times(&std::fs::read(local.path().join("out/report/report.md")).unwrap());
+    assert!(
+        report == local_report,
+        "the reports differ:\n{}\n---\n{}",
+        String::from_utf8_lossy(&report),
+        String::from_utf8_lossy(&local_report)
+    );
     assert_eq!(files(&d.join("out")), files(&local.path().join("out")), "outputs differ");
     assert!(d.join("artifacts/slurm/tiny-slurm/clf.out").is_file());
     assert!(d.join("artifacts/logs/tiny-slurm/clf.log").is_file());
@@ -134,10 +173,10 @@ fn a_spec_run_through_slurm_matches_the_local_run_and_a_rerun_submits_nothing() 
     // nothing, and a local run finds everything up to date.
     let so = stdout(&run_ok(synthmix(d).args(["run", "spec.toml", "--executor", "slurm"])));
     assert!(with_verb(&so, "submitted").is_empty(), "{so}");
-    assert_eq!(with_verb(&so, "up to date").len(), 6, "{so}");
+    assert_eq!(with_verb(&so, "up to date").len(), 7, "{so}");
     assert!(so.contains("0 jobs submitted"), "{so}");
     let so = stdout(&run_ok(synthmix(d).args(["run", "spec.toml"])));
-    assert!(so.contains("0 ran, 6 up to date"), "{so}");
+    assert!(so.contains("0 ran, 7 up to date"), "{so}");
 }
 
 fn script_stages(d: &Path) -> PathBuf {
