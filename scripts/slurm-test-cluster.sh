@@ -119,11 +119,12 @@ start() {
 }
 
 stop_daemon() {
-    local name=$1 pidfile=$RUN/$1.pid
-    if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-        kill "$(cat "$pidfile")"
-        for _ in $(seq 1 20); do
-            kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+    local pidfile=$RUN/$1.pid pid
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid"
+        for _ in $(seq 1 40); do
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.25
         done
     fi
@@ -135,8 +136,10 @@ stop() {
     stop_daemon slurmd
     stop_daemon slurmctld
     # munged: only the one started here (its pid file under /run/munge).
-    if [ -s /run/munge/munged.pid ]; then
-        kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
+    local pid
+    pid=$(cat /run/munge/munged.pid 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null || true
     fi
     echo "slurm-test-cluster: stopped"
 }

@@ -8,34 +8,50 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{bin, run_ok, walk};
 
 static CLUSTER: Mutex<()> = Mutex::new(());
 
-/// Whether a Slurm cluster with an idle node answers; if not, says SKIP and why.
-fn cluster(test: &str) -> bool {
-    let why = match Command::new("sinfo").args(["-h", "-o", "%t"]).output() {
-        Err(e) => format!("sinfo cannot run ({e})"),
+/// Why no Slurm cluster answers (`sinfo` fails or shows no usable node);
+/// asked once (an unreachable controller makes `sinfo` retry for seconds).
+fn no_cluster() -> Option<String> {
+    static WHY: OnceLock<Option<String>> = OnceLock::new();
+    WHY.get_or_init(|| match Command::new("sinfo").args(["-h", "-o", "%t"]).output() {
+        Err(e) => Some(format!("sinfo cannot run ({e})")),
         Ok(o) if !o.status.success() => {
-            format!("sinfo failed: {}", String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or(""))
+            Some(format!("sinfo failed: {}", String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or("")))
         }
         Ok(o) => {
             let states = String::from_utf8_lossy(&o.stdout).into_owned();
-            if states.lines().any(|s| ["idle", "mix", "alloc"].contains(&s.trim())) {
-                return true;
-            }
-            format!("no usable node (sinfo states: {})", states.split_whitespace().collect::<Vec<_>>().join(","))
+            let usable = states.lines().any(|s| ["idle", "mix", "alloc"].contains(&s.trim()));
+            (!usable).then(|| {
+                format!("no usable node (sinfo states: {})", states.split_whitespace().collect::<Vec<_>>().join(","))
+            })
         }
+    })
+    .clone()
+}
+
+/// Whether a Slurm cluster with an idle node answers; if not, says SKIP and
+/// why on the terminal, past the test harness's capture, so a skip is never
+/// silent.
+fn cluster(test: &str) -> bool {
+    let Some(why) = no_cluster() else {
+        return true;
     };
     if std::env::var("SYNTHMIX_REQUIRE_SLURM").is_ok_and(|v| v == "1") {
         panic!("{test}: SYNTHMIX_REQUIRE_SLURM=1 but no Slurm cluster: {why}");
     }
-    eprintln!("SKIP {test}: no Slurm cluster: {why} (start one: sudo scripts/slurm-test-cluster.sh start)");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIP {test}: no Slurm cluster: {why} (start one as root: scripts/slurm-test-cluster.sh start)"
+    );
     false
 }
 
