@@ -635,3 +635,53 @@ pub fn status_notes(p: &Pipeline) -> Result<HashMap<String, String>> {
     }
     Ok(notes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::spec::{load, LoadOptions};
+
+    fn spec(extra: &str) -> Result<Pipeline> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        let body = format!(
+            "[target.a]\ncommand = \"my-stage --out {{out}}\"\noutputs = [\"a.st\"]\n\n\
+             [target.g]\ncommand = \"my-gan --device cuda --out {{out}}\"\noutputs = [\"g.st\"]\nthreads = 3\n\n{extra}"
+        );
+        std::fs::write(&path, body).unwrap();
+        load(&path, &LoadOptions::default())
+    }
+
+    #[test]
+    fn resources_come_from_the_spec_its_stage_tables_and_the_command_line() {
+        let p = spec(
+            "[executor.slurm]\npartition = \"cpu\"\ntime = \"1:00:00\"\nmem = \"4G\"\nextra = [\"--qos=low\"]\n\n\
+             [executor.slurm.stage.my-gan]\npartition = \"gpu\"\ngpus = 2\n",
+        )
+        .unwrap();
+        let cli = Resources { time: Some("9:00".into()), ..Default::default() };
+        let cwd = Path::new("/w");
+        let a = sbatch_flags(&p, p.target("a").unwrap(), &resources_for(&p, p.target("a").unwrap(), &cli), cwd);
+        for f in ["--partition=cpu", "--time=9:00", "--mem=4G", "--qos=low", "--kill-on-invalid-dep=yes", "--chdir=/w"]
+        {
+            assert!(a.contains(&f.to_string()), "{f} not in {a:?}");
+        }
+        assert!(!a.iter().any(|f| f.starts_with("--gres") || f.starts_with("--cpus-per-task")), "{a:?}");
+        let g = sbatch_flags(&p, p.target("g").unwrap(), &resources_for(&p, p.target("g").unwrap(), &cli), cwd);
+        for f in ["--partition=gpu", "--gres=gpu:2", "--cpus-per-task=3", "--job-name=synthmix:s:g"] {
+            assert!(g.contains(&f.to_string()), "{f} not in {g:?}");
+        }
+    }
+
+    #[test]
+    fn bad_executor_tables_are_refused_with_their_line() {
+        let e = spec("[executor.slurm]\npartitions = \"cpu\"\n").unwrap_err().to_string();
+        assert!(e.contains("s.toml:11") && e.contains("partitions"), "{e}");
+        let e = spec("[executor.slurm.stage.evaluate]\ntime = \"1:00\"\n").unwrap_err().to_string();
+        assert!(e.contains("no target runs stage 'evaluate'"), "{e}");
+        let e = spec("[executor.slurm]\ncpus-per-task = 0\n").unwrap_err().to_string();
+        assert!(e.contains("cpus-per-task must be at least 1"), "{e}");
+        let e = spec("[executor.pbs]\nqueue = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("pbs"), "{e}");
+    }
+}

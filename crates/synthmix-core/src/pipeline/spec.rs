@@ -41,7 +41,8 @@ struct RawSpec {
     axes: Option<BTreeMap<Spanned<String>, Spanned<Vec<toml::Value>>>>,
     params: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     target: Option<BTreeMap<Spanned<String>, Spanned<RawTarget>>>,
-    executor: Option<Spanned<RawExecutor>>,
+    // Not `Spanned`: toml gives no span to a table only dotted headers define.
+    executor: Option<RawExecutor>,
 }
 
 /// `[executor]`: how targets run other than as local processes.
@@ -573,15 +574,11 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
 }
 
 /// `[executor.slurm]`, whose per-stage tables must name a stage of the spec.
-fn read_executor(
-    lines: &Lines,
-    raw: Option<&Spanned<RawExecutor>>,
-    targets: &[Target],
-) -> Result<super::slurm::SlurmSpec> {
-    let Some(spec) = raw.and_then(|r| r.get_ref().slurm.clone()) else {
+fn read_executor(lines: &Lines, raw: Option<&RawExecutor>, targets: &[Target]) -> Result<super::slurm::SlurmSpec> {
+    let Some(spec) = raw.and_then(|r| r.slurm.clone()) else {
         return Ok(Default::default());
     };
-    let at = raw.map(|r| r.span().start).unwrap_or(0);
+    let at = lines.src.find("[executor").unwrap_or(0);
     for stage in spec.stage.keys() {
         if !targets.iter().any(|t| &t.stage == stage) {
             return Err(lines.err(at, format!("[executor.slurm.stage.{stage}]: no target runs stage '{stage}'")));
