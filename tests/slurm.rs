@@ -291,21 +291,42 @@ fn a_job_cancelled_mid_run_leaves_no_partial_artifact() {
     let bin_dir = script_stages(d);
     std::fs::write(d.join("spec.toml"), "[target.slow]\ncommand = \"slow-write {out} 60\"\noutputs = [\"slow.txt\"]\n")
         .unwrap();
-    let so = stdout(&run_ok(synthmix(d).env("SYNTHMIX_BIN_DIR", &bin_dir).args([
-        "run",
-        "spec.toml",
-        "--executor",
-        "slurm",
-    ])));
-    let id = so.lines().find(|l| l.starts_with("submitted")).and_then(|l| l.split("job ").nth(1)).unwrap().trim();
+    // Attached (--wait), with stdin not a terminal: Ctrl-C leaves the job
+    // queued and says how to cancel it.
+    let attached = synthmix(d)
+        .env("SYNTHMIX_BIN_DIR", &bin_dir)
+        .args(["run", "spec.toml", "--executor", "slurm", "--wait"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let partial = d.join("artifacts/.staging/slow/slow.txt");
     let t0 = Instant::now();
     while !partial.is_file() {
         assert!(t0.elapsed() < Duration::from_secs(60), "the job never started its stage");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let table: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("artifacts/slurm/spec/jobs.json")).unwrap()).unwrap();
+    let id = table["jobs"]["slow"]["job"].as_str().unwrap().to_string();
+    let id = id.as_str();
     let st = stdout(&run_ok(synthmix(d).env("SYNTHMIX_BIN_DIR", &bin_dir).args(["status", "spec.toml"])));
     assert!(st.contains(&format!("slurm job {id} RUNNING")), "{st}");
+    // A rerun while the job runs submits nothing: it reports the running job.
+    let so = stdout(&run_ok(synthmix(d).env("SYNTHMIX_BIN_DIR", &bin_dir).args([
+        "run",
+        "spec.toml",
+        "--executor",
+        "slurm",
+    ])));
+    assert!(so.contains(&format!("queued     slow  job {id} (RUNNING, submitted earlier)")), "{so}");
+    assert!(so.contains("0 jobs submitted, 1 queued from before"), "{so}");
+    run_ok(Command::new("kill").args(["-INT", &attached.id().to_string()]));
+    let out = attached.wait_with_output().unwrap();
+    let so = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{so}");
+    assert!(so.contains(&format!("the jobs keep running; cancel them with: scancel {id}")), "{so}");
     run_ok(Command::new("scancel").arg(id));
     let t0 = Instant::now();
     loop {

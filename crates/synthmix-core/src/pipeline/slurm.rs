@@ -546,7 +546,10 @@ pub fn wait(p: &Pipeline, s: &Submission) -> Result<()> {
         }
         if INTERRUPTED.load(Ordering::SeqCst) {
             offer_cancel(&s.jobs, &queued)?;
-            return Err(Error::Invalid("interrupted".into()));
+            return Err(Error::Invalid(format!(
+                "interrupted while following the jobs of {} (synthmix status shows them)",
+                p.spec_path.display()
+            )));
         }
         if queued.is_empty() {
             break;
