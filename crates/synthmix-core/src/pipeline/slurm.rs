@@ -408,12 +408,12 @@ pub fn submit(p: &Pipeline, opts: &RunOptions, so: &SlurmOptions) -> Result<Subm
     Ok(s)
 }
 
-/// The threads a job's stage gets: its Slurm CPUs, else the machine's.
+/// The threads a job's stage gets: the CPUs Slurm gave it
+/// (`--cpus-per-task`, else what it allocated on the node), else the machine's.
 fn job_threads() -> usize {
-    std::env::var("SLURM_CPUS_PER_TASK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
+    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0);
+    var("SLURM_CPUS_PER_TASK")
+        .or_else(|| var("SLURM_CPUS_ON_NODE"))
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
