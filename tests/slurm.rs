@@ -322,6 +322,9 @@ fn a_job_cancelled_mid_run_leaves_no_partial_artifact() {
     ])));
     assert!(so.contains(&format!("queued     slow  job {id} (RUNNING, submitted earlier)")), "{so}");
     assert!(so.contains("0 jobs submitted, 1 queued from before"), "{so}");
+    // A local run would run the target a second time: refused.
+    let msg = common::run_err(synthmix(d).env("SYNTHMIX_BIN_DIR", &bin_dir).args(["run", "spec.toml"]));
+    assert!(msg.contains(&"1 Slurm job of pipeline 'spec' is still queued or running (slow); wait for them"), "{msg}");
     run_ok(Command::new("kill").args(["-INT", &attached.id().to_string()]));
     let out = attached.wait_with_output().unwrap();
     let so = stdout(&out);

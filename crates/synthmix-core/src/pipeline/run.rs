@@ -812,6 +812,7 @@ impl<'a> Scheduler<'a> {
 pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Summary> {
     let started = Instant::now();
     let _lock = super::lock::acquire(&p.artifacts, &format!("synthmix run {}", p.spec_path.display()))?;
+    super::slurm::refuse_if_queued(p)?;
     let (order, named) = p.select(&opts.targets)?;
     let forced = forced_set(&order, &named, opts);
     // Under the lock, a temporary or an unrecorded store object is a leftover

@@ -603,6 +603,39 @@ fn conclude(p: &Pipeline, s: &Submission, started: Instant) -> Result<()> {
     )))
 }
 
+/// Refuses a local run while Slurm jobs of the pipeline are queued or
+/// running (it would run their targets a second time). Where Slurm cannot
+/// be asked (no `squeue` here), nothing is refused.
+pub fn refuse_if_queued(p: &Pipeline) -> Result<()> {
+    let table = JobTable::load(p)?;
+    if table.jobs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = table.jobs.values().map(|e| e.job.clone()).collect();
+    let Ok(queued) = queued_states(&ids) else {
+        return Ok(());
+    };
+    let live: Vec<(&String, &String)> =
+        table.jobs.iter().filter(|(_, e)| queued.contains_key(&e.job)).map(|(n, e)| (n, &e.job)).collect();
+    if live.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = live.iter().map(|(n, _)| n.as_str()).take(3).collect();
+    let ids: Vec<&str> = live.iter().map(|(_, j)| j.as_str()).collect();
+    Err(Error::Invalid(format!(
+        "{}: {} Slurm job{} of pipeline '{}' {} still queued or running ({}{}); wait for them \
+         (synthmix status) or cancel them (scancel {}) before a local run",
+        p.spec_path.display(),
+        live.len(),
+        if live.len() == 1 { "" } else { "s" },
+        p.name,
+        if live.len() == 1 { "is" } else { "are" },
+        names.join(", "),
+        if live.len() > 3 { ", …" } else { "" },
+        ids.join(" ")
+    )))
+}
+
 /// `synthmix status`'s Slurm part: each target's last job, if it is queued,
 /// running or did not complete (with its log's last line). Empty when no job
 /// was ever submitted for the pipeline.
