@@ -30,6 +30,64 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Where `run` executes targets.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Executor {
+    /// As processes on this machine.
+    Local,
+    /// As Slurm jobs (`sbatch`), the whole graph queued at once.
+    Slurm,
+}
+
+/// `run`'s Slurm flags; each overrides the spec's `[executor.slurm]`.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Slurm executor")]
+struct SlurmArgs {
+    /// Where targets run: local processes, or one Slurm job each (queued
+    /// with afterok dependencies; the runner exits unless --wait).
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    executor: Executor,
+    /// With --executor slurm: stay until every job has finished and say how
+    /// each ended (Ctrl-C offers to cancel them).
+    #[arg(long)]
+    wait: bool,
+    /// Slurm partition of every job (sbatch --partition).
+    #[arg(long)]
+    partition: Option<String>,
+    /// Slurm account charged (sbatch --account).
+    #[arg(long)]
+    account: Option<String>,
+    /// Time limit of every job, e.g. 2:00:00 (sbatch --time).
+    #[arg(long)]
+    time: Option<String>,
+    /// CPUs of every job, its stage's threads (sbatch --cpus-per-task).
+    #[arg(long, value_name = "N")]
+    cpus_per_task: Option<usize>,
+    /// Memory of every job, e.g. 8G (sbatch --mem).
+    #[arg(long)]
+    mem: Option<String>,
+    /// GPUs of each --device cuda target (sbatch --gres=gpu:N; default 1).
+    #[arg(long, value_name = "N")]
+    gpus: Option<usize>,
+    /// A further sbatch flag for every job, e.g. --sbatch-flag=--qos=long (repeatable).
+    #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
+    sbatch_flag: Vec<String>,
+}
+
+impl SlurmArgs {
+    fn resources(&self) -> pipeline::slurm::Resources {
+        pipeline::slurm::Resources {
+            partition: self.partition.clone(),
+            account: self.account.clone(),
+            time: self.time.clone(),
+            cpus_per_task: self.cpus_per_task,
+            mem: self.mem.clone(),
+            gpus: self.gpus,
+            extra: (!self.sbatch_flag.is_empty()).then(|| self.sbatch_flag.clone()),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Bring a pipeline's targets up to date: run what changed, in parallel,
@@ -66,6 +124,26 @@ enum Cmd {
         /// --skip '*cifar-10*' where CIFAR-10 is not available.
         #[arg(long, value_name = "TARGET")]
         skip: Vec<String>,
+        #[command(flatten)]
+        slurm: SlurmArgs,
+    },
+    /// Run one target of a spec whose inputs are cached, and commit its
+    /// result: what a Slurm job of `run --executor slurm` runs.
+    #[command(hide = true)]
+    RunTarget {
+        /// Pipeline spec (TOML).
+        spec: PathBuf,
+        /// The target's name.
+        target: String,
+        /// Artifacts folder (cache, store, logs); overrides the spec's.
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
+        /// Targets left out of the graph, as `run --skip`.
+        #[arg(long, value_name = "TARGET")]
+        skip: Vec<String>,
+        /// Run it even if cached.
+        #[arg(long)]
+        force: bool,
     },
     /// Print a pipeline's graph: one line per target, or Graphviz DOT.
     Dag {
@@ -311,8 +389,11 @@ fn main() -> std::process::ExitCode {
         // Corruption settings matter only where a corrupted set is made (show --grid, data export).
         let opts = CorruptionArgs::default().data_options(cli.data_dir.as_deref());
         match cli.cmd {
-            Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, verify, artifacts, skip } => {
-                let lo = pipeline::LoadOptions { artifacts, check_files: true, skip };
+            Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, verify, artifacts, skip, slurm } => {
+                if slurm.executor == Executor::Local && (slurm.wait || slurm.resources() != Default::default()) {
+                    anyhow::bail!("--wait and the Slurm resource flags need --executor slurm");
+                }
+                let lo = pipeline::LoadOptions { artifacts: artifacts.clone(), check_files: true, skip: skip.clone() };
                 let p = pipeline::load(&spec, &lo)?;
                 let ro = pipeline::RunOptions {
                     targets,
@@ -325,9 +406,25 @@ fn main() -> std::process::ExitCode {
                 };
                 if dry_run {
                     print!("{}", pipeline::run::dry_run_text(&p, &pipeline::plan(&p, &ro)?));
+                } else if slurm.executor == Executor::Slurm {
+                    let so = pipeline::slurm::SlurmOptions {
+                        resources: slurm.resources(),
+                        wait: slurm.wait,
+                        skip,
+                        artifacts,
+                    };
+                    let s = pipeline::slurm::submit(&p, &ro, &so)?;
+                    if so.wait {
+                        pipeline::slurm::wait(&p, &s)?;
+                    }
                 } else {
                     pipeline::run(&p, &ro)?;
                 }
+            }
+            Cmd::RunTarget { spec, target, artifacts, skip, force } => {
+                let p = pipeline::load(&spec, &pipeline::LoadOptions { artifacts, check_files: true, skip })?;
+                let ro = pipeline::RunOptions { force, data_dir: opts.data_dir.clone(), ..Default::default() };
+                pipeline::slurm::run_target(&p, &target, &ro)?;
             }
             Cmd::Dag { spec, dot } => {
                 let p = pipeline::load(&spec, &pipeline::LoadOptions { check_files: true, ..Default::default() })?;
@@ -337,7 +434,8 @@ fn main() -> std::process::ExitCode {
                 let p = pipeline::load(&spec, &pipeline::LoadOptions { artifacts, check_files: true, skip })?;
                 let ro =
                     pipeline::RunOptions { targets, verify, data_dir: opts.data_dir.clone(), ..Default::default() };
-                print!("{}", pipeline::run::status_text(&p, &pipeline::plan(&p, &ro)?));
+                let notes = pipeline::slurm::status_notes(&p)?;
+                print!("{}", pipeline::run::status_text_with(&p, &pipeline::plan(&p, &ro)?, &notes));
             }
             Cmd::Report { study, metrics, paper, out, title, expect_datasets, note, prior } => {
                 let params =

@@ -39,6 +39,37 @@ fn try_flock(file: &File) -> std::io::Result<bool> {
 
 /// Takes the lock of `artifacts`, or says who holds it.
 pub fn acquire(artifacts: &Path, what: &str) -> Result<Lock> {
+    match try_acquire(artifacts, what)? {
+        Ok(lock) => Ok(lock),
+        Err((path, holder)) => Err(Error::Invalid(format!(
+            "{}: another synthmix runner is using this artifacts folder ({}); wait for it to finish or stop it",
+            path.display(),
+            if holder.is_empty() { "holder unknown".to_string() } else { holder }
+        ))),
+    }
+}
+
+/// Takes the lock of `artifacts`, waiting while another process holds it
+/// (a Slurm job takes it only to check its inputs and to commit, briefly).
+pub fn acquire_wait(artifacts: &Path, what: &str) -> Result<Lock> {
+    let mut said = false;
+    loop {
+        match try_acquire(artifacts, what)? {
+            Ok(lock) => return Ok(lock),
+            Err((path, holder)) if !said => {
+                tracing::info!("{}: waiting for the lock ({holder})", path.display());
+                said = true;
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The lock, or where it is and who holds it.
+type Attempt = std::result::Result<Lock, (PathBuf, String)>;
+
+fn try_acquire(artifacts: &Path, what: &str) -> Result<Attempt> {
     std::fs::create_dir_all(artifacts).at(artifacts)?;
     let path = artifacts.join(".lock");
     let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).at(&path)?;
@@ -48,11 +79,7 @@ pub fn acquire(artifacts: &Path, what: &str) -> Result<Lock> {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.split_whitespace().collect::<Vec<_>>().join(" ");
-            return Err(Error::Invalid(format!(
-                "{}: another synthmix runner is using this artifacts folder ({}); wait for it to finish or stop it",
-                path.display(),
-                if holder.is_empty() { "holder unknown".to_string() } else { holder }
-            )));
+            return Ok(Err((path, holder)));
         }
         Err(e) => return Err(Error::io(&path, e)),
     }
@@ -60,5 +87,5 @@ pub fn acquire(artifacts: &Path, what: &str) -> Result<Lock> {
     file.set_len(0).at(&path)?;
     file.rewind().at(&path)?;
     writeln!(file, "pid {} since unix time {now}: {what}", std::process::id()).at(&path)?;
-    Ok(Lock { _file: file, path })
+    Ok(Ok(Lock { _file: file, path }))
 }

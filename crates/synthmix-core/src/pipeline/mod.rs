@@ -8,12 +8,14 @@
 //! - [`cache`]: keys, the store, records, placing outputs.
 //! - [`lock`]: one runner per artifacts folder.
 //! - [`run`]: the scheduler, `--dry-run` and `status`.
+//! - [`slurm`]: `run --executor slurm`: every target to run as one `sbatch` job.
 
 pub mod cache;
 pub mod graph;
 pub mod init;
 pub mod lock;
 pub mod run;
+pub mod slurm;
 pub mod spec;
 pub mod template;
 

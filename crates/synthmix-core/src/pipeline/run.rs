@@ -378,7 +378,7 @@ pub fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Vec<(usize, Plan)>> {
     Ok(out)
 }
 
-fn forced_set(order: &[usize], named: &BTreeSet<usize>, opts: &RunOptions) -> BTreeSet<usize> {
+pub(super) fn forced_set(order: &[usize], named: &BTreeSet<usize>, opts: &RunOptions) -> BTreeSet<usize> {
     if !opts.force {
         BTreeSet::new()
     } else if opts.targets.is_empty() {
@@ -390,6 +390,12 @@ fn forced_set(order: &[usize], named: &BTreeSet<usize>, opts: &RunOptions) -> BT
 
 /// `synthmix status`: one line per target.
 pub fn status_text(p: &Pipeline, plans: &[(usize, Plan)]) -> String {
+    status_text_with(p, plans, &HashMap::new())
+}
+
+/// `synthmix status` with a note per target (its Slurm job), and under the
+/// key "" one for the whole pipeline.
+pub fn status_text_with(p: &Pipeline, plans: &[(usize, Plan)], notes: &HashMap<String, String>) -> String {
     let w = plans.iter().map(|(i, _)| p.targets[*i].name.len()).max().unwrap_or(0);
     let mut s = String::new();
     let (mut ok, mut restore, mut run) = (0, 0, 0);
@@ -412,7 +418,15 @@ pub fn status_text(p: &Pipeline, plans: &[(usize, Plan)]) -> String {
                 format!("out of date: after {}", list_short(d))
             }
         };
-        let _ = writeln!(s, "{:<w$}  {what}", p.targets[*i].name);
+        let name = &p.targets[*i].name;
+        match notes.get(name) {
+            Some(n) => writeln!(s, "{name:<w$}  {what} [{n}]"),
+            None => writeln!(s, "{name:<w$}  {what}"),
+        }
+        .expect("a String takes writes");
+    }
+    if let Some(n) = notes.get("") {
+        let _ = writeln!(s, "{n}");
     }
     let _ = writeln!(s, "{}: {ok} up to date, {restore} cached but not in place, {run} to run", p.name);
     s
@@ -495,14 +509,14 @@ fn die_with_parent(cmd: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_cmd: &mut Command) {}
 
-fn last_line(log: &Path) -> String {
+pub(super) fn last_line(log: &Path) -> String {
     std::fs::read_to_string(log)
         .ok()
         .and_then(|s| s.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().chars().take(300).collect()))
         .unwrap_or_default()
 }
 
-fn now_unix() -> u64 {
+pub(super) fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
@@ -798,6 +812,7 @@ impl<'a> Scheduler<'a> {
 pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Summary> {
     let started = Instant::now();
     let _lock = super::lock::acquire(&p.artifacts, &format!("synthmix run {}", p.spec_path.display()))?;
+    super::slurm::refuse_if_queued(p)?;
     let (order, named) = p.select(&opts.targets)?;
     let forced = forced_set(&order, &named, opts);
     // Under the lock, a temporary or an unrecorded store object is a leftover
@@ -817,7 +832,14 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Summary> {
     s.conclude(started)
 }
 
-fn spawn(p: &Pipeline, env: &Env, t: &Target, comps: &Components, key: &str, threads: usize) -> Result<Child> {
+pub(super) fn spawn(
+    p: &Pipeline,
+    env: &Env,
+    t: &Target,
+    comps: &Components,
+    key: &str,
+    threads: usize,
+) -> Result<Child> {
     let staging = p.staging_dir(t);
     cache::remove_tree(&staging)?;
     for o in &t.outputs {
@@ -855,7 +877,7 @@ fn spawn(p: &Pipeline, env: &Env, t: &Target, comps: &Components, key: &str, thr
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish(
+pub(super) fn finish(
     p: &Pipeline,
     cache: &Cache,
     i: usize,

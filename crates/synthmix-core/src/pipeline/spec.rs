@@ -41,6 +41,15 @@ struct RawSpec {
     axes: Option<BTreeMap<Spanned<String>, Spanned<Vec<toml::Value>>>>,
     params: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     target: Option<BTreeMap<Spanned<String>, Spanned<RawTarget>>>,
+    // Not `Spanned`: toml gives no span to a table only dotted headers define.
+    executor: Option<RawExecutor>,
+}
+
+/// `[executor]`: how targets run other than as local processes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExecutor {
+    slurm: Option<super::slurm::SlurmSpec>,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +191,8 @@ pub struct Pipeline {
     pub targets: Vec<Target>,
     pub by_name: HashMap<String, usize>,
     pub topo: Vec<usize>,
+    /// `[executor.slurm]`: the resources of `run --executor slurm` jobs.
+    pub slurm: super::slurm::SlurmSpec,
 }
 
 impl Pipeline {
@@ -547,6 +558,7 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
         let names: Vec<&str> = cycle.iter().map(|&i| targets[i].name.as_str()).collect();
         lines.err_line(targets[cycle[0]].line, format!("cycle: {}", names.join(" → ")))
     })?;
+    let slurm = read_executor(&lines, raw.executor.as_ref(), &targets)?;
     Ok(Pipeline {
         name: head.name,
         description: head.description,
@@ -557,7 +569,23 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
         targets,
         by_name,
         topo,
+        slurm,
     })
+}
+
+/// `[executor.slurm]`, whose per-stage tables must name a stage of the spec.
+fn read_executor(lines: &Lines, raw: Option<&RawExecutor>, targets: &[Target]) -> Result<super::slurm::SlurmSpec> {
+    let Some(spec) = raw.and_then(|r| r.slurm.clone()) else {
+        return Ok(Default::default());
+    };
+    let at = lines.src.find("[executor").unwrap_or(0);
+    for stage in spec.stage.keys() {
+        if !targets.iter().any(|t| &t.stage == stage) {
+            return Err(lines.err(at, format!("[executor.slurm.stage.{stage}]: no target runs stage '{stage}'")));
+        }
+    }
+    spec.check().map_err(|e| lines.err(at, e))?;
+    Ok(spec)
 }
 
 fn read_head(lines: &Lines, p: Option<&RawPipeline>, opts: &LoadOptions) -> Result<Head> {
