@@ -190,6 +190,63 @@ fn colour_jpegs_of_twelve_classes_fit_to_a_size_and_a_csv_lists_them() {
     assert_eq!(image_set::read(&grey).unwrap().shape.c, 1);
 }
 
+/// The number of classes comes from the data: 2 and 100 classes of 12×12
+/// grey images (a CSV layout) go through gan-train (MLP cGAN), synth-sample,
+/// mix-build, clf-train and evaluate, every class present in each output.
+#[test]
+fn two_and_a_hundred_classes_go_through_every_stage() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    for k in [2usize, 100] {
+        let dir = d.join(format!("k{k}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut csv = String::from("path,label\n");
+        for c in 0..k {
+            for j in 0..3u32 {
+                let img = image::GrayImage::from_fn(12, 12, |x, y| {
+                    image::Luma([((x * 7 + y * 3 + j * 11 + c as u32 * 29) % 256) as u8])
+                });
+                let rel = format!("{c}-{j}.png");
+                img.save(dir.join(&rel)).unwrap();
+                csv.push_str(&format!("{rel},c{c:03}\n"));
+            }
+        }
+        std::fs::write(dir.join("labels.csv"), csv).unwrap();
+        let set = dir.join("set.safetensors");
+        run_ok(bin("synthmix").args(["data", "import"]).arg(dir.join("labels.csv")).args(["-q", "--out"]).arg(&set));
+        let g = dir.join("gen.safetensors");
+        run_ok(
+            bin("gan-train").arg("--train").arg(&set).args(["--arch", "mlp", "--epochs", "1", "-q", "--out"]).arg(&g),
+        );
+        let synth = dir.join("synth.safetensors");
+        run_ok(bin("synth-sample").arg("--generator").arg(&g).args(["--per-class", "2", "-q", "--out"]).arg(&synth));
+        let s = image_set::read(&synth).unwrap();
+        assert_eq!((s.num_classes, s.class_histogram()), (k, vec![2; k]), "{k} classes sampled");
+        let mix = dir.join("mix.safetensors");
+        run_ok(
+            bin("mix-build")
+                .arg("--real")
+                .arg(&set)
+                .arg("--synthetic")
+                .arg(&synth)
+                .args(["--ratio", "1:1", "--seed", "0", "-q", "--out"])
+                .arg(&mix),
+        );
+        let clf = dir.join("clf.safetensors");
+        run_ok(
+            bin("clf-train")
+                .arg("--train")
+                .arg(&mix)
+                .args(["--arch", "simple-cnn", "--epochs", "1", "--batch-size", "16", "-q", "--out"])
+                .arg(&clf),
+        );
+        let m = dir.join("m.json");
+        run_ok(bin("evaluate").arg("--classifier").arg(&clf).arg("--test").arg(&set).args(["-q", "--out"]).arg(&m));
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
+        assert_eq!(v["results"][0]["per_class_accuracy"].as_array().unwrap().len(), k, "{k} classes evaluated");
+    }
+}
+
 /// Each kind of bad file is named on a line of its own and stops the import
 /// with nothing written; --skip-bad leaves them out and counts them.
 #[test]

@@ -157,10 +157,12 @@ fn shipped_specs_expand_to_the_study() {
     assert_eq!(count("clf-"), 3 * 3 + mixes * 3, "O once per dataset and seed, shared by every generator");
     assert_eq!(count("eval-"), 7 * 3 + mixes * 3, "O scored on each generator's synthetic test set");
     assert!(lines.iter().any(|l| l.starts_with("eval-mnist-paper-O-s1 ") && l.contains("clf-mnist-O-s1")), "{paper}");
-    // Every MNIST classifier is scored on all fifteen MNIST-C corruptions, no other dataset's.
+    // Every MNIST classifier is scored on all fifteen MNIST-C corruptions,
+    // each computed once as a target, no other dataset's.
+    assert_eq!(count("test-mnist-c-"), 15, "{paper}");
     for l in lines.iter().filter(|l| l.starts_with("eval-")) {
         let n = if l.starts_with("eval-mnist-") { 15 } else { 0 };
-        assert_eq!(l.matches("mnist-c/").count(), n, "{l}");
+        assert_eq!(l.matches("test-mnist-c-").count(), n, "{l}");
     }
     let spec = std::fs::read_to_string(repo().join("pipelines/paper.toml")).unwrap();
     assert!(
@@ -186,7 +188,7 @@ fn shipped_specs_expand_to_the_study() {
             .arg(tmp.path()),
     );
     let dry = String::from_utf8(dry.stdout).unwrap();
-    assert!(dry.contains("dry run: 363 of 363 targets would run") && !dry.contains("cifar"), "{dry}");
+    assert!(dry.contains("dry run: 378 of 378 targets would run") && !dry.contains("cifar"), "{dry}");
     let msg = run_err(
         bin("synthmix")
             .current_dir(repo())
