@@ -69,11 +69,13 @@ strategies-quick *ARGS: build (_ensure-data "mnist")
     target/release/synthmix run pipelines/strategies-quick.toml {{ARGS}}
     @echo "report: artifacts/report/strategies-quick/report.md"
 
-# Publish a study's report (Markdown, CSV, PNG; never weights) into results/STUDY/ (paper, regimes or strategies).
+# Publish a study's report (Markdown, CSV, PNG, SVG and the HTML page; never weights) into results/STUDY/ (paper, regimes or strategies).
 publish STUDY="paper":
     test -f artifacts/report/{{STUDY}}/report.md || { echo "error: no artifacts/report/{{STUDY}}/report.md: run the study first" >&2; exit 1; }
     rm -rf results/{{STUDY}} && mkdir -p results/{{STUDY}}
     cp artifacts/report/{{STUDY}}/*.md artifacts/report/{{STUDY}}/*.csv artifacts/report/{{STUDY}}/*.png results/{{STUDY}}/
+    cp artifacts/report/{{STUDY}}/index.html results/{{STUDY}}/
+    for f in artifacts/report/{{STUDY}}/*.svg; do [ -e "$f" ] && cp "$f" results/{{STUDY}}/; done; true
     @echo "results/{{STUDY}}/ now holds the report of artifacts/report/{{STUDY}}/"
 
 # Which targets of a pipeline are up to date and why the others are not; args to `synthmix status`.

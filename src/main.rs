@@ -209,6 +209,15 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         prior: Option<PathBuf>,
     },
+    /// Write DIR/index.html, the report's page, from DIR/report.md and the
+    /// figures beside it: for a published report folder (e.g. results/paper)
+    /// whose artifacts are not on this machine. `synthmix report` writes the
+    /// page itself, with each number's provenance and the generators' samples
+    /// per epoch, which a report folder alone cannot give.
+    Page {
+        /// A report folder holding report.md.
+        dir: PathBuf,
+    },
     /// Write a study spec for your own image sets (from `synthmix data
     /// import`): DIR/NAME.toml (the paper's mixes, three seeds) and
     /// DIR/NAME-quick.toml (minutes), generator and classifier chosen by the
@@ -456,6 +465,7 @@ fn main() -> std::process::ExitCode {
                     println!("wrote {}", f.display());
                 }
             }
+            Cmd::Page { dir } => println!("wrote {}", report::html::page_of_folder(&dir)?.display()),
             Cmd::InitStudy { train, test, name, dir } => {
                 let quick = dir.join(format!("{name}-quick.toml"));
                 let written = pipeline::init::run(&pipeline::init::InitParams { train, test, name, dir })?;

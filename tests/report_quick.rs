@@ -3,6 +3,8 @@
 //! structure — both generators, the paper column, every cell of Tables 2 and
 //! 3 numeric, every claim with a verdict and an interval.
 
+#[path = "common/browser.rs"]
+mod browser;
 mod common;
 
 use std::path::Path;
@@ -13,7 +15,8 @@ use common::{bin, markdown_rows, run_ok};
 fn tiny_quick(root: &Path) -> String {
     let spec = std::fs::read_to_string(root.join("pipelines/quick.toml")).unwrap();
     let tiny = [
-        ("gan_epochs", "2"),
+        // Checkpoints (and sample grids) every 5 epochs and at the last: two on the page's slider.
+        ("gan_epochs", "6"),
         ("gan_limit", "600"),
         ("synth_train_per_class", "40"),
         ("synth_test_per_class", "10"),
@@ -113,7 +116,75 @@ fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
         common::ls(&d.join("artifacts/report/quick")).into_iter().filter(|f| f.ends_with("-curves.png")).count();
     assert_eq!(curves, 2, "an FID/recognition figure per generator");
 
+    the_page_reads_in_a_browser(&d.join("artifacts/report/quick"));
     merging_an_earlier_report_gives_the_same_tables(d, root);
+}
+
+/// index.html in headless Chromium: every image decoded, no empty or NaN
+/// cell, no console error, the tables sort, a Table 2 cell opens its
+/// classifiers' provenance, the epoch slider switches pictures. Screenshots
+/// land in target/tmp/report-page/ for a person to look at.
+fn the_page_reads_in_a_browser(report: &Path) {
+    let page = report.join("index.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("http://") && !html.contains("https://"), "the page needs no network");
+    let Some(b) = browser::open() else { return };
+    b.goto(&page);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-page");
+    b.screenshot(1366, 900, &shots.join("quick-laptop.png"));
+    let v = b.eval(
+        "const imgs = [...document.images];
+         const cells = [...document.querySelectorAll('td, th')];
+         return {
+           images: imgs.length,
+           broken: imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt),
+           bad_cells: cells.filter(c => c.textContent.trim() === '' || /\\bNaN\\b/.test(c.textContent))
+                           .map(c => c.closest('section').id + ': ' + c.outerHTML.slice(0, 80)),
+           tables: document.querySelectorAll('table.sortable').length,
+           sections: [...document.querySelectorAll('main > section')].map(s => s.id),
+           strips: document.querySelectorAll('.strip').length,
+           height: document.documentElement.scrollHeight,
+         };",
+    );
+    assert!(v["images"].as_u64().unwrap() >= 8, "figures, heatmaps and sample strips: {v}");
+    assert_eq!(v["broken"], serde_json::json!([]), "images that did not load: {v}");
+    assert_eq!(v["bad_cells"], serde_json::json!([]), "empty or NaN cells: {v}");
+    assert!(v["tables"].as_u64().unwrap() >= 10, "{v}");
+    assert_eq!(v["strips"], 2, "a sample strip per generator: {v}");
+    let sections: Vec<&str> = v["sections"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    for want in ["table-2", "table-3", "claims", "generators", "figure-1", "figure-2", "accuracy-per-class"] {
+        assert!(sections.iter().any(|s| s.starts_with(want)), "section {want}: {sections:?}");
+    }
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    // Sorting Table 2 by its first "ours" column puts the rows in order.
+    let sorted = b.eval(
+        "const t = document.querySelector('section[id^=table-2] table');
+         const col = [...t.tHead.rows[0].cells].findIndex(h => h.textContent.includes('ours'));
+         t.tHead.rows[0].cells[col].click();
+         const v = [...t.tBodies[0].rows].map(r => parseFloat(r.cells[col].dataset.sort)).filter(x => !isNaN(x));
+         return v.every((x, i) => i === 0 || v[i - 1] <= x) && v.length > 3;",
+    );
+    assert_eq!(sorted, true, "Table 2 sorts by its ours column");
+    // A Table 2 cell opens its provenance: the classifiers, their command and commit.
+    let prov = b.eval(
+        "document.querySelector('section[id^=table-2] td[data-prov]').click();
+         const p = document.getElementById('prov');
+         return p.classList.contains('open') ? p.textContent : '';",
+    );
+    let prov = prov.as_str().unwrap();
+    assert!(prov.contains("clf-train") && prov.contains("quick:clf-") && prov.contains("BLAKE3"), "{prov}");
+    // The slider shows another epoch's samples (the last is shown first).
+    let slid = b.eval(
+        "const s = document.querySelector('.strip'); const i = s.querySelector('input');
+         i.value = 0; i.dispatchEvent(new Event('input'));
+         return s.querySelector('img.shown').dataset.label + ' / ' + s.querySelector('output').textContent;",
+    );
+    assert_eq!(slid, "epoch 5 / epoch 5", "the first of the grids at epochs 5 and 6: {slid}");
+    let h = v["height"].as_u64().unwrap().min(16000) as u32;
+    b.screenshot(1366, h, &shots.join("quick-full.png"));
+    println!("screenshots: {}", shots.display());
 }
 
 /// `report --prior`: a report from only the O evaluations plus the full

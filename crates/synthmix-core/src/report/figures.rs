@@ -7,6 +7,7 @@ use std::sync::Once;
 
 use image::{Rgb, RgbImage};
 use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::generators::GeneratorInfo;
@@ -153,31 +154,102 @@ fn grid_dims(n: usize, cols: usize) -> (usize, usize) {
     (n.div_ceil(c), c)
 }
 
-/// Figure 2: per dataset and generator, bars of mean test accuracy for
-/// every training mix and test set, with ±1 std error bars over seeds; the
-/// accuracy axis starts at 0. `None` when there is nothing to draw.
-pub fn bars(cells: &Cells) -> Result<Option<Vec<u8>>> {
-    register_font();
-    let ps = panels(cells, 1);
-    if ps.is_empty() {
-        return Ok(None);
-    }
-    let (rows, cols) = grid_dims(ps.len(), 2);
-    let (pw, ph) = (760u32, 440u32);
-    let (w, h) = (pw * cols as u32, ph * rows as u32);
+/// A figure's pixels as PNG bytes: `draw` paints on a white `w` × `h` area.
+fn png_of<F>(w: u32, h: u32, draw: F) -> Result<Vec<u8>>
+where
+    F: FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+{
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        for (p, area) in ps.iter().zip(root.split_evenly((rows, cols)).iter()) {
-            bar_panel(p, area)?;
-        }
+        draw(&root)?;
         root.present().map_err(plot_err)?;
     }
-    Ok(Some(to_png(buf, w, h)?))
+    to_png(buf, w, h)
 }
 
-fn bar_panel(p: &Panel, area: &DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()> {
+/// The same figure as SVG text (for the HTML page, where it stays sharp).
+fn svg_of<F>(w: u32, h: u32, draw: F) -> Result<String>
+where
+    F: FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+{
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        draw(&root)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(s)
+}
+
+/// A figure drawn on any plotters backend, so one drawing gives the report's
+/// PNG and the page's SVG.
+pub struct Figure<T> {
+    w: u32,
+    h: u32,
+    what: T,
+}
+
+/// What a [`Figure`] draws.
+pub trait Draw {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+impl<T: Draw> Figure<T> {
+    pub fn png(&self) -> Result<Vec<u8>> {
+        png_of(self.w, self.h, |r| self.what.draw(r))
+    }
+
+    pub fn svg(&self) -> Result<String> {
+        svg_of(self.w, self.h, |r| self.what.draw(r))
+    }
+}
+
+/// Panels in a grid of at most two columns.
+pub struct PanelGrid {
+    panels: Vec<Panel>,
+    bars: bool,
+}
+
+impl Draw for PanelGrid {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let (rows, cols) = grid_dims(self.panels.len(), 2);
+        for (p, area) in self.panels.iter().zip(root.split_evenly((rows, cols)).iter()) {
+            if self.bars {
+                bar_panel(p, area)?;
+            } else {
+                ratio_panel(p, area)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn panel_figure(cells: &Cells, bars: bool) -> Option<Figure<PanelGrid>> {
+    register_font();
+    let panels = panels(cells, if bars { 1 } else { 3 });
+    if panels.is_empty() {
+        return None;
+    }
+    let (rows, cols) = grid_dims(panels.len(), 2);
+    let (pw, ph) = (760u32, 440u32);
+    Some(Figure { w: pw * cols as u32, h: ph * rows as u32, what: PanelGrid { panels, bars } })
+}
+
+/// Figure 2: per dataset and generator, bars of mean test accuracy for
+/// every training mix and test set, with ±1 std error bars over seeds; the
+/// accuracy axis starts at 0. `None` when there is nothing to draw.
+pub fn bars_figure(cells: &Cells) -> Option<Figure<PanelGrid>> {
+    panel_figure(cells, true)
+}
+
+pub fn bars(cells: &Cells) -> Result<Option<Vec<u8>>> {
+    bars_figure(cells).map(|f| f.png()).transpose()
+}
+
+fn bar_panel<DB: DrawingBackend>(p: &Panel, area: &DrawingArea<DB, Shift>) -> Result<()> {
     let (lo, n) = (0.0, p.groups.len());
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 18))
@@ -223,9 +295,9 @@ fn bar_panel(p: &Panel, area: &DrawingArea<BitMapBackend, plotters::coord::Shift
     legend(&mut chart)
 }
 
-type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-fn legend<'a>(chart: &mut Chart<'a, 'a>) -> Result<()> {
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -240,28 +312,15 @@ fn legend<'a>(chart: &mut Chart<'a, 'a>) -> Result<()> {
 /// 10:1 at 0.91, 1:2 at 0.33), one line per test set with ±1 std error bars
 /// over seeds, one panel per dataset and generator with at least three mixes.
 /// The accuracy axis is cut (its range is printed on it).
-pub fn ratio_curves(cells: &Cells) -> Result<Option<Vec<u8>>> {
-    register_font();
-    let ps = panels(cells, 3);
-    if ps.is_empty() {
-        return Ok(None);
-    }
-    let (rows, cols) = grid_dims(ps.len(), 2);
-    let (pw, ph) = (760u32, 440u32);
-    let (w, h) = (pw * cols as u32, ph * rows as u32);
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        for (p, area) in ps.iter().zip(root.split_evenly((rows, cols)).iter()) {
-            ratio_panel(p, area)?;
-        }
-        root.present().map_err(plot_err)?;
-    }
-    Ok(Some(to_png(buf, w, h)?))
+pub fn ratio_curves_figure(cells: &Cells) -> Option<Figure<PanelGrid>> {
+    panel_figure(cells, false)
 }
 
-fn ratio_panel(p: &Panel, area: &DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()> {
+pub fn ratio_curves(cells: &Cells) -> Result<Option<Vec<u8>>> {
+    ratio_curves_figure(cells).map(|f| f.png()).transpose()
+}
+
+fn ratio_panel<DB: DrawingBackend>(p: &Panel, area: &DrawingArea<DB, Shift>) -> Result<()> {
     let lo = y_floor(p.values.iter().flatten().flatten().map(|(m, s)| m - s));
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 18))
@@ -304,18 +363,23 @@ fn ratio_panel(p: &Panel, area: &DrawingArea<BitMapBackend, plotters::coord::Shi
 }
 
 /// A generator's FID (left) and recognition (right) per epoch, from its log.
-pub fn generator_curves(g: &GeneratorInfo) -> Result<Option<Vec<u8>>> {
+pub struct GeneratorCurves<'a>(&'a GeneratorInfo);
+
+pub fn generator_curves_figure(g: &GeneratorInfo) -> Option<Figure<GeneratorCurves<'_>>> {
     register_font();
-    let fid: Vec<(f64, f64)> = g.curve.iter().filter_map(|(e, f, _)| f.map(|f| (*e as f64, f))).collect();
-    let rec: Vec<(f64, f64)> = g.curve.iter().filter_map(|(e, _, r)| r.map(|r| (*e as f64, r))).collect();
-    if fid.is_empty() && rec.is_empty() {
-        return Ok(None);
-    }
-    let (w, h) = (1100u32, 380u32);
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
+    let any = g.curve.iter().any(|(_, f, r)| f.is_some() || r.is_some());
+    any.then_some(Figure { w: 1100, h: 380, what: GeneratorCurves(g) })
+}
+
+pub fn generator_curves(g: &GeneratorInfo) -> Result<Option<Vec<u8>>> {
+    generator_curves_figure(g).map(|f| f.png()).transpose()
+}
+
+impl Draw for GeneratorCurves<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let g = self.0;
+        let fid: Vec<(f64, f64)> = g.curve.iter().filter_map(|(e, f, _)| f.map(|f| (*e as f64, f))).collect();
+        let rec: Vec<(f64, f64)> = g.curve.iter().filter_map(|(e, _, r)| r.map(|r| (*e as f64, r))).collect();
         let areas = root.split_evenly((1, 2));
         let last = g.curve.iter().map(|c| c.0).max().unwrap_or(1).max(2) as f64;
         // FID falls by orders of magnitude over training: a log axis spanning whole decades.
@@ -365,9 +429,8 @@ pub fn generator_curves(g: &GeneratorInfo) -> Result<Option<Vec<u8>>> {
             .map_err(plot_err)?;
         c.draw_series(LineSeries::new(rec.iter().copied(), COLORS[1].stroke_width(2))).map_err(plot_err)?;
         c.draw_series(rec.iter().map(|&p| Circle::new(p, 3, COLORS[1].filled()))).map_err(plot_err)?;
-        root.present().map_err(plot_err)?;
+        Ok(())
     }
-    Ok(Some(to_png(buf, w, h)?))
 }
 
 /// Per-class recall, one line per arm (the regimes study's imbalance

@@ -49,6 +49,8 @@ pub struct GeneratorInfo {
     pub curve: Vec<(usize, Option<f64>, Option<f64>)>,
     /// The last `STEM.grid-epochNNN.png`.
     pub grid: Option<PathBuf>,
+    /// Every `STEM.grid-epochNNN.png` as (epoch, path), in epoch order.
+    pub grids: Vec<(usize, PathBuf)>,
 }
 
 /// The generator checkpoint at `path` (whose BLAKE3 a set recorded): its
@@ -68,7 +70,8 @@ pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
         recognition: g.fid.as_ref().map(|f| f.recognition),
         features: g.fid.as_ref().map(|f| (f.features.clone(), f.features_blake3.clone())),
         curve: read_curve(&crate::artifact::sibling(path, "log.csv"))?,
-        grid: last_grid(path),
+        grid: grids(path).pop().map(|g| g.1),
+        grids: grids(path),
         path: path.to_path_buf(),
     })
 }
@@ -96,19 +99,23 @@ fn read_curve(csv: &Path) -> Result<Vec<(usize, Option<f64>, Option<f64>)>> {
 }
 
 /// The sample grid of the highest epoch beside the generator.
-fn last_grid(path: &Path) -> Option<PathBuf> {
-    let stem = path.file_stem()?.to_string_lossy().into_owned();
+fn grids(path: &Path) -> Vec<(usize, PathBuf)> {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let prefix = format!("{stem}.grid-epoch");
-    std::fs::read_dir(dir)
-        .ok()?
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut v: Vec<(usize, PathBuf)> = rd
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.starts_with(&prefix) && n.ends_with(".png"))
-        .max()
-        .map(|n| dir.join(n))
+        .filter_map(|n| {
+            let epoch = n.strip_prefix(&prefix)?.strip_suffix(".png")?.parse().ok()?;
+            Some((epoch, dir.join(n)))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Copies a generator's last grid into the report folder; returns its name there.

@@ -429,9 +429,10 @@ fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
     for g in study.generators.values() {
         let slug = format!("{}-{}", g.dataset, g.id.slug());
         let _ = writeln!(s, "**{}, generator {}**\n", dataset_title(&g.dataset), g.id.label());
-        if let Some(png) = super::figures::generator_curves(g)? {
+        if let Some(f) = super::figures::generator_curves_figure(g) {
             let name = format!("generator-{slug}-curves.png");
-            w.write(&name, &png)?;
+            w.write(&name, &f.png()?)?;
+            w.write(&name.replace(".png", ".svg"), f.svg()?.as_bytes())?;
             let _ = writeln!(s, "![FID and recognition per epoch]({name})\n");
         }
         if let Some(name) = generators::copy_grid(g, w)? {
@@ -535,16 +536,18 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
             }
         }
     }
-    if let Some(png) = super::figures::bars(c)? {
-        w.write("figure2.png", &png)?;
+    if let Some(f) = super::figures::bars_figure(c) {
+        w.write("figure2.png", &f.png()?)?;
+        w.write("figure2.svg", f.svg()?.as_bytes())?;
         s.push_str(
             "## Figure 2: test accuracy for every train–test combination\n\nBars: mean over study seeds; error bars: \
              ±1 sample std over seeds; the accuracy axis starts at 0. One panel per dataset and generator.\n\n\
              ![Figure 2](figure2.png)\n\n",
         );
     }
-    if let Some(png) = super::figures::ratio_curves(c)? {
-        w.write("accuracy-vs-ratio.png", &png)?;
+    if let Some(f) = super::figures::ratio_curves_figure(c) {
+        w.write("accuracy-vs-ratio.png", &f.png()?)?;
+        w.write("accuracy-vs-ratio.svg", f.svg()?.as_bytes())?;
         s.push_str(
             "## Accuracy against the real share of the training set\n\nEach point a training mix, placed by its real \
              share (O:S = 10:1 at 0.91, 5:1 at 0.83, 1:1 at 0.5, 1:2 at 0.33, S at 0); points: mean over study seeds; \
@@ -568,16 +571,35 @@ fn class_names_of(test_set: &str, k: usize) -> Vec<String> {
     }
 }
 
-/// Accuracy per class on the original test set, per dataset, generator and
-/// mix (mean over seeds), the columns named by class.
-fn per_class_section(study: &Study) -> String {
+/// Per dataset, its class names; per (dataset, generator, mix), recall per
+/// class on the original test set, mean over seeds.
+pub type PerClass = (BTreeMap<String, Vec<String>>, BTreeMap<(String, Option<GenId>, Mix), Vec<f64>>);
+
+pub fn per_class_means(study: &Study) -> PerClass {
     let mut by: BTreeMap<(String, Option<GenId>, Mix), Vec<&Vec<f64>>> = BTreeMap::new();
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for o in study.obs.iter().filter(|o| o.test == TestKind::Original && !o.per_class.is_empty()) {
         names.entry(o.dataset.clone()).or_insert_with(|| class_names_of(&o.test_set, o.per_class.len()));
         by.entry((o.dataset.clone(), o.generator.clone(), o.mix)).or_default().push(&o.per_class);
     }
-    if by.is_empty() {
+    let means = by
+        .into_iter()
+        .map(|(k, rows)| {
+            let k_classes = names[&k.0].len();
+            let mean = (0..k_classes)
+                .map(|c| rows.iter().map(|r| r.get(c).copied().unwrap_or(0.0)).sum::<f64>() / rows.len() as f64)
+                .collect();
+            (k, mean)
+        })
+        .collect();
+    (names, means)
+}
+
+/// Accuracy per class on the original test set, per dataset, generator and
+/// mix (mean over seeds), the columns named by class.
+fn per_class_section(study: &Study) -> String {
+    let (names, means) = per_class_means(study);
+    if means.is_empty() {
         return String::new();
     }
     let mut s = String::from(
@@ -597,11 +619,8 @@ Recall per class, mean over study seeds.
             cls.join(" | ")
         );
         let _ = writeln!(s, "|---|---|{}", "---:|".repeat(cls.len()));
-        for ((_, g, m), rows) in by.iter().filter(|((dd, _, _), _)| dd == d) {
-            let mean: Vec<String> = (0..cls.len())
-                .map(|c| rows.iter().map(|r| r.get(c).copied().unwrap_or(0.0)).sum::<f64>() / rows.len() as f64)
-                .map(|x| format!("{x:.3}"))
-                .collect();
+        for ((_, g, m), mean) in means.iter().filter(|((dd, _, _), _)| dd == d) {
+            let mean: Vec<String> = mean.iter().map(|x| format!("{x:.3}")).collect();
             let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "–".into());
             let _ = writeln!(s, "| {gl} | {} | {} |", m.label(), mean.join(" | "));
         }

@@ -6,6 +6,7 @@ pub mod context;
 pub mod corruptions;
 pub mod figures;
 pub mod generators;
+pub mod html;
 pub mod markdown;
 pub mod prior;
 pub mod regimes;

@@ -172,6 +172,7 @@ mod tests {
             features: None,
             curve: vec![],
             grid: None,
+            grids: vec![],
         }
     }
 

@@ -284,6 +284,23 @@ impl Labeller {
         Ok(Trained { dataset, train, seed, mix, generator })
     }
 
+    /// The corruption of an MNIST-C test set: from its name
+    /// (`mnist-c/fog:test`), else from the file's typed metadata (an exported
+    /// set records the corruption it was computed with, an official one its
+    /// dataset name).
+    fn corruption_of(&mut self, test: &str) -> Result<String> {
+        if let Ok(DatasetName { dataset: crate::data::Dataset::MnistC(c), .. }) = DatasetName::parse(test) {
+            return Ok(c);
+        }
+        let p = PathBuf::from(test);
+        let m = self.meta(&p)?;
+        match (&m.corruption, m.dataset.strip_prefix("mnist-c/")) {
+            (Some(c), _) => Ok(c.corruption.clone()),
+            (None, Some(c)) => Ok(c.to_string()),
+            (None, None) => Err(Error::format(&p, "scored as corrupted but names no MNIST-C corruption")),
+        }
+    }
+
     /// What a test set is, and the generator of a synthetic one.
     fn test(&mut self, mpath: &Path, test: &str, source: &str) -> Result<(TestKind, Option<GenId>)> {
         Ok(match source {
@@ -292,10 +309,7 @@ impl Labeller {
                 let m = self.meta(Path::new(test))?;
                 (TestKind::Synthetic, self.generator(&m)?)
             }
-            "corrupted" => {
-                let c = test.split(':').next().unwrap_or("").rsplit('/').next().unwrap_or("corrupted").to_string();
-                (TestKind::Corrupted(c), None)
-            }
+            "corrupted" => (TestKind::Corrupted(self.corruption_of(test)?), None),
             "mix" => {
                 // A subset of one source built by mix-build (1:0 or 0:1).
                 let tp = PathBuf::from(test);
@@ -558,6 +572,8 @@ pub fn run(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
     let mut w = Writer { dir, written: Vec::new() };
     let md = super::markdown::write_all(&study, params, opts, &mut w)?;
     w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
+    let page = super::html::paper::page(&study, params, &md, &w.dir.clone())?;
+    super::html::write(&page, &mut w)?;
     Ok(w.written)
 }
 

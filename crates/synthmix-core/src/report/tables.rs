@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use super::generators::GenId;
+use super::html::{sigma_colour, DataTable, HtmlCell};
 use super::study::{dataset_title, generators_of, Cell, Cells, Mix, PaperValues, TestKind};
 
 /// One row: a dataset, the generator behind it, a training mix.
@@ -87,6 +88,53 @@ impl Table {
             s.push('\n');
         }
         s
+    }
+
+    /// The table for the HTML page: ours with its seeds on hover, the
+    /// paper's value, Δ/σ coloured by its size; `prov` gives each of our
+    /// cells its provenance entry.
+    pub fn html(&self, prov: &mut dyn FnMut(&Row, &TestKind) -> Option<usize>) -> DataTable {
+        let mut head: Vec<String> = vec!["Dataset".into(), "Generator".into(), "Training data".into()];
+        for t in &self.tests {
+            head.extend([format!("{}: ours", t.title()), "paper".into(), "Δ/σ".into()]);
+        }
+        let mut rows = Vec::new();
+        for (r, row) in self.rows.iter().enumerate() {
+            let (d, g, m) = row;
+            let gen = if self.not_run[r].is_some() { "–".into() } else { generator_text(g) };
+            let mut cells = vec![HtmlCell::text(dataset_title(d)), HtmlCell::text(gen), HtmlCell::text(m.label())];
+            for (k, t) in self.tests.iter().enumerate() {
+                let p = self.paper[r][k];
+                let (ours, delta) = match (&self.cells[r][k], &self.not_run[r]) {
+                    (Some(c), _) => {
+                        let seeds: Vec<String> = c.values.iter().map(|(s, a)| format!("seed {s}: {a:.4}")).collect();
+                        let ours = HtmlCell {
+                            class: Some("num".into()),
+                            title: Some(seeds.join(", ")),
+                            prov: prov(row, t),
+                            ..HtmlCell::text(c.text())
+                        };
+                        let delta = match p.map(|p| delta_sigma(c, p)) {
+                            Some(Some(x)) => HtmlCell {
+                                class: Some("num".into()),
+                                bg: Some(sigma_colour(x)),
+                                title: Some(format!("the paper's value lies {:.1} of our std from our mean", x.abs())),
+                                ..HtmlCell::text(format!("{x:+.1}"))
+                            },
+                            Some(None) => HtmlCell::text("n/a (no spread)"),
+                            None => HtmlCell::text("–"),
+                        };
+                        (ours, delta)
+                    }
+                    (None, Some(why)) => (HtmlCell::text(why.clone()), HtmlCell::text("–")),
+                    (None, None) => (HtmlCell::text("not run"), HtmlCell::text("–")),
+                };
+                let pt = p.map(|a| format!("{a:.4}")).unwrap_or_else(|| "–".into());
+                cells.extend([ours, HtmlCell { class: Some("num".into()), ..HtmlCell::text(pt) }, delta]);
+            }
+            rows.push(cells);
+        }
+        DataTable { caption: String::new(), head, rows }
     }
 
     /// One line per cell.
