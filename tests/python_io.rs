@@ -1,0 +1,176 @@
+//! The Python reader `python/synthmix_io.py` against ours: tiny models are
+//! trained by the stages on real MNIST, synthmix-core computes their logits
+//! and generator images (the reference), and `python/test_synthmix_io.py`
+//! checks that Python reads the same image sets and that its PyTorch models
+//! give the same outputs (logits within 1e-5, pixels within 1 grey level).
+//! The interpreter is env `SYNTHMIX_PYTHON` (default `python3`). Without
+//! numpy and safetensors the test says SKIP and why; without torch the
+//! Python script says SKIP for its torch parts.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use candle_core::{Device, Tensor};
+use common::{bin, run_ok, shared_data};
+use synthmix_core::artifact::image_set;
+use synthmix_core::data::{self, DataOptions, ImageSet};
+use synthmix_core::model::{self, gan};
+use synthmix_core::rng;
+
+/// Writes past the test harness's capture, so a skip is never silent.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn python() -> String {
+    std::env::var("SYNTHMIX_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into())
+}
+
+/// Why the interpreter cannot run the Python side, if it cannot.
+fn missing_python_packages(python: &str) -> Option<String> {
+    match Command::new(python).args(["-c", "import numpy, safetensors"]).output() {
+        Err(e) => Some(format!("{python} not runnable ({e})")),
+        Ok(o) if !o.status.success() => {
+            let why = String::from_utf8_lossy(&o.stderr);
+            Some(format!("{python} lacks numpy or safetensors ({})", why.lines().last().unwrap_or("import failed")))
+        }
+        Ok(_) => None,
+    }
+}
+
+/// Runs a stage quietly in `dir` (so files are named relative to it).
+fn stage(dir: &Path, name: &str, args: &[&str]) {
+    run_ok(bin(name).current_dir(dir).args(args).args(["--seed", "0", "-q"]));
+}
+
+/// Tiny models, a synthetic set and a marked mix from the stages, on real MNIST.
+fn make_artifacts(d: &Path) {
+    let train = ["--train", "mnist:train"];
+    // Trained enough for logits of a trained model's size, not an initial one's.
+    let simple = ["--epochs", "3", "--lr", "3e-3", "--limit", "600", "--out", "clf-simple-cnn.safetensors"];
+    stage(d, "clf-train", &[&train[..], &simple].concat());
+    let deep = ["--arch", "deep-cnn", "--epochs", "5", "--batch-size", "32", "--limit", "400"];
+    stage(d, "clf-train", &[&train[..], &deep, &["--out", "clf-deep-cnn.safetensors"]].concat());
+    let gan = ["--epochs", "1", "--limit", "200", "--on-collapse", "warn"];
+    stage(d, "gan-train", &[&train[..], &gan, &["--out", "gen-mlp.safetensors"]].concat());
+    stage(d, "gan-train", &[&train[..], &gan, &["--arch", "dcgan", "--out", "gen-dcgan.safetensors"]].concat());
+    stage(
+        d,
+        "synth-sample",
+        &["--generator", "gen-mlp.safetensors", "--per-class", "10", "--out", "synth.safetensors"],
+    );
+    let mix = ["--real", "mnist:test", "--synthetic", "synth.safetensors", "--ratio", "1:1", "--total", "100"];
+    stage(d, "mix-build", &[&mix[..], &["--mark-synthetic", "--out", "mix.safetensors"]].concat());
+}
+
+/// The first `n` images of `set`, as a set of their own.
+fn head(set: &ImageSet, n: usize) -> ImageSet {
+    let px = set.shape.pixels();
+    ImageSet::new(
+        Path::new("head"),
+        set.images[..n * px].to_vec(),
+        set.labels[..n].to_vec(),
+        set.shape,
+        set.num_classes,
+        set.meta.clone(),
+    )
+    .unwrap()
+}
+
+/// Our logits `[N, classes]` for every image of `set` (inference mode, the
+/// set fitted to the model's input as evaluate does).
+fn logits(clf: &Path, set: &ImageSet) -> Tensor {
+    let (model, _) = model::load_classifier(clf, &Device::Cpu).unwrap();
+    let fitted = data::fit_to_shape(set, model.config.input).unwrap();
+    let idx: Vec<usize> = (0..fitted.len()).collect();
+    let parts: Vec<Tensor> = idx
+        .chunks(250)
+        .map(|c| model.forward(&data::batch_tensor(&fitted, c, &Device::Cpu).unwrap(), false).unwrap())
+        .collect();
+    Tensor::cat(&parts, 0).unwrap()
+}
+
+/// Noise, labels, images in [-1, 1] and their pixels from our generator, under `tag.*`.
+fn generated(gen: &Path, tag: &str, out: &mut HashMap<String, Tensor>) {
+    let dev = Device::Cpu;
+    let (g, _, _) = gan::load_generator(gen, &dev).unwrap();
+    let labels: Vec<u8> = (0..100).map(|i| (i % g.config.num_classes) as u8).collect();
+    let z = gan::noise(&mut rng::stream(7, "python-io"), labels.len(), g.config.latent, &dev).unwrap();
+    let y = gan::label_tensor(&labels, &dev).unwrap();
+    let x = g.forward(&z, &y).unwrap();
+    let pixels = Tensor::from_vec(gan::to_pixels(&x).unwrap(), x.dims(), &dev).unwrap();
+    for (name, t) in [("z", z), ("labels", y), ("images", x), ("pixels", pixels)] {
+        out.insert(format!("{tag}.{name}"), t);
+    }
+}
+
+/// The image set as our reader sees it, under `tag.*`, and its metadata as JSON.
+fn read_back(set_path: &Path, tag: &str, out: &mut HashMap<String, Tensor>, dir: &Path) {
+    let set = image_set::read(set_path).unwrap();
+    let (c, h, w) = (set.shape.c, set.shape.h, set.shape.w);
+    let dev = Device::Cpu;
+    out.insert(format!("{tag}.images"), Tensor::from_vec(set.images.clone(), (set.len(), c, h, w), &dev).unwrap());
+    out.insert(format!("{tag}.labels"), Tensor::from_vec(set.labels.clone(), set.len(), &dev).unwrap());
+    if let Some(flags) = image_set::read_synthetic_flags(set_path).unwrap() {
+        out.insert(format!("{tag}.synthetic"), Tensor::from_vec(flags, set.len(), &dev).unwrap());
+    }
+    let flat = set.meta.to_flat(set.num_classes);
+    std::fs::write(dir.join(format!("{tag}.meta.json")), serde_json::to_string(&flat).unwrap()).unwrap();
+}
+
+/// What synthmix-core reads and computes, in `reference.safetensors` (and
+/// the sets' metadata in `TAG.meta.json`): logits on the first 1000 MNIST
+/// test images and generator outputs for fixed noise.
+fn write_reference(d: &Path) {
+    let test = data::load_set("mnist:test", &DataOptions::new(shared_data())).unwrap();
+    image_set::write(&d.join("test1000.safetensors"), &head(&test, 1000)).unwrap();
+    let test1000 = image_set::read(&d.join("test1000.safetensors")).unwrap();
+    let mut reference = HashMap::new();
+    for arch in ["simple-cnn", "deep-cnn"] {
+        reference.insert(format!("logits.{arch}"), logits(&d.join(format!("clf-{arch}.safetensors")), &test1000));
+    }
+    for arch in ["mlp", "dcgan"] {
+        generated(&d.join(format!("gen-{arch}.safetensors")), arch, &mut reference);
+    }
+    for tag in ["mix", "test1000"] {
+        read_back(&d.join(format!("{tag}.safetensors")), tag, &mut reference, d);
+    }
+    candle_core::safetensors::save(&reference, d.join("reference.safetensors")).unwrap();
+}
+
+#[test]
+fn python_reads_our_artifacts_and_its_models_match_ours() {
+    let python = python();
+    if let Some(why) = missing_python_packages(&python) {
+        return say(&format!("SKIP python_io: {why}; pip install numpy safetensors (and torch for the model checks)"));
+    }
+    let started = std::time::Instant::now();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    make_artifacts(d);
+    write_reference(d);
+    say(&format!("python_io: models and reference in {:.0} s", started.elapsed().as_secs_f64()));
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/test_synthmix_io.py");
+    // No __pycache__ in the source tree.
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(d)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("the interpreter ran a moment ago");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Our lines, then unittest's summary ("Ran N tests", "OK (skipped=K)").
+    let summary = stderr.lines().filter(|l| l.starts_with("Ran ") || l.starts_with("OK") || l.starts_with("FAILED"));
+    for line in stdout.lines().chain(summary) {
+        say(&format!("python_io: {line}"));
+    }
+    say(&format!("python_io: {:.0} s", started.elapsed().as_secs_f64()));
+    assert!(out.status.success(), "Python checks failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("max |logit diff|") || stdout.contains("SKIP torch not installed"), "{stdout}");
+}
