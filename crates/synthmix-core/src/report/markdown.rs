@@ -309,19 +309,22 @@ fn generator_seed_section(study: &Study) -> String {
     s
 }
 
+/// Why an expected dataset has no rows: not run, or not in the data dir.
+pub fn why_not_run(d: &str, opts: &DataOptions) -> String {
+    let present =
+        DatasetName::parse(&format!("{d}:test")).map(|n| n.dataset.dir(&opts.data_dir).is_dir()).unwrap_or(false);
+    if present {
+        format!("not run: no {} results among the inputs", dataset_title(d))
+    } else {
+        format!(
+            "not run: {} is not in the data dir (with it there: `synthmix run pipelines/paper.toml`)",
+            dataset_title(d)
+        )
+    }
+}
+
 fn tables_section(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mut Writer) -> Result<String> {
-    let why = |d: &str| {
-        let present =
-            DatasetName::parse(&format!("{d}:test")).map(|n| n.dataset.dir(&opts.data_dir).is_dir()).unwrap_or(false);
-        if present {
-            format!("not run: no {} results among the inputs", dataset_title(d))
-        } else {
-            format!(
-                "not run: {} is not in the data dir (with it there: `synthmix run pipelines/paper.toml`)",
-                dataset_title(d)
-            )
-        }
-    };
+    let why = |d: &str| why_not_run(d, opts);
     let t2 = tables::table2(&study.cells, &study.paper, &params.expect_datasets, &why);
     let t3 = tables::table3(&super::study::paper_cells(&study.cells), &study.paper);
     w.write("table2.md", t2.markdown().as_bytes())?;

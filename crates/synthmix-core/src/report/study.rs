@@ -572,7 +572,7 @@ pub fn run(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
     let mut w = Writer { dir, written: Vec::new() };
     let md = super::markdown::write_all(&study, params, opts, &mut w)?;
     w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
-    let page = super::html::paper::page(&study, params, &md, &w.dir.clone())?;
+    let page = super::html::paper::page(&study, params, opts, &md, &w.dir.clone())?;
     super::html::write(&page, &mut w)?;
     Ok(w.written)
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::provenance::{Group, Index};
 use super::{accuracy_colour, png_data_uri, Block, DataTable, Frame, HtmlCell, Page};
+use crate::data::DataOptions;
 use crate::error::Result;
 use crate::report::generators::{GenId, GeneratorInfo};
 use crate::report::study::{dataset_title, paper_cells, Mix, Observation, ReportParams, Study, TestKind};
@@ -17,13 +18,14 @@ use crate::report::tables;
 const MAX_FRAMES: usize = 12;
 
 /// Builds the page from the report's Markdown and the study behind it.
-pub fn page(study: &Study, params: &ReportParams, md: &str, dir: &Path) -> Result<Page> {
+pub fn page(study: &Study, params: &ReportParams, opts: &DataOptions, md: &str, dir: &Path) -> Result<Page> {
     let mut page = super::from_markdown(md, dir, super::subtitle(&study.context))?;
     let mut prov = Provenance::new(&study.obs);
     for s in &mut page.sections {
         if s.title.starts_with("Table 2") || s.title.starts_with("Table 3") {
             let t = if s.title.starts_with("Table 2") {
-                tables::table2(&study.cells, &study.paper, &params.expect_datasets, &|_| "not run".into())
+                let why = |d: &str| crate::report::markdown::why_not_run(d, opts);
+                tables::table2(&study.cells, &study.paper, &params.expect_datasets, &why)
             } else {
                 tables::table3(&paper_cells(&study.cells), &study.paper)
             };
