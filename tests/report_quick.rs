@@ -182,6 +182,7 @@ fn the_page_reads_in_a_browser(report: &Path) {
          return s.querySelector('img.shown').dataset.label + ' / ' + s.querySelector('output').textContent;",
     );
     assert_eq!(slid, "epoch 5 / epoch 5", "the first of the grids at epochs 5 and 6: {slid}");
+    b.eval("document.querySelector('#prov button').click(); return null;");
     let h = v["height"].as_u64().unwrap().min(16000) as u32;
     b.screenshot(1366, h, &shots.join("quick-full.png"));
     println!("screenshots: {}", shots.display());
