@@ -74,6 +74,7 @@ publish STUDY="paper":
     test -f artifacts/report/{{STUDY}}/report.md || { echo "error: no artifacts/report/{{STUDY}}/report.md: run the study first" >&2; exit 1; }
     rm -rf results/{{STUDY}} && mkdir -p results/{{STUDY}}
     cp artifacts/report/{{STUDY}}/*.md artifacts/report/{{STUDY}}/*.csv artifacts/report/{{STUDY}}/*.png results/{{STUDY}}/
+    cp artifacts/report/{{STUDY}}/run.json results/{{STUDY}}/
     @echo "results/{{STUDY}}/ now holds the report of artifacts/report/{{STUDY}}/"
 
 # Which targets of a pipeline are up to date and why the others are not; args to `synthmix status`.

@@ -10,6 +10,8 @@ pub mod markdown;
 pub mod prior;
 pub mod regimes;
 pub mod results;
+pub mod run_summary;
+pub mod run_table;
 pub mod strategies;
 pub mod study;
 pub mod tables;

@@ -350,6 +350,7 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     w.write("results.csv", results_csv(&obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
     w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
+    super::run_summary::write(&mut w, super::run_table::StudyKind::Regimes, &ctx, &md)?;
     Ok(w.written)
 }
 

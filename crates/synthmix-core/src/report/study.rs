@@ -558,6 +558,7 @@ pub fn run(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
     let mut w = Writer { dir, written: Vec::new() };
     let md = super::markdown::write_all(&study, params, opts, &mut w)?;
     w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
+    super::run_summary::write(&mut w, super::run_table::StudyKind::Paper, &study.context, &md)?;
     Ok(w.written)
 }
 
