@@ -76,6 +76,7 @@ publish STUDY="paper":
     cp artifacts/report/{{STUDY}}/*.md artifacts/report/{{STUDY}}/*.csv artifacts/report/{{STUDY}}/*.png results/{{STUDY}}/
     cp artifacts/report/{{STUDY}}/index.html results/{{STUDY}}/
     for f in artifacts/report/{{STUDY}}/*.svg; do [ -e "$f" ] && cp "$f" results/{{STUDY}}/; done; true
+    cp artifacts/report/{{STUDY}}/run.json results/{{STUDY}}/
     @echo "results/{{STUDY}}/ now holds the report of artifacts/report/{{STUDY}}/"
 
 # Which targets of a pipeline are up to date and why the others are not; args to `synthmix status`.

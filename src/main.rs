@@ -218,6 +218,38 @@ enum Cmd {
         /// A report folder holding report.md.
         dir: PathBuf,
     },
+    /// Compare two runs of a study: the parameters that differ (per stage,
+    /// from each report's run.json), then every cell of results.csv side by
+    /// side with B − A and its 95 % interval (paired by seed where both
+    /// cells have the same seeds, else Welch's t) and whether the two cells'
+    /// own 95 % intervals overlap; cells in one run only are listed as such.
+    Compare {
+        /// Run A: a report folder (report.md, results.csv, run.json; e.g.
+        /// results/paper or artifacts/report/quick) or an artifacts folder
+        /// holding report/NAME/ folders.
+        a: PathBuf,
+        /// Run B, the same kinds of folder; differences are B − A.
+        b: PathBuf,
+        /// For artifacts folders holding several studies: which report/NAME/
+        /// to compare (default: the only one, or the only one both hold).
+        #[arg(long, value_name = "NAME")]
+        study: Option<String>,
+        /// Output format: md (Markdown tables), csv (one table whose
+        /// `section` column says parameter, cell, only_a or only_b), json.
+        #[arg(long, value_enum, default_value_t = report::compare::Format::Md)]
+        format: report::compare::Format,
+    },
+    /// List the studies of an artifacts folder (each report/NAME/): when its
+    /// report was written, the commits behind it, how many results, and its
+    /// headline numbers; one row each.
+    Runs {
+        /// The artifacts folder.
+        #[arg(default_value = "artifacts")]
+        dir: PathBuf,
+        /// Output format: md (a Markdown table), csv or json.
+        #[arg(long, value_enum, default_value_t = report::compare::Format::Md)]
+        format: report::compare::Format,
+    },
     /// Write a study spec for your own image sets (from `synthmix data
     /// import`): DIR/NAME.toml (the paper's mixes, three seeds) and
     /// DIR/NAME-quick.toml (minutes), generator and classifier chosen by the
@@ -466,6 +498,12 @@ fn main() -> std::process::ExitCode {
                 }
             }
             Cmd::Page { dir } => println!("wrote {}", report::html::page_of_folder(&dir)?.display()),
+            Cmd::Compare { a, b, study, format } => {
+                print!("{}", report::compare::compare(&a, &b, study.as_deref())?.render(format)?);
+            }
+            Cmd::Runs { dir, format } => {
+                print!("{}", report::runs::render(&report::runs::list(&dir)?, format)?);
+            }
             Cmd::InitStudy { train, test, name, dir } => {
                 let quick = dir.join(format!("{name}-quick.toml"));
                 let written = pipeline::init::run(&pipeline::init::InitParams { train, test, name, dir })?;

@@ -10,7 +10,7 @@ use super::generators::GenId;
 use super::study::{dataset_title, Cells, Mix, PaperValues, TestKind};
 
 /// The two-sided 95 % Student-t quantile t(0.975, df), df = 1…30 (then 1.96).
-fn t975(df: usize) -> f64 {
+pub(crate) fn t975(df: usize) -> f64 {
     const T: [f64; 30] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,

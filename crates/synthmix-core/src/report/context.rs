@@ -104,6 +104,11 @@ impl Context {
         s
     }
 
+    /// Every run's stage and provenance record.
+    pub fn runs(&self) -> impl Iterator<Item = (&str, &Provenance)> {
+        self.by_stage.iter().flat_map(|(s, runs)| runs.iter().map(move |(_, p)| (s.as_str(), p)))
+    }
+
     /// The commits whose builds wrote the artifacts.
     pub fn commits(&self) -> Vec<String> {
         let c: BTreeSet<String> = self.by_stage.values().flatten().map(|(_, p)| p.git_commit.clone()).collect();

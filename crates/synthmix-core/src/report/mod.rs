@@ -2,6 +2,7 @@
 //! the pipeline, the paper's figures).
 
 pub mod claims;
+pub mod compare;
 pub mod context;
 pub mod corruptions;
 pub mod figures;
@@ -11,6 +12,9 @@ pub mod markdown;
 pub mod prior;
 pub mod regimes;
 pub mod results;
+pub mod run_summary;
+pub mod run_table;
+pub mod runs;
 pub mod strategies;
 pub mod study;
 pub mod tables;

@@ -352,6 +352,7 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
     let page = super::html::from_markdown(&md, &w.dir.clone(), super::html::subtitle(&ctx))?;
     super::html::write(&page, &mut w)?;
+    super::run_summary::write(&mut w, super::run_table::StudyKind::Regimes, &ctx, &md)?;
     Ok(w.written)
 }
 

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::claims::Interval;
 use super::study::{dataset_title, Cell, MetaCache, ReportParams, Writer};
@@ -519,6 +519,7 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
     let page = super::html::from_markdown(&md, &w.dir.clone(), super::html::subtitle(&ctx))?;
     super::html::write(&page, &mut w)?;
+    super::run_summary::write(&mut w, super::run_table::StudyKind::Strategies, &ctx, &md)?;
     Ok(w.written)
 }
 
@@ -881,7 +882,7 @@ fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
 }
 
 /// One row of the strategies report's `results.csv`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StrategyRow {
     pub dataset: String,
     pub regime: String,

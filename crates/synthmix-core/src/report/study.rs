@@ -574,6 +574,7 @@ pub fn run(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
     w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
     let page = super::html::paper::page(&study, params, opts, &md, &w.dir.clone())?;
     super::html::write(&page, &mut w)?;
+    super::run_summary::write(&mut w, super::run_table::StudyKind::Paper, &study.context, &md)?;
     Ok(w.written)
 }
 
