@@ -49,12 +49,6 @@ pub enum Block {
         html: String,
     },
     Table(DataTable),
-    /// A figure: inline SVG markup or a data URI of a PNG.
-    Figure {
-        caption: String,
-        svg: Option<String>,
-        src: Option<String>,
-    },
     /// Pictures of one thing over time (a generator's samples per epoch), with a slider.
     Strip {
         id: String,
