@@ -35,9 +35,17 @@ data-fetch *DATASETS: build
 data-verify *DATASETS: build
     target/release/synthmix data verify {{DATASETS}}
 
-# Images/s of every stage's hot loop against PyTorch on this CPU, same run (args to the bench).
+# Images/s of every stage's hot loop against PyTorch on this CPU, same run (args to the bench); --e2e: whole stage processes (benches/e2e.rs).
 bench *ARGS:
-    cargo bench --bench stages -- {{ARGS}}
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ " {{ARGS}} " == *" --e2e "* ]]; then
+        # The e2e bench times the stage programs themselves: build them first.
+        cargo build --release --workspace --bins
+        cargo bench --bench e2e -- {{ARGS}}
+    else
+        cargo bench --bench stages -- {{ARGS}}
+    fi
 
 # The paper's study (pipelines/paper.toml); args to `synthmix run`, e.g. --skip '*cifar-10*'.
 reproduce *ARGS: build (_ensure-data env_var_or_default("REPRODUCE_DATASETS", "mnist fashion-mnist cifar-10"))

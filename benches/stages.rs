@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use rand::Rng;
@@ -20,6 +20,8 @@ use synthmix_core::rng;
 use synthmix_core::train::classifier::train_step;
 use synthmix_core::train::gan::{self as gan_train, GanNets, GanPreset};
 use synthmix_core::train::optim::{Adam, AdamConfig};
+
+mod common;
 
 struct Opts {
     seconds: f64,
@@ -71,22 +73,6 @@ fn parse_opts() -> Opts {
         i += 1;
     }
     o
-}
-
-/// Fraction of CPU time spent busy over `window`, from /proc/stat.
-fn cpu_busy(window: Duration) -> f64 {
-    let read = || -> (u64, u64) {
-        let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let v: Vec<u64> =
-            s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-        let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-        (v.iter().sum(), idle)
-    };
-    let (t0, i0) = read();
-    std::thread::sleep(window);
-    let (t1, i1) = read();
-    let total = (t1 - t0).max(1) as f64;
-    1.0 - (i1 - i0) as f64 / total
 }
 
 /// Peak resident set of this process, KiB.
@@ -208,17 +194,7 @@ fn main() {
     // The same thread set-up as every synthmix binary.
     synthmix_core::threads::configure();
     let o = parse_opts();
-    let busy = cpu_busy(Duration::from_secs(1));
-    let note = if busy > 0.15 {
-        let msg = format!("machine busy: {:.0}% of CPU time used before the run; ratios are unreliable", busy * 100.0);
-        if o.strict {
-            eprintln!("refusing: {msg}");
-            std::process::exit(2);
-        }
-        format!("WARNING {msg}")
-    } else {
-        format!("machine idle before the run ({:.0}% busy)", busy * 100.0)
-    };
+    let note = common::load_note(o.strict);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     eprintln!("synthmix bench: {} threads, {} s x {} windows; {note}", threads, o.seconds, o.windows);
     let mut ours = BTreeMap::new();
