@@ -47,8 +47,6 @@ pub struct GeneratorInfo {
     pub features: Option<(String, String)>,
     /// (epoch, FID, recognition) per epoch, from `STEM.log.csv`.
     pub curve: Vec<(usize, Option<f64>, Option<f64>)>,
-    /// The last `STEM.grid-epochNNN.png`.
-    pub grid: Option<PathBuf>,
     /// Every `STEM.grid-epochNNN.png` as (epoch, path), in epoch order.
     pub grids: Vec<(usize, PathBuf)>,
 }
@@ -70,7 +68,6 @@ pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
         recognition: g.fid.as_ref().map(|f| f.recognition),
         features: g.fid.as_ref().map(|f| (f.features.clone(), f.features_blake3.clone())),
         curve: read_curve(&crate::artifact::sibling(path, "log.csv"))?,
-        grid: grids(path).pop().map(|g| g.1),
         grids: grids(path),
         path: path.to_path_buf(),
     })
@@ -120,7 +117,7 @@ fn grids(path: &Path) -> Vec<(usize, PathBuf)> {
 
 /// Copies a generator's last grid into the report folder; returns its name there.
 pub fn copy_grid(g: &GeneratorInfo, w: &mut Writer) -> Result<Option<String>> {
-    let Some(src) = &g.grid else { return Ok(None) };
+    let Some((_, src)) = g.grids.last() else { return Ok(None) };
     let name = format!("generator-{}-{}-grid.png", g.dataset, g.id.slug());
     w.write(&name, &std::fs::read(src).at(src)?)?;
     Ok(Some(name))

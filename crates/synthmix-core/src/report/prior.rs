@@ -171,7 +171,6 @@ mod tests {
             recognition: None,
             features: None,
             curve: vec![],
-            grid: None,
             grids: vec![],
         }
     }
