@@ -217,7 +217,7 @@ fn our_command(stage_args: &[String], threads: usize) -> Command {
 }
 
 fn pytorch_command(job_args: &[String], threads: usize, json: &Path) -> Command {
-    let mut c = Command::new("python3");
+    let mut c = Command::new(common::python());
     c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/e2e_pytorch.py"));
     c.args(["--threads", &threads.to_string(), "--json", p(json)]).args(job_args);
     c
@@ -425,6 +425,7 @@ fn main() {
     let o = parse_opts();
     let note = common::load_note(o.strict);
     let load_before = load_average();
+    let watch = common::OthersWatch::start();
     let w = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/e2e-bench"));
     std::fs::create_dir_all(&w).unwrap();
     let cifar = cifar_shaped(&w, o.cifar_images);
@@ -437,7 +438,7 @@ fn main() {
     let runs = run_rounds(&o, &all);
     print_table(&all, &runs);
     print_breakdown(&all, &runs);
-    println!("\n{note}; load average (1, 5, 15 min) before {load_before}, after {}", load_average());
+    println!("\n{note}; {}; load average (1, 5, 15 min) before {load_before}, after {}", watch.note(), load_average());
     for side in ["ours", "pt"] {
         let _ = std::fs::remove_dir_all(w.join(side));
     }

@@ -195,6 +195,7 @@ fn main() {
     synthmix_core::threads::configure();
     let o = parse_opts();
     let note = common::load_note(o.strict);
+    let watch = common::OthersWatch::start();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     eprintln!("synthmix bench: {} threads, {} s x {} windows; {note}", threads, o.seconds, o.windows);
     let mut ours = BTreeMap::new();
@@ -213,7 +214,7 @@ fn main() {
     let mut torch_version = String::from("-");
     if o.pytorch {
         let json = std::env::temp_dir().join(format!("synthmix-bench-pt-{}.json", std::process::id()));
-        let status = Command::new("python3")
+        let status = Command::new(common::python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pytorch.py"))
             .args([
                 "--threads",
@@ -256,8 +257,9 @@ fn main() {
         );
     }
     println!(
-        "\npeak RSS: synthmix {:.0} MiB, PyTorch {:.0} MiB; {note}",
+        "\npeak RSS: synthmix {:.0} MiB, PyTorch {:.0} MiB; {note}; {}",
         our_rss as f64 / 1024.0,
-        torch_rss as f64 / 1024.0
+        torch_rss as f64 / 1024.0,
+        watch.note()
     );
 }

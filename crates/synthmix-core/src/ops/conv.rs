@@ -305,6 +305,44 @@ pub(crate) fn sgemm(
     n: usize,
     k: usize,
     dst: &mut [f32],
+    dst_strides: (usize, usize),
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) {
+    // The raw-pointer gemm call below is only sound if every element it can
+    // touch is inside the slices.
+    assert!(dst.len() >= extent(dst_strides, m, n));
+    // SAFETY: dst's extent checked above (the operands' in sgemm_raw); dst
+    // does not alias lhs/rhs (&mut vs &).
+    unsafe { sgemm_raw(m, n, k, dst.as_mut_ptr(), dst_strides, accumulate, lhs, lhs_strides, rhs, rhs_strides) }
+}
+
+/// Elements spanned by a `rows × cols` matrix with (column, row) strides.
+pub(crate) fn extent((cs, rs): (usize, usize), rows: usize, cols: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + (cols - 1) * cs + 1
+    }
+}
+
+/// [`sgemm`] into a raw destination, for tasks that write disjoint blocks of
+/// one output (each block a strided view no slice can express).
+///
+/// # Safety
+/// `dst` must be valid for writes (and reads, with `accumulate`) of every
+/// element `r·rs + c·cs` for `r < m`, `c < n`, no other thread may access
+/// those elements during the call, and they must not overlap `lhs` or `rhs`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) unsafe fn sgemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
     (dst_cs, dst_rs): (usize, usize),
     accumulate: bool,
     lhs: &[f32],
@@ -312,25 +350,15 @@ pub(crate) fn sgemm(
     rhs: &[f32],
     (rhs_cs, rhs_rs): (usize, usize),
 ) {
-    let extent = |cs: usize, rs: usize, rows: usize, cols: usize| {
-        if rows == 0 || cols == 0 {
-            0
-        } else {
-            (rows - 1) * rs + (cols - 1) * cs + 1
-        }
-    };
-    // The raw-pointer gemm call below is only sound if every element it can
-    // touch is inside the slices.
-    assert!(dst.len() >= extent(dst_cs, dst_rs, m, n));
-    assert!(lhs.len() >= extent(lhs_cs, lhs_rs, m, k));
-    assert!(rhs.len() >= extent(rhs_cs, rhs_rs, k, n));
-    // SAFETY: bounds checked above; dst does not alias lhs/rhs (&mut vs &).
+    assert!(lhs.len() >= extent((lhs_cs, lhs_rs), m, k));
+    assert!(rhs.len() >= extent((rhs_cs, rhs_rs), k, n));
+    // SAFETY: operands' extents checked above, dst's by the caller.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             dst_cs as isize,
             dst_rs as isize,
             accumulate,

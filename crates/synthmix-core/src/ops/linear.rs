@@ -22,7 +22,7 @@ use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result,
 use rayon::prelude::*;
 
 use super::act::{self, Act};
-use super::conv::{sgemm, transpose, with_scratch};
+use super::conv::{sgemm, sgemm_raw, transpose, with_scratch};
 use super::cpu_slice;
 
 /// Output columns per task (a multiple of the gemm micro-kernel's width).
@@ -106,40 +106,62 @@ enum Rhs<'a> {
     TransposeOf(&'a [f32]),
 }
 
-/// `dst[m × n] = lhs[m × k] · rhs[k × n]` (dst row-major, row stride `n`),
-/// one task per column block: each writes its block to a buffer of its own,
-/// and the blocks are then copied into place (safe, and cheap next to the
-/// product). Strides are [`sgemm`]'s `(column, row)` pairs.
+/// `lhs[m × k] · rhs[k × n]`, row-major, one task per column block, each
+/// writing its block of the result in place. The result is neither zeroed
+/// first nor assembled from per-block buffers: on a host with little memory
+/// bandwidth those two extra passes cost as much as the product's own
+/// stores. Strides are [`sgemm`]'s `(column, row)` pairs.
 fn gemm_by_column_blocks(
     (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
     lhs: &[f32],
     lhs_strides: (usize, usize),
     rhs: Rhs,
-) {
-    let parts: Vec<(usize, Vec<f32>)> = blocks(n)
-        .into_par_iter()
-        .map(|(j0, j1)| {
-            let width = j1 - j0;
-            let mut part = vec![0f32; m * width];
-            match rhs {
-                Rhs::Strided(r, s) => {
-                    sgemm(m, width, k, &mut part, (1, width), false, lhs, lhs_strides, &r[j0 * s.0..], s)
-                }
-                Rhs::TransposeOf(r) => with_scratch(k * width, |rt| {
-                    // rt[k, width] = r[j0..j1, :]ᵀ, row-major.
-                    transpose(&r[j0 * k..], k, width, k, rt, width);
-                    sgemm(m, width, k, &mut part, (1, width), false, lhs, lhs_strides, rt, (1, width));
-                }),
-            }
-            (j0, part)
-        })
-        .collect();
-    for (j0, part) in parts {
-        let width = part.len() / m.max(1);
-        for (row, src) in dst.chunks_exact_mut(n).zip(part.chunks_exact(width)) {
-            row[j0..j0 + width].copy_from_slice(src);
+) -> Vec<f32> {
+    let len = m.checked_mul(n).expect("linear_act: output size overflows");
+    if k == 0 {
+        return vec![0.0; len];
+    }
+    let mut dst = Vec::<f32>::with_capacity(len);
+    let out = BlockDst(dst.as_mut_ptr());
+    blocks(n).into_par_iter().for_each(|(j0, j1)| {
+        let width = j1 - j0;
+        // SAFETY: this block's elements r·n + j0 + c (r < m, c < width <= n
+        // - j0) lie inside dst's capacity of m·n; the tasks' column ranges
+        // are disjoint and dst is not otherwise used until they all end; it
+        // is a fresh allocation, so it cannot overlap lhs or rhs.
+        let d = unsafe { out.ptr().add(j0) };
+        match rhs {
+            Rhs::Strided(r, s) => unsafe {
+                sgemm_raw(m, width, k, d, (1, n), false, lhs, lhs_strides, &r[j0 * s.0..], s)
+            },
+            Rhs::TransposeOf(r) => with_scratch(k * width, |rt| {
+                // rt[k, width] = r[j0..j1, :]ᵀ, row-major.
+                transpose(&r[j0 * k..], k, width, k, rt, width);
+                // SAFETY: as above.
+                unsafe { sgemm_raw(m, width, k, d, (1, n), false, lhs, lhs_strides, rt, (1, width)) }
+            }),
         }
+    });
+    // SAFETY: the blocks cover columns 0..n and each gemm (k > 0, not
+    // accumulating) wrote all m rows of its block: every element is set.
+    unsafe { dst.set_len(len) };
+    dst
+}
+
+/// The output of [`gemm_by_column_blocks`], shared by its tasks, each of
+/// which writes only its own column block.
+#[derive(Clone, Copy)]
+struct BlockDst(*mut f32);
+
+// SAFETY: the tasks write disjoint elements (see gemm_by_column_blocks).
+unsafe impl Send for BlockDst {}
+unsafe impl Sync for BlockDst {}
+
+impl BlockDst {
+    /// A method, not the field, so that closures capture the whole (Sync)
+    /// struct rather than the raw pointer alone.
+    fn ptr(self) -> *mut f32 {
+        self.0
     }
 }
 
@@ -169,9 +191,8 @@ impl CustomOp3 for Linear {
             cpu_slice(sw, lw, "linear_act: weight")?,
             cpu_slice(sb, lb, "linear_act: bias")?,
         );
-        let mut y = vec![0f32; n * o];
         // y[N, O] = x[N, I] · wᵀ[I, O].
-        gemm_by_column_blocks((n, o, i), &mut y, x, (1, i), Rhs::TransposeOf(w));
+        let mut y = gemm_by_column_blocks((n, o, i), x, (1, i), Rhs::TransposeOf(w));
         act::add_bias_act(&mut y, b, self.act);
         Ok((CpuStorage::F32(y), Shape::from((n, o))))
     }
@@ -236,18 +257,19 @@ impl CustomOp2 for InputGrad<'_> {
         let (n, o) = lg.shape().dims2()?;
         let (_, i) = lw.shape().dims2()?;
         let (g, w) = (cpu_slice(sg, lg, "linear_act: gradient")?, cpu_slice(sw, lw, "linear_act: weight")?);
+        if let [(0, c1)] = self.cols {
+            if *c1 == i {
+                let dx = gemm_by_column_blocks((n, i, o), g, (1, o), Rhs::Strided(w, (1, i)));
+                return Ok((CpuStorage::F32(dx), Shape::from((n, i))));
+            }
+        }
         let mut dx = vec![0f32; n * i];
         for &(c0, c1) in self.cols {
             if c0 >= c1 || c1 > i {
                 bail!("linear_act: gradient columns {c0}..{c1} outside 0..{i}");
             }
-            if (c0, c1) == (0, i) {
-                gemm_by_column_blocks((n, i, o), &mut dx, g, (1, o), Rhs::Strided(w, (1, i)));
-                continue;
-            }
             let width = c1 - c0;
-            let mut part = vec![0f32; n * width];
-            gemm_by_column_blocks((n, width, o), &mut part, g, (1, o), Rhs::Strided(&w[c0..], (1, i)));
+            let part = gemm_by_column_blocks((n, width, o), g, (1, o), Rhs::Strided(&w[c0..], (1, i)));
             for (row, src) in dx.chunks_exact_mut(i).zip(part.chunks_exact(width)) {
                 row[c0..c1].copy_from_slice(src);
             }
