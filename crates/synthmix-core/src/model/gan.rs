@@ -239,9 +239,9 @@ impl Generator {
                 let leak = Act::Leaky(cfg.leak as f32);
                 x = self.fcs[0].forward_act(&x, leak)?.reshape((n, g[0], h / 4, w / 4))?;
                 x = ops::pixel_norm(&x)?;
-                x = x.upsample_nearest2d(h / 2, w / 2)?;
+                x = ops::upsample_nearest2x(&x)?;
                 x = ops::pixel_norm(&self.convs[0].forward_act(&x, Act::Relu)?)?;
-                x = x.upsample_nearest2d(h, w)?;
+                x = ops::upsample_nearest2x(&x)?;
                 x = ops::pixel_norm(&self.convs[1].forward_act(&x, Act::Relu)?)?;
                 self.convs[2].forward_act(&x, Act::Tanh)
             }
@@ -322,8 +322,8 @@ impl Discriminator {
             }
             GanArch::Dcgan => {
                 let leak = Act::Leaky(cfg.leak as f32);
-                let mut h = self.convs[0].forward_act(x, leak)?.avg_pool2d(2)?;
-                h = self.convs[1].forward_act(&h, leak)?.avg_pool2d(2)?;
+                let mut h = ops::avg_pool2x2(&self.convs[0].forward_act(x, leak)?)?;
+                h = ops::avg_pool2x2(&self.convs[1].forward_act(&h, leak)?)?;
                 h = self.convs[2].forward_act(&h, leak)?;
                 // Mean (not SN-GAN's sum) over space: without spectral norm a
                 // sum starts the logits ~50× too large and D saturates.
@@ -431,7 +431,7 @@ fn pixels_of(v: &[f32]) -> Vec<u8> {
 #[inline]
 fn pixel(x: f32) -> u8 {
     let v = (x + 1.0) * 127.5;
-    if !(v >= 0.5) {
+    if v.is_nan() || v < 0.5 {
         // Below 0.5 (or NaN) rounds to 0 or below: clamped to 0.
         return 0;
     }

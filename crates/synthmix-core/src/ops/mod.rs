@@ -8,6 +8,7 @@ pub mod dropout;
 pub mod linear;
 pub mod norm;
 pub mod pool;
+pub mod resample;
 
 pub use act::{bias_act, Act};
 
@@ -27,3 +28,4 @@ pub use dropout::dropout;
 pub use linear::{linear_act, linear_act_cat};
 pub use norm::pixel_norm;
 pub use pool::max_pool2x2;
+pub use resample::{avg_pool2x2, upsample_nearest2x};
