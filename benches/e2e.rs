@@ -220,6 +220,8 @@ fn pytorch_command(job_args: &[String], threads: usize, json: &Path) -> Command 
     let mut c = Command::new(common::python());
     c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/e2e_pytorch.py"));
     c.args(["--threads", &threads.to_string(), "--json", p(json)]).args(job_args);
+    // The same data folder as our stages, by the binaries' own rule.
+    c.env("SYNTHMIX_DATA", synthmix_core::data::resolve_data_dir(None));
     c
 }
 

@@ -249,10 +249,21 @@ def params(a, ph):
 # ---------------------------------------------------------------------------
 
 
+def default_data_dir():
+    """synthmix's rule (data::resolve_data_dir): env SYNTHMIX_DATA, else ./data
+    if it holds anything, else ../shared/data if that does, else ./data."""
+    env = os.environ.get("SYNTHMIX_DATA")
+    if env:
+        return env
+    holds = lambda d: os.path.isdir(d) and any(os.scandir(d))
+    return "../shared/data" if not holds("data") and holds("../shared/data") else "data"
+
+
 def add_data(p):
-    p.add_argument("--data-dir", default=os.environ.get("SYNTHMIX_DATA", "data"),
+    p.add_argument("--data-dir", default=default_data_dir(),
                    help="folder holding mnist/ (IDX gz files), as synthmix's --data-dir "
-                        "(default: env SYNTHMIX_DATA, else ./data)")
+                        "(default: env SYNTHMIX_DATA, else ./data if it holds anything, "
+                        "else ../shared/data if that does, else ./data)")
 
 
 def add_out(p, what):
