@@ -436,9 +436,10 @@ fn pixel(x: f32) -> u8 {
         return 0;
     }
     let v = v.min(255.0);
-    let t = v as u32; // truncation; v in [0.5, 255]
-                      // v - t is exact (t <= v < 2^24), so the half-way test is exact.
-    (t + u32::from(v - t as f32 >= 0.5)).min(255) as u8
+    // Truncation (v in [0.5, 255]); v - t is exact (t <= v < 2^24), so the
+    // half-way test is exact, and v <= 255 keeps the sum <= 255.
+    let t = v as u32;
+    (t + u32::from(v - t as f32 >= 0.5)) as u8
 }
 
 /// Generates images for `labels` in batches of `batch`, drawing each image's
