@@ -23,6 +23,15 @@ pub(crate) fn cpu_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result
         None => candle_core::bail!("{what} must be contiguous"),
     }
 }
+/// The `[N, C, H, W]` sizes of a custom op's input; `what` names the op for
+/// the error.
+pub(crate) fn dims4(layout: &Layout, what: &str) -> Result<(usize, usize, usize, usize)> {
+    match layout.shape().dims() {
+        &[n, c, h, w] => Ok((n, c, h, w)),
+        d => candle_core::bail!("{what} expects [N, C, H, W], got {d:?}"),
+    }
+}
+
 pub use conv::conv2d_bias_act;
 pub use dropout::dropout;
 pub use linear::{linear_act, linear_act_cat};

@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu_slice;
+use super::{cpu_slice, dims4};
 
 /// 2×2/2 max-pool of an `[N, C, H, W]` tensor. On non-CPU devices this falls
 /// back to candle's own op.
@@ -23,13 +23,6 @@ pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
 }
 
 struct MaxPool2x2;
-
-fn dims4(layout: &Layout) -> Result<(usize, usize, usize, usize)> {
-    match layout.shape().dims() {
-        &[n, c, h, w] => Ok((n, c, h, w)),
-        d => candle_core::bail!("max_pool2x2 expects [N, C, H, W], got {d:?}"),
-    }
-}
 
 /// Index (within the input plane) of the first maximum (row-major, ties to
 /// the first) of window (oy, ox). Branch-free: which of four pixels is the
@@ -54,7 +47,7 @@ impl CustomOp1 for MaxPool2x2 {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, c, h, w) = dims4(l)?;
+        let (n, c, h, w) = dims4(l, "max_pool2x2")?;
         let x = cpu_slice(s, l, "max_pool2x2: input")?;
         let (oh, ow) = (h / 2, w / 2);
         let mut out = vec![0f32; n * c * oh * ow];
@@ -82,7 +75,7 @@ impl CustomOp2 for MaxPool2x2Backward {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, c, h, w) = dims4(l1)?;
+        let (n, c, h, w) = dims4(l1, "max_pool2x2 backward")?;
         let x = cpu_slice(s1, l1, "max_pool2x2: input")?;
         let g = cpu_slice(s2, l2, "max_pool2x2: gradient")?;
         let (oh, ow) = (h / 2, w / 2);

@@ -15,7 +15,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu_slice;
+use super::{cpu_slice, dims4};
 
 /// Nearest-neighbour 2× upsampling of `[N, C, H, W]` to `[N, C, 2H, 2W]`
 /// (candle's `upsample_nearest2d(2H, 2W)`). Other devices use candle's op.
@@ -36,13 +36,6 @@ pub fn avg_pool2x2(x: &Tensor) -> Result<Tensor> {
         x.contiguous()?.apply_op1(AvgPool2x2)
     } else {
         x.avg_pool2d(2)
-    }
-}
-
-fn dims4(layout: &Layout, what: &str) -> Result<(usize, usize, usize, usize)> {
-    match layout.shape().dims() {
-        &[n, c, h, w] => Ok((n, c, h, w)),
-        d => candle_core::bail!("{what} expects [N, C, H, W], got {d:?}"),
     }
 }
 
