@@ -118,7 +118,9 @@ fn gemm_by_column_blocks(
     rhs: Rhs,
 ) -> Vec<f32> {
     let len = m.checked_mul(n).expect("linear_act: output size overflows");
-    if k == 0 {
+    if k == 0 || len == 0 {
+        // Nothing to multiply, or nothing to write (and no allocation to
+        // point into).
         return vec![0.0; len];
     }
     let mut dst = Vec::<f32>::with_capacity(len);
