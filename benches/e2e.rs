@@ -18,12 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use candle_core::{Device, Var};
 use rand::Rng;
 use synthmix_core::artifact::image_set;
 use synthmix_core::data::{ImageSet, ImageShape, SetMeta, Source};
-use synthmix_core::model::gan::{self, GanArch, GanConfig};
-use synthmix_core::model::{self, ClassifierArch, ClassifierConfig};
 use synthmix_core::rng;
 
 mod common;
@@ -217,7 +214,7 @@ fn our_command(stage_args: &[String], threads: usize) -> Command {
 }
 
 fn pytorch_command(job_args: &[String], threads: usize, json: &Path) -> Command {
-    let mut c = Command::new(common::python());
+    let mut c = Command::new(common::pytorch::python());
     c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/e2e_pytorch.py"));
     c.args(["--threads", &threads.to_string(), "--json", p(json)]).args(job_args);
     // The same data folder as our stages, by the binaries' own rule.
@@ -243,16 +240,6 @@ fn wall(mut c: Command, out_dir: &Path) -> f64 {
 fn out_dir(a: &[String]) -> PathBuf {
     let i = a.iter().position(|x| x == "--out").expect("--out");
     Path::new(&a[i + 1]).parent().unwrap().to_path_buf()
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() {
-        f64::NAN
-    } else {
-        s[s.len() / 2]
-    }
 }
 
 /// Measured walls of one job over all rounds, and PyTorch's phases.
@@ -296,34 +283,16 @@ fn last(v: &[f64]) -> f64 {
     v.last().copied().unwrap_or(f64::NAN)
 }
 
-fn count(vars: Vec<Var>) -> usize {
-    vars.iter().map(|v| v.elem_count()).sum()
-}
-
-/// Our parameter count of every model, named as the PyTorch script names them.
-fn our_params() -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for (name, arch) in [("simple-cnn", ClassifierArch::SimpleCnn), ("deep-cnn", ClassifierArch::DeepCnn)] {
-        let (_, vars) = model::new_classifier(&ClassifierConfig::paper(arch), 0, &Device::Cpu).unwrap();
-        m.insert(name.to_string(), count(vars.all_vars()));
-    }
-    let cfg = GanConfig::new(GanArch::Mlp, ImageShape { c: 1, h: 28, w: 28 }, 10);
-    let (_, g, _, d) = gan::new_gan(&cfg, 0, &Device::Cpu).unwrap();
-    m.insert("generator".into(), count(g.all_vars()));
-    m.insert("discriminator".into(), count(d.all_vars()));
-    m
-}
-
 /// Both sides' parameter counts, printed; a mismatch is flagged.
 fn check_params(o: &Opts, w: &Path) {
-    let ours = our_params();
+    let ours = common::pytorch::our_param_counts();
     let mut theirs = BTreeMap::new();
     if o.pytorch {
         let json = w.join("params/params.json");
         wall(pytorch_command(&args(&["params"]), o.threads, &json), &w.join("params"));
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         for (k, x) in v["params"].as_object().into_iter().flatten() {
-            theirs.insert(k.clone(), x.as_u64().unwrap_or(0) as usize);
+            theirs.insert(k.clone(), x.as_u64().unwrap_or(0));
         }
     }
     for (k, n) in &ours {
@@ -339,13 +308,13 @@ fn check_params(o: &Opts, w: &Path) {
 
 /// Our fixed cost and per-image time, from the full and the tiny run.
 fn our_split(j: &Job, r: &Runs) -> (f64, f64) {
-    let (full, tiny) = (median(&r.ours), median(&r.tiny));
+    let (full, tiny) = (common::median(&r.ours), common::median(&r.tiny));
     let per_image = ((full - tiny) / (j.images - j.tiny_images) as f64).max(0.0);
     (tiny - j.tiny_images as f64 * per_image, per_image)
 }
 
 fn phase(r: &Runs, k: &str) -> f64 {
-    r.phases.get(k).map_or(0.0, |v| median(v))
+    r.phases.get(k).map_or(0.0, |v| common::median(v))
 }
 
 fn print_table(all: &[Job], runs: &BTreeMap<&str, Runs>) {
@@ -353,7 +322,7 @@ fn print_table(all: &[Job], runs: &BTreeMap<&str, Runs>) {
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for j in all {
         let Some(r) = runs.get(j.name) else { continue };
-        let (a, b) = (median(&r.ours), median(&r.pytorch));
+        let (a, b) = (common::median(&r.ours), common::median(&r.pytorch));
         let n = j.images as f64;
         println!("| {} | {} | {a:.2} | {b:.2} | **{:.2}x** | {:.0} | {:.0} |", j.name, j.images, b / a, n / a, n / b);
     }
@@ -367,7 +336,7 @@ fn print_breakdown(all: &[Job], runs: &BTreeMap<&str, Runs>) {
     for j in all {
         let Some(r) = runs.get(j.name) else { continue };
         let (fixed, per) = our_split(j, r);
-        let start = median(&r.pytorch) - phase(r, "total") + phase(r, "import");
+        let start = common::median(&r.pytorch) - phase(r, "total") + phase(r, "import");
         let (lp, ld) = (phase(r, "loop"), phase(r, "loader"));
         let n = j.images as f64;
         println!(
@@ -394,9 +363,9 @@ fn print_breakdown(all: &[Job], runs: &BTreeMap<&str, Runs>) {
 /// measured parts: the largest fixed-cost difference is named first.
 fn explain(j: &Job, r: &Runs) -> String {
     let (fixed, per) = our_split(j, r);
-    let (whole, lp) = (median(&r.pytorch) / median(&r.ours), phase(r, "loop"));
+    let (whole, lp) = (common::median(&r.pytorch) / common::median(&r.ours), phase(r, "loop"));
     let loop_ratio = lp / (j.images as f64 * per);
-    let start = median(&r.pytorch) - phase(r, "total") + phase(r, "import");
+    let start = common::median(&r.pytorch) - phase(r, "total") + phase(r, "import");
     let mut parts = [
         ("process start + imports", start),
         ("data loading/decoding", phase(r, "load")),

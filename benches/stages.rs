@@ -103,8 +103,7 @@ fn measure(o: &Opts, batch: usize, mut step: impl FnMut()) -> f64 {
         }
         rates.push((steps * batch) as f64 / t.elapsed().as_secs_f64());
     }
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+    common::median(&rates)
 }
 
 fn random_batch(cfg: &ClassifierConfig, n: usize, seed: u64) -> (Tensor, Tensor) {
@@ -214,7 +213,7 @@ fn main() {
     let mut torch_version = String::from("-");
     if o.pytorch {
         let json = std::env::temp_dir().join(format!("synthmix-bench-pt-{}.json", std::process::id()));
-        let status = Command::new(common::python())
+        let status = Command::new(common::pytorch::python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pytorch.py"))
             .args([
                 "--threads",

@@ -7,33 +7,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Command;
 
-use candle_core::{Device, Var};
-use synthmix_core::data::ImageShape;
-use synthmix_core::model::gan::{self, GanArch, GanConfig};
-use synthmix_core::model::{self, ClassifierArch, ClassifierConfig};
+mod common;
+
+use common::pytorch::{our_param_counts, python};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/e2e_pytorch.py");
-
-fn python() -> String {
-    std::env::var("SYNTHMIX_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into())
-}
-
-fn count(vars: Vec<Var>) -> u64 {
-    vars.iter().map(|v| v.elem_count() as u64).sum()
-}
-
-fn our_params() -> BTreeMap<String, u64> {
-    let mut m = BTreeMap::new();
-    for (name, arch) in [("simple-cnn", ClassifierArch::SimpleCnn), ("deep-cnn", ClassifierArch::DeepCnn)] {
-        let (_, vars) = model::new_classifier(&ClassifierConfig::paper(arch), 0, &Device::Cpu).unwrap();
-        m.insert(name.to_string(), count(vars.all_vars()));
-    }
-    let cfg = GanConfig::new(GanArch::Mlp, ImageShape { c: 1, h: 28, w: 28 }, 10);
-    let (_, g, _, d) = gan::new_gan(&cfg, 0, &Device::Cpu).unwrap();
-    m.insert("generator".into(), count(g.all_vars()));
-    m.insert("discriminator".into(), count(d.all_vars()));
-    m
-}
 
 /// The script's output, or None (with a SKIP line) where torch is missing.
 fn script(args: &[&str]) -> Option<String> {
@@ -58,7 +36,7 @@ fn pytorch_reference_models_have_our_parameter_counts() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let theirs: BTreeMap<String, u64> =
         v["params"].as_object().unwrap().iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap())).collect();
-    assert_eq!(theirs, our_params());
+    assert_eq!(theirs, our_param_counts());
 }
 
 #[test]

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
+use common::pytorch::python;
 use common::{bin, run_ok, shared_data};
 use synthmix_core::artifact::image_set;
 use synthmix_core::data::{self, DataOptions, ImageSet};
@@ -24,10 +25,6 @@ use synthmix_core::rng;
 /// Writes past the test harness's capture, so a skip is never silent.
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
-
-fn python() -> String {
-    std::env::var("SYNTHMIX_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into())
 }
 
 /// Why the interpreter cannot run the Python side, if it cannot.

@@ -3,12 +3,17 @@
 
 use std::time::Duration;
 
-/// The interpreter that runs the PyTorch side: env `SYNTHMIX_PYTHON` (as for
-/// the Python tests), else `python3` from PATH. A `just` installed through a
-/// Python version manager puts that manager's own Python first on PATH, so a
-/// virtual environment's `python3` is not found by name there.
-pub fn python() -> String {
-    std::env::var("SYNTHMIX_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into())
+/// The interpreter and the parameter counts, as the Python-side tests have
+/// them (each bench uses part of it).
+#[allow(dead_code)]
+#[path = "../../tests/common/pytorch.rs"]
+pub mod pytorch;
+
+/// The middle value (the upper one of an even count; NaN when empty).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s.get(s.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// `/proc/stat`'s first line: (all jiffies, idle + iowait jiffies).

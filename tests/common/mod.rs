@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod data;
+pub mod pytorch;
 pub use data::shared_data;
 
 /// A command for one of the workspace's binaries, with backtraces switched on
