@@ -4,7 +4,8 @@
 //! after a warm-up; synthetic inputs of the real shapes; peak RSS of each side.
 //!
 //! Flags (after `--`): `--seconds S` per window (default 4), `--windows N`
-//! (default 3), `--workloads a,b` (default all), `--no-pytorch`, `--strict`
+//! (default 3), `--workloads a,b` (default all; `NAME+winograd` is NAME with
+//! `--conv-algorithm winograd`, against the same PyTorch model), `--no-pytorch`, `--strict`
 //! (refuse to run on a busy machine instead of flagging it).
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use rand::Rng;
 use synthmix_core::data::ImageShape;
 use synthmix_core::model::gan::{self, GanArch, GanConfig};
 use synthmix_core::model::{self, ClassifierArch, ClassifierConfig};
+use synthmix_core::ops::ConvAlgorithm;
 use synthmix_core::rng;
 use synthmix_core::train::classifier::train_step;
 use synthmix_core::train::gan::{self as gan_train, GanNets, GanPreset};
@@ -38,8 +40,10 @@ fn parse_opts() -> Opts {
         workloads: [
             "simple-cnn-train",
             "deep-cnn-train",
+            "deep-cnn-train+winograd",
             "simple-cnn-infer",
             "deep-cnn-infer",
+            "deep-cnn-infer+winograd",
             "cgan-train",
             "dcgan-train",
             "gan-sample",
@@ -155,9 +159,17 @@ fn run_gan_workload(o: &Opts, arch: GanArch, train: bool) -> (f64, u64) {
     }
 }
 
-/// images/s and FLOPs per image of one synthmix workload.
+/// A workload's PyTorch counterpart: `NAME+winograd` is NAME with our
+/// Winograd kernels (`clf-train --conv-algorithm winograd`), the same model.
+fn base_name(workload: &str) -> &str {
+    workload.split('+').next().unwrap_or(workload)
+}
+
+/// images/s and FLOPs per image of one synthmix workload (nominal FLOPs:
+/// a Winograd workload's GFLOP/s is the direct convolution's equivalent).
 fn run_workload(o: &Opts, name: &str) -> Option<(f64, u64)> {
-    let (arch, train) = match name {
+    let conv = if name.ends_with("+winograd") { ConvAlgorithm::Winograd } else { ConvAlgorithm::Im2col };
+    let (arch, train) = match base_name(name) {
         "cgan-train" => return Some(run_gan_workload(o, GanArch::Mlp, true)),
         "dcgan-train" => return Some(run_gan_workload(o, GanArch::Dcgan, true)),
         "gan-sample" => return Some(run_gan_workload(o, GanArch::Mlp, false)),
@@ -167,7 +179,7 @@ fn run_workload(o: &Opts, name: &str) -> Option<(f64, u64)> {
         "deep-cnn-infer" => (ClassifierArch::DeepCnn, false),
         _ => return None,
     };
-    let cfg = ClassifierConfig::paper(arch);
+    let cfg = ClassifierConfig { conv, ..ClassifierConfig::paper(arch) };
     let (model, varmap) = model::new_classifier(&cfg, 0, &Device::Cpu).unwrap();
     let flops = cfg.forward_flops();
     if train {
@@ -187,6 +199,13 @@ fn run_workload(o: &Opts, name: &str) -> Option<(f64, u64)> {
         });
         Some((rate, flops))
     }
+}
+
+/// The PyTorch script's workload list: each base name once.
+fn pytorch_workloads(ours: &[String]) -> String {
+    let mut names: Vec<&str> = ours.iter().map(|w| base_name(w)).collect();
+    names.dedup();
+    names.join(",")
 }
 
 fn main() {
@@ -223,7 +242,7 @@ fn main() {
                 "--windows",
                 &o.windows.to_string(),
             ])
-            .args(["--workloads", &o.workloads.join(","), "--json"])
+            .args(["--workloads", &pytorch_workloads(&o.workloads), "--json"])
             .arg(&json)
             .status();
         match status {
@@ -246,7 +265,7 @@ fn main() {
     println!("\n| workload | synthmix images/s | PyTorch {torch_version} images/s | synthmix / PyTorch | FLOPs/image | synthmix GFLOP/s |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (w, (rate, flops)) in &ours {
-        let pt = theirs.get(w);
+        let pt = theirs.get(base_name(w));
         println!(
             "| {w} | {rate:.0} | {} | {} | {:.1} M | {:.1} |",
             pt.map(|x| format!("{x:.0}")).unwrap_or("-".into()),

@@ -443,3 +443,47 @@ fn recycling_is_deterministic_and_changes_training() {
     assert_eq!((meta["recycle"].as_str(), meta["recycle_every"].as_str()), ("fashion-mnist:train", "1"));
     assert_ne!(a, fit("plain.safetensors", &[]), "fresh images change training");
 }
+
+/// `--conv-algorithm winograd`: the same seed gives the same bytes, the
+/// choice is recorded in the checkpoint's model config (a default run's
+/// config is written as before, without the key), and a loaded model
+/// computes with it: its logits are other bits than the same weights under
+/// im2col, equal to rounding.
+#[test]
+fn winograd_is_deterministic_recorded_and_used_on_load() {
+    use candle_core::{Device, Tensor};
+    use synthmix_core::model::{self, ClassifierConfig};
+    use synthmix_core::ops::ConvAlgorithm;
+
+    let t = tempfile::tempdir().unwrap();
+    let fit = |name: &str, extra: &[&str]| {
+        let out = t.path().join(name);
+        run_ok(
+            bin("clf-train")
+                .args(["--train", "fashion-mnist:train", "--arch", "deep-cnn", "--limit", "192", "--epochs", "1"])
+                .args(["-q", "--out"])
+                .arg(&out)
+                .args(extra),
+        );
+        out
+    };
+    let wino = ["--conv-algorithm", "winograd"];
+    let (a, b, plain) = (fit("a.safetensors", &wino), fit("b.safetensors", &wino), fit("c.safetensors", &[]));
+    let weights = |p: &Path| checkpoint::read(p, Some("classifier")).unwrap().weights;
+    assert_eq!(weights(&a), weights(&b), "same seed, same bytes");
+    assert_ne!(weights(&a), weights(&plain), "winograd rounds differently from im2col");
+    let config = |p: &Path| checkpoint::read(p, None).unwrap().meta.config;
+    assert!(config(&a).contains(r#""conv":"winograd""#), "{}", config(&a));
+    assert!(!config(&plain).contains(r#""conv":"#), "{}", config(&plain));
+
+    let (loaded, ck) = model::load_classifier(&a, &Device::Cpu).unwrap();
+    let im2col = ClassifierConfig { conv: ConvAlgorithm::Im2col, ..serde_json::from_str(&ck.meta.config).unwrap() };
+    let (other, varmap) = model::new_classifier(&im2col, 0, &Device::Cpu).unwrap();
+    ck.load_into(&a, &varmap).unwrap();
+    let x = Tensor::rand(0f32, 1f32, (4, 3, 32, 32), &Device::Cpu).unwrap();
+    let logits = |m: &model::Classifier| m.forward(&x, false).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let (w, i) = (logits(&loaded), logits(&other));
+    assert_ne!(w, i, "the loaded model ignored its conv algorithm");
+    let scale = i.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(w.iter().zip(&i).all(|(p, q)| (p - q).abs() <= 1e-4 * scale), "{w:?} vs {i:?}");
+}

@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use synthmix_core::ops::conv::conv2d_bias_act;
+use synthmix_core::ops::conv::{conv2d_bias_act, ConvAlgorithm};
 use synthmix_core::ops::Act;
 
 const TOL: f32 = 1e-5;
@@ -58,6 +58,11 @@ struct Case {
 /// Forward and all three gradients of one case against candle; returns the
 /// worst relative error seen (for the log).
 fn compare(case: &Case, rng: &mut ChaCha8Rng, x_is_var: bool) -> f32 {
+    compare_with(case, rng, x_is_var, ConvAlgorithm::Im2col)
+}
+
+/// [`compare`] with the given kernels.
+fn compare_with(case: &Case, rng: &mut ChaCha8Rng, x_is_var: bool, algo: ConvAlgorithm) -> f32 {
     let &Case { n, c, o, h, w: wd, k: (kh, kw), pad, relu } = case;
     let x = randn(rng, &[n, c, h, wd]);
     let w = randn(rng, &[o, c, kh, kw]);
@@ -69,7 +74,7 @@ fn compare(case: &Case, rng: &mut ChaCha8Rng, x_is_var: bool) -> f32 {
     let (xv, wv, bv) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&w).unwrap(), Var::from_tensor(&b).unwrap());
     let x_in = if x_is_var { xv.as_tensor().clone() } else { x.clone() };
     let act = if relu { Act::Relu } else { Act::Identity };
-    let y = conv2d_bias_act(&x_in, wv.as_tensor(), bv.as_tensor(), pad, act).unwrap();
+    let y = conv2d_bias_act(&x_in, wv.as_tensor(), bv.as_tensor(), pad, act, algo).unwrap();
     assert_eq!(y.dims(), &[n, o, oh, ow]);
     let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
 
@@ -168,6 +173,29 @@ fn matches_candle_on_other_kernels_and_wider_layers() {
     }
 }
 
+/// Winograd on the layers it takes (C, O >= 32, C·O >= 2048; odd maps with
+/// partial tiles, both paddings, batches over several tasks) and on one it
+/// leaves to im2col, forward and all three gradients against candle at the
+/// same rounding-aware tolerance as im2col.
+#[test]
+fn winograd_matches_candle() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2112);
+    let cases = [
+        Case { n: 3, c: 32, o: 64, h: 9, w: 7, k: (3, 3), pad: 1, relu: true },
+        Case { n: 2, c: 64, o: 32, h: 8, w: 8, k: (3, 3), pad: 0, relu: false },
+        Case { n: 10, c: 64, o: 64, h: 16, w: 16, k: (3, 3), pad: 1, relu: true },
+        Case { n: 2, c: 128, o: 48, h: 5, w: 6, k: (3, 3), pad: 1, relu: false },
+        Case { n: 17, c: 64, o: 128, h: 4, w: 4, k: (3, 3), pad: 1, relu: true },
+        Case { n: 2, c: 32, o: 32, h: 6, w: 6, k: (3, 3), pad: 1, relu: true },
+    ];
+    let mut worst = 0f32;
+    for case in &cases {
+        worst = worst.max(compare_with(case, &mut rng, true, ConvAlgorithm::Winograd));
+    }
+    compare_with(&cases[0], &mut rng, false, ConvAlgorithm::Winograd);
+    println!("winograd: worst |err| / max|ref| = {worst:e}");
+}
+
 /// LeakyReLU and tanh fused into the conv (the DCGAN's layers): forward and
 /// all three gradients against candle's conv2d followed by the activation as
 /// candle ops, on both the NCHW (few channels) and channels-last paths.
@@ -193,7 +221,8 @@ fn fused_leaky_and_tanh_match_candle() {
                 let vars = [&x, &w, &b].map(|t| Var::from_tensor(t).unwrap());
                 let [xv, wv, bv] = &vars;
                 let y = if fused {
-                    conv2d_bias_act(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), pad, act).unwrap()
+                    conv2d_bias_act(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), pad, act, ConvAlgorithm::Im2col)
+                        .unwrap()
                 } else {
                     let pre = reference_pre(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), pad).unwrap();
                     match act {
@@ -235,7 +264,7 @@ fn strided_inputs_and_broadcast_gradients() {
     let xv = Var::from_tensor(&xt).unwrap();
     let x = xv.as_tensor().transpose(2, 3).unwrap();
     let wv = Var::from_tensor(&w).unwrap();
-    let y = conv2d_bias_act(&x, wv.as_tensor(), &b, 1, Act::Identity).unwrap();
+    let y = conv2d_bias_act(&x, wv.as_tensor(), &b, 1, Act::Identity, ConvAlgorithm::Im2col).unwrap();
     let g = y.sum_all().unwrap().backward().unwrap();
 
     let xr = Var::from_tensor(&xt).unwrap();
@@ -258,16 +287,16 @@ fn other_dtypes_fall_back_to_candle() {
     let x = randn(&mut rng, &[2, 3, 6, 6]).to_dtype(DType::F64).unwrap();
     let w = randn(&mut rng, &[4, 3, 3, 3]).to_dtype(DType::F64).unwrap();
     let b = randn(&mut rng, &[4]).to_dtype(DType::F64).unwrap();
-    let y = conv2d_bias_act(&x, &w, &b, 1, Act::Relu).unwrap();
+    let y = conv2d_bias_act(&x, &w, &b, 1, Act::Relu, ConvAlgorithm::Im2col).unwrap();
     let yr = reference_pre(&x, &w, &b, 1).unwrap().relu().unwrap();
     let d = (y - yr).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
     assert_eq!(d, 0.0);
 }
 
 /// Output and the three gradients, as raw bits.
-fn run_bits(x: &Tensor, w: &Tensor, b: &Tensor, r: &Tensor) -> Vec<Vec<u32>> {
+fn run_bits(x: &Tensor, w: &Tensor, b: &Tensor, r: &Tensor, algo: ConvAlgorithm) -> Vec<Vec<u32>> {
     let (xv, wv, bv) = (Var::from_tensor(x).unwrap(), Var::from_tensor(w).unwrap(), Var::from_tensor(b).unwrap());
-    let y = conv2d_bias_act(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), 1, Act::Relu).unwrap();
+    let y = conv2d_bias_act(xv.as_tensor(), wv.as_tensor(), bv.as_tensor(), 1, Act::Relu, algo).unwrap();
     let g = (&y * r).unwrap().sum_all().unwrap().backward().unwrap();
     [&y, g.get(xv.as_tensor()).unwrap(), g.get(wv.as_tensor()).unwrap(), g.get(bv.as_tensor()).unwrap()]
         .iter()
@@ -278,17 +307,18 @@ fn run_bits(x: &Tensor, w: &Tensor, b: &Tensor, r: &Tensor) -> Vec<Vec<u32>> {
 #[test]
 fn deterministic_across_runs_and_thread_counts() {
     let mut rng = ChaCha8Rng::seed_from_u64(99);
-    // 21 images: several tasks, the last one partial; both layouts.
-    for (c, o) in [(16, 16), (3, 8)] {
+    // 21 images: several tasks, the last one partial; both layouts, and Winograd.
+    let im2col = ConvAlgorithm::Im2col;
+    for (c, o, algo) in [(16, 16, im2col), (3, 8, im2col), (32, 64, ConvAlgorithm::Winograd)] {
         let x = randn(&mut rng, &[21, c, 12, 11]);
         let w = randn(&mut rng, &[o, c, 3, 3]);
         let b = randn(&mut rng, &[o]);
         let r = randn(&mut rng, &[21, o, 12, 11]);
-        let first = run_bits(&x, &w, &b, &r);
-        assert_eq!(first, run_bits(&x, &w, &b, &r), "two runs differ");
+        let first = run_bits(&x, &w, &b, &r, algo);
+        assert_eq!(first, run_bits(&x, &w, &b, &r, algo), "two runs differ");
         for threads in [1, 3, 8] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let again = pool.install(|| run_bits(&x, &w, &b, &r));
+            let again = pool.install(|| run_bits(&x, &w, &b, &r, algo));
             assert_eq!(first, again, "result depends on the thread count ({threads})");
         }
     }
@@ -312,10 +342,17 @@ const DEEP: &[Layer] = &[
     ("deep conv6 128->128 8x8 p1", 128, 128, 8, 1, false),
 ];
 
+/// A conv implementation to time.
+#[derive(Clone, Copy)]
+enum Impl {
+    Ours(ConvAlgorithm),
+    Candle,
+}
+
 /// Seconds of one forward + backward (ReLU on, batch `n`) per round, for
-/// ours and candle's, alternating within each round so both see the same
-/// machine load.
-fn time_layer(layer: &Layer, n: usize, rounds: usize) -> [Vec<f64>; 2] {
+/// the two implementations, alternating within each round so both see the
+/// same machine load.
+fn time_layer(layer: &Layer, n: usize, rounds: usize, impls: [Impl; 2]) -> [Vec<f64>; 2] {
     let &(_, c, o, hw, pad, x_is_data) = layer;
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let x = randn(&mut rng, &[n, c, hw, hw]);
@@ -324,12 +361,11 @@ fn time_layer(layer: &Layer, n: usize, rounds: usize) -> [Vec<f64>; 2] {
     let x = if x_is_data { x } else { xv.as_tensor().clone() };
     let w = Var::from_tensor(&(randn(&mut rng, &[o, c, 3, 3]) * 0.1).unwrap()).unwrap();
     let b = Var::from_tensor(&randn(&mut rng, &[o])).unwrap();
-    let step = |ours: bool| {
+    let step = |which: Impl| {
         let t = std::time::Instant::now();
-        let y = if ours {
-            conv2d_bias_act(&x, w.as_tensor(), b.as_tensor(), pad, Act::Relu).unwrap()
-        } else {
-            reference_pre(&x, w.as_tensor(), b.as_tensor(), pad).unwrap().relu().unwrap()
+        let y = match which {
+            Impl::Ours(algo) => conv2d_bias_act(&x, w.as_tensor(), b.as_tensor(), pad, Act::Relu, algo).unwrap(),
+            Impl::Candle => reference_pre(&x, w.as_tensor(), b.as_tensor(), pad).unwrap().relu().unwrap(),
         };
         // backward() on a non-scalar seeds it with ones: no extra mul/sum in the timing.
         let g = y.backward().unwrap();
@@ -338,8 +374,8 @@ fn time_layer(layer: &Layer, n: usize, rounds: usize) -> [Vec<f64>; 2] {
     };
     let mut times = [Vec::new(), Vec::new()];
     for round in 0..rounds + 1 {
-        for (i, ours) in [true, false].into_iter().enumerate() {
-            let t = step(ours);
+        for (i, which) in impls.into_iter().enumerate() {
+            let t = step(which);
             if round > 0 {
                 times[i].push(t); // round 0 warms up
             }
@@ -357,6 +393,18 @@ fn median(v: &[f64]) -> f64 {
 #[test]
 #[ignore = "benchmark: run with --release -- --ignored --nocapture"]
 fn bench_conv_layers_vs_candle() {
+    bench_layers(["ours", "candle"], [Impl::Ours(ConvAlgorithm::Im2col), Impl::Candle]);
+}
+
+/// The measurement behind `ops::conv::winograd_pays`.
+#[test]
+#[ignore = "benchmark: run with --release -- --ignored --nocapture"]
+fn bench_conv_layers_winograd_vs_im2col() {
+    bench_layers(["winograd", "im2col"], [Impl::Ours(ConvAlgorithm::Winograd), Impl::Ours(ConvAlgorithm::Im2col)]);
+}
+
+/// Per-layer and per-stack images/s of two implementations, and their ratio.
+fn bench_layers(names: [&str; 2], impls: [Impl; 2]) {
     const N: usize = 64;
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(7);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
@@ -365,11 +413,11 @@ fn bench_conv_layers_vs_candle() {
             "\nconv + bias + ReLU, forward + backward, batch {N}, {} rayon threads, {rounds} rounds: images/s (median round; best round)",
             rayon::current_num_threads()
         );
-        println!("{:<30} {:>15} {:>15} {:>7}", "layer", "ours", "candle", "ratio");
+        println!("{:<30} {:>15} {:>15} {:>7}", "layer", names[0], names[1], "ratio");
         for (model, layers) in [("simple CNN conv stack", SIMPLE), ("deep CNN conv stack", DEEP)] {
             let (mut sum_med, mut sum_min) = ([0.0; 2], [0.0; 2]);
             for layer in layers {
-                let times = time_layer(layer, N, rounds);
+                let times = time_layer(layer, N, rounds, impls);
                 let med = times.clone().map(|t| median(&t));
                 let min = times.map(|t| t.iter().cloned().fold(f64::INFINITY, f64::min));
                 for i in 0..2 {

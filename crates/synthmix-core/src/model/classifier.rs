@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layers::{max_pool2, Conv2d, Dropout, Linear};
 use crate::data::ImageShape;
-use crate::ops::Act;
+use crate::ops::{Act, ConvAlgorithm};
 use crate::rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -63,6 +63,10 @@ pub struct ClassifierConfig {
     pub dropout_conv: f32,
     /// Dropout before the last dense layer.
     pub dropout_head: f32,
+    /// The conv layers' CPU kernels (not written when im2col, the default,
+    /// so earlier checkpoints keep their bytes).
+    #[serde(default, skip_serializing_if = "ConvAlgorithm::is_default")]
+    pub conv: ConvAlgorithm,
 }
 
 impl ClassifierConfig {
@@ -76,6 +80,7 @@ impl ClassifierConfig {
                 hidden: 128,
                 dropout_conv: 0.0,
                 dropout_head: 0.5,
+                conv: ConvAlgorithm::Im2col,
             },
             ClassifierArch::DeepCnn => ClassifierConfig {
                 arch,
@@ -85,6 +90,7 @@ impl ClassifierConfig {
                 hidden: 128,
                 dropout_conv: 0.2,
                 dropout_head: 0.5,
+                conv: ConvAlgorithm::Im2col,
             },
         }
     }
@@ -137,7 +143,7 @@ impl Classifier {
         match cfg.arch {
             ClassifierArch::SimpleCnn => {
                 for (i, &o) in cfg.channels.iter().enumerate() {
-                    convs.push(Conv2d::new(vb.pp(format!("conv{}", i + 1)), c, o, 3, 0)?);
+                    convs.push(Conv2d::new(vb.pp(format!("conv{}", i + 1)), c, o, 3, 0)?.with_algorithm(cfg.conv));
                     c = o;
                     h = (h - 2) / 2;
                     w = (w - 2) / 2;
@@ -146,8 +152,8 @@ impl Classifier {
             ClassifierArch::DeepCnn => {
                 for (i, &o) in cfg.channels.iter().enumerate() {
                     let b = vb.pp(format!("block{}", i + 1));
-                    convs.push(Conv2d::new(b.pp("conv1"), c, o, 3, 1)?);
-                    convs.push(Conv2d::new(b.pp("conv2"), o, o, 3, 1)?);
+                    convs.push(Conv2d::new(b.pp("conv1"), c, o, 3, 1)?.with_algorithm(cfg.conv));
+                    convs.push(Conv2d::new(b.pp("conv2"), o, o, 3, 1)?.with_algorithm(cfg.conv));
                     drop_conv
                         .push(Dropout::new(cfg.dropout_conv, rng::stream(seed, &format!("dropout/block{}", i + 1))));
                     c = o;

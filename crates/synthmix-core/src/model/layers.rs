@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::ops::{self, Act};
+use crate::ops::{self, Act, ConvAlgorithm};
 use crate::rng::Rng;
 
 /// 2-D convolution, stride 1, with bias and optional fused ReLU.
@@ -15,20 +15,27 @@ pub struct Conv2d {
     weight: Tensor,
     bias: Tensor,
     padding: usize,
+    algo: ConvAlgorithm,
 }
 
 impl Conv2d {
     pub fn new(vb: VarBuilder, c_in: usize, c_out: usize, kernel: usize, padding: usize) -> Result<Self> {
         let weight = vb.get((c_out, c_in, kernel, kernel), "weight")?;
         let bias = vb.get(c_out, "bias")?;
-        Ok(Conv2d { weight, bias, padding })
+        Ok(Conv2d { weight, bias, padding, algo: ConvAlgorithm::default() })
+    }
+
+    /// Computes the convolution with `algo` (default im2col).
+    pub fn with_algorithm(mut self, algo: ConvAlgorithm) -> Self {
+        self.algo = algo;
+        self
     }
 
     /// Convolution + bias, then `act`.
     /// One fused op (`ops::conv2d_bias_act`): candle's own conv2d and its
     /// backward are several times slower on the CPU.
     pub fn forward_act(&self, xs: &Tensor, act: Act) -> Result<Tensor> {
-        ops::conv2d_bias_act(xs, &self.weight, &self.bias, self.padding, act)
+        ops::conv2d_bias_act(xs, &self.weight, &self.bias, self.padding, act, self.algo)
     }
 }
 

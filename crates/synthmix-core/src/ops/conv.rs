@@ -43,6 +43,7 @@ use rayon::prelude::*;
 
 use super::act::{fast_tanh, with_act, Act};
 use super::cpu_slice;
+use super::winograd::{self, Frames};
 
 /// Images per backward task: one partial weight gradient per task, summed in
 /// task order. Fixed, never derived from the thread count, so the order of
@@ -57,6 +58,36 @@ const GEMM_ROWS: usize = 512;
 /// Below this reduction length (`C·KH·KW`) the NCHW path is used.
 const MIN_K_CHANNELS_LAST: usize = 64;
 
+/// How the channels-last 3×3 convolutions are computed. Both give the same
+/// convolution up to rounding (relative differences ~1e-6), not the same
+/// bits, so a model records which one it was trained with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConvAlgorithm {
+    /// im2col + gemm everywhere.
+    #[default]
+    Im2col,
+    /// Winograd F(2×2, 3×3) (2.25× fewer multiplies) on the 3×3 layers where
+    /// it is faster (see [`winograd_pays`]), im2col elsewhere.
+    Winograd,
+}
+
+impl ConvAlgorithm {
+    /// For `skip_serializing_if`: configs written before the choice existed
+    /// keep their bytes.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Whether Winograd beats im2col for a 3×3 layer with `c` input and `o`
+/// output channels (or the input gradient's `o` → `c`), measured on the
+/// CPU (docs/performance.md, "Winograd"): at 32 → 32 channels the transforms
+/// cost what the multiplies save; from 32 → 64 on it is 1.3–1.7× faster.
+pub fn winograd_pays(c: usize, o: usize) -> bool {
+    c.min(o) >= 32
+}
+
 /// `act(conv2d(x, w) + b)` with stride 1 and `padding` zeros on every side.
 ///
 /// `x` is `[N, C, H, W]`, `w` is `[O, C, KH, KW]`, `b` is `[O]`; the result is
@@ -66,8 +97,16 @@ const MIN_K_CHANNELS_LAST: usize = 64;
 /// skipped). On other devices or dtypes it falls back to candle's own ops, so
 /// the same model code runs everywhere. The activation's derivative is read
 /// from the output (ReLU: `out > 0`; LeakyReLU, slope in [0, 1]: 1 or the
-/// slope; tanh: `1 - out²`), as in [`super::act::bias_act`].
-pub fn conv2d_bias_act(x: &Tensor, w: &Tensor, b: &Tensor, padding: usize, act: Act) -> Result<Tensor> {
+/// slope; tanh: `1 - out²`), as in [`super::act::bias_act`]. `algo` picks
+/// the CPU kernels of the channels-last layers.
+pub fn conv2d_bias_act(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    padding: usize,
+    act: Act,
+    algo: ConvAlgorithm,
+) -> Result<Tensor> {
     let (_, c, h, wd) = x.dims4()?;
     let (o, c2, kh, kw) = w.dims4()?;
     if c != c2 {
@@ -93,7 +132,7 @@ pub fn conv2d_bias_act(x: &Tensor, w: &Tensor, b: &Tensor, padding: usize, act: 
         let y = x.conv2d(w, padding, 1, 1, 1)?.broadcast_add(&b.reshape((1, o, 1, 1))?)?;
         return act.candle(&y);
     }
-    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, ConvBiasAct { padding, act })
+    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, ConvBiasAct { padding, act, algo })
 }
 
 // ---------------------------------------------------------------------------
@@ -113,13 +152,18 @@ struct Geom {
     pad: usize,
     oh: usize,
     ow: usize,
+    /// Winograd for the forward and both gradients (channels-last 3×3 only).
+    winograd: bool,
 }
 
 impl Geom {
-    fn new(x: &Layout, w: &Layout, pad: usize) -> Result<Self> {
+    fn new(x: &Layout, w: &Layout, pad: usize, algo: ConvAlgorithm) -> Result<Self> {
         let (n, c, h, wd) = x.shape().dims4()?;
         let (o, _, kh, kw) = w.shape().dims4()?;
-        Ok(Self { n, c, h, w: wd, o, kh, kw, pad, oh: h + 2 * pad + 1 - kh, ow: wd + 2 * pad + 1 - kw })
+        let (oh, ow) = (h + 2 * pad + 1 - kh, wd + 2 * pad + 1 - kw);
+        let mut g = Self { n, c, h, w: wd, o, kh, kw, pad, oh, ow, winograd: false };
+        g.winograd = algo == ConvAlgorithm::Winograd && (kh, kw) == (3, 3) && g.channels_last() && winograd_pays(c, o);
+        Ok(g)
     }
     /// The forward reduction length C·KH·KW.
     fn k(&self) -> usize {
@@ -143,25 +187,50 @@ impl Geom {
         self.k() >= MIN_K_CHANNELS_LAST
     }
     /// Images handled together: about [`GEMM_ROWS`] pixels (channels-last),
-    /// one (NCHW); at most a task.
+    /// one (NCHW); at most a task. Winograd: a whole task (it chunks the
+    /// tiles itself, and the weight gradient's final transform then runs
+    /// once per task).
     fn batch(&self) -> usize {
-        if self.channels_last() {
+        if self.winograd {
+            IMAGES_PER_TASK
+        } else if self.channels_last() {
             (GEMM_ROWS / self.p().max(self.hw())).clamp(1, IMAGES_PER_TASK)
         } else {
             1
         }
     }
-    /// The forward input, padded, channels-last: `[H + 2p, W + 2p, C]`.
+    /// The forward input, padded, channels-last: `[H + 2p, W + 2p, C]`
+    /// (Winograd: enough more zero rows and columns for whole 4×4 tiles).
     fn x_pad(&self) -> Padded {
         let p = self.pad as isize;
-        Padded { c: self.c, h: self.h + 2 * self.pad, w: self.w + 2 * self.pad, off_h: p, off_w: p }
+        let (h, w) = self.frame(self.oh, self.ow, (self.h + 2 * self.pad, self.w + 2 * self.pad));
+        Padded { c: self.c, h, w, off_h: p, off_w: p }
+    }
+    /// A frame's size for an `oh`×`ow` output: `plain`, or Winograd's whole tiles.
+    fn frame(&self, oh: usize, ow: usize, plain: (usize, usize)) -> (usize, usize) {
+        if !self.winograd {
+            return plain;
+        }
+        let (th, tw) = winograd::tiles(oh, ow);
+        (plain.0.max(2 * th + 2), plain.1.max(2 * tw + 2))
+    }
+    /// Scratch floats of the products: an im2col tile of `rows` rows of the
+    /// longer reduction, or Winograd's chunk buffers and its weight-gradient
+    /// accumulator.
+    fn product_scratch(&self, rows: usize) -> usize {
+        if self.winograd {
+            winograd::scratch_len(self.c, self.o) + winograd::XI * self.c * self.o
+        } else {
+            rows * self.k().max(self.o * self.kh * self.kw)
+        }
     }
     /// The upstream gradient shifted by `K - 1 - p` (negative: cropped) in a
     /// `[H + KH - 1, W + KW - 1, O]` frame, so that the input gradient is a
     /// plain correlation with the flipped kernel.
     fn g_pad(&self) -> Padded {
         let (ph, pw) = (self.kh as isize - 1 - self.pad as isize, self.kw as isize - 1 - self.pad as isize);
-        Padded { c: self.o, h: self.h + self.kh - 1, w: self.w + self.kw - 1, off_h: ph, off_w: pw }
+        let (h, w) = self.frame(self.h, self.w, (self.h + self.kh - 1, self.w + self.kw - 1));
+        Padded { c: self.o, h, w, off_h: ph, off_w: pw }
     }
 }
 
@@ -550,6 +619,7 @@ fn split<const N: usize>(mut buf: &mut [f32], lens: [usize; N]) -> [&mut [f32]; 
 struct ConvBiasAct {
     padding: usize,
     act: Act,
+    algo: ConvAlgorithm,
 }
 
 impl CustomOp3 for ConvBiasAct {
@@ -566,12 +636,20 @@ impl CustomOp3 for ConvBiasAct {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = Geom::new(l1, l2, self.padding)?;
+        let g = Geom::new(l1, l2, self.padding, self.algo)?;
         let x = cpu_slice(s1, l1, "conv2d_bias_act: x")?;
         let w = cpu_slice(s2, l2, "conv2d_bias_act: w")?;
         let bias = cpu_slice(s3, l3, "conv2d_bias_act: b")?;
         let (k, p, o, bsz) = (g.k(), g.p(), g.o, g.batch());
-        let wcl = if g.channels_last() { weights_cl(&g, w) } else { Vec::new() };
+        // The product's right-hand side: Winograd's transformed kernels, or
+        // the channels-last im2col weights.
+        let wcl = if g.winograd {
+            winograd::transform_weights(g.c, o, |co, ci| kernel3(w, g.c, co, ci))
+        } else if g.channels_last() {
+            weights_cl(&g, w)
+        } else {
+            Vec::new()
+        };
         let mut out = vec![0f32; g.n * g.out_len()];
         // The forward has no reduction across images: any split is deterministic.
         out.par_chunks_mut(bsz * g.out_len()).zip(x.par_chunks(bsz * g.in_len())).for_each(|(out_c, x_c)| {
@@ -592,12 +670,17 @@ impl CustomOp3 for ConvBiasAct {
             let nb = out_c.len() / g.out_len();
             let rows = nb * p;
             let tile = GEMM_ROWS.min(rows);
-            with_scratch(nb * xp.len() + tile * k + rows * o, |buf| {
-                let [xpad, col, y] = split(buf, [nb * xp.len(), tile * k, rows * o]);
+            let lens = [nb * xp.len(), g.product_scratch(tile), rows * o];
+            with_scratch(lens.iter().sum(), |buf| {
+                let [xpad, col, y] = split(buf, lens);
                 for (xi, xpi) in x_c.chunks_exact(g.in_len()).zip(xpad.chunks_exact_mut(xp.len())) {
                     xp.fill_from_nchw(xi, g.h, g.w, xpi);
                 }
-                for r0 in (0..rows).step_by(tile) {
+                if g.winograd {
+                    let frames = Frames { data: xpad, fh: xp.h, fw: xp.w, c: g.c };
+                    winograd::conv(frames, g.oh, g.ow, &wcl, o, y, col);
+                }
+                for r0 in (0..rows).step_by(tile).filter(|_| !g.winograd) {
                     let nr = tile.min(rows - r0);
                     xp.im2col(xpad, g.kh, g.kw, g.oh, g.ow, r0, &mut col[..nr * k]);
                     // y[rows, O] = col[rows, K] · wcl[K, O]
@@ -629,7 +712,7 @@ impl CustomOp3 for ConvBiasAct {
             return Ok((None, None, None));
         }
         let out = (self.act != Act::Identity).then_some(res);
-        let op = ConvBackward { padding: self.padding, need_x, need_w, act: self.act, out };
+        let op = ConvBackward { padding: self.padding, algo: self.algo, need_x, need_w, act: self.act, out };
         let packed = x.apply_op3_no_bwd(w, &grad_res.contiguous()?, &op)?;
         // packed = [dx (if need_x) | dw | db], one flat buffer.
         let (nx, nw, nb) = (if need_x { x.elem_count() } else { 0 }, w.elem_count(), b.elem_count());
@@ -638,6 +721,11 @@ impl CustomOp3 for ConvBiasAct {
         let db = if need_b { Some(packed.narrow(0, nx + nw, nb)?) } else { None };
         Ok((dx, dw, db))
     }
+}
+
+/// The 3×3 kernel `w[co, ci]` (of `[O, C, 3, 3]` weights with `c` inputs).
+fn kernel3(w: &[f32], c: usize, co: usize, ci: usize) -> [f32; 9] {
+    w[(co * c + ci) * 9..][..9].try_into().expect("9 floats")
 }
 
 /// `wcl[(ki, kj, c), o] = w[o, c, ki, kj]`: the forward gemm's rhs in the
@@ -663,6 +751,7 @@ fn weights_cl(g: &Geom, w: &[f32]) -> Vec<f32> {
 /// The activation's derivative comes from the saved forward output.
 struct ConvBackward<'a> {
     padding: usize,
+    algo: ConvAlgorithm,
     need_x: bool,
     need_w: bool,
     act: Act,
@@ -684,7 +773,7 @@ impl CustomOp3 for ConvBackward<'_> {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = Geom::new(l1, l2, self.padding)?;
+        let g = Geom::new(l1, l2, self.padding, self.algo)?;
         let x = cpu_slice(s1, l1, "conv2d_bias_act: x")?;
         let w = cpu_slice(s2, l2, "conv2d_bias_act: w")?;
         let dy = cpu_slice(s3, l3, "conv2d_bias_act: grad")?;
@@ -782,7 +871,8 @@ struct BwdKernel<'a> {
     g: Geom,
     w: &'a [f32],
     /// Channels-last: `wflip[(KH-1-ki, KW-1-kj, o), c] = w[o, c, ki, kj]`,
-    /// the rhs of the input-gradient gemm (empty when dx is not needed).
+    /// the rhs of the input-gradient gemm, or its Winograd transform (empty
+    /// when dx is not needed).
     wflip: Vec<f32>,
     need_x: bool,
     need_w: bool,
@@ -791,7 +881,14 @@ struct BwdKernel<'a> {
 impl<'a> BwdKernel<'a> {
     fn new(g: Geom, w: &'a [f32], need_x: bool, need_w: bool) -> Self {
         let mut wflip = Vec::new();
-        if need_x && g.channels_last() {
+        if need_x && g.winograd {
+            // The input gradient's conv: O inputs, C outputs, flipped kernels.
+            wflip = winograd::transform_weights(g.o, g.c, |ci, co| {
+                let mut k = kernel3(w, g.c, co, ci);
+                k.reverse();
+                k
+            });
+        } else if need_x && g.channels_last() {
             let (o, c) = (g.o, g.c);
             wflip = vec![0f32; o * g.kh * g.kw * c];
             for oi in 0..o {
@@ -821,7 +918,7 @@ impl<'a> BwdKernel<'a> {
             bsz * p * o,
             if need_w { bsz * g.x_pad().len() } else { 0 },
             if need_x { bsz * g.g_pad().len() } else { 0 },
-            tile * k.max(o * g.kh * g.kw),
+            g.product_scratch(tile),
             if need_x { bsz * hw * c } else { 0 },
         ];
         lens.iter().sum()
@@ -868,7 +965,7 @@ impl<'a> BwdKernel<'a> {
             nb * p * o,
             if self.need_w { nb * xp.len() } else { 0 },
             if dx.is_some() { nb * gp.len() } else { 0 },
-            tile * k.max(kg),
+            g.product_scratch(tile),
             if dx.is_some() { nb * hw * c } else { 0 },
         ];
         let [g_cl, xpad, gpad, col, dx_cl] = split(scratch, lens);
@@ -880,7 +977,19 @@ impl<'a> BwdKernel<'a> {
             for (xi, xpi) in xs.chunks_exact(g.in_len()).zip(xpad.chunks_exact_mut(xp.len())) {
                 xp.fill_from_nchw(xi, g.h, g.w, xpi);
             }
-            for r0 in (0..rows).step_by(tile) {
+            if g.winograd {
+                let (acc, ws) = col.split_at_mut(winograd::XI * o * c);
+                let frames = Frames { data: xpad, fh: xp.h, fw: xp.w, c };
+                winograd::weight_grad(frames, g_cl, o, g.oh, g.ow, acc, false, ws);
+                // Into dW's [(KH, KW, C), O] order, as the gemm below writes it.
+                winograd::finish_weight_grad(acc, c, o, |oi, ci, kern| {
+                    for (t, v) in kern.into_iter().enumerate() {
+                        let d = &mut dw[(t * c + ci) * o + oi];
+                        *d = if accumulate { *d + v } else { v };
+                    }
+                });
+            }
+            for r0 in (0..rows).step_by(tile).filter(|_| !g.winograd) {
                 let nr = tile.min(rows - r0);
                 xp.im2col(xpad, g.kh, g.kw, g.oh, g.ow, r0, &mut col[..nr * k]);
                 // dW[O, K] (stored K×O) += g[rows, O]ᵀ · col[rows, K]
@@ -893,7 +1002,11 @@ impl<'a> BwdKernel<'a> {
             for (gli, gpi) in g_cl.chunks_exact(p * o).zip(gpad.chunks_exact_mut(gp.len())) {
                 gp.fill_from_cl(gli, g.oh, g.ow, gpi);
             }
-            for r0 in (0..rows).step_by(tile) {
+            if g.winograd {
+                let frames = Frames { data: gpad, fh: gp.h, fw: gp.w, c: o };
+                winograd::conv(frames, g.h, g.w, &self.wflip, c, dx_cl, col);
+            }
+            for r0 in (0..rows).step_by(tile).filter(|_| !g.winograd) {
                 let nr = tile.min(rows - r0);
                 gp.im2col(gpad, g.kh, g.kw, g.h, g.w, r0, &mut col[..nr * kg]);
                 // dx[rows, C] = colg[rows, KH·KW·O] · wflip[KH·KW·O, C]

@@ -9,6 +9,7 @@ pub mod linear;
 pub mod norm;
 pub mod pool;
 pub mod resample;
+mod winograd;
 
 pub use act::{bias_act, Act};
 
@@ -32,7 +33,7 @@ pub(crate) fn dims4(layout: &Layout, what: &str) -> Result<(usize, usize, usize,
     }
 }
 
-pub use conv::conv2d_bias_act;
+pub use conv::{conv2d_bias_act, ConvAlgorithm};
 pub use dropout::dropout;
 pub use linear::{linear_act, linear_act_cat};
 pub use norm::pixel_norm;

@@ -19,6 +19,7 @@ use crate::data::{self, subset, DataOptions, ImageSet};
 use crate::error::{Error, Result};
 use crate::metrics::Confusion;
 use crate::model::{self, Classifier, ClassifierArch, ClassifierConfig};
+use crate::ops::ConvAlgorithm;
 use crate::{progress, rng};
 
 /// How training counters a class-imbalanced set.
@@ -83,6 +84,9 @@ pub struct ClfTrainParams {
     /// Dataset recycling: fresh synthetic images from a pool every few epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recycle: Option<RecycleParams>,
+    /// The conv layers' CPU kernels (recorded in the model's config).
+    #[serde(default, skip_serializing_if = "ConvAlgorithm::is_default")]
+    pub conv: ConvAlgorithm,
 }
 
 /// `--recycle POOL --recycle-every K`.
@@ -296,6 +300,7 @@ fn load_data(params: &ClfTrainParams, data_opts: &DataOptions, prov: &mut Proven
     prov.inputs.push(FileRecord { role: "train".into(), path: params.train.clone(), blake3: full.content_hash()? });
     let mut config = ClassifierConfig::paper(params.arch);
     config.num_classes = full.num_classes;
+    config.conv = params.conv;
     // A set that cannot be padded to the architecture's input (a user's
     // 3×64×64 images) gets the architecture built for its own shape.
     if data::check_fit(full.shape, config.input).is_err() {
