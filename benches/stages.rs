@@ -46,6 +46,7 @@ fn parse_opts() -> Opts {
             "deep-cnn-infer+winograd",
             "cgan-train",
             "dcgan-train",
+            "dcgan-train+winograd",
             "gan-sample",
         ]
         .map(String::from)
@@ -124,12 +125,12 @@ fn random_batch(cfg: &ClassifierConfig, n: usize, seed: u64) -> (Tensor, Tensor)
 /// The MLP cGAN (MNIST shapes): one `gan-train` step at batch 100, or
 /// sampling at batch 1000, as `gan-train` and `synth-sample` run them.
 /// The MLP cGAN on MNIST's shape, or (`arch` Dcgan) the DCGAN on CIFAR-10's.
-fn run_gan_workload(o: &Opts, arch: GanArch, train: bool) -> (f64, u64) {
+fn run_gan_workload(o: &Opts, arch: GanArch, conv: ConvAlgorithm, train: bool) -> (f64, u64) {
     let shape = match arch {
         GanArch::Mlp => ImageShape { c: 1, h: 28, w: 28 },
         GanArch::Dcgan => ImageShape { c: 3, h: 32, w: 32 },
     };
-    let cfg = GanConfig::new(arch, shape, 10);
+    let cfg = GanConfig { conv, ..GanConfig::new(arch, shape, 10) };
     let (g, g_vars, d, d_vars) = gan::new_gan(&cfg, 0, &Device::Cpu).unwrap();
     let (gf, df) = cfg.forward_flops();
     if train {
@@ -170,9 +171,9 @@ fn base_name(workload: &str) -> &str {
 fn run_workload(o: &Opts, name: &str) -> Option<(f64, u64)> {
     let conv = if name.ends_with("+winograd") { ConvAlgorithm::Winograd } else { ConvAlgorithm::Im2col };
     let (arch, train) = match base_name(name) {
-        "cgan-train" => return Some(run_gan_workload(o, GanArch::Mlp, true)),
-        "dcgan-train" => return Some(run_gan_workload(o, GanArch::Dcgan, true)),
-        "gan-sample" => return Some(run_gan_workload(o, GanArch::Mlp, false)),
+        "cgan-train" => return Some(run_gan_workload(o, GanArch::Mlp, conv, true)),
+        "dcgan-train" => return Some(run_gan_workload(o, GanArch::Dcgan, conv, true)),
+        "gan-sample" => return Some(run_gan_workload(o, GanArch::Mlp, conv, false)),
         "simple-cnn-train" => (ClassifierArch::SimpleCnn, true),
         "deep-cnn-train" => (ClassifierArch::DeepCnn, true),
         "simple-cnn-infer" => (ClassifierArch::SimpleCnn, false),

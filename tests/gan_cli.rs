@@ -390,6 +390,59 @@ fn dcgan_trains_and_samples() {
     assert_eq!(image_set::read(&s).unwrap().len(), 20);
 }
 
+/// `gan-train --arch dcgan --conv-algorithm winograd`: the same seed gives
+/// the same bytes, other bits than im2col; the choice is in both
+/// checkpoints' config, and a loaded generator (synth-sample's) computes
+/// with it. The MLP, which has no conv layers, refuses the flag.
+#[test]
+fn dcgan_winograd_is_deterministic_recorded_and_used_on_load() {
+    use candle_core::{Device, Tensor};
+    use synthmix_core::model::gan::{self, GanConfig, Generator};
+    use synthmix_core::ops::ConvAlgorithm;
+
+    let t = tempfile::tempdir().unwrap();
+    let fit = |name: &str, extra: &[&str]| {
+        let g = t.path().join(name);
+        run_ok(
+            bin("gan-train")
+                .args(["--train", "mnist:train", "--arch", "dcgan", "--epochs", "1", "--limit", "100", "-q", "--out"])
+                .arg(&g)
+                .args(extra),
+        );
+        g
+    };
+    let wino = ["--conv-algorithm", "winograd"];
+    let (a, b, plain) = (fit("a.safetensors", &wino), fit("b.safetensors", &wino), fit("c.safetensors", &[]));
+    let weights = |p: &Path| checkpoint::read(p, Some("generator")).unwrap().weights;
+    assert_eq!(weights(&a), weights(&b), "same seed, same bytes");
+    assert_ne!(weights(&a), weights(&plain), "winograd rounds differently from im2col");
+    for f in ["a.safetensors", "a.disc.safetensors"] {
+        let config = checkpoint::read(&t.path().join(f), None).unwrap().meta.config;
+        assert!(config.contains(r#""conv":"winograd""#), "{f}: {config}");
+    }
+    let plain_config = checkpoint::read(&plain, None).unwrap().meta.config;
+    assert!(!plain_config.contains(r#""conv":"#), "{plain_config}");
+
+    let (loaded, _, ck) = gan::load_generator(&a, &Device::Cpu).unwrap();
+    let im2col = GanConfig { conv: ConvAlgorithm::Im2col, ..serde_json::from_str(&ck.meta.config).unwrap() };
+    let (other, varmap, ..) = gan::new_gan(&im2col, 0, &Device::Cpu).unwrap();
+    ck.load_into(&a, &varmap).unwrap();
+    let z = Tensor::randn(0f32, 1f32, (4, im2col.latent), &Device::Cpu).unwrap();
+    let labels = Tensor::new(&[0u8, 3, 5, 9], &Device::Cpu).unwrap();
+    let out = |g: &Generator| g.forward(&z, &labels).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let (w, i) = (out(&loaded), out(&other));
+    assert_ne!(w, i, "the loaded generator ignored its conv algorithm");
+    assert!(w.iter().zip(&i).all(|(p, q)| (p - q).abs() <= 1e-4), "tanh outputs differ by more than rounding");
+
+    let e = run_err(
+        bin("gan-train")
+            .args(["--train", "mnist:train", "--limit", "100", "--conv-algorithm", "winograd", "-q", "--out"])
+            .arg(t.path().join("mlp.safetensors")),
+    );
+    assert!(e.contains("--conv-algorithm") && e.contains("dcgan"), "{e}");
+    assert!(!t.path().join("mlp.safetensors").exists());
+}
+
 /// The strategies' mechanics in synth-sample: the noise scale σ changes the
 /// samples' spread in its direction (σ = 1 is the plain sample, byte for
 /// byte), and confidence filtering keeps only images the judge accepts at τ,

@@ -42,7 +42,7 @@ use super::layers::{self, Conv2d, Linear};
 use crate::artifact::checkpoint::{self, Checkpoint};
 use crate::data::ImageShape;
 use crate::error::Error;
-use crate::ops::{self, Act};
+use crate::ops::{self, Act, ConvAlgorithm};
 use crate::rng::{self, Rng};
 
 /// The GAN architectures (`--arch`).
@@ -85,6 +85,10 @@ pub struct GanConfig {
     pub leak: f64,
     /// Dropout after each of D's hidden layers (mlp).
     pub d_dropout: f32,
+    /// The conv layers' CPU kernels (dcgan; not written when im2col, the
+    /// default, so earlier checkpoints keep their bytes).
+    #[serde(default, skip_serializing_if = "ConvAlgorithm::is_default")]
+    pub conv: ConvAlgorithm,
 }
 
 impl GanConfig {
@@ -105,6 +109,7 @@ impl GanConfig {
             d_hidden,
             leak: 0.2,
             d_dropout,
+            conv: ConvAlgorithm::Im2col,
         }
     }
 
@@ -210,9 +215,9 @@ impl Generator {
             GanArch::Dcgan => {
                 let g = &cfg.g_hidden;
                 fcs.push(Linear::new(vb.pp("fc1"), d_in, g[0] * (h / 4) * (w / 4))?);
-                convs.push(Conv2d::new(vb.pp("conv1"), g[0], g[1], 3, 1)?);
-                convs.push(Conv2d::new(vb.pp("conv2"), g[1], g[2], 3, 1)?);
-                convs.push(Conv2d::new(vb.pp("conv3"), g[2], c, 3, 1)?);
+                convs.push(Conv2d::new(vb.pp("conv1"), g[0], g[1], 3, 1)?.with_algorithm(cfg.conv));
+                convs.push(Conv2d::new(vb.pp("conv2"), g[1], g[2], 3, 1)?.with_algorithm(cfg.conv));
+                convs.push(Conv2d::new(vb.pp("conv3"), g[2], c, 3, 1)?.with_algorithm(cfg.conv));
             }
         }
         Ok(Generator { config: cfg, label_emb, fcs, convs })
@@ -277,9 +282,9 @@ impl Discriminator {
             }
             GanArch::Dcgan => {
                 let d = &cfg.d_hidden;
-                convs.push(Conv2d::new(vb.pp("conv1"), c, d[0], 3, 1)?);
-                convs.push(Conv2d::new(vb.pp("conv2"), d[0], d[1], 3, 1)?);
-                convs.push(Conv2d::new(vb.pp("conv3"), d[1], d[2], 3, 1)?);
+                convs.push(Conv2d::new(vb.pp("conv1"), c, d[0], 3, 1)?.with_algorithm(cfg.conv));
+                convs.push(Conv2d::new(vb.pp("conv2"), d[0], d[1], 3, 1)?.with_algorithm(cfg.conv));
+                convs.push(Conv2d::new(vb.pp("conv3"), d[1], d[2], 3, 1)?.with_algorithm(cfg.conv));
                 fcs.push(Linear::new(vb.pp("fc1"), d[2], 1)?);
                 // The projection embedding lives in φ's space.
                 vb.pp("label_emb").get((cfg.num_classes, d[2]), "embeddings")?

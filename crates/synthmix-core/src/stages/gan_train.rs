@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::cli::CommonArgs;
 use crate::limits;
 use crate::model::gan::GanArch;
+use crate::ops::ConvAlgorithm;
 use crate::train::gan::{self, GanPreset, GanTrainParams, Keep, OnCollapse};
 use crate::train::optim::AdamConfig;
 use anyhow::Context;
@@ -76,6 +77,12 @@ pub struct Args {
     /// collapsing setting, such as the paper preset, as it is).
     #[arg(long, value_enum, default_value_t = OnCollapse::Stop)]
     on_collapse: OnCollapse,
+    /// The dcgan's conv kernels: im2col (default) or winograd (Winograd
+    /// F(2x2, 3x3) on its 3x3 layers with at least 32 channels in and out;
+    /// equal up to rounding, not bit for bit). Recorded in the checkpoints;
+    /// synth-sample follows it.
+    #[arg(long, value_enum, value_name = "ALGORITHM")]
+    conv_algorithm: Option<ConvAlgorithm>,
     /// Continue from OUT-stem.optim.safetensors (exactly as if never stopped).
     #[arg(long)]
     resume: bool,
@@ -114,6 +121,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         on_collapse: a.on_collapse,
         resume: a.resume,
         out: a.out.clone(),
+        conv: a.conv_algorithm.unwrap_or_default(),
     };
     let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
     if let Some(f) = &a.features {

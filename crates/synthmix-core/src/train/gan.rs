@@ -43,6 +43,7 @@ use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
 use crate::error::{Error, Result};
 use crate::metrics::fid::{self, Extracted, FeatureNet};
 use crate::model::gan::{self, Discriminator, GanArch, GanConfig, Generator};
+use crate::ops::ConvAlgorithm;
 use crate::render::grid::{self, GridOptions};
 use crate::{progress, rng};
 
@@ -126,6 +127,9 @@ pub struct GanTrainParams {
     /// FID and recognition every this many epochs (and at the last); 1 = every epoch.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub fid_every: usize,
+    /// The conv layers' CPU kernels (dcgan; recorded in the config).
+    #[serde(default, skip_serializing_if = "ConvAlgorithm::is_default")]
+    pub conv: ConvAlgorithm,
 }
 
 fn one() -> usize {
@@ -460,6 +464,9 @@ fn check_params(params: &GanTrainParams) -> Result<()> {
         return Err(Error::Invalid(
             "--keep best-fid needs --features (a classifier checkpoint to compute FID with)".into(),
         ));
+    }
+    if params.arch == GanArch::Mlp && !params.conv.is_default() {
+        return Err(Error::Invalid("--conv-algorithm applies to --arch dcgan (the mlp has no conv layers)".into()));
     }
     Ok(())
 }
@@ -805,7 +812,7 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
     if train_set.is_empty() {
         return Err(Error::Invalid(format!("{}: no training images", params.train)));
     }
-    let config = GanConfig::new(params.arch, train_set.shape, train_set.num_classes);
+    let config = GanConfig { conv: params.conv, ..GanConfig::new(params.arch, train_set.shape, train_set.num_classes) };
     config.validate()?;
     let (g, g_vars, d, d_vars) = gan::new_gan(&config, params.seed, device)?;
     let (opt_g, opt_d) = (Adam::from_varmap(&g_vars, params.adam_g), Adam::from_varmap(&d_vars, params.adam_d));
