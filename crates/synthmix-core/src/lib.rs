@@ -85,6 +85,54 @@ pub mod alloc {
             unsafe { self.0.realloc(p, l, new) }
         }
     }
+
+    /// The variable by which a user sets mimalloc's purge delay themselves.
+    pub const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
+
+    /// mimalloc v3's `mi_option_purge_delay` (the 16th of its `mi_option_e`;
+    /// libmimalloc-sys names the options around it but not this one).
+    const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+    extern "C" {
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+        fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
+    }
+
+    /// Keeps freed memory in the process instead of returning it to the OS
+    /// after mimalloc's default 1 s, unless the user set
+    /// [`PURGE_DELAY_VAR`]. Training frees and reallocates the same large
+    /// buffers every step; each return made the kernel zero fresh pages on
+    /// the next touch (a third of a conv layer's fwd + bwd time was system
+    /// time; docs/performance.md, "Returning memory"). A stage is a
+    /// short-lived process, so holding its peak is no loss.
+    pub fn keep_freed_memory() {
+        if std::env::var_os(PURGE_DELAY_VAR).is_none() {
+            // SAFETY: mimalloc's option setter, with plain integers.
+            unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+        }
+    }
+
+    /// mimalloc's purge delay in ms (-1: never purge).
+    pub fn purge_delay() -> i64 {
+        // SAFETY: mimalloc's option getter.
+        unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) as i64 }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn purge_delay_is_the_option_we_set() {
+            if std::env::var_os(super::PURGE_DELAY_VAR).is_some() {
+                return; // the user's choice stands
+            }
+            // 1000 ms is mimalloc's default purge delay and no neighbouring
+            // option's, so option 15 is the purge delay (or -1: another test
+            // of this process has already set it).
+            assert!([1000, -1].contains(&super::purge_delay()), "option 15 reads {}", super::purge_delay());
+            super::keep_freed_memory();
+            assert_eq!(super::purge_delay(), -1);
+        }
+    }
 }
 
 /// The synthmix version, recorded in every provenance record.

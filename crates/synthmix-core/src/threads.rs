@@ -29,6 +29,7 @@ pub const RAYON_THREADS_VAR: &str = "RAYON_NUM_THREADS";
 /// any thread is started or any tensor op runs (the environment is
 /// process-wide, and candle and rayon read it when they start).
 pub fn configure() {
+    crate::alloc::keep_freed_memory();
     if std::env::var_os(CANDLE_THREADS_VAR).is_none() {
         std::env::set_var(CANDLE_THREADS_VAR, "1");
     }
