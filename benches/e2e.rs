@@ -25,7 +25,7 @@ use synthmix_core::rng;
 
 mod common;
 
-const ALL_JOBS: [&str; 5] = ["clf-simple", "clf-deep", "gan", "sample", "evaluate"];
+const ALL_JOBS: [&str; 6] = ["clf-simple", "clf-deep", "clf-deep-winograd", "gan", "sample", "evaluate"];
 
 struct Opts {
     rounds: usize,
@@ -100,11 +100,12 @@ fn p(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 work dir")
 }
 
-/// The five jobs, reading and writing under `w` (tiny runs in JOB-tiny/).
+/// The six jobs, reading and writing under `w` (tiny runs in JOB-tiny/).
 fn jobs(w: &Path, cifar: &Path, cifar_n: usize) -> Vec<Job> {
     let (o, t) = (w.join("ours"), w.join("pt"));
-    let clf = |arch: &str, train: &str, lim: &str, job: &str| {
+    let clf = |arch: &str, train: &str, lim: &str, job: &str, extra: &[&str]| {
         let base = args(&["clf-train", "--train", train, "--arch", arch, "--epochs", "1", "--seed", "0", "-q"]);
+        let base = [base, args(extra)].concat();
         let full = [base.clone(), args(&["--out", p(&o.join(job).join("clf.safetensors"))])].concat();
         let tiny = [base, args(&["--limit", lim, "--out", p(&o.join(format!("{job}-tiny/clf.safetensors")))])].concat();
         (full, tiny)
@@ -113,8 +114,10 @@ fn jobs(w: &Path, cifar: &Path, cifar_n: usize) -> Vec<Job> {
         let out = t.join(job).join("clf.safetensors");
         args(&["clf-train", "--train", train, "--arch", arch, "--epochs", "1", "--out", p(&out)])
     };
-    let (s_full, s_tiny) = clf("simple-cnn", "mnist:train", "640", "clf-simple");
-    let (d_full, d_tiny) = clf("deep-cnn", p(cifar), "128", "clf-deep");
+    let (s_full, s_tiny) = clf("simple-cnn", "mnist:train", "640", "clf-simple", &[]);
+    let (d_full, d_tiny) = clf("deep-cnn", p(cifar), "128", "clf-deep", &[]);
+    let winograd = ["--conv-algorithm", "winograd"];
+    let (dw_full, dw_tiny) = clf("deep-cnn", p(cifar), "128", "clf-deep-winograd", &winograd);
     let gan = args(&["gan-train", "--train", "mnist:train", "--arch", "mlp", "--epochs", "1", "--seed", "0", "-q"]);
     let sample = |gen: &Path, per: &str, out: &Path| {
         args(&["synth-sample", "--generator", p(gen), "--per-class", per, "--seed", "1", "-q", "--out", p(out)])
@@ -141,6 +144,16 @@ fn jobs(w: &Path, cifar: &Path, cifar_n: usize) -> Vec<Job> {
             tiny: d_tiny,
             tiny_images: 128,
             pytorch: pt_clf("deep-cnn", p(cifar), "clf-deep"),
+        },
+        // The same job as clf-deep, ours with Winograd convolutions (as
+        // pipelines/paper.toml trains CIFAR-10's classifiers).
+        Job {
+            name: "clf-deep-winograd",
+            images: cifar_n,
+            ours: dw_full,
+            tiny: dw_tiny,
+            tiny_images: 128,
+            pytorch: pt_clf("deep-cnn", p(cifar), "clf-deep-winograd"),
         },
         Job {
             name: "gan",

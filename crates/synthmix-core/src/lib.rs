@@ -102,9 +102,9 @@ pub mod alloc {
     /// after mimalloc's default 1 s, unless the user set
     /// [`PURGE_DELAY_VAR`]. Training frees and reallocates the same large
     /// buffers every step; each return made the kernel zero fresh pages on
-    /// the next touch (a third of a conv layer's fwd + bwd time was system
-    /// time; docs/performance.md, "Returning memory"). A stage is a
-    /// short-lived process, so holding its peak is no loss.
+    /// the next touch (a conv layer's forward + backward spent more time in
+    /// the kernel than in user code; docs/performance.md, "Returning
+    /// memory"). A stage is a short-lived process: holding its peak is no loss.
     pub fn keep_freed_memory() {
         if std::env::var_os(PURGE_DELAY_VAR).is_none() {
             // SAFETY: mimalloc's option setter, with plain integers.
