@@ -981,13 +981,8 @@ impl<'a> BwdKernel<'a> {
                 let (acc, ws) = col.split_at_mut(winograd::XI * o * c);
                 let frames = Frames { data: xpad, fh: xp.h, fw: xp.w, c };
                 winograd::weight_grad(frames, g_cl, o, g.oh, g.ow, acc, false, ws);
-                // Into dW's [(KH, KW, C), O] order, as the gemm below writes it.
-                winograd::finish_weight_grad(acc, c, o, |oi, ci, kern| {
-                    for (t, v) in kern.into_iter().enumerate() {
-                        let d = &mut dw[(t * c + ci) * o + oi];
-                        *d = if accumulate { *d + v } else { v };
-                    }
-                });
+                // In dW's [(KH, KW, C), O] order, as the gemm below writes it.
+                winograd::finish_weight_grad(acc, c, o, dw, accumulate);
             }
             for r0 in (0..rows).step_by(tile).filter(|_| !g.winograd) {
                 let nr = tile.min(rows - r0);

@@ -100,10 +100,10 @@ pub(super) struct Frames<'a> {
 /// The transforms are elementwise over channels (adds, subtractions, halves;
 /// Rust never fuses them into FMAs), so both copies give the same bits.
 macro_rules! multiversion {
-    ($(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),* $(,)?) $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $body:block) => {
         $(#[$m])*
         #[allow(clippy::too_many_arguments)]
-        fn $name($($a: $t),*) {
+        $vis fn $name($($a: $t),*) {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
             fn body($($a: $t),*) $body
@@ -356,7 +356,7 @@ pub(super) fn conv(x: Frames, oh: usize, ow: usize, u: &[f32], cout: usize, out:
     }
 }
 
-/// The weight gradient of [`conv`]: `acc[ξ][co][ci] (+)= Σ_tiles (A g
+/// The weight gradient of [`conv`]: `acc[ξ][ci][co] (+)= Σ_tiles (A g
 /// Aᵀ)[ξ] ⊙ (Bᵀ d B)[ξ]` (overwritten unless `accumulate`), for the
 /// channels-last output gradient `g`; [`finish_weight_grad`] turns it into
 /// 3×3 kernels.
@@ -386,33 +386,87 @@ pub(super) fn weight_grad(
         transform_grad(grid, t0, n, g, cout, oh, ow, gt);
         let acc_now = accumulate || t0 > 0;
         for xi in 0..XI {
-            let dst = &mut acc[xi * cout * cin..][..cout * cin];
-            // acc[co, ci] += gt[tiles, co]ᵀ · v[tiles, ci], rows one tile apart.
+            let dst = &mut acc[xi * cin * cout..][..cin * cout];
+            // acc[ci, co] += (gt[tiles, co]ᵀ · v[tiles, ci])ᵀ, stored
+            // co-contiguous like the channels-last weight gradient.
             let (gx, vx) = (&gt[xi * cout..], &v[xi * cin..]);
-            sgemm(cout, cin, n, dst, (1, cin), acc_now, gx, (XI * cout, 1), vx, (1, XI * cin));
+            sgemm(cout, cin, n, dst, (cout, 1), acc_now, gx, (XI * cout, 1), vx, (1, XI * cin));
         }
     }
 }
 
-/// `dw(co, ci) = Gᵀ acc[·][co][ci] G` (3×3), passed to `put(co, ci, kernel)`.
-pub(super) fn finish_weight_grad(acc: &[f32], cin: usize, cout: usize, mut put: impl FnMut(usize, usize, [f32; 9])) {
-    let at = |xi: usize, co: usize, ci: usize| acc[(xi * cout + co) * cin + ci];
-    for co in 0..cout {
+multiversion! {
+    /// `dw(co, ci) = Gᵀ acc[·][ci][co] G` (3×3) into the channels-last
+    /// weight-gradient layout `dw[(ki·3 + kj)·cin + ci][co]`, overwritten or
+    /// (with `accumulate`) added to. Both sides are contiguous over `co`.
+    pub(super) fn finish_weight_grad(acc: &[f32], cin: usize, cout: usize, dw: &mut [f32], accumulate: bool) {
+        assert!(acc.len() >= XI * cin * cout && dw.len() >= 9 * cin * cout);
+        let whole = cout / L * L;
         for ci in 0..cin {
-            // Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1]: t = Gᵀ M (3×4, by column j),
-            // then t G (3×3).
-            let t: [[f32; 3]; 4] = std::array::from_fn(|j| {
-                let (a, b, c, d) = (at(j, co, ci), at(4 + j, co, ci), at(8 + j, co, ci), at(12 + j, co, ci));
-                [a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d]
-            });
-            let mut k = [0f32; 9];
-            for r in 0..3 {
-                let (p, q, u, v) = (t[0][r], t[1][r], t[2][r], t[3][r]);
-                k[r * 3..r * 3 + 3].copy_from_slice(&[p + 0.5 * (q + u), 0.5 * (q - u), 0.5 * (q + u) + v]);
+            for co in (0..whole).step_by(L) {
+                weight_block::<L>(acc, cin, cout, ci, co, dw, accumulate);
             }
-            put(co, ci, k);
+            for co in whole..cout {
+                weight_block::<1>(acc, cin, cout, ci, co, dw, accumulate);
+            }
         }
     }
+}
+
+/// [`finish_weight_grad`] for output channels `co..co + N` of input
+/// channel `ci`.
+#[inline(always)]
+fn weight_block<const N: usize>(
+    acc: &[f32],
+    cin: usize,
+    cout: usize,
+    ci: usize,
+    co: usize,
+    dw: &mut [f32],
+    accumulate: bool,
+) {
+    let mut m = [[[0f32; N]; 4]; 4];
+    for (r, row) in m.iter_mut().enumerate() {
+        for (j, mj) in row.iter_mut().enumerate() {
+            *mj = load(&acc[((r * 4 + j) * cin + ci) * cout + co..]);
+        }
+    }
+    let k = gt_m_g(&m);
+    for (r, row) in k.iter().enumerate() {
+        for (j, kj) in row.iter().enumerate() {
+            let d = &mut dw[((r * 3 + j) * cin + ci) * cout + co..];
+            store(d, &if accumulate { add(load(d), *kj) } else { *kj });
+        }
+    }
+}
+
+/// Lane-wise `a · s`.
+#[inline(always)]
+fn scale<const N: usize>(a: Lanes<N>, s: f32) -> Lanes<N> {
+    let mut r = a;
+    for v in &mut r {
+        *v *= s;
+    }
+    r
+}
+
+/// `Gᵀ m G` (3×3) of one 4×4 tile; `Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1]`.
+#[inline(always)]
+fn gt_m_g<const N: usize>(m: &[[Lanes<N>; 4]; 4]) -> [[Lanes<N>; 3]; 3] {
+    let mut t = [[[0f32; N]; 4]; 3];
+    for j in 0..4 {
+        let (a, b, c, d) = (m[0][j], m[1][j], m[2][j], m[3][j]);
+        let half_sum = scale(add(b, c), 0.5);
+        t[0][j] = add(a, half_sum);
+        t[1][j] = scale(sub(b, c), 0.5);
+        t[2][j] = add(half_sum, d);
+    }
+    let mut k = [[[0f32; N]; 3]; 3];
+    for (r, tr) in t.iter().enumerate() {
+        let half_sum = scale(add(tr[1], tr[2]), 0.5);
+        k[r] = [add(tr[0], half_sum), scale(sub(tr[1], tr[2]), 0.5), add(half_sum, tr[3])];
+    }
+    k
 }
 
 #[cfg(test)]
@@ -486,8 +540,14 @@ mod tests {
             let g = seeded(n * oh * ow * cout, 3);
             let mut acc = vec![0f32; XI * cout * cin];
             weight_grad(x, &g, cout, oh, ow, &mut acc, false, &mut scratch);
-            let mut dw = vec![f32::NAN; cout * cin * 9];
-            finish_weight_grad(&acc, cin, cout, |co, ci, k| dw[(co * cin + ci) * 9..][..9].copy_from_slice(&k));
+            let mut dw_cl = vec![f32::NAN; 9 * cin * cout];
+            finish_weight_grad(&acc, cin, cout, &mut dw_cl, false);
+            let dw: Vec<f32> = (0..cout * cin * 9)
+                .map(|i| {
+                    let (co, ci, t) = (i / (cin * 9), i / 9 % cin, i % 9);
+                    dw_cl[(t * cin + ci) * cout + co]
+                })
+                .collect();
             let mut want = vec![0f32; cout * cin * 9];
             for (i, wv) in want.iter_mut().enumerate() {
                 let (co, ci, ki, kj) = (i / (cin * 9), i / 9 % cin, i / 3 % 3, i % 3);
