@@ -67,8 +67,8 @@ pub enum ConvAlgorithm {
     /// im2col + gemm everywhere.
     #[default]
     Im2col,
-    /// Winograd F(2×2, 3×3) (2.25× fewer multiplies) on the 3×3 layers where
-    /// it is faster (see [`winograd_pays`]), im2col elsewhere.
+    /// Winograd F(2x2, 3x3) (2.25x fewer multiplies) on the 3x3 layers with
+    /// at least 32 channels in and out, im2col elsewhere.
     Winograd,
 }
 

@@ -80,9 +80,10 @@ pub struct Args {
     #[arg(long, value_name = "CHECKPOINT")]
     init: Option<PathBuf>,
     /// The conv layers' CPU kernels: im2col (default) or winograd (Winograd
-    /// F(2x2, 3x3) on the 3x3 layers with at least 32 and 64 channels, e.g.
-    /// the deep CNN's last four: 1.3-1.7x faster there; equal up to rounding,
-    /// not bit for bit). Recorded in the checkpoint; evaluation follows it.
+    /// F(2x2, 3x3) on the 3x3 layers with at least 32 channels in and out:
+    /// the simple CNN's second, the deep CNN's last five; 1.1-1.4x faster
+    /// per layer; equal up to rounding, not bit for bit). Recorded in the
+    /// checkpoint; evaluate follows it.
     #[arg(long, value_enum, value_name = "ALGORITHM")]
     conv_algorithm: Option<ConvAlgorithm>,
     /// A test set scored after every epoch and logged (e.g. mnist:test).
