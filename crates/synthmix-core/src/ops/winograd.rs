@@ -217,22 +217,47 @@ fn a_g_at<const N: usize>(g: &[[Lanes<N>; 2]; 2]) -> [[Lanes<N>; 4]; 4] {
     o
 }
 
+/// The `rows`×`cols` top-left part of an `R`×`C` grid of `N`-channel blocks
+/// read from `src` at `base + r·rs + j·cs` (the rest zero).
+#[inline(always)]
+fn load_grid<const N: usize, const R: usize, const C: usize>(
+    src: &[f32],
+    base: usize,
+    (rs, cs): (usize, usize),
+    (rows, cols): (usize, usize),
+) -> [[Lanes<N>; C]; R] {
+    let mut grid = [[[0f32; N]; C]; R];
+    for (r, row) in grid.iter_mut().enumerate().take(rows) {
+        for (j, block) in row.iter_mut().enumerate().take(cols) {
+            *block = load(&src[base + r * rs + j * cs..]);
+        }
+    }
+    grid
+}
+
+/// Writes the `rows`×`cols` top-left part of `grid` to `dst` at
+/// `base + r·rs + j·cs`.
+#[inline(always)]
+fn store_grid<const N: usize, const R: usize, const C: usize>(
+    dst: &mut [f32],
+    base: usize,
+    (rs, cs): (usize, usize),
+    (rows, cols): (usize, usize),
+    grid: &[[Lanes<N>; C]; R],
+) {
+    for (r, row) in grid.iter().enumerate().take(rows) {
+        for (j, block) in row.iter().enumerate().take(cols) {
+            store(&mut dst[base + r * rs + j * cs..], block);
+        }
+    }
+}
+
 /// The input transform of channels `ch..ch + N` of one tile whose top-left
 /// value is `tile[ch]` (rows `fw·c` apart), into its `[ξ][c]` block `v`.
 #[inline(always)]
 fn input_block<const N: usize>(tile: &[f32], fw: usize, c: usize, ch: usize, v: &mut [f32]) {
-    let mut d = [[[0f32; N]; 4]; 4];
-    for (r, row) in d.iter_mut().enumerate() {
-        for (j, dj) in row.iter_mut().enumerate() {
-            *dj = load(&tile[(r * fw + j) * c + ch..]);
-        }
-    }
-    let o = bt_d_b(&d);
-    for (r, row) in o.iter().enumerate() {
-        for (j, oj) in row.iter().enumerate() {
-            store(&mut v[(r * 4 + j) * c + ch..], oj);
-        }
-    }
+    let d = load_grid::<N, 4, 4>(tile, ch, (fw * c, c), (4, 4));
+    store_grid(v, ch, (4 * c, c), (4, 4), &bt_d_b(&d));
 }
 
 /// The output transform of channels `co..co + N` of a tile's `[ξ][cout]`
@@ -240,18 +265,8 @@ fn input_block<const N: usize>(tile: &[f32], fw: usize, c: usize, ch: usize, v: 
 /// `ow·cout` apart).
 #[inline(always)]
 fn output_block<const N: usize>(m: &[f32], cout: usize, co: usize, out: &mut [f32], ow: usize, size: (usize, usize)) {
-    let mut q = [[[0f32; N]; 4]; 4];
-    for (r, row) in q.iter_mut().enumerate() {
-        for (j, qj) in row.iter_mut().enumerate() {
-            *qj = load(&m[(r * 4 + j) * cout + co..]);
-        }
-    }
-    let y = at_m_a(&q);
-    for (r, row) in y.iter().enumerate().take(size.0) {
-        for (j, yj) in row.iter().enumerate().take(size.1) {
-            store(&mut out[(r * ow + j) * cout + co..], yj);
-        }
-    }
+    let q = load_grid::<N, 4, 4>(m, co, (4 * cout, cout), (4, 4));
+    store_grid(out, co, (ow * cout, cout), size, &at_m_a(&q));
 }
 
 /// The gradient transform of channels `co..co + N` of the 2×2 gradient
@@ -259,18 +274,8 @@ fn output_block<const N: usize>(m: &[f32], cout: usize, co: usize, out: &mut [f3
 /// map, the rest zero) into its `[ξ][cout]` block `gt`.
 #[inline(always)]
 fn grad_block<const N: usize>(g: &[f32], ow: usize, cout: usize, co: usize, size: (usize, usize), gt: &mut [f32]) {
-    let mut gm = [[[0f32; N]; 2]; 2];
-    for (r, row) in gm.iter_mut().enumerate().take(size.0) {
-        for (j, gj) in row.iter_mut().enumerate().take(size.1) {
-            *gj = load(&g[(r * ow + j) * cout + co..]);
-        }
-    }
-    let o = a_g_at(&gm);
-    for (r, row) in o.iter().enumerate() {
-        for (j, oj) in row.iter().enumerate() {
-            store(&mut gt[(r * 4 + j) * cout + co..], oj);
-        }
-    }
+    let gm = load_grid::<N, 2, 2>(g, co, (ow * cout, cout), size);
+    store_grid(gt, co, (4 * cout, cout), (4, 4), &a_g_at(&gm));
 }
 
 multiversion! {
@@ -425,12 +430,7 @@ fn weight_block<const N: usize>(
     dw: &mut [f32],
     accumulate: bool,
 ) {
-    let mut m = [[[0f32; N]; 4]; 4];
-    for (r, row) in m.iter_mut().enumerate() {
-        for (j, mj) in row.iter_mut().enumerate() {
-            *mj = load(&acc[((r * 4 + j) * cin + ci) * cout + co..]);
-        }
-    }
+    let m = load_grid::<N, 4, 4>(acc, ci * cout + co, (4 * cin * cout, cin * cout), (4, 4));
     let k = gt_m_g(&m);
     for (r, row) in k.iter().enumerate() {
         for (j, kj) in row.iter().enumerate() {
