@@ -53,14 +53,42 @@ pub fn choose(train: &ImageSet, test: &ImageSet, gan_images: usize) -> Result<Ch
 }
 
 /// `template` with every `@key@` replaced by its value (the spec's own
-/// `{…}` placeholders pass through untouched).
-fn fill(template: &str, values: &[(&str, String)]) -> String {
+/// `{…}` placeholders pass through untouched). The user's values go in last,
+/// so an `@key@` inside a path or class name is never filled.
+fn fill(template: &str, user: [(&str, String); 4], values: &[(&str, String)]) -> String {
     let mut s = template.to_string();
     for (k, v) in values {
         s = s.replace(&format!("@{k}@"), v);
     }
     debug_assert!(!s.contains("@name@"), "a template placeholder was left unfilled");
+    for (k, v) in &user {
+        s = s.replace(&format!("@{k}@"), v);
+    }
     s
+}
+
+/// `s` as a TOML basic string, quotes included, written by the TOML
+/// serializer: a path or name with `"`, `\\` or a newline stays one value.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// `s` for a `#` comment line: control characters (a newline would end the
+/// comment and start spec text) shown escaped.
+fn comment_text(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// The values every spec fills from the user's paths and class names, made
+/// safe for where the templates put them: strings as TOML strings, the rest
+/// inside comments.
+fn user_values(p: &InitParams, classes: &[String]) -> [(&'static str, String); 4] {
+    [
+        ("classes", comment_text(&classes.join(", "))),
+        ("dir", comment_text(&p.dir.display().to_string())),
+        ("train", toml_string(&p.train.display().to_string())),
+        ("test", toml_string(&p.test.display().to_string())),
+    ]
 }
 
 /// The spec text (`templates/study.toml`). `quick`: a small generator and
@@ -76,14 +104,11 @@ pub fn spec_text(p: &InitParams, c: &Choice, classes: &[String], quick: bool) ->
     let name = if quick { format!("{}-quick", p.name) } else { p.name.clone() };
     fill(
         include_str!("templates/study.toml"),
+        user_values(p, classes),
         &[
             ("name", name),
             ("mixes", rows.join(",\n  ")),
             ("mixes_list", listed.join(", ")),
-            ("classes", classes.join(", ")),
-            ("dir", p.dir.display().to_string()),
-            ("train", p.train.display().to_string()),
-            ("test", p.test.display().to_string()),
             ("gan", c.gan_arch.to_string()),
             ("gan_epochs", c.gan_epochs.to_string()),
             ("fid_every", (c.gan_epochs / 10).max(1).to_string()),
@@ -208,16 +233,13 @@ pub fn regimes_spec_text(p: &InitParams, c: &Choice, regimes: &[Regime], classes
     };
     fill(
         include_str!("templates/regimes.toml"),
+        user_values(p, classes),
         &[
             ("name", name),
             ("regimes", regime_rows.join("\n")),
             ("mults", mults),
             ("x5", (if quick { "" } else { ", ×5" }).to_string()),
             ("min", MIN_REGIME_CLASS.to_string()),
-            ("classes", classes.join(", ")),
-            ("dir", p.dir.display().to_string()),
-            ("train", p.train.display().to_string()),
-            ("test", p.test.display().to_string()),
             ("gan", c.gan_arch.to_string()),
             ("clf", c.clf_arch.to_string()),
             ("clf_budget", (if quick { 10_000 } else { 120_000 }).to_string()),
@@ -252,6 +274,39 @@ mod tests {
                 let v: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
                 assert!(v["target"].as_table().is_some_and(|t| t.len() > 5), "{text}");
                 assert!(text.contains("Classes: a, b.") && text.contains("d/train.safetensors"), "{text}");
+            }
+        }
+    }
+
+    /// The specs' target names and parameters, as parsed.
+    fn parsed(text: &str) -> (Vec<String>, toml::Value) {
+        let v: toml::Value = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        (v["target"].as_table().unwrap().keys().cloned().collect(), v["params"].clone())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+        /// Whatever the class names and paths hold (quotes, newlines, TOML
+        /// headers, `@key@`), every written spec parses, has exactly the targets
+        /// of a spec for plain names, and holds the paths as given.
+        #[test]
+        fn hostile_names_never_change_the_spec(
+            classes in proptest::collection::vec("(\\PC|[\"\\n\\r\\[\\]=#@]){0,12}", 1..4),
+            train in "(\\PC|[\"\\n\\\\]){1,20}",
+            dir in "(\\PC|[\"\\n\\[]){1,12}",
+        ) {
+            let plain = InitParams { train: "t".into(), test: "u".into(), name: "st".into(), dir: "p".into() };
+            let hostile = InitParams { train: train.clone().into(), test: "u\"\n[target.x]".into(), dir: dir.into(), ..plain.clone() };
+            let c = Choice { gan_arch: "mlp", clf_arch: "simple-cnn", gan_epochs: 30, synth_per_class: 7, synth_test_per_class: 3 };
+            let r = [Regime { name: "f10".into(), fraction: 0.1, gan_epochs: 40, pool: 5 }];
+            for quick in [false, true] {
+                let want = parsed(&spec_text(&plain, &c, &["a".into()], quick)).0;
+                let (targets, params) = parsed(&spec_text(&hostile, &c, &classes, quick));
+                proptest::prop_assert_eq!(&targets, &want);
+                proptest::prop_assert_eq!(params["train_set"].as_str(), Some(train.as_str()));
+                proptest::prop_assert_eq!(params["test_set"].as_str(), Some("u\"\n[target.x]"));
+                let want = parsed(&regimes_spec_text(&plain, &c, &r, &["a".into()], quick)).0;
+                proptest::prop_assert_eq!(parsed(&regimes_spec_text(&hostile, &c, &r, &classes, quick)).0, want);
             }
         }
     }

@@ -7,56 +7,8 @@
 use std::fmt::Write as _;
 
 use super::generators::GenId;
+use super::stats::{paired, Interval, Position};
 use super::study::{dataset_title, Cells, Mix, PaperValues, TestKind};
-
-/// The two-sided 95 % Student-t quantile t(0.975, df), df = 1…30 (then 1.96).
-pub(crate) fn t975(df: usize) -> f64 {
-    const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::INFINITY,
-        d if d <= 30 => T[d - 1],
-        _ => 1.96,
-    }
-}
-
-/// Mean and 95 % t-interval of values (the interval is infinite for n < 2).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Interval {
-    pub mean: f64,
-    pub lo: f64,
-    pub hi: f64,
-    pub n: usize,
-}
-
-impl Interval {
-    pub fn of(v: &[f64]) -> Option<Interval> {
-        let n = v.len();
-        if n == 0 {
-            return None;
-        }
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let half = if n < 2 {
-            f64::INFINITY
-        } else {
-            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-            t975(n - 1) * (var / n as f64).sqrt()
-        };
-        Some(Interval { mean, lo: mean - half, hi: mean + half, n })
-    }
-
-    /// `+0.0123 [-0.0040, +0.0286] (n=3)`; signed for differences, plain for levels.
-    pub fn text(&self, signed: bool) -> String {
-        let f = |x: f64| if signed { format!("{x:+.4}") } else { format!("{x:.4}") };
-        if self.lo.is_finite() {
-            format!("{} [{}, {}] (n={})", f(self.mean), f(self.lo), f(self.hi), self.n)
-        } else {
-            format!("{} [no interval] (n={})", f(self.mean), self.n)
-        }
-    }
-}
 
 /// What a statistic must show for its claim to hold.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,9 +40,9 @@ impl Verdict {
 impl Expect {
     pub fn verdict(&self, i: &Interval) -> Verdict {
         let (holds, fails) = match *self {
-            Expect::Above(t) => (i.lo > t, i.hi < t),
-            Expect::Below(t) => (i.hi < t, i.lo > t),
-            Expect::Within(m) => (i.lo > -m && i.hi < m, i.lo > m || i.hi < -m),
+            Expect::Above(t) => (i.against(t) == Position::Above, i.against(t) == Position::Below),
+            Expect::Below(t) => (i.against(t) == Position::Below, i.against(t) == Position::Above),
+            Expect::Within(m) => (i.inside(m), i.outside(m)),
         };
         match (holds, fails) {
             (true, _) => Verdict::Holds,
@@ -153,11 +105,6 @@ impl Claim {
             Verdict::Inconclusive
         }
     }
-}
-
-/// `a − b` for every seed both have (a's order).
-pub fn paired(a: &[(u64, f64)], b: &[(u64, f64)]) -> Vec<f64> {
-    a.iter().filter_map(|(s, x)| b.iter().find(|(s2, _)| s2 == s).map(|(_, y)| x - y)).collect()
 }
 
 /// Looks up per-seed accuracies and the paper's values.
@@ -419,10 +366,10 @@ mod tests {
 
     #[test]
     fn t_interval_matches_a_hand_computation() {
-        // mean 2, sample sd 1, n 3: half width 4.303 / sqrt(3).
+        // mean 2, sample sd 1, n 3: half width t(0.975, 2) / sqrt(3), t from SciPy.
         let i = Interval::of(&[1.0, 2.0, 3.0]).unwrap();
         assert!((i.mean - 2.0).abs() < 1e-12);
-        assert!((i.hi - i.mean - 4.303 / 3f64.sqrt()).abs() < 1e-9);
+        assert!((i.hi - i.mean - 4.302652729749462 / 3f64.sqrt()).abs() < 1e-9);
         assert!(Interval::of(&[]).is_none());
         assert!(!Interval::of(&[0.5]).unwrap().lo.is_finite());
     }

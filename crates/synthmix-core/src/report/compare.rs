@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::claims::{self, Interval};
+use super::stats::{Estimate, Interval, LEVEL};
 use super::run_summary::{self, RunSummary};
 use super::run_table::{self, StudyKind};
 use super::study::Cell;
@@ -245,30 +245,14 @@ fn overlap(a: &Side, b: &Side) -> bool {
 pub fn difference(a: &Cell, b: &Cell) -> Difference {
     let seeds = |c: &Cell| c.values.iter().map(|v| v.0).collect::<Vec<_>>();
     let distinct = |s: &[u64]| s.windows(2).all(|w| w[0] != w[1]);
-    if seeds(a) == seeds(b) && distinct(&seeds(a)) {
-        let i = Interval::of(&claims::paired(&b.values, &a.values)).expect("a cell has a value");
-        let finite = |x: f64| x.is_finite().then_some(x);
-        return Difference { mean: i.mean, lo: finite(i.lo), hi: finite(i.hi), method: Method::Paired };
-    }
-    welch(a, b)
-}
-
-/// Welch's t-interval of mean(B) − mean(A), df by Welch–Satterthwaite (rounded down).
-fn welch(a: &Cell, b: &Cell) -> Difference {
-    let (na, nb) = (a.values.len() as f64, b.values.len() as f64);
-    let mean = b.mean - a.mean;
-    if na < 2.0 || nb < 2.0 {
-        return Difference { mean, lo: None, hi: None, method: Method::Welch };
-    }
-    let (va, vb) = (a.std.powi(2) / na, b.std.powi(2) / nb);
-    let se = (va + vb).sqrt();
-    let half = if se == 0.0 {
-        0.0
+    let (estimate, method) = if seeds(a) == seeds(b) && distinct(&seeds(a)) {
+        (Estimate::paired(&b.values, &a.values).expect("a cell has a value"), Method::Paired)
     } else {
-        let df = (va + vb).powi(2) / (va.powi(2) / (na - 1.0) + vb.powi(2) / (nb - 1.0));
-        claims::t975((df.floor() as usize).max(1)) * se
+        (Estimate::welch(&a.summary(), &b.summary()), Method::Welch)
     };
-    Difference { mean, lo: Some(mean - half), hi: Some(mean + half), method: Method::Welch }
+    let i = estimate.interval(LEVEL);
+    let finite = |x: f64| x.is_finite().then_some(x);
+    Difference { mean: i.mean, lo: finite(i.lo), hi: finite(i.hi), method }
 }
 
 impl Comparison {
@@ -483,8 +467,8 @@ mod tests {
         let c = Cell::new(vec![(3, 0.91), (4, 0.81), (5, 0.86)]);
         let w = difference(&a, &c);
         assert_eq!(w.method, Method::Welch);
-        // Equal std 0.05, n = 3: se = 0.05·√(2/3), df = 4, t = 2.776.
-        let half = 2.776 * 0.05 * (2.0f64 / 3.0).sqrt();
+        // Equal std 0.05, n = 3: se = 0.05·√(2/3), df = 4, t(0.975, 4) = 2.7764 (SciPy).
+        let half = 2.7764451051977943 * 0.05 * (2.0f64 / 3.0).sqrt();
         assert!((w.hi.unwrap() - w.mean - half).abs() < 1e-9, "{w:?}");
         let one = Cell::new(vec![(9, 0.5)]);
         assert_eq!(difference(&a, &one).lo, None, "no interval from one value");

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::claims::{paired, Interval};
+use super::stats::{self, paired, Interval, Verdict};
 use super::generators::GenId;
 use super::study::{datasets_of, generators_of, Cell, Cells, Mix, TestKind};
 use crate::data::corrupt;
@@ -26,14 +26,12 @@ pub enum Effect {
 }
 
 impl Effect {
-    /// A finite interval wholly above 0 helps, wholly below hurts.
+    /// An interval wholly above 0 helps, wholly below hurts (the sign verdict).
     pub fn of(i: &Interval) -> Effect {
-        if i.lo.is_finite() && i.lo > 0.0 {
-            Effect::Helps
-        } else if i.hi.is_finite() && i.hi < 0.0 {
-            Effect::Hurts
-        } else {
-            Effect::Inconclusive
+        match Verdict::of_sign(i) {
+            Verdict::Better => Effect::Helps,
+            Verdict::Worse => Effect::Hurts,
+            _ => Effect::Inconclusive,
         }
     }
 
@@ -93,7 +91,7 @@ pub fn mean_over(cells: &Cells, d: &str, g: &Option<GenId>, m: Mix, tests: &[Tes
         .filter_map(|(seed, _)| {
             let vs: Vec<f64> =
                 per_test.iter().filter_map(|c| c.values.iter().find(|v| v.0 == *seed).map(|v| v.1)).collect();
-            (vs.len() == tests.len()).then(|| (*seed, vs.iter().sum::<f64>() / vs.len() as f64))
+            (vs.len() == tests.len()).then(|| stats::mean(&vs).map(|m| (*seed, m))).flatten()
         })
         .collect()
 }
@@ -272,9 +270,9 @@ mod tests {
         let t = &ts[0];
         assert_eq!(t.corruptions, vec!["shot_noise", "fog"], "MNIST-C's order");
         assert_eq!(t.mixes, vec![O, five]);
-        // shot noise: diffs 0.05, 0.04, 0.03 → mean 0.04, sd 0.01, t(2) = 4.303
+        // shot noise: diffs 0.05, 0.04, 0.03 → mean 0.04, sd 0.01, t(0.975, 2) = 4.3027 (SciPy)
         let i = t.diffs[0][1].unwrap();
-        assert!((i.mean - 0.04).abs() < 1e-12 && (i.hi - i.mean - 4.303 * 0.01 / 3f64.sqrt()).abs() < 1e-9);
+        assert!((i.mean - 0.04).abs() < 1e-12 && (i.hi - i.mean - 4.302652729749462 * 0.01 / 3f64.sqrt()).abs() < 1e-9);
         assert_eq!(Effect::of(&i), Effect::Helps);
         // fog: −0.10, −0.08 → hurts at n = 2 (t(1) = 12.706, half width 0.127: inconclusive)
         let f = t.diffs[1][1].unwrap();

@@ -575,7 +575,7 @@ pub struct Effect {
     pub group: String,
     /// … and coloured by this (e.g. the strategy).
     pub series: String,
-    pub interval: super::claims::Interval,
+    pub interval: super::stats::Interval,
 }
 
 /// A forest plot: one row per effect (mean and 95 % interval of a paired
@@ -747,7 +747,7 @@ fn heat_cell(
     k: usize,
     m: Mix,
     scale: f64,
-    effect: fn(&super::claims::Interval) -> super::corruptions::Effect,
+    effect: fn(&super::stats::Interval) -> super::corruptions::Effect,
 ) -> (RGBColor, String) {
     if m == Mix::new(1, 0) {
         let text = t.cells[r][k].as_ref().map(|c| format!("{:.1}%", c.mean * 100.0)).unwrap_or_else(|| "–".into());

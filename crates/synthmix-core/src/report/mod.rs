@@ -15,6 +15,7 @@ pub mod results;
 pub mod run_summary;
 pub mod run_table;
 pub mod runs;
+pub mod stats;
 pub mod strategies;
 pub mod study;
 pub mod tables;

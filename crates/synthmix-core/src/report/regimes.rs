@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::claims::Interval;
-use super::study::{dataset_title, Cell, MetaCache, ReportParams, Writer};
+use super::stats::{direction, interval_text, Interval, Verdict};
+use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams, Writer};
 use crate::artifact::meta::{MixKind, MixRecord, SetMeta};
 use crate::artifact::provenance;
 use crate::data::subset::Subset;
@@ -282,24 +282,6 @@ impl<'a> Index<'a> {
     }
 }
 
-fn cell_text(c: Option<Cell>) -> String {
-    c.map(|c| c.text()).unwrap_or_else(|| "–".into())
-}
-
-fn interval_text(i: Option<Interval>) -> String {
-    i.map(|i| i.text(true)).unwrap_or_else(|| "–".into())
-}
-
-/// Where a paired difference lies: above 0, below 0, or inconclusive.
-fn direction(i: Option<Interval>) -> &'static str {
-    match i {
-        Some(i) if i.lo > 0.0 => "better",
-        Some(i) if i.hi < 0.0 => "worse",
-        Some(_) => "inconclusive",
-        None => "not measured",
-    }
-}
-
 fn fraction_of(r: &Subset) -> Option<f64> {
     match r {
         Subset::Fraction(f) => Some(*f),
@@ -459,7 +441,7 @@ fn scarce_answer(ix: &Index) -> Option<String> {
         tested.push(*f);
         let any = mults
             .iter()
-            .any(|&m| ix.paired((r, Arm::Synthetic(m)), (r, Arm::Real), Metric::Accuracy).is_some_and(|i| i.lo > 0.0));
+            .any(|&m| ix.paired((r, Arm::Synthetic(m)), (r, Arm::Real), Metric::Accuracy).is_some_and(|i| Verdict::of_sign(&i) == Verdict::Better));
         if any {
             helps.push(*f);
         }

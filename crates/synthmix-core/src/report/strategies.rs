@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::claims::Interval;
-use super::study::{dataset_title, Cell, MetaCache, ReportParams, Writer};
+use super::stats::{self, direction, interval_text, Interval};
+use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams, Writer};
 use crate::artifact::meta::{FilterRecord, SetMeta};
 use crate::artifact::provenance;
 use crate::data::subset::Subset;
@@ -179,8 +179,7 @@ fn filled_count(m: &SetMeta) -> usize {
 
 /// The mean acceptance rate over classes of a pool's filter.
 fn mean_acceptance(m: &SetMeta) -> Option<f64> {
-    let a = &filter_of(m)?.acceptance;
-    (!a.is_empty()).then(|| a.iter().sum::<f64>() / a.len() as f64)
+    stats::mean(&filter_of(m)?.acceptance)
 }
 
 /// The subset rule of a set, or an error saying it is not a study's set.
@@ -375,7 +374,7 @@ impl<'a> Index<'a> {
 
     fn val_mean(&self, arm: &Arm) -> Option<f64> {
         let v: Vec<f64> = self.get(arm).iter().filter_map(|o| o.val).collect();
-        (!v.is_empty() && v.len() == self.get(arm).len()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        (v.len() == self.get(arm).len()).then(|| stats::mean(&v)).flatten()
     }
 
     /// Test accuracy of `a` minus `b`, per seed both have, with its 95 % interval.
@@ -409,27 +408,6 @@ impl<'a> Index<'a> {
 
 fn knob_value(a: &Arm) -> f64 {
     a.knobs.first().and_then(|k| k.1.parse().ok()).unwrap_or(f64::NAN)
-}
-
-fn cell_text(c: Option<Cell>) -> String {
-    c.map(|c| c.text()).unwrap_or_else(|| "–".into())
-}
-
-fn interval_text(i: Option<Interval>) -> String {
-    i.map(|i| i.text(true)).unwrap_or_else(|| "–".into())
-}
-
-/// Where a paired difference lies: above 0, below 0, or inconclusive;
-/// "identical" when every seed scored exactly as the reference (recycling
-/// whose training ended before epoch k redrew nothing).
-fn direction(i: Option<Interval>) -> &'static str {
-    match i {
-        Some(i) if i.lo == 0.0 && i.hi == 0.0 => "identical",
-        Some(i) if i.lo > 0.0 => "better",
-        Some(i) if i.hi < 0.0 => "worse",
-        Some(_) => "inconclusive",
-        None => "not measured",
-    }
 }
 
 /// A regime's name for people: its real share.
@@ -754,14 +732,10 @@ fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> String {
                 regime_title(&rule),
                 cell(&|p| p.fid),
                 cell(&|p| p.recognition),
-                match (acc.is_empty(), filled > 0.0) {
-                    (true, _) => "–".into(),
-                    (false, false) => format!("{:.4}", acc.iter().sum::<f64>() / acc.len() as f64),
-                    (false, true) => format!(
-                        "{:.4} † ({:.1} % of images below τ)",
-                        acc.iter().sum::<f64>() / acc.len() as f64,
-                        100.0 * filled
-                    ),
+                match (stats::mean(&acc), filled > 0.0) {
+                    (None, _) => "–".into(),
+                    (Some(a), false) => format!("{a:.4}"),
+                    (Some(a), true) => format!("{a:.4} † ({:.1} % of images below τ)", 100.0 * filled),
                 }
             );
         }

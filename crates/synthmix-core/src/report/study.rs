@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::generators::{self, GenId, GeneratorInfo};
+use super::stats::Summary;
 use crate::artifact::meta::{self, CheckpointMeta, SetMeta};
 use crate::data::{DataOptions, DatasetName};
 use crate::error::{Error, IoContext, Result};
@@ -171,19 +172,24 @@ pub struct Cell {
 impl Cell {
     /// The cell of these (seed, accuracy) values.
     pub fn new(values: Vec<(u64, f64)>) -> Self {
-        let n = values.len() as f64;
-        let mean = values.iter().map(|v| v.1).sum::<f64>() / n;
-        let std = if values.len() > 1 {
-            (values.iter().map(|v| (v.1 - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-        } else {
-            0.0
-        };
-        Cell { values, mean, std }
+        let v: Vec<f64> = values.iter().map(|v| v.1).collect();
+        let s = Summary::of(&v).unwrap_or(Summary { mean: f64::NAN, std: 0.0, n: 0 });
+        Cell { values, mean: s.mean, std: s.std }
+    }
+
+    /// Mean, sample std and n of the cell's values.
+    pub fn summary(&self) -> Summary {
+        Summary { mean: self.mean, std: self.std, n: self.values.len() }
     }
 
     pub fn text(&self) -> String {
         format!("{:.4} ± {:.4} (n={})", self.mean, self.std, self.values.len())
     }
+}
+
+/// An optional cell as text (`–` where not measured).
+pub fn cell_text(c: Option<Cell>) -> String {
+    c.map(|c| c.text()).unwrap_or_else(|| "–".into())
 }
 
 /// Results grouped by (dataset, generator, mix, test).

@@ -58,7 +58,7 @@ pub fn unique_slug(title: &str, used: &mut std::collections::BTreeSet<String>) -
 /// Markdown → blocks; images named relative to `dir` are embedded.
 pub fn blocks(md: &str, dir: &Path) -> Result<Vec<Block>> {
     let events: Vec<Event> = Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
-        .map(|e| embed_image(e, dir))
+        .map(|e| embed_image(raw_html_as_text(e), dir))
         .collect::<Result<_>>()?;
     let mut out = Vec::new();
     let mut prose: Vec<Event> = Vec::new();
@@ -86,6 +86,15 @@ fn flush(prose: &mut Vec<Event>, out: &mut Vec<Block>) {
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, prose.drain(..));
     out.push(Block::Html { html });
+}
+
+/// Raw HTML in a report's Markdown is shown as text, never passed through:
+/// reports print names that come from users' folders and CSV cells.
+fn raw_html_as_text(e: Event<'_>) -> Event<'_> {
+    match e {
+        Event::Html(s) | Event::InlineHtml(s) => Event::Text(s),
+        other => other,
+    }
 }
 
 /// A local image becomes a data URI (its `.svg` twin when the report wrote one).
@@ -196,5 +205,18 @@ mod tests {
         );
         let Block::Html { html } = &b[1] else { panic!("{b:?}") };
         assert!(html.contains("src=\"data:image/png;base64,"), "{html}");
+    }
+
+    #[test]
+    fn raw_html_is_shown_as_text() {
+        let md = "ds<img src=q onerror=alert(8)> in prose\n\n<script>alert(1)</script>\n\n| name | v |\n|---|---|\n| <b onmouseover=x>c</b> | 1 |\n";
+        let b = blocks(md, Path::new(".")).unwrap();
+        let Block::Html { html } = &b[0] else { panic!("{b:?}") };
+        assert!(html.contains("ds&lt;img src=q onerror=alert(8)&gt;") && html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("<img") && !html.contains("<script"), "{html}");
+        let Block::Table(t) = &b[1] else { panic!("{b:?}") };
+        let cell = t.rows[0][0].html.as_deref().unwrap();
+        assert!(cell.contains("&lt;b onmouseover=x&gt;") && !cell.contains("<b "), "{cell}");
+        assert_eq!(t.rows[0][0].text, "<b onmouseover=x>c</b>", "the sortable text is the name itself");
     }
 }
