@@ -15,23 +15,6 @@ use crate::error::{Error, IoContext, Result};
 /// runs in the `synthmix` of the folder this names, else in the running one.
 pub const BIN_DIR_ENV: &str = "SYNTHMIX_BIN_DIR";
 
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Targets (names or globs) to bring up to date, with their dependencies; all when empty.
-    pub targets: Vec<String>,
-    /// Stages run at once (default: the number of cores).
-    pub jobs: Option<usize>,
-    pub dry_run: bool,
-    pub keep_going: bool,
-    /// Rerun the named targets (all selected ones when none is named) even if cached.
-    pub force: bool,
-    /// The data dir, passed to every stage as `SYNTHMIX_DATA`.
-    pub data_dir: PathBuf,
-    /// Re-hash stored and placed outputs instead of trusting their size and
-    /// time; a changed stored output is rebuilt, a changed placed one restored.
-    pub verify: bool,
-}
-
 /// The program that runs a stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageExe {
