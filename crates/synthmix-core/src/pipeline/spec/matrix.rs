@@ -73,33 +73,7 @@ pub(super) fn expand_matrix(
                 return Err(lines.err(at, format!("matrix variable '{var}' is reserved")));
             }
             let values: Vec<Val> = match vals {
-                toml::Value::String(spec) => {
-                    // "AXIS" or "AXIS[name, name]" (the values of the axis with those names).
-                    let (axis, only) = match spec.split_once('[') {
-                        Some((a, rest)) => {
-                            let sel = rest.strip_suffix(']').ok_or_else(|| {
-                                lines.err(at, format!("matrix '{var}': '{spec}' lacks its closing ']'"))
-                            })?;
-                            (a.trim(), Some(sel.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>()))
-                        }
-                        None => (spec.trim(), None),
-                    };
-                    let all = axes.get(axis).ok_or_else(|| {
-                        lines.err(at, format!("matrix: '{var}' names axis '{axis}', which [axes] does not define"))
-                    })?;
-                    match only {
-                        None => all.clone(),
-                        Some(names) => {
-                            for n in &names {
-                                if !all.iter().any(|v| &v.display() == n) {
-                                    return Err(lines
-                                        .err(at, format!("matrix '{var}': axis '{axis}' has no value named '{n}'")));
-                                }
-                            }
-                            all.iter().filter(|v| names.contains(&v.display())).cloned().collect()
-                        }
-                    }
-                }
+                toml::Value::String(spec) => axis_values(lines, at, var, spec, axes)?,
                 toml::Value::Array(a) => a
                     .iter()
                     .map(|x| to_val(x).map_err(|e| lines.err(at, format!("matrix '{var}': {e}"))))
@@ -125,6 +99,32 @@ pub(super) fn expand_matrix(
         cells.extend(acc);
     }
     Ok(cells)
+}
+
+/// The values a matrix variable takes from an axis: `"AXIS"` (all of
+/// them) or `"AXIS[name, name]"` (those with these names).
+fn axis_values(lines: &Lines, at: usize, var: &str, spec: &str, axes: &BTreeMap<String, Vec<Val>>) -> Result<Vec<Val>> {
+    let (axis, only) = match spec.split_once('[') {
+        Some((a, rest)) => {
+            let sel = rest
+                .strip_suffix(']')
+                .ok_or_else(|| lines.err(at, format!("matrix '{var}': '{spec}' lacks its closing ']'")))?;
+            (a.trim(), Some(sel.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>()))
+        }
+        None => (spec.trim(), None),
+    };
+    let all = axes
+        .get(axis)
+        .ok_or_else(|| lines.err(at, format!("matrix: '{var}' names axis '{axis}', which [axes] does not define")))?;
+    let Some(names) = only else {
+        return Ok(all.clone());
+    };
+    for n in &names {
+        if !all.iter().any(|v| &v.display() == n) {
+            return Err(lines.err(at, format!("matrix '{var}': axis '{axis}' has no value named '{n}'")));
+        }
+    }
+    Ok(all.iter().filter(|v| names.contains(&v.display())).cloned().collect())
 }
 
 /// `[a, b]` → roles `0`, `1`; `{ x = a, y = [b, c] }` → roles `x`, `y`.
