@@ -63,9 +63,10 @@ impl Job {
         Ok(Prepared::Run(Job { index: i, forced, key: Some(Key { comps, hash }), why }))
     }
 
-    /// Target `i`, queued behind the jobs of its inputs.
-    pub fn after_inputs(i: usize, forced: bool) -> Job {
-        Job { index: i, forced, key: None, why: "after the jobs of its inputs".into() }
+    /// Target `i` as a job that computes its key itself when it starts: one
+    /// queued behind the jobs of its inputs, or one an earlier run queued.
+    pub fn keyed_later(i: usize, forced: bool) -> Job {
+        Job { index: i, forced, key: None, why: "its inputs are still being made".into() }
     }
 
     /// Starts the stage with `threads` threads, its outputs going to a fresh

@@ -208,7 +208,7 @@ impl<'a> Scheduler<'a> {
             let state = match self.exec.resume(i) {
                 Some(l) => {
                     self.say(l.verb, i, &l.note);
-                    State::Running(Job::after_inputs(i, forced))
+                    State::Running(Job::keyed_later(i, forced))
                 }
                 None => self.prepare(i, forced)?,
             };
@@ -222,7 +222,7 @@ impl<'a> Scheduler<'a> {
     /// its inputs where they are still to end).
     fn prepare(&mut self, i: usize, forced: bool) -> Result<State> {
         if !self.p.targets[i].deps.iter().all(|d| self.is(*d, |s| matches!(s, State::Done))) {
-            return Ok(State::Queued(Job::after_inputs(i, forced)));
+            return Ok(State::Queued(Job::keyed_later(i, forced)));
         }
         match Job::prepare(self.p, &mut self.env, &self.results, i, forced, self.opts.verify)? {
             Prepared::Run(job) => Ok(State::Queued(job)),
