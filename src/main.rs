@@ -51,41 +51,9 @@ struct SlurmArgs {
     /// each ended (Ctrl-C offers to cancel them).
     #[arg(long)]
     wait: bool,
-    /// Slurm partition of every job (sbatch --partition).
-    #[arg(long)]
-    partition: Option<String>,
-    /// Slurm account charged (sbatch --account).
-    #[arg(long)]
-    account: Option<String>,
-    /// Time limit of every job, e.g. 2:00:00 (sbatch --time).
-    #[arg(long)]
-    time: Option<String>,
-    /// CPUs of every job, its stage's threads (sbatch --cpus-per-task).
-    #[arg(long, value_name = "N")]
-    cpus_per_task: Option<usize>,
-    /// Memory of every job, e.g. 8G (sbatch --mem).
-    #[arg(long)]
-    mem: Option<String>,
-    /// GPUs of each --device cuda target (sbatch --gres=gpu:N; default 1).
-    #[arg(long, value_name = "N")]
-    gpus: Option<usize>,
-    /// A further sbatch flag for every job, e.g. --sbatch-flag=--qos=long (repeatable).
-    #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
-    sbatch_flag: Vec<String>,
-}
-
-impl SlurmArgs {
-    fn resources(&self) -> pipeline::slurm::Resources {
-        pipeline::slurm::Resources {
-            partition: self.partition.clone(),
-            account: self.account.clone(),
-            time: self.time.clone(),
-            cpus_per_task: self.cpus_per_task,
-            mem: self.mem.clone(),
-            gpus: self.gpus,
-            extra: (!self.sbatch_flag.is_empty()).then(|| self.sbatch_flag.clone()),
-        }
-    }
+    // The same struct as the spec's `[executor.slurm]`: one list of resources.
+    #[command(flatten)]
+    resources: pipeline::spec::Resources,
 }
 
 #[derive(Subcommand)]
@@ -431,7 +399,7 @@ fn main() -> std::process::ExitCode {
         let opts = CorruptionArgs::default().data_options(cli.data_dir.as_deref());
         match cli.cmd {
             Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, verify, artifacts, skip, slurm } => {
-                if slurm.executor == Executor::Local && (slurm.wait || slurm.resources() != Default::default()) {
+                if slurm.executor == Executor::Local && (slurm.wait || slurm.resources != Default::default()) {
                     anyhow::bail!("--wait and the Slurm resource flags need --executor slurm");
                 }
                 let lo = pipeline::LoadOptions { artifacts: artifacts.clone(), check_files: true, skip: skip.clone() };
@@ -446,18 +414,11 @@ fn main() -> std::process::ExitCode {
                     data_dir: opts.data_dir.clone(),
                 };
                 if dry_run {
-                    print!("{}", pipeline::run::dry_run_text(&p, &pipeline::plan(&p, &ro)?));
+                    print!("{}", pipeline::plan::dry_run_text(&p, &pipeline::plan(&p, &ro)?));
                 } else if slurm.executor == Executor::Slurm {
-                    let so = pipeline::slurm::SlurmOptions {
-                        resources: slurm.resources(),
-                        wait: slurm.wait,
-                        skip,
-                        artifacts,
-                    };
-                    let s = pipeline::slurm::submit(&p, &ro, &so)?;
-                    if so.wait {
-                        pipeline::slurm::wait(&p, &s)?;
-                    }
+                    let so =
+                        pipeline::slurm::SlurmOptions { resources: slurm.resources, wait: slurm.wait, skip, artifacts };
+                    pipeline::run::run_on_slurm(&p, &ro, &so)?;
                 } else {
                     pipeline::run(&p, &ro)?;
                 }
@@ -476,7 +437,7 @@ fn main() -> std::process::ExitCode {
                 let ro =
                     pipeline::RunOptions { targets, verify, data_dir: opts.data_dir.clone(), ..Default::default() };
                 let notes = pipeline::slurm::status_notes(&p)?;
-                print!("{}", pipeline::run::status_text_with(&p, &pipeline::plan(&p, &ro)?, &notes));
+                print!("{}", pipeline::plan::status_text_with(&p, &pipeline::plan(&p, &ro)?, &notes));
             }
             Cmd::Report { study, metrics, paper, out, title, expect_datasets, note, prior } => {
                 let params =

@@ -1,0 +1,280 @@
+//! A job: one target brought up to date. Prepared (its key computed, its
+//! cached result found, else why it must run), launched as a stage process
+//! writing into its staging folder and its log, then committed through
+//! [`Results`](super::results::Results).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use super::cache::{self, Components, Record};
+use super::env::Env;
+use super::results::{now_unix, Results};
+use super::spec::{Pipeline, Target};
+use crate::error::{Error, IoContext, Result};
+
+/// A job's cache key and what it is computed from.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub comps: Components,
+    pub hash: String,
+}
+
+/// A target that must run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub index: usize,
+    /// Runs even if cached (`--force`).
+    pub forced: bool,
+    /// Known once its inputs exist; a job queued behind the jobs of its
+    /// inputs (a Slurm job) computes it when it starts.
+    pub key: Option<Key>,
+    /// Why it runs, in the user's words.
+    pub why: String,
+}
+
+/// What preparing a target found.
+pub enum Prepared {
+    Cached(Record),
+    Run(Job),
+}
+
+impl Job {
+    /// Target `i`, whose inputs are all done: its cached result (unless
+    /// forced), else a job to run and why.
+    pub fn prepare(
+        p: &Pipeline,
+        env: &mut Env,
+        results: &Results,
+        i: usize,
+        forced: bool,
+        verify: bool,
+    ) -> Result<Prepared> {
+        let comps = env.components(p, i, results.records())?;
+        let hash = comps.key();
+        if !forced {
+            if let Some(r) = results.cache.lookup(&hash, verify)? {
+                return Ok(Prepared::Cached(r));
+            }
+        }
+        let prev = results.cache.last_state(&p.name, &p.targets[i].name)?;
+        let why = explain(prev.as_ref(), &comps, forced);
+        Ok(Prepared::Run(Job { index: i, forced, key: Some(Key { comps, hash }), why }))
+    }
+
+    /// Target `i` as a job that computes its key itself when it starts: one
+    /// queued behind the jobs of its inputs, or one an earlier run queued.
+    pub fn keyed_later(i: usize, forced: bool) -> Job {
+        Job { index: i, forced, key: None, why: "its inputs are still being made".into() }
+    }
+
+    /// Starts the stage with `threads` threads, its outputs going to a fresh
+    /// staging folder, stdout and stderr to its log (under a header that says
+    /// what runs).
+    pub fn launch(&self, p: &Pipeline, env: &Env, threads: usize) -> Result<Child> {
+        let t = &p.targets[self.index];
+        let key = self.key.as_ref().expect("a job launched here has its inputs, so its key");
+        let staging = p.staging_dir(t);
+        cache::remove_tree(&staging)?;
+        for o in &t.outputs {
+            let d = staging.join(&o.rel);
+            let d = d.parent().expect("has a parent");
+            std::fs::create_dir_all(d).at(d)?;
+        }
+        let bin = env.binary(p, t)?;
+        let log = p.log_path(t);
+        let header = log_header(p, t, key, threads, &bin.to_string());
+        let dir = log.parent().expect("log has a folder");
+        std::fs::create_dir_all(dir).at(dir)?;
+        std::fs::write(&log, header).at(&log)?;
+        let f = std::fs::OpenOptions::new().append(true).open(&log).at(&log)?;
+        let f2 = f.try_clone().at(&log)?;
+        let mut cmd = bin.command();
+        cmd.args(&t.args)
+            .env("SYNTHMIX_DATA", &env.data_dir)
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(f))
+            .stderr(Stdio::from(f2));
+        die_with_parent(&mut cmd);
+        cmd.spawn().map_err(|e| Error::Invalid(format!("{}: cannot start {bin}: {e}", t.name)))
+    }
+}
+
+/// The first lines of a stage's log: what runs, with which key and threads.
+fn log_header(p: &Pipeline, t: &Target, key: &Key, threads: usize, exe: &str) -> String {
+    let mut h = String::new();
+    let _ = writeln!(h, "# synthmix run {}: target {} (spec line {})", p.spec_path.display(), t.name, t.line);
+    let _ = writeln!(h, "# command: {} {}", t.stage, t.args.join(" "));
+    let _ = writeln!(
+        h,
+        "# key {}; stage version {}; {threads} thread(s); started unix {}",
+        key.hash,
+        key.comps.stage_version,
+        now_unix()
+    );
+    let _ = writeln!(h, "# executable: {exe}");
+    h
+}
+
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    extern "C" {
+        fn prctl(option: i32, ...) -> i32;
+        fn getppid() -> i32;
+    }
+    const PR_SET_PDEATHSIG: i32 = 1;
+    const SIGKILL: u64 = 9;
+    let parent = std::process::id() as i32;
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if getppid() != parent {
+                return Err(std::io::Error::other("the runner exited before the stage started"));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
+
+/// Why target `t` failed, with the last line of its log.
+pub fn failure(p: &Pipeline, t: &Target, e: impl std::fmt::Display) -> String {
+    let log = p.log_path(t);
+    format!("{e}; log {}: {}", log.display(), last_line(&log))
+}
+
+/// The last non-empty line of a log (at most 300 characters).
+pub fn last_line(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .ok()
+        .and_then(|s| s.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().chars().take(300).collect()))
+        .unwrap_or_default()
+}
+
+/// The last `n` non-empty lines of a stage's log (its header left out),
+/// indented, for a failure message.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let header = ["# synthmix run ", "# command: ", "# key ", "# executable: "];
+    let lines: Vec<&str> =
+        text.lines().filter(|l| !l.trim().is_empty() && !header.iter().any(|h| l.starts_with(h))).collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("    {l}\n")).collect()
+}
+
+/// Why a target must run, compared with what was last placed.
+pub fn explain(prev: Option<&Record>, cur: &Components, forced: bool) -> String {
+    if forced {
+        return "forced".into();
+    }
+    let Some(prev) = prev else {
+        return "new (never built)".into();
+    };
+    let old = &prev.components;
+    if old == cur {
+        return "its cached result is gone from the store".into();
+    }
+    let mut why: Vec<String> = Vec::new();
+    if old.stage != cur.stage {
+        why.push(format!("stage changed: {} → {}", old.stage, cur.stage));
+    } else if old.stage_version != cur.stage_version {
+        why.push(version_change(&cur.stage, &old.stage_version, &cur.stage_version));
+    }
+    for (k, v) in &cur.params {
+        match old.params.get(k) {
+            Some(o) if o != v => why.push(format!("changed parameter {k}: {o} → {v}")),
+            None => why.push(format!("new parameter {k} = {v}")),
+            _ => {}
+        }
+    }
+    for k in old.params.keys().filter(|k| !cur.params.contains_key(*k)) {
+        why.push(format!("parameter {k} removed"));
+    }
+    let old_in: BTreeMap<&String, &String> = old.inputs.iter().map(|(a, b)| (a, b)).collect();
+    let cur_in: BTreeMap<&String, &String> = cur.inputs.iter().map(|(a, b)| (a, b)).collect();
+    for (k, h) in &cur_in {
+        match old_in.get(k) {
+            Some(o) if o != h => why.push(format!("changed input {k}")),
+            None => why.push(format!("new input {k}")),
+            _ => {}
+        }
+    }
+    for k in old_in.keys().filter(|k| !cur_in.contains_key(*k)) {
+        why.push(format!("input {k} removed"));
+    }
+    if why.iter().all(|w| !w.contains("parameter")) && old.args != cur.args {
+        let first = old.args.iter().zip(&cur.args).find(|(a, b)| a != b);
+        why.push(match first {
+            Some((a, b)) => format!("changed command: {a} → {b}"),
+            None => "changed command".into(),
+        });
+    }
+    if why.is_empty() {
+        "changed".into()
+    } else {
+        why.join("; ")
+    }
+}
+
+/// Why a new stage version reruns a target, in the user's terms.
+fn version_change(stage: &str, old: &str, cur: &str) -> String {
+    match (old.strip_prefix("semantic:"), cur.strip_prefix("semantic:")) {
+        (Some(o), Some(c)) => format!("stage {stage} changed what it computes: {o} → {c}"),
+        (None, Some(c)) => format!("stage {stage} now keyed by its semantic version {c} (was {old})"),
+        _ if old.starts_with("blake3:") && cur.starts_with("blake3:") => {
+            format!("stage {stage} changed (rebuilt binary)")
+        }
+        _ => format!("stage {stage} version changed: {old} → {cur}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comps(epochs: &str, input: &str) -> Components {
+        Components {
+            stage: "clf-train".into(),
+            stage_version: "blake3:aa".into(),
+            args: vec!["--epochs".into(), epochs.into(), "--train".into(), "mix.safetensors".into()],
+            params: [("epochs".to_string(), epochs.to_string())].into(),
+            inputs: vec![("mix.safetensors".into(), input.into())],
+        }
+    }
+
+    fn record(c: Components) -> Record {
+        Record {
+            format: cache::FORMAT.into(),
+            key: c.key(),
+            target: "t".into(),
+            pipeline: "p".into(),
+            components: c,
+            outputs: vec![],
+            wall_time_s: 0.0,
+            finished_unix: 0,
+        }
+    }
+
+    #[test]
+    fn explains_why_a_target_runs() {
+        let old = record(comps("1", "h1"));
+        assert_eq!(explain(None, &comps("1", "h1"), false), "new (never built)");
+        assert_eq!(explain(Some(&old), &comps("1", "h1"), true), "forced");
+        assert_eq!(explain(Some(&old), &comps("2", "h1"), false), "changed parameter epochs: 1 → 2");
+        assert_eq!(explain(Some(&old), &comps("1", "h2"), false), "changed input mix.safetensors");
+        let mut v = comps("1", "h1");
+        v.stage_version = "blake3:bb".into();
+        assert_eq!(explain(Some(&old), &v, false), "stage clf-train changed (rebuilt binary)");
+        let mut a = comps("1", "h1");
+        a.args.push("--lr".into());
+        assert!(explain(Some(&old), &a, false).starts_with("changed command"));
+        assert_ne!(comps("1", "h1").key(), comps("1", "h2").key());
+        assert_eq!(comps("1", "h1").key(), comps("1", "h1").key());
+    }
+}

@@ -1,0 +1,108 @@
+//! What a run has made so far: the record of every target done, and which
+//! target placed which output. Every cached result is placed, and every
+//! finished stage committed, through here.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::cache::{self, Cache, Components, Record};
+use super::spec::{normalize, Pipeline};
+use crate::error::{Error, Result};
+
+pub struct Results {
+    pub cache: Cache,
+    records: HashMap<usize, Record>,
+    /// The target that declares each output (normalised path).
+    declared_owner: HashMap<PathBuf, usize>,
+    /// The target whose result placed each file, side files included.
+    placed_by: HashMap<PathBuf, usize>,
+}
+
+impl Results {
+    pub fn new(p: &Pipeline) -> Self {
+        Results {
+            cache: Cache::new(&p.artifacts),
+            records: HashMap::new(),
+            declared_owner: p
+                .targets
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| t.outputs.iter().map(move |o| (normalize(&o.rel), i)))
+                .collect(),
+            placed_by: HashMap::new(),
+        }
+    }
+
+    /// The records of the targets done so far, by target index.
+    pub fn records(&self) -> &HashMap<usize, Record> {
+        &self.records
+    }
+
+    /// Notes target `i`'s result without placing it (a dry run).
+    pub fn remember(&mut self, i: usize, r: Record) {
+        self.records.insert(i, r);
+    }
+
+    /// Places target `i`'s cached result in the out folder and makes it the
+    /// target's last state; the number of files copied (0: all in place).
+    pub fn place(&mut self, p: &Pipeline, i: usize, r: Record, verify: bool) -> Result<usize> {
+        let placed = self.cache.place(&r, &p.out, verify)?;
+        self.cache.write_state(&r)?;
+        self.note_placed(i, &r);
+        self.records.insert(i, r);
+        Ok(placed)
+    }
+
+    fn note_placed(&mut self, i: usize, r: &Record) {
+        for o in &r.outputs {
+            self.placed_by.insert(normalize(&o.path), i);
+        }
+    }
+
+    /// Commits what target `i`'s stage wrote into its staging folder to the
+    /// store and places it, unless a file lands on another target's output.
+    pub fn commit(&mut self, p: &Pipeline, i: usize, comps: Components, key: String, secs: f64) -> Result<()> {
+        let t = &p.targets[i];
+        let staging = p.staging_dir(t);
+        let declared: Vec<PathBuf> = t.outputs.iter().map(|o| o.rel.clone()).collect();
+        let record = Record {
+            format: cache::FORMAT.into(),
+            key,
+            target: t.name.clone(),
+            pipeline: p.name.clone(),
+            components: comps,
+            outputs: vec![],
+            wall_time_s: secs,
+            finished_unix: now_unix(),
+        };
+        self.check_side_files(p, i, &staging)?;
+        let r = self.cache.commit(&staging, &declared, record)?;
+        self.cache.place(&r, &p.out, false)?;
+        self.cache.write_state(&r)?;
+        self.note_placed(i, &r);
+        self.records.insert(i, r);
+        cache::remove_tree(&staging)
+    }
+
+    /// Side files must not land on another target's outputs.
+    fn check_side_files(&self, p: &Pipeline, i: usize, staging: &std::path::Path) -> Result<()> {
+        let mut files = Vec::new();
+        cache::walk(staging, &mut files)?;
+        for f in &files {
+            let rel = normalize(f.strip_prefix(staging).expect("under staging"));
+            let other = self.declared_owner.get(&rel).or_else(|| self.placed_by.get(&rel)).copied();
+            if let Some(j) = other.filter(|&j| j != i) {
+                return Err(Error::Invalid(format!(
+                    "it wrote {}, which is an output of target '{}': give the two targets different output names",
+                    rel.display(),
+                    p.targets[j].name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

@@ -1,0 +1,181 @@
+//! Making a target's Slurm job: its `sbatch` flags from the resources, its
+//! script, and the `synthmix run-target` command line it runs.
+
+use std::path::{Path, PathBuf};
+
+use super::queue::{job_dir, slurm_cmd};
+use crate::error::{Error, IoContext, Result};
+use crate::pipeline::plan::RunOptions;
+use crate::pipeline::spec::{Pipeline, Resources, Target, Threads};
+
+/// `run --executor slurm`'s own options.
+#[derive(Debug, Clone, Default)]
+pub struct SlurmOptions {
+    /// Command-line resources; they override the spec's.
+    pub resources: Resources,
+    /// Stay attached until every job has finished (Ctrl-C offers to cancel them).
+    pub wait: bool,
+    /// The `--skip` patterns and `--artifacts` folder the spec was loaded
+    /// with: each job loads it the same way, from the same folder, so its
+    /// paths (which enter the cache keys) are the same.
+    pub skip: Vec<String>,
+    pub artifacts: Option<PathBuf>,
+}
+
+/// The resources of target `t`'s job: spec, its stage's table, command line.
+pub fn resources_for(p: &Pipeline, t: &Target, cli: &Resources) -> Resources {
+    p.slurm.for_stage(&t.stage).overlay(cli)
+}
+
+/// Whether a target computes on a GPU (`--device cuda` in its command).
+fn uses_cuda(t: &Target) -> bool {
+    t.args.windows(2).any(|w| w[0] == "--device" && w[1].starts_with("cuda"))
+        || t.args.iter().any(|a| a.starts_with("--device=cuda"))
+}
+
+/// The `sbatch` flags of a target's job (without the dependency).
+pub fn sbatch_flags(p: &Pipeline, t: &Target, r: &Resources, cwd: &Path) -> Vec<String> {
+    let dir = job_dir(p);
+    let mut f = vec![
+        "--parsable".to_string(),
+        format!("--job-name=synthmix:{}:{}", p.name, t.name),
+        format!("--output={}", dir.join(format!("{}.out", t.name)).display()),
+        format!("--chdir={}", cwd.display()),
+        "--export=ALL".to_string(),
+        "--kill-on-invalid-dep=yes".to_string(),
+    ];
+    let opt = |f: &mut Vec<String>, k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            f.push(format!("--{k}={v}"));
+        }
+    };
+    opt(&mut f, "partition", &r.partition);
+    opt(&mut f, "account", &r.account);
+    opt(&mut f, "time", &r.time);
+    let cpus = r.cpus_per_task.or(match t.threads {
+        Some(Threads::Exactly(n)) => Some(n),
+        _ => None,
+    });
+    if let Some(n) = cpus {
+        f.push(format!("--cpus-per-task={n}"));
+    }
+    opt(&mut f, "mem", &r.mem);
+    if uses_cuda(t) {
+        f.push(format!("--gres=gpu:{}", r.gpus.unwrap_or(1)));
+    }
+    f.extend(r.extra.iter().flatten().cloned());
+    f
+}
+
+/// Quotes a word for `sh`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Writes the job script of target `t` and submits it; returns the job id.
+pub fn sbatch(p: &Pipeline, t: &Target, deps: &[String], flags: Vec<String>, run_target: &[String]) -> Result<String> {
+    let dir = job_dir(p);
+    std::fs::create_dir_all(&dir).at(&dir)?;
+    let script = dir.join(format!("{}.sh", t.name));
+    let cmd: Vec<String> = run_target.iter().map(|a| sh_quote(a)).collect();
+    let body = format!(
+        "#!/bin/sh\n# synthmix: target {} of pipeline {} (written by synthmix run --executor slurm)\nexec {}\n",
+        t.name,
+        p.name,
+        cmd.join(" ")
+    );
+    std::fs::write(&script, body).at(&script)?;
+    let mut args = flags;
+    if !deps.is_empty() {
+        args.push(format!("--dependency=afterok:{}", deps.join(":")));
+    }
+    args.push(script.display().to_string());
+    tracing::debug!("sbatch {}", args.join(" "));
+    let out = slurm_cmd("sbatch", &args).map_err(|e| Error::Invalid(format!("target '{}': {e}", t.name)))?;
+    let id = out.trim().split(';').next().unwrap_or("").to_string();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit() || c == '_') {
+        return Err(Error::Invalid(format!("target '{}': sbatch printed '{}', not a job id", t.name, out.trim())));
+    }
+    Ok(id)
+}
+
+/// The `synthmix run-target` command line a job runs.
+pub fn run_target_argv(
+    p: &Pipeline,
+    t: &Target,
+    opts: &RunOptions,
+    so: &SlurmOptions,
+    forced: bool,
+) -> Result<Vec<String>> {
+    let exe =
+        std::env::current_exe().map_err(|e| Error::Invalid(format!("cannot locate the synthmix executable: {e}")))?;
+    let abs = |x: &Path| std::path::absolute(x).unwrap_or_else(|_| x.to_path_buf()).display().to_string();
+    let mut v = vec![
+        exe.display().to_string(),
+        "--data-dir".into(),
+        abs(&opts.data_dir),
+        "run-target".into(),
+        p.spec_path.display().to_string(),
+        t.name.clone(),
+    ];
+    if let Some(a) = &so.artifacts {
+        v.extend(["--artifacts".into(), a.display().to_string()]);
+    }
+    for s in &so.skip {
+        v.extend(["--skip".into(), s.clone()]);
+    }
+    if forced {
+        v.push("--force".into());
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::spec::{load, LoadOptions};
+
+    fn spec(extra: &str) -> Result<Pipeline> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        let body = format!(
+            "[target.a]\ncommand = \"my-stage --out {{out}}\"\noutputs = [\"a.st\"]\n\n\
+             [target.g]\ncommand = \"my-gan --device cuda --out {{out}}\"\noutputs = [\"g.st\"]\nthreads = 3\n\n{extra}"
+        );
+        std::fs::write(&path, body).unwrap();
+        load(&path, &LoadOptions::default())
+    }
+
+    #[test]
+    fn resources_come_from_the_spec_its_stage_tables_and_the_command_line() {
+        let p = spec(
+            "[executor.slurm]\npartition = \"cpu\"\ntime = \"1:00:00\"\nmem = \"4G\"\nextra = [\"--qos=low\"]\n\n\
+             [executor.slurm.stage.my-gan]\npartition = \"gpu\"\ngpus = 2\n",
+        )
+        .unwrap();
+        let cli = Resources { time: Some("9:00".into()), ..Default::default() };
+        let cwd = Path::new("/w");
+        let a = sbatch_flags(&p, p.target("a").unwrap(), &resources_for(&p, p.target("a").unwrap(), &cli), cwd);
+        for f in ["--partition=cpu", "--time=9:00", "--mem=4G", "--qos=low", "--kill-on-invalid-dep=yes", "--chdir=/w"]
+        {
+            assert!(a.contains(&f.to_string()), "{f} not in {a:?}");
+        }
+        assert!(!a.iter().any(|f| f.starts_with("--gres") || f.starts_with("--cpus-per-task")), "{a:?}");
+        let g = sbatch_flags(&p, p.target("g").unwrap(), &resources_for(&p, p.target("g").unwrap(), &cli), cwd);
+        for f in ["--partition=gpu", "--gres=gpu:2", "--cpus-per-task=3", "--job-name=synthmix:s:g"] {
+            assert!(g.contains(&f.to_string()), "{f} not in {g:?}");
+        }
+    }
+
+    #[test]
+    fn bad_executor_tables_are_refused_with_their_line() {
+        let e = spec("[executor.slurm]\npartitions = \"cpu\"\n").unwrap_err().to_string();
+        assert!(e.contains("s.toml:11") && e.contains("partitions"), "{e}");
+        let e = spec("[executor.slurm.stage.evaluate]\ntime = \"1:00\"\n").unwrap_err().to_string();
+        assert!(e.contains("no target runs stage 'evaluate'"), "{e}");
+        let e = spec("[executor.slurm]\ncpus-per-task = 0\n").unwrap_err().to_string();
+        assert!(e.contains("cpus-per-task must be at least 1"), "{e}");
+        let e = spec("[executor.pbs]\nqueue = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("pbs"), "{e}");
+    }
+}

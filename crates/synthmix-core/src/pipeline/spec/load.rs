@@ -1,0 +1,170 @@
+//! Reading a spec file: the phases in order, `[executor.slurm]`, and every
+//! built-in stage's command checked against its own flags.
+
+use std::path::Path;
+
+use super::expand::{apply_skip, expand_targets, read_axes, read_global_params, read_head, RawExecutor, RawSpec};
+use super::lines::Lines;
+use super::model::{LoadOptions, Pipeline, Target};
+use super::resolve::{index_names, index_outputs, render_commands, resolve_inputs, topo_sort};
+use super::resources::Resources;
+use crate::error::{Error, Result};
+
+/// Reads, expands and validates a spec.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Pipeline> {
+    let src = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let p = parse(path, &src, opts)?;
+    check_commands(&p)?;
+    Ok(p)
+}
+
+/// Parses every built-in stage's expanded command with that stage's own
+/// flags, so a misspelt flag or a bad value fails before anything runs
+/// rather than when the target is reached, hours in.
+pub fn check_commands(p: &Pipeline) -> Result<()> {
+    for t in &p.targets {
+        let Some(stage) = crate::stages::find(&t.stage) else { continue };
+        let cmd = (stage.command)();
+        let argv: Vec<std::ffi::OsString> =
+            std::iter::once(t.stage.clone()).chain(t.args.iter().cloned()).map(Into::into).collect();
+        let argv = crate::stages::config::expand(&cmd, argv).map_err(|e| {
+            Error::Invalid(format!("{}:{}: target '{}': {e}", p.spec_path.display(), t.command_line, t.name))
+        })?;
+        if let Err(e) = cmd.args_override_self(true).try_get_matches_from(argv) {
+            // clap's message, on one line: its first line and the indented ones after it
+            // (e.g. the missing required flags), without the usage and tips.
+            let text = e.to_string();
+            let mut lines = text.lines();
+            let mut first = lines.next().unwrap_or("").trim_start_matches("error: ").to_string();
+            for l in lines.take_while(|l| l.starts_with("  ")) {
+                first.push(' ');
+                first.push_str(l.trim());
+            }
+            let why = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    "asks for --help or --version instead of running".to_string()
+                }
+                _ => first,
+            };
+            return Err(Error::Invalid(format!(
+                "{}:{}: target '{}': {} {why}",
+                p.spec_path.display(),
+                t.command_line,
+                t.name,
+                t.stage
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a spec in phases: the TOML, the `[pipeline]` table, axes and
+/// global parameters, every target's matrix cells, `--skip`, the name and
+/// output indexes, inputs, then every command (which needs every path).
+fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
+    let lines = Lines { path, src };
+    let raw: RawSpec = toml::from_str(src).map_err(|e| {
+        let at = e.span().map(|s| s.start).unwrap_or(0);
+        lines.err(at, e.message().split_whitespace().collect::<Vec<_>>().join(" "))
+    })?;
+    let head = read_head(&lines, raw.pipeline.as_ref().map(|p| p.get_ref()), opts)?;
+    let axes = read_axes(&lines, &raw)?;
+    let global_params = read_global_params(&lines, &raw)?;
+    let spec_dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let mut pending = expand_targets(&lines, &raw, &axes, &global_params, &spec_dir)?;
+    let skipped = apply_skip(&mut pending, opts, path)?;
+    let by_name = index_names(&lines, &pending)?;
+    let output_owner = index_outputs(&lines, &pending, &head.out)?;
+    let resolved = resolve_inputs(&lines, &pending, &by_name, &output_owner, &skipped, opts)?;
+    let targets = render_commands(&lines, &pending, resolved, &output_owner, &head)?;
+    let topo = topo_sort(&targets).map_err(|cycle| {
+        let names: Vec<&str> = cycle.iter().map(|&i| targets[i].name.as_str()).collect();
+        lines.err_line(targets[cycle[0]].line, format!("cycle: {}", names.join(" → ")))
+    })?;
+    let slurm = read_executor(&lines, raw.executor.as_ref(), &targets)?;
+    Ok(Pipeline {
+        name: head.name,
+        description: head.description,
+        spec_path: path.to_path_buf(),
+        artifacts: head.artifacts,
+        out: head.out,
+        stage_version: head.stage_version,
+        targets,
+        by_name,
+        topo,
+        slurm,
+    })
+}
+
+/// `[executor.slurm]`, whose per-stage tables must name a stage of the spec.
+fn read_executor(lines: &Lines, raw: Option<&RawExecutor>, targets: &[Target]) -> Result<Resources> {
+    let Some(spec) = raw.and_then(|r| r.slurm.clone()) else {
+        return Ok(Default::default());
+    };
+    let at = lines.src.find("[executor").unwrap_or(0);
+    for stage in spec.stage.keys() {
+        if !targets.iter().any(|t| &t.stage == stage) {
+            return Err(lines.err(at, format!("[executor.slurm.stage.{stage}]: no target runs stage '{stage}'")));
+        }
+    }
+    spec.check().map_err(|e| lines.err(at, e))?;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::spec::model::InputKind;
+
+    fn parse_str(src: &str) -> Result<Pipeline> {
+        parse(Path::new("t.toml"), src, &LoadOptions::default())
+    }
+
+    #[test]
+    fn expands_matrices_axes_and_records() {
+        let p = parse_str(
+            r#"
+[axes]
+ds = [{ name = "mnist", arch = "simple-cnn" }, { name = "cifar-10", arch = "deep-cnn" }]
+[target."mix-{ds}-{r|slug}"]
+matrix = [{ ds = "ds", r = ["1:1", "2:1"] }, { ds = "ds[mnist]", r = ["9:1"] }]
+command = "mix-build --real {ds}:train --ratio {r} --arch {ds.arch} --out {out}"
+outputs = ["mix/{ds}-{r|slug}.st"]
+"#,
+        )
+        .unwrap();
+        let names: Vec<&str> = p.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["mix-mnist-1-1", "mix-mnist-2-1", "mix-cifar-10-1-1", "mix-cifar-10-2-1", "mix-mnist-9-1"]);
+        let t = p.target("mix-cifar-10-2-1").unwrap();
+        assert_eq!(
+            t.key_args,
+            ["--real", "cifar-10:train", "--ratio", "2:1", "--arch", "deep-cnn", "--out", "$OUT/mix/cifar-10-2-1.st"]
+        );
+        assert_eq!(t.args.last().unwrap(), "artifacts/.staging/mix-cifar-10-2-1/mix/cifar-10-2-1.st");
+        assert!(matches!(&t.inputs[0].kind, InputKind::Dataset(d) if d.to_string() == "cifar-10:train"));
+    }
+
+    #[test]
+    fn params_in_the_key_are_the_ones_a_target_uses() {
+        let p = parse_str(
+            r#"
+[params]
+gan_epochs = 5
+clf_epochs = 2
+[target.a]
+command = "x --epochs {gan_epochs} --out {out}"
+outputs = ["a"]
+[target.b]
+command = "y --in {in} --epochs {e} --out {out}"
+inputs = ["a"]
+outputs = ["b"]
+params = { e = "{clf_epochs}" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.targets[0].params, [("gan_epochs".to_string(), "5".to_string())].into());
+        assert_eq!(p.targets[1].params, [("e".to_string(), "2".to_string())].into());
+        assert_eq!(p.targets[1].deps, [0]);
+        assert_eq!(p.targets[1].args[1], "artifacts/a");
+    }
+}
