@@ -73,6 +73,8 @@ impl LogArgs {
             .with_target(false)
             .with_writer(std::io::stderr)
             .try_init();
+        // The thread setup ran before logging existed: its warnings now.
+        crate::threads::report();
         if self.quiet {
             crate::progress::set_hidden(true);
         }
