@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use synthmix_core::cli::{CorruptionArgs, LogArgs, DATA_DIR_HELP};
-use synthmix_core::{artifact, data, pipeline, report, stages};
+use synthmix_core::{artifact, data, pipeline, report, stages, terminal};
 
 #[derive(Parser)]
 #[command(
@@ -299,12 +299,14 @@ enum DataCmd {
         datasets: Vec<String>,
     },
     /// Import a labelled image folder as image sets: a class-per-folder tree
-    /// (DIR/CLASS/*.png|jpg|bmp) or a CSV of path,label. Bad files are listed
-    /// one per line and stop the import (or, with --skip-bad, are left out
-    /// and counted in the provenance).
+    /// (DIR/CLASS/*.png|jpg|bmp) or a CSV of path,label; at most 256 classes.
+    /// Bad files (undecodable, damaged or truncated, too large to decode,
+    /// wrong mode or size) are listed one per line and stop the import (or,
+    /// with --skip-bad, are left out and counted in the provenance). The
+    /// outputs are written all or none.
     Import {
         /// The folder (one subfolder per class) or the CSV file (path,label;
-        /// paths relative to the CSV's folder).
+        /// paths relative to the CSV's folder, and inside it unless --allow-outside).
         source: PathBuf,
         /// Output image set (.safetensors): every image, or the training part with --test-fraction.
         #[arg(long)]
@@ -335,6 +337,11 @@ enum DataCmd {
         /// The dataset's name in the sets' metadata (default: the folder's or CSV's name).
         #[arg(long)]
         name: Option<String>,
+        /// Let the CSV name images outside its own folder (absolute paths, or
+        /// paths climbing out by ..). Without it such a row stops the import:
+        /// a CSV from elsewhere could otherwise pull any readable image in.
+        #[arg(long)]
+        allow_outside: bool,
     },
     /// Write a real split (DATASET:SPLIT) as an image-set artifact.
     Export {
@@ -520,7 +527,19 @@ fn main() -> std::process::ExitCode {
                         "some files are missing or fail their checksum"
                     );
                 }
-                DataCmd::Import { source, out, test_fraction, test_out, size, channels, fit, seed, skip_bad, name } => {
+                DataCmd::Import {
+                    source,
+                    out,
+                    test_fraction,
+                    test_out,
+                    size,
+                    channels,
+                    fit,
+                    seed,
+                    skip_bad,
+                    name,
+                    allow_outside,
+                } => {
                     anyhow::ensure!(channels != Some(2), "--channels must be 1 or 3");
                     let name = name.unwrap_or_else(|| {
                         source.file_stem().and_then(|n| n.to_str()).unwrap_or("imported").to_string()
@@ -536,16 +555,19 @@ fn main() -> std::process::ExitCode {
                         name,
                         out: out.clone(),
                         test_out: test_out.clone(),
+                        allow_outside,
                     };
                     let r = data::import::run(&params)?;
                     let describe = |s: &data::ImageSet| {
                         format!("{} images of {}, per class {:?}", s.len(), s.shape, s.class_histogram())
                     };
-                    println!("wrote {}: {}", out.display(), describe(&r.train));
+                    // Class names are folder names or CSV cells: printed escaped.
+                    let shown = |p: &std::path::Path| terminal::escape(&p.display().to_string()).into_owned();
+                    println!("wrote {}: {}", shown(&out), describe(&r.train));
                     if let (Some(t), Some(p)) = (&r.test, &test_out) {
-                        println!("wrote {}: {}", p.display(), describe(t));
+                        println!("wrote {}: {}", shown(p), describe(t));
                     }
-                    println!("classes: {}", r.class_names.join(", "));
+                    println!("classes: {}", terminal::escape(&r.class_names.join(", ")));
                     if !r.bad.is_empty() {
                         println!(
                             "left out {} bad files (--skip-bad; listed above, counted in the provenance)",

@@ -73,6 +73,8 @@ impl LogArgs {
             .with_target(false)
             .with_writer(std::io::stderr)
             .try_init();
+        // The thread setup ran before logging existed: its warnings now.
+        crate::threads::report();
         if self.quiet {
             crate::progress::set_hidden(true);
         }
@@ -173,7 +175,8 @@ pub fn one_line(e: &anyhow::Error) -> String {
             Some(c) => crate::error::strip_backtrace(clone_candle(c)).to_string(),
             None => cause.to_string(),
         };
-        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+        // Names quoted from files may hold ESC or other controls: shown escaped.
+        let msg = crate::terminal::escape(&msg.split_whitespace().collect::<Vec<_>>().join(" ")).into_owned();
         // thiserror `#[source]` chains repeat the inner text; keep the line short.
         if parts.last().is_some_and(|last| last.ends_with(&msg)) {
             continue;

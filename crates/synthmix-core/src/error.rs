@@ -46,11 +46,7 @@ impl Error {
     /// (often quoted from the file itself) are escaped: the error stays one line.
     pub fn format(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
         let msg: String = msg.into();
-        let msg = if msg.chars().any(char::is_control) {
-            msg.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
-        } else {
-            msg
-        };
+        let msg = crate::terminal::escape(&msg).into_owned();
         Error::Format { path: path.as_ref().to_path_buf(), msg }
     }
 }

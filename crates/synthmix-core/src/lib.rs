@@ -14,6 +14,7 @@
 //! - [`stages`]: the five stage programs (flags and bodies), run by their own
 //!   binaries and by the multi-call `synthmix`.
 //! - [`rng`]: the seeded random generators every random draw comes from.
+//! - [`terminal`]: names from files made safe to print (control characters escaped).
 //! - [`threads`]: one thread pool for the work (candle's own kept empty).
 
 pub mod artifact;
@@ -29,6 +30,7 @@ pub mod render;
 pub mod report;
 pub mod rng;
 pub mod stages;
+pub mod terminal;
 pub mod threads;
 pub mod train;
 

@@ -22,6 +22,11 @@ pub const MAX_SET_BYTES: u64 = 16 << 30;
 pub const MAX_LR: f64 = 10.0;
 /// Pixels per image (a side of 4096 with 3 channels stays below it).
 pub const MAX_PIXELS: usize = 64 << 20;
+/// Pixels (width × height) of one image file `data import` reads, checked
+/// from its header before decoding: 8192 × 8192, past any photograph a study
+/// fits to at most 1024 × 1024, and at 8 bytes a pixel (16-bit RGBA) within
+/// the image crate's default 512 MiB per decode.
+pub const MAX_SOURCE_PIXELS: u64 = 64 << 20;
 
 fn count(s: &str, lo: usize, hi: usize) -> std::result::Result<usize, String> {
     let n: usize = s.trim().parse().map_err(|_| format!("'{s}' is not a whole number"))?;

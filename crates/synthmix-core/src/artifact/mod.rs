@@ -21,6 +21,14 @@ pub const FORMAT_VERSION: &str = "1";
 /// Writes `bytes` to `path` via a temporary file in the same folder, synced
 /// and renamed into place. Creates missing parent folders.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_beside(path, bytes)?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// `bytes` in a synced temporary file in `path`'s folder (created if
+/// missing), removed when dropped unless persisted.
+fn temp_beside(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -37,8 +45,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .at(dir)?;
     tmp.write_all(bytes).at(tmp.path())?;
     tmp.as_file().sync_all().at(tmp.path())?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    Ok(tmp)
+}
+
+/// The files of one command written all or none: each is written to a
+/// temporary beside its destination, and only once every one is written are
+/// they renamed into place (a rename within a folder does not run out of
+/// space or permission halfway). Dropped before [`Staged::commit`], the
+/// temporaries are removed and nothing is written.
+#[derive(Default)]
+pub struct Staged(Vec<(tempfile::NamedTempFile, PathBuf)>);
+
+impl Staged {
+    /// Writes `bytes` for `path` to a temporary.
+    pub fn add(&mut self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.0.push((temp_beside(path, bytes)?, path.to_path_buf()));
+        Ok(())
+    }
+
+    /// Renames every temporary into place, in the order added.
+    pub fn commit(self) -> Result<()> {
+        for (tmp, path) in self.0 {
+            tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        }
+        Ok(())
+    }
 }
 
 /// What a stage will write: its `--out` (named by `flag`) and the side files
@@ -167,4 +198,37 @@ pub fn detect(path: &Path) -> Result<Kind> {
         Some(k @ ("generator" | "discriminator" | "classifier")) => Kind::Checkpoint(k.to_string()),
         other => Kind::Safetensors(other.map(str::to_string)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_files_are_written_all_or_none() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a.bin"), t.path().join("sub/b.bin"));
+        let mut s = Staged::default();
+        s.add(&a, b"first").unwrap();
+        // The second destination cannot be written (its folder is a file):
+        // the first, already staged, never appears, and no temporary is left.
+        std::fs::write(t.path().join("file"), b"").unwrap();
+        assert!(s.add(&t.path().join("file/c.bin"), b"x").is_err());
+        drop(s);
+        assert_eq!(names(t.path()), ["file"]);
+        let mut s = Staged::default();
+        s.add(&a, b"first").unwrap();
+        s.add(&b, b"second").unwrap();
+        assert!(!a.exists() && !b.exists(), "nothing in place before the commit");
+        s.commit().unwrap();
+        assert_eq!((std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()), (b"first".to_vec(), b"second".to_vec()));
+        assert_eq!(names(t.path()), ["a.bin", "file", "sub"]);
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
 }

@@ -82,6 +82,13 @@ impl Provenance {
         Ok(())
     }
 
+    /// Records an output by the bytes about to be written to `path` (for
+    /// outputs written together at the end, [`super::Staged`]).
+    pub fn output_bytes(&mut self, role: &str, path: &Path, bytes: &[u8]) {
+        let blake3 = blake3::hash(bytes).to_hex().to_string();
+        self.outputs.push(FileRecord { role: role.into(), path: path.display().to_string(), blake3 });
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(&ProvenanceJson::from(self)).expect("provenance serialises")
     }
