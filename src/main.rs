@@ -277,6 +277,8 @@ enum Study {
 enum DataCmd {
     /// Download the official files of DATASETs (mnist, fashion-mnist, cifar-10)
     /// into the data dir, verifying checksums; skips files already verified.
+    /// cifar-10-jpeg (CIFAR-10's images as a JPEG q75 copy) has no download
+    /// source: copy it into DATA/cifar-10-jpeg/ from the shared data folder.
     Fetch {
         /// Datasets to fetch (default: mnist fashion-mnist cifar-10).
         datasets: Vec<String>,
@@ -287,7 +289,7 @@ enum DataCmd {
     /// Make sure DATASETs are in the data dir and verified: fetch only what
     /// is missing or fails its checksum (what `just reproduce` runs first).
     Ensure {
-        /// Datasets (default: mnist fashion-mnist cifar-10).
+        /// Datasets (default: mnist fashion-mnist cifar-10; cifar-10-jpeg is checked, never downloaded).
         datasets: Vec<String>,
         /// Network timeout per request, seconds.
         #[arg(long, default_value_t = 60)]

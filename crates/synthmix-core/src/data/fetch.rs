@@ -36,6 +36,8 @@ pub enum Check {
     DecompressedSha256(&'static str),
     /// MD5 (hex) and exact size of the file's own bytes.
     Md5 { hex: &'static str, size: u64 },
+    /// SHA-256 (hex) and exact size of the file's own bytes.
+    Sha256 { hex: &'static str, size: u64 },
 }
 
 impl Check {
@@ -43,12 +45,13 @@ impl Check {
         match self {
             Check::DecompressedSha256(_) => "sha256 (decompressed)",
             Check::Md5 { .. } => "md5",
+            Check::Sha256 { .. } => "sha256",
         }
     }
 
     fn expected(&self) -> &'static str {
         match self {
-            Check::DecompressedSha256(h) | Check::Md5 { hex: h, .. } => h,
+            Check::DecompressedSha256(h) | Check::Md5 { hex: h, .. } | Check::Sha256 { hex: h, .. } => h,
         }
     }
 }
@@ -94,6 +97,10 @@ const CIFAR_MIRRORS: &[&str] = &["https://www.cs.toronto.edu/~kriz/"];
 ///
 /// CIFAR-10: the only published reference is the MD5 of the binary tarball;
 /// its batches are checked against the members of the verified tarball.
+///
+/// CIFAR-10 (JPEG copy): the SHA-256 of the archive the shared data folder
+/// holds (its README: provenance and the check against official pixels). It
+/// has no mirror: `fetch` says where to copy it from.
 pub const FILES: &[FileSpec] = &[
     FileSpec {
         dataset: "mnist",
@@ -167,6 +174,16 @@ pub const FILES: &[FileSpec] = &[
                 "test_batch.bin",
             ],
         }),
+    },
+    FileSpec {
+        dataset: "cifar-10-jpeg",
+        name: super::cifar_jpeg::ARCHIVE,
+        mirrors: &[],
+        check: Check::Sha256 {
+            hex: "097287809041e0a666355dfce11470ba1b3f2631fe910d8793c716253f10b297",
+            size: 19_433_766,
+        },
+        unpack: None,
     },
 ];
 
@@ -405,17 +422,17 @@ fn sha256_maybe_gz(path: &Path) -> Result<std::result::Result<String, String>> {
 fn check_file(path: &Path, check: &Check) -> Result<Option<(String, String)>> {
     let actual = match check {
         Check::DecompressedSha256(_) => sha256_maybe_gz(path)?.unwrap_or_else(|msg| msg),
-        Check::Md5 { size, .. } => {
-            let len = fs::metadata(path).at(path)?.len();
-            let md5 = hash_reader::<Md5>(BufReader::new(File::open(path).at(path)?)).at(path)?;
-            if len == *size {
-                md5
-            } else {
-                format!("{md5} ({len} bytes, expected {size})")
-            }
-        }
+        Check::Md5 { size, .. } => sized(path, *size, hash_reader::<Md5>)?,
+        Check::Sha256 { size, .. } => sized(path, *size, hash_reader::<Sha256>)?,
     };
     Ok((actual != check.expected()).then(|| (check.expected().to_string(), actual)))
+}
+
+/// The file's digest, with its size beside it where that is not `size`.
+fn sized(path: &Path, size: u64, hash: fn(BufReader<File>) -> std::io::Result<String>) -> Result<String> {
+    let len = fs::metadata(path).at(path)?.len();
+    let digest = hash(BufReader::new(File::open(path).at(path)?)).at(path)?;
+    Ok(if len == size { digest } else { format!("{digest} ({len} bytes, expected {size})") })
 }
 
 /// Where the readers would find `spec`'s file in `dir`, if anywhere.
@@ -423,7 +440,7 @@ fn locate(dir: &Path, spec: &FileSpec) -> Option<PathBuf> {
     match spec.check {
         // The IDX readers take the `.gz` or the plain file (gz first).
         Check::DecompressedSha256(_) => find_file(dir, &[spec.name.trim_end_matches(".gz").to_string()]),
-        Check::Md5 { .. } => Some(dir.join(spec.name)).filter(|p| p.is_file()),
+        Check::Md5 { .. } | Check::Sha256 { .. } => Some(dir.join(spec.name)).filter(|p| p.is_file()),
     }
 }
 
@@ -589,6 +606,13 @@ fn fetch_spec(dir: &Path, spec: &FileSpec, opts: &FetchOptions, agent: &ureq::Ag
         other => {
             if let VerifyStatus::Mismatch { .. } = other {
                 tracing::warn!("{current}; downloading the official file");
+            }
+            if spec.mirrors.is_empty() && opts.base_url_override.is_none() {
+                return Err(Error::NotFound(format!(
+                    "{}: {current}; {} has no download source: copy it from the shared data folder (its README \
+                     gives provenance and SHA-256)",
+                    spec.dataset, spec.name
+                )));
             }
             let created = create_dirs(dir)?;
             let path = dir.join(spec.name);
@@ -827,14 +851,16 @@ mod tests {
     fn table_is_well_formed() {
         for f in FILES {
             let (h, len) = match f.check {
-                Check::DecompressedSha256(h) => (h, 64),
+                Check::DecompressedSha256(h) | Check::Sha256 { hex: h, .. } => (h, 64),
                 Check::Md5 { hex, .. } => (hex, 32),
             };
             assert_eq!(h.len(), len, "{}", f.name);
             assert!(h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{}", f.name);
-            assert!(!f.mirrors.is_empty());
+            // Only the JPEG copy has no download source (fetch says where to copy it from).
+            assert_eq!(f.mirrors.is_empty(), f.dataset == "cifar-10-jpeg", "{}", f.name);
             assert!(Dataset::parse(f.dataset).is_some());
         }
+        assert_eq!(files_for(&Dataset::Cifar10Jpeg).unwrap().len(), 1);
         assert_eq!(files_for(&Dataset::Mnist).unwrap().len(), 4);
         assert_eq!(files_for(&Dataset::FashionMnist).unwrap().len(), 4);
         assert_eq!(files_for(&Dataset::Cifar10).unwrap().len(), 1);

@@ -4,6 +4,7 @@
 //! `DATASET:SPLIT` (see [`DatasetName`]), resolved in the data dir.
 
 pub mod cifar;
+pub mod cifar_jpeg;
 pub mod corrupt;
 pub mod fetch;
 pub mod idx;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{cifar, corrupt, find_file, idx, npy, DataOptions, ImageSet};
+use super::{cifar, cifar_jpeg, corrupt, find_file, idx, npy, DataOptions, ImageSet};
 use crate::error::{Error, Result};
 
 /// A dataset synthmix knows how to read.
@@ -11,6 +11,9 @@ pub enum Dataset {
     Mnist,
     FashionMnist,
     Cifar10,
+    /// CIFAR-10's real images as the lossy JPEG copy (quality 75) in the data
+    /// dir; `cifar-10` is the official binary files.
+    Cifar10Jpeg,
     /// An MNIST-C corruption, e.g. `shot_noise`.
     MnistC(String),
 }
@@ -33,8 +36,6 @@ impl Split {
 const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 const FASHION_CLASSES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
-const CIFAR_CLASSES: [&str; 10] =
-    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 /// The 15 corruptions of MNIST-C (Mu & Gilmer 2019), plus its `identity`.
 pub const MNIST_C_CORRUPTIONS: [&str; 16] = [
@@ -57,12 +58,13 @@ pub const MNIST_C_CORRUPTIONS: [&str; 16] = [
 ];
 
 impl Dataset {
-    /// Parses `mnist`, `fashion-mnist`, `cifar-10`, `mnist-c/CORRUPTION`.
+    /// Parses `mnist`, `fashion-mnist`, `cifar-10`, `cifar-10-jpeg`, `mnist-c/CORRUPTION`.
     pub fn parse(s: &str) -> Option<Dataset> {
         Some(match s {
             "mnist" => Dataset::Mnist,
             "fashion-mnist" => Dataset::FashionMnist,
             "cifar-10" => Dataset::Cifar10,
+            "cifar-10-jpeg" => Dataset::Cifar10Jpeg,
             _ => {
                 let c = s.strip_prefix("mnist-c/")?;
                 if !MNIST_C_CORRUPTIONS.contains(&c) {
@@ -74,7 +76,7 @@ impl Dataset {
     }
 
     /// Parses dataset names given on a command line; empty means the three
-    /// downloadable datasets.
+    /// downloadable datasets (`cifar-10-jpeg` is named, or found by `present`).
     pub fn parse_list(names: &[String]) -> Result<Vec<Dataset>> {
         if names.is_empty() {
             return Ok(vec![Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10]);
@@ -84,16 +86,16 @@ impl Dataset {
             .map(|n| {
                 Dataset::parse(n).ok_or_else(|| {
                     Error::Invalid(format!(
-                        "'{n}' is not a dataset: expected mnist, fashion-mnist, cifar-10 or mnist-c/CORRUPTION"
+                        "'{n}' is not a dataset: expected mnist, fashion-mnist, cifar-10, cifar-10-jpeg or mnist-c/CORRUPTION"
                     ))
                 })
             })
             .collect()
     }
 
-    /// The downloadable datasets whose folder exists in `data_dir`.
+    /// The datasets with a checksum table entry whose folder exists in `data_dir`.
     pub fn present(data_dir: &Path) -> Vec<Dataset> {
-        [Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10]
+        [Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10, Dataset::Cifar10Jpeg]
             .into_iter()
             .filter(|d| d.dir(data_dir).is_dir())
             .collect()
@@ -104,6 +106,7 @@ impl Dataset {
             Dataset::Mnist => "mnist".into(),
             Dataset::FashionMnist => "fashion-mnist".into(),
             Dataset::Cifar10 => "cifar-10".into(),
+            Dataset::Cifar10Jpeg => "cifar-10-jpeg".into(),
             Dataset::MnistC(c) => format!("mnist-c/{c}"),
         }
     }
@@ -112,7 +115,7 @@ impl Dataset {
         match self {
             Dataset::Mnist | Dataset::MnistC(_) => &MNIST_CLASSES,
             Dataset::FashionMnist => &FASHION_CLASSES,
-            Dataset::Cifar10 => &CIFAR_CLASSES,
+            Dataset::Cifar10 | Dataset::Cifar10Jpeg => &cifar_jpeg::CLASSES,
         }
     }
 
@@ -126,6 +129,7 @@ impl Dataset {
             Dataset::Mnist => data_dir.join("mnist"),
             Dataset::FashionMnist => data_dir.join("fashion-mnist"),
             Dataset::Cifar10 => data_dir.join("cifar-10"),
+            Dataset::Cifar10Jpeg => data_dir.join("cifar-10-jpeg"),
             Dataset::MnistC(c) => data_dir.join("mnist-c").join(c),
         }
     }
@@ -149,7 +153,7 @@ impl DatasetName {
         let bad = || {
             Error::Invalid(format!(
                 "'{s}' is not a dataset name: expected DATASET:SPLIT with DATASET one of mnist, fashion-mnist, \
-                 cifar-10, mnist-c/CORRUPTION (e.g. mnist-c/shot_noise) and SPLIT train or test"
+                 cifar-10, cifar-10-jpeg, mnist-c/CORRUPTION (e.g. mnist-c/shot_noise) and SPLIT train or test"
             ))
         };
         let (d, sp) = s.rsplit_once(':').ok_or_else(bad)?;
@@ -193,6 +197,7 @@ impl DatasetName {
                 Resolved::Idx { images: img, labels: lab }
             }
             Dataset::Cifar10 => Resolved::Cifar(cifar::split_files(&dir, self.split)?),
+            Dataset::Cifar10Jpeg => Resolved::CifarJpeg { archive: cifar_jpeg::archive(&dir)?, split: self.split },
             Dataset::MnistC(c) => {
                 let s = self.split.as_str();
                 // The official zip unpacks to mnist_c/<corruption>/; accept both spellings.
@@ -232,6 +237,11 @@ pub enum Resolved {
     },
     /// CIFAR-10 batch files, in order.
     Cifar(Vec<PathBuf>),
+    /// One split of the CIFAR-10 JPEG archive.
+    CifarJpeg {
+        archive: PathBuf,
+        split: Split,
+    },
     /// Official MNIST-C files.
     Npy {
         images: PathBuf,
@@ -250,6 +260,7 @@ impl Resolved {
         match self {
             Resolved::Idx { images, labels } | Resolved::Npy { images, labels } => vec![images.clone(), labels.clone()],
             Resolved::Cifar(f) => f.clone(),
+            Resolved::CifarJpeg { archive, .. } => vec![archive.clone()],
             Resolved::Computed { base, .. } => base.files(),
         }
     }
@@ -260,6 +271,8 @@ impl Resolved {
         match self {
             Resolved::Idx { .. } => "idx".into(),
             Resolved::Cifar(_) => "cifar-10 batches".into(),
+            // The decoder is part of what is computed: another may differ by a level.
+            Resolved::CifarJpeg { split, .. } => format!("cifar-10 jpeg {} decoded by zune-jpeg 0.5", split.as_str()),
             Resolved::Npy { .. } => "mnist-c npy".into(),
             Resolved::Computed { corruption, .. } => {
                 format!("{} computed from mnist", corruption.name().replace('_', " "))
@@ -271,6 +284,7 @@ impl Resolved {
         match self {
             Resolved::Idx { images, labels } => idx::read_pair(images, labels),
             Resolved::Cifar(files) => cifar::read_files(files),
+            Resolved::CifarJpeg { archive, split } => cifar_jpeg::read(archive, *split),
             Resolved::Npy { images, labels } => npy::read_mnist_c(images, labels),
             Resolved::Computed { corruption, base } => {
                 corrupt::corrupt_set(&base.read(opts)?, *corruption, opts.severity, opts.corruption_seed)
