@@ -227,7 +227,7 @@ pub fn test_all(src: &Source, expected_datasets: &[String]) -> Vec<Claim> {
         untested: vec!["not tested here: the study trains on the balanced real sets only; an imbalance regime (step and long-tail subsets, the generator trained on the same reduced set) is needed to test it".into()],
         notes: vec![],
     };
-    let cifar = pairs.iter().any(|(d, _)| d == "cifar-10");
+    let cifar = pairs.iter().any(|(d, _)| super::study::paper_dataset(d) == "cifar-10");
     let mut c5 = Claim {
         number: 5,
         text: "The effects are weaker on CIFAR-10.",
