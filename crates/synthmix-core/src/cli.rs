@@ -117,7 +117,8 @@ impl CorruptionArgs {
 }
 
 /// The data dir flag.
-pub const DATA_DIR_HELP: &str = "Folder holding the real datasets (mnist/, fashion-mnist/, cifar-10/, cifar-10-jpeg/, mnist-c/). \
+pub const DATA_DIR_HELP: &str =
+    "Folder holding the real datasets (mnist/, fashion-mnist/, cifar-10/, cifar-10-jpeg/, mnist-c/). \
      Default: env SYNTHMIX_DATA, else ./data if it holds anything, else ../shared/data if that does, else ./data.";
 
 /// Flags common to every stage.

@@ -6,8 +6,8 @@
 
 use std::fmt::Write as _;
 
-use super::stats::{self, paired, Interval, Verdict};
 use super::generators::GenId;
+use super::stats::{self, paired, Interval, Verdict};
 use super::study::{datasets_of, generators_of, Cell, Cells, Mix, TestKind};
 use crate::data::corrupt;
 

@@ -439,9 +439,10 @@ fn scarce_answer(ix: &Index) -> Option<String> {
             continue;
         }
         tested.push(*f);
-        let any = mults
-            .iter()
-            .any(|&m| ix.paired((r, Arm::Synthetic(m)), (r, Arm::Real), Metric::Accuracy).is_some_and(|i| Verdict::of_sign(&i) == Verdict::Better));
+        let any = mults.iter().any(|&m| {
+            ix.paired((r, Arm::Synthetic(m)), (r, Arm::Real), Metric::Accuracy)
+                .is_some_and(|i| Verdict::of_sign(&i) == Verdict::Better)
+        });
         if any {
             helps.push(*f);
         }

@@ -70,8 +70,8 @@ fn student(df: f64) -> StudentsT {
     StudentsT::new(0.0, 1.0, df).expect("df was checked positive")
 }
 
-/// A mean with its 95 % interval and how many values it came from; the
-/// interval is infinite where there is no spread to estimate (n < 2).
+/// A mean with its interval (at `LEVEL` unless asked otherwise) and how many
+/// values it came from; infinite where there is no spread to estimate (n < 2).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {
     pub mean: f64,
@@ -430,7 +430,10 @@ mod tests {
         let vague = Estimate::one_sample(&[-0.02, 0.03, 0.01]).unwrap();
         let j = judge_family(&[d, far, vague], 0.01, 0.05);
         assert!(close(j[0].tost_p_holm, 3.0 * 0.04368926423370307, 1e-9), "{j:?}");
-        assert_eq!(j.iter().map(|x| x.verdict).collect::<Vec<_>>(), [Verdict::Inconclusive, Verdict::Better, Verdict::Inconclusive]);
+        assert_eq!(
+            j.iter().map(|x| x.verdict).collect::<Vec<_>>(),
+            [Verdict::Inconclusive, Verdict::Better, Verdict::Inconclusive]
+        );
         let worse = Estimate::one_sample(&[-0.05, -0.06, -0.055]).unwrap();
         assert_eq!(judge_family(&[worse], 0.01, 0.05)[0].verdict, Verdict::Worse);
     }

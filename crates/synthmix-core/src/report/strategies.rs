@@ -823,7 +823,11 @@ fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
     );
     s.push_str("| dataset | real data | CAS arm | gap [95 % CI] | GaFi's gap |\n|---|---|---|---|---|\n");
     for d in datasets {
-        let gafi = GAFI_GAPS.iter().find(|g| g.0 == super::study::paper_dataset(d)).map(|g| format!("{:.4}", g.1)).unwrap_or_else(|| "–".into());
+        let gafi = GAFI_GAPS
+            .iter()
+            .find(|g| g.0 == super::study::paper_dataset(d))
+            .map(|g| format!("{:.4}", g.1))
+            .unwrap_or_else(|| "–".into());
         for r in rules_of(obs, d) {
             let ix = Index::new(obs, d, &r);
             let real = Arm::plain(Base::Real);
