@@ -39,6 +39,36 @@ enum Executor {
     Slurm,
 }
 
+/// How a spec is read: by `run`, `status`, `dag` and a Slurm job alike.
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// Artifacts folder (cache, store, logs); overrides the spec's.
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<PathBuf>,
+    /// Leave targets (names or globs, repeatable) out of the graph, e.g.
+    /// --skip '*cifar-10*' where CIFAR-10 is not available.
+    #[arg(long, value_name = "TARGET")]
+    skip: Vec<String>,
+    /// The most targets the spec's matrices may make, counted before any is
+    /// made (a spec over it is refused).
+    #[arg(long, value_name = "N", default_value_t = pipeline::spec::MAX_TARGETS)]
+    max_targets: usize,
+}
+
+impl LoadArgs {
+    /// The options of `pipeline::load`: file inputs checked, and every
+    /// `synthmix` command target parsed by this command line.
+    fn options(&self) -> pipeline::LoadOptions {
+        pipeline::LoadOptions {
+            artifacts: self.artifacts.clone(),
+            check_files: true,
+            skip: self.skip.clone(),
+            max_targets: Some(self.max_targets),
+            runner: Some(command),
+        }
+    }
+}
+
 /// `run`'s Slurm flags; each overrides the spec's `[executor.slurm]`.
 #[derive(clap::Args)]
 #[command(next_help_heading = "Slurm executor")]
@@ -85,13 +115,8 @@ enum Cmd {
         /// changed placed one restored.
         #[arg(long)]
         verify: bool,
-        /// Artifacts folder (cache, store, logs); overrides the spec's.
-        #[arg(long, value_name = "DIR")]
-        artifacts: Option<PathBuf>,
-        /// Leave targets (names or globs, repeatable) out of the graph, e.g.
-        /// --skip '*cifar-10*' where CIFAR-10 is not available.
-        #[arg(long, value_name = "TARGET")]
-        skip: Vec<String>,
+        #[command(flatten)]
+        load: LoadArgs,
         #[command(flatten)]
         slurm: SlurmArgs,
     },
@@ -103,12 +128,8 @@ enum Cmd {
         spec: PathBuf,
         /// The target's name.
         target: String,
-        /// Artifacts folder (cache, store, logs); overrides the spec's.
-        #[arg(long, value_name = "DIR")]
-        artifacts: Option<PathBuf>,
-        /// Targets left out of the graph, as `run --skip`.
-        #[arg(long, value_name = "TARGET")]
-        skip: Vec<String>,
+        #[command(flatten)]
+        load: LoadArgs,
         /// Run it even if cached.
         #[arg(long)]
         force: bool,
@@ -120,6 +141,8 @@ enum Cmd {
         /// Graphviz DOT instead of text (`synthmix dag S --dot | dot -Tsvg > dag.svg`).
         #[arg(long)]
         dot: bool,
+        #[command(flatten)]
+        load: LoadArgs,
     },
     /// Say which targets are up to date and why the others are not.
     Status {
@@ -127,12 +150,8 @@ enum Cmd {
         spec: PathBuf,
         /// Targets (names or globs); default: all.
         targets: Vec<String>,
-        /// Artifacts folder (cache, store, logs); overrides the spec's.
-        #[arg(long, value_name = "DIR")]
-        artifacts: Option<PathBuf>,
-        /// Leave targets (names or globs) out of the graph, as `run --skip`.
-        #[arg(long, value_name = "TARGET")]
-        skip: Vec<String>,
+        #[command(flatten)]
+        load: LoadArgs,
         /// Re-hash stored and placed outputs instead of trusting size and
         /// time, and report any that changed.
         #[arg(long)]
@@ -247,6 +266,7 @@ enum Cmd {
         /// An artifact file, or for --grid also a dataset name DATASET:SPLIT,
         /// or mnist-c:all: a row per MNIST-C corruption (identity first), the
         /// same first --per-class MNIST test images in every row.
+        #[arg(value_hint = clap::ValueHint::FilePath)]
         file: String,
         /// Write a sample grid (one row per class) instead of printing.
         #[arg(long, requires = "out")]
@@ -405,12 +425,11 @@ fn main() -> std::process::ExitCode {
         // Corruption settings matter only where a corrupted set is made (show --grid, data export).
         let opts = CorruptionArgs::default().data_options(cli.data_dir.as_deref());
         match cli.cmd {
-            Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, verify, artifacts, skip, slurm } => {
+            Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, verify, load, slurm } => {
                 if slurm.executor == Executor::Local && (slurm.wait || slurm.resources != Default::default()) {
                     anyhow::bail!("--wait and the Slurm resource flags need --executor slurm");
                 }
-                let lo = pipeline::LoadOptions { artifacts: artifacts.clone(), check_files: true, skip: skip.clone() };
-                let p = pipeline::load(&spec, &lo)?;
+                let p = pipeline::load(&spec, &load.options())?;
                 let ro = pipeline::RunOptions {
                     targets,
                     jobs,
@@ -423,24 +442,27 @@ fn main() -> std::process::ExitCode {
                 if dry_run {
                     print!("{}", pipeline::plan::dry_run_text(&p, &pipeline::plan(&p, &ro)?));
                 } else if slurm.executor == Executor::Slurm {
-                    let so =
-                        pipeline::slurm::SlurmOptions { resources: slurm.resources, wait: slurm.wait, skip, artifacts };
+                    let so = pipeline::slurm::SlurmOptions {
+                        resources: slurm.resources,
+                        wait: slurm.wait,
+                        load: load.options(),
+                    };
                     pipeline::run::run_on_slurm(&p, &ro, &so)?;
                 } else {
                     pipeline::run(&p, &ro)?;
                 }
             }
-            Cmd::RunTarget { spec, target, artifacts, skip, force } => {
-                let p = pipeline::load(&spec, &pipeline::LoadOptions { artifacts, check_files: true, skip })?;
+            Cmd::RunTarget { spec, target, load, force } => {
+                let p = pipeline::load(&spec, &load.options())?;
                 let ro = pipeline::RunOptions { force, data_dir: opts.data_dir.clone(), ..Default::default() };
                 pipeline::slurm::run_target(&p, &target, &ro)?;
             }
-            Cmd::Dag { spec, dot } => {
-                let p = pipeline::load(&spec, &pipeline::LoadOptions { check_files: true, ..Default::default() })?;
+            Cmd::Dag { spec, dot, load } => {
+                let p = pipeline::load(&spec, &load.options())?;
                 print!("{}", if dot { pipeline::graph::dot(&p) } else { pipeline::graph::text(&p) });
             }
-            Cmd::Status { spec, targets, artifacts, skip, verify } => {
-                let p = pipeline::load(&spec, &pipeline::LoadOptions { artifacts, check_files: true, skip })?;
+            Cmd::Status { spec, targets, load, verify } => {
+                let p = pipeline::load(&spec, &load.options())?;
                 let ro =
                     pipeline::RunOptions { targets, verify, data_dir: opts.data_dir.clone(), ..Default::default() };
                 let notes = pipeline::slurm::status_notes(&p)?;
