@@ -278,7 +278,12 @@ fn a_huge_spec_value_is_clipped_in_the_error_line() {
     for (spec, needle) in cases {
         std::fs::write(d.join("spec.toml"), spec).unwrap();
         let e = run_err(&mut synthmix_in(d, &["dag", "spec.toml"]));
-        assert!(e.len() < 2000 && e.contains(needle) && e.contains("bytes)"), "{needle}: {} bytes: {}", e.len(), &e[..e.len().min(300)]);
+        assert!(
+            e.len() < 2000 && e.contains(needle) && e.contains("bytes)"),
+            "{needle}: {} bytes: {}",
+            e.len(),
+            &e[..e.len().min(300)]
+        );
     }
 }
 
@@ -327,7 +332,10 @@ fn commands_name_only_declared_paths_and_write_only_their_outputs() {
         (format!("{mix} --seed 1 --out {{out}} --real extra.safetensors"), "--real extra.safetensors"),
         ("clf-train --train extra.safetensors --epochs 1 --out {out}".into(), "--train extra.safetensors"),
         ("clf-train --train mnist:test --config cfg.json --out {out}".into(), "--config cfg.json"),
-        ("evaluate --classifier extra.safetensors --test mnist:test --out {out}".into(), "--classifier extra.safetensors"),
+        (
+            "evaluate --classifier extra.safetensors --test mnist:test --out {out}".into(),
+            "--classifier extra.safetensors",
+        ),
         ("synthmix report --metrics extra.safetensors --out {out}".into(), "--metrics extra.safetensors"),
         ("clf-train --train mnist:test --data-dir . --out {out}".into(), "--data-dir"),
         (format!("my-stage {{out}} {far}"), far),

@@ -210,8 +210,7 @@ impl Cache {
             // An object that is not a plain file, or whose bytes no longer
             // match its name, is never reused.
             let kind = std::fs::symlink_metadata(&obj).map(|m| m.file_type());
-            if kind.as_ref().is_ok_and(|k| !k.is_file())
-                || (kind.is_ok() && crate::artifact::hash_file(&obj)? != hash)
+            if kind.as_ref().is_ok_and(|k| !k.is_file()) || (kind.is_ok() && crate::artifact::hash_file(&obj)? != hash)
             {
                 remove_object(&obj)?;
             }

@@ -220,7 +220,10 @@ impl Env {
                 }
                 InputKind::File(f) => {
                     if !f.is_file() {
-                        return Err(at(inp.line, format!("missing input '{}': no such file", clip(&f.display().to_string()))));
+                        return Err(at(
+                            inp.line,
+                            format!("missing input '{}': no such file", clip(&f.display().to_string())),
+                        ));
                     }
                     inputs.push((f.display().to_string(), self.file_hash(f)?));
                 }

@@ -132,9 +132,9 @@ fn eval(expr: &str, ctx: &Ctx) -> Result<Vec<String>, String> {
     if name.is_empty() {
         return Err("empty placeholder '{}'".into());
     }
-    let val = ctx
-        .lookup(name)
-        .ok_or_else(|| format!("unknown placeholder '{{{}}}' (known here: {})", clip(name), clip(&ctx.names().join(", "))))?;
+    let val = ctx.lookup(name).ok_or_else(|| {
+        format!("unknown placeholder '{{{}}}' (known here: {})", clip(name), clip(&ctx.names().join(", ")))
+    })?;
     let values: Vec<String> = match (val, field) {
         (Val::Scalar(s), None) => vec![s.clone()],
         (Val::Scalar(_), Some(f)) => {
@@ -145,7 +145,10 @@ fn eval(expr: &str, ctx: &Ctx) -> Result<Vec<String>, String> {
             match m.get(key) {
                 Some(v) => vec![v.clone()],
                 None if f.is_none() => {
-                    return Err(format!("'{{{0}}}' is a table without a 'name' field: write '{{{0}.FIELD}}'", clip(name)))
+                    return Err(format!(
+                        "'{{{0}}}' is a table without a 'name' field: write '{{{0}.FIELD}}'",
+                        clip(name)
+                    ))
                 }
                 None => {
                     return Err(format!(

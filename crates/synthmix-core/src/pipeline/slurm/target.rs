@@ -71,7 +71,9 @@ fn place_inputs(p: &Pipeline, env: &mut Env, results: &mut Results, i: usize) ->
             Found::Intact(r) => r,
             Found::Damaged(how) => {
                 let dep = &p.targets[j].name;
-                return Err(Error::Invalid(format!("target '{name}': the stored result of its input target '{dep}' is damaged ({how})")));
+                return Err(Error::Invalid(format!(
+                    "target '{name}': the stored result of its input target '{dep}' is damaged ({how})"
+                )));
             }
             Found::Missing => {
                 let dep = &p.targets[j].name;

@@ -123,9 +123,10 @@ pub(super) fn read_head(lines: &Lines, p: Option<&RawPipeline>, opts: &LoadOptio
             "binary" => StageVersion::Binary,
             "cli" => StageVersion::Cli,
             other => {
-                return Err(
-                    lines.err(s.span().start, format!("stage_version '{}' is not one of: semantic, binary, cli", clip(other)))
-                )
+                return Err(lines.err(
+                    s.span().start,
+                    format!("stage_version '{}' is not one of: semantic, binary, cli", clip(other)),
+                ))
             }
         },
     };
@@ -221,14 +222,16 @@ fn cell_params(
         if cell.contains_key(k) {
             return Err(lines.err_line(*line, format!("parameter '{}' has the name of a matrix variable", clip(k))));
         }
-        let s = template::render(v, &ctx).map_err(|e| lines.err_line(*line, format!("parameter '{}': {e}", clip(k))))?;
+        let s =
+            template::render(v, &ctx).map_err(|e| lines.err_line(*line, format!("parameter '{}': {e}", clip(k))))?;
         params_val.insert(k.clone(), Val::Scalar(s));
     }
     let globals = params_val.clone();
     for (k, v) in r.params.iter().flatten() {
         let at = v.span().start;
-        let s = scalar_string(v.get_ref())
-            .ok_or_else(|| lines.err(at, format!("parameter '{}' must be a string, number or boolean", clip(k.get_ref()))))?;
+        let s = scalar_string(v.get_ref()).ok_or_else(|| {
+            lines.err(at, format!("parameter '{}' must be a string, number or boolean", clip(k.get_ref())))
+        })?;
         if cell.contains_key(k.get_ref()) || BUILTIN_NAMES.contains(&k.get_ref().as_str()) {
             return Err(lines.err(
                 k.span().start,
@@ -236,7 +239,8 @@ fn cell_params(
             ));
         }
         let ctx = Ctx::new(vec![cell, &globals]);
-        let s = template::render(&s, &ctx).map_err(|e| lines.err(at, format!("parameter '{}': {e}", clip(k.get_ref()))))?;
+        let s =
+            template::render(&s, &ctx).map_err(|e| lines.err(at, format!("parameter '{}': {e}", clip(k.get_ref()))))?;
         params_val.insert(k.get_ref().clone(), Val::Scalar(s));
     }
     Ok(params_val)
@@ -248,10 +252,9 @@ const MAX_NAME_BYTES: usize = 200;
 
 fn check_target_name(lines: &Lines, key: &Spanned<String>, tname: &str) -> Result<()> {
     if tname.len() > MAX_NAME_BYTES {
-        return Err(lines.err(
-            key.span().start,
-            format!("target name '{}' is longer than {MAX_NAME_BYTES} bytes", clip(tname)),
-        ));
+        return Err(
+            lines.err(key.span().start, format!("target name '{}' is longer than {MAX_NAME_BYTES} bytes", clip(tname)))
+        );
     }
     if tname.is_empty()
         || tname.contains(['/', '\\', '*', '?', ' '])
@@ -281,7 +284,10 @@ fn render_outputs(lines: &Lines, r: &RawTarget, ctx: &Ctx, tname: &str) -> Resul
             {
                 return Err(lines.err(
                     at,
-                    format!("output '{}' must be a relative path inside the out folder (no '..', no leading '/')", clip(&rel)),
+                    format!(
+                        "output '{}' must be a relative path inside the out folder (no '..', no leading '/')",
+                        clip(&rel)
+                    ),
                 ));
             }
             let role = if list.len() > 1 { format!("{role}.{j}") } else { role.clone() };

@@ -6,8 +6,8 @@ use toml::Spanned;
 
 use super::lines::Lines;
 use crate::error::Result;
-use crate::terminal::clip;
 use crate::pipeline::template::Val;
+use crate::terminal::clip;
 
 pub(super) fn scalar_string(v: &toml::Value) -> Option<String> {
     match v {
@@ -149,22 +149,23 @@ pub(super) fn expand_matrix(
 fn axis_values(lines: &Lines, at: usize, var: &str, spec: &str, axes: &BTreeMap<String, Vec<Val>>) -> Result<Vec<Val>> {
     let (axis, only) = match spec.split_once('[') {
         Some((a, rest)) => {
-            let sel = rest
-                .strip_suffix(']')
-                .ok_or_else(|| lines.err(at, format!("matrix '{}': '{}' lacks its closing ']'", clip(var), clip(spec))))?;
+            let sel = rest.strip_suffix(']').ok_or_else(|| {
+                lines.err(at, format!("matrix '{}': '{}' lacks its closing ']'", clip(var), clip(spec)))
+            })?;
             (a.trim(), Some(sel.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>()))
         }
         None => (spec.trim(), None),
     };
-    let all = axes
-        .get(axis)
-        .ok_or_else(|| lines.err(at, format!("matrix: '{}' names axis '{}', which [axes] does not define", clip(var), clip(axis))))?;
+    let all = axes.get(axis).ok_or_else(|| {
+        lines.err(at, format!("matrix: '{}' names axis '{}', which [axes] does not define", clip(var), clip(axis)))
+    })?;
     let Some(names) = only else {
         return Ok(all.clone());
     };
     for n in &names {
         if !all.iter().any(|v| &v.display() == n) {
-            return Err(lines.err(at, format!("matrix '{}': axis '{}' has no value named '{}'", clip(var), clip(axis), clip(n))));
+            return Err(lines
+                .err(at, format!("matrix '{}': axis '{}' has no value named '{}'", clip(var), clip(axis), clip(n))));
         }
     }
     Ok(all.iter().filter(|v| names.contains(&v.display())).cloned().collect())

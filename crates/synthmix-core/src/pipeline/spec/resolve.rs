@@ -153,9 +153,10 @@ fn unresolved(
         return Err(lines.err_line(line, format!("input '{}' matches no target", clip(reference))));
     }
     if skipped.contains(reference) || reference.rsplit_once(':').is_some_and(|(n, _)| skipped.contains(n)) {
-        return Err(
-            lines.err_line(line, format!("target '{}' reads '{}', which is skipped: skip it too", p.t.name, clip(reference)))
-        );
+        return Err(lines.err_line(
+            line,
+            format!("target '{}' reads '{}', which is skipped: skip it too", p.t.name, clip(reference)),
+        ));
     }
     if reference.contains(':') && !Path::new(reference).exists() {
         return Err(lines.err_line(
