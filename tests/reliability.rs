@@ -220,3 +220,140 @@ fn errors_name_the_file_and_the_problem() {
     let e = run_err(bin("synthmix").arg("show").arg(d.join("t.prov.bin")));
     assert!(e.contains("t.prov.bin: corrupt provenance record: truncated"), "{e}");
 }
+
+/// `synthmix ARGS` in `d` (which holds spec.toml), with the real data.
+fn synthmix_in(d: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = bin("synthmix");
+    c.current_dir(d).args(args);
+    c
+}
+
+/// A spec whose matrices would expand to a million targets is refused
+/// before it expands (it took 4.9 GB and a minute): one line with the count
+/// and the cap, in moments. `--max-targets` raises the cap.
+#[test]
+fn a_huge_matrix_is_refused_before_it_expands() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let axis = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let spec = |n: usize| {
+        format!(
+            "[axes]\na = [{0}]\nb = [{0}]\n\n[target.\"t-{{a}}-{{b}}\"]\nmatrix = {{ a = \"a\", b = \"b\" }}\n\
+             command = \"clf-train --train mnist:test --seed {{a}} --out {{out}}\"\noutputs = [\"m/{{a}}-{{b}}.st\"]\n",
+            axis(n)
+        )
+    };
+    std::fs::write(d.join("spec.toml"), spec(1000)).unwrap();
+    let t0 = std::time::Instant::now();
+    let e = run_err(&mut synthmix_in(d, &["run", "spec.toml", "--dry-run"]));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "took {:?}", t0.elapsed());
+    assert!(e.contains("spec.toml:") && e.contains("1000000 targets") && e.contains("20000"), "{e}");
+    assert!(e.contains("--max-targets"), "{e}");
+
+    std::fs::write(d.join("spec.toml"), spec(30)).unwrap();
+    let e = run_err(&mut synthmix_in(d, &["dag", "spec.toml", "--max-targets", "100"]));
+    assert!(e.contains("900 targets") && e.contains("cap of 100"), "{e}");
+    let dag = run_ok(&mut synthmix_in(d, &["dag", "spec.toml", "--max-targets", "900"]));
+    assert_eq!(String::from_utf8_lossy(&dag.stdout).lines().filter(|l| l.starts_with("t-")).count(), 900);
+}
+
+/// A 1 MB value (a parameter, a name, a path, a command) is never echoed
+/// whole: every error line stays short and still names the problem.
+#[test]
+fn a_huge_spec_value_is_clipped_in_the_error_line() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let big = "7".repeat(1 << 20);
+    let cases = [
+        (
+            format!("[target.a]\ncommand = \"clf-train --train mnist:train --epochs {{e}} --out {{out}}\"\noutputs = [\"a\"]\nparams = {{ e = \"x{big}\" }}\n"),
+            "--epochs",
+        ),
+        (format!("[target.a]\ncommand = \"mix-build --real {{{big} --out {{out}}\"\noutputs = [\"a\"]\n"), "unclosed"),
+        (format!("[target.\"a/{big}\"]\ncommand = \"mix-build --out {{out}}\"\noutputs = [\"a\"]\n"), "target name"),
+        (format!("[target.a]\ncommand = \"x {{in}} {{out}}\"\ninputs = [\"no/{big}\"]\noutputs = [\"a\"]\n"), "missing input"),
+        (format!("[target.a]\ncommand = \"x {{out}}\"\noutputs = [\"../{big}\"]\n"), "relative path"),
+        (format!("[target.a]\ncommand = \"x {{v{big}}} {{out}}\"\noutputs = [\"a\"]\n"), "unknown placeholder"),
+    ];
+    for (spec, needle) in cases {
+        std::fs::write(d.join("spec.toml"), spec).unwrap();
+        let e = run_err(&mut synthmix_in(d, &["dag", "spec.toml"]));
+        assert!(
+            e.len() < 2000 && e.contains(needle) && e.contains("bytes)"),
+            "{needle}: {} bytes: {}",
+            e.len(),
+            &e[..e.len().min(300)]
+        );
+    }
+}
+
+/// A bad flag on a built-in `synthmix` command target is refused when the
+/// spec is read, before any upstream target runs, naming the target.
+#[test]
+fn builtin_commands_are_checked_before_anything_runs() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let spec = |report: &str| {
+        format!(
+            "[target.export]\ncommand = \"synthmix data export mnist:test --out {{out}}\"\noutputs = [\"x/test.safetensors\"]\n\n\
+             [target.report]\ncommand = \"{report}\"\ninputs = [\"export\"]\noutputs = [\"r/report.md\"]\n"
+        )
+    };
+    let cases = [
+        ("synthmix report --metrics {in} --out {out} --no-such-flag", "--no-such-flag"),
+        ("synthmix report --out {out} --paper {in}", "--metrics"),
+        ("synthmix data export {in} --out {out} --bogus", "--bogus"),
+        ("synthmix no-such-command {in} {out}", "no-such-command"),
+        ("synthmix mix-build --real {in} --ratio 1:x --out {out}", "--ratio"),
+    ];
+    for (report, needle) in cases {
+        std::fs::write(d.join("spec.toml"), spec(report)).unwrap();
+        let e = run_err(&mut synthmix_in(d, &["run", "spec.toml"]));
+        assert!(e.contains("spec.toml:6: target 'report'") && e.contains(needle), "{report}: {e}");
+        assert!(!d.join("artifacts").exists(), "{report}: nothing ran: {:?}", ls(&d.join("artifacts")));
+    }
+}
+
+/// Outputs stay in the target's staging folder, and every path a command
+/// names is a declared input or output: refused when the spec is read,
+/// naming the target, the flag and the path; nothing written elsewhere.
+#[test]
+fn commands_name_only_declared_paths_and_write_only_their_outputs() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let elsewhere = d.join("elsewhere.safetensors");
+    let far = elsewhere.to_str().unwrap();
+    std::fs::write(d.join("extra.safetensors"), b"x").unwrap();
+    std::fs::write(d.join("cfg.json"), br#"{"stage": "clf-train", "stage_version": "", "settings": {}}"#).unwrap();
+    let mix = "mix-build --real mnist:test --synthetic mnist:test --ratio 1:0 --total 10 --seed 0";
+    let cases = [
+        (format!("{mix} --out {{out}} --out {far}"), "--out"),
+        (format!("{mix} --out={{out}} --out={far}"), "--out"),
+        (format!("{mix} --seed 1 --out {{out}} --real extra.safetensors"), "--real extra.safetensors"),
+        ("clf-train --train extra.safetensors --epochs 1 --out {out}".into(), "--train extra.safetensors"),
+        ("clf-train --train mnist:test --config cfg.json --out {out}".into(), "--config cfg.json"),
+        (
+            "evaluate --classifier extra.safetensors --test mnist:test --out {out}".into(),
+            "--classifier extra.safetensors",
+        ),
+        ("synthmix report --metrics extra.safetensors --out {out}".into(), "--metrics extra.safetensors"),
+        ("clf-train --train mnist:test --data-dir . --out {out}".into(), "--data-dir"),
+        (format!("my-stage {{out}} {far}"), far),
+    ];
+    for (command, needle) in &cases {
+        let spec = format!("[target.a]\ncommand = \"{command}\"\noutputs = [\"a.safetensors\"]\n");
+        std::fs::write(d.join("spec.toml"), spec).unwrap();
+        let e = run_err(&mut synthmix_in(d, &["run", "spec.toml"]));
+        assert!(e.contains("spec.toml:2: target 'a'") && e.contains(needle), "{command}: {e}");
+        assert!(!elsewhere.exists() && !d.join("artifacts").exists(), "{command}: nothing written");
+    }
+    // Declared, the same paths pass.
+    let ok = [
+        "[target.a]\ncommand = \"clf-train --train extra.safetensors --epochs 1 --out {out}\"\ninputs = [\"extra.safetensors\"]\noutputs = [\"a\"]\n",
+        "[target.a]\ncommand = \"clf-train --train {in.t} --config {in.c} --out {out}\"\ninputs = { t = \"extra.safetensors\", c = \"./cfg.json\" }\noutputs = [\"a\"]\n",
+    ];
+    for spec in ok {
+        std::fs::write(d.join("spec.toml"), spec).unwrap();
+        run_ok(&mut synthmix_in(d, &["dag", "spec.toml"]));
+    }
+}

@@ -23,6 +23,20 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(s.chars().map(|c| if is_unsafe(c) { c.escape_default().to_string() } else { c.to_string() }).collect())
 }
 
+/// The characters of one value (a spec's parameter, name, path or
+/// command) an error line echoes.
+pub const ECHO_CHARS: usize = 120;
+
+/// A value from a file as an error line echoes it: its first
+/// [`ECHO_CHARS`] characters, then `… (N bytes)`, so a 100 MB value never
+/// makes a 100 MB line; borrowed when it is short.
+pub fn clip(s: &str) -> Cow<'_, str> {
+    match s.char_indices().nth(ECHO_CHARS) {
+        None => Cow::Borrowed(s),
+        Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &s[..cut], s.len())),
+    }
+}
+
 /// JSON text from serde_json (inside strings every C0 control is escaped
 /// already, so a raw newline, tab or CR is the layout's) with the unsafe
 /// characters serde_json leaves raw (DEL, C1, bidi) written as `\uXXXX`: it
@@ -48,6 +62,15 @@ mod tests {
         assert_eq!(escape("\u{7f}\u{9b}31m"), "\\u{7f}\\u{9b}31m");
         assert_eq!(escape("evil\u{202e}gnp.exe"), "evil\\u{202e}gnp.exe");
         assert!(!escape("\u{0}\u{8}\u{1b}\u{85}\u{2066}").chars().any(is_unsafe));
+    }
+
+    #[test]
+    fn long_values_are_clipped() {
+        assert!(matches!(clip("short"), Cow::Borrowed("short")));
+        let long = "é".repeat(10_000);
+        let c = clip(&long);
+        assert!(c.chars().count() < ECHO_CHARS + 20 && c.ends_with("… (20000 bytes)"), "{c}");
+        assert_eq!(clip(&"x".repeat(ECHO_CHARS)), "x".repeat(ECHO_CHARS));
     }
 
     #[test]

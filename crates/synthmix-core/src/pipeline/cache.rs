@@ -13,14 +13,18 @@
 //! Outputs are placed as read-only copies of their store objects (the kernel
 //! may share the blocks), each stamped with its object's modification time:
 //! editing an output can never change the store, and an edited output (its
-//! size or time changed) is restored on the next run. `--verify` re-hashes
-//! stored objects and placed outputs instead of trusting size and time.
+//! size or time changed) is restored on the next run. The store is trusted
+//! only after a hash: an object to be placed is re-hashed first and its copy
+//! after, and one that is damaged or not a plain file is never served (its
+//! target is rebuilt). `--verify` re-hashes every stored object and placed
+//! output instead of trusting size and time.
 //!
 //! A target's key is the BLAKE3 of its stage, the stage's version, its
 //! arguments (outputs written as `$OUT/REL`), its parameters and the content
-//! hashes of its inputs. A record is written only after the command succeeded
-//! and every file it wrote is in the store, so a run killed at any moment
-//! leaves no partial result in the cache.
+//! hashes of its inputs. A record is written only after the command succeeded,
+//! every file it read still has the hash its key holds, and every file it
+//! wrote is in the store, so a run killed at any moment leaves no partial
+//! result in the cache.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,6 +76,17 @@ pub struct Record {
     pub finished_unix: u64,
 }
 
+/// What the store holds for a key.
+#[derive(Debug)]
+pub enum Found {
+    /// Every object of the record is there and sound.
+    Intact(Record),
+    /// A record whose objects are damaged: how.
+    Damaged(String),
+    /// No record, or an object is gone.
+    Missing,
+}
+
 /// The artifacts folder's cache.
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -109,30 +124,48 @@ impl Cache {
         }
     }
 
-    /// The record for `key`, if every file it lists is still in the store.
-    /// With `verify`, each object is re-hashed too; one whose bytes no longer
-    /// match its name is reported and the record not used, so the target is
-    /// rebuilt (and [`Cache::commit`] replaces the bad object).
-    pub fn lookup(&self, key: &str, verify: bool) -> Result<Option<Record>> {
+    /// The record for `key`, judged by its store objects: each must be a
+    /// plain file (never a link) of the recorded size, and one that must be
+    /// copied into `out` (or, with `verify`, every one) is re-hashed. A
+    /// damaged record is never served: its target is rebuilt, and
+    /// [`Cache::commit`] replaces the bad object.
+    pub fn lookup(&self, key: &str, out: &Path, verify: bool) -> Result<Found> {
         let Some(r) = Self::read_json::<Record>(&self.record_path(key))? else {
-            return Ok(None);
+            return Ok(Found::Missing);
         };
-        let mut complete = true;
         for o in &r.outputs {
             let obj = self.object(&o.blake3);
-            if !std::fs::metadata(&obj).is_ok_and(|m| m.len() == o.bytes) {
-                complete = false;
-            } else if verify && crate::artifact::hash_file(&obj)? != o.blake3 {
-                tracing::warn!(
-                    "{} of {}: its stored copy changed since it was made (not {}); the target must run again",
-                    o.path.display(),
-                    r.target,
-                    &o.blake3[..12]
-                );
-                complete = false;
+            let meta = match std::fs::symlink_metadata(&obj) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
+                Err(e) => return Err(Error::io(&obj, e)),
+            };
+            let damaged = if !meta.file_type().is_file() {
+                Some("is not a plain file")
+            } else if meta.len() != o.bytes {
+                Some("changed size")
+            } else if (verify || !placed(&obj, &out.join(&o.path), o, false))
+                && crate::artifact::hash_file(&obj)? != o.blake3
+            {
+                Some("changed")
+            } else {
+                None
+            };
+            if let Some(how) = damaged {
+                return Ok(Found::Damaged(format!("{} {how} in the store", o.path.display())));
             }
         }
-        Ok(complete.then_some(r))
+        Ok(Found::Intact(r))
+    }
+
+    /// The outputs of `r` placed under `out` whose bytes are not the
+    /// recorded ones (re-hashed; a missing one is not damaged).
+    pub fn damaged_in_place(&self, r: &Record, out: &Path) -> Vec<PathBuf> {
+        let differs = |o: &OutputFile| {
+            let dst = out.join(&o.path);
+            std::fs::symlink_metadata(&dst).is_ok() && !placed(&self.object(&o.blake3), &dst, o, true)
+        };
+        r.outputs.iter().filter(|o| differs(o)).map(|o| o.path.clone()).collect()
     }
 
     pub fn has_record(&self, key: &str) -> bool {
@@ -174,11 +207,14 @@ impl Cache {
             let hash = crate::artifact::hash_file(&f)?;
             let bytes = std::fs::metadata(&f).at(&f)?.len();
             let obj = self.object(&hash);
-            // An object whose bytes no longer match its name is never reused.
-            if obj.is_file() && crate::artifact::hash_file(&obj)? != hash {
+            // An object that is not a plain file, or whose bytes no longer
+            // match its name, is never reused.
+            let kind = std::fs::symlink_metadata(&obj).map(|m| m.file_type());
+            if kind.as_ref().is_ok_and(|k| !k.is_file()) || (kind.is_ok() && crate::artifact::hash_file(&obj)? != hash)
+            {
                 remove_object(&obj)?;
             }
-            if obj.is_file() {
+            if std::fs::symlink_metadata(&obj).is_ok() {
                 std::fs::remove_file(&f).at(&f)?;
             } else {
                 let dir = obj.parent().expect("fanned out");
@@ -221,8 +257,20 @@ impl Cache {
                 dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
             ));
             let _ = std::fs::remove_file(&tmp);
-            // A copy, never a hard link: editing the output must not reach the store.
+            // A copy, never a hard link: editing the output must not reach
+            // the store. Hashed: only the recorded bytes are ever placed.
+            if !std::fs::symlink_metadata(&obj).at(&obj)?.file_type().is_file() {
+                return Err(Error::Invalid(format!("{}: a store object that is not a plain file", obj.display())));
+            }
             std::fs::copy(&obj, &tmp).at(&tmp)?;
+            if crate::artifact::hash_file(&tmp)? != o.blake3 {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::Invalid(format!(
+                    "{}: the stored copy of {} changed while it was placed; run again",
+                    obj.display(),
+                    o.path.display()
+                )));
+            }
             let stamp = std::fs::metadata(&obj).and_then(|m| m.modified()).at(&obj)?;
             let f = std::fs::File::options().write(true).open(&tmp).at(&tmp)?;
             f.set_modified(stamp).at(&tmp)?;
@@ -287,15 +335,15 @@ impl Cache {
 }
 
 /// Whether `dst` is an unchanged copy of the object `obj` of output `o`:
-/// a separate file of the recorded size stamped with the object's time (or,
-/// with `verify`, of the recorded hash). A hard link to the object (as
-/// older versions placed outputs) is replaced by a copy.
+/// a separate plain file (not a link) of the recorded size stamped with the
+/// object's time (or, with `verify`, of the recorded hash). A hard link to
+/// the object (as older versions placed outputs) is replaced by a copy.
 fn placed(obj: &Path, dst: &Path, o: &OutputFile, verify: bool) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let (Ok(a), Ok(b)) = (std::fs::metadata(obj), std::fs::metadata(dst)) else {
+    let (Ok(a), Ok(b)) = (std::fs::metadata(obj), std::fs::symlink_metadata(dst)) else {
         return false;
     };
-    if (a.dev(), a.ino()) == (b.dev(), b.ino()) || b.len() != o.bytes {
+    if !b.file_type().is_file() || (a.dev(), a.ino()) == (b.dev(), b.ino()) || b.len() != o.bytes {
         return false;
     }
     if verify {

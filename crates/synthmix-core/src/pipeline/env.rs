@@ -9,6 +9,7 @@ use super::cache::{Components, Record};
 use super::spec::{InputKind, Pipeline, StageVersion, Target};
 use crate::data::DatasetName;
 use crate::error::{Error, IoContext, Result};
+use crate::terminal::clip;
 
 /// Env var naming the folder that holds the stage binaries (default: the
 /// folder of the running `synthmix`). A built-in stage without a binary there
@@ -91,7 +92,7 @@ impl Env {
                 "{}:{}: stage '{}' must be a binary name (found beside synthmix or in ${BIN_DIR_ENV}), not a path",
                 p.spec_path.display(),
                 t.command_line,
-                t.stage
+                clip(&t.stage)
             )));
         }
         let b = self.bin_dir.join(&t.stage);
@@ -105,9 +106,9 @@ impl Env {
             "{}:{}: stage '{}' not found in {} (build it: cargo build --release -p {}; or set {BIN_DIR_ENV})",
             p.spec_path.display(),
             t.command_line,
-            t.stage,
+            clip(&t.stage),
             self.bin_dir.display(),
-            t.stage
+            clip(&t.stage)
         )))
     }
 
@@ -175,7 +176,7 @@ impl Env {
                     self.dataset_hash(d).map_err(at)?;
                 }
                 InputKind::File(f) if !f.is_file() => {
-                    return Err(at(format!("missing input '{}': no such file", f.display())))
+                    return Err(at(format!("missing input '{}': no such file", clip(&f.display().to_string()))))
                 }
                 _ => {}
             }
@@ -219,7 +220,10 @@ impl Env {
                 }
                 InputKind::File(f) => {
                     if !f.is_file() {
-                        return Err(at(inp.line, format!("missing input '{}': no such file", f.display())));
+                        return Err(at(
+                            inp.line,
+                            format!("missing input '{}': no such file", clip(&f.display().to_string())),
+                        ));
                     }
                     inputs.push((f.display().to_string(), self.file_hash(f)?));
                 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use super::cache::{self, Components, Record};
+use super::cache::{self, Components, Found, Record};
 use super::env::Env;
 use super::results::{now_unix, Results};
 use super::spec::{Pipeline, Target};
@@ -34,33 +34,57 @@ pub struct Job {
     pub why: String,
 }
 
-/// What preparing a target found.
+/// What preparing a target found. `damage` says what was found damaged (a
+/// stored object; with `--verify`, a placed output): whatever read the
+/// target's result may have read bad bytes, so it is rechecked.
 pub enum Prepared {
-    Cached(Record),
-    Run(Job),
+    Cached { record: Record, damage: Option<String> },
+    Run { job: Job, damage: Option<String> },
+}
+
+impl Prepared {
+    pub fn damage(&self) -> Option<String> {
+        match self {
+            Prepared::Cached { damage, .. } | Prepared::Run { damage, .. } => damage.clone(),
+        }
+    }
+}
+
+/// Why a target that reads target `i`, whose result was found damaged,
+/// runs again.
+pub fn recheck_why(p: &Pipeline, i: usize, damage: &str) -> String {
+    format!("rechecked: its input {} was repaired ({damage})", p.targets[i].name)
 }
 
 impl Job {
     /// Target `i`, whose inputs are all done: its cached result (unless
-    /// forced), else a job to run and why.
+    /// forced: `Some(why)`), else a job to run and why.
     pub fn prepare(
         p: &Pipeline,
         env: &mut Env,
         results: &Results,
         i: usize,
-        forced: bool,
+        forced: Option<&str>,
         verify: bool,
     ) -> Result<Prepared> {
         let comps = env.components(p, i, results.records())?;
         let hash = comps.key();
-        if !forced {
-            if let Some(r) = results.cache.lookup(&hash, verify)? {
-                return Ok(Prepared::Cached(r));
+        let found = results.cache.lookup(&hash, &p.out, verify)?;
+        let damage = match found {
+            Found::Intact(record) if forced.is_none() => {
+                let placed = if verify { results.cache.damaged_in_place(&record, &p.out) } else { vec![] };
+                let damage = placed.first().map(|f| format!("{} changed where it was placed", f.display()));
+                return Ok(Prepared::Cached { record, damage });
             }
-        }
-        let prev = results.cache.last_state(&p.name, &p.targets[i].name)?;
-        let why = explain(prev.as_ref(), &comps, forced);
-        Ok(Prepared::Run(Job { index: i, forced, key: Some(Key { comps, hash }), why }))
+            Found::Damaged(how) => Some(how),
+            Found::Intact(_) | Found::Missing => None,
+        };
+        let why = match (&damage, forced) {
+            (Some(how), None) => format!("its stored result is damaged ({how})"),
+            _ => explain(results.cache.last_state(&p.name, &p.targets[i].name)?.as_ref(), &comps, forced),
+        };
+        let job = Job { index: i, forced: forced.is_some(), key: Some(Key { comps, hash }), why };
+        Ok(Prepared::Run { job, damage })
     }
 
     /// Target `i` as a job that computes its key itself when it starts: one
@@ -95,6 +119,7 @@ impl Job {
             .env("SYNTHMIX_DATA", &env.data_dir)
             .env("RAYON_NUM_THREADS", threads.to_string())
             .env("NO_COLOR", "1")
+            .env(super::lock::STAGING_ENV, std::path::absolute(&staging).at(&staging)?)
             .stdin(Stdio::null())
             .stdout(Stdio::from(f))
             .stderr(Stdio::from(f2));
@@ -168,10 +193,11 @@ pub fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("    {l}\n")).collect()
 }
 
-/// Why a target must run, compared with what was last placed.
-pub fn explain(prev: Option<&Record>, cur: &Components, forced: bool) -> String {
-    if forced {
-        return "forced".into();
+/// Why a target must run, compared with what was last placed (`forced`:
+/// why it runs regardless).
+pub fn explain(prev: Option<&Record>, cur: &Components, forced: Option<&str>) -> String {
+    if let Some(why) = forced {
+        return why.into();
     }
     let Some(prev) = prev else {
         return "new (never built)".into();
@@ -264,16 +290,16 @@ mod tests {
     #[test]
     fn explains_why_a_target_runs() {
         let old = record(comps("1", "h1"));
-        assert_eq!(explain(None, &comps("1", "h1"), false), "new (never built)");
-        assert_eq!(explain(Some(&old), &comps("1", "h1"), true), "forced");
-        assert_eq!(explain(Some(&old), &comps("2", "h1"), false), "changed parameter epochs: 1 → 2");
-        assert_eq!(explain(Some(&old), &comps("1", "h2"), false), "changed input mix.safetensors");
+        assert_eq!(explain(None, &comps("1", "h1"), None), "new (never built)");
+        assert_eq!(explain(Some(&old), &comps("1", "h1"), Some("forced")), "forced");
+        assert_eq!(explain(Some(&old), &comps("2", "h1"), None), "changed parameter epochs: 1 → 2");
+        assert_eq!(explain(Some(&old), &comps("1", "h2"), None), "changed input mix.safetensors");
         let mut v = comps("1", "h1");
         v.stage_version = "blake3:bb".into();
-        assert_eq!(explain(Some(&old), &v, false), "stage clf-train changed (rebuilt binary)");
+        assert_eq!(explain(Some(&old), &v, None), "stage clf-train changed (rebuilt binary)");
         let mut a = comps("1", "h1");
         a.args.push("--lr".into());
-        assert!(explain(Some(&old), &a, false).starts_with("changed command"));
+        assert!(explain(Some(&old), &a, None).starts_with("changed command"));
         assert_ne!(comps("1", "h1").key(), comps("1", "h2").key());
         assert_eq!(comps("1", "h1").key(), comps("1", "h1").key());
     }

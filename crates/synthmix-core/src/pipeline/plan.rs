@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::env::Env;
-use super::job::{Job, Prepared};
+use super::job::{recheck_why, Job, Prepared};
 use super::results::Results;
 use super::spec::Pipeline;
 use crate::error::Result;
@@ -68,6 +68,8 @@ pub fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Vec<(usize, Plan)>> {
     let mut env = Env::new(&opts.data_dir)?;
     let mut results = Results::new(p);
     let mut will_run: BTreeSet<usize> = BTreeSet::new();
+    // Targets that read a result found damaged, and why they would rerun.
+    let mut recheck: HashMap<usize, String> = HashMap::new();
     let mut out = Vec::new();
     for &i in &sel.order {
         let t = &p.targets[i];
@@ -78,13 +80,20 @@ pub fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Vec<(usize, Plan)>> {
             out.push((i, Plan::After(waiting)));
             continue;
         }
-        match Job::prepare(p, &mut env, &results, i, sel.forced.contains(&i), opts.verify)? {
-            Prepared::Cached(r) => {
+        let forced = if sel.forced.contains(&i) { Some("forced".to_string()) } else { recheck.get(&i).cloned() };
+        let prepared = Job::prepare(p, &mut env, &results, i, forced.as_deref(), opts.verify)?;
+        if let Some(d) = prepared.damage() {
+            for k in p.dependants(i) {
+                recheck.entry(k).or_insert_with(|| recheck_why(p, i, &d));
+            }
+        }
+        match prepared {
+            Prepared::Cached { record: r, .. } => {
                 let in_place = results.cache.in_place(&r, &p.out, opts.verify);
                 results.remember(i, r);
                 out.push((i, if in_place { Plan::UpToDate } else { Plan::Restore }));
             }
-            Prepared::Run(job) => {
+            Prepared::Run { job, .. } => {
                 will_run.insert(i);
                 out.push((i, Plan::Run(job.why)));
             }

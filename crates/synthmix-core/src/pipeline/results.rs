@@ -2,11 +2,11 @@
 //! target placed which output. Every cached result is placed, and every
 //! finished stage committed, through here.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use super::cache::{self, Cache, Components, Record};
-use super::spec::{normalize, Pipeline};
+use super::spec::{normalize, InputKind, Pipeline};
 use crate::error::{Error, Result};
 
 pub struct Results {
@@ -76,6 +76,7 @@ impl Results {
             finished_unix: now_unix(),
         };
         self.check_side_files(p, i, &staging)?;
+        inputs_unchanged(p, i, &record.components)?;
         let r = self.cache.commit(&staging, &declared, record)?;
         self.cache.place(&r, &p.out, false)?;
         self.cache.write_state(&r)?;
@@ -101,6 +102,32 @@ impl Results {
         }
         Ok(())
     }
+}
+
+/// Every file target `i` read (another target's output, a file input)
+/// still has the hash its key holds: one changed while the stage ran (by
+/// hand, by another process) would otherwise be recorded under a key that
+/// does not describe what the stage read. (Datasets are hashed once a run.)
+fn inputs_unchanged(p: &Pipeline, i: usize, comps: &Components) -> Result<()> {
+    let datasets: HashSet<String> = p.targets[i]
+        .inputs
+        .iter()
+        .filter_map(|x| match &x.kind {
+            InputKind::Dataset(d) => Some(d.to_string()),
+            _ => None,
+        })
+        .collect();
+    for (path, keyed) in comps.inputs.iter().filter(|(r, _)| !datasets.contains(r)) {
+        let now = crate::artifact::hash_file(Path::new(path))?;
+        if &now != keyed {
+            return Err(Error::Invalid(format!(
+                "its input {path} changed while it ran ({} now, {} when it started): its result is not cached; run again",
+                &now[..12],
+                &keyed[..12.min(keyed.len())]
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub fn now_unix() -> u64 {

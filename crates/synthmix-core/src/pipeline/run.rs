@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::cache::Cache;
 use super::env::Env;
 use super::executor::{Event, Executor, Outcome, Summary};
-use super::job::{failure, Job, Prepared};
+use super::job::{failure, recheck_why, Job, Prepared};
 use super::local::LocalExecutor;
 use super::lock;
 use super::plan::{RunOptions, Selection};
@@ -81,6 +81,8 @@ struct Scheduler<'a> {
     /// Each target's place in `order`: news is told in that order.
     rank: HashMap<usize, usize>,
     forced: BTreeSet<usize>,
+    /// Targets that read a result found damaged, and why they rerun.
+    recheck: HashMap<usize, String>,
     state: HashMap<usize, State>,
     summary: Summary,
     /// Set after a failure without --keep-going: nothing new starts.
@@ -102,6 +104,7 @@ impl<'a> Scheduler<'a> {
             results: Results::new(p),
             rank: order.iter().enumerate().map(|(r, &i)| (i, r)).collect(),
             forced: sel.forced,
+            recheck: HashMap::new(),
             state: order.iter().map(|&i| (i, State::Pending)).collect(),
             summary: Summary::default(),
             stop: false,
@@ -204,11 +207,11 @@ impl<'a> Scheduler<'a> {
             if !self.is(i, |s| matches!(s, State::Pending)) || !self.inputs_ready(i) {
                 continue;
             }
-            let forced = self.forced.contains(&i);
+            let forced = self.forced_why(i);
             let state = match self.exec.resume(i) {
                 Some(l) => {
                     self.say(l.verb, i, &l.note);
-                    State::Running(Job::keyed_later(i, forced))
+                    State::Running(Job::keyed_later(i, forced.is_some()))
                 }
                 None => self.prepare(i, forced)?,
             };
@@ -218,15 +221,44 @@ impl<'a> Scheduler<'a> {
         Ok(progressed)
     }
 
+    /// Why target `i` runs even if cached: `--force`, or it reads a result
+    /// that was found damaged.
+    fn forced_why(&self, i: usize) -> Option<String> {
+        if self.forced.contains(&i) {
+            return Some("forced".into());
+        }
+        self.recheck.get(&i).cloned()
+    }
+
+    /// Target `i`'s result was found damaged: what read it may have read bad
+    /// bytes, and is rechecked (run, not served from the cache).
+    fn recheck_dependants(&mut self, i: usize, damage: &str) {
+        let why = recheck_why(self.p, i, damage);
+        for k in self.p.dependants(i) {
+            if self.state.contains_key(&k) {
+                self.recheck.entry(k).or_insert_with(|| why.clone());
+            }
+        }
+    }
+
     /// A ready target: placed when cached, else queued (behind the jobs of
     /// its inputs where they are still to end).
-    fn prepare(&mut self, i: usize, forced: bool) -> Result<State> {
+    fn prepare(&mut self, i: usize, forced: Option<String>) -> Result<State> {
         if !self.p.targets[i].deps.iter().all(|d| self.is(*d, |s| matches!(s, State::Done))) {
-            return Ok(State::Queued(Job::keyed_later(i, forced)));
+            return Ok(State::Queued(Job::keyed_later(i, forced.is_some())));
         }
-        match Job::prepare(self.p, &mut self.env, &self.results, i, forced, self.opts.verify)? {
-            Prepared::Run(job) => Ok(State::Queued(job)),
-            Prepared::Cached(r) => {
+        let prepared = Job::prepare(self.p, &mut self.env, &self.results, i, forced.as_deref(), self.opts.verify)?;
+        if let Some(d) = prepared.damage() {
+            self.recheck_dependants(i, &d);
+        }
+        self.place_or_queue(i, prepared)
+    }
+
+    /// A prepared target: queued, or its cached result placed.
+    fn place_or_queue(&mut self, i: usize, prepared: Prepared) -> Result<State> {
+        match prepared {
+            Prepared::Run { job, .. } => Ok(State::Queued(job)),
+            Prepared::Cached { record: r, .. } => {
                 let placed = self.results.place(self.p, i, r, self.opts.verify)?;
                 self.bar.inc(1);
                 let name = self.p.targets[i].name.clone();

@@ -13,6 +13,8 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::terminal::clip;
+
 /// A value a placeholder can name.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val {
@@ -89,7 +91,7 @@ fn parse(t: &str) -> Result<Vec<Piece>, String> {
                 loop {
                     match chars.next() {
                         Some('}') => break,
-                        Some('{') | None => return Err(format!("unclosed '{{' in \"{t}\"")),
+                        Some('{') | None => return Err(format!("unclosed '{{' in \"{}\"", clip(t))),
                         Some(ch) => expr.push(ch),
                     }
                 }
@@ -98,7 +100,7 @@ fn parse(t: &str) -> Result<Vec<Piece>, String> {
                 }
                 out.push(Piece::Hole(expr.trim().to_string()));
             }
-            '}' => return Err(format!("stray '}}' in \"{t}\" (write '}}}}' for a literal brace)")),
+            '}' => return Err(format!("stray '}}' in \"{}\" (write '}}}}' for a literal brace)", clip(t))),
             other => lit.push(other),
         }
     }
@@ -115,7 +117,7 @@ fn apply_filter(v: String, f: &str) -> Result<String, String> {
         "dir" => p.parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default(),
         "file" => p.file_name().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default(),
         "stem" => p.file_stem().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default(),
-        other => return Err(format!("unknown filter '|{other}' (known: slug, dir, file, stem)")),
+        other => return Err(format!("unknown filter '|{}' (known: slug, dir, file, stem)", clip(other))),
     })
 }
 
@@ -130,25 +132,30 @@ fn eval(expr: &str, ctx: &Ctx) -> Result<Vec<String>, String> {
     if name.is_empty() {
         return Err("empty placeholder '{}'".into());
     }
-    let val = ctx
-        .lookup(name)
-        .ok_or_else(|| format!("unknown placeholder '{{{name}}}' (known here: {})", ctx.names().join(", ")))?;
+    let val = ctx.lookup(name).ok_or_else(|| {
+        format!("unknown placeholder '{{{}}}' (known here: {})", clip(name), clip(&ctx.names().join(", ")))
+    })?;
     let values: Vec<String> = match (val, field) {
         (Val::Scalar(s), None) => vec![s.clone()],
         (Val::Scalar(_), Some(f)) => {
-            return Err(format!("'{{{name}.{f}}}': {name} is a plain value, it has no fields"))
+            return Err(format!("'{{{0}.{1}}}': {0} is a plain value, it has no fields", clip(name), clip(f)))
         }
         (Val::Record(m), f) => {
             let key = f.unwrap_or("name");
             match m.get(key) {
                 Some(v) => vec![v.clone()],
                 None if f.is_none() => {
-                    return Err(format!("'{{{name}}}' is a table without a 'name' field: write '{{{name}.FIELD}}'"))
+                    return Err(format!(
+                        "'{{{0}}}' is a table without a 'name' field: write '{{{0}.FIELD}}'",
+                        clip(name)
+                    ))
                 }
                 None => {
                     return Err(format!(
-                        "'{{{name}.{key}}}': no field '{key}' (fields: {})",
-                        m.keys().cloned().collect::<Vec<_>>().join(", ")
+                        "'{{{0}.{1}}}': no field '{1}' (fields: {2})",
+                        clip(name),
+                        clip(key),
+                        clip(&m.keys().cloned().collect::<Vec<_>>().join(", "))
                     ))
                 }
             }
@@ -158,8 +165,10 @@ fn eval(expr: &str, ctx: &Ctx) -> Result<Vec<String>, String> {
             Some((_, v)) => v.clone(),
             None => {
                 return Err(format!(
-                    "'{{{name}.{f}}}': no {name} named '{f}' (this target has: {})",
-                    g.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>().join(", ")
+                    "'{{{0}.{1}}}': no {0} named '{1}' (this target has: {2})",
+                    clip(name),
+                    clip(f),
+                    clip(&g.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>().join(", "))
                 ))
             }
         },
@@ -176,7 +185,7 @@ pub fn render(t: &str, ctx: &Ctx) -> Result<String, String> {
             Piece::Hole(e) => {
                 let v = eval(&e, ctx)?;
                 if v.len() != 1 {
-                    return Err(format!("'{{{e}}}' names {} values here, where one is needed", v.len()));
+                    return Err(format!("'{{{}}}' names {} values here, where one is needed", clip(&e), v.len()));
                 }
                 s.push_str(&v[0]);
             }
@@ -232,7 +241,7 @@ fn split_words(t: &str) -> Result<Vec<(String, bool)>, String> {
         }
     }
     if in_q {
-        return Err(format!("unclosed '\"' in \"{t}\""));
+        return Err(format!("unclosed '\"' in \"{}\"", clip(t)));
     }
     if any {
         out.push((cur, quoted));

@@ -19,7 +19,7 @@ use clap::Parser;
 #[command(name = "clf-train", version)]
 pub struct Args {
     /// Training set: an image-set file or DATASET:SPLIT (e.g. mnist:train).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::FilePath)]
     train: String,
     /// Architecture: simple-cnn (1x28x28, MNIST/Fashion-MNIST) or deep-cnn
     /// (3x32x32, CIFAR-10; smaller 1-channel sets are padded and repeated).
@@ -69,7 +69,7 @@ pub struct Args {
     /// Dataset recycling: every --recycle-every epochs the synthetic items of
     /// the (marked) mix take fresh images of their class from this synthetic
     /// pool (several times their number), deterministic by --seed.
-    #[arg(long, value_name = "POOL")]
+    #[arg(long, value_name = "POOL", value_hint = clap::ValueHint::FilePath)]
     recycle: Option<String>,
     /// Epochs between fresh synthetic images with --recycle.
     #[arg(long, default_value_t = 1, requires = "recycle", value_parser = limits::epochs)]
@@ -87,7 +87,7 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "ALGORITHM")]
     conv_algorithm: Option<ConvAlgorithm>,
     /// A test set scored after every epoch and logged (e.g. mnist:test).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::FilePath)]
     eval_test: Option<String>,
     /// Output checkpoint (.safetensors).
     #[arg(long)]

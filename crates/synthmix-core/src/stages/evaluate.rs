@@ -22,10 +22,10 @@ pub struct Args {
     #[arg(long, num_args = 1.., required_unless_present = "fid", conflicts_with = "fid")]
     classifier: Vec<PathBuf>,
     /// Test sets: image-set files or DATASET:SPLIT (mnist:test, mnist-c/shot_noise:test, …).
-    #[arg(long, num_args = 1.., required_unless_present = "fid", conflicts_with = "fid")]
+    #[arg(long, num_args = 1.., required_unless_present = "fid", conflicts_with = "fid", value_hint = clap::ValueHint::FilePath)]
     test: Vec<String>,
     /// Compare a generated set with a real one: REAL_SET GEN_SET (files or DATASET:SPLIT).
-    #[arg(long, num_args = 2, value_names = ["REAL_SET", "GEN_SET"], requires = "features")]
+    #[arg(long, num_args = 2, value_names = ["REAL_SET", "GEN_SET"], requires = "features", value_hint = clap::ValueHint::FilePath)]
     fid: Option<Vec<String>>,
     /// Classifier checkpoint whose penultimate-layer features give the FID.
     #[arg(long, requires = "fid")]

@@ -20,7 +20,7 @@ use clap::Parser;
 #[command(name = "gan-train", version)]
 pub struct Args {
     /// Training set: an image-set file or DATASET:SPLIT (e.g. mnist:train).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::FilePath)]
     train: String,
     /// Architecture: mlp (the paper's cGAN) or dcgan (convolutional G,
     /// projection D; image sides divisible by 4, e.g. CIFAR-10).

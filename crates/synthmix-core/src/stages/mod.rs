@@ -105,10 +105,11 @@ fn run_with<A: clap::Parser>(
     })
 }
 
-/// Refuses, before any work, an `--out` (or a side file: the provenance
-/// record beside it and `side`) that is a folder, sits in an unwritable
-/// folder or a dataset folder, or would overwrite one of `inputs` ((flag,
-/// value) pairs; DATASET:SPLIT values are not files and pass).
+/// Refuses, before any work, an `--out` inside an artifacts folder a runner
+/// holds (outside the staging folder it gave this stage), or one (or a side
+/// file: the provenance record beside it and `side`) that is a folder, sits
+/// in an unwritable folder or a dataset folder, or would overwrite one of
+/// `inputs` ((flag, value) pairs; DATASET:SPLIT values are not files and pass).
 fn check_outputs(
     common: &crate::cli::CommonArgs,
     out: &std::path::Path,
@@ -117,6 +118,7 @@ fn check_outputs(
 ) -> crate::Result<()> {
     let mut files = vec![crate::artifact::provenance::path_for(out), config::path_for(out)];
     files.extend(side);
+    crate::pipeline::lock::refuse_if_held("--out", out)?;
     let o = crate::artifact::Outputs { flag: "--out", out, side: files };
     crate::artifact::check_outputs(&o, inputs, Some(&common.data_options().data_dir))
 }

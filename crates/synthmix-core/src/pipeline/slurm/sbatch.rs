@@ -1,12 +1,12 @@
 //! Making a target's Slurm job: its `sbatch` flags from the resources, its
 //! script, and the `synthmix run-target` command line it runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::queue::{job_dir, slurm_cmd};
 use crate::error::{Error, IoContext, Result};
 use crate::pipeline::plan::RunOptions;
-use crate::pipeline::spec::{Pipeline, Resources, Target, Threads};
+use crate::pipeline::spec::{LoadOptions, Pipeline, Resources, Target, Threads};
 
 /// `run --executor slurm`'s own options.
 #[derive(Debug, Clone, Default)]
@@ -15,11 +15,10 @@ pub struct SlurmOptions {
     pub resources: Resources,
     /// Stay attached until every job has finished (Ctrl-C offers to cancel them).
     pub wait: bool,
-    /// The `--skip` patterns and `--artifacts` folder the spec was loaded
-    /// with: each job loads it the same way, from the same folder, so its
-    /// paths (which enter the cache keys) are the same.
-    pub skip: Vec<String>,
-    pub artifacts: Option<PathBuf>,
+    /// How the spec was loaded (`--skip`, `--artifacts`, `--max-targets`):
+    /// each job loads it the same way, from the same folder, so its paths
+    /// (which enter the cache keys) are the same.
+    pub load: LoadOptions,
 }
 
 /// The resources of target `t`'s job: spec, its stage's table, command line.
@@ -118,11 +117,14 @@ pub fn run_target_argv(
         p.spec_path.display().to_string(),
         t.name.clone(),
     ];
-    if let Some(a) = &so.artifacts {
+    if let Some(a) = &so.load.artifacts {
         v.extend(["--artifacts".into(), a.display().to_string()]);
     }
-    for s in &so.skip {
+    for s in &so.load.skip {
         v.extend(["--skip".into(), s.clone()]);
+    }
+    if let Some(n) = so.load.max_targets {
+        v.extend(["--max-targets".into(), n.to_string()]);
     }
     if forced {
         v.push("--force".into());

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use crate::error::{Error, IoContext, Result};
+use crate::pipeline::cache::Found;
 use crate::pipeline::env::Env;
 use crate::pipeline::job::{last_line, Job, Prepared};
 use crate::pipeline::lock;
@@ -30,9 +31,9 @@ pub fn run_target(p: &Pipeline, name: &str, opts: &RunOptions) -> Result<()> {
     let job = {
         let _lock = lock::acquire_wait(&p.artifacts, &what)?;
         place_inputs(p, &mut env, &mut results, i)?;
-        match Job::prepare(p, &mut env, &results, i, opts.force, opts.verify)? {
-            Prepared::Run(job) => job,
-            Prepared::Cached(r) => {
+        match Job::prepare(p, &mut env, &results, i, opts.force.then_some("forced"), opts.verify)? {
+            Prepared::Run { job, .. } => job,
+            Prepared::Cached { record: r, .. } => {
                 let key = r.key.clone();
                 results.place(p, i, r, opts.verify)?;
                 println!("up to date {name} (key {key})");
@@ -66,9 +67,19 @@ fn place_inputs(p: &Pipeline, env: &mut Env, results: &mut Results, i: usize) ->
     let (order, _) = p.select(std::slice::from_ref(name))?;
     for &j in order.iter().filter(|&&j| j != i) {
         let key = env.components(p, j, results.records())?.key();
-        let r = results.cache.lookup(&key, false)?.ok_or_else(|| {
-            Error::Invalid(format!("target '{name}': its input target '{}' is not in the cache", p.targets[j].name))
-        })?;
+        let r = match results.cache.lookup(&key, &p.out, false)? {
+            Found::Intact(r) => r,
+            Found::Damaged(how) => {
+                let dep = &p.targets[j].name;
+                return Err(Error::Invalid(format!(
+                    "target '{name}': the stored result of its input target '{dep}' is damaged ({how})"
+                )));
+            }
+            Found::Missing => {
+                let dep = &p.targets[j].name;
+                return Err(Error::Invalid(format!("target '{name}': its input target '{dep}' is not in the cache")));
+            }
+        };
         results.place(p, j, r, false)?;
     }
     Ok(())

@@ -9,12 +9,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::lines::Lines;
-use super::matrix::{expand_matrix, role_templates, scalar_string, to_val};
+use super::matrix::{expand_matrix, matrix_size, role_templates, scalar_string, to_val};
 use super::model::{glob_match, LoadOptions, Output, StageVersion, Target, Threads};
 use super::resources::Resources;
 use crate::data::DatasetName;
 use crate::error::{Error, Result};
 use crate::pipeline::template::{self, Ctx, Val};
+use crate::terminal::clip;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,10 +107,10 @@ pub(super) fn read_head(lines: &Lines, p: Option<&RawPipeline>, opts: &LoadOptio
     let name = p.and_then(|p| p.name.as_ref().map(|n| n.get_ref().clone())).unwrap_or_else(|| {
         lines.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into())
     });
-    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES || name.contains(['/', '\\']) || name.starts_with('.') {
         let at = p.and_then(|p| p.name.as_ref().map(|n| n.span().start)).unwrap_or(0);
         return Err(
-            lines.err(at, format!("pipeline name '{name}' must be non-empty, without '/' and not start with '.'"))
+            lines.err(at, format!("pipeline name '{}' must be non-empty, at most {MAX_NAME_BYTES} bytes, without '/' and not start with '.'", clip(&name)))
         );
     }
     let spec_artifacts = p.and_then(|p| p.artifacts.as_ref()).map(|a| PathBuf::from(a.get_ref()));
@@ -122,9 +123,10 @@ pub(super) fn read_head(lines: &Lines, p: Option<&RawPipeline>, opts: &LoadOptio
             "binary" => StageVersion::Binary,
             "cli" => StageVersion::Cli,
             other => {
-                return Err(
-                    lines.err(s.span().start, format!("stage_version '{other}' is not one of: semantic, binary, cli"))
-                )
+                return Err(lines.err(
+                    s.span().start,
+                    format!("stage_version '{}' is not one of: semantic, binary, cli", clip(other)),
+                ))
             }
         },
     };
@@ -137,7 +139,7 @@ pub(super) fn read_axes(lines: &Lines, raw: &RawSpec) -> Result<BTreeMap<String,
         let vals = v
             .get_ref()
             .iter()
-            .map(|x| to_val(x).map_err(|e| lines.err(v.span().start, format!("axis '{}': {e}", k.get_ref()))))
+            .map(|x| to_val(x).map_err(|e| lines.err(v.span().start, format!("axis '{}': {e}", clip(k.get_ref())))))
             .collect::<Result<Vec<_>>>()?;
         axes.insert(k.get_ref().clone(), vals);
     }
@@ -148,7 +150,7 @@ pub(super) fn read_global_params(lines: &Lines, raw: &RawSpec) -> Result<Vec<Glo
     let mut global_params = Vec::new();
     for (k, v) in raw.params.iter().flatten() {
         let s = scalar_string(v.get_ref()).ok_or_else(|| {
-            lines.err(v.span().start, format!("parameter '{}' must be a string, number or boolean", k.get_ref()))
+            lines.err(v.span().start, format!("parameter '{}' must be a string, number or boolean", clip(k.get_ref())))
         })?;
         global_params.push((k.get_ref().clone(), s, lines.line(k.span().start)));
     }
@@ -162,12 +164,14 @@ pub(super) fn expand_targets(
     axes: &BTreeMap<String, Vec<Val>>,
     global_params: &[GlobalParam],
     spec_dir: &Path,
+    max_targets: usize,
 ) -> Result<Vec<Pending>> {
     let mut raw_targets: Vec<(&Spanned<String>, &Spanned<RawTarget>)> = raw.target.iter().flatten().collect();
     raw_targets.sort_by_key(|(k, _)| k.span().start);
     if raw_targets.is_empty() {
         return Err(lines.err(0, "the spec defines no targets ([target.NAME] tables)"));
     }
+    check_size(lines, &raw_targets, axes, max_targets)?;
     let mut pending = Vec::new();
     for (key, rt) in raw_targets {
         for cell in expand_matrix(lines, rt.get_ref().matrix.as_ref(), axes)? {
@@ -175,6 +179,33 @@ pub(super) fn expand_targets(
         }
     }
     Ok(pending)
+}
+
+/// Refuses a spec whose matrices make more than `cap` targets, counted
+/// before any is made (a million would take gigabytes), at the line of the
+/// largest matrix.
+fn check_size(
+    lines: &Lines,
+    raw_targets: &[(&Spanned<String>, &Spanned<RawTarget>)],
+    axes: &BTreeMap<String, Vec<Val>>,
+    cap: usize,
+) -> Result<()> {
+    let (mut total, mut largest): (Option<u64>, (Option<u64>, usize)) = (Some(0), (Some(0), 0));
+    for (key, rt) in raw_targets {
+        let n = matrix_size(lines, rt.get_ref().matrix.as_ref(), axes)?;
+        if n.is_none_or(|n| largest.0.is_some_and(|l| n > l)) {
+            largest = (n, key.span().start);
+        }
+        total = total.zip(n).and_then(|(a, b)| a.checked_add(b));
+    }
+    if total.is_some_and(|t| t <= cap as u64) {
+        return Ok(());
+    }
+    let count = total.map_or_else(|| format!("more than {}", u64::MAX), |t| t.to_string());
+    Err(lines.err(
+        largest.1,
+        format!("the matrices make {count} targets, over the cap of {cap} (--max-targets N allows more)"),
+    ))
 }
 
 /// The parameters of one matrix cell: the global ones, then the target's
@@ -189,30 +220,42 @@ fn cell_params(
     let ctx = Ctx::new(vec![cell]);
     for (k, v, line) in global_params {
         if cell.contains_key(k) {
-            return Err(lines.err_line(*line, format!("parameter '{k}' has the name of a matrix variable")));
+            return Err(lines.err_line(*line, format!("parameter '{}' has the name of a matrix variable", clip(k))));
         }
-        let s = template::render(v, &ctx).map_err(|e| lines.err_line(*line, format!("parameter '{k}': {e}")))?;
+        let s =
+            template::render(v, &ctx).map_err(|e| lines.err_line(*line, format!("parameter '{}': {e}", clip(k))))?;
         params_val.insert(k.clone(), Val::Scalar(s));
     }
     let globals = params_val.clone();
     for (k, v) in r.params.iter().flatten() {
         let at = v.span().start;
-        let s = scalar_string(v.get_ref())
-            .ok_or_else(|| lines.err(at, format!("parameter '{}' must be a string, number or boolean", k.get_ref())))?;
+        let s = scalar_string(v.get_ref()).ok_or_else(|| {
+            lines.err(at, format!("parameter '{}' must be a string, number or boolean", clip(k.get_ref())))
+        })?;
         if cell.contains_key(k.get_ref()) || BUILTIN_NAMES.contains(&k.get_ref().as_str()) {
             return Err(lines.err(
                 k.span().start,
-                format!("parameter '{}' has the name of a matrix variable or a built-in", k.get_ref()),
+                format!("parameter '{}' has the name of a matrix variable or a built-in", clip(k.get_ref())),
             ));
         }
         let ctx = Ctx::new(vec![cell, &globals]);
-        let s = template::render(&s, &ctx).map_err(|e| lines.err(at, format!("parameter '{}': {e}", k.get_ref())))?;
+        let s =
+            template::render(&s, &ctx).map_err(|e| lines.err(at, format!("parameter '{}': {e}", clip(k.get_ref()))))?;
         params_val.insert(k.get_ref().clone(), Val::Scalar(s));
     }
     Ok(params_val)
 }
 
+/// The longest target name: it names files (logs, state), whose names
+/// the file system keeps under 256 bytes.
+const MAX_NAME_BYTES: usize = 200;
+
 fn check_target_name(lines: &Lines, key: &Spanned<String>, tname: &str) -> Result<()> {
+    if tname.len() > MAX_NAME_BYTES {
+        return Err(
+            lines.err(key.span().start, format!("target name '{}' is longer than {MAX_NAME_BYTES} bytes", clip(tname)))
+        );
+    }
     if tname.is_empty()
         || tname.contains(['/', '\\', '*', '?', ' '])
         || tname.starts_with('.')
@@ -220,7 +263,7 @@ fn check_target_name(lines: &Lines, key: &Spanned<String>, tname: &str) -> Resul
     {
         return Err(lines.err(
             key.span().start,
-            format!("target name '{tname}' must be non-empty, without '/', '*', '?' or spaces, not start with '.', and not look like DATASET:SPLIT"),
+            format!("target name '{}' must be non-empty, without '/', '*', '?' or spaces, not start with '.', and not look like DATASET:SPLIT", clip(tname)),
         ));
     }
     Ok(())
@@ -241,7 +284,10 @@ fn render_outputs(lines: &Lines, r: &RawTarget, ctx: &Ctx, tname: &str) -> Resul
             {
                 return Err(lines.err(
                     at,
-                    format!("output '{rel}' must be a relative path inside the out folder (no '..', no leading '/')"),
+                    format!(
+                        "output '{}' must be a relative path inside the out folder (no '..', no leading '/')",
+                        clip(&rel)
+                    ),
                 ));
             }
             let role = if list.len() > 1 { format!("{role}.{j}") } else { role.clone() };
@@ -249,7 +295,7 @@ fn render_outputs(lines: &Lines, r: &RawTarget, ctx: &Ctx, tname: &str) -> Resul
         }
     }
     if outputs.is_empty() {
-        return Err(lines.err(at, format!("target '{tname}' declares no outputs")));
+        return Err(lines.err(at, format!("target '{}' declares no outputs", clip(tname))));
     }
     Ok(outputs)
 }
@@ -341,7 +387,7 @@ pub(super) fn apply_skip(pending: &mut Vec<Pending>, opts: &LoadOptions, path: &
     });
     for g in &opts.skip {
         if !skipped.iter().any(|n| glob_match(g, n)) {
-            return Err(Error::Invalid(format!("{}: --skip '{g}' matches no target", path.display())));
+            return Err(Error::Invalid(format!("{}: --skip '{}' matches no target", path.display(), clip(g))));
         }
     }
     Ok(skipped)

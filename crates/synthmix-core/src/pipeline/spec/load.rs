@@ -1,8 +1,9 @@
 //! Reading a spec file: the phases in order, `[executor.slurm]`, and every
-//! built-in stage's command checked against its own flags.
+//! command checked (`commands`).
 
 use std::path::Path;
 
+use super::commands::check_commands;
 use super::expand::{apply_skip, expand_targets, read_axes, read_global_params, read_head, RawExecutor, RawSpec};
 use super::lines::Lines;
 use super::model::{LoadOptions, Pipeline, Target};
@@ -14,48 +15,8 @@ use crate::error::{Error, Result};
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Pipeline> {
     let src = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let p = parse(path, &src, opts)?;
-    check_commands(&p)?;
+    check_commands(&p, opts)?;
     Ok(p)
-}
-
-/// Parses every built-in stage's expanded command with that stage's own
-/// flags, so a misspelt flag or a bad value fails before anything runs
-/// rather than when the target is reached, hours in.
-pub fn check_commands(p: &Pipeline) -> Result<()> {
-    for t in &p.targets {
-        let Some(stage) = crate::stages::find(&t.stage) else { continue };
-        let cmd = (stage.command)();
-        let argv: Vec<std::ffi::OsString> =
-            std::iter::once(t.stage.clone()).chain(t.args.iter().cloned()).map(Into::into).collect();
-        let argv = crate::stages::config::expand(&cmd, argv).map_err(|e| {
-            Error::Invalid(format!("{}:{}: target '{}': {e}", p.spec_path.display(), t.command_line, t.name))
-        })?;
-        if let Err(e) = cmd.args_override_self(true).try_get_matches_from(argv) {
-            // clap's message, on one line: its first line and the indented ones after it
-            // (e.g. the missing required flags), without the usage and tips.
-            let text = e.to_string();
-            let mut lines = text.lines();
-            let mut first = lines.next().unwrap_or("").trim_start_matches("error: ").to_string();
-            for l in lines.take_while(|l| l.starts_with("  ")) {
-                first.push(' ');
-                first.push_str(l.trim());
-            }
-            let why = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    "asks for --help or --version instead of running".to_string()
-                }
-                _ => first,
-            };
-            return Err(Error::Invalid(format!(
-                "{}:{}: target '{}': {} {why}",
-                p.spec_path.display(),
-                t.command_line,
-                t.name,
-                t.stage
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Parses a spec in phases: the TOML, the `[pipeline]` table, axes and
@@ -71,7 +32,7 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
     let axes = read_axes(&lines, &raw)?;
     let global_params = read_global_params(&lines, &raw)?;
     let spec_dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let mut pending = expand_targets(&lines, &raw, &axes, &global_params, &spec_dir)?;
+    let mut pending = expand_targets(&lines, &raw, &axes, &global_params, &spec_dir, opts.max_targets())?;
     let skipped = apply_skip(&mut pending, opts, path)?;
     let by_name = index_names(&lines, &pending)?;
     let output_owner = index_outputs(&lines, &pending, &head.out)?;

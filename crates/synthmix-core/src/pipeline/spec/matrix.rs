@@ -7,6 +7,7 @@ use toml::Spanned;
 use super::lines::Lines;
 use crate::error::Result;
 use crate::pipeline::template::Val;
+use crate::terminal::clip;
 
 pub(super) fn scalar_string(v: &toml::Value) -> Option<String> {
     match v {
@@ -26,7 +27,7 @@ pub(super) fn to_val(v: &toml::Value) -> std::result::Result<Val, String> {
         toml::Value::Table(t) => {
             let mut m = BTreeMap::new();
             for (k, x) in t {
-                let s = scalar_string(x).ok_or_else(|| format!("field '{k}' must be a string or number"))?;
+                let s = scalar_string(x).ok_or_else(|| format!("field '{}' must be a string or number", clip(k)))?;
                 m.insert(k.clone(), s);
             }
             Ok(Val::Record(m))
@@ -35,15 +36,12 @@ pub(super) fn to_val(v: &toml::Value) -> std::result::Result<Val, String> {
     }
 }
 
-/// One `(var → value)` assignment per matrix cell.
-pub(super) fn expand_matrix(
-    lines: &Lines,
-    matrix: Option<&Spanned<toml::Value>>,
-    axes: &BTreeMap<String, Vec<Val>>,
-) -> Result<Vec<BTreeMap<String, Val>>> {
-    let Some(m) = matrix else {
-        return Ok(vec![BTreeMap::new()]);
-    };
+/// One matrix table's variables and their values.
+type Table = Vec<(String, Vec<Val>)>;
+
+/// Every table of a matrix (one, or a list naming the same variables) with
+/// its variables' values, checked, before any cell is made.
+fn matrix_tables(lines: &Lines, m: &Spanned<toml::Value>, axes: &BTreeMap<String, Vec<Val>>) -> Result<Vec<Table>> {
     let at = m.span().start;
     let products: Vec<&toml::map::Map<String, toml::Value>> = match m.get_ref() {
         toml::Value::Table(t) => vec![t],
@@ -57,34 +55,79 @@ pub(super) fn expand_matrix(
             )
         }
     };
-    let mut cells = Vec::new();
     let mut keys: Option<BTreeSet<String>> = None;
+    let mut tables = Vec::new();
     for t in products {
         let these: BTreeSet<String> = t.keys().cloned().collect();
-        if let Some(k) = &keys {
-            if *k != these {
-                return Err(lines.err(at, "matrix: every table of a list must name the same variables"));
-            }
+        if keys.as_ref().is_some_and(|k| *k != these) {
+            return Err(lines.err(at, "matrix: every table of a list must name the same variables"));
         }
         keys = Some(these);
-        let mut acc: Vec<BTreeMap<String, Val>> = vec![BTreeMap::new()];
+        let mut table = Table::new();
         for (var, vals) in t {
-            if matches!(var.as_str(), "in" | "out" | "target" | "spec_dir") {
-                return Err(lines.err(at, format!("matrix variable '{var}' is reserved")));
-            }
-            let values: Vec<Val> = match vals {
-                toml::Value::String(spec) => axis_values(lines, at, var, spec, axes)?,
-                toml::Value::Array(a) => a
-                    .iter()
-                    .map(|x| to_val(x).map_err(|e| lines.err(at, format!("matrix '{var}': {e}"))))
-                    .collect::<Result<_>>()?,
-                _ => {
-                    return Err(lines.err(at, format!("matrix '{var}' must be a list of values or the name of an axis")))
-                }
-            };
-            if values.is_empty() {
-                return Err(lines.err(at, format!("matrix '{var}' has no values")));
-            }
+            table.push((var.clone(), var_values(lines, at, var, vals, axes)?));
+        }
+        tables.push(table);
+    }
+    Ok(tables)
+}
+
+/// The values of one matrix variable: a list, or an axis reference.
+fn var_values(
+    lines: &Lines,
+    at: usize,
+    var: &str,
+    vals: &toml::Value,
+    axes: &BTreeMap<String, Vec<Val>>,
+) -> Result<Vec<Val>> {
+    if matches!(var, "in" | "out" | "target" | "spec_dir") {
+        return Err(lines.err(at, format!("matrix variable '{}' is reserved", clip(var))));
+    }
+    let values: Vec<Val> = match vals {
+        toml::Value::String(spec) => axis_values(lines, at, var, spec, axes)?,
+        toml::Value::Array(a) => a
+            .iter()
+            .map(|x| to_val(x).map_err(|e| lines.err(at, format!("matrix '{}': {e}", clip(var)))))
+            .collect::<Result<_>>()?,
+        _ => {
+            return Err(lines.err(at, format!("matrix '{}' must be a list of values or the name of an axis", clip(var))))
+        }
+    };
+    if values.is_empty() {
+        return Err(lines.err(at, format!("matrix '{}' has no values", clip(var))));
+    }
+    Ok(values)
+}
+
+/// How many cells a matrix makes, counted without making them (`None`:
+/// more than a `u64` holds).
+pub(super) fn matrix_size(
+    lines: &Lines,
+    matrix: Option<&Spanned<toml::Value>>,
+    axes: &BTreeMap<String, Vec<Val>>,
+) -> Result<Option<u64>> {
+    let Some(m) = matrix else { return Ok(Some(1)) };
+    let mut total: Option<u64> = Some(0);
+    for table in matrix_tables(lines, m, axes)? {
+        let cells = table.iter().try_fold(1u64, |n, (_, v)| n.checked_mul(u64::try_from(v.len()).ok()?));
+        total = total.zip(cells).and_then(|(a, b)| a.checked_add(b));
+    }
+    Ok(total)
+}
+
+/// One `(var → value)` assignment per matrix cell.
+pub(super) fn expand_matrix(
+    lines: &Lines,
+    matrix: Option<&Spanned<toml::Value>>,
+    axes: &BTreeMap<String, Vec<Val>>,
+) -> Result<Vec<BTreeMap<String, Val>>> {
+    let Some(m) = matrix else {
+        return Ok(vec![BTreeMap::new()]);
+    };
+    let mut cells = Vec::new();
+    for table in matrix_tables(lines, m, axes)? {
+        let mut acc: Vec<BTreeMap<String, Val>> = vec![BTreeMap::new()];
+        for (var, values) in &table {
             acc = acc
                 .into_iter()
                 .flat_map(|cell| {
@@ -106,22 +149,23 @@ pub(super) fn expand_matrix(
 fn axis_values(lines: &Lines, at: usize, var: &str, spec: &str, axes: &BTreeMap<String, Vec<Val>>) -> Result<Vec<Val>> {
     let (axis, only) = match spec.split_once('[') {
         Some((a, rest)) => {
-            let sel = rest
-                .strip_suffix(']')
-                .ok_or_else(|| lines.err(at, format!("matrix '{var}': '{spec}' lacks its closing ']'")))?;
+            let sel = rest.strip_suffix(']').ok_or_else(|| {
+                lines.err(at, format!("matrix '{}': '{}' lacks its closing ']'", clip(var), clip(spec)))
+            })?;
             (a.trim(), Some(sel.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>()))
         }
         None => (spec.trim(), None),
     };
-    let all = axes
-        .get(axis)
-        .ok_or_else(|| lines.err(at, format!("matrix: '{var}' names axis '{axis}', which [axes] does not define")))?;
+    let all = axes.get(axis).ok_or_else(|| {
+        lines.err(at, format!("matrix: '{}' names axis '{}', which [axes] does not define", clip(var), clip(axis)))
+    })?;
     let Some(names) = only else {
         return Ok(all.clone());
     };
     for n in &names {
         if !all.iter().any(|v| &v.display() == n) {
-            return Err(lines.err(at, format!("matrix '{var}': axis '{axis}' has no value named '{n}'")));
+            return Err(lines
+                .err(at, format!("matrix '{}': axis '{}' has no value named '{}'", clip(var), clip(axis), clip(n))));
         }
     }
     Ok(all.iter().filter(|v| names.contains(&v.display())).cloned().collect())

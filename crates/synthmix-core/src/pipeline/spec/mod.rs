@@ -26,9 +26,11 @@
 //!
 //! The modules, in the order a spec is read: `lines` (positions),
 //! `matrix` (cells), `expand` (the TOML and every target's cells),
-//! `resolve` (inputs, commands, order), `load` (the phases in order);
+//! `resolve` (inputs, commands, order), `commands` (every command parsed
+//! by its own flags, its paths declared), `load` (the phases in order);
 //! `model` is what comes out, `resources` the Slurm resources.
 
+mod commands;
 mod expand;
 mod lines;
 mod load;
@@ -37,8 +39,9 @@ mod model;
 mod resolve;
 mod resources;
 
-pub use load::{check_commands, load};
+pub use commands::check_commands;
+pub use load::load;
 pub use model::{
-    glob_match, normalize, Input, InputKind, LoadOptions, Output, Pipeline, StageVersion, Target, Threads,
+    glob_match, normalize, Input, InputKind, LoadOptions, Output, Pipeline, StageVersion, Target, Threads, MAX_TARGETS,
 };
 pub use resources::Resources;

@@ -210,6 +210,23 @@ pub struct LoadOptions {
     /// Targets (names or globs) left out of the graph, as if the spec did
     /// not define them; a glob input simply matches fewer targets.
     pub skip: Vec<String>,
+    /// The most targets the matrices may make (default [`MAX_TARGETS`]),
+    /// counted before any is made.
+    pub max_targets: Option<usize>,
+    /// The `synthmix` command line (the binary's), by which a spec's
+    /// `synthmix SUBCOMMAND …` targets are checked when it is read; without
+    /// it only built-in stages' commands are parsed.
+    pub runner: Option<fn() -> clap::Command>,
+}
+
+/// The default cap on a spec's targets: over ten times the largest shipped
+/// study, and about 100 MB and a second or two to expand.
+pub const MAX_TARGETS: usize = 20_000;
+
+impl LoadOptions {
+    pub fn max_targets(&self) -> usize {
+        self.max_targets.unwrap_or(MAX_TARGETS)
+    }
 }
 
 /// Lexical normalisation (`a/./b` → `a/b`, `a/x/../b` → `a/b`) for comparing paths.

@@ -10,6 +10,7 @@ use super::model::{glob_match, normalize, Input, InputKind, LoadOptions, Output,
 use crate::data::DatasetName;
 use crate::error::Result;
 use crate::pipeline::template::{self, Ctx, Val};
+use crate::terminal::clip;
 
 /// Where each output file (normalised path) comes from: target index and role.
 pub(super) type OutputOwners = HashMap<PathBuf, (usize, String)>;
@@ -129,7 +130,13 @@ fn check_output_role(lines: &Lines, pending: &[Pending], reference: &str, k: &In
     let roles: Vec<&str> = t.outputs.iter().map(|o| o.role.as_str()).collect();
     Err(lines.err_line(
         line,
-        format!("input '{reference}': target '{}' has no output '{r}' (it has: {})", t.name, roles.join(", ")),
+        format!(
+            "input '{}': target '{}' has no output '{}' (it has: {})",
+            clip(reference),
+            t.name,
+            clip(r),
+            clip(&roles.join(", "))
+        ),
     ))
 }
 
@@ -143,18 +150,20 @@ fn unresolved(
     opts: &LoadOptions,
 ) -> Result<InputKind> {
     if reference.contains(['*', '?']) {
-        return Err(lines.err_line(line, format!("input '{reference}' matches no target")));
+        return Err(lines.err_line(line, format!("input '{}' matches no target", clip(reference))));
     }
     if skipped.contains(reference) || reference.rsplit_once(':').is_some_and(|(n, _)| skipped.contains(n)) {
-        return Err(
-            lines.err_line(line, format!("target '{}' reads '{reference}', which is skipped: skip it too", p.t.name))
-        );
+        return Err(lines.err_line(
+            line,
+            format!("target '{}' reads '{}', which is skipped: skip it too", p.t.name, clip(reference)),
+        ));
     }
     if reference.contains(':') && !Path::new(reference).exists() {
         return Err(lines.err_line(
             line,
             format!(
-                "input '{reference}' is neither a target (NAME or NAME:OUTPUT), a dataset (DATASET:SPLIT) nor a file"
+                "input '{}' is neither a target (NAME or NAME:OUTPUT), a dataset (DATASET:SPLIT) nor a file",
+                clip(reference)
             ),
         ));
     }
@@ -162,7 +171,7 @@ fn unresolved(
     if opts.check_files && !f.is_file() {
         return Err(lines.err_line(
             line,
-            format!("missing input '{reference}': no such file, and no target makes it (paths are relative to the working directory)"),
+            format!("missing input '{}': no such file, and no target makes it (paths are relative to the working directory)", clip(reference)),
         ));
     }
     Ok(InputKind::File(f))
