@@ -8,10 +8,9 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{bin, hash, run_err, run_ok, walk};
+use common::{bin, hash, run_err, run_ok, stdout, synthmix_at as synthmix, walk, with_verb};
 
 /// A small mix → classifier → evaluation.
 const SPEC: &str = r#"[pipeline]
@@ -32,24 +31,6 @@ command = "evaluate --classifier {in.clf} --test {in.test} --out {out}"
 inputs = { clf = "clf", test = "mix" }
 outputs = ["metrics/e.json"]
 "#;
-
-fn synthmix(d: &Path) -> Command {
-    let mut c = bin("synthmix");
-    c.current_dir(d).env("NO_COLOR", "1");
-    c
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// The targets of the run lines with this verb.
-fn with_verb(out: &str, verb: &str) -> Vec<String> {
-    out.lines()
-        .filter(|l| l.starts_with(verb) && l[verb.len()..].starts_with(' '))
-        .filter_map(|l| l[verb.len()..].split_whitespace().next().map(str::to_string))
-        .collect()
-}
 
 fn object(d: &Path, hash: &str) -> PathBuf {
     d.join("artifacts/store").join(&hash[..2]).join(hash)
@@ -210,7 +191,7 @@ fn an_input_changed_while_its_reader_runs_is_not_recorded() {
     let d = dir.path();
     let bins = script_stages(d);
     std::fs::write(d.join("spec.toml"), SLOW).unwrap();
-    let mut run = synthmix(d)
+    let run = synthmix(d)
         .env("SYNTHMIX_BIN_DIR", &bins)
         .args(["run", "spec.toml"])
         .stdout(std::process::Stdio::piped())

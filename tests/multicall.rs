@@ -6,15 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{bin, run_ok, shared_data};
+use common::{bin, run_ok, shared_data, stdout};
 
 const STAGES: [&str; 5] = ["gan-train", "synth-sample", "mix-build", "clf-train", "evaluate"];
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// A command for the program at `exe`, set up as `common::bin` sets up the built ones.
 fn program(exe: &Path) -> Command {

@@ -6,10 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{bin, hash, run_err, run_ok, walk};
+use common::{bin, hash, run_err, run_ok, stdout, synthmix_at as synthmix, walk, with_verb};
 
 /// export → two mixes → clf-train (2 seeds each) → evaluate → report.
 const SPEC: &str = r#"[pipeline]
@@ -59,24 +58,6 @@ outputs = ["report/report.md"]
 
 fn spec(limit: usize) -> String {
     SPEC.replace("LIMIT", &limit.to_string())
-}
-
-fn synthmix(dir: &Path) -> Command {
-    let mut c = bin("synthmix");
-    c.current_dir(dir).env("NO_COLOR", "1");
-    c
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Lines of run output by verb: the target names.
-fn with_verb(out: &str, verb: &str) -> Vec<String> {
-    out.lines()
-        .filter(|l| l.starts_with(verb) && l[verb.len()..].starts_with(' '))
-        .filter_map(|l| l[verb.len()..].split_whitespace().next().map(str::to_string))
-        .collect()
 }
 
 /// Accuracies of a METRICS.json.

@@ -10,11 +10,11 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{bin, run_ok, walk};
+use common::{bin, run_ok, stdout, synthmix_at as synthmix, walk, with_verb};
 
 static CLUSTER: Mutex<()> = Mutex::new(());
 
@@ -53,23 +53,6 @@ fn cluster(test: &str) -> bool {
         "SKIP {test}: no Slurm cluster: {why} (start one as root: scripts/slurm-test-cluster.sh start)"
     );
     false
-}
-
-fn synthmix(dir: &Path) -> Command {
-    let mut c = bin("synthmix");
-    c.current_dir(dir).env("NO_COLOR", "1");
-    c
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn with_verb(out: &str, verb: &str) -> Vec<String> {
-    out.lines()
-        .filter(|l| l.starts_with(verb) && l[verb.len()..].starts_with(' '))
-        .filter_map(|l| l[verb.len()..].split_whitespace().next().map(str::to_string))
-        .collect()
 }
 
 /// export → a mix → a tiny clf-train → evaluate → report: every stage kind.

@@ -28,6 +28,25 @@ pub fn bin(name: &str) -> Command {
     c
 }
 
+/// `synthmix` run in `dir` (which holds the spec), without colour.
+pub fn synthmix_at(dir: &Path) -> Command {
+    let mut c = bin("synthmix");
+    c.current_dir(dir).env("NO_COLOR", "1");
+    c
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The targets of a run's output lines with this verb (`done`, `run`, …).
+pub fn with_verb(out: &str, verb: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with(verb) && l[verb.len()..].starts_with(' '))
+        .filter_map(|l| l[verb.len()..].split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("stage binary missing: run `cargo build --workspace --bins` first (just test does)");
     assert!(

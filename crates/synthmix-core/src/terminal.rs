@@ -39,7 +39,7 @@ pub fn clip(s: &str) -> Cow<'_, str> {
 
 /// JSON text from serde_json (inside strings every C0 control is escaped
 /// already, so a raw newline, tab or CR is the layout's) with the unsafe
-/// characters serde_json leaves raw (DEL, C1, bidi) written as `\uXXXX`: it
+/// characters serde_json leaves raw (DEL, C1, bidi) written as `\u` escapes of four hex digits: it
 /// stays valid JSON. Every unsafe character is in the Basic Multilingual Plane.
 pub fn escape_json(json: &str) -> Cow<'_, str> {
     let unsafe_in_json = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r');
