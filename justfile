@@ -4,7 +4,7 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-bins := "synthmix gan-train synth-sample mix-build clf-train evaluate"
+stages := "gan-train synth-sample mix-build clf-train evaluate"
 
 default:
     @just --list
@@ -13,11 +13,12 @@ default:
 build:
     cargo build --release --workspace --bins
 
-# Copy synthmix and the five stages into PREFIX/bin (default ~/.cargo/bin, on PATH with rustup).
+# Install synthmix into PREFIX/bin (default ~/.cargo/bin, on PATH with rustup) and the five stage names as symlinks to it (under a stage's name synthmix is that stage).
 install PREFIX=(env_var("HOME") / ".cargo"): build
     install -d "{{PREFIX}}/bin"
-    for b in {{bins}}; do install -m 755 "target/release/$b" "{{PREFIX}}/bin/$b"; done
-    @echo "installed {{bins}} into {{PREFIX}}/bin"
+    install -m 755 target/release/synthmix "{{PREFIX}}/bin/synthmix"
+    for s in {{stages}}; do ln -sfn synthmix "{{PREFIX}}/bin/$s"; done
+    @echo "installed synthmix into {{PREFIX}}/bin, and {{stages}} as links to it"
 
 # CUDA build (candle's `cuda` feature) into target/cuda/release/; args go to cargo build.
 build-cuda *ARGS:

@@ -1,30 +1,32 @@
-"""Checks synthmix_io against synthmix's own outputs.
+"""Checks synthmix_io against synthmix's own outputs, under pytest.
 
-Run by tests/python_io.rs as `python test_synthmix_io.py DIR`, where DIR
-holds the artifacts the stages wrote (clf-*.safetensors, gen-*.safetensors,
+tests/python_io.rs runs `pytest python/` with SYNTHMIX_IO_DIR naming a folder
+of artifacts the stages wrote (clf-*.safetensors, gen-*.safetensors,
 mix.safetensors, test1000.safetensors) and reference.safetensors, the values
-synthmix-core read and computed. Needs numpy and safetensors; without torch
-the model checks print `SKIP torch not installed` and pass.
+synthmix-core read and computed. Without that folder only the checks that
+need no artifact run; the others are skipped, saying why. Needs numpy and
+safetensors; without torch the model checks print `SKIP torch not installed`
+and are skipped.
 """
 
 import json
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np
+from safetensors.numpy import load_file, save_file
 
-import numpy as np  # noqa: E402
-from safetensors.numpy import load_file, save_file  # noqa: E402
-
-import synthmix_io as sio  # noqa: E402
+import synthmix_io as sio
 
 try:
     import torch
 except ImportError:
     torch = None
 
-DIR = None
+DIR = os.environ.get("SYNTHMIX_IO_DIR") or None
+needs_artifacts = unittest.skipUnless(
+    DIR, "no artifacts: SYNTHMIX_IO_DIR is unset (cargo test --release --test python_io makes them and sets it)"
+)
 LOGIT_TOL = 1e-5
 GREY_TOL = 1
 
@@ -38,6 +40,7 @@ def reference():
 
 
 class ImageSets(unittest.TestCase):
+    @needs_artifacts
     def test_layout_and_values_are_the_rust_readers(self):
         ref = reference()
         for tag in ("mix", "test1000"):
@@ -54,10 +57,12 @@ class ImageSets(unittest.TestCase):
         meta = sio.load_image_set(path("mix.safetensors"))[2]
         self.assertEqual((meta["source"], meta["ratio"]), ("mix", "1:1"))
 
+    @needs_artifacts
     def test_checkpoint_metadata_is_parsed(self):
         _, meta = sio.read_checkpoint(path("clf-deep-cnn.safetensors"), "classifier")
         self.assertEqual(meta["config"]["input"], {"c": 3, "h": 32, "w": 32})
 
+    @needs_artifacts
     def test_bad_input_is_one_valueerror_naming_the_file(self):
         cases = [
             (sio.load_image_set, "clf-simple-cnn.safetensors", "is a classifier artifact, expected image-set"),
@@ -94,6 +99,7 @@ class Models(unittest.TestCase):
         if torch is None:
             self.skipTest("torch not installed")
 
+    @needs_artifacts
     def test_classifier_logits_equal_ours(self):
         ref = reference()
         images, labels, _ = sio.load_image_set(path("test1000.safetensors"))
@@ -109,6 +115,7 @@ class Models(unittest.TestCase):
                   f"(|logits| up to {np.abs(want).max():.3g}, argmax agreement {agree:.4f})", flush=True)
             self.assertLessEqual(diff, LOGIT_TOL, arch)
 
+    @needs_artifacts
     def test_dataset_items_are_preprocessed_images(self):
         model = sio.load_classifier(path("clf-deep-cnn.safetensors"))
         ds = sio.ImageSetDataset(path("mix.safetensors"), transform=model.preprocess)
@@ -124,6 +131,7 @@ class Models(unittest.TestCase):
         raw, _ = sio.ImageSetDataset(path("mix.safetensors"), transform=None)[0]
         np.testing.assert_array_equal(raw, images[0])
 
+    @needs_artifacts
     def test_generator_images_equal_ours(self):
         ref = reference()
         for arch in ("mlp", "dcgan"):
@@ -142,6 +150,7 @@ class Models(unittest.TestCase):
             self.assertEqual(x.shape, ref[f"{arch}.images"].shape)
             self.assertLessEqual(grey, GREY_TOL, arch)
 
+    @needs_artifacts
     def test_wrong_weights_are_refused_naming_the_file(self):
         weights, meta = sio.read_checkpoint(path("gen-mlp.safetensors"), "generator")
         flat = {k: json.dumps(v) if k in sio.JSON_KEYS else v for k, v in meta.items()}
@@ -159,9 +168,3 @@ class Models(unittest.TestCase):
         t = torch.tensor([-1.5, -1.0, 0.0, 0.999, 1.0, 2.0])
         self.assertEqual(sio.to_pixels(t).tolist(), [0, 0, 128, 255, 255, 255])
 
-
-if __name__ == "__main__":
-    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
-        sys.exit("usage: test_synthmix_io.py DIR (the folder tests/python_io.rs fills)")
-    DIR = sys.argv[1]
-    unittest.main(argv=[sys.argv[0], "-v"])

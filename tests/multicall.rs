@@ -224,3 +224,48 @@ fn with_verb(out: &str, verb: &str) -> Vec<String> {
         .filter_map(|r| r.split_whitespace().next().map(String::from))
         .collect()
 }
+
+/// `just install PREFIX`: synthmix once, the five stage names as symlinks to
+/// it; each answers as its own binary, and the runner started from PREFIX/bin
+/// finds the stages beside it. Run with `just --no-deps` (the build is
+/// `just test`'s own); without `just` on PATH it says SKIP.
+#[test]
+fn just_install_is_one_synthmix_and_five_links() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let prefix = d.join("prefix");
+    let just = match Command::new("just").current_dir(root).arg("--version").output() {
+        Ok(o) if o.status.success() => "just",
+        _ => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "SKIP just_install: `just` not on PATH");
+            return;
+        }
+    };
+    run_ok(Command::new(just).current_dir(root).args(["--no-deps", "install"]).arg(&prefix));
+    let b = prefix.join("bin");
+    let built = std::fs::read(env!("CARGO_BIN_EXE_synthmix")).unwrap();
+    assert!(std::fs::read(b.join("synthmix")).unwrap() == built, "bin/synthmix is not the built synthmix");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&b).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let mut want: Vec<String> = STAGES.iter().map(|s| s.to_string()).chain(["synthmix".into()]).collect();
+    want.sort();
+    assert_eq!(names, want);
+    for stage in STAGES {
+        let link = b.join(stage);
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("synthmix"), "{stage}");
+        let want = stdout(&run_ok(bin(stage).arg("--version")));
+        assert_eq!(stdout(&run_ok(program(&link).arg("--version"))), want, "{stage}");
+    }
+    // Installed again over itself: still one file and five links.
+    run_ok(Command::new(just).current_dir(root).args(["--no-deps", "install"]).arg(&prefix));
+    assert_eq!(std::fs::read_link(b.join("evaluate")).unwrap(), Path::new("synthmix"));
+
+    std::fs::write(d.join("spec.toml"), SPEC).unwrap();
+    let out = stdout(&run_ok(program(&b.join("synthmix")).current_dir(d).args(["run", "spec.toml", "-j", "2"])));
+    assert!(out.contains("carried: 4 ran, 0 up to date"), "{out}");
+    let log = std::fs::read_to_string(d.join("artifacts/logs/carried/clf.log")).unwrap();
+    assert!(log.contains(&format!("# executable: {}\n", b.join("clf-train").display())), "{log}");
+}

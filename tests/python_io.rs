@@ -1,11 +1,13 @@
-//! The Python reader `python/synthmix_io.py` against ours: tiny models are
+//! The Python package `python/` (synthmix_io) against ours: tiny models are
 //! trained by the stages on real MNIST, synthmix-core computes their logits
-//! and generator images (the reference), and `python/test_synthmix_io.py`
-//! checks that Python reads the same image sets and that its PyTorch models
-//! give the same outputs (logits within 1e-5, pixels within 1 grey level).
-//! The interpreter is env `SYNTHMIX_PYTHON` (default `python3`). Without
-//! numpy and safetensors the test says SKIP and why; without torch the
-//! Python script says SKIP for its torch parts.
+//! and generator images (the reference), and pytest runs
+//! `python/test_synthmix_io.py` on them: Python reads the same image sets and
+//! its PyTorch models give the same outputs (logits within 1e-5, pixels
+//! within 1 grey level). The interpreter is env `SYNTHMIX_PYTHON` (default
+//! `python3`). Without numpy, safetensors or pytest the test says SKIP and
+//! why; without torch the model checks say SKIP. With
+//! `SYNTHMIX_REQUIRE_TORCH=1` (set by .ci/run once it has installed them)
+//! nothing may skip: a missing package or a skipped check fails.
 
 mod common;
 
@@ -27,13 +29,28 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// Whether every Python check must run (CI installs numpy, safetensors,
+/// pytest, torch and the package itself).
+fn required() -> bool {
+    std::env::var_os("SYNTHMIX_REQUIRE_TORCH").is_some_and(|v| v == "1")
+}
+
+/// Says SKIP and why, or fails when nothing may skip.
+fn skip(why: &str) {
+    assert!(!required(), "SYNTHMIX_REQUIRE_TORCH=1, but {why}");
+    say(&format!("SKIP {why}"));
+}
+
 /// Why the interpreter cannot run the Python side, if it cannot.
 fn missing_python_packages(python: &str) -> Option<String> {
-    match Command::new(python).args(["-c", "import numpy, safetensors"]).output() {
+    match Command::new(python).args(["-c", "import numpy, safetensors, pytest"]).output() {
         Err(e) => Some(format!("{python} not runnable ({e})")),
         Ok(o) if !o.status.success() => {
             let why = String::from_utf8_lossy(&o.stderr);
-            Some(format!("{python} lacks numpy or safetensors ({})", why.lines().last().unwrap_or("import failed")))
+            Some(format!(
+                "{python} lacks numpy, safetensors or pytest ({})",
+                why.lines().last().unwrap_or("import failed")
+            ))
         }
         Ok(_) => None,
     }
@@ -143,7 +160,7 @@ fn write_reference(d: &Path) {
 fn python_reads_our_artifacts_and_its_models_match_ours() {
     let python = python();
     if let Some(why) = missing_python_packages(&python) {
-        return say(&format!("SKIP python_io: {why}; pip install numpy safetensors (and torch for the model checks)"));
+        return skip(&format!("python_io: {why}; pip install ./python pytest (and torch for the model checks)"));
     }
     let started = std::time::Instant::now();
     let t = tempfile::tempdir().unwrap();
@@ -152,22 +169,83 @@ fn python_reads_our_artifacts_and_its_models_match_ours() {
     write_reference(d);
     say(&format!("python_io: models and reference in {:.0} s", started.elapsed().as_secs_f64()));
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/test_synthmix_io.py");
-    // No __pycache__ in the source tree.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // -s: the checks' own lines (max |logit diff| …); no cache or
+    // __pycache__ written into the source tree.
     let out = Command::new(&python)
-        .arg(script)
-        .arg(d)
+        .args(["-m", "pytest", "-v", "-s", "-rs", "-p", "no:cacheprovider"])
+        .arg(root.join("python"))
+        .env("SYNTHMIX_IO_DIR", d)
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(d)
         .output()
         .expect("the interpreter ran a moment ago");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // Our lines, then unittest's summary ("Ran N tests", "OK (skipped=K)").
-    let summary = stderr.lines().filter(|l| l.starts_with("Ran ") || l.starts_with("OK") || l.starts_with("FAILED"));
-    for line in stdout.lines().chain(summary) {
+    let ours =
+        |l: &&str| l.contains("max |") || l.contains("SKIP") || l.starts_with("SKIPPED") || l.starts_with("FAILED");
+    for line in stdout.lines().filter(ours) {
         say(&format!("python_io: {line}"));
     }
-    say(&format!("python_io: {:.0} s", started.elapsed().as_secs_f64()));
+    // pytest's closing line: "===== 9 passed in 3.1s =====", "7 passed, 2 skipped in …".
+    let summary =
+        stdout.lines().rev().find(|l| l.starts_with('=') && l.contains(" in ")).unwrap_or("").trim_matches([' ', '=']);
+    say(&format!("python_io: pytest: {summary}; {:.0} s in all", started.elapsed().as_secs_f64()));
     assert!(out.status.success(), "Python checks failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("max |logit diff|") || stdout.contains("SKIP torch not installed"), "{stdout}");
+    let count = |what: &str| -> usize {
+        let n = |part: &str| {
+            let mut w = part.split_whitespace();
+            let n = w.next()?.parse::<usize>().ok()?;
+            (w.next()? == what).then_some(n)
+        };
+        summary.split(", ").filter_map(n).sum()
+    };
+    let (passed, skipped) = (count("passed"), count("skipped"));
+    assert_eq!(passed + skipped, 9, "{summary}");
+    if skipped > 0 {
+        assert!(stdout.contains("SKIP torch not installed"), "only the torch checks may skip: {stdout}");
+        skip(&format!("python_io: {skipped} model checks (torch not installed)"));
+    } else {
+        assert!(stdout.contains("max |logit diff|") && stdout.contains("max grey-level diff"), "{stdout}");
+    }
+}
+
+/// `pip install ./python`: importable from any folder as `synthmix_io`, and
+/// the installed module is this checkout's file. Without an installed package
+/// it says SKIP (CI installs it).
+#[test]
+fn the_installed_package_is_this_checkouts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pyproject = std::fs::read_to_string(root.join("python/pyproject.toml")).unwrap();
+    let version = format!("version = \"{}\"", env!("CARGO_PKG_VERSION"));
+    assert!(pyproject.lines().any(|l| l == version), "python/pyproject.toml must say {version}, as Cargo.toml");
+    let python = python();
+    let away = tempfile::tempdir().unwrap();
+    let script =
+        "import importlib.metadata as m, synthmix_io; print(m.version('synthmix-io')); print(synthmix_io.__file__)";
+    let out = match Command::new(&python)
+        .args(["-c", script])
+        .current_dir(away.path())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+    {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            let why = String::from_utf8_lossy(&o.stderr);
+            return skip(&format!(
+                "python_io: synthmix_io not installed ({}); pip install ./python",
+                why.lines().last().unwrap_or("")
+            ));
+        }
+        Err(e) => return skip(&format!("python_io: {python} not runnable ({e})")),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some(env!("CARGO_PKG_VERSION")), "{stdout}");
+    let file = lines.next().unwrap();
+    assert!(!Path::new(file).starts_with(root.join("python")), "imported from the source tree, not installed: {file}");
+    assert!(
+        std::fs::read(file).unwrap() == std::fs::read(root.join("python/synthmix_io.py")).unwrap(),
+        "{file} is not this checkout's python/synthmix_io.py: pip install ./python again"
+    );
 }

@@ -106,6 +106,24 @@ fn every_readme_command_is_accepted_as_written() {
                 justfile.lines().any(|l| l.starts_with(&format!("{recipe} ")) || l.starts_with(&format!("{recipe}:"))),
                 "README: `{line}`: the justfile has no recipe '{recipe}'"
             );
+        } else if prog == "pip" && w.get(1).map(String::as_str) == Some("install") {
+            // `pip install ./python` or './python[torch]': the package is there, with that extra.
+            let arg = &w[2];
+            let (dir, extra) = arg.split_once('[').map_or((arg.as_str(), None), |(d, e)| (d, e.strip_suffix(']')));
+            let pyproject = std::fs::read_to_string(root.join(dir).join("pyproject.toml"))
+                .unwrap_or_else(|e| panic!("README: `{line}`: no {dir}/pyproject.toml ({e})"));
+            if let Some(extra) = extra {
+                assert!(
+                    pyproject.lines().any(|l| l.starts_with(&format!("{extra} = "))),
+                    "README: `{line}`: no extra '{extra}'"
+                );
+            }
+        } else if let Some(env) =
+            w[0].split_once('=').filter(|(k, _)| k.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        {
+            // `VAR=value just RECIPE …`: the recipe, as above.
+            assert!(env.0 == "REPRODUCE_DATASETS" && w[1] == "just", "README: `{line}`: unknown form");
+            assert!(justfile.lines().any(|l| l.starts_with(&format!("{} ", w[2]))), "README: `{line}`: no recipe");
         } else if prog == "bash" {
             assert!(root.join(&w[1]).is_file(), "README: `{line}`: no {}", w[1]);
         } else {
