@@ -13,6 +13,7 @@ use super::env::Env;
 use super::results::{now_unix, Results};
 use super::spec::{Pipeline, Target};
 use crate::error::{Error, IoContext, Result};
+use crate::terminal::clip;
 
 /// A job's cache key and what it is computed from.
 #[derive(Debug, Clone)]
@@ -208,14 +209,14 @@ pub fn explain(prev: Option<&Record>, cur: &Components, forced: Option<&str>) ->
     }
     let mut why: Vec<String> = Vec::new();
     if old.stage != cur.stage {
-        why.push(format!("stage changed: {} → {}", old.stage, cur.stage));
+        why.push(format!("stage changed: {} → {}", clip(&old.stage), clip(&cur.stage)));
     } else if old.stage_version != cur.stage_version {
         why.push(version_change(&cur.stage, &old.stage_version, &cur.stage_version));
     }
     for (k, v) in &cur.params {
         match old.params.get(k) {
-            Some(o) if o != v => why.push(format!("changed parameter {k}: {o} → {v}")),
-            None => why.push(format!("new parameter {k} = {v}")),
+            Some(o) if o != v => why.push(format!("changed parameter {k}: {} → {}", clip(o), clip(v))),
+            None => why.push(format!("new parameter {k} = {}", clip(v))),
             _ => {}
         }
     }
@@ -237,7 +238,7 @@ pub fn explain(prev: Option<&Record>, cur: &Components, forced: Option<&str>) ->
     if why.iter().all(|w| !w.contains("parameter")) && old.args != cur.args {
         let first = old.args.iter().zip(&cur.args).find(|(a, b)| a != b);
         why.push(match first {
-            Some((a, b)) => format!("changed command: {a} → {b}"),
+            Some((a, b)) => format!("changed command: {} → {}", clip(a), clip(b)),
             None => "changed command".into(),
         });
     }
@@ -300,6 +301,10 @@ mod tests {
         let mut a = comps("1", "h1");
         a.args.push("--lr".into());
         assert!(explain(Some(&old), &a, None).starts_with("changed command"));
+        // A huge value is shown clipped.
+        let big = "9".repeat(1 << 20);
+        let why = explain(Some(&old), &comps(&big, "h1"), None);
+        assert!(why.starts_with("changed parameter epochs: 1 → 999") && why.len() < 400, "{} bytes", why.len());
         assert_ne!(comps("1", "h1").key(), comps("1", "h2").key());
         assert_eq!(comps("1", "h1").key(), comps("1", "h1").key());
     }
