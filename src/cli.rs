@@ -54,15 +54,17 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
-    /// The options of `pipeline::load`: file inputs checked, and every
-    /// `synthmix` command target parsed by this command line.
-    pub fn options(&self) -> pipeline::LoadOptions {
+    /// The options of `pipeline::load`: file inputs checked, every
+    /// `synthmix` command target parsed by this command line, and
+    /// `first-present` axis names looked up in `data_dir`.
+    pub fn options(&self, data_dir: &std::path::Path) -> pipeline::LoadOptions {
         pipeline::LoadOptions {
             artifacts: self.artifacts.clone(),
             check_files: true,
             skip: self.skip.clone(),
             max_targets: Some(self.max_targets),
             runner: Some(command),
+            data_dir: Some(data_dir.to_path_buf()),
         }
     }
 }

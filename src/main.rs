@@ -52,7 +52,7 @@ fn main() -> std::process::ExitCode {
                 if slurm.executor == Executor::Local && (slurm.wait || slurm.resources != Default::default()) {
                     anyhow::bail!("--wait and the Slurm resource flags need --executor slurm");
                 }
-                let p = pipeline::load(&spec, &load.options())?;
+                let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;
                 let ro = pipeline::RunOptions {
                     targets,
                     jobs,
@@ -68,7 +68,7 @@ fn main() -> std::process::ExitCode {
                     let so = pipeline::slurm::SlurmOptions {
                         resources: slurm.resources,
                         wait: slurm.wait,
-                        load: load.options(),
+                        load: load.options(&opts.data_dir),
                     };
                     pipeline::run::run_on_slurm(&p, &ro, &so)?;
                 } else {
@@ -76,16 +76,16 @@ fn main() -> std::process::ExitCode {
                 }
             }
             Cmd::RunTarget { spec, target, load, force } => {
-                let p = pipeline::load(&spec, &load.options())?;
+                let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;
                 let ro = pipeline::RunOptions { force, data_dir: opts.data_dir.clone(), ..Default::default() };
                 pipeline::slurm::run_target(&p, &target, &ro)?;
             }
             Cmd::Dag { spec, dot, load } => {
-                let p = pipeline::load(&spec, &load.options())?;
+                let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;
                 print!("{}", if dot { pipeline::graph::dot(&p) } else { pipeline::graph::text(&p) });
             }
             Cmd::Status { spec, targets, load, verify } => {
-                let p = pipeline::load(&spec, &load.options())?;
+                let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;
                 let ro =
                     pipeline::RunOptions { targets, verify, data_dir: opts.data_dir.clone(), ..Default::default() };
                 let notes = pipeline::slurm::status_notes(&p)?;

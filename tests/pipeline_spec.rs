@@ -169,9 +169,15 @@ fn shipped_specs_expand_to_the_study() {
         spec.contains(r#"preset = "paper", seed = 0, on_collapse = "warn""#),
         "the paper's generator is reported as it is"
     );
-    for ds in ["mnist", "fashion-mnist", "cifar-10"] {
+    // CIFAR-10 is the official files where the data has them, else the JPEG copy.
+    let cifar = match common::shared_data().join("cifar-10/cifar-10-batches-bin").is_dir() {
+        true => "cifar-10",
+        false => "cifar-10-jpeg",
+    };
+    for ds in ["mnist", "fashion-mnist", cifar] {
         assert!(lines.iter().any(|l| l.starts_with(&format!("gan-{ds}-default "))), "{ds}");
     }
+    assert!(lines.iter().any(|l| l.starts_with(&format!("features-{cifar} "))), "{paper}");
     let quick = dag("pipelines/quick.toml");
     let q: Vec<&str> = quick.lines().skip(1).collect();
     assert!(q.iter().all(|l| !l.contains("fashion") && !l.contains("cifar")), "quick is MNIST only");
@@ -192,7 +198,14 @@ fn shipped_specs_expand_to_the_study() {
     let msg = run_err(
         bin("synthmix")
             .current_dir(repo())
-            .args(["run", "pipelines/paper.toml", "--dry-run", "--skip", "gan-cifar-10-default", "--artifacts"])
+            .args([
+                "run",
+                "pipelines/paper.toml",
+                "--dry-run",
+                "--skip",
+                &format!("gan-{cifar}-default"),
+                "--artifacts",
+            ])
             .arg(tmp.path()),
     );
     assert!(msg.contains("paper.toml:") && msg.contains("which is skipped: skip it too"), "{msg}");

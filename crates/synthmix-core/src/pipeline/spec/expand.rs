@@ -133,17 +133,52 @@ pub(super) fn read_head(lines: &Lines, p: Option<&RawPipeline>, opts: &LoadOptio
     Ok(Head { name, description: p.and_then(|p| p.description.clone()), artifacts, out, stage_version })
 }
 
-pub(super) fn read_axes(lines: &Lines, raw: &RawSpec) -> Result<BTreeMap<String, Vec<Val>>> {
+pub(super) fn read_axes(lines: &Lines, raw: &RawSpec, opts: &LoadOptions) -> Result<BTreeMap<String, Vec<Val>>> {
     let mut axes = BTreeMap::new();
     for (k, v) in raw.axes.iter().flatten() {
+        let at = v.span().start;
         let vals = v
             .get_ref()
             .iter()
-            .map(|x| to_val(x).map_err(|e| lines.err(v.span().start, format!("axis '{}': {e}", clip(k.get_ref())))))
+            .map(|x| {
+                let x =
+                    choose_present(x, opts).map_err(|e| lines.err(at, format!("axis '{}': {e}", clip(k.get_ref()))))?;
+                to_val(&x).map_err(|e| lines.err(at, format!("axis '{}': {e}", clip(k.get_ref()))))
+            })
             .collect::<Result<Vec<_>>>()?;
         axes.insert(k.get_ref().clone(), vals);
     }
     Ok(axes)
+}
+
+/// An axis record whose `name` is `{ first-present = [DATASET, …] }` takes
+/// the first dataset whose train and test files are in the data dir (the
+/// last when none is, so that its reading names what is missing): a study
+/// can use official files where a user has them and a copy otherwise, and
+/// its target names, paths and reports say which it used.
+fn choose_present(v: &toml::Value, opts: &LoadOptions) -> std::result::Result<toml::Value, String> {
+    let Some(name) = v.as_table().and_then(|t| t.get("name")).and_then(toml::Value::as_table) else {
+        return Ok(v.clone());
+    };
+    let bad = || "name = { first-present = [DATASET, …] } takes a non-empty list of dataset names".to_string();
+    if name.len() != 1 {
+        return Err(bad());
+    }
+    let list = name.get("first-present").and_then(toml::Value::as_array).filter(|a| !a.is_empty()).ok_or_else(bad)?;
+    let names: Vec<&str> = list.iter().map(toml::Value::as_str).collect::<Option<_>>().ok_or_else(bad)?;
+    let data = crate::data::DataOptions::new(crate::data::resolve_data_dir(opts.data_dir.as_deref()));
+    let present = |d: &str| {
+        ["train", "test"]
+            .iter()
+            .all(|s| DatasetName::parse(&format!("{d}:{s}")).is_ok_and(|n| n.resolve(&data).is_ok()))
+    };
+    for d in &names {
+        DatasetName::parse(&format!("{d}:train")).map_err(|e| format!("first-present: {e}"))?;
+    }
+    let chosen = names.iter().find(|d| present(d)).unwrap_or(names.last().expect("non-empty"));
+    let mut t = v.as_table().expect("a table").clone();
+    t.insert("name".into(), toml::Value::String(chosen.to_string()));
+    Ok(toml::Value::Table(t))
 }
 
 pub(super) fn read_global_params(lines: &Lines, raw: &RawSpec) -> Result<Vec<GlobalParam>> {

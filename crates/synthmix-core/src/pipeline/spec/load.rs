@@ -29,7 +29,7 @@ fn parse(path: &Path, src: &str, opts: &LoadOptions) -> Result<Pipeline> {
         lines.err(at, e.message().split_whitespace().collect::<Vec<_>>().join(" "))
     })?;
     let head = read_head(&lines, raw.pipeline.as_ref().map(|p| p.get_ref()), opts)?;
-    let axes = read_axes(&lines, &raw)?;
+    let axes = read_axes(&lines, &raw, opts)?;
     let global_params = read_global_params(&lines, &raw)?;
     let spec_dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     let mut pending = expand_targets(&lines, &raw, &axes, &global_params, &spec_dir, opts.max_targets())?;
@@ -127,5 +127,49 @@ params = { e = "{clf_epochs}" }
         assert_eq!(p.targets[1].params, [("e".to_string(), "2".to_string())].into());
         assert_eq!(p.targets[1].deps, [0]);
         assert_eq!(p.targets[1].args[1], "artifacts/a");
+    }
+
+    /// A spec naming a CIFAR-10 axis value by `first-present`, read against a data dir.
+    fn cifar_spec(data: &Path) -> Result<Pipeline> {
+        let src = r#"
+[axes]
+dataset = [{ name = "mnist", clf = "simple-cnn" }, { name = { first-present = ["cifar-10", "cifar-10-jpeg"] }, clf = "deep-cnn" }]
+[target."clf-{dataset}"]
+matrix = { dataset = "dataset[cifar-10*]" }
+command = "clf-train --train {dataset}:train --arch {dataset.clf} --out {out}"
+outputs = ["clf/{dataset}.st"]
+"#;
+        let opts = LoadOptions { data_dir: Some(data.to_path_buf()), ..Default::default() };
+        parse(Path::new("t.toml"), src, &opts)
+    }
+
+    #[test]
+    fn first_present_takes_the_dataset_whose_files_are_there() {
+        let dir = tempfile::tempdir().unwrap();
+        // Neither present: the last, so that reading it names what is missing.
+        assert_eq!(cifar_spec(dir.path()).unwrap().targets[0].name, "clf-cifar-10-jpeg");
+        std::fs::create_dir_all(dir.path().join("cifar-10-jpeg")).unwrap();
+        std::fs::write(dir.path().join("cifar-10-jpeg/cifar-10-jpeg.tar.gz"), b"").unwrap();
+        let p = cifar_spec(dir.path()).unwrap();
+        assert_eq!(p.targets[0].name, "clf-cifar-10-jpeg");
+        assert_eq!(p.targets[0].key_args[..4], ["--train", "cifar-10-jpeg:train", "--arch", "deep-cnn"]);
+        // The official batches present: they win.
+        let b = dir.path().join("cifar-10/cifar-10-batches-bin");
+        std::fs::create_dir_all(&b).unwrap();
+        for n in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"] {
+            std::fs::write(b.join(format!("{n}.bin")), b"").unwrap();
+        }
+        assert_eq!(cifar_spec(dir.path()).unwrap().targets[0].name, "clf-cifar-10");
+    }
+
+    #[test]
+    fn first_present_refuses_what_is_not_a_dataset_list() {
+        for bad in [r#"{ first-present = [] }"#, r#"{ first-present = ["nope"] }"#, r#"{ first = ["mnist"] }"#] {
+            let src = format!(
+                "[axes]\nd = [{{ name = {bad} }}]\n[target.a]\ncommand = \"x --out {{out}}\"\noutputs = [\"a\"]\n"
+            );
+            let e = parse(Path::new("t.toml"), &src, &LoadOptions::default()).unwrap_err().to_string();
+            assert!(e.contains("t.toml:2") && e.contains("axis 'd'"), "{bad}: {e}");
+        }
     }
 }

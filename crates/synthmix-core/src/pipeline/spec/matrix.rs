@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
 use super::lines::Lines;
+use super::model::glob_match;
 use crate::error::Result;
 use crate::pipeline::template::Val;
 use crate::terminal::clip;
@@ -162,13 +163,15 @@ fn axis_values(lines: &Lines, at: usize, var: &str, spec: &str, axes: &BTreeMap<
     let Some(names) = only else {
         return Ok(all.clone());
     };
+    // A selector is a name or a glob (`cifar-10*` takes whichever CIFAR-10
+    // a `first-present` name chose); each must match a value.
     for n in &names {
-        if !all.iter().any(|v| &v.display() == n) {
+        if !all.iter().any(|v| glob_match(n, &v.display())) {
             return Err(lines
                 .err(at, format!("matrix '{}': axis '{}' has no value named '{}'", clip(var), clip(axis), clip(n))));
         }
     }
-    Ok(all.iter().filter(|v| names.contains(&v.display())).cloned().collect())
+    Ok(all.iter().filter(|v| names.iter().any(|n| glob_match(n, &v.display()))).cloned().collect())
 }
 
 /// `[a, b]` → roles `0`, `1`; `{ x = a, y = [b, c] }` → roles `x`, `y`.

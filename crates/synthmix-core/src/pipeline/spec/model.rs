@@ -185,19 +185,30 @@ impl Pipeline {
     }
 }
 
-/// `*` and `?` glob matching of target names.
+/// `*` and `?` glob matching of target names and axis selectors; greedy
+/// with one backtrack point, so time is at most pattern × name (a spec's
+/// `a*a*a*…b` cannot stall loading).
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn m(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => m(&p[1..], n) || (!n.is_empty() && m(p, &n[1..])),
-            (Some('?'), Some(_)) => m(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => m(&p[1..], &n[1..]),
-            _ => false,
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || (p[i] != '*' && p[i] == n[j])) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            // Let the last `*` take one more character and retry.
+            star = Some((si, sj + 1));
+            i = si + 1;
+            j = sj + 1;
+        } else {
+            return false;
         }
     }
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    m(&p, &n)
+    p[i..].iter().all(|&c| c == '*')
 }
 
 /// Options that are not in the spec.
@@ -217,6 +228,9 @@ pub struct LoadOptions {
     /// `synthmix SUBCOMMAND …` targets are checked when it is read; without
     /// it only built-in stages' commands are parsed.
     pub runner: Option<fn() -> clap::Command>,
+    /// The data dir an axis value's `first-present` looks in (default: the
+    /// binaries' own rule, `data::resolve_data_dir`).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The default cap on a spec's targets: over ten times the largest shipped
@@ -257,5 +271,18 @@ mod tests {
         assert!(!glob_match("clf-*-s?", "clf-mnist-1-1-s12"));
         assert!(glob_match("*", ""));
         assert!(!glob_match("eval-*", "clf-eval-x"));
+        assert!(glob_match("cifar-10*", "cifar-10-jpeg") && glob_match("cifar-10*", "cifar-10"));
+        assert!(glob_match("a*b*c", "aXbYbZc") && !glob_match("a*b*c", "aXbYbZ"));
+        assert!(glob_match("*x", "xxx") && !glob_match("?", "") && glob_match("a**", "a"));
+    }
+
+    #[test]
+    fn a_pathological_glob_is_quick() {
+        // The old recursive matcher took exponential time on this.
+        let pattern = "a*".repeat(40) + "b";
+        let name = "a".repeat(200);
+        let t = std::time::Instant::now();
+        assert!(!glob_match(&pattern, &name));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "took {:?}", t.elapsed());
     }
 }
