@@ -487,3 +487,46 @@ fn winograd_is_deterministic_recorded_and_used_on_load() {
     let scale = i.iter().fold(0f32, |m, v| m.max(v.abs()));
     assert!(w.iter().zip(&i).all(|(p, q)| (p - q).abs() <= 1e-4 * scale), "{w:?} vs {i:?}");
 }
+
+/// `clf-train --resume` after a kill ends with the uninterrupted run's
+/// checkpoint bytes (weights, Adam moments and dropout streams restored);
+/// a resume with other settings is refused in one line and keeps the state.
+#[test]
+fn a_killed_run_resumes_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = |out: &Path, seed: &str| -> Vec<String> {
+        ["--train", "mnist:train", "--limit", "200", "--epochs", "40", "--lr", "1e-3", "--seed", seed, "-q", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([out.display().to_string()])
+            .collect()
+    };
+    let reference = d.join("ref.safetensors");
+    run_ok(bin("clf-train").args(args(&reference, "3")));
+    assert!(!d.join("ref.resume.safetensors").exists(), "a finished run leaves no resume state");
+
+    let out = d.join("b.safetensors");
+    let state = d.join("b.resume.safetensors");
+    let mut child = bin("clf-train").args(args(&out, "3")).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    while !state.is_file() {
+        assert!(t0.elapsed().as_secs() < 120, "no resume state after an epoch");
+        assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_ne!(std::fs::read(&out).ok(), std::fs::read(&reference).ok(), "killed before the end");
+
+    let e = run_err(bin("clf-train").args(args(&out, "4")).arg("--resume"));
+    assert!(e.contains("cannot --resume") && e.contains("seed"), "{e}");
+    assert!(state.is_file(), "a refused resume keeps the state");
+
+    run_ok(bin("clf-train").args(args(&out, "3")).arg("--resume"));
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&reference).unwrap(), "resumed checkpoint differs");
+    assert!(!state.exists());
+    let log = std::fs::read_to_string(d.join("b.log.csv")).unwrap();
+    let epochs: Vec<&str> = log.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(epochs, (1..=40).map(|e| e.to_string()).collect::<Vec<_>>(), "one log row per epoch");
+}

@@ -206,6 +206,10 @@ fn sigkill_in_the_middle_of_a_stage_resumes_with_identical_results() {
     // Run again: it resumes and ends with the reference's results.
     let resumed = stdout(&run_ok(synthmix(d).args(["run", "spec.toml", "-j", "1"])));
     assert!(with_verb(&resumed, "up to date").contains(&"mix-O".to_string()), "{resumed}");
+    assert!(
+        resumed.lines().any(|l| l.starts_with("run") && l.contains("clf-O-s0") && l.contains("resuming")),
+        "the killed stage continues its run: {resumed}"
+    );
     for f in [
         "mix/O.safetensors",
         "mix/1-1.safetensors",
@@ -226,6 +230,7 @@ fn sigkill_in_the_middle_of_a_stage_resumes_with_identical_results() {
         assert_eq!(hash(&o), name, "store object content differs from its name");
     }
     assert!(!d.join("artifacts/.staging/clf-O-s0").exists(), "staging cleaned after success");
+    assert!(!d.join("artifacts/.staging/clf-O-s0.key").exists(), "its key file too");
 }
 
 /// Shell-script stages in a bin folder (SYNTHMIX_BIN_DIR), for runner

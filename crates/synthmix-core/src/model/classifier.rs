@@ -191,6 +191,21 @@ impl Classifier {
         self.fc1.forward_act(&x.flatten_from(1)?, Act::Relu)
     }
 
+    /// Where each dropout stream stands, in layer order (for `--resume`).
+    pub fn dropout_positions(&self) -> Vec<u128> {
+        self.drop_conv.iter().chain([&self.drop_head]).map(Dropout::position).collect()
+    }
+
+    /// Restores [`Classifier::dropout_positions`].
+    pub fn set_dropout_positions(&self, pos: &[u128]) -> std::result::Result<(), String> {
+        let layers: Vec<&Dropout> = self.drop_conv.iter().chain([&self.drop_head]).collect();
+        if pos.len() != layers.len() {
+            return Err(format!("{} dropout positions for {} dropout layers", pos.len(), layers.len()));
+        }
+        layers.iter().zip(pos).for_each(|(d, &p)| d.set_position(p));
+        Ok(())
+    }
+
     /// Logits `[N, num_classes]` for images scaled to [0, 1].
     pub fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let f = self.features(xs, train)?;

@@ -86,6 +86,16 @@ impl Dropout {
         }
         dropout(xs, self.p, &mut self.rng.lock().expect("dropout rng lock"))
     }
+
+    /// How far the mask stream has run (for `--resume`).
+    pub fn position(&self) -> u128 {
+        self.rng.lock().expect("dropout rng lock").get_word_pos()
+    }
+
+    /// Moves the mask stream to `pos` (from [`Dropout::position`]).
+    pub fn set_position(&self, pos: u128) {
+        self.rng.lock().expect("dropout rng lock").set_word_pos(pos)
+    }
 }
 
 /// Inverted dropout of `xs` with rate `p`, the mask drawn from `rng` (one

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use super::cache::{self, Components, Found, Record};
@@ -101,12 +101,17 @@ impl Job {
         let t = &p.targets[self.index];
         let key = self.key.as_ref().expect("a job launched here has its inputs, so its key");
         let staging = p.staging_dir(t);
-        cache::remove_tree(&staging)?;
+        let resume = self.resumes(p);
+        if !resume {
+            cache::remove_tree(&staging)?;
+        }
         for o in &t.outputs {
             let d = staging.join(&o.rel);
             let d = d.parent().expect("has a parent");
             std::fs::create_dir_all(d).at(d)?;
         }
+        let key_file = key_file(&staging);
+        crate::artifact::write_atomic(&key_file, key.hash.as_bytes())?;
         let bin = env.binary(p, t)?;
         let log = p.log_path(t);
         let header = log_header(p, t, key, threads, &bin.to_string());
@@ -117,6 +122,7 @@ impl Job {
         let f2 = f.try_clone().at(&log)?;
         let mut cmd = bin.command();
         cmd.args(&t.args)
+            .args(resume.then_some("--resume"))
             .env("SYNTHMIX_DATA", &env.data_dir)
             .env("RAYON_NUM_THREADS", threads.to_string())
             .env("NO_COLOR", "1")
@@ -127,6 +133,34 @@ impl Job {
         die_with_parent(&mut cmd);
         cmd.spawn().map_err(|e| Error::Invalid(format!("{}: cannot start {bin}: {e}", t.name)))
     }
+}
+
+impl Job {
+    /// Whether this launch continues an interrupted run instead of starting
+    /// afresh: the stage resumes (it has `--resume`: gan-train, clf-train,
+    /// which then continue bit for bit), the command does not already say
+    /// so, and the staging folder was left by a run under the same key. A
+    /// study stopped mid-target (a session's end, a kill) loses at most the
+    /// epoch in progress.
+    pub fn resumes(&self, p: &Pipeline) -> bool {
+        let t = &p.targets[self.index];
+        let Some(key) = &self.key else { return false };
+        let has_resume = crate::stages::find(&t.stage)
+            .is_some_and(|s| (s.command)().get_arguments().any(|a| a.get_long() == Some("resume")));
+        let staging = p.staging_dir(t);
+        has_resume
+            && !t.args.iter().any(|a| a == "--resume")
+            && staging.is_dir()
+            && std::fs::read_to_string(key_file(&staging)).is_ok_and(|k| k == key.hash)
+    }
+}
+
+/// Where a launch records its key: beside the staging folder, not in it
+/// (everything in it is committed).
+pub(super) fn key_file(staging: &Path) -> PathBuf {
+    let mut name = staging.file_name().expect("a target's folder").to_os_string();
+    name.push(".key");
+    staging.with_file_name(name)
 }
 
 /// The first lines of a stage's log: what runs, with which key and threads.

@@ -58,11 +58,13 @@ impl Executor for LocalExecutor<'_> {
             if n > free && !self.running.is_empty() {
                 break; // wait for free cores, in order: nothing overtakes a waiting job
             }
+            let resumes = job.resumes(self.p);
             let child = job.launch(self.p, env, n)?;
             self.running.insert(job.index, Running { child, started: Instant::now(), threads: n });
+            let how = if resumes { ", resuming its interrupted run" } else { "" };
             launched.push(Launch {
                 verb: "run",
-                note: format!("{} [{n} thread{}]", job.why, if n == 1 { "" } else { "s" }),
+                note: format!("{}{how} [{n} thread{}]", job.why, if n == 1 { "" } else { "s" }),
             });
             used += n;
             slots -= 1;

@@ -82,7 +82,12 @@ impl Results {
         self.cache.write_state(&r)?;
         self.note_placed(i, &r);
         self.records.insert(i, r);
-        cache::remove_tree(&staging)
+        cache::remove_tree(&staging)?;
+        let key_file = super::job::key_file(&staging);
+        match std::fs::remove_file(&key_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&key_file, e)),
+            _ => Ok(()),
+        }
     }
 
     /// Side files must not land on another target's outputs.

@@ -89,6 +89,13 @@ pub struct Args {
     /// A test set scored after every epoch and logged (e.g. mnist:test).
     #[arg(long, value_hint = clap::ValueHint::FilePath)]
     eval_test: Option<String>,
+    /// Continue an unfinished run (stopped or killed) from the state it
+    /// leaves beside OUT after every epoch (OUT-stem.resume.safetensors,
+    /// removed when the run finishes), exactly as if it had never stopped;
+    /// starts afresh where there is none. The settings must be the same
+    /// (--epochs may be raised).
+    #[arg(long)]
+    resume: bool,
     /// Output checkpoint (.safetensors).
     #[arg(long)]
     out: PathBuf,
@@ -117,6 +124,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         synthetic_weight: a.synthetic_weight,
         recycle: a.recycle.map(|pool| classifier::RecycleParams { pool, every: a.recycle_every }),
         conv: a.conv_algorithm.unwrap_or_default(),
+        resume: a.resume,
     };
     let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
     if let Some(t) = &params.eval_test {
@@ -128,7 +136,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(r) = &params.recycle {
         inputs.push(("--recycle", std::path::Path::new(&r.pool)));
     }
-    super::check_outputs(&a.common, &a.out, vec![crate::artifact::sibling(&a.out, "log.csv")], &inputs)?;
+    let siblings = vec![crate::artifact::sibling(&a.out, "log.csv"), crate::train::clf_resume::state_path(&a.out)];
+    super::check_outputs(&a.common, &a.out, siblings, &inputs)?;
     let device = a.common.device()?;
     let report = classifier::run(&params, &a.common.data_options(), &device)
         .with_context(|| format!("clf-train {}", a.out.display()))?;

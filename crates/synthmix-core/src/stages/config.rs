@@ -20,8 +20,10 @@ use crate::error::{Error, Result};
 /// The flag's id and long name.
 pub const FLAG: &str = "config";
 
-/// Flags that are not settings of the computation.
-const NOT_SETTINGS: [&str; 6] = ["out", FLAG, "verbose", "quiet", "help", "version"];
+/// Flags that are not settings of the computation (where it goes, what it
+/// logs; `--resume` continues the same computation, so a rerun from the
+/// config starts afresh).
+const NOT_SETTINGS: [&str; 7] = ["out", FLAG, "verbose", "quiet", "help", "version", "resume"];
 
 /// A stage's resolved settings, as written beside its artifact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::clf_resume::{self, ClfState};
 use super::optim::{Adam, AdamConfig};
 use crate::artifact::checkpoint::{self, CheckpointMeta, ClassifierRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
@@ -87,6 +88,9 @@ pub struct ClfTrainParams {
     /// The conv layers' CPU kernels (recorded in the model's config).
     #[serde(default, skip_serializing_if = "ConvAlgorithm::is_default")]
     pub conv: ConvAlgorithm,
+    /// Continue an unfinished run from its `STEM.resume.safetensors`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resume: bool,
 }
 
 /// `--recycle POOL --recycle-every K`.
@@ -226,7 +230,7 @@ pub struct ClfTrainReport {
     pub wall_time_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
     pub train_loss: f64,
@@ -536,13 +540,16 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
     }
     let mut opt = Adam::from_varmap(&varmap, params.adam);
     let log_path = super::sibling(&params.out, "log.csv");
-    let mut csv = String::from(CSV_HEADER);
-    let mut epochs = Vec::new();
     let epoch_len = epoch_order(&d.train_set, params.rebalance, params.seed, 1).len();
     let n_epochs = params.budget.map_or(params.epochs, |b| b.div_ceil(epoch_len));
+    let ident = clf_resume::identity(params, &train_hash(&prov));
+    let state_path = clf_resume::state_path(&params.out);
+    let (mut epochs, mut images_seen) =
+        resume(params, &state_path, &ident, (&d, n_epochs), (&model, &varmap, &mut opt))?;
+    let mut csv = String::from(CSV_HEADER) + &epochs.iter().map(EpochLog::csv_row).collect::<String>();
     let weights = item_weights(params, &d.train_set, d.synthetic_flags.as_deref());
-    let (mut images_seen, mut round) = (0usize, 0);
-    for epoch in 1..=n_epochs {
+    let mut round = 0;
+    for epoch in epochs.len() + 1..=n_epochs {
         let t0 = Instant::now();
         if let (Some(r), Some(flags)) = (&d.recycler, &d.synthetic_flags) {
             if r.round(epoch) != round {
@@ -574,11 +581,46 @@ pub fn run(params: &ClfTrainParams, data_opts: &DataOptions, device: &Device) ->
         checkpoint::write(&params.out, &varmap, &checkpoint_meta(params, &d, &e))?;
         crate::artifact::write_atomic(&log_path, csv.as_bytes())?;
         epochs.push(e);
+        ClfState::capture(&model, &varmap, &opt, &ident, &epochs, images_seen)?.write(&state_path)?;
     }
     finish_provenance(&mut prov, &params.out, &log_path, &epochs, images_seen)?;
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&params.out), &prov)?;
+    // Finished: nothing is left to resume.
+    std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
     Ok(ClfTrainReport { epochs, train_images: d.train_set.len(), val_images, wall_time_s: prov.wall_time_s })
+}
+
+/// The training set's content hash, as its provenance recorded it.
+fn train_hash(prov: &Provenance) -> String {
+    prov.inputs.iter().find(|r| r.role == "train").map(|r| r.blake3.clone()).unwrap_or_default()
+}
+
+/// With --resume and an unfinished run's state: checks it is this run's and
+/// loads its weights, optimiser and dropout streams; returns the epochs
+/// logged so far and the images they saw (none for a fresh start).
+fn resume(
+    params: &ClfTrainParams,
+    path: &Path,
+    ident: &serde_json::Value,
+    (d, n_epochs): (&TrainData, usize),
+    (model, varmap, opt): (&Classifier, &candle_nn::VarMap, &mut Adam),
+) -> Result<(Vec<EpochLog>, usize)> {
+    if !params.resume {
+        return Ok((Vec::new(), 0));
+    }
+    if !path.exists() {
+        tracing::info!("--resume: no {} yet, starting from epoch 0", path.display());
+        return Ok((Vec::new(), 0));
+    }
+    let s = ClfState::read(path)?;
+    s.check(path, ident, n_epochs)?;
+    let meta = checkpoint_meta(params, d, s.epochs.last().expect("a state holds an epoch"));
+    checkpoint::Checkpoint { meta, weights: s.weights }.load_into(path, varmap)?;
+    opt.load_state(&s.adam, s.adam_step).map_err(|e| Error::format(path, e.to_string()))?;
+    model.set_dropout_positions(&s.dropout).map_err(|e| Error::format(path, e))?;
+    tracing::info!("resuming from epoch {} ({})", s.epoch, path.display());
+    Ok((s.epochs, s.images_seen))
 }
 
 /// The outputs and headline metrics of a finished run, into its provenance.

@@ -1,6 +1,7 @@
 //! Training loops: [`classifier`] (the `clf-train` stage) and the optimiser.
 
 pub mod classifier;
+pub mod clf_resume;
 pub mod gan;
 pub mod optim;
 pub mod sample;
