@@ -1,8 +1,10 @@
 //! Training loops: [`classifier`] (the `clf-train` stage) and the optimiser.
 
 pub mod classifier;
+pub mod dpm;
 pub mod gan;
 pub mod optim;
+pub mod probe;
 pub mod sample;
 
 pub use crate::artifact::sibling;
