@@ -4,7 +4,7 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-stages := "gan-train synth-sample mix-build clf-train evaluate"
+stages := "gan-train dpm-train synth-sample mix-build clf-train evaluate"
 
 default:
     @just --list

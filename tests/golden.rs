@@ -21,6 +21,8 @@ use synthmix_core::stages::STAGES;
 const GOLDEN: &[(&str, u32, &str, &str)] = &[
     ("mix-build", 2, "any", "6538933a3138038b01d7bafa7c3a71635b17db61f9411e64f9df2b8fc5bbd333"),
     ("gan-train", 1, "x86-64-v4", "a915d357a749a2eaf62b246174762a5e23ba6b381b6348cd40dece2efef66d41"),
+    // Pinned on an AVX2 machine (no AVX-512 there to pin x86-64-v4 with).
+    ("dpm-train", 1, "x86-64-v3", "65304349b42ea246675eebb4b7b01a2f1a0e6b2e71b9d53885c442d1ff8b1d0d"),
     ("synth-sample", 1, "x86-64-v4", "2725bb72f9e6b1bf1ae5c63ef11132438b0c3da3063cfb400421d1d71affdb21"),
     ("clf-train", 1, "x86-64-v4", "ff4c1a768a3ca76d70883b8cadb5bcb8567f0dd993e41e06104de9b0dc46a015"),
     ("evaluate", 3, "x86-64-v4", "1f7f35f090b52c5a24d461737e601f4162ebdcf701cd49428cfad316ac843142"),
@@ -56,6 +58,27 @@ fn tiny_study(dir: &Path) -> Vec<(&'static str, String)> {
     h.push(("mix-build", run_stage(dir, "mix-build", &mix, "mix.safetensors")));
     let gan = ["--train", "mnist:train", "--limit", "200", "--epochs", "1", "--batch-size", "50", "--seed", "0"];
     h.push(("gan-train", run_stage(dir, "gan-train", &gan, "gan.safetensors")));
+    let dpm = [
+        "--train",
+        "mnist:train",
+        "--limit",
+        "40",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--channels",
+        "8",
+        "--channel-mults",
+        "1,2",
+        "--groups",
+        "4",
+        "--sample-steps",
+        "2",
+        "--seed",
+        "0",
+    ];
+    h.push(("dpm-train", run_stage(dir, "dpm-train", &dpm, "dpm.safetensors")));
     let sample = ["--generator", "gan.safetensors", "--per-class", "3", "--seed", "1"];
     h.push(("synth-sample", run_stage(dir, "synth-sample", &sample, "synth.safetensors")));
     let clf = ["--train", "mix.safetensors", "--epochs", "3", "--lr", "0.003", "--batch-size", "10", "--seed", "0"];

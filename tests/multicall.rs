@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::{bin, run_ok, shared_data, stdout};
 
-const STAGES: [&str; 5] = ["gan-train", "synth-sample", "mix-build", "clf-train", "evaluate"];
+const STAGES: [&str; 6] = ["gan-train", "dpm-train", "synth-sample", "mix-build", "clf-train", "evaluate"];
 
 /// A command for the program at `exe`, set up as `common::bin` sets up the built ones.
 fn program(exe: &Path) -> Command {
@@ -259,7 +259,7 @@ fn just_install_is_one_synthmix_and_five_links() {
         let want = stdout(&run_ok(bin(stage).arg("--version")));
         assert_eq!(stdout(&run_ok(program(&link).arg("--version"))), want, "{stage}");
     }
-    // Installed again over itself: still one file and five links.
+    // Installed again over itself: still one file and six links.
     run_ok(Command::new(just).current_dir(root).args(["--no-deps", "install"]).arg(&prefix));
     assert_eq!(std::fs::read_link(b.join("evaluate")).unwrap(), Path::new("synthmix"));
 

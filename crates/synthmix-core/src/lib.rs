@@ -11,7 +11,7 @@
 //! - [`metrics`]: accuracy, per-class accuracy, confusion matrices.
 //! - [`report`]: sample grids and other pictures.
 //! - [`cli`]: flags shared by every binary, logging, error reporting.
-//! - [`stages`]: the five stage programs (flags and bodies), run by their own
+//! - [`stages`]: the six stage programs (flags and bodies), run by their own
 //!   binaries and by the multi-call `synthmix`.
 //! - [`rng`]: the seeded random generators every random draw comes from.
 //! - [`terminal`]: names from files made safe to print (control characters escaped).

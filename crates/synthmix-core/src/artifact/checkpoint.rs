@@ -14,7 +14,7 @@ use super::st::{self, TensorBytes};
 use crate::error::{Error, IoContext, Result};
 
 pub const KINDS: [&str; 3] = ["generator", "discriminator", "classifier"];
-pub use super::meta::{CheckpointMeta, ClassifierRecord, FidRecord, GanRecord, Trained};
+pub use super::meta::{CheckpointMeta, ClassifierRecord, DiffusionRecord, FidRecord, GanRecord, Trained};
 
 /// Weights by name: shape and values.
 pub type Weights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;

@@ -502,11 +502,25 @@ pub struct GanRecord {
     pub fid: Option<FidRecord>,
 }
 
+/// How a diffusion generator was trained (`dpm-train`); its leading key is
+/// `ema_decay` (the checkpoint holds the EMA weights).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffusionRecord {
+    pub train: String,
+    pub seed: u64,
+    pub lr: f64,
+    pub ema_decay: f64,
+    /// Probability of training a step's label as the null class (CFG).
+    pub label_dropout: f64,
+    pub fid: Option<FidRecord>,
+}
+
 /// What trained a checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trained {
     Classifier(ClassifierRecord),
     Gan(GanRecord),
+    Diffusion(DiffusionRecord),
     /// Imported from elsewhere (`imported_from`), e.g. a PyTorch generator.
     Imported(String),
 }
@@ -537,6 +551,7 @@ impl CheckpointMeta {
         match &self.trained {
             Trained::Classifier(c) => put_classifier(&mut p, c),
             Trained::Gan(g) => put_gan(&mut p, g),
+            Trained::Diffusion(d) => put_diffusion(&mut p, d),
             Trained::Imported(from) => p.put("imported_from", from),
         }
         p.0
@@ -556,6 +571,8 @@ impl CheckpointMeta {
             Trained::Imported(from)
         } else if kind == "classifier" {
             Trained::Classifier(read_classifier(&mut f)?)
+        } else if f.has("ema_decay") {
+            Trained::Diffusion(read_diffusion(&mut f)?)
         } else {
             Trained::Gan(read_gan(&mut f)?)
         };
@@ -576,11 +593,28 @@ impl CheckpointMeta {
         }
     }
 
+    pub fn diffusion(&self) -> Option<&DiffusionRecord> {
+        match &self.trained {
+            Trained::Diffusion(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The generator's FID record, of either family.
+    pub fn fid(&self) -> Option<&FidRecord> {
+        match &self.trained {
+            Trained::Gan(g) => g.fid.as_ref(),
+            Trained::Diffusion(d) => d.fid.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The training set named in the record (none for an imported checkpoint).
     pub fn train(&self) -> Option<&str> {
         match &self.trained {
             Trained::Classifier(c) => Some(&c.train),
             Trained::Gan(g) => Some(&g.train),
+            Trained::Diffusion(d) => Some(&d.train),
             Trained::Imported(_) => None,
         }
     }
@@ -623,7 +657,11 @@ fn put_gan(p: &mut Put, g: &GanRecord) {
     p.put("preset", &g.preset);
     p.put("lr_d", g.lr_d);
     p.put("lr_g", g.lr_g);
-    if let Some(m) = &g.fid {
+    put_fid(p, g.fid.as_ref());
+}
+
+fn put_fid(p: &mut Put, fid: Option<&FidRecord>) {
+    if let Some(m) = fid {
         p.put("fid", format!("{:.4}", m.fid));
         p.put("recognition", format!("{:.4}", m.recognition));
         p.put("fid_samples", m.fid_samples);
@@ -632,18 +670,42 @@ fn put_gan(p: &mut Put, g: &GanRecord) {
     }
 }
 
+fn read_fid(f: &mut Fields) -> Result<Option<FidRecord>> {
+    if !f.has("fid") {
+        return Ok(None);
+    }
+    Ok(Some(FidRecord {
+        fid: f.parsed("fid")?,
+        recognition: f.parsed("recognition")?,
+        fid_samples: f.parsed("fid_samples")?,
+        features: f.text("features")?,
+        features_blake3: f.text("features_blake3")?,
+    }))
+}
+
+fn put_diffusion(p: &mut Put, d: &DiffusionRecord) {
+    p.put("train", &d.train);
+    p.put("seed", d.seed);
+    p.put("lr", d.lr);
+    p.put("ema_decay", d.ema_decay);
+    p.put("label_dropout", d.label_dropout);
+    put_fid(p, d.fid.as_ref());
+}
+
+fn read_diffusion(f: &mut Fields) -> Result<DiffusionRecord> {
+    let fid = read_fid(f)?;
+    Ok(DiffusionRecord {
+        train: f.text("train")?,
+        seed: f.parsed("seed")?,
+        lr: f.parsed("lr")?,
+        ema_decay: f.parsed("ema_decay")?,
+        label_dropout: f.parsed("label_dropout")?,
+        fid,
+    })
+}
+
 fn read_gan(f: &mut Fields) -> Result<GanRecord> {
-    let fid = if f.has("fid") {
-        Some(FidRecord {
-            fid: f.parsed("fid")?,
-            recognition: f.parsed("recognition")?,
-            fid_samples: f.parsed("fid_samples")?,
-            features: f.text("features")?,
-            features_blake3: f.text("features_blake3")?,
-        })
-    } else {
-        None
-    };
+    let fid = read_fid(f)?;
     Ok(GanRecord {
         train: f.text("train")?,
         seed: f.parsed("seed")?,
@@ -733,6 +795,28 @@ mod tests {
         };
         let flat = c.to_flat();
         assert_eq!(CheckpointMeta::from_flat(Path::new("c"), &flat).unwrap(), c);
+        let fid = FidRecord {
+            fid: 1.5,
+            recognition: 0.75,
+            fid_samples: 10,
+            features: "f".into(),
+            features_blake3: "b".into(),
+        };
+        let d = CheckpointMeta {
+            kind: "generator".into(),
+            arch: "unet".into(),
+            trained: Trained::Diffusion(DiffusionRecord {
+                train: "mnist:train".into(),
+                seed: 1,
+                lr: 2e-4,
+                ema_decay: 0.999,
+                label_dropout: 0.1,
+                fid: Some(fid),
+            }),
+            ..c.clone()
+        };
+        assert_eq!(CheckpointMeta::from_flat(Path::new("d"), &d.to_flat()).unwrap(), d);
+        assert_eq!(d.fid().map(|f| f.fid), Some(1.5));
         let mut f = flat;
         f.remove("seed");
         let e = CheckpointMeta::from_flat(Path::new("c.safetensors"), &f).unwrap_err().to_string();

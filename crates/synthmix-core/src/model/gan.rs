@@ -360,6 +360,12 @@ pub fn new_gan(
 /// Reads a checkpoint of `kind` and its GAN config.
 fn read_gan(path: &std::path::Path, kind: &str) -> crate::Result<(Checkpoint, GanConfig)> {
     let ck = checkpoint::read(path, Some(kind))?;
+    if ck.meta.arch == super::unet::ARCH {
+        return Err(Error::format(
+            path,
+            "is a diffusion generator (arch unet, from dpm-train); this needs a GAN (gan-train)",
+        ));
+    }
     let config: GanConfig = serde_json::from_str(&ck.meta.config)
         .map_err(|e| Error::format(path, format!("config is not a GAN config: {e}")))?;
     config.validate().map_err(|e| Error::format(path, e.to_string()))?;
@@ -400,7 +406,7 @@ pub fn noise(rng: &mut Rng, n: usize, latent: usize, device: &Device) -> Result<
 }
 
 /// `count` N(0, 1) draws from `rng`, in order.
-fn normal_draws(rng: &mut Rng, count: usize) -> Vec<f32> {
+pub(crate) fn normal_draws(rng: &mut Rng, count: usize) -> Vec<f32> {
     (0..count).map(|_| StandardNormal.sample(rng)).collect()
 }
 

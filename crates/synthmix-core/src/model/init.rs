@@ -2,7 +2,9 @@
 //! thread RNG, so after a model is built from a `VarBuilder` every variable is
 //! overwritten from our own streams, PyTorch-style:
 //! `*.weight` / `*.bias` ~ U(-1/√fan_in, 1/√fan_in) (the default of
-//! `nn.Linear` / `nn.Conv2d`), `*.embeddings` ~ N(0, 1) (`nn.Embedding`).
+//! `nn.Linear` / `nn.Conv2d`), `*.embeddings` ~ N(0, 1) (`nn.Embedding`),
+//! and a normalisation layer's (a `*norm*` layer's 1-D) weight 1 and bias 0
+//! (`nn.GroupNorm`).
 //! Each variable has its own stream keyed by its name, so the result does not
 //! depend on the order variables are visited.
 
@@ -14,6 +16,21 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::error::{Error, Result};
 use crate::rng;
 
+/// γ = 1 and β = 0 of a normalisation layer: a 1-D `weight` or `bias` of
+/// a layer whose name contains `norm`.
+fn norm_value(name: &str, dims: &[usize]) -> Option<f32> {
+    let (layer, last) = name.rsplit_once('.')?;
+    let layer = layer.rsplit('.').next().unwrap_or(layer);
+    if dims.len() != 1 || !layer.contains("norm") {
+        return None;
+    }
+    match last {
+        "weight" => Some(1.0),
+        "bias" => Some(0.0),
+        _ => None,
+    }
+}
+
 /// Re-initialises every variable of `varmap` from `seed`.
 pub fn pytorch_default(varmap: &VarMap, seed: u64) -> Result<()> {
     let data = varmap.data().lock().expect("VarMap lock poisoned");
@@ -21,7 +38,9 @@ pub fn pytorch_default(varmap: &VarMap, seed: u64) -> Result<()> {
         let dims = var.dims().to_vec();
         let count: usize = dims.iter().product();
         let mut r = rng::stream(seed, &format!("init/{name}"));
-        let values: Vec<f32> = if name.ends_with("embeddings") {
+        let values: Vec<f32> = if let Some(v) = norm_value(name, &dims) {
+            vec![v; count]
+        } else if name.ends_with("embeddings") {
             (0..count).map(|_| StandardNormal.sample(&mut r)).collect()
         } else {
             let fan_in = if let Some(prefix) = name.strip_suffix(".bias") {

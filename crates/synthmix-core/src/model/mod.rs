@@ -3,9 +3,12 @@
 //! and stored in checkpoints, so a model is rebuilt from its file alone.
 
 pub mod classifier;
+pub mod diffusion;
+pub mod dpm_sample;
 pub mod gan;
 pub mod init;
 pub mod layers;
+pub mod unet;
 
 pub use classifier::{Classifier, ClassifierArch, ClassifierConfig};
 

@@ -163,8 +163,9 @@ mod tests {
     use super::*;
 
     /// A command line per stage with its required flags and some non-defaults.
-    const LINES: [&[&str]; 5] = [
+    const LINES: [&[&str]; 6] = [
         &["gan-train", "--train", "mnist:train", "--epochs", "3", "--limit", "500", "--out", "g.safetensors"],
+        &["dpm-train", "--train", "mnist:train", "--channel-mults", "1,2", "--no-attention", "--out", "d.safetensors"],
         &[
             "synth-sample",
             "--generator",
@@ -218,7 +219,7 @@ mod tests {
     fn flags_given_override_the_config() {
         let dir = tempfile::tempdir().unwrap();
         let cmd = (super::super::find("mix-build").unwrap().command)();
-        let first = resolved(&cmd, &parse(&cmd, LINES[2].iter().map(OsString::from).collect()));
+        let first = resolved(&cmd, &parse(&cmd, LINES[3].iter().map(OsString::from).collect()));
         let f = dir.path().join("m.st");
         write(&f, &first).unwrap();
         let cfg = path_for(&f);

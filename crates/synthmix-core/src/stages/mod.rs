@@ -1,4 +1,4 @@
-//! The five stage programs' command lines: each submodule holds a stage's clap
+//! The six stage programs' command lines: each submodule holds a stage's clap
 //! flags and its body, and [`STAGES`] lists them for the binaries that run
 //! them. A stage binary (`crates/<stage>`) is one call, [`main`]; the
 //! multi-call `synthmix` runs the same code under `synthmix STAGE ARGS…` or
@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 pub mod clf_train;
 pub mod config;
+pub mod dpm_train;
 pub mod evaluate;
 pub mod gan_train;
 pub mod mix_build;
@@ -66,6 +67,7 @@ macro_rules! stage {
 /// its golden hash in `tests/golden.rs`) when its output bytes change.
 pub const STAGES: &[Stage] = &[
     stage!("gan-train", gan_train, version 1),
+    stage!("dpm-train", dpm_train, version 1),
     stage!("synth-sample", synth_sample, version 1),
     stage!("mix-build", mix_build, version 2),
     stage!("clf-train", clf_train, version 1),

@@ -14,7 +14,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "synth-sample", version)]
 pub struct Args {
-    /// Generator checkpoint (from gan-train).
+    /// Generator checkpoint (from gan-train or dpm-train; its arch says which family).
     #[arg(long)]
     generator: PathBuf,
     /// Images per class.
@@ -26,8 +26,9 @@ pub struct Args {
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Scale of the noise: z ~ N(0, σ²I). Below 1 trades diversity for
-    /// fidelity (truncation), above 1 the reverse (latent expansion).
+    /// Scale of the noise: z ~ N(0, σ²I) of a GAN, the initial x_T of a
+    /// diffusion model. Below 1 trades diversity for fidelity (truncation),
+    /// above 1 the reverse (latent expansion).
     #[arg(long, default_value_t = 1.0, value_parser = crate::limits::latent_scale)]
     latent_scale: f64,
     /// Confidence filtering: a classifier checkpoint that judges each
@@ -45,6 +46,19 @@ pub struct Args {
     /// many in the set's metadata (`filled`).
     #[arg(long, value_enum, default_value_t = sample::Shortfall::Fail, requires = "judge")]
     shortfall: sample::Shortfall,
+    /// Diffusion generators: ddim (deterministic, η = 0) or ddpm (ancestral)
+    /// [default: ddim]. Refused with a GAN.
+    #[arg(long, value_enum)]
+    sampler: Option<crate::model::diffusion::Sampler>,
+    /// Diffusion generators: reverse steps, 1 to 1000 [default: 50 for ddim,
+    /// 1000 for ddpm]. Refused with a GAN.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Diffusion generators: classifier-free guidance weight w ≥ 0,
+    /// ε = (1 + w)·ε(y) − w·ε(∅); 0 is the conditional model [default: 1].
+    /// Refused with a GAN.
+    #[arg(long)]
+    guidance: Option<f64>,
     /// Images per generator batch.
     #[arg(long, default_value_t = 500, value_parser = crate::limits::batch_size)]
     batch_size: usize,
@@ -66,6 +80,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         batch_size: a.batch_size,
         out: a.out.clone(),
         latent_scale: a.latent_scale,
+        sampler: a.sampler,
+        steps: a.steps,
+        guidance: a.guidance,
         filter: a.judge.zip(a.min_confidence).map(|(judge, min_confidence)| sample::Filter {
             judge,
             min_confidence,

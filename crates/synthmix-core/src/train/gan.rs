@@ -36,12 +36,12 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use super::optim::{Adam, AdamConfig};
+use super::probe::{self, Features};
 use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, FidRecord, GanRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::artifact::st;
 use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
 use crate::error::{Error, Result};
-use crate::metrics::fid::{self, Extracted, FeatureNet};
 use crate::model::gan::{self, Discriminator, GanArch, GanConfig, Generator};
 use crate::ops::ConvAlgorithm;
 use crate::render::grid::{self, GridOptions};
@@ -539,48 +539,6 @@ fn resume(
     Ok(Start { epoch: s.epoch, csv: s.log_csv, best: s.best, note: Some(note) })
 }
 
-/// The features network, the real side of every FID (extracted once) and its labels.
-type Features = (FeatureNet, Extracted, Vec<u8>);
-
-fn load_features(
-    params: &GanTrainParams,
-    train_set: &ImageSet,
-    dataset: &str,
-    prov: &mut Provenance,
-    device: &Device,
-) -> Result<Option<Features>> {
-    let Some(path) = &params.features else {
-        tracing::info!("no --features: FID and recognition are not computed (the CSV leaves them empty)");
-        return Ok(None);
-    };
-    let net = FeatureNet::load(path, device)?;
-    prov.input_file("features", path)?;
-    if net.num_classes() != train_set.num_classes {
-        return Err(Error::Invalid(format!(
-            "{}: classifier has {} classes, {} has {}",
-            path.display(),
-            net.num_classes(),
-            params.train,
-            train_set.num_classes
-        )));
-    }
-    if net.dataset != dataset {
-        tracing::warn!(
-            "features classifier {} was trained on {}, the GAN trains on {dataset}",
-            path.display(),
-            net.dataset
-        );
-    }
-    let real_idx = if train_set.len() > params.fid_samples {
-        data::subset::stratified(train_set, params.fid_samples, params.seed, "fid-real")
-    } else {
-        (0..train_set.len()).collect()
-    };
-    let real = train_set.select(&real_idx);
-    let extracted = net.extract(&real, 500)?;
-    Ok(Some((net, extracted, real.labels)))
-}
-
 /// Sums of one epoch's step statistics over its images.
 #[derive(Default)]
 struct GanSums {
@@ -658,12 +616,8 @@ impl Probes {
 
 /// The FID and recognition of the generator's fixed FID samples.
 fn measure(g: &Generator, f: &Features, probes: &Probes, seed: u64, device: &Device) -> Result<(f64, f64)> {
-    let (net, real_feats, real_labels) = f;
     let px = gan::generate(g, &probes.fid_labels, &mut rng::stream(seed, "fid-noise"), 500, device)?;
-    let gen_feats: Extracted = net.extract(&probes.set(px, &probes.fid_labels, &g.config)?, 500)?;
-    let k = g.config.num_classes;
-    let (fid, _, rec, _) = fid::compare(real_feats, real_labels, &gen_feats, &probes.fid_labels, k)?;
-    Ok((fid, rec.accuracy()))
+    probe::measure(f, px, &probes.fid_labels, (g.config.image, g.config.num_classes), &probes.meta)
 }
 
 impl GanEpochLog {
@@ -822,7 +776,13 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
     let resume_meta = gen_meta(&config, "generator", &dataset, 0, &gan_record(params, None));
     let Start { epoch: start_epoch, mut csv, mut best, note } =
         resume(params, &paths, &ident, resume_meta, &mut nets, &mut prov)?;
-    let features = load_features(params, &train_set, &dataset, &mut prov, device)?;
+    let features = probe::load_features(
+        params.features.as_deref(),
+        (params.fid_samples, params.seed),
+        (&params.train, &train_set, &dataset),
+        &mut prov,
+        device,
+    )?;
     if let Some(note) = note {
         tracing::info!("{note}");
     }
@@ -871,16 +831,7 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
         e.log();
         check_collapse(params, epoch, std, &kept)?;
         csv.push_str(&e.csv_row());
-        let fid_record = match (&features, quality) {
-            (Some((net, _, _)), Some((fid, recognition))) => Some(FidRecord {
-                fid,
-                recognition,
-                fid_samples: params.fid_samples,
-                features: net.path.display().to_string(),
-                features_blake3: net.blake3.clone(),
-            }),
-            _ => None,
-        };
+        let fid_record = probe::fid_record(features.as_ref(), quality, params.fid_samples);
         let record = gan_record(params, fid_record);
         let improved = match (e.fid, best) {
             (Some(f), Some((_, b))) => f < b,

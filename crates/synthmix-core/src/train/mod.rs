@@ -2,8 +2,10 @@
 
 pub mod classifier;
 pub mod clf_resume;
+pub mod dpm;
 pub mod gan;
 pub mod optim;
+pub mod probe;
 pub mod sample;
 
 pub use crate::artifact::sibling;

@@ -9,12 +9,16 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::artifact::checkpoint::Checkpoint;
 use crate::artifact::image_set;
 use crate::artifact::meta::{DrawRecord, FilterRecord, SampledRecord};
 use crate::artifact::provenance::{self, Provenance};
 use crate::data::{ImageSet, SetMeta, Source};
 use crate::error::{Error, Result};
+use crate::model::diffusion::Sampler;
+use crate::model::dpm_sample::{self, SampleOptions};
 use crate::model::gan;
+use crate::model::unet::{self, Unet};
 use crate::rng;
 
 /// Every parameter of a `synth-sample` run; saved in its provenance.
@@ -35,7 +39,89 @@ pub struct SampleParams {
     /// this probability (confidence filtering).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
+    /// Diffusion generators only: the sampler, its steps, the guidance weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<Sampler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f64>,
 }
+
+/// A generator of either family, as its checkpoint says (`arch`).
+pub enum AnyGenerator {
+    Gan(gan::Generator),
+    Dpm(Unet, SampleOptions),
+}
+
+impl AnyGenerator {
+    /// Loads `params.generator`; flags of the other family are refused in one line.
+    pub fn load(params: &SampleParams, device: &Device) -> Result<(AnyGenerator, Checkpoint)> {
+        let path = &params.generator;
+        let header = crate::artifact::meta::read_checkpoint_header(path)?;
+        if header.arch != unet::ARCH {
+            let given = [
+                ("--sampler", params.sampler.is_some()),
+                ("--steps", params.steps.is_some()),
+                ("--guidance", params.guidance.is_some()),
+            ];
+            if let Some((flag, _)) = given.iter().find(|g| g.1) {
+                return Err(Error::Invalid(format!(
+                    "{flag} applies to diffusion generators (dpm-train); --generator {} is a GAN (arch {})",
+                    path.display(),
+                    header.arch
+                )));
+            }
+            let (g, _, ck) = gan::load_generator(path, device)?;
+            return Ok((AnyGenerator::Gan(g), ck));
+        }
+        let sampler = params.sampler.unwrap_or_default();
+        let opts = SampleOptions {
+            sampler,
+            steps: params.steps.unwrap_or(sampler.default_steps()),
+            guidance: params.guidance.unwrap_or(DEFAULT_GUIDANCE),
+            sigma: params.latent_scale,
+        };
+        opts.check()?;
+        let (net, _, ck) = unet::load_unet(path, device)?;
+        Ok((AnyGenerator::Dpm(net, opts), ck))
+    }
+
+    pub fn image(&self) -> crate::data::ImageShape {
+        match self {
+            AnyGenerator::Gan(g) => g.config.image,
+            AnyGenerator::Dpm(n, _) => n.config.image,
+        }
+    }
+
+    pub fn num_classes(&self) -> usize {
+        match self {
+            AnyGenerator::Gan(g) => g.config.num_classes,
+            AnyGenerator::Dpm(n, _) => n.config.num_classes,
+        }
+    }
+
+    /// Images for `labels` (0–255), noise from `rng`, scaled by `sigma`
+    /// (a GAN's z, a diffusion model's x_T).
+    pub fn generate(
+        &self,
+        labels: &[u8],
+        rng: &mut rng::Rng,
+        batch: usize,
+        sigma: f64,
+        device: &Device,
+    ) -> Result<Vec<u8>> {
+        match self {
+            AnyGenerator::Gan(g) => gan::generate_scaled(g, labels, rng, batch, sigma, device),
+            AnyGenerator::Dpm(n, o) => {
+                dpm_sample::generate(n, labels, rng, batch, &SampleOptions { sigma, ..*o }, device)
+            }
+        }
+    }
+}
+
+/// `--guidance` when not given (diffusion generators).
+pub const DEFAULT_GUIDANCE: f64 = 1.0;
 
 fn one() -> f64 {
     1.0
@@ -120,7 +206,7 @@ pub fn class_counts(per_class: Option<usize>, table: Option<&str>, num_classes: 
 
 /// Samples `counts[c]` images of every class `c` with `g`, noise scaled by `sigma`.
 pub fn sample(
-    g: &gan::Generator,
+    g: &AnyGenerator,
     counts: &[usize],
     seed: u64,
     batch: usize,
@@ -128,7 +214,7 @@ pub fn sample(
     device: &Device,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
     let labels: Vec<u8> = counts.iter().enumerate().flat_map(|(c, &n)| std::iter::repeat_n(c as u8, n)).collect();
-    let images = gan::generate_scaled(g, &labels, &mut rng::stream(seed, "synth-sample/noise"), batch, sigma, device)?;
+    let images = g.generate(&labels, &mut rng::stream(seed, "synth-sample/noise"), batch, sigma, device)?;
     Ok((images, labels))
 }
 
@@ -155,7 +241,7 @@ impl Acceptance {
 /// under [`Shortfall::Fill`] is completed with its most confident rejects.
 #[allow(clippy::too_many_arguments)]
 pub fn sample_filtered(
-    g: &gan::Generator,
+    g: &AnyGenerator,
     judge: &crate::model::Classifier,
     counts: &[usize],
     seed: u64,
@@ -164,7 +250,7 @@ pub fn sample_filtered(
     f: &Filter,
     device: &Device,
 ) -> Result<(Vec<u8>, Vec<u8>, Acceptance)> {
-    let p = g.config.image.pixels();
+    let p = g.image().pixels();
     let k = counts.len();
     let tau = f.min_confidence;
     let (mut images, mut labels) = (Vec::new(), Vec::new());
@@ -200,8 +286,8 @@ pub fn sample_filtered(
             }
             let n = batch.max(1);
             let cand_labels = vec![c as u8; n];
-            let px = gan::generate_scaled(g, &cand_labels, &mut r, n, sigma, device)?;
-            let cand = ImageSet::new(Path::new("<candidates>"), px, cand_labels, g.config.image, k, candidate_meta())?;
+            let px = g.generate(&cand_labels, &mut r, n, sigma, device)?;
+            let cand = ImageSet::new(Path::new("<candidates>"), px, cand_labels, g.image(), k, candidate_meta())?;
             let conf = crate::model::label_confidence(judge, &cand, n, device)?;
             for (i, &q) in conf.iter().enumerate() {
                 let img = &cand.images[i * p..(i + 1) * p];
@@ -273,24 +359,24 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
     if !(params.latent_scale > 0.0 && params.latent_scale.is_finite()) {
         return Err(Error::Invalid(format!("--latent-scale {} must be a positive number", params.latent_scale)));
     }
-    let (g, _vars, ck) = gan::load_generator(&params.generator, device)?;
-    let counts = class_counts(params.per_class, params.class_counts.as_deref(), g.config.num_classes)?;
-    crate::limits::images_bytes(counts.iter().sum(), g.config.image.pixels(), "synth-sample")?;
+    let (g, ck) = AnyGenerator::load(params, device)?;
+    let counts = class_counts(params.per_class, params.class_counts.as_deref(), g.num_classes())?;
+    crate::limits::images_bytes(counts.iter().sum(), g.image().pixels(), "synth-sample")?;
     let mut prov = Provenance::start("synth-sample", params, Some(params.seed))?;
     prov.input_file("generator", &params.generator)?;
     let generator_hash = prov.inputs.last().expect("just pushed").blake3.clone();
     let judge = match &params.filter {
         Some(f) => {
             let (clf, ck) = crate::model::load_classifier(&f.judge, device)?;
-            if clf.config.num_classes != g.config.num_classes {
+            if clf.config.num_classes != g.num_classes() {
                 return Err(Error::Invalid(format!(
                     "--judge {}: {} classes, the generator has {}",
                     f.judge.display(),
                     clf.config.num_classes,
-                    g.config.num_classes
+                    g.num_classes()
                 )));
             }
-            crate::data::check_fit(g.config.image, clf.config.input)
+            crate::data::check_fit(g.image(), clf.config.input)
                 .map_err(|e| Error::Invalid(format!("--judge {}: {e}", f.judge.display())))?;
             prov.input_file("judge", &f.judge)?;
             Some((clf, ck, f.min_confidence))
@@ -339,7 +425,7 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
         }),
         ..SetMeta::new(ck.meta.dataset.clone(), split.unwrap_or_else(|| "train".into()), Source::Synthetic)
     };
-    let set = ImageSet::new(Path::new(&params.out), images, labels, g.config.image, g.config.num_classes, meta)?;
+    let set = ImageSet::new(Path::new(&params.out), images, labels, g.image(), g.num_classes(), meta)?;
     image_set::write(&params.out, &set)?;
     prov.output_file("out", &params.out)?;
     prov.metrics.push(("images".into(), set.len() as f64));

@@ -1,0 +1,511 @@
+//! `dpm-train`: trains a class-conditional diffusion model (DDPM, ε-prediction,
+//! T = 1000) on a real image set, with classifier-free guidance training
+//! (a step's labels replaced by the null class with probability p) and an
+//! EMA copy of the weights, which is what `--out` holds and sampling uses.
+//!
+//! Each step: t ~ U{0..T}, ε ~ N(0, I), x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε (x₀ in
+//! [-1, 1]), loss = mean (ε̂(x_t, t, y) − ε)², one Adam step, then
+//! EMA ← d·EMA + (1−d)·weights (with a warm-up: [`ema_decay`]).
+//!
+//! Files beside `--out` as gan-train writes them: at every checkpoint the
+//! EMA generator (`--out`), `STEM.optim.safetensors` (resume state:
+//! weights, EMA, Adam, log; see [`state`]) and `STEM.grid-epochNNN.png`
+//! (DDIM samples of the EMA model, the same noise every time); every epoch
+//! a row of `STEM.log.csv`. Every draw of an epoch (shuffle, t, noise,
+//! label dropout) comes from streams keyed by the seed and the epoch, so
+//! `--resume` continues bit for bit.
+
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use rand::seq::SliceRandom;
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+use super::gan::{sample_std, GRID_PER_CLASS};
+use super::optim::{Adam, AdamConfig};
+use super::probe::{self, Features};
+use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, DiffusionRecord, FidRecord, Trained};
+use crate::artifact::provenance::{self, FileRecord, Provenance};
+use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
+use crate::error::{Error, Result};
+use crate::model::diffusion::{Schedule, T};
+use crate::model::dpm_sample::{self, SampleOptions};
+use crate::model::gan::{label_tensor, normal_draws};
+use crate::model::unet::{self, Unet, UnetConfig};
+use crate::render::grid::{self, GridOptions};
+use crate::{progress, rng};
+
+/// Every parameter of a `dpm-train` run; saved in its provenance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DpmTrainParams {
+    pub train: String,
+    /// The U-Net; its `image` and `num_classes` are set from the training
+    /// set, its `base` from `channels` (or the default for the image size).
+    pub unet: UnetConfig,
+    pub channels: Option<usize>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub adam: AdamConfig,
+    pub seed: u64,
+    pub limit: Option<usize>,
+    /// Probability a step's label is the null class (classifier-free guidance).
+    pub label_dropout: f64,
+    pub ema_decay: f64,
+    pub features: Option<PathBuf>,
+    pub fid_samples: usize,
+    pub fid_every: usize,
+    pub checkpoint_every: usize,
+    /// How grids and FID samples are drawn from the EMA model.
+    pub sample: SampleOptions,
+    pub resume: bool,
+    pub out: PathBuf,
+}
+
+/// One epoch's row of `STEM.log.csv`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DpmEpochLog {
+    pub epoch: usize,
+    pub loss: f64,
+    pub fid: Option<f64>,
+    pub recognition: Option<f64>,
+    /// Mean per-pixel std of the grid samples (checkpoint epochs).
+    pub sample_std: Option<f64>,
+    pub images_per_s: f64,
+    pub wall_s: f64,
+}
+
+const CSV_HEADER: &str = "epoch,loss,fid,recognition,sample_std,images_per_s,wall_s\n";
+
+impl DpmEpochLog {
+    fn csv_row(&self) -> String {
+        let opt = |v: Option<f64>| v.map(|a| format!("{a:.6}")).unwrap_or_default();
+        format!(
+            "{},{:.6},{},{},{},{:.1},{:.2}\n",
+            self.epoch,
+            self.loss,
+            opt(self.fid),
+            opt(self.recognition),
+            opt(self.sample_std),
+            self.images_per_s,
+            self.wall_s
+        )
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            "epoch {}: loss {:.4}{}{}, {:.1} img/s, {:.1} s",
+            self.epoch,
+            self.loss,
+            self.fid.map(|f| format!(" FID {f:.2}")).unwrap_or_default(),
+            self.recognition.map(|r| format!(" recognition {r:.3}")).unwrap_or_default(),
+            self.images_per_s,
+            self.wall_s
+        );
+    }
+}
+
+/// What a run ends with.
+#[derive(Debug, Clone, Serialize)]
+pub struct DpmTrainReport {
+    pub epochs: Vec<DpmEpochLog>,
+    pub resumed_from: Option<usize>,
+    pub best_fid: Option<(usize, f64)>,
+    pub train_images: usize,
+    pub wall_time_s: f64,
+}
+
+/// The paths a run writes, derived from `--out`.
+#[derive(Debug, Clone)]
+pub struct DpmPaths {
+    pub generator: PathBuf,
+    pub state: PathBuf,
+    pub log: PathBuf,
+}
+
+impl DpmPaths {
+    pub fn new(out: &Path) -> Self {
+        DpmPaths {
+            generator: out.to_path_buf(),
+            state: super::sibling(out, "optim.safetensors"),
+            log: super::sibling(out, "log.csv"),
+        }
+    }
+
+    pub fn grid(&self, epoch: usize) -> PathBuf {
+        super::sibling(&self.generator, &format!("grid-epoch{epoch:03}.png"))
+    }
+}
+
+/// The live model, its EMA copy and the optimiser.
+pub struct DpmNets {
+    pub net: Unet,
+    pub vars: VarMap,
+    pub ema: Unet,
+    pub ema_vars: VarMap,
+    pub opt: Adam,
+}
+
+/// One training step on `x0` (`[N, C, H, W]` in [-1, 1]) of `labels`:
+/// t, label dropout and ε drawn from `r` in that order. Returns the loss;
+/// a non-finite loss is [`Error::Diverged`] before the step is taken.
+pub fn train_step(
+    nets: &mut DpmNets,
+    x0: &Tensor,
+    labels: &[u8],
+    sched: &Schedule,
+    p_drop: f64,
+    r: &mut rng::Rng,
+) -> Result<f32> {
+    let (n, dev) = (labels.len(), x0.device());
+    let null = nets.net.config.num_classes as u8;
+    let ts: Vec<usize> = (0..n).map(|_| r.gen_range(0..T)).collect();
+    let y: Vec<u8> = labels.iter().map(|&l| if r.gen::<f64>() < p_drop { null } else { l }).collect();
+    let eps = Tensor::from_vec(normal_draws(r, x0.elem_count()), x0.shape(), dev)?;
+    let coef = |f: fn(f64) -> f64| -> Result<Tensor> {
+        let v: Vec<f32> = ts.iter().map(|&t| f(sched.alpha_bar[t]) as f32).collect();
+        Ok(Tensor::from_vec(v, (n, 1, 1, 1), dev)?)
+    };
+    let xt = (x0.broadcast_mul(&coef(f64::sqrt)?)? + eps.broadcast_mul(&coef(|a| (1.0 - a).sqrt())?)?)?;
+    let pred = nets.net.forward(&xt, &ts, &label_tensor(&y, dev)?)?;
+    let loss = (pred - &eps)?.sqr()?.mean_all()?;
+    let v = loss.to_scalar::<f32>()?;
+    super::check_finite(v, "diffusion")?;
+    nets.opt.step(&loss.backward()?)?;
+    Ok(v)
+}
+
+/// The EMA decay after `step` optimiser steps: `min(d, (1 + step)/(10 + step))`,
+/// so the average follows the weights early instead of holding the
+/// initialisation for the first thousand steps (short runs sample from it).
+pub fn ema_decay(d: f64, step: u64) -> f64 {
+    d.min((1.0 + step as f64) / (10.0 + step as f64))
+}
+
+/// EMA ← d·EMA + (1 − d)·weights, variable by variable.
+pub fn ema_update(ema: &VarMap, live: &VarMap, d: f64) -> Result<()> {
+    let (e, l) = (ema.data().lock().expect("VarMap lock"), live.data().lock().expect("VarMap lock"));
+    for (name, ev) in e.iter() {
+        let lv = l.get(name).ok_or_else(|| Error::Invalid(format!("EMA variable '{name}' has no live twin")))?;
+        ev.set(&((ev.as_tensor().detach() * d)? + (lv.as_tensor().detach() * (1.0 - d))?)?)?;
+    }
+    Ok(())
+}
+
+/// Refuses bad settings before any work.
+pub fn check_params(p: &DpmTrainParams) -> Result<()> {
+    if p.batch_size == 0 || p.epochs == 0 || p.checkpoint_every == 0 || p.fid_every == 0 {
+        return Err(Error::Invalid(
+            "--batch-size, --epochs, --checkpoint-every and --fid-every must be at least 1".into(),
+        ));
+    }
+    if !(0.0..1.0).contains(&p.label_dropout) {
+        return Err(Error::Invalid(format!("--label-dropout {} must be in [0, 1)", p.label_dropout)));
+    }
+    if !(0.0..1.0).contains(&p.ema_decay) {
+        return Err(Error::Invalid(format!("--ema-decay {} must be in [0, 1)", p.ema_decay)));
+    }
+    if p.features.is_some() && p.fid_samples < 2 {
+        return Err(Error::Invalid(format!(
+            "--fid-samples {} is too few for a covariance (at least 2)",
+            p.fid_samples
+        )));
+    }
+    p.sample.check()?;
+    // Widths and groups, before the image is known (its sides are checked once loaded).
+    let probe = data::ImageShape { c: 1, h: 1 << 6, w: 1 << 6 };
+    let base = p.channels.unwrap_or(p.unet.base);
+    UnetConfig { image: probe, num_classes: 2, base, ..p.unet.clone() }.validate()
+}
+
+fn identity(p: &DpmTrainParams, train_hash: &str, cfg: &UnetConfig) -> serde_json::Value {
+    serde_json::json!({
+        "train": train_hash, "config": cfg, "batch_size": p.batch_size, "adam": p.adam, "seed": p.seed,
+        "limit": p.limit, "label_dropout": p.label_dropout, "ema_decay": p.ema_decay,
+    })
+}
+
+fn meta(p: &DpmTrainParams, cfg: &UnetConfig, dataset: &str, epoch: usize, fid: Option<FidRecord>) -> CheckpointMeta {
+    CheckpointMeta {
+        kind: "generator".into(),
+        arch: unet::ARCH.into(),
+        config: serde_json::to_string(cfg).expect("config serialises"),
+        dataset: dataset.into(),
+        epoch,
+        trained: Trained::Diffusion(DiffusionRecord {
+            train: p.train.clone(),
+            seed: p.seed,
+            lr: p.adam.lr,
+            ema_decay: p.ema_decay,
+            label_dropout: p.label_dropout,
+            fid,
+        }),
+        other: Default::default(),
+    }
+}
+
+/// Where training starts: epoch 0, or the saved run's state.
+struct Start {
+    epoch: usize,
+    csv: String,
+    best: Option<(usize, f64)>,
+}
+
+/// With --resume and a saved state of this run: loads it into `nets`.
+fn resume(
+    p: &DpmTrainParams,
+    paths: &DpmPaths,
+    ident: &serde_json::Value,
+    m: CheckpointMeta,
+    nets: &mut DpmNets,
+    prov: &mut Provenance,
+) -> Result<Start> {
+    let fresh = Start { epoch: 0, csv: CSV_HEADER.into(), best: None };
+    if !p.resume {
+        return Ok(fresh);
+    }
+    if !paths.state.exists() {
+        tracing::info!("--resume: no {} yet, starting from epoch 0", paths.state.display());
+        return Ok(fresh);
+    }
+    let s = state::read(&paths.state)?;
+    if &s.identity != ident {
+        let obj = ident.as_object().expect("object");
+        let diff: Vec<&str> =
+            obj.iter().filter(|(k, v)| s.identity.get(k.as_str()) != Some(v)).map(|(k, _)| k.as_str()).collect();
+        return Err(Error::Invalid(format!(
+            "{}: cannot --resume: the saved run differs in {} (start afresh without --resume, or use the same settings)",
+            paths.state.display(),
+            diff.join(", ")
+        )));
+    }
+    if s.epoch >= p.epochs {
+        let what = format!("already trained for {} epochs; raise --epochs to continue", s.epoch);
+        return Err(Error::Invalid(format!("{}: {what}", paths.state.display())));
+    }
+    Checkpoint { meta: m.clone(), weights: s.weights }.load_into(&paths.state, &nets.vars)?;
+    Checkpoint { meta: m, weights: s.ema }.load_into(&paths.state, &nets.ema_vars)?;
+    nets.opt.load_state(&s.adam, s.step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
+    prov.input_file("resume-state", &paths.state)?;
+    tracing::info!("resuming from epoch {} ({})", s.epoch, paths.state.display());
+    Ok(Start { epoch: s.epoch, csv: s.log_csv, best: s.best })
+}
+
+/// One epoch over a seeded shuffle of `set`, with a progress bar; the mean loss.
+fn train_epoch(
+    nets: &mut DpmNets,
+    set: &ImageSet,
+    order: &mut [usize],
+    p: &DpmTrainParams,
+    sched: &Schedule,
+    epoch: usize,
+    device: &Device,
+) -> Result<f64> {
+    order.sort_unstable();
+    order.shuffle(&mut rng::stream(p.seed, &format!("shuffle/epoch{epoch}")));
+    let mut r = rng::stream(p.seed, &format!("diffusion/epoch{epoch}"));
+    let bar = progress::bar(set.len() as u64, "img");
+    bar.set_prefix(format!("epoch {epoch}/{}", p.epochs));
+    let (mut sum, mut seen) = (0.0f64, 0usize);
+    let prepare = |chunk: &[usize]| -> Result<(Vec<f32>, Vec<u8>)> {
+        Ok((data::batch_pixels(set, chunk), chunk.iter().map(|&i| set.labels[i]).collect()))
+    };
+    data::loader::for_each_batch(order, p.batch_size, prepare, |step, chunk, (px, y)| {
+        let x0 = data::pixels_tensor(px, set.shape, device)?.affine(2.0, -1.0)?;
+        let loss = train_step(nets, &x0, &y, sched, p.label_dropout, &mut r).map_err(|e| match e {
+            Error::Diverged(m) => Error::Diverged(format!("epoch {epoch}, step {}: {m}", step + 1)),
+            e => e,
+        })?;
+        ema_update(&nets.ema_vars, &nets.vars, ema_decay(p.ema_decay, nets.opt.t))?;
+        sum += loss as f64 * chunk.len() as f64;
+        seen += chunk.len();
+        bar.inc(chunk.len() as u64);
+        bar.set_message(format!("loss {:.4}", sum / seen as f64));
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok(sum / seen.max(1) as f64)
+}
+
+/// The fixed labels of the grid and the FID, and the generated sets' metadata.
+struct Probes {
+    grid: Vec<u8>,
+    fid: Vec<u8>,
+    meta: SetMeta,
+}
+
+/// Runs `dpm-train`.
+pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Result<DpmTrainReport> {
+    let started = Instant::now();
+    check_params(p)?;
+    let paths = DpmPaths::new(&p.out);
+    let full = data::load_set(&p.train, data_opts)?;
+    let train_hash = full.content_hash()?;
+    let mut prov = Provenance::start("dpm-train", p, Some(p.seed))?;
+    prov.inputs.push(FileRecord { role: "train".into(), path: p.train.clone(), blake3: train_hash.clone() });
+    let set = match p.limit {
+        Some(n) => full.select(&data::subset::stratified(&full, n, p.seed, "subset")),
+        None => full.clone(),
+    };
+    if set.is_empty() {
+        return Err(Error::Invalid(format!("{}: no training images", p.train)));
+    }
+    let base = p.channels.unwrap_or(UnetConfig::new(set.shape, set.num_classes).base);
+    let cfg = UnetConfig { image: set.shape, num_classes: set.num_classes, base, ..p.unet.clone() };
+    cfg.validate().map_err(|e| Error::Invalid(format!("{}: {e}", p.train)))?;
+    let (net, vars) = unet::new_unet(&cfg, p.seed, device)?;
+    let (ema, ema_vars) = unet::new_unet(&cfg, p.seed, device)?;
+    let opt = Adam::from_varmap(&vars, p.adam);
+    let mut nets = DpmNets { net, vars, ema, ema_vars, opt };
+    let ident = identity(p, &train_hash, &cfg);
+    let dataset = full.meta.dataset.clone();
+    let Start { epoch: start, mut csv, mut best } =
+        resume(p, &paths, &ident, meta(p, &cfg, &dataset, 0, None), &mut nets, &mut prov)?;
+    let features = probe::load_features(
+        p.features.as_deref(),
+        (p.fid_samples, p.seed),
+        (&p.train, &set, &dataset),
+        &mut prov,
+        device,
+    )?;
+    log_start(p, &set, &cfg, start);
+    let k = cfg.num_classes;
+    let probes = Probes {
+        grid: (0..k).flat_map(|c| std::iter::repeat_n(c as u8, GRID_PER_CLASS)).collect(),
+        fid: (0..p.fid_samples).map(|i| (i % k) as u8).collect(),
+        meta: SetMeta::new(dataset.clone(), full.meta.split.clone(), Source::Synthetic),
+    };
+    let sched = Schedule::new(cfg.schedule);
+    let mut order: Vec<usize> = (0..set.len()).collect();
+    let mut logs = Vec::new();
+    for epoch in start + 1..=p.epochs {
+        let t0 = Instant::now();
+        let loss = train_epoch(&mut nets, &set, &mut order, p, &sched, epoch, device)?;
+        let train_time = t0.elapsed().as_secs_f64();
+        let due = epoch % p.checkpoint_every == 0 || epoch == p.epochs;
+        let fid_due = epoch % p.fid_every == 0 || epoch == p.epochs;
+        let quality = match &features {
+            Some(f) if fid_due => Some(measure(&nets.ema, f, &probes, p, device)?),
+            _ => None,
+        };
+        let grid_px = if due { Some(draw(&nets.ema, &probes.grid, "grid-noise", p, device)?) } else { None };
+        let e = DpmEpochLog {
+            epoch,
+            loss,
+            fid: quality.map(|q| q.0),
+            recognition: quality.map(|q| q.1),
+            sample_std: grid_px.as_ref().map(|px| sample_std(px, probes.grid.len())),
+            images_per_s: set.len() as f64 / train_time,
+            wall_s: t0.elapsed().as_secs_f64(),
+        };
+        e.log();
+        csv.push_str(&e.csv_row());
+        if let Some(f) = e.fid.filter(|&f| best.is_none_or(|(_, b)| f < b)) {
+            best = Some((epoch, f));
+        }
+        if let Some(px) = grid_px {
+            let m = meta(p, &cfg, &dataset, epoch, probe::fid_record(features.as_ref(), quality, p.fid_samples));
+            checkpoint::write(&paths.generator, &nets.ema_vars, &m)?;
+            save_state(&nets, &ident, epoch, (&csv, best), &paths)?;
+            let grid = ImageSet::new(Path::new("<grid>"), px, probes.grid.clone(), cfg.image, k, probes.meta.clone())?;
+            let title =
+                format!("{dataset} unet epoch {epoch}{}", e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default());
+            grid::write(
+                &grid,
+                &GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) },
+                &paths.grid(epoch),
+            )?;
+        }
+        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
+        logs.push(e);
+    }
+    finish_provenance(&mut prov, &paths, logs.last().expect("at least one epoch"), best)?;
+    prov.wall_time_s = started.elapsed().as_secs_f64();
+    provenance::write(&provenance::path_for(&p.out), &prov)?;
+    let resumed_from = (start > 0).then_some(start);
+    Ok(DpmTrainReport {
+        epochs: logs,
+        resumed_from,
+        best_fid: best,
+        train_images: set.len(),
+        wall_time_s: prov.wall_time_s,
+    })
+}
+
+/// Samples of the EMA model for `labels`, the same noise (`purpose`) every epoch.
+fn draw(ema: &Unet, labels: &[u8], purpose: &str, p: &DpmTrainParams, device: &Device) -> Result<Vec<u8>> {
+    dpm_sample::generate(ema, labels, &mut rng::stream(p.seed, purpose), 250, &p.sample, device)
+}
+
+fn measure(ema: &Unet, f: &Features, probes: &Probes, p: &DpmTrainParams, device: &Device) -> Result<(f64, f64)> {
+    let px = draw(ema, &probes.fid, "fid-noise", p, device)?;
+    probe::measure(f, px, &probes.fid, (ema.config.image, ema.config.num_classes), &probes.meta)
+}
+
+fn save_state(
+    nets: &DpmNets,
+    ident: &serde_json::Value,
+    epoch: usize,
+    log: (&str, Option<(usize, f64)>),
+    paths: &DpmPaths,
+) -> Result<()> {
+    let s = state::State {
+        epoch,
+        step: nets.opt.t,
+        identity: ident.clone(),
+        log_csv: log.0.to_string(),
+        best: log.1,
+        weights: checkpoint::weights_of(&nets.vars)?,
+        ema: checkpoint::weights_of(&nets.ema_vars)?,
+        adam: nets.opt.state().into_iter().collect(),
+    };
+    crate::artifact::write_atomic(&paths.state, &state::encode(&s)?)
+}
+
+fn finish_provenance(
+    prov: &mut Provenance,
+    paths: &DpmPaths,
+    last: &DpmEpochLog,
+    best: Option<(usize, f64)>,
+) -> Result<()> {
+    prov.output_file("generator", &paths.generator)?;
+    prov.output_file("state", &paths.state)?;
+    prov.output_file("log", &paths.log)?;
+    let metrics = [
+        ("loss", Some(last.loss)),
+        ("fid", last.fid),
+        ("recognition", last.recognition),
+        ("images_per_s", Some(last.images_per_s)),
+    ];
+    for (k, v) in metrics {
+        if let Some(v) = v {
+            prov.metrics.push((k.into(), v));
+        }
+    }
+    if let Some((e, f)) = best {
+        prov.metrics.push(("best_fid".into(), f));
+        prov.metrics.push(("best_fid_epoch".into(), e as f64));
+    }
+    Ok(())
+}
+
+fn log_start(p: &DpmTrainParams, set: &ImageSet, cfg: &UnetConfig, start: usize) {
+    tracing::info!(
+        "dpm-train unet on {} ({} images, {}), epochs {}..={}, batch {}, lr {}, widths {:?}, {} res block(s), attention {}, {:?} schedule",
+        p.train,
+        set.len(),
+        cfg.image,
+        start + 1,
+        p.epochs,
+        p.batch_size,
+        p.adam.lr,
+        cfg.widths(),
+        cfg.res_blocks,
+        cfg.attention,
+        cfg.schedule
+    );
+}
