@@ -333,6 +333,11 @@ pub enum DataCmd {
         /// Output image set (.safetensors): every image, or the training part with --test-fraction.
         #[arg(long)]
         out: PathBuf,
+        /// The split --out is labelled with (train or test). Default: the
+        /// folder's (or CSV's) own name where that is train or test, else
+        /// train. With --test-fraction, --out is the training part.
+        #[arg(long, value_enum)]
+        split: Option<data::Split>,
         /// Hold out this stratified, seeded share of each class as the test set.
         #[arg(long, requires = "test_out", value_parser = synthmix_core::limits::fraction)]
         test_fraction: Option<f64>,
@@ -356,7 +361,8 @@ pub enum DataCmd {
         /// Leave bad files (undecodable, wrong mode or size, not an image, empty classes) out, counted.
         #[arg(long)]
         skip_bad: bool,
-        /// The dataset's name in the sets' metadata (default: the folder's or CSV's name).
+        /// The dataset's name in the sets' metadata (default: the folder's or
+        /// CSV's name, or its parent folder's where that name is train or test).
         #[arg(long)]
         name: Option<String>,
         /// Let the CSV name images outside its own folder (absolute paths, or

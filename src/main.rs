@@ -175,6 +175,7 @@ fn main() -> std::process::ExitCode {
                 DataCmd::Import {
                     source,
                     out,
+                    split,
                     test_fraction,
                     test_out,
                     size,
@@ -186,11 +187,10 @@ fn main() -> std::process::ExitCode {
                     allow_outside,
                 } => {
                     anyhow::ensure!(channels != Some(2), "--channels must be 1 or 3");
-                    let name = name.unwrap_or_else(|| {
-                        source.file_stem().and_then(|n| n.to_str()).unwrap_or("imported").to_string()
-                    });
+                    let name = name.unwrap_or_else(|| data::import::default_name(&source));
                     let params = data::import::ImportParams {
                         source,
+                        split,
                         size,
                         channels: channels.map(usize::from),
                         fit,
@@ -201,6 +201,7 @@ fn main() -> std::process::ExitCode {
                         out: out.clone(),
                         test_out: test_out.clone(),
                         allow_outside,
+                        data_dir: opts.data_dir.clone(),
                     };
                     let r = data::import::run(&params)?;
                     let describe = |s: &data::ImageSet| {

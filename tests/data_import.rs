@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{bin, run_ok};
+use common::{bin, run_err, run_ok};
 use synthmix_core::artifact::{image_set, provenance};
 
 /// Writes `per_class[c]` MNIST test images of class c as PNGs into DIR/NAME_c/.
@@ -88,6 +88,47 @@ fn png_class_folders_import_with_names_a_stratified_split_and_exact_pixels() {
             .args(["--epochs", "1", "--lr", "1e-3", "-q", "--out"])
             .arg(d.join("clf.safetensors")),
     );
+}
+
+/// A folder named `test` is imported as the test split of the dataset its
+/// parent names, unless `--split` says otherwise; `--split test` beside
+/// `--test-fraction` is refused; the set's metadata and provenance record
+/// the folder relative to the working folder, else to the data folder, and
+/// never by its absolute path.
+#[test]
+fn a_test_folder_is_the_test_split_and_paths_are_recorded_relative() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    mnist_folders(d, &["zero", "one"], &[4, 4]);
+    std::fs::create_dir_all(d.join("digits")).unwrap();
+    std::fs::rename(d.join("folder"), d.join("digits/test")).unwrap();
+    let import = |cwd: &Path, out: &str| {
+        let mut c = bin("synthmix");
+        c.current_dir(cwd).args(["data", "import", "-q"]).arg(d.join("digits/test")).arg("--out").arg(d.join(out));
+        c
+    };
+    let absolute = d.canonicalize().unwrap().display().to_string();
+    let elsewhere = tempfile::tempdir().unwrap();
+    for (cwd, extra, out, split, recorded) in [
+        (d, vec![], "a.safetensors", "test", "digits/test"),
+        (d, vec!["--split", "train"], "b.safetensors", "train", "digits/test"),
+        (elsewhere.path(), vec!["--data-dir", absolute.as_str()], "c.safetensors", "test", "<data>/digits/test"),
+        (elsewhere.path(), vec![], "e.safetensors", "test", "…/test"),
+    ] {
+        run_ok(import(cwd, out).args(&extra));
+        let set = image_set::read(&d.join(out)).unwrap();
+        assert_eq!((set.meta.dataset.as_str(), set.meta.split.as_str()), ("digits", split), "{extra:?}");
+        assert_eq!(set.meta.import.as_ref().unwrap().imported_from, recorded, "{extra:?}");
+        let prov = provenance::read(&provenance::path_for(&d.join(out))).unwrap().to_json();
+        let folder = [d.canonicalize().unwrap().join("digits"), d.join("digits")];
+        assert!(folder.iter().all(|f| !prov.contains(&f.display().to_string())), "{prov}");
+        assert!(prov.contains(&format!("\"path\": \"{recorded}\"")), "{prov}");
+        assert!(prov.contains(&format!("\"split\": \"{split}\"")), "{prov}");
+    }
+    let err =
+        run_err(import(d, "f.safetensors").args(["--split", "test", "--test-fraction", "0.5", "--test-out", "g"]));
+    assert!(err.contains("--split test with --test-fraction"), "{err}");
+    assert!(!d.join("f.safetensors").exists());
 }
 
 /// Colour JPEGs of 12 classes in several sizes, fitted to 64×64 (resize and

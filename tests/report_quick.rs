@@ -17,12 +17,14 @@ fn tiny_quick(root: &Path) -> String {
     let tiny = [
         // Checkpoints (and sample grids) every 5 epochs and at the last: two on the page's slider.
         ("gan_epochs", "6"),
+        ("gan_every", "5"),
         ("gan_limit", "600"),
         ("synth_train_per_class", "40"),
         ("synth_test_per_class", "10"),
         ("mix_total", "200"),
         ("clf_epochs", "1"),
         ("test_total", "200"),
+        ("corruption_total", "100"),
     ];
     let mut out = String::new();
     for line in spec.lines() {

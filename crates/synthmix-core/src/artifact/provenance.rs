@@ -134,6 +134,31 @@ impl<'a> From<&'a Provenance> for ProvenanceJson<'a> {
     }
 }
 
+/// `path` as a record keeps it, never absolute, so a set's metadata and
+/// provenance say nothing of the machine it was made on: relative to the
+/// working folder when inside it, else `<data>/REL` inside the data folder,
+/// else `…/NAME` (its last component only).
+pub fn recorded_path(path: &Path, data_dir: &Path) -> String {
+    let full = real_path(path).unwrap_or_else(|| path.to_path_buf());
+    let under = |base: Option<PathBuf>| base.and_then(|b| full.strip_prefix(b).ok().map(Path::to_path_buf));
+    if let Some(rel) = under(std::env::current_dir().ok().and_then(|d| real_path(&d))) {
+        return if rel.as_os_str().is_empty() { ".".into() } else { rel.display().to_string() };
+    }
+    if let Some(rel) = under(real_path(data_dir)) {
+        return Path::new("<data>").join(rel).display().to_string();
+    }
+    format!("…/{}", full.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
+}
+
+/// The canonical path, or for a file not yet written its folder's canonical
+/// path joined with its name.
+fn real_path(p: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(p).ok().or_else(|| {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
+    })
+}
+
 /// The provenance path beside an artifact: `x.safetensors` → `x.prov.bin`.
 pub fn path_for(artifact: &Path) -> PathBuf {
     super::sibling(artifact, "prov.bin")

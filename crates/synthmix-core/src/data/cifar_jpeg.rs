@@ -122,20 +122,15 @@ fn slot_of(name: &str, split: Split, per: usize) -> std::result::Result<Option<u
     Ok(Some(index * CLASSES.len() + c))
 }
 
-/// One JPEG as 3×32×32 CHW bytes, through zune-jpeg (the image crate's JPEG
-/// decoder) in strict mode, so a damaged member is an error and never an
-/// image partly grey; its size is read from the header first.
+/// One JPEG as 3×32×32 CHW bytes, through the strict decoder
+/// ([`super::jpeg::strict_jpeg`]), so a damaged member is an error and never
+/// an image partly grey; its size is read from the header first.
 fn decode(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
-    let options = DecoderOptions::default().set_strict_mode(true).jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    let bad = |e: zune_jpeg::errors::DecodeErrors| format!("undecodable JPEG: {e}");
-    d.decode_headers().map_err(bad)?;
-    let (w, h) = d.dimensions().ok_or("no JPEG header")?;
-    if (w, h) != (SIDE, SIDE) {
-        return Err(format!("{w}x{h} pixels, CIFAR-10 images are 32x32"));
+    let jpeg = super::jpeg::strict_jpeg(bytes)?;
+    if (jpeg.width, jpeg.height) != (SIDE, SIDE) {
+        return Err(format!("{}x{} pixels, CIFAR-10 images are 32x32", jpeg.width, jpeg.height));
     }
-    let hwc = d.decode().map_err(bad)?;
+    let hwc = jpeg.decode(zune_jpeg::zune_core::colorspace::ColorSpace::RGB)?;
     if hwc.len() != PIXELS {
         return Err(format!("{} bytes decoded, 32x32 RGB is {PIXELS}", hwc.len()));
     }

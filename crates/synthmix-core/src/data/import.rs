@@ -14,9 +14,12 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use rand::seq::SliceRandom;
+
+mod decode;
+use decode::{decode_all, Decoded};
 use serde::{Deserialize, Serialize};
 
-use super::{ImageSet, ImageShape, SetMeta, Source};
+use super::{ImageSet, ImageShape, SetMeta, Source, Split};
 use crate::artifact::meta::ImportRecord;
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::artifact::{image_set, Outputs, Staged};
@@ -66,6 +69,11 @@ pub struct ImportParams {
     pub size: Option<Size>,
     pub channels: Option<usize>,
     pub fit: Fit,
+    /// The split `out` is labelled with (`--split`); without it, the
+    /// source's own name where that is `train` or `test`, else train. With
+    /// `test_fraction`, `out` is the training part.
+    #[serde(default)]
+    pub split: Option<Split>,
     /// Hold out this stratified share of each class as the test set.
     pub test_fraction: Option<f64>,
     pub seed: u64,
@@ -78,6 +86,52 @@ pub struct ImportParams {
     /// Let a CSV name images outside its own folder (absolute paths, `..`).
     #[serde(default)]
     pub allow_outside: bool,
+    /// The data folder, which recorded paths may be relative to
+    /// ([`provenance::recorded_path`]); not itself recorded.
+    #[serde(skip)]
+    pub data_dir: PathBuf,
+}
+
+/// The split a folder's (or CSV file's) own name says: `train` or `test`,
+/// in any case; None for any other name.
+pub fn split_named(source: &Path) -> Option<Split> {
+    let path = as_named(source);
+    let name = if path.is_file() { path.file_stem() } else { path.file_name() };
+    let name = name?.to_str()?;
+    [Split::Train, Split::Test].into_iter().find(|s| name.eq_ignore_ascii_case(s.as_str()))
+}
+
+/// The dataset's default name: the folder's (or CSV's) own, or its parent
+/// folder's where the own name is only a split (`faces/test` → `faces`).
+pub fn default_name(source: &Path) -> String {
+    let path = as_named(source);
+    let named = match split_named(source) {
+        Some(_) => as_named(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))),
+        None => path,
+    };
+    named.file_stem().and_then(|n| n.to_str()).unwrap_or("imported").to_string()
+}
+
+/// The path as the user named it, or its real path where its last
+/// component is no name (`.`, `..`, `/`); links keep the name given.
+fn as_named(path: &Path) -> PathBuf {
+    match path.file_name() {
+        Some(_) => path.to_path_buf(),
+        None => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+    }
+}
+
+/// The split `--out` is labelled with; `--split test` beside
+/// `--test-fraction` is refused (`--out` is then the training part).
+fn out_split(params: &ImportParams) -> Result<Split> {
+    match (params.split, params.test_fraction) {
+        (Some(Split::Test), Some(_)) => Err(Error::Invalid(
+            "--split test with --test-fraction: --out is then the training part and --test-out the test part".into(),
+        )),
+        (_, Some(_)) => Ok(Split::Train),
+        (Some(s), None) => Ok(s),
+        (None, None) => Ok(split_named(&params.source).unwrap_or(Split::Train)),
+    }
 }
 
 /// One file that could not be imported, and why.
@@ -217,166 +271,6 @@ fn check_class_count(source: &Path, n: usize, note: &str) -> Result<()> {
     Ok(())
 }
 
-/// The set's mode and size: the flags', else the first decodable image's.
-#[derive(Debug, Clone, Copy)]
-struct Target {
-    channels: usize,
-    h: usize,
-    w: usize,
-    /// Convert and resize everything (the flags were given) or refuse what differs.
-    convert: bool,
-    resize: bool,
-}
-
-/// Refuses an image from its header, before any pixel is decoded: too many
-/// pixels to decode, or (without `--size`) not the set's size.
-fn check_header(w: u64, h: u64, t: Option<&Target>) -> std::result::Result<(), String> {
-    let pixels = w.checked_mul(h).unwrap_or(u64::MAX);
-    if pixels > crate::limits::MAX_SOURCE_PIXELS || w == 0 || h == 0 {
-        return Err(format!(
-            "{h}x{w} pixels: not decoded (an image must have 1 to {} pixels)",
-            crate::limits::MAX_SOURCE_PIXELS
-        ));
-    }
-    match t {
-        Some(t) if !t.resize && (u64::try_from(t.w), u64::try_from(t.h)) != (Ok(w), Ok(h)) => {
-            Err(format!("{h}x{w} pixels, the set is {}x{} (pass --size HxW to fit every image)", t.h, t.w))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Decodes one image file, its header checked first ([`check_header`]). A
-/// damaged or truncated file is an error, never an image partly filled in.
-fn open(path: &Path, t: Option<&Target>) -> std::result::Result<image::DynamicImage, String> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open: {e}"))?
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if reader.format() == Some(image::ImageFormat::Jpeg) {
-        return open_jpeg(path, t);
-    }
-    let decoder = reader.into_decoder().map_err(|e| format!("not a decodable image: {e}"))?;
-    let (w, h) = image::ImageDecoder::dimensions(&decoder);
-    check_header(u64::from(w), u64::from(h), t)?;
-    image::DynamicImage::from_decoder(decoder).map_err(|e| format!("not a decodable image: {e}"))
-}
-
-/// A JPEG through zune-jpeg (the image crate's own JPEG decoder) in strict
-/// mode: the image crate runs it lenient, which decodes a truncated file with
-/// the missing part grey and only logs a warning.
-fn open_jpeg(path: &Path, t: Option<&Target>) -> std::result::Result<image::DynamicImage, String> {
-    use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let options = DecoderOptions::default().set_strict_mode(true).set_max_width(usize::MAX).set_max_height(usize::MAX);
-    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes.as_slice()), options);
-    let bad = |e: zune_jpeg::errors::DecodeErrors| format!("not a decodable image (damaged or truncated JPEG): {e}");
-    d.decode_headers().map_err(bad)?;
-    let (w, h) = d.dimensions().ok_or("not a decodable image: no JPEG header")?;
-    let (w, h) = (u32::try_from(w).map_err(|_| "too wide")?, u32::try_from(h).map_err(|_| "too high")?);
-    check_header(u64::from(w), u64::from(h), t)?;
-    // The colour spaces the image crate keeps; any other becomes RGB, as there.
-    let space = match d.input_colorspace() {
-        Some(s @ (ColorSpace::RGB | ColorSpace::RGBA | ColorSpace::Luma | ColorSpace::LumaA)) => s,
-        _ => ColorSpace::RGB,
-    };
-    d.set_options(d.options().jpeg_set_out_colorspace(space));
-    let px = d.decode().map_err(bad)?;
-    use image::DynamicImage as D;
-    let img = match space {
-        ColorSpace::Luma => image::ImageBuffer::from_raw(w, h, px).map(D::ImageLuma8),
-        ColorSpace::LumaA => image::ImageBuffer::from_raw(w, h, px).map(D::ImageLumaA8),
-        ColorSpace::RGBA => image::ImageBuffer::from_raw(w, h, px).map(D::ImageRgba8),
-        _ => image::ImageBuffer::from_raw(w, h, px).map(D::ImageRgb8),
-    };
-    img.ok_or_else(|| "not a decodable image: fewer pixels than its header says".into())
-}
-
-fn is_grey(img: &image::DynamicImage) -> bool {
-    !img.color().has_color()
-}
-
-/// One image as CHW bytes in the target's mode and size.
-fn convert(img: image::DynamicImage, t: &Target, fit: Fit) -> std::result::Result<Vec<u8>, String> {
-    let grey = is_grey(&img);
-    if !t.convert && (grey != (t.channels == 1)) {
-        return Err(format!(
-            "{} image in a {} set (pass --channels {} to convert every image)",
-            if grey { "greyscale" } else { "colour" },
-            if t.channels == 1 { "greyscale" } else { "colour" },
-            t.channels
-        ));
-    }
-    // The header check ([`check_header`]) refused any other size without --size.
-    let (w0, h0) = (img.width() as usize, img.height() as usize);
-    let img = match fit {
-        _ if (w0, h0) == (t.w, t.h) => img,
-        Fit::Resize => img.resize_exact(t.w as u32, t.h as u32, image::imageops::FilterType::Triangle),
-        Fit::Crop => {
-            let mut canvas = image::RgbImage::new(t.w as u32, t.h as u32);
-            let (x, y) = ((t.w as i64 - w0 as i64) / 2, (t.h as i64 - h0 as i64) / 2);
-            image::imageops::overlay(&mut canvas, &img.to_rgb8(), x, y);
-            image::DynamicImage::ImageRgb8(canvas)
-        }
-    };
-    Ok(if t.channels == 1 {
-        img.to_luma8().into_raw()
-    } else {
-        // HWC → CHW.
-        let rgb = img.to_rgb8().into_raw();
-        let n = t.h * t.w;
-        (0..3).flat_map(|c| (0..n).map(move |i| (c, i))).map(|(c, i)| rgb[i * 3 + c]).collect()
-    })
-}
-
-/// The images as read: pixels, each image's index into the listed class
-/// names (in a type that holds any count listed), the set's mode and size,
-/// and the bad files met on the way.
-struct Decoded {
-    images: Vec<u8>,
-    classes: Vec<usize>,
-    names: Vec<String>,
-    target: Option<Target>,
-    bad: Vec<BadFile>,
-}
-
-/// Decodes every listed file; bad files are collected, not fatal here.
-fn decode_all(
-    params: &ImportParams,
-    names: Vec<String>,
-    items: &[(PathBuf, usize)],
-    bad: Vec<BadFile>,
-) -> Result<Decoded> {
-    let mut d = Decoded { images: Vec::new(), classes: Vec::new(), names, target: None, bad };
-    for (path, c) in items {
-        let img = match open(path, d.target.as_ref()) {
-            Ok(i) => i,
-            Err(why) => {
-                d.bad.push(BadFile { path: path.clone(), why });
-                continue;
-            }
-        };
-        let t = *d.target.get_or_insert_with(|| Target {
-            channels: params.channels.unwrap_or(if is_grey(&img) { 1 } else { 3 }),
-            h: params.size.map_or(img.height() as usize, |s| s.h),
-            w: params.size.map_or(img.width() as usize, |s| s.w),
-            convert: params.channels.is_some(),
-            resize: params.size.is_some(),
-        });
-        if d.images.is_empty() {
-            crate::limits::images_bytes(items.len(), t.channels * t.h * t.w, "data import")?;
-        }
-        match convert(img, &t, params.fit) {
-            Ok(px) => {
-                d.images.extend(px);
-                d.classes.push(*c);
-            }
-            Err(why) => d.bad.push(BadFile { path: path.clone(), why }),
-        }
-    }
-    Ok(d)
-}
-
 /// Each listed class's label: classes left without an image are dropped,
 /// the rest numbered in their order. The count is checked against what a
 /// label holds, so no label is computed by a cast that could wrap.
@@ -406,7 +300,7 @@ fn labels_of(source: &Path, names: &[String], classes: &[usize]) -> Result<Vec<O
 
 /// The image set(s) of the decoded images: classes left without an image are
 /// dropped (keeping the order), the rest split if asked.
-fn build(d: Decoded, params: &ImportParams) -> Result<Imported> {
+fn build(d: Decoded, params: &ImportParams, split_of_out: Split) -> Result<Imported> {
     let Decoded { images, classes, names, target, bad } = d;
     let t = target.ok_or_else(|| Error::Invalid(format!("{}: no image could be read", params.source.display())))?;
     let label_of = labels_of(&params.source, &names, &classes)?;
@@ -427,12 +321,12 @@ fn build(d: Decoded, params: &ImportParams) -> Result<Imported> {
     let meta = |split: &str| SetMeta {
         class_names: Some(class_names.clone()),
         import: Some(ImportRecord {
-            imported_from: params.source.display().to_string(),
+            imported_from: provenance::recorded_path(&params.source, &params.data_dir),
             fit: if params.size.is_some() { format!("{:?}", params.fit).to_lowercase() } else { "none".into() },
         }),
         ..SetMeta::new(params.name.clone(), split, Source::Real)
     };
-    let all = ImageSet::new(&params.source, images, labels, shape, class_names.len(), meta("train"))?;
+    let all = ImageSet::new(&params.source, images, labels, shape, class_names.len(), meta(split_of_out.as_str()))?;
     let (train, test) = match params.test_fraction {
         Some(f) => {
             let (tr, te) = split(&all, f, params.seed);
@@ -529,17 +423,21 @@ fn report_bad(params: &ImportParams, bad: &[BadFile]) -> Result<()> {
 }
 
 /// Writes the set(s) and the provenance all or none ([`Staged`]).
-fn write(params: &ImportParams, imported: &Imported, started: std::time::Instant) -> Result<()> {
-    let mut prov = Provenance::start("data-import", params, Some(params.seed))?;
+fn write(params: &ImportParams, imported: &Imported, split: Split, started: std::time::Instant) -> Result<()> {
+    // The imported folder is recorded relative (never absolute); outputs as
+    // named, as every stage records them.
+    let source = PathBuf::from(provenance::recorded_path(&params.source, &params.data_dir));
+    let recorded = ImportParams { source, split: Some(split), ..params.clone() };
+    let mut prov = Provenance::start("data-import", &recorded, Some(params.seed))?;
     prov.inputs.push(FileRecord {
         role: "source".into(),
-        path: params.source.display().to_string(),
+        path: recorded.source.display().to_string(),
         blake3: imported.train.content_hash()?,
     });
     let mut staged = Staged::default();
     let train = image_set::encode(&imported.train)?;
     staged.add(&params.out, &train)?;
-    prov.output_bytes("train", &params.out, &train);
+    prov.output_bytes(split.as_str(), &params.out, &train);
     if let (Some(t), Some(p)) = (&imported.test, &params.test_out) {
         let test = image_set::encode(t)?;
         staged.add(p, &test)?;
@@ -561,6 +459,7 @@ pub fn run(params: &ImportParams) -> Result<Imported> {
     if params.test_fraction.is_some() != params.test_out.is_some() {
         return Err(Error::Invalid("--test-fraction and --test-out go together".into()));
     }
+    let split = out_split(params)?;
     check_destinations(params)?;
     let mut bad = Vec::new();
     let (names, items) = list(params, &mut bad)?;
@@ -572,8 +471,8 @@ pub fn run(params: &ImportParams) -> Result<Imported> {
     check_not_inputs(params, &items)?;
     let decoded = decode_all(params, names, &items, bad)?;
     report_bad(params, &decoded.bad)?;
-    let imported = build(decoded, params)?;
-    write(params, &imported, started)?;
+    let imported = build(decoded, params, split)?;
+    write(params, &imported, split, started)?;
     Ok(imported)
 }
 
@@ -588,6 +487,37 @@ mod tests {
         for bad in ["28", "0x28", "3x28", "28x2000", "ax1", ""] {
             assert!(bad.parse::<Size>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_train_or_test_folder_names_the_split_and_its_parent_the_dataset() {
+        assert_eq!(split_named(Path::new("faces/TEST")), Some(Split::Test));
+        assert_eq!(split_named(Path::new("faces/train/")), Some(Split::Train));
+        assert_eq!(split_named(Path::new("faces/val")), None);
+        assert_eq!(split_named(Path::new("faces/testing")), None);
+        assert_eq!(default_name(Path::new("data/faces/test")), "faces");
+        assert_eq!(default_name(Path::new("data/faces")), "faces");
+        assert_eq!(default_name(Path::new("data/labels.csv")), "labels");
+        let p = ImportParams {
+            source: "faces/test".into(),
+            size: None,
+            channels: None,
+            fit: Fit::Resize,
+            split: None,
+            test_fraction: None,
+            seed: 0,
+            skip_bad: false,
+            name: "faces".into(),
+            out: "o".into(),
+            test_out: None,
+            allow_outside: false,
+            data_dir: PathBuf::new(),
+        };
+        assert_eq!(out_split(&p).unwrap(), Split::Test);
+        assert_eq!(out_split(&ImportParams { split: Some(Split::Train), ..p.clone() }).unwrap(), Split::Train);
+        let with_fraction = ImportParams { test_fraction: Some(0.2), ..p.clone() };
+        assert_eq!(out_split(&with_fraction).unwrap(), Split::Train, "--out is then the training part");
+        assert!(out_split(&ImportParams { split: Some(Split::Test), ..with_fraction }).is_err());
     }
 
     #[test]
@@ -621,17 +551,5 @@ mod tests {
         assert_eq!(labels_of(Path::new("d"), &names, &all).unwrap()[255], Some(255));
         let e = labels_of(Path::new("dir"), &names, &(0..257).collect::<Vec<_>>()).unwrap_err().to_string();
         assert!(e.starts_with("dir: 257 classes with images (43 left without one)") && e.contains("256"), "{e}");
-    }
-
-    #[test]
-    fn headers_past_the_pixel_cap_or_of_another_size_are_refused() {
-        assert!(check_header(20_000, 20_000, None).unwrap_err().contains("not decoded"));
-        assert!(check_header(u64::from(u32::MAX), u64::from(u32::MAX), None).is_err());
-        assert!(check_header(0, 28, None).is_err());
-        assert_eq!(check_header(8192, 8192, None), Ok(()));
-        let t = Target { channels: 1, h: 28, w: 28, convert: false, resize: false };
-        assert_eq!(check_header(28, 28, Some(&t)), Ok(()));
-        assert!(check_header(20, 28, Some(&t)).unwrap_err().contains("28x20 pixels, the set is 28x28"));
-        assert_eq!(check_header(20, 28, Some(&Target { resize: true, ..t })), Ok(()));
     }
 }

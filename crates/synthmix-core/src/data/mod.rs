@@ -9,6 +9,7 @@ pub mod corrupt;
 pub mod fetch;
 pub mod idx;
 pub mod import;
+pub mod jpeg;
 pub mod loader;
 pub mod mix;
 mod name;

@@ -18,7 +18,9 @@ pub enum Dataset {
     MnistC(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A dataset's part; also `data import --split`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum Split {
     Train,
     Test,
