@@ -89,14 +89,15 @@ fn main() -> std::process::ExitCode {
                 print!("{}", if dot { pipeline::graph::dot(&p) } else { pipeline::graph::text(&p) });
             }
             Cmd::Estimate { spec, workers, gpus, gpu_speedup, calibrate, load } => {
+                // Calibration specs whole: --skip names the estimated spec's targets.
+                let cal_opts = pipeline::LoadOptions { skip: Vec::new(), ..load.options() };
                 let o = pipeline::estimate::EstimateOptions {
                     workers: pipeline::estimate::parse_counts("--workers", &workers)?,
                     gpus: gpus.map(|g| pipeline::estimate::parse_counts("--gpus", &g)).transpose()?.unwrap_or_default(),
                     gpu_speedup,
                 };
                 let p = pipeline::load(&spec, &load.options())?;
-                let cal =
-                    calibrate.iter().map(|c| pipeline::load(c, &load.options())).collect::<Result<Vec<_>, _>>()?;
+                let cal = calibrate.iter().map(|c| pipeline::load(c, &cal_opts)).collect::<Result<Vec<_>, _>>()?;
                 print!("{}", pipeline::estimate::estimate(&p, &cal, &o)?);
             }
             Cmd::Status { spec, targets, load, verify } => {

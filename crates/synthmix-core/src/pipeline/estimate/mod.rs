@@ -92,7 +92,9 @@ fn render(p: &Pipeline, d: &Durations, o: &EstimateOptions) -> String {
 /// Which durations are measured, modelled and guessed, and the models.
 fn sources(s: &mut String, p: &Pipeline, d: &Durations) {
     let count = |w: Source| d.source.iter().filter(|&&x| x == w).count();
-    let measured: f64 = d.secs.iter().zip(&d.source).filter(|(_, &w)| w == Source::Record).map(|(s, _)| s).sum();
+    // + 0.0: an empty float sum is -0.0, printed "-0.00".
+    let measured: f64 =
+        d.secs.iter().zip(&d.source).filter(|(_, &w)| w == Source::Record).map(|(s, _)| s).sum::<f64>() + 0.0;
     let _ = writeln!(
         s,
         "durations: {} targets from this machine's records (wall_time_s, {:.2} CPU-hours measured), {} from \
