@@ -64,6 +64,8 @@ JobCompType=jobcomp/none
 MinJobAge=3600
 KillWait=5
 SchedulerParameters=sched_interval=2
+# Small, so that the array tests see a matrix split (task ids run 0..7).
+MaxArraySize=8
 NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF

@@ -73,14 +73,20 @@ impl LoadArgs {
 #[derive(clap::Args)]
 #[command(next_help_heading = "Slurm executor")]
 pub struct SlurmArgs {
-    /// Where targets run: local processes, or one Slurm job each (queued
-    /// with afterok dependencies; the runner exits unless --wait).
+    /// Where targets run: local processes, or Slurm jobs (a job array per
+    /// matrix expansion, queued with afterok/aftercorr dependencies; the
+    /// runner exits unless --wait).
     #[arg(long, value_enum, default_value_t = Executor::Local)]
     pub executor: Executor,
     /// With --executor slurm: stay until every job has finished and say how
     /// each ended (Ctrl-C offers to cancel them).
     #[arg(long)]
     pub wait: bool,
+    /// With --executor slurm: one job per target, instead of one job array
+    /// (sbatch --array) per matrix expansion whose targets run the same
+    /// stage with the same resources.
+    #[arg(long)]
+    pub no_arrays: bool,
     // The same struct as the spec's `[executor.slurm]`: one list of resources.
     #[command(flatten)]
     pub resources: pipeline::spec::Resources,
@@ -141,6 +147,33 @@ pub enum Cmd {
         /// Graphviz DOT instead of text (`synthmix dag S --dot | dot -Tsvg > dag.svg`).
         #[arg(long)]
         dot: bool,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Predict a spec's wall time on 1, 8, 64 … workers: list-schedule its
+    /// target graph with each target's duration from this machine's cache
+    /// records (wall_time_s), else a per-stage model fitted to them; with
+    /// the critical path and each stage kind's share. A worker runs one
+    /// target at a time at this machine's speed (a node of 64 cores is
+    /// about 32 workers of this 2-core machine's).
+    Estimate {
+        /// Pipeline spec (TOML), e.g. pipelines/strategies.toml.
+        spec: PathBuf,
+        /// Worker counts, comma-separated.
+        #[arg(long, value_name = "N,N,…", default_value = "1,8,64", allow_hyphen_values = true)]
+        workers: String,
+        /// GPU counts, comma-separated: the targets with a --device flag run
+        /// on them, --gpu-speedup times faster than here.
+        #[arg(long, value_name = "N,N,…", allow_hyphen_values = true)]
+        gpus: Option<String>,
+        /// How much faster a --device target runs on one GPU than on this
+        /// machine (an assumption until a GPU is measured).
+        #[arg(long, value_name = "X", default_value_t = 10.0, allow_hyphen_values = true)]
+        gpu_speedup: f64,
+        /// Another spec whose recorded targets also fit the per-stage models
+        /// (repeatable), e.g. --calibrate pipelines/quick.toml.
+        #[arg(long, value_name = "SPEC")]
+        calibrate: Vec<PathBuf>,
         #[command(flatten)]
         load: LoadArgs,
     },

@@ -49,9 +49,12 @@ fn main() -> std::process::ExitCode {
         let opts = CorruptionArgs::default().data_options(cli.data_dir.as_deref());
         match cli.cmd {
             Cmd::Run { spec, targets, jobs, dry_run, keep_going, force, verify, load, slurm } => {
-                if slurm.executor == Executor::Local && (slurm.wait || slurm.resources != Default::default()) {
-                    anyhow::bail!("--wait and the Slurm resource flags need --executor slurm");
+                if slurm.executor == Executor::Local
+                    && (slurm.wait || slurm.no_arrays || slurm.resources != Default::default())
+                {
+                    anyhow::bail!("--wait, --no-arrays and the Slurm resource flags need --executor slurm");
                 }
+                slurm.resources.check_fields("the command line").map_err(anyhow::Error::msg)?;
                 let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;
                 let ro = pipeline::RunOptions {
                     targets,
@@ -68,6 +71,7 @@ fn main() -> std::process::ExitCode {
                     let so = pipeline::slurm::SlurmOptions {
                         resources: slurm.resources,
                         wait: slurm.wait,
+                        no_arrays: slurm.no_arrays,
                         load: load.options(&opts.data_dir),
                     };
                     pipeline::run::run_on_slurm(&p, &ro, &so)?;
@@ -83,6 +87,18 @@ fn main() -> std::process::ExitCode {
             Cmd::Dag { spec, dot, load } => {
                 let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;
                 print!("{}", if dot { pipeline::graph::dot(&p) } else { pipeline::graph::text(&p) });
+            }
+            Cmd::Estimate { spec, workers, gpus, gpu_speedup, calibrate, load } => {
+                // Calibration specs whole: --skip names the estimated spec's targets.
+                let cal_opts = pipeline::LoadOptions { skip: Vec::new(), ..load.options(&opts.data_dir) };
+                let o = pipeline::estimate::EstimateOptions {
+                    workers: pipeline::estimate::parse_counts("--workers", &workers)?,
+                    gpus: gpus.map(|g| pipeline::estimate::parse_counts("--gpus", &g)).transpose()?.unwrap_or_default(),
+                    gpu_speedup,
+                };
+                let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;
+                let cal = calibrate.iter().map(|c| pipeline::load(c, &cal_opts)).collect::<Result<Vec<_>, _>>()?;
+                print!("{}", pipeline::estimate::estimate(&p, &cal, &o)?);
             }
             Cmd::Status { spec, targets, load, verify } => {
                 let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;

@@ -8,52 +8,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::slurm::{cluster, script_stages, CLUSTER};
 use common::{bin, run_ok, stdout, synthmix_at as synthmix, walk, with_verb};
-
-static CLUSTER: Mutex<()> = Mutex::new(());
-
-/// Why no Slurm cluster answers (`sinfo` fails or shows no usable node);
-/// asked once (an unreachable controller makes `sinfo` retry for seconds).
-fn no_cluster() -> Option<String> {
-    static WHY: OnceLock<Option<String>> = OnceLock::new();
-    WHY.get_or_init(|| match Command::new("sinfo").args(["-h", "-o", "%t"]).output() {
-        Err(e) => Some(format!("sinfo cannot run ({e})")),
-        Ok(o) if !o.status.success() => {
-            Some(format!("sinfo failed: {}", String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or("")))
-        }
-        Ok(o) => {
-            let states = String::from_utf8_lossy(&o.stdout).into_owned();
-            let usable = states.lines().any(|s| ["idle", "mix", "alloc"].contains(&s.trim()));
-            (!usable).then(|| {
-                format!("no usable node (sinfo states: {})", states.split_whitespace().collect::<Vec<_>>().join(","))
-            })
-        }
-    })
-    .clone()
-}
-
-/// Whether a Slurm cluster with an idle node answers; if not, says SKIP and
-/// why on the terminal, past the test harness's capture, so a skip is never
-/// silent.
-fn cluster(test: &str) -> bool {
-    let Some(why) = no_cluster() else {
-        return true;
-    };
-    if std::env::var("SYNTHMIX_REQUIRE_SLURM").is_ok_and(|v| v == "1") {
-        panic!("{test}: SYNTHMIX_REQUIRE_SLURM=1 but no Slurm cluster: {why}");
-    }
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "SKIP {test}: no Slurm cluster: {why} (start one as root: scripts/slurm-test-cluster.sh start)"
-    );
-    false
-}
 
 /// export → a mix → a tiny clf-train → evaluate → report: every stage kind.
 const SPEC: &str = r#"[pipeline]
@@ -182,24 +142,6 @@ fn a_spec_run_through_slurm_matches_the_local_run_and_a_rerun_submits_nothing() 
     assert!(so.contains("0 jobs submitted"), "{so}");
     let so = stdout(&run_ok(synthmix(d).args(["run", "spec.toml"])));
     assert!(so.contains("0 ran, 7 up to date"), "{so}");
-}
-
-fn script_stages(d: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let bin = d.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let scripts = [
-        ("write-file", "#!/bin/sh\nout=$1; shift; text=$1; shift\n{ echo \"$text\"; for f in \"$@\"; do cat \"$f\"; done; } > \"$out\"\n"),
-        // Writes half its output, then sleeps: a job to cancel mid-run.
-        ("slow-write", "#!/bin/sh\necho partial > \"$1\"\nsleep \"$2\"\necho slow >> \"$1\"\n"),
-        ("fail", "#!/bin/sh\necho \"error: this stage always fails\" >&2\nexit 3\n"),
-    ];
-    for (name, body) in scripts {
-        let p = bin.join(name);
-        std::fs::write(&p, body).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    bin
 }
 
 const FAILING: &str = r#"[pipeline]

@@ -16,9 +16,12 @@
 //!   [`slurm`] (every target an `sbatch` job, and `run-target`) behind it.
 //! - [`run`]: the one loop that drives an executor.
 //! - [`graph`]: `synthmix dag`; [`init`]: `synthmix init-study`.
+//! - [`estimate`]: `synthmix estimate`: the makespan on N workers from the
+//!   cache's records.
 
 pub mod cache;
 pub mod env;
+pub mod estimate;
 pub mod executor;
 pub mod graph;
 pub mod init;

@@ -17,16 +17,24 @@
 //!                    logs/PIPELINE/TARGET.log, as in a local run)
 //! ```
 //!
+//! The targets of one matrix expansion go as one job array (`array` plans
+//! the arrays and their `afterok`/`aftercorr` dependencies): a task's
+//! script runs `run-target` for its target, writing `TARGET.out`, and
+//! `jobs.json` holds `JOBID_TASK`; `--no-arrays` keeps one job per target.
+//!
 //! `queue` asks Slurm about jobs and keeps `jobs.json`; `sbatch` makes a
 //! target's job; `executor` is the [`Executor`](super::executor::Executor)
 //! the run loop drives; `target` is the job's side, `run-target`.
 
+mod array;
 mod executor;
 mod queue;
 mod sbatch;
 mod target;
 
 pub use executor::SlurmExecutor;
-pub use queue::{final_state, job_dir, queued_states, refuse_if_queued, status_notes, JobEntry, JobTable};
-pub use sbatch::{resources_for, sbatch_flags, SlurmOptions};
+pub use queue::{
+    cluster_limits, final_state, job_dir, queued_states, refuse_if_queued, status_notes, JobEntry, JobTable,
+};
+pub use sbatch::{array_flags, resources_for, sbatch_flags, SlurmOptions};
 pub use target::run_target;

@@ -67,12 +67,39 @@ pub fn slurm_cmd(prog: &str, args: &[String]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// States (PENDING, RUNNING, …) of those of `ids` still in the queue.
+/// What the cluster allows: the largest array task id + 1 (`MaxArraySize`)
+/// and the most jobs one may queue (`MaxSubmitJobs` where the config has
+/// it, else `MaxJobCount`), with the limit's name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub max_array_size: usize,
+    pub max_jobs: Option<(String, usize)>,
+}
+
+/// The limits from `scontrol show config`.
+pub fn cluster_limits() -> Result<Limits> {
+    Ok(parse_limits(&slurm_cmd("scontrol", &["show".into(), "config".into()])?))
+}
+
+/// Slurm's own defaults where a key is missing (MaxArraySize 1001).
+fn parse_limits(config: &str) -> Limits {
+    let get = |k: &str| {
+        config.lines().find_map(|l| {
+            let (key, v) = l.split_once('=')?;
+            (key.trim() == k).then(|| v.trim().parse::<usize>().ok()).flatten()
+        })
+    };
+    let max_jobs = ["MaxSubmitJobs", "MaxJobCount"].iter().find_map(|k| get(k).map(|n| (k.to_string(), n)));
+    Limits { max_array_size: get("MaxArraySize").unwrap_or(1001).max(1), max_jobs }
+}
+
+/// States (PENDING, RUNNING, …) of those of `ids` still in the queue; an
+/// array's tasks one by one (`JOBID_TASK`, `squeue -r`).
 pub fn queued_states(ids: &[String]) -> Result<HashMap<String, String>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let out = slurm_cmd("squeue", &["-h".into(), "-o".into(), "%i %T".into()])?;
+    let out = slurm_cmd("squeue", &["-h".into(), "-r".into(), "-o".into(), "%i %T".into()])?;
     let want: std::collections::HashSet<&String> = ids.iter().collect();
     Ok(out
         .lines()
@@ -168,4 +195,18 @@ pub fn status_notes(p: &Pipeline) -> Result<HashMap<String, String>> {
         notes.insert(name.clone(), note);
     }
     Ok(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_come_from_scontrol_show_config() {
+        let l = parse_limits("MaxArraySize            = 8\nMaxJobCount             = 10000\nMaxStepCount = 40000\n");
+        assert_eq!(l, Limits { max_array_size: 8, max_jobs: Some(("MaxJobCount".into(), 10000)) });
+        let l = parse_limits("MaxSubmitJobs = 50\nMaxJobCount = 10000\n");
+        assert_eq!(l.max_jobs, Some(("MaxSubmitJobs".into(), 50)));
+        assert_eq!(parse_limits(""), Limits { max_array_size: 1001, max_jobs: None });
+    }
 }

@@ -15,6 +15,9 @@ pub struct SlurmOptions {
     pub resources: Resources,
     /// Stay attached until every job has finished (Ctrl-C offers to cancel them).
     pub wait: bool,
+    /// One job per target even where targets of one matrix expansion could
+    /// go as a job array (`--no-arrays`).
+    pub no_arrays: bool,
     /// How the spec was loaded (`--skip`, `--artifacts`, `--max-targets`):
     /// each job loads it the same way, from the same folder, so its paths
     /// (which enter the cache keys) are the same.
@@ -71,11 +74,9 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Writes the job script of target `t` and submits it; returns the job id.
-pub fn sbatch(p: &Pipeline, t: &Target, deps: &[String], flags: Vec<String>, run_target: &[String]) -> Result<String> {
-    let dir = job_dir(p);
-    std::fs::create_dir_all(&dir).at(&dir)?;
-    let script = dir.join(format!("{}.sh", t.name));
+/// Writes the job script of target `t` and submits it after `dependency`
+/// (`afterok:…`, empty for none); returns the job id.
+pub fn sbatch(p: &Pipeline, t: &Target, dependency: &str, flags: Vec<String>, run_target: &[String]) -> Result<String> {
     let cmd: Vec<String> = run_target.iter().map(|a| sh_quote(a)).collect();
     let body = format!(
         "#!/bin/sh\n# synthmix: target {} of pipeline {} (written by synthmix run --executor slurm)\nexec {}\n",
@@ -83,19 +84,75 @@ pub fn sbatch(p: &Pipeline, t: &Target, deps: &[String], flags: Vec<String>, run
         p.name,
         cmd.join(" ")
     );
+    submit(p, &t.name, &format!("target '{}'", t.name), &body, flags, dependency)
+}
+
+/// Writes the script of a job array whose task `id` runs target `t` of each
+/// `(id, t, run-target command line)`, its stdout and stderr going to the
+/// target's own `TARGET.out` as a single job's do, and submits it; returns
+/// the array's job id.
+pub fn sbatch_array(
+    p: &Pipeline,
+    tasks: &[(u32, &Target, Vec<String>)],
+    dependency: &str,
+    flags: Vec<String>,
+) -> Result<String> {
+    let first = &tasks[0].1.name;
+    let dir = job_dir(p);
+    let mut body = format!(
+        "#!/bin/sh\n# synthmix: a job array of pipeline {} (written by synthmix run --executor slurm)\n\
+         case \"$SLURM_ARRAY_TASK_ID\" in\n",
+        p.name
+    );
+    for (id, t, argv) in tasks {
+        let out = sh_quote(&dir.join(format!("{}.out", t.name)).display().to_string());
+        let cmd: Vec<String> = argv.iter().map(|a| sh_quote(a)).collect();
+        body.push_str(&format!("{id}) exec >{out} 2>&1; exec {} ;;\n", cmd.join(" ")));
+    }
+    body.push_str("*) echo \"synthmix: no target for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 1 ;;\nesac\n");
+    let what = format!("the array of '{first}' ({} tasks)", tasks.len());
+    submit(p, &format!("array-{first}"), &what, &body, flags, dependency)
+}
+
+/// Writes `body` as `NAME.sh` in the job folder and submits it; returns the job id.
+fn submit(p: &Pipeline, name: &str, what: &str, body: &str, flags: Vec<String>, dependency: &str) -> Result<String> {
+    let dir = job_dir(p);
+    std::fs::create_dir_all(&dir).at(&dir)?;
+    let script = dir.join(format!("{name}.sh"));
     std::fs::write(&script, body).at(&script)?;
     let mut args = flags;
-    if !deps.is_empty() {
-        args.push(format!("--dependency=afterok:{}", deps.join(":")));
+    if !dependency.is_empty() {
+        args.push(format!("--dependency={dependency}"));
     }
     args.push(script.display().to_string());
     tracing::debug!("sbatch {}", args.join(" "));
-    let out = slurm_cmd("sbatch", &args).map_err(|e| Error::Invalid(format!("target '{}': {e}", t.name)))?;
+    let out = slurm_cmd("sbatch", &args).map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
     let id = out.trim().split(';').next().unwrap_or("").to_string();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit() || c == '_') {
-        return Err(Error::Invalid(format!("target '{}': sbatch printed '{}', not a job id", t.name, out.trim())));
+        return Err(Error::Invalid(format!("{what}: sbatch printed '{}', not a job id", out.trim())));
     }
     Ok(id)
+}
+
+/// The flags of a job array of targets like `t` (the first of its tasks):
+/// a target's flags, named for the array, with `--array`.
+pub fn array_flags(p: &Pipeline, t: &Target, r: &Resources, cwd: &Path, array: &str) -> Vec<String> {
+    let dir = job_dir(p);
+    let mut f: Vec<String> = sbatch_flags(p, t, r, cwd)
+        .into_iter()
+        .map(|f| {
+            if f.starts_with("--job-name=") {
+                format!("--job-name=synthmix:{}:{}[]", p.name, t.name)
+            } else if f.starts_with("--output=") {
+                // Only what a task says before its target's own .out is open.
+                format!("--output={}", dir.join(format!("array-{}-%a.out", t.name)).display())
+            } else {
+                f
+            }
+        })
+        .collect();
+    f.push(format!("--array={array}"));
+    f
 }
 
 /// The `synthmix run-target` command line a job runs.

@@ -30,6 +30,9 @@ pub struct Resources {
     /// GPUs of each --device cuda target (sbatch --gres=gpu:N; default 1).
     #[arg(long, value_name = "N")]
     pub gpus: Option<usize>,
+    /// The most tasks of one job array running at once (sbatch --array=…%N).
+    #[arg(long, value_name = "N")]
+    pub max_parallel: Option<usize>,
     /// Further sbatch flags, passed as given (`extra` in the spec).
     #[arg(
         long = "sbatch-flag",
@@ -56,6 +59,7 @@ impl Resources {
             cpus_per_task: over.cpus_per_task.or(self.cpus_per_task),
             mem: over.mem.clone().or_else(|| self.mem.clone()),
             gpus: over.gpus.or(self.gpus),
+            max_parallel: over.max_parallel.or(self.max_parallel),
             extra: over.extra.clone().or_else(|| self.extra.clone()),
             stage: BTreeMap::new(),
         }
@@ -82,9 +86,13 @@ impl Resources {
         Ok(())
     }
 
-    fn check_fields(&self, what: &str) -> std::result::Result<(), String> {
+    /// Checks the fields of one table, or of the command line (`what`).
+    pub fn check_fields(&self, what: &str) -> std::result::Result<(), String> {
         if self.cpus_per_task == Some(0) {
             return Err(format!("{what}: cpus-per-task must be at least 1"));
+        }
+        if self.max_parallel == Some(0) {
+            return Err(format!("{what}: max-parallel must be at least 1 (it throttles a job array's running tasks)"));
         }
         for (k, v) in
             [("partition", &self.partition), ("account", &self.account), ("time", &self.time), ("mem", &self.mem)]

@@ -1,0 +1,128 @@
+//! `synthmix estimate`: the makespan of a spec's graph on N workers from the
+//! cache's records, and its refusals (one line each).
+
+mod common;
+
+use std::path::Path;
+use std::time::Instant;
+
+use common::slurm::script_stages;
+use common::{run_err, run_ok, stdout, synthmix_at};
+
+/// a (sleeps 0.6 s) → b0, b1, b2 (0.3 s each) → c (0.1 s).
+const SPEC: &str = r#"[pipeline]
+name = "est"
+out = "out"
+
+[axes]
+n = [0, 1, 2]
+
+[target.a]
+command = "sleep-write {out} 0.6"
+outputs = ["a.txt"]
+
+[target."b{n}"]
+matrix = { n = "n" }
+command = "sleep-write {out} 0.3 {in}"
+inputs = ["a"]
+outputs = ["b{n}.txt"]
+
+[target.c]
+command = "sleep-write {out} 0.1 {in}"
+inputs = ["b*"]
+outputs = ["c.txt"]
+"#;
+
+fn study(d: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = script_stages(d);
+    let p = bin.join("sleep-write");
+    std::fs::write(&p, "#!/bin/sh\nsleep \"$2\"\necho done > \"$1\"\n").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(d.join("spec.toml"), SPEC).unwrap();
+    bin
+}
+
+/// The makespan in seconds of the row for `workers` (no GPUs).
+fn makespan(out: &str, workers: usize) -> f64 {
+    let row = out
+        .lines()
+        .find(|l| l.split_whitespace().take(2).collect::<Vec<_>>() == [workers.to_string().as_str(), "0"])
+        .unwrap_or_else(|| panic!("no row for {workers} workers:\n{out}"));
+    let m = row.split_whitespace().nth(2).unwrap();
+    m.trim_end_matches('s').parse::<f64>().unwrap_or_else(|_| panic!("{row}"))
+}
+
+#[test]
+fn the_estimate_schedules_the_recorded_durations_and_refuses_bad_input_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bin = study(d);
+    let synthmix = || {
+        let mut c = synthmix_at(d);
+        c.env("SYNTHMIX_BIN_DIR", &bin);
+        c
+    };
+    let msg = run_err(synthmix().args(["estimate", "spec.toml"]));
+    assert!(msg.contains("no records to estimate from") && msg.contains("'est'"), "{msg}");
+    run_ok(synthmix().args(["run", "spec.toml", "-j", "1"]));
+    let out = stdout(&run_ok(synthmix().args(["estimate", "spec.toml", "--workers", "1,3"])));
+    // 0.6 + 3 × 0.3 + 0.1 s of work (and the runner's own overhead per target).
+    let (one, three) = (makespan(&out, 1), makespan(&out, 3));
+    assert!((1.0..=4.0).contains(&one), "{out}");
+    assert!(three < one && three >= 0.9, "{out}");
+    assert!(out.contains("5 targets from this machine's records"), "{out}");
+    assert!(out.contains("critical path:") && out.contains("a (") && out.contains("→ c ("), "{out}");
+    assert!(out.contains("busiest stage kind: sleep-write"), "{out}");
+
+    for bad in ["-1", "x", "0", "1,-8"] {
+        let msg = run_err(synthmix().args(["estimate", "spec.toml", "--workers", bad]));
+        assert!(msg.contains("--workers") && msg.contains("is not a count"), "{bad}: {msg}");
+    }
+    let msg = run_err(synthmix().args(["estimate", "spec.toml", "--gpus", "two"]));
+    assert!(msg.contains("--gpus: 'two' is not a count"), "{msg}");
+    std::fs::write(
+        d.join("cycle.toml"),
+        SPEC.replace(
+            "command = \"sleep-write {out} 0.6\"",
+            "command = \"sleep-write {out} 0.6 {in}\"\ninputs = [\"c\"]",
+        ),
+    )
+    .unwrap();
+    let msg = run_err(synthmix().args(["estimate", "cycle.toml"]));
+    assert!(msg.contains("cycle"), "{msg}");
+    std::fs::write(d.join("missing.toml"), SPEC.replace("inputs = [\"a\"]", "inputs = [\"nothing-makes-this\"]"))
+        .unwrap();
+    let msg = run_err(synthmix().args(["estimate", "missing.toml"]));
+    assert!(msg.contains("nothing-makes-this"), "{msg}");
+}
+
+#[test]
+fn the_estimate_of_the_1502_target_study_takes_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bin = study(d);
+    let mut c = synthmix_at(d);
+    run_ok(c.env("SYNTHMIX_BIN_DIR", &bin).args(["run", "spec.toml"]));
+    let strategies = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/strategies.toml");
+    let t0 = Instant::now();
+    let mut c = synthmix_at(d);
+    let out = stdout(&run_ok(c.env("SYNTHMIX_BIN_DIR", &bin).args([
+        "estimate",
+        strategies.to_str().unwrap(),
+        "--workers",
+        "1,8,64",
+        "--gpus",
+        "8",
+        "--artifacts",
+        d.join("artifacts").to_str().unwrap(),
+        "--calibrate",
+        "spec.toml",
+    ])));
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(out.contains("1502 targets"), "{out}");
+    // No record of strategies' stage kinds here: every target guessed, and said so.
+    assert!(out.contains("1502 guessed") && out.contains("no record of: "), "{out}");
+    assert!(out.lines().filter(|l| l.trim_start().starts_with("64 ")).count() == 2, "{out}");
+    assert!(secs < 20.0, "estimate of 1502 targets took {secs:.1} s");
+}
