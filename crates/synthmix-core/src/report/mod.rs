@@ -9,6 +9,7 @@ pub mod figures;
 pub mod generators;
 pub mod html;
 pub mod markdown;
+pub mod md;
 pub mod prior;
 pub mod regimes;
 pub mod results;

@@ -96,18 +96,13 @@ fn headlines_text(e: &RunEntry) -> String {
 }
 
 fn markdown(entries: &[RunEntry]) -> String {
-    let mut s = String::from("| Study | Kind | Written | Commits | Results | Headline |\n|---|---|---|---|---:|---|\n");
+    let mut t = super::md::Table::new(["Study", "Kind", "Written", "Commits", "Results", "Headline"], "llllrl");
     for e in entries {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            e.name,
-            e.study.name(),
-            e.created.as_deref().unwrap_or("–"),
-            commits_text(e),
-            e.results,
-            headlines_text(e)
-        ));
+        let written = e.created.as_deref().unwrap_or("–").to_string();
+        let row = [e.name.clone(), e.study.name().to_string(), written, commits_text(e), e.results.to_string()];
+        t.row(row.into_iter().chain([headlines_text(e)]));
     }
+    let mut s = t.render();
     if entries.is_empty() {
         s.push_str("\nNo study has written a report here yet.\n");
     }

@@ -507,6 +507,14 @@ pub struct Writer {
     pub written: Vec<PathBuf>,
 }
 
+/// `s` (a dataset or generator name, which users choose) as part of a report
+/// file's name: characters other than ASCII letters, digits, `-`, `_` and
+/// `.` become `_`, so the name stays one plain file in the report folder and
+/// one Markdown link.
+pub fn file_part(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
+}
+
 impl Writer {
     /// The writer for the report folder of `params.out` (created), the
     /// context (settings, commits, wall times) of `params.metrics`, and the
@@ -532,7 +540,16 @@ impl Writer {
         Ok((Writer { dir, written: Vec::new() }, ctx, datasets))
     }
 
+    /// Writes `name` in the report folder; a name that is not a plain file
+    /// name of [`file_part`]'s characters is refused (nothing leaves the folder).
     pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        if name.starts_with('.') || file_part(name) != name {
+            return Err(Error::Invalid(format!(
+                "{}: report file name '{}' is not a plain file name",
+                self.dir.display(),
+                crate::terminal::escape(name)
+            )));
+        }
         let p = self.dir.join(name);
         crate::artifact::write_atomic(&p, bytes)?;
         self.written.push(p);
