@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::kind::StudyKind;
 use super::md;
 use super::run_summary::{self, RunSummary};
-use super::run_table::{self, StudyKind};
+use super::run_table;
 use super::stats::{Estimate, Interval, LEVEL};
 use super::study::Cell;
 use crate::error::{Error, Result};

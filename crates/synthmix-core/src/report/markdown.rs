@@ -11,17 +11,16 @@ use super::context::{self, duration};
 use super::corruptions;
 use super::generators::{self, GenId};
 use super::md;
-use super::study::{
-    dataset_title, datasets_of, file_part, generators_of, Cells, Mix, ReportParams, Study, TestKind, Writer,
-};
+use super::study::{dataset_title, datasets_of, generators_of, Cells, Mix, ReportParams, Study, TestKind};
 use super::tables::{self, delta_sigma};
+use super::writer::{file_part, Writer};
 use crate::data::{DataOptions, DatasetName};
 use crate::error::Result;
 
 /// Writes every table and figure through `w`; returns report.md's text.
 pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mut Writer) -> Result<String> {
     let mut md = String::new();
-    let title = params.title.clone().unwrap_or_else(|| "synthmix report".into());
+    let title = params.title_or(super::kind::StudyKind::Paper);
     md.push_str(&super::md::opening(&title, &params.notes));
     let imported = study.prior.as_ref().map_or(0, |p| p.imported);
     let _ = writeln!(

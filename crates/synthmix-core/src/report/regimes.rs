@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::StudyKind;
 use super::md;
 use super::stats::{direction, interval_text, Interval, Verdict};
-use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams, Writer};
+use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams};
+use super::writer::Writer;
 use crate::artifact::meta::{MixKind, MixRecord, SetMeta};
 use crate::artifact::provenance;
 use crate::data::subset::Subset;
@@ -302,10 +304,11 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
             "the METRICS.json files hold no result on a real test set of a regimes-study classifier".into(),
         ));
     }
-    let (mut w, ctx, datasets) = Writer::open(params, obs.iter().map(|o| o.dataset.clone()))?;
+    let mut w = Writer::create(&params.out)?;
+    let (ctx, datasets) = super::study::context_and_datasets(params, obs.iter().map(|o| o.dataset.clone()));
 
     let mut md = String::new();
-    let title = params.title.clone().unwrap_or_else(|| "synthmix: the regimes study".into());
+    let title = params.title_or(StudyKind::Regimes);
     md.push_str(&super::md::opening(&title, &params.notes));
     let _ = writeln!(
         md,
@@ -329,11 +332,8 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     md.push_str(&super::markdown::context_markdown(&ctx, ""));
     w.write("results.csv", results_csv(&obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
-    w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
     let page = super::html::from_markdown(&md, &w.dir.clone(), super::html::subtitle(&ctx))?;
-    super::html::write(&page, &mut w)?;
-    super::run_summary::write(&mut w, super::run_table::StudyKind::Regimes, &ctx, &md)?;
-    Ok(w.written)
+    super::output::finish(w, params, StudyKind::Regimes, &ctx, &md, &page)
 }
 
 fn results_csv(obs: &[RegimeObs]) -> Result<String> {
@@ -558,7 +558,7 @@ fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<Strin
         }
         s.push_str(&t.render());
         let slug = rule.to_string().replace([':', ','], "-");
-        let name = format!("imbalance-{}-{}-recall.png", super::study::file_part(d), super::study::file_part(&slug));
+        let name = format!("imbalance-{}-{}-recall.png", super::writer::file_part(d), super::writer::file_part(&slug));
         let title = format!("{} {rule}: per-class recall", dataset_title(d));
         if let Some(png) = super::figures::recall_lines(&title, &series, &sizes)? {
             w.write(&name, &png)?;
@@ -628,7 +628,7 @@ fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> 
             .collect();
         curves.push((format!("+{m}× synthetic"), pts));
     }
-    let name = format!("scarce-{}-accuracy.png", super::study::file_part(d));
+    let name = format!("scarce-{}-accuracy.png", super::writer::file_part(d));
     let title = format!("{}: test accuracy against the real fraction", dataset_title(d));
     if let Some(png) = super::figures::fraction_curves(&title, &curves)? {
         w.write(&name, &png)?;

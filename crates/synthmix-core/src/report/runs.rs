@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use super::compare::{studies_in, Format};
 use super::context;
+use super::kind::StudyKind;
 use super::run_summary;
-use super::run_table::{self, Headline, StudyKind};
+use super::run_table::{self, Headline};
 use crate::error::{Error, Result};
 
 /// One study of an artifacts folder.

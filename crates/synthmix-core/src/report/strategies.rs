@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::StudyKind;
 use super::md;
 use super::stats::{self, direction, interval_text, Interval};
-use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams, Writer};
+use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams};
+use super::writer::Writer;
 use crate::artifact::meta::{FilterRecord, SetMeta};
 use crate::artifact::provenance;
 use crate::data::subset::Subset;
@@ -474,11 +476,11 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
             "the files hold no real-test result of a strategies-study classifier (evaluate's METRICS.json)".into(),
         ));
     }
-    let (mut w, ctx, datasets) = Writer::open(params, obs.iter().map(|o| o.dataset.clone()))?;
+    let mut w = Writer::create(&params.out)?;
+    let (ctx, datasets) = super::study::context_and_datasets(params, obs.iter().map(|o| o.dataset.clone()));
 
     let mut md = String::new();
-    let title =
-        params.title.clone().unwrap_or_else(|| "synthmix: strategies that close the synthetic-to-real gap".into());
+    let title = params.title_or(StudyKind::Strategies);
     md.push_str(&super::md::opening(&title, &params.notes));
     md.push_str(&intro(&obs, params.metrics.len()));
     md.push_str(&answers_section(&obs, &datasets));
@@ -492,11 +494,8 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     md.push_str(&super::markdown::context_markdown(&ctx, ""));
     w.write("results.csv", results_csv(&obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
-    w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
     let page = super::html::from_markdown(&md, &w.dir.clone(), super::html::subtitle(&ctx))?;
-    super::html::write(&page, &mut w)?;
-    super::run_summary::write(&mut w, super::run_table::StudyKind::Strategies, &ctx, &md)?;
-    Ok(w.written)
+    super::output::finish(w, params, StudyKind::Strategies, &ctx, &md, &page)
 }
 
 fn intro(obs: &[StrategyObs], files: usize) -> String {
@@ -619,7 +618,7 @@ fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<Strin
         };
         effects[before..].sort_by_key(rank);
     }
-    let name = format!("effects-{}.png", super::study::file_part(d));
+    let name = format!("effects-{}.png", super::writer::file_part(d));
     let title = format!("{}: each strategy (validated knob) minus the plain mix, test accuracy", dataset_title(d));
     if let Some(png) = super::figures::effects(&title, &effects)? {
         w.write(&name, &png)?;
