@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use synthmix_core::cli::{CorruptionArgs, LogArgs, DATA_DIR_HELP};
+use synthmix_core::report::kind::StudyKind;
 use synthmix_core::{data, pipeline, report, stages};
 
 #[derive(Parser)]
@@ -200,8 +201,8 @@ pub enum Cmd {
         /// (pipelines/strategies.toml: filtering, latent scaling,
         /// down-weighting, recycling, two-stage training; FID reports of
         /// `evaluate --fid` may be among the files).
-        #[arg(long, value_enum, default_value_t = Study::Paper)]
-        study: Study,
+        #[arg(long, value_enum, default_value_t = StudyKind::Paper)]
+        study: StudyKind,
         /// METRICS.json files written by `evaluate`.
         #[arg(long, num_args = 1.., required = true)]
         metrics: Vec<PathBuf>,
@@ -316,14 +317,6 @@ pub enum Cmd {
         #[command(flatten)]
         corruption: CorruptionArgs,
     },
-}
-
-/// The studies `synthmix report` writes.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Study {
-    Paper,
-    Regimes,
-    Strategies,
 }
 
 #[derive(Subcommand)]

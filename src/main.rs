@@ -12,7 +12,7 @@ use synthmix_core::{artifact, data, pipeline, report, stages, terminal};
 
 mod cli;
 
-use cli::{command, Cli, Cmd, DataCmd, Executor, Study};
+use cli::{command, Cli, Cmd, DataCmd, Executor};
 
 fn main() -> std::process::ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -110,19 +110,7 @@ fn main() -> std::process::ExitCode {
             Cmd::Report { study, metrics, paper, out, title, expect_datasets, note, prior } => {
                 let params =
                     report::study::ReportParams { metrics, paper, out, title, expect_datasets, notes: note, prior };
-                let written = match study {
-                    Study::Paper => report::study::run(&params, &opts)?,
-                    Study::Regimes | Study::Strategies if params.paper.is_some() || params.prior.is_some() => {
-                        let name = clap::ValueEnum::to_possible_value(&study).map(|v| v.get_name().to_string());
-                        anyhow::bail!(
-                            "--paper and --prior belong to the paper study's report, not --study {}",
-                            name.unwrap_or_default()
-                        )
-                    }
-                    Study::Regimes => report::regimes::run(&params)?,
-                    Study::Strategies => report::strategies::run(&params)?,
-                };
-                for f in written {
+                for f in report::write(study, &params, &opts)? {
                     println!("wrote {}", f.display());
                 }
             }

@@ -329,3 +329,117 @@ fn thread_counts_past_the_cap_are_clamped_with_a_warning() {
         );
     }
 }
+
+/// A Markdown table row's cells, split at the pipes GFM splits at (a `\`
+/// escapes the next character).
+fn gfm_cells(row: &str) -> usize {
+    let (mut n, mut esc) = (0, false);
+    for c in row.trim().trim_start_matches('|').chars() {
+        match (esc, c) {
+            (false, '\\') => esc = true,
+            (false, '|') => n += 1,
+            _ => esc = false,
+        }
+    }
+    n
+}
+
+/// Every table of `md` (runs of lines starting with `|`): each row has the
+/// header's number of cells.
+fn assert_tables_keep_their_columns(md: &str) {
+    let lines: Vec<&str> = md.lines().collect();
+    let mut k = 0;
+    let mut tables = 0;
+    while k < lines.len() {
+        if !lines[k].starts_with('|') {
+            k += 1;
+            continue;
+        }
+        let head = gfm_cells(lines[k]);
+        tables += 1;
+        while k < lines.len() && lines[k].starts_with('|') {
+            assert_eq!(gfm_cells(lines[k]), head, "line {}: {:?}", k + 1, lines[k]);
+            k += 1;
+        }
+    }
+    assert!(tables >= 5, "{tables} tables: {md}");
+}
+
+/// The whole path with a dataset and classes named to do harm: folder →
+/// `data import` → `init-study` → `run` (its report and page) → the page.
+/// Every table keeps its columns, the page carries no element a name brought,
+/// and the spec parses with exactly the targets a plainly named set gets.
+#[test]
+fn hostile_names_pass_import_report_page_init_study_and_run_as_text() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let hostile = "ds<img src=x onerror=alert(8)>|\"[target.x]";
+    let classes = ["a|b", "two\nlines", "<img src=y onerror=alert(9)>", "q\"uote", "[target.x]", "\u{1b}[31mred"];
+    // Real digits (the report needs a classifier that learns something).
+    run_ok(bin("synthmix").args(["data", "export", "mnist:test", "-q", "--out"]).arg(d.join("m.safetensors")));
+    let mnist = image_set::read(&d.join("m.safetensors")).unwrap();
+    for (c, name) in classes.iter().enumerate() {
+        let dir = d.join(hostile).join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let idx = (0..mnist.len()).filter(|&i| usize::from(mnist.labels[i]) == c).take(40);
+        for (j, i) in idx.enumerate() {
+            let img = image::GrayImage::from_raw(28, 28, mnist.image(i).to_vec()).unwrap();
+            img.save(dir.join(format!("{j:03}.png"))).unwrap();
+        }
+    }
+    let import = |from: &str, to: &str| {
+        run_ok(bin("synthmix").current_dir(d).args(["data", "import", from, "--test-fraction", "0.25", "-q"]).args([
+            "--out",
+            &format!("{to}/train.safetensors"),
+            "--test-out",
+            &format!("{to}/test.safetensors"),
+        ]))
+    };
+    import(hostile, "se\"ts");
+    let init = |sets: &str, name: &str| {
+        run_ok(bin("synthmix").current_dir(d).args(["init-study", "--name", name, "--train"]).args([
+            format!("{sets}/train.safetensors"),
+            "--test".into(),
+            format!("{sets}/test.safetensors"),
+        ]));
+        let text = std::fs::read_to_string(d.join(format!("pipelines/{name}-quick.toml"))).unwrap();
+        let spec: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let targets: Vec<String> = spec["target"].as_table().unwrap().keys().cloned().collect();
+        (text, spec, targets)
+    };
+    let (text, spec, targets) = init("se\"ts", "hostile");
+    assert_eq!(spec["params"]["train_set"].as_str(), Some("se\"ts/train.safetensors"));
+    // A plainly named set: the same targets.
+    std::fs::rename(d.join(hostile), d.join("plain")).unwrap();
+    import("plain", "plain-sets");
+    let (_, _, plain_targets) = init("plain-sets", "plain");
+    assert_eq!(targets, plain_targets, "{text}");
+    assert!(!targets.iter().any(|t| t == "x"));
+    // Run it, small (a minute on 2 cores): two seeds, 20 generator epochs, a
+    // small classifier budget.
+    let small: String = text
+        .replace("clf_budget = 10000", "clf_budget = 300")
+        .replace("seed = [0, 1, 2]", "seed = [0, 1]")
+        .lines()
+        .map(|l| if l.starts_with("gan_epochs = ") { "gan_epochs = 20\n".to_string() } else { format!("{l}\n") })
+        .collect();
+    assert!(small.contains("clf_budget = 300") && small.contains("seed = [0, 1]\n"), "the template moved: {text}");
+    std::fs::write(d.join("pipelines/hostile-quick.toml"), small).unwrap();
+    run_ok(bin("synthmix").current_dir(d).args(["run", "pipelines/hostile-quick.toml", "-q"]));
+    let report = d.join("artifacts/report/hostile-quick");
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert_tables_keep_their_columns(&md);
+    assert!(!md.contains("<img") && !md.contains('\u{1b}'), "{md}");
+    assert!(md.contains("| a\\|b |") && md.contains("| &lt;img src=y onerror=alert(9)> |"), "{md}");
+    // The page the report wrote, and the one `synthmix page` makes from report.md.
+    for remade in [false, true] {
+        if remade {
+            run_ok(bin("synthmix").arg("page").arg(&report));
+        }
+        let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+        for injected in ["<img src=x", "<img src=y"] {
+            assert!(!html.contains(injected), "{injected:?} in the page (remade: {remade})");
+        }
+        assert!(html.contains("onerror=alert(9)"), "the class name is on the page, as text");
+    }
+}

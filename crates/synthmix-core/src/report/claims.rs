@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use super::generators::GenId;
+use super::md;
 use super::stats::{paired, Interval, Position};
 use super::study::{dataset_title, Cells, Mix, PaperValues, TestKind};
 
@@ -319,11 +320,9 @@ pub fn markdown(claims: &[Claim]) -> String {
     for c in claims {
         let _ = writeln!(s, "### Claim {}: {}\n", c.number, c.text);
         if !c.tests.is_empty() {
-            let _ = writeln!(
-                s,
-                "| Dataset | Generator | Statistic | Ours: mean [95 % CI] (n) | Expected | Paper | Verdict |"
-            );
-            let _ = writeln!(s, "|---|---|---|---|---|---:|---|");
+            let head =
+                ["Dataset", "Generator", "Statistic", "Ours: mean [95 % CI] (n)", "Expected", "Paper", "Verdict"];
+            let mut t = md::Table::new(head, "lllllrl");
             for (d, g, stats) in &c.tests {
                 for st in stats {
                     let ours = st.interval.map(|i| i.text(st.difference)).unwrap_or_else(|| "no paired seeds".into());
@@ -332,20 +331,16 @@ pub fn markdown(claims: &[Claim]) -> String {
                         .map(|p| if st.difference { format!("{p:+.4}") } else { format!("{p:.4}") })
                         .unwrap_or_else(|| "n/a".into());
                     let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
-                    let _ = writeln!(
-                        s,
-                        "| {} | {gl} | {} | {ours} | {} | {paper} | {} |",
-                        dataset_title(d),
-                        st.what,
-                        st.expect.text(),
-                        st.verdict().text()
-                    );
+                    let verdict = st.verdict().text().to_string();
+                    t.row([dataset_title(d), gl, st.what.clone(), ours, st.expect.text(), paper, verdict]);
                 }
             }
+            s.push_str(&t.render());
             s.push('\n');
             for (d, g, stats) in &c.tests {
                 let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
-                let _ = writeln!(s, "- {} ({gl}): **{}**", dataset_title(d), Claim::verdict_of(stats).text());
+                let (d, gl) = (md::text(&dataset_title(d)), md::text(&gl));
+                let _ = writeln!(s, "- {d} ({gl}): **{}**", Claim::verdict_of(stats).text());
             }
             s.push('\n');
         }

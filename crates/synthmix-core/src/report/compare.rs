@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::kind::StudyKind;
+use super::md;
 use super::run_summary::{self, RunSummary};
-use super::run_table::{self, StudyKind};
+use super::run_table;
 use super::stats::{Estimate, Interval, LEVEL};
 use super::study::Cell;
 use crate::error::{Error, Result};
@@ -301,19 +303,16 @@ impl Comparison {
         if ps.is_empty() {
             return "No parameter differs.\n".into();
         }
-        let mut s = String::from("| Stage | Parameter | A | B |\n|---|---|---|---|\n");
+        let mut t = md::Table::new(["Stage", "Parameter", "A", "B"], "llll");
         for p in ps {
-            s.push_str(&format!("| {} | {} | {} | {} |\n", p.stage, p.parameter, values_text(&p.a), values_text(&p.b)));
+            t.row([p.stage.clone(), p.parameter.clone(), values_text(&p.a), values_text(&p.b)]);
         }
-        s
+        t.render()
     }
 
     fn cells_markdown(&self) -> String {
-        let cols = self.key_columns.join(" | ");
-        let mut s = format!(
-            "| {cols} | A | B | B − A [95 %] | method | overlap |\n|{}---:|---:|---:|---|---|\n",
-            "---|".repeat(self.key_columns.len())
-        );
+        let head = self.key_columns.iter().map(String::as_str).chain(["A", "B", "B − A [95 %]", "method", "overlap"]);
+        let mut t = md::Table::new(head, &format!("{}rrrll", "l".repeat(self.key_columns.len())));
         for c in &self.cells {
             let key: Vec<&str> = c.key.iter().map(|k| if k.is_empty() { "–" } else { k.as_str() }).collect();
             let (d, method) = match &c.difference {
@@ -322,14 +321,10 @@ impl Comparison {
             };
             let overlap = c.intervals_overlap.map_or("", |o| if o { "yes" } else { "no" });
             let side = |x: &Option<Side>| x.as_ref().map_or("–".to_string(), side_text);
-            s.push_str(&format!(
-                "| {} | {} | {} | {d} | {method} | {overlap} |\n",
-                key.join(" | "),
-                side(&c.a),
-                side(&c.b)
-            ));
+            let key = key.into_iter().map(String::from);
+            t.row(key.chain([side(&c.a), side(&c.b), d, method, overlap.into()]));
         }
-        s
+        t.render()
     }
 
     fn csv(&self) -> Result<String> {
@@ -434,12 +429,11 @@ fn run_line(r: &RunInfo) -> String {
 
 /// A parameter's values; a long list shortened (the CSV and JSON keep all).
 fn values_text(v: &[String]) -> String {
-    let s = match v.len() {
+    match v.len() {
         0 => "–".to_string(),
         n if n > 8 => format!("{}, … ({n} values)", v[..8].join(", ")),
         _ => v.join(", "),
-    };
-    s.replace('|', "\\|")
+    }
 }
 
 fn side_text(s: &Side) -> String {

@@ -4,9 +4,9 @@
 //! provenance records beside the artifacts the report covers.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::md::Table;
 use crate::artifact::provenance::{self, Provenance};
 
 /// Provenance of every artifact behind a report, by stage.
@@ -64,7 +64,7 @@ impl Context {
             ),
             ("evaluate", &["test", "batch_size"]),
         ];
-        let mut s = String::from("| Stage | Runs | Parameter: values used |\n|---|---:|---|\n");
+        let mut t = Table::new(["Stage", "Runs", "Parameter: values used"], "lrl");
         for (stage, keys) in wanted {
             let Some(runs) = self.by_stage.get(stage) else { continue };
             let parts: Vec<String> = keys
@@ -76,32 +76,26 @@ impl Context {
                     format!("{k}: {shown}")
                 })
                 .collect();
-            let _ = writeln!(s, "| {stage} | {} | {} |", runs.len(), parts.join("; ").replace('|', "\\|"));
+            t.row([stage.to_string(), runs.len().to_string(), parts.join("; ")]);
         }
-        s
+        t.render()
     }
 
     /// Wall time per stage: runs, total, mean, longest.
     pub fn wall_times_markdown(&self) -> String {
-        let mut s = String::from("| Stage | Runs | Total | Mean | Longest |\n|---|---:|---:|---:|---:|\n");
+        let mut table = Table::new(["Stage", "Runs", "Total", "Mean", "Longest"], "lrrrr");
         let mut all = 0.0;
         for (stage, runs) in &self.by_stage {
             let t: Vec<f64> = runs.iter().map(|r| r.1.wall_time_s).collect();
             let total: f64 = t.iter().sum();
             all += total;
             let max = t.iter().copied().fold(0.0, f64::max);
-            let _ = writeln!(
-                s,
-                "| {stage} | {} | {} | {} | {} |",
-                t.len(),
-                duration(total),
-                duration(total / t.len().max(1) as f64),
-                duration(max)
-            );
+            let mean = duration(total / t.len().max(1) as f64);
+            table.row([stage.clone(), t.len().to_string(), duration(total), mean, duration(max)]);
         }
-        let _ =
-            writeln!(s, "| all stages (sum of run times; runs overlap on several cores) | | {} | | |", duration(all));
-        s
+        let sum = "all stages (sum of run times; runs overlap on several cores)";
+        table.row([sum.to_string(), String::new(), duration(all)]);
+        table.render()
     }
 
     /// Every run's stage and provenance record.

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use super::generators::GenId;
+use super::md;
 use super::stats::{self, paired, Interval, Verdict};
 use super::study::{datasets_of, generators_of, Cell, Cells, Mix, TestKind};
 use crate::data::corrupt;
@@ -148,41 +149,31 @@ impl CorruptionTable {
 
     /// Accuracy table and difference table, Markdown.
     pub fn markdown(&self) -> String {
-        let head = |mixes: &[Mix]| {
-            let mut s = String::from("| Corruption |");
-            for m in mixes {
-                let _ = write!(s, " {} |", m.label());
-            }
-            let _ = write!(s, "\n|---|{}\n", "---:|".repeat(mixes.len()));
-            s
+        let table = |mixes: &[Mix]| {
+            let head = std::iter::once("Corruption".to_string()).chain(mixes.iter().map(|m| m.label()));
+            md::Table::new(head, &format!("l{}", "r".repeat(mixes.len())))
         };
-        let mut s = format!("Accuracy (mean ± std over seeds, n):\n\n{}", head(&self.mixes));
+        let mut acc = table(&self.mixes);
         for (r, title) in self.row_titles().iter().enumerate() {
-            let _ = write!(s, "| {title} |");
-            for c in &self.cells[r] {
-                let _ = write!(s, " {} |", c.as_ref().map(Cell::text).unwrap_or_else(|| "not run".into()));
-            }
-            s.push('\n');
+            let cells = self.cells[r].iter().map(|c| c.as_ref().map(Cell::text).unwrap_or_else(|| "not run".into()));
+            acc.row(std::iter::once(title.clone()).chain(cells));
         }
         let others: Vec<(usize, Mix)> = self.mixes.iter().copied().enumerate().filter(|(_, m)| *m != O).collect();
         let om: Vec<Mix> = others.iter().map(|x| x.1).collect();
-        let _ = write!(
-            s,
-            "\nDifference to O, acc(mix) − acc(O) paired by seed: mean [95 % CI] (n), verdict:\n\n{}",
-            head(&om)
-        );
+        let mut diff = table(&om);
         for (r, title) in self.row_titles().iter().enumerate() {
-            let _ = write!(s, "| {title} |");
-            for (k, _) in &others {
-                let t = match &self.diffs[r][*k] {
-                    Some(i) => format!("{} {}", i.text(true), Effect::of(i).text()),
-                    None => "no paired seeds".into(),
-                };
-                let _ = write!(s, " {t} |");
-            }
-            s.push('\n');
+            let cells = others.iter().map(|(k, _)| match &self.diffs[r][*k] {
+                Some(i) => format!("{} {}", i.text(true), Effect::of(i).text()),
+                None => "no paired seeds".into(),
+            });
+            diff.row(std::iter::once(title.clone()).chain(cells));
         }
-        s
+        format!(
+            "Accuracy (mean ± std over seeds, n):\n\n{}\nDifference to O, acc(mix) − acc(O) paired by seed: mean \
+             [95 % CI] (n), verdict:\n\n{}",
+            acc.render(),
+            diff.render()
+        )
     }
 
     /// One line per row and mix.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::study::Writer;
+use super::writer::Writer;
 use crate::artifact::meta;
 use crate::error::{Error, IoContext, Result};
 
@@ -26,7 +26,7 @@ impl GenId {
 
     /// For file names: `default-g0`.
     pub fn slug(&self) -> String {
-        format!("{}-g{}", self.preset, self.seed)
+        format!("{}-g{}", super::writer::file_part(&self.preset), self.seed)
     }
 }
 
@@ -118,7 +118,7 @@ fn grids(path: &Path) -> Vec<(usize, PathBuf)> {
 /// Copies a generator's last grid into the report folder; returns its name there.
 pub fn copy_grid(g: &GeneratorInfo, w: &mut Writer) -> Result<Option<String>> {
     let Some((_, src)) = g.grids.last() else { return Ok(None) };
-    let name = format!("generator-{}-{}-grid.png", g.dataset, g.id.slug());
+    let name = format!("generator-{}-{}-grid.png", super::writer::file_part(&g.dataset), g.id.slug());
     w.write(&name, &std::fs::read(src).at(src)?)?;
     Ok(Some(name))
 }

@@ -10,19 +10,18 @@ use super::claims;
 use super::context::{self, duration};
 use super::corruptions;
 use super::generators::{self, GenId};
-use super::study::{dataset_title, datasets_of, generators_of, Cells, Mix, ReportParams, Study, TestKind, Writer};
+use super::md;
+use super::study::{dataset_title, datasets_of, generators_of, Cells, Mix, ReportParams, Study, TestKind};
 use super::tables::{self, delta_sigma};
+use super::writer::{file_part, Writer};
 use crate::data::{DataOptions, DatasetName};
 use crate::error::Result;
 
 /// Writes every table and figure through `w`; returns report.md's text.
 pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mut Writer) -> Result<String> {
     let mut md = String::new();
-    let title = params.title.clone().unwrap_or_else(|| "synthmix report".into());
-    let _ = writeln!(md, "# {title}\n");
-    for n in &params.notes {
-        let _ = writeln!(md, "> {n}\n");
-    }
+    let title = params.title_or(super::kind::StudyKind::Paper);
+    md.push_str(&super::md::opening(&title, &params.notes));
     let imported = study.prior.as_ref().map_or(0, |p| p.imported);
     let _ = writeln!(
         md,
@@ -126,14 +125,15 @@ fn prior_section(p: &super::prior::Merged) -> String {
     } else {
         let _ = writeln!(
             s,
-            "This run recomputed {} of that report's results; {} differ (this run's values are used):\n\n\
-             | Result | Earlier | This run |\n|---|---:|---:|",
+            "This run recomputed {} of that report's results; {} differ (this run's values are used):\n",
             p.recomputed,
             p.mismatches.len()
         );
+        let mut t = md::Table::new(["Result", "Earlier", "This run"], "lrr");
         for (what, a, b) in &p.mismatches {
-            let _ = writeln!(s, "| {what} | {a:.4} | {b:.4} |");
+            t.row([what.clone(), format!("{a:.4}"), format!("{b:.4}")]);
         }
+        s.push_str(&t.render());
         s.push('\n');
     }
     let _ = writeln!(s, "The earlier run's settings, provenance and cost, as its report states them:\n");
@@ -163,7 +163,7 @@ fn spread_section(study: &Study) -> String {
             continue;
         }
         let sets: BTreeSet<&str> = runs.iter().map(|(_, t)| *t).collect();
-        let label = format!("{} {}", dataset_title(d), m.label());
+        let label = md::text(&format!("{} {}", dataset_title(d), m.label()));
         if sets.len() == runs.len() {
             varied.push(label)
         } else {
@@ -220,27 +220,27 @@ fn headline_section(study: &Study) -> String {
     ];
     let mut s = String::from(
         "## Headline\n\nTrain → test: ours (mean ± std, n) beside the paper's single run; Δ/σ is (ours − paper) / our std.\n\n\
-         | Dataset | Generator | Train → test | Ours | Paper | Δ/σ |\n|---|---|---|---:|---:|---:|\n",
+",
     );
+    let mut table = md::Table::new(["Dataset", "Generator", "Train → test", "Ours", "Paper", "Δ/σ"], "lllrrr");
     for d in datasets_of(c) {
         for g in generators_of(c, &d) {
             for (m, t) in &picks {
                 let Some(cell) = c.get(&(d.clone(), g.clone(), *m, t.clone())) else { continue };
                 let p = study.paper.get(&d, m, t);
                 let delta = p.and_then(|p| delta_sigma(cell, p)).map(|x| format!("{x:+.1}")).unwrap_or_default();
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} → {} | {} | {} | {delta} |",
+                table.row([
                     dataset_title(&d),
                     g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into()),
-                    m.label(),
-                    t.title(),
+                    format!("{} → {}", m.label(), t.title()),
                     cell.text(),
-                    p.map(|p| format!("{p:.4}")).unwrap_or_else(|| "–".into())
-                );
+                    p.map(|p| format!("{p:.4}")).unwrap_or_else(|| "–".into()),
+                    delta,
+                ]);
             }
         }
     }
+    s.push_str(&table.render());
     s.push('\n');
     s
 }
@@ -266,13 +266,12 @@ fn generator_seed_section(study: &Study) -> String {
                 "{}, preset {preset}: the same cell under each generator seed, and pooled over them (std over every \
                  generator and study seed: the spread a reader should expect from a rerun with a new generator; a \
                  classifier scored on the same test set under both, as O on real test sets, counts once).\n",
-                dataset_title(&d)
+                md::text(&dataset_title(&d))
             );
-            let _ = write!(s, "| Train → test |");
-            for g in &same {
-                let _ = write!(s, " {} |", g.label());
-            }
-            let _ = writeln!(s, " pooled |\n|---|{}---:|", "---:|".repeat(same.len()));
+            let head = std::iter::once("Train → test".to_string())
+                .chain(same.iter().map(|g| g.label()))
+                .chain(["pooled".to_string()]);
+            let mut t = md::Table::new(head, &format!("l{}", "r".repeat(same.len() + 1)));
             let mut cells: Vec<(Mix, TestKind)> = c
                 .keys()
                 .filter(|k| {
@@ -282,24 +281,24 @@ fn generator_seed_section(study: &Study) -> String {
                 .collect();
             cells.sort();
             cells.dedup();
-            for (m, t) in cells {
-                let _ = write!(s, "| {} → {} |", m.label(), t.title());
-                for g in &same {
-                    let _ = write!(s, " {} |", c[&(d.clone(), Some((*g).clone()), m, t.clone())].text());
-                }
+            for (m, test) in cells {
+                let mut row = vec![format!("{} → {}", m.label(), test.title())];
+                row.extend(same.iter().map(|g| c[&(d.clone(), Some((*g).clone()), m, test.clone())].text()));
                 // Each classifier–test pair once: O's classifiers and the real
                 // test sets are shared by every generator seed's rows.
                 let mut seen = std::collections::BTreeSet::new();
                 let pooled: Vec<(u64, f64)> = study
                     .obs
                     .iter()
-                    .filter(|o| o.dataset == d && o.mix == m && o.test == t)
+                    .filter(|o| o.dataset == d && o.mix == m && o.test == test)
                     .filter(|o| o.generator.as_ref().is_some_and(|g| same.contains(&g)))
                     .filter(|o| seen.insert((o.classifier.clone(), o.test_set.clone())))
                     .map(|o| (o.seed, o.accuracy))
                     .collect();
-                let _ = writeln!(s, " {} |", super::study::Cell::new(pooled).text());
+                row.push(super::study::Cell::new(pooled).text());
+                t.row(row);
             }
+            s.push_str(&t.render());
             s.push('\n');
         }
     }
@@ -360,7 +359,8 @@ fn corruption_section(study: &Study, w: &mut Writer) -> Result<String> {
     let mut csv = String::from(corruptions::CSV_HEADER);
     for t in &ts {
         let slug = t.generator.as_ref().map(|g| g.slug()).unwrap_or_else(|| "none".into());
-        let _ = writeln!(s, "### {}, generator {}\n\n{}", dataset_title(&t.dataset), t.generator_label(), t.markdown());
+        let (d, g) = (md::text(&dataset_title(&t.dataset)), md::text(&t.generator_label()));
+        let _ = writeln!(s, "### {d}, generator {g}\n\n{}", t.markdown());
         for (m, [helps, hurts, inc]) in t.headline() {
             let list = |v: &Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
             let _ = writeln!(
@@ -375,7 +375,7 @@ fn corruption_section(study: &Study, w: &mut Writer) -> Result<String> {
             );
         }
         if let Some(png) = super::figures::corruption_heatmap(t)? {
-            let name = format!("corruptions-{}-{slug}.png", t.dataset);
+            let name = format!("corruptions-{}-{slug}.png", file_part(&t.dataset));
             w.write(&name, &png)?;
             let _ = writeln!(s, "\n![MNIST-C heatmap]({name})\n");
         }
@@ -398,10 +398,17 @@ fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
         s.push_str("No generator is named by the evaluated sets.\n\n");
         return Ok(s);
     }
-    s.push_str(
-        "| Dataset | Generator | Arch | lr D / G | Epochs | Final FID | Final recognition | Features network (BLAKE3) |\n\
-         |---|---|---|---|---:|---:|---:|---|\n",
-    );
+    let head = [
+        "Dataset",
+        "Generator",
+        "Arch",
+        "lr D / G",
+        "Epochs",
+        "Final FID",
+        "Final recognition",
+        "Features network (BLAKE3)",
+    ];
+    let mut t = md::Table::new(head, "llllrrrl");
     for g in study.generators.values() {
         let f = |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "–".into());
         let feats = g
@@ -409,19 +416,11 @@ fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
             .as_ref()
             .map(|(p, h)| format!("`{p}` ({})", &h[..h.len().min(12)]))
             .unwrap_or_else(|| "none".into());
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} / {} | {} | {} | {} | {feats} |",
-            dataset_title(&g.dataset),
-            g.id.label(),
-            g.arch,
-            g.lr_d,
-            g.lr_g,
-            g.epoch,
-            f(g.fid, 1),
-            f(g.recognition, 3)
-        );
+        let lr = format!("{} / {}", g.lr_d, g.lr_g);
+        let (id, epoch) = (g.id.label(), g.epoch.to_string());
+        t.row([dataset_title(&g.dataset), id, g.arch.clone(), lr, epoch, f(g.fid, 1), f(g.recognition, 3), feats]);
     }
+    s.push_str(&t.render());
     s.push_str(
         "\nFID is the Fréchet distance between features of generated and real training images, the features being \
          the penultimate layer of the features network named above (a classifier trained on the real training set), \
@@ -430,8 +429,8 @@ fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
     );
     s.push_str(&collapse_test(study));
     for g in study.generators.values() {
-        let slug = format!("{}-{}", g.dataset, g.id.slug());
-        let _ = writeln!(s, "**{}, generator {}**\n", dataset_title(&g.dataset), g.id.label());
+        let slug = format!("{}-{}", file_part(&g.dataset), g.id.slug());
+        let _ = writeln!(s, "**{}, generator {}**\n", md::text(&dataset_title(&g.dataset)), md::text(&g.id.label()));
         if let Some(f) = super::figures::generator_curves_figure(g) {
             let name = format!("generator-{slug}-curves.png");
             w.write(&name, &f.png()?)?;
@@ -455,9 +454,10 @@ fn collapse_test(study: &Study) -> String {
     let mut s = String::from(
         "**Does the O → S collapse follow generator quality?** The paper's real-trained classifiers scored 0.2365 \
          (MNIST) and 0.0979 (Fashion-MNIST) on its synthetic test sets. Per generator, its quality and the same \
-         statistic here:\n\n| Dataset | Generator | Final FID | Final recognition | O → synthetic test (ours) | Paper |\n\
-         |---|---|---:|---:|---:|---:|\n",
+         statistic here:\n\n",
     );
+    let head = ["Dataset", "Generator", "Final FID", "Final recognition", "O → synthetic test (ours)", "Paper"];
+    let mut t = md::Table::new(head, "llrrrr");
     let o = Mix::new(1, 0);
     let mut verdicts = Vec::new();
     for d in datasets_of(&study.cells) {
@@ -469,29 +469,22 @@ fn collapse_test(study: &Study) -> String {
             let f = |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "–".into());
             let paper =
                 study.paper.get(&d, &o, &TestKind::Synthetic).map(|p| format!("{p:.4}")).unwrap_or_else(|| "–".into());
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {paper} |",
-                dataset_title(&d),
-                g.id.label(),
-                f(g.fid, 1),
-                f(g.recognition, 3),
-                cell.text()
-            );
+            t.row([dataset_title(&d), g.id.label(), f(g.fid, 1), f(g.recognition, 3), cell.text(), paper]);
             if let Some(r) = g.recognition {
                 rows.push((r, cell.mean));
             }
         }
         rows.sort_by(|a, b| a.0.total_cmp(&b.0));
         if rows.len() >= 2 && rows[rows.len() - 1].0 - rows[0].0 < 0.01 {
-            verdicts.push(format!("{}: the generators' recognition is the same; not testable", dataset_title(&d)));
+            let d = md::text(&dataset_title(&d));
+            verdicts.push(format!("{d}: the generators' recognition is the same; not testable"));
         } else if rows.len() >= 2 {
             let follows = rows.windows(2).all(|w| w[1].1 >= w[0].1);
             let (worst, best) = (rows[0], rows[rows.len() - 1]);
             verdicts.push(format!(
                 "{}: the generator with the lowest recognition ({:.3}) gives O → S {:.4}, the highest ({:.3}) gives {:.4}; \
                  O → S {} generator quality",
-                dataset_title(&d),
+                md::text(&dataset_title(&d)),
                 worst.0,
                 worst.1,
                 best.0,
@@ -500,6 +493,7 @@ fn collapse_test(study: &Study) -> String {
             ));
         }
     }
+    s.push_str(&t.render());
     s.push('\n');
     for v in &verdicts {
         let _ = writeln!(s, "- {v}.");
@@ -526,15 +520,17 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
                 continue;
             };
             let gl = g.as_ref().map(|g| g.slug()).unwrap_or_else(|| "none".into());
-            let name = format!("figure1-{d}-{gl}.png");
+            let name = format!("figure1-{}-{gl}.png", file_part(&d));
             match super::figures::real_vs_synthetic(&d, &synth, opts) {
                 Ok(png) => {
                     w.write(&name, &png)?;
                     let label = g.as_ref().map(GenId::label).unwrap_or_default();
-                    let _ = writeln!(s, "**{}, generator {label}**\n\n![Figure 1]({name})\n", dataset_title(&d));
+                    let (d, label) = (md::text(&dataset_title(&d)), md::text(&label));
+                    let _ = writeln!(s, "**{d}, generator {label}**\n\n![Figure 1]({name})\n");
                 }
                 Err(e) => {
-                    let _ = writeln!(s, "- {}: no Figure 1 ({e})", dataset_title(&d));
+                    let _ =
+                        writeln!(s, "- {}: no Figure 1 ({})", md::text(&dataset_title(&d)), md::text(&e.to_string()));
                 }
             }
         }
@@ -613,20 +609,14 @@ Recall per class, mean over study seeds.
 ",
     );
     for (d, cls) in &names {
-        let _ = writeln!(
-            s,
-            "### {}
-
-| Generator | Train | {} |",
-            dataset_title(d),
-            cls.join(" | ")
-        );
-        let _ = writeln!(s, "|---|---|{}", "---:|".repeat(cls.len()));
+        let _ = writeln!(s, "### {}\n", md::text(&dataset_title(d)));
+        let head = ["Generator", "Train"].into_iter().map(String::from).chain(cls.iter().cloned());
+        let mut t = md::Table::new(head, &format!("ll{}", "r".repeat(cls.len())));
         for ((_, g, m), mean) in means.iter().filter(|((dd, _, _), _)| dd == d) {
-            let mean: Vec<String> = mean.iter().map(|x| format!("{x:.3}")).collect();
             let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "–".into());
-            let _ = writeln!(s, "| {gl} | {} | {} |", m.label(), mean.join(" | "));
+            t.row([gl, m.label()].into_iter().chain(mean.iter().map(|x| format!("{x:.3}"))));
         }
+        s.push_str(&t.render());
         s.push('\n');
     }
     s

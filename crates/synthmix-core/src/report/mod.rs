@@ -8,7 +8,10 @@ pub mod corruptions;
 pub mod figures;
 pub mod generators;
 pub mod html;
+pub mod kind;
 pub mod markdown;
+pub mod md;
+pub mod output;
 pub mod prior;
 pub mod regimes;
 pub mod results;
@@ -19,5 +22,38 @@ pub mod stats;
 pub mod strategies;
 pub mod study;
 pub mod tables;
+pub mod writer;
 
 pub use crate::render::{grid, text};
+
+use std::path::PathBuf;
+
+use crate::data::DataOptions;
+use crate::error::{Error, Result};
+use kind::StudyKind;
+use study::ReportParams;
+
+/// Writes the report of study `kind` (`synthmix report --study`); the files written.
+pub fn write(kind: StudyKind, params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
+    if !kind.takes_paper() && (params.paper.is_some() || params.prior.is_some()) {
+        return Err(Error::Invalid(format!(
+            "--paper and --prior belong to the paper study's report, not --study {}",
+            kind.name()
+        )));
+    }
+    match kind {
+        StudyKind::Paper => paper(params, opts),
+        StudyKind::Regimes => regimes::run(params),
+        StudyKind::Strategies => strategies::run(params),
+    }
+}
+
+/// The paper study: report.md, the tables (Markdown + CSV), the figures, the
+/// page and run.json.
+fn paper(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
+    let study = study::Study::read(params)?;
+    let mut w = writer::Writer::create(&params.out)?;
+    let md = markdown::write_all(&study, params, opts, &mut w)?;
+    let page = html::paper::page(&study, params, opts, &md, &w.dir.clone())?;
+    output::finish(w, params, StudyKind::Paper, &study.context, &md, &page)
+}

@@ -15,8 +15,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::StudyKind;
+use super::md;
 use super::stats::{direction, interval_text, Interval, Verdict};
-use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams, Writer};
+use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams};
+use super::writer::Writer;
 use crate::artifact::meta::{MixKind, MixRecord, SetMeta};
 use crate::artifact::provenance;
 use crate::data::subset::Subset;
@@ -301,14 +304,12 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
             "the METRICS.json files hold no result on a real test set of a regimes-study classifier".into(),
         ));
     }
-    let (mut w, ctx, datasets) = Writer::open(params, obs.iter().map(|o| o.dataset.clone()))?;
+    let mut w = Writer::create(&params.out)?;
+    let (ctx, datasets) = super::study::context_and_datasets(params, obs.iter().map(|o| o.dataset.clone()));
 
     let mut md = String::new();
-    let title = params.title.clone().unwrap_or_else(|| "synthmix: the regimes study".into());
-    let _ = writeln!(md, "# {title}\n");
-    for n in &params.notes {
-        let _ = writeln!(md, "> {n}\n");
-    }
+    let title = params.title_or(StudyKind::Regimes);
+    md.push_str(&super::md::opening(&title, &params.notes));
     let _ = writeln!(
         md,
         "{} results from {} METRICS.json files, every classifier tested on its dataset's real test set. Each \
@@ -331,11 +332,8 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     md.push_str(&super::markdown::context_markdown(&ctx, ""));
     w.write("results.csv", results_csv(&obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
-    w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
     let page = super::html::from_markdown(&md, &w.dir.clone(), super::html::subtitle(&ctx))?;
-    super::html::write(&page, &mut w)?;
-    super::run_summary::write(&mut w, super::run_table::StudyKind::Regimes, &ctx, &md)?;
-    Ok(w.written)
+    super::output::finish(w, params, StudyKind::Regimes, &ctx, &md, &page)
 }
 
 fn results_csv(obs: &[RegimeObs]) -> Result<String> {
@@ -509,8 +507,8 @@ fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<Strin
             "### `{rule}`{}\n",
             if sizes.is_empty() { String::new() } else { format!(" (real images per class: {sizes:?})") }
         );
-        s.push_str("| Arm | Accuracy | Balanced accuracy | Macro-F1 | Δ balanced accuracy vs real only |\n");
-        s.push_str("|---|---:|---:|---:|---:|\n");
+        let head = ["Arm", "Accuracy", "Balanced accuracy", "Macro-F1", "Δ balanced accuracy vs real only"];
+        let mut t = md::Table::new(head, "lrrrr");
         let mut rows: Vec<(String, &Subset, Arm)> = arms.iter().map(|a| (a.label(), rule, *a)).collect();
         if let Some(u) = &upper {
             rows.push(("balanced real (upper bound)".into(), u, Arm::Real));
@@ -521,14 +519,11 @@ fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<Strin
             } else {
                 interval_text(ix.paired((r, *a), (rule, Arm::Real), Metric::Balanced))
             };
-            let _ = writeln!(
-                s,
-                "| {label} | {} | {} | {} | {delta} |",
-                cell_text(ix.cell(r, *a, Metric::Accuracy)),
-                cell_text(ix.cell(r, *a, Metric::Balanced)),
-                cell_text(ix.cell(r, *a, Metric::MacroF1)),
-            );
+            let [acc, bal, f1] =
+                [Metric::Accuracy, Metric::Balanced, Metric::MacroF1].map(|m| cell_text(ix.cell(r, *a, m)));
+            t.row([label.clone(), acc, bal, f1, delta]);
         }
+        s.push_str(&t.render());
         for (other, name) in [(Arm::Oversample, "oversampling"), (Arm::ClassWeight, "class weighting")] {
             for (m, mname) in [(Metric::Balanced, "balanced accuracy"), (Metric::MacroF1, "macro-F1")] {
                 let i = ix.paired((rule, Arm::Fill), (rule, other), m);
@@ -552,24 +547,22 @@ fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<Strin
                 .collect();
             series.push((label.clone(), mean));
         }
-        s.push_str("\nPer-class recall (mean over seeds):\n\n| Arm |");
+        s.push_str("\nPer-class recall (mean over seeds):\n\n");
         let k = series.first().map(|x| x.1.len()).unwrap_or(0);
-        for c in 0..k {
-            let _ = write!(s, " {c} |");
-        }
-        s.push_str("\n|---|");
-        s.push_str(&"---:|".repeat(k));
-        s.push('\n');
+        let mut t = md::Table::new(
+            std::iter::once("Arm".to_string()).chain((0..k).map(|c| c.to_string())),
+            &format!("l{}", "r".repeat(k)),
+        );
         for (label, v) in &series {
-            let _ =
-                writeln!(s, "| {label} | {} |", v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" | "));
+            t.row(std::iter::once(label.clone()).chain(v.iter().map(|x| format!("{x:.3}"))));
         }
+        s.push_str(&t.render());
         let slug = rule.to_string().replace([':', ','], "-");
-        let name = format!("imbalance-{d}-{slug}-recall.png");
+        let name = format!("imbalance-{}-{}-recall.png", super::writer::file_part(d), super::writer::file_part(&slug));
         let title = format!("{} {rule}: per-class recall", dataset_title(d));
         if let Some(png) = super::figures::recall_lines(&title, &series, &sizes)? {
             w.write(&name, &png)?;
-            let _ = writeln!(s, "\n![{title}]({name})\n");
+            let _ = writeln!(s, "\n![{}]({name})\n", md::text(&title));
         }
     }
     Ok(s)
@@ -586,46 +579,40 @@ fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> 
     let mut mults: Vec<u32> = with_gen.iter().flat_map(|(_, r)| mults_of(&ix, r)).collect();
     mults.sort_unstable();
     mults.dedup();
-    let mut s = format!("## Scarce real data: {}\n\n", dataset_title(d));
-    s.push_str("Test accuracy by real fraction (rows) and synthetic images added per real image (columns).\n\n| Real fraction | 0× (real only) |");
-    for m in &mults {
-        let _ = write!(s, " +{m}× |");
-    }
-    s.push_str("\n|---:|---:|");
-    s.push_str(&"---:|".repeat(mults.len()));
-    s.push('\n');
+    let mut s = format!("## Scarce real data: {}\n\n", md::text(&dataset_title(d)));
+    s.push_str("Test accuracy by real fraction (rows) and synthetic images added per real image (columns).\n\n");
+    let head = ["Real fraction".to_string(), "0× (real only)".into()]
+        .into_iter()
+        .chain(mults.iter().map(|m| format!("+{m}×")));
+    let mut t = md::Table::new(head, &"r".repeat(mults.len() + 2));
     for (f, r) in &with_gen {
-        let _ = write!(s, "| {} | {} |", pct(*f), cell_text(ix.cell(r, Arm::Real, Metric::Accuracy)));
-        for m in &mults {
-            let _ = write!(s, " {} |", cell_text(ix.cell(r, Arm::Synthetic(*m), Metric::Accuracy)));
-        }
-        s.push('\n');
+        let mut row = vec![pct(*f), cell_text(ix.cell(r, Arm::Real, Metric::Accuracy))];
+        row.extend(mults.iter().map(|m| cell_text(ix.cell(r, Arm::Synthetic(*m), Metric::Accuracy))));
+        t.row(row);
     }
+    s.push_str(&t.render());
     s.push_str(
         "\nGain from the synthetic images (paired against 0× at the same real fraction), and against the \
          reference \"the same number of extra images, but real\" (paired against real only at fraction f·(1+m), \
-         where the full set allows it):\n\n| Real fraction | Added | Gain vs 0× | Verdict | vs the same count of real images | Verdict |\n|---:|---:|---:|---|---:|---|\n",
+         where the full set allows it):\n\n",
     );
+    let head = ["Real fraction", "Added", "Gain vs 0×", "Verdict", "vs the same count of real images", "Verdict"];
+    let mut t = md::Table::new(head, "rrrlrl");
     for (f, r) in &with_gen {
         for m in mults_of(&ix, r) {
             let gain = ix.paired((r, Arm::Synthetic(m)), (r, Arm::Real), Metric::Accuracy);
             let target = f * (1.0 + m as f64);
             let reference = fr.iter().find(|(g, _)| (g - target).abs() < 1e-9).map(|(_, rr)| rr);
             let vs_real = reference.and_then(|rr| ix.paired((r, Arm::Synthetic(m)), (rr, Arm::Real), Metric::Accuracy));
-            let _ = writeln!(
-                s,
-                "| {} | +{m}× | {} | {} | {} | {} |",
-                pct(*f),
-                interval_text(gain),
-                direction(gain),
-                match reference {
-                    Some(rr) if vs_real.is_some() => format!("{} (vs `{rr}`)", interval_text(vs_real)),
-                    _ => "no reference (beyond the full set)".into(),
-                },
-                if reference.is_some() { direction(vs_real) } else { "–" }
-            );
+            let vs = match reference {
+                Some(rr) if vs_real.is_some() => format!("{} (vs `{rr}`)", interval_text(vs_real)),
+                _ => "no reference (beyond the full set)".into(),
+            };
+            let vs_dir = if reference.is_some() { direction(vs_real) } else { "–" };
+            t.row([pct(*f), format!("+{m}×"), interval_text(gain), direction(gain).into(), vs, vs_dir.into()]);
         }
     }
+    s.push_str(&t.render());
     if let Some(line) = scarce_answer(&ix) {
         let _ = writeln!(s, "\n**Answer:** {line}");
     }
@@ -641,11 +628,11 @@ fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> 
             .collect();
         curves.push((format!("+{m}× synthetic"), pts));
     }
-    let name = format!("scarce-{d}-accuracy.png");
+    let name = format!("scarce-{}-accuracy.png", super::writer::file_part(d));
     let title = format!("{}: test accuracy against the real fraction", dataset_title(d));
     if let Some(png) = super::figures::fraction_curves(&title, &curves)? {
         w.write(&name, &png)?;
-        let _ = writeln!(s, "\n![{title}]({name})\n");
+        let _ = writeln!(s, "\n![{}]({name})\n", md::text(&title));
     }
     Ok(s)
 }
@@ -665,11 +652,9 @@ fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
         if rules.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            s,
-            "### {}\n\n| Regime | Generator FID / recognition | Real-trained | CAS | Gap (95 % CI) |\n|---|---:|---:|---:|---:|",
-            dataset_title(d)
-        );
+        let _ = writeln!(s, "### {}\n", md::text(&dataset_title(d)));
+        let mut t =
+            md::Table::new(["Regime", "Generator FID / recognition", "Real-trained", "CAS", "Gap (95 % CI)"], "lrrrr");
         let mut per_class: Vec<(String, Vec<Option<Interval>>)> = Vec::new();
         for r in &rules {
             let gap = ix.paired((r, Arm::Real), (r, Arm::Cas), Metric::Accuracy);
@@ -678,13 +663,8 @@ fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
                 (Some(f), Some(rec)) => format!("{f:.1} / {rec:.3}"),
                 _ => "–".into(),
             };
-            let _ = writeln!(
-                s,
-                "| `{r}` | {quality} | {} | {} | {} |",
-                cell_text(ix.cell(r, Arm::Real, Metric::Accuracy)),
-                cell_text(ix.cell(r, Arm::Cas, Metric::Accuracy)),
-                interval_text(gap)
-            );
+            let [real, cas] = [Arm::Real, Arm::Cas].map(|a| cell_text(ix.cell(r, a, Metric::Accuracy)));
+            t.row([format!("`{r}`"), quality, real, cas, interval_text(gap)]);
             let real: BTreeMap<u64, &RegimeObs> = ix.get(r, Arm::Real).iter().map(|o| (o.seed, *o)).collect();
             let diffs: Vec<Vec<f64>> = ix
                 .get(r, Arm::Cas)
@@ -697,18 +677,15 @@ fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
                 per_class.push((r.to_string(), per));
             }
         }
+        s.push_str(&t.render());
         let k = per_class.first().map(|x| x.1.len()).unwrap_or(0);
         if k > 0 {
             s.push_str(
                 "\nGap per class (recall, real-trained − synthetic-trained): mean over seeds ± the half-width of its \
-                 95 % interval:\n\n| Regime |",
+                 95 % interval:\n\n",
             );
-            for c in 0..k {
-                let _ = write!(s, " {c} |");
-            }
-            s.push_str("\n|---|");
-            s.push_str(&"---:|".repeat(k));
-            s.push('\n');
+            let head = std::iter::once("Regime".to_string()).chain((0..k).map(|c| c.to_string()));
+            let mut t = md::Table::new(head, &format!("l{}", "r".repeat(k)));
             for (r, v) in &per_class {
                 let cells: Vec<String> = v
                     .iter()
@@ -718,8 +695,9 @@ fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
                         None => "–".into(),
                     })
                     .collect();
-                let _ = writeln!(s, "| `{r}` | {} |", cells.join(" | "));
+                t.row(std::iter::once(format!("`{r}`")).chain(cells));
             }
+            s.push_str(&t.render());
         }
         s.push('\n');
     }

@@ -10,8 +10,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::context::{self, Context};
-use super::run_table::{self, Headline, StudyKind};
-use super::study::Writer;
+use super::kind::StudyKind;
+use super::run_table::{self, Headline};
+use super::writer::Writer;
 use crate::data::DatasetName;
 use crate::error::{Error, IoContext, Result};
 
@@ -26,7 +27,7 @@ pub type Params = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 pub struct RunSummary {
     pub format: u32,
     pub study: StudyKind,
-    /// report.md's heading.
+    /// report.md's title, as given (`--title`) or the study's default.
     pub title: String,
     /// When the report was written, Unix seconds.
     pub created_unix: u64,
@@ -73,10 +74,8 @@ impl RunSummary {
     }
 }
 
-/// Writes run.json through the report's writer; `md` is report.md's text,
-/// whose heading is the title. Call after results.csv is written.
-pub fn write(w: &mut Writer, kind: StudyKind, ctx: &Context, md: &str) -> Result<()> {
-    let title = md.lines().next().unwrap_or("").trim_start_matches('#').trim();
+/// Writes run.json through the report's writer. Call after results.csv is written.
+pub fn write(w: &mut Writer, kind: StudyKind, title: &str, ctx: &Context) -> Result<()> {
     let s = RunSummary::new(kind, title, ctx, &w.dir)?;
     let json = serde_json::to_string_pretty(&s).map_err(|e| Error::Invalid(format!("{FILE}: {e}")))?;
     w.write(FILE, json.as_bytes())

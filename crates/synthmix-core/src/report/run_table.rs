@@ -8,61 +8,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::StudyKind;
 use super::regimes::RegimeRow;
 use super::results::{self, ResultRow};
 use super::strategies::StrategyRow;
 use super::study::{Cell, Mix};
 use crate::error::{Error, IoContext, Result};
-
-/// Which study wrote a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StudyKind {
-    Paper,
-    Regimes,
-    Strategies,
-}
-
-impl StudyKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            StudyKind::Paper => "paper",
-            StudyKind::Regimes => "regimes",
-            StudyKind::Strategies => "strategies",
-        }
-    }
-
-    /// The columns that name a cell of this study's results.
-    pub fn key_columns(self) -> &'static [&'static str] {
-        match self {
-            StudyKind::Paper => &["dataset", "generator", "train", "test"],
-            StudyKind::Regimes => &["dataset", "regime", "arm", "metric"],
-            StudyKind::Strategies => &["dataset", "regime", "base", "strategies", "metric"],
-        }
-    }
-
-    /// Puts cell keys in reading order: the paper study's mixes in the
-    /// paper's order (O, S, 1:1, …), every other column as text.
-    pub fn sort(self, keys: &mut [&Vec<String>]) {
-        match self {
-            StudyKind::Paper => {
-                keys.sort_by_key(|k| (k[0].clone(), k[1].clone(), Mix::parse_label(&k[2]), k[3].clone()))
-            }
-            _ => keys.sort(),
-        }
-    }
-
-    /// The study whose results.csv has this header (each has its own columns).
-    pub fn of_header(header: &str) -> StudyKind {
-        if header.contains("balanced_accuracy") {
-            StudyKind::Regimes
-        } else if header.contains("test_accuracy") {
-            StudyKind::Strategies
-        } else {
-            StudyKind::Paper
-        }
-    }
-}
 
 /// One value of one classifier: its cell's key, its seed, the value.
 #[derive(Debug, Clone, PartialEq)]

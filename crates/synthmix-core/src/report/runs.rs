@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use super::compare::{studies_in, Format};
 use super::context;
+use super::kind::StudyKind;
 use super::run_summary;
-use super::run_table::{self, Headline, StudyKind};
+use super::run_table::{self, Headline};
 use crate::error::{Error, Result};
 
 /// One study of an artifacts folder.
@@ -96,18 +97,13 @@ fn headlines_text(e: &RunEntry) -> String {
 }
 
 fn markdown(entries: &[RunEntry]) -> String {
-    let mut s = String::from("| Study | Kind | Written | Commits | Results | Headline |\n|---|---|---|---|---:|---|\n");
+    let mut t = super::md::Table::new(["Study", "Kind", "Written", "Commits", "Results", "Headline"], "llllrl");
     for e in entries {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            e.name,
-            e.study.name(),
-            e.created.as_deref().unwrap_or("–"),
-            commits_text(e),
-            e.results,
-            headlines_text(e)
-        ));
+        let written = e.created.as_deref().unwrap_or("–").to_string();
+        let row = [e.name.clone(), e.study.name().to_string(), written, commits_text(e), e.results.to_string()];
+        t.row(row.into_iter().chain([headlines_text(e)]));
     }
+    let mut s = t.render();
     if entries.is_empty() {
         s.push_str("\nNo study has written a report here yet.\n");
     }

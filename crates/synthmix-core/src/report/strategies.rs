@@ -18,8 +18,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::StudyKind;
+use super::md;
 use super::stats::{self, direction, interval_text, Interval};
-use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams, Writer};
+use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams};
+use super::writer::Writer;
 use crate::artifact::meta::{FilterRecord, SetMeta};
 use crate::artifact::provenance;
 use crate::data::subset::Subset;
@@ -473,15 +476,12 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
             "the files hold no real-test result of a strategies-study classifier (evaluate's METRICS.json)".into(),
         ));
     }
-    let (mut w, ctx, datasets) = Writer::open(params, obs.iter().map(|o| o.dataset.clone()))?;
+    let mut w = Writer::create(&params.out)?;
+    let (ctx, datasets) = super::study::context_and_datasets(params, obs.iter().map(|o| o.dataset.clone()));
 
     let mut md = String::new();
-    let title =
-        params.title.clone().unwrap_or_else(|| "synthmix: strategies that close the synthetic-to-real gap".into());
-    let _ = writeln!(md, "# {title}\n");
-    for n in &params.notes {
-        let _ = writeln!(md, "> {n}\n");
-    }
+    let title = params.title_or(StudyKind::Strategies);
+    md.push_str(&super::md::opening(&title, &params.notes));
     md.push_str(&intro(&obs, params.metrics.len()));
     md.push_str(&answers_section(&obs, &datasets));
     for d in &datasets {
@@ -494,11 +494,8 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     md.push_str(&super::markdown::context_markdown(&ctx, ""));
     w.write("results.csv", results_csv(&obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
-    w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
     let page = super::html::from_markdown(&md, &w.dir.clone(), super::html::subtitle(&ctx))?;
-    super::html::write(&page, &mut w)?;
-    super::run_summary::write(&mut w, super::run_table::StudyKind::Strategies, &ctx, &md)?;
-    Ok(w.written)
+    super::output::finish(w, params, StudyKind::Strategies, &ctx, &md, &page)
 }
 
 fn intro(obs: &[StrategyObs], files: usize) -> String {
@@ -534,64 +531,45 @@ fn answers_section(obs: &[StrategyObs], datasets: &[String]) -> String {
          and recycling also against plain CAS, synthetic images only). Two-stage training is compared with the \
          plain mix and with real only; it spends a second training budget (the CAS classifier's) on top.\n\n",
     );
-    s.push_str("| dataset | real data | strategy (validated knob) | test accuracy | Δ vs reference [95 % CI] | |\n");
-    s.push_str("|---|---|---|---|---|---|\n");
+    let head = ["dataset", "real data", "strategy (validated knob)", "test accuracy", "Δ vs reference [95 % CI]", ""];
+    let mut t = md::Table::new(head, "llllll");
     for d in datasets {
         for r in rules_of(obs, d) {
             let ix = Index::new(obs, d, &r);
             for base in [Base::Real, Base::Mix, Base::Cas] {
                 let a = Arm::plain(base);
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | **{}** | {} | | |",
-                    dataset_title(d),
-                    regime_title(&r),
-                    base.title(),
-                    cell_text(ix.test(&a))
-                );
+                t.row([dataset_title(d), regime_title(&r), format!("**{}**", base.title()), cell_text(ix.test(&a))]);
             }
             for st in Strategy::ALL {
                 for &base in bases_of(st) {
                     let Some(arm) = ix.chosen(base, st) else { continue };
                     let reference = reference_of(base);
                     let i = ix.paired(arm, &reference);
-                    let _ = writeln!(
-                        s,
-                        "| {} | {} | {} | {} | {} vs {} | {} |",
-                        dataset_title(d),
-                        regime_title(&r),
-                        ix.label(arm),
-                        cell_text(ix.test(arm)),
-                        interval_text(i),
-                        reference.label(),
-                        direction(i)
-                    );
+                    let vs = format!("{} vs {}", interval_text(i), reference.label());
+                    let row = [dataset_title(d), regime_title(&r), ix.label(arm), cell_text(ix.test(arm)), vs];
+                    t.row(row.into_iter().chain([direction(i).to_string()]));
                 }
             }
             for arm in ix.combinations() {
                 let reference = reference_of(arm.base);
                 let i = ix.paired(arm, &reference);
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | combination: {} | {} | {} vs {} | {} |",
-                    dataset_title(d),
-                    regime_title(&r),
-                    ix.label(arm),
-                    cell_text(ix.test(arm)),
-                    interval_text(i),
-                    reference.label(),
-                    direction(i)
+                let (label, vs) = (
+                    format!("combination: {}", ix.label(arm)),
+                    format!("{} vs {}", interval_text(i), reference.label()),
                 );
+                let row = [dataset_title(d), regime_title(&r), label, cell_text(ix.test(arm)), vs];
+                t.row(row.into_iter().chain([direction(i).to_string()]));
             }
         }
     }
+    s.push_str(&t.render());
     s.push('\n');
     s
 }
 
 /// One dataset: per regime, every arm of every sweep, and the effects figure.
 fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<String> {
-    let mut s = format!("## {}: every setting\n\n", dataset_title(d));
+    let mut s = format!("## {}: every setting\n\n", md::text(&dataset_title(d)));
     s.push_str(
         "Test accuracy of every arm; validation accuracy (mean over seeds) beside it, ✓ the knob chosen on it; Δ \
          is the paired difference in test accuracy to the reference (the plain mix, or plain CAS for the CAS \
@@ -601,24 +579,22 @@ fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<Strin
     for r in rules_of(obs, d) {
         let ix = Index::new(obs, d, &r);
         let before = effects.len();
-        let _ = writeln!(s, "### {}, {}\n", dataset_title(d), regime_title(&r));
-        s.push_str("| arm | test accuracy | validation | Δ vs reference [95 % CI] | Δ vs real only [95 % CI] |\n");
-        s.push_str("|---|---|---|---|---|\n");
+        let _ = writeln!(s, "### {}\n", md::text(&format!("{}, {}", dataset_title(d), regime_title(&r))));
+        let head = ["arm", "test accuracy", "validation", "Δ vs reference [95 % CI]", "Δ vs real only [95 % CI]"];
+        let mut t = md::Table::new(head, "lllll");
         let real = Arm::plain(Base::Real);
         for (arm, _) in ix.by.iter() {
             let reference = reference_of(arm.base);
             let chosen = arm.single().is_some_and(|st| ix.chosen(arm.base, st) == Some(arm));
             let val = ix.val_mean(arm).map(|v| format!("{v:.4}{}", if chosen { " ✓" } else { "" }));
             let vs_ref = if arm.knobs.is_empty() { None } else { ix.paired(arm, &reference) };
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} |",
+            t.row([
                 ix.label(arm),
                 cell_text(ix.test(arm)),
                 val.unwrap_or_else(|| "–".into()),
                 vs_ref.map(|i| format!("{} ({})", i.text(true), direction(Some(i)))).unwrap_or_else(|| "–".into()),
-                if *arm == real { "–".into() } else { interval_text(ix.paired(arm, &real)) }
-            );
+                if *arm == real { "–".into() } else { interval_text(ix.paired(arm, &real)) },
+            ]);
             let combined = arm.knobs.len() > 1;
             if (chosen || combined) && arm.base != Base::Cas {
                 if let Some(i) = ix.paired(arm, &reference) {
@@ -631,6 +607,7 @@ fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<Strin
                 }
             }
         }
+        s.push_str(&t.render());
         s.push('\n');
         s.push_str(&combination_lines(&ix));
         // Rows of a regime in the strategies' fixed order, the combination
@@ -641,14 +618,15 @@ fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<Strin
         };
         effects[before..].sort_by_key(rank);
     }
-    let name = format!("effects-{d}.png");
+    let name = format!("effects-{}.png", super::writer::file_part(d));
     let title = format!("{}: each strategy (validated knob) minus the plain mix, test accuracy", dataset_title(d));
     if let Some(png) = super::figures::effects(&title, &effects)? {
         w.write(&name, &png)?;
         let _ = writeln!(
             s,
-            "![{title}]({name})\n\nEach point is the mean paired difference to the plain mix over seeds, the bar its \
-             95 % interval; right of 0 is better.\n"
+            "![{}]({name})\n\nEach point is the mean paired difference to the plain mix over seeds, the bar its \
+             95 % interval; right of 0 is better.\n",
+            md::text(&title)
         );
     }
     Ok(s)
@@ -689,7 +667,7 @@ fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> String {
          generators' training curves; for filtering, the share of generated candidates the judge accepted (mean \
          over classes). Mean ± std over the seeds' pools.\n\n",
     );
-    s.push_str("| dataset | real data | pool | FID | recognition | acceptance |\n|---|---|---|---|---|---|\n");
+    let mut t = md::Table::new(["dataset", "real data", "pool", "FID", "recognition", "acceptance"], "llllll");
     for d in datasets {
         let mut keys: Vec<(Subset, Vec<(Strategy, String)>)> = Vec::new();
         for p in pools.iter().filter(|p| &p.dataset == d) {
@@ -725,21 +703,16 @@ fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> String {
                     .collect::<Vec<_>>()
                     .join(" + ")
             };
-            let _ = writeln!(
-                s,
-                "| {} | {} | {label} | {} | {} | {} |",
-                dataset_title(d),
-                regime_title(&rule),
-                cell(&|p| p.fid),
-                cell(&|p| p.recognition),
-                match (stats::mean(&acc), filled > 0.0) {
-                    (None, _) => "–".into(),
-                    (Some(a), false) => format!("{a:.4}"),
-                    (Some(a), true) => format!("{a:.4} † ({:.1} % of images below τ)", 100.0 * filled),
-                }
-            );
+            let acceptance = match (stats::mean(&acc), filled > 0.0) {
+                (None, _) => "–".into(),
+                (Some(a), false) => format!("{a:.4}"),
+                (Some(a), true) => format!("{a:.4} † ({:.1} % of images below τ)", 100.0 * filled),
+            };
+            let (fid, rec) = (cell(&|p| p.fid), cell(&|p| p.recognition));
+            t.row([dataset_title(d), regime_title(&rule), label, fid, rec, acceptance]);
         }
     }
+    s.push_str(&t.render());
     s.push('\n');
     s
 }
@@ -778,7 +751,8 @@ fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> String {
          out because it redraws from a plain pool ten times the mix's size, and two-stage training because it \
          starts from a CAS classifier rather than a mix.\n\n",
     );
-    s.push_str("| dataset | real data | base | strategy | validated knob | Δ validation | stacked |\n|---|---|---|---|---|---|---|\n");
+    let head = ["dataset", "real data", "base", "strategy", "validated knob", "Δ validation", "stacked"];
+    let mut t = md::Table::new(head, "lllllll");
     for d in datasets {
         for r in rules_of(obs, d) {
             let ix = Index::new(obs, d, &r);
@@ -786,22 +760,16 @@ fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> String {
                 for &st in combinable(base) {
                     let Some(arm) = ix.chosen(base, st) else { continue };
                     let Some(gain) = val_gain(&ix, arm) else { continue };
-                    let _ = writeln!(
-                        s,
-                        "| {} | {} | {} | {} | {} {} | {:+.4} | {} |",
-                        dataset_title(d),
-                        regime_title(&r),
-                        base.title(),
-                        st.title(),
-                        st.knob(),
-                        arm.knobs[0].1,
-                        gain,
-                        if gain > 0.0 { "yes" } else { "no" }
+                    let knob = format!("{} {}", st.knob(), arm.knobs[0].1);
+                    let row = [dataset_title(d), regime_title(&r), base.title().into(), st.title().into(), knob];
+                    t.row(
+                        row.into_iter().chain([format!("{gain:+.4}"), (if gain > 0.0 { "yes" } else { "no" }).into()]),
                     );
                 }
             }
         }
     }
+    s.push_str(&t.render());
     s.push('\n');
     s
 }
@@ -821,7 +789,7 @@ fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
          length and filtering pipeline all differ from ours (an MLP cGAN, the Simple CNN at 120 000 images), so the \
          comparison says how far this setup is from theirs, not which method is better.\n\n",
     );
-    s.push_str("| dataset | real data | CAS arm | gap [95 % CI] | GaFi's gap |\n|---|---|---|---|---|\n");
+    let mut t = md::Table::new(["dataset", "real data", "CAS arm", "gap [95 % CI]", "GaFi's gap"], "lllll");
     for d in datasets {
         let gafi = GAFI_GAPS
             .iter()
@@ -843,18 +811,18 @@ fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
                     continue;
                 }
                 let full = matches!(r, Subset::Rest(_));
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} | {} |",
+                let gap = interval_text(ix.paired(&real, &a));
+                t.row([
                     dataset_title(d),
                     regime_title(&r),
                     ix.label(&a),
-                    interval_text(ix.paired(&real, &a)),
-                    if full { gafi.as_str() } else { "–" }
-                );
+                    gap,
+                    (if full { gafi.as_str() } else { "–" }).into(),
+                ]);
             }
         }
     }
+    s.push_str(&t.render());
     s.push('\n');
     s
 }

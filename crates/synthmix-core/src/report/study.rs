@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::generators::{self, GenId, GeneratorInfo};
+use super::kind::StudyKind;
 use super::stats::Summary;
 use crate::artifact::meta::{self, CheckpointMeta, SetMeta};
-use crate::data::{DataOptions, DatasetName};
+use crate::data::DatasetName;
 use crate::error::{Error, IoContext, Result};
 use crate::metrics::evaluate::EvalReport;
 
@@ -461,6 +462,13 @@ pub struct ReportParams {
     pub prior: Option<PathBuf>,
 }
 
+impl ReportParams {
+    /// `--title`, or the study's own.
+    pub fn title_or(&self, kind: StudyKind) -> String {
+        self.title.clone().unwrap_or_else(|| kind.default_title().to_string())
+    }
+}
+
 pub fn dataset_title(d: &str) -> String {
     match d {
         "mnist" => "MNIST".into(),
@@ -501,43 +509,22 @@ pub fn generators_of(cells: &Cells, d: &str) -> Vec<Option<GenId>> {
     gs
 }
 
-/// Writes files into the report's folder and remembers them.
-pub struct Writer {
-    pub dir: PathBuf,
-    pub written: Vec<PathBuf>,
-}
-
-impl Writer {
-    /// The writer for the report folder of `params.out` (created), the
-    /// context (settings, commits, wall times) of `params.metrics`, and the
-    /// datasets to report: those `found` plus `--expect-datasets`, in the
-    /// paper's order.
-    pub fn open(
-        params: &ReportParams,
-        found: impl Iterator<Item = String>,
-    ) -> Result<(Writer, super::context::Context, Vec<String>)> {
-        let dir = match params.out.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&dir).at(&dir)?;
-        let mut ctx = super::context::Context::default();
-        for m in &params.metrics {
-            ctx.add(m);
-        }
-        let mut datasets: Vec<String> = found.collect();
-        datasets.extend(params.expect_datasets.iter().cloned());
-        datasets.sort_by_key(|d| (dataset_rank(d), d.clone()));
-        datasets.dedup();
-        Ok((Writer { dir, written: Vec::new() }, ctx, datasets))
+/// The context (settings, commits, wall times) of `params.metrics`, and
+/// the datasets to report: those `found` plus `--expect-datasets`, in the
+/// paper's order.
+pub fn context_and_datasets(
+    params: &ReportParams,
+    found: impl Iterator<Item = String>,
+) -> (super::context::Context, Vec<String>) {
+    let mut ctx = super::context::Context::default();
+    for m in &params.metrics {
+        ctx.add(m);
     }
-
-    pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        let p = self.dir.join(name);
-        crate::artifact::write_atomic(&p, bytes)?;
-        self.written.push(p);
-        Ok(())
-    }
+    let mut datasets: Vec<String> = found.collect();
+    datasets.extend(params.expect_datasets.iter().cloned());
+    datasets.sort_by_key(|d| (dataset_rank(d), d.clone()));
+    datasets.dedup();
+    (ctx, datasets)
 }
 
 /// Everything the report is made of, read from the artifacts.
@@ -575,23 +562,6 @@ impl Study {
         }
         Ok(Study { cells: aggregate(&obs), obs, generators, paper, context, prior })
     }
-}
-
-/// Writes report.md, the tables (Markdown + CSV) and the figures; returns the files written.
-pub fn run(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
-    let study = Study::read(params)?;
-    let dir = match params.out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).at(&dir)?;
-    let mut w = Writer { dir, written: Vec::new() };
-    let md = super::markdown::write_all(&study, params, opts, &mut w)?;
-    w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
-    let page = super::html::paper::page(&study, params, opts, &md, &w.dir.clone())?;
-    super::html::write(&page, &mut w)?;
-    super::run_summary::write(&mut w, super::run_table::StudyKind::Paper, &study.context, &md)?;
-    Ok(w.written)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use super::generators::GenId;
 use super::html::{sigma_colour, DataTable, HtmlCell};
+use super::md;
 use super::study::{dataset_title, generators_of, Cell, Cells, Mix, PaperValues, TestKind};
 
 /// One row: a dataset, the generator behind it, a training mix.
@@ -57,18 +58,14 @@ impl Table {
     }
 
     pub fn markdown(&self) -> String {
-        let mut s = String::from("| Dataset | Generator | Training data |");
+        let mut head: Vec<String> = vec!["Dataset".into(), "Generator".into(), "Training data".into()];
         for t in &self.tests {
-            let _ = write!(s, " {}: ours | paper | Δ/σ |", t.title());
+            head.extend([format!("{}: ours", t.title()), "paper".into(), "Δ/σ".into()]);
         }
-        s.push_str("\n|---|---|---|");
-        for _ in &self.tests {
-            s.push_str("---:|---:|---:|");
-        }
-        s.push('\n');
+        let mut table = md::Table::new(head, &format!("lll{}", "rrr".repeat(self.tests.len())));
         for (r, (d, g, m)) in self.rows.iter().enumerate() {
             let gen = if self.not_run[r].is_some() { "–".into() } else { generator_text(g) };
-            let _ = write!(s, "| {} | {gen} | {} |", dataset_title(d), m.label());
+            let mut cells = vec![dataset_title(d), gen, m.label()];
             for k in 0..self.tests.len() {
                 let p = self.paper[r][k];
                 let (ours, delta) = match (&self.cells[r][k], &self.not_run[r]) {
@@ -83,11 +80,11 @@ impl Table {
                     (None, None) => ("not run".into(), String::new()),
                 };
                 let pt = p.map(|a| format!("{a:.4}")).unwrap_or_else(|| "–".into());
-                let _ = write!(s, " {ours} | {pt} | {delta} |");
+                cells.extend([ours, pt, delta]);
             }
-            s.push('\n');
+            table.row(cells);
         }
-        s
+        table.render()
     }
 
     /// The table for the HTML page: ours with its seeds on hover, the

@@ -16,9 +16,9 @@ pub fn split_sections(md: &str) -> (String, Vec<(String, String, String)>) {
     let mut sections: Vec<(String, String, String)> = vec![(String::new(), "Overview".into(), String::new())];
     for line in md.lines() {
         if let Some(t) = line.strip_prefix("# ") {
-            title = t.trim().to_string();
+            title = plain_text(t);
         } else if let Some(t) = line.strip_prefix("## ") {
-            sections.push((String::new(), t.trim().to_string(), String::new()));
+            sections.push((String::new(), plain_text(t), String::new()));
         } else if let Some(last) = sections.last_mut() {
             last.2.push_str(line);
             last.2.push('\n');
@@ -30,6 +30,19 @@ pub fn split_sections(md: &str) -> (String, Vec<(String, String, String)>) {
         s.0 = unique_slug(&s.1, &mut used);
     }
     (title, sections)
+}
+
+/// A heading's Markdown as the text a reader sees (entities and escapes
+/// decoded, markup dropped): the page's template escapes it once, so a name
+/// written `&lt;b&gt;` in report.md shows as `<b>`, not `&lt;b&gt;`.
+fn plain_text(md: &str) -> String {
+    let mut s = String::new();
+    for e in Parser::new(md.trim()) {
+        if let Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) = e {
+            s.push_str(&t);
+        }
+    }
+    s
 }
 
 /// `Table 2: test accuracy` → `table-2-test-accuracy`, unique on the page.
@@ -218,5 +231,9 @@ mod tests {
         let cell = t.rows[0][0].html.as_deref().unwrap();
         assert!(cell.contains("&lt;b onmouseover=x&gt;") && !cell.contains("<b "), "{cell}");
         assert_eq!(t.rows[0][0].text, "<b onmouseover=x>c</b>", "the sortable text is the name itself");
+        // Headings as report.md escapes them: the page's title is the name
+        // itself (the template escapes it once).
+        let (title, s) = split_sections("# ds&lt;img src=x> a\\|b\n\n## Scarce: `r` **b**\n\nx\n");
+        assert_eq!((title.as_str(), s[0].1.as_str()), ("ds<img src=x> a|b", "Scarce: r b"));
     }
 }

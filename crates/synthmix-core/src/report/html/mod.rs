@@ -18,7 +18,7 @@ use std::path::Path;
 use base64::Engine as _;
 use serde::Serialize;
 
-use super::study::Writer;
+use super::writer::Writer;
 use crate::error::{Error, Result};
 
 /// The whole page.
