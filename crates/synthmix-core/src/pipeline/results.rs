@@ -50,6 +50,9 @@ impl Results {
         self.cache.write_state(&r)?;
         self.note_placed(i, &r);
         self.records.insert(i, r);
+        // A run killed between committing this target and clearing its
+        // staging folder left them behind: the result is cached, so they go.
+        discard_staging(p, i)?;
         Ok(placed)
     }
 
@@ -82,12 +85,7 @@ impl Results {
         self.cache.write_state(&r)?;
         self.note_placed(i, &r);
         self.records.insert(i, r);
-        cache::remove_tree(&staging)?;
-        let key_file = super::job::key_file(&staging);
-        match std::fs::remove_file(&key_file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&key_file, e)),
-            _ => Ok(()),
-        }
+        discard_staging(p, i)
     }
 
     /// Side files must not land on another target's outputs.
@@ -137,4 +135,16 @@ fn inputs_unchanged(p: &Pipeline, i: usize, comps: &Components) -> Result<()> {
 
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Removes target `i`'s staging folder and the key file beside it (what an
+/// interrupted run would resume from), once its result is in the cache.
+fn discard_staging(p: &Pipeline, i: usize) -> Result<()> {
+    let staging = p.staging_dir(&p.targets[i]);
+    let key_file = super::job::key_file(&staging);
+    match std::fs::remove_file(&key_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&key_file, e)),
+        _ => {}
+    }
+    cache::remove_tree(&staging)
 }

@@ -144,7 +144,9 @@ impl ClfState {
     }
 
     /// Refuses a state that is not this run's (naming the settings that
-    /// differ) or that already reached `n_epochs`.
+    /// differ) or that is past `n_epochs`. A state at `n_epochs` (killed
+    /// after its last epoch, before it finished) leaves only the finishing
+    /// to do.
     pub fn check(&self, path: &Path, identity: &serde_json::Value, n_epochs: usize) -> Result<()> {
         if &self.identity != identity {
             let differing: Vec<&str> = identity
@@ -160,7 +162,7 @@ impl ClfState {
                 differing.join(", ")
             )));
         }
-        if self.epoch >= n_epochs {
+        if self.epoch > n_epochs {
             return Err(Error::Invalid(format!(
                 "{}: already trained for {} epochs; raise --epochs to continue",
                 path.display(),
