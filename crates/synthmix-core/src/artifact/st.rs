@@ -131,3 +131,16 @@ pub fn expect_kind(path: &Path, meta: &BTreeMap<String, String>, kinds: &[&str])
 pub fn meta_get<'m>(path: &Path, meta: &'m BTreeMap<String, String>, key: &str) -> Result<&'m str> {
     meta.get(key).map(String::as_str).ok_or_else(|| Error::format(path, format!("metadata key '{key}' is missing")))
 }
+
+/// A resume state's tensor as F32 values: refused (naming the file and the
+/// tensor) unless it is F32 and every value finite.
+pub fn finite_f32(path: &Path, name: &str, view: &safetensors::tensor::TensorView<'_>) -> Result<Vec<f32>> {
+    if view.dtype() != safetensors::Dtype::F32 {
+        return Err(Error::format(path, format!("tensor '{name}' is {:?}, expected F32", view.dtype())));
+    }
+    let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(Error::format(path, format!("tensor '{name}' holds NaN or infinite values")));
+    }
+    Ok(values)
+}

@@ -82,14 +82,7 @@ pub(super) fn read(path: &Path) -> Result<State> {
         adam: BTreeMap::new(),
     };
     for (name, view) in tensors.tensors() {
-        if view.dtype() != safetensors::Dtype::F32 {
-            return Err(Error::format(path, format!("tensor '{name}' is {:?}, expected F32", view.dtype())));
-        }
-        let values: Vec<f32> =
-            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        if values.iter().any(|v| !v.is_finite()) {
-            return Err(Error::format(path, format!("tensor '{name}' holds NaN or infinite values")));
-        }
+        let values = st::finite_f32(path, &name, &view)?;
         let (prefix, rest) =
             name.split_once('/').ok_or_else(|| Error::format(path, format!("unexpected tensor '{name}'")))?;
         let shape = view.shape().to_vec();
