@@ -24,16 +24,9 @@ fn tiny(root: &Path) -> String {
         ("clf_epochs", "1"),
         ("test_total", "200"),
     ];
-    let mut out = String::new();
-    for line in spec.lines() {
-        let key = line.split('=').next().unwrap_or("").trim();
-        match tiny.iter().find(|(k, _)| *k == key) {
-            Some((k, v)) => out.push_str(&format!("{k} = {v}\n")),
-            None => out.push_str(&format!("{line}\n")),
-        }
-    }
-    for (k, _) in tiny {
-        assert!(spec.lines().any(|l| l.trim_start().starts_with(&format!("{k} ="))), "cifar-quick.toml lost its {k}");
+    let mut out = spec;
+    for (k, v) in tiny {
+        out = common::set_field(&out, k, v, "cifar-quick.toml");
     }
     out.replace("{spec_dir}/paper-values.toml", &root.join("pipelines/paper-values.toml").display().to_string())
 }
