@@ -193,3 +193,27 @@ fn clone_candle(e: &candle_core::Error) -> candle_core::Error {
         other => candle_core::Error::Msg(other.to_string()),
     }
 }
+
+/// When a generator's training stops early, and what its FID compares
+/// against (`gan-train`, `dpm-train`).
+#[derive(Debug, Clone, Args)]
+pub struct StopArgs {
+    /// Stop at a quality target: recognition:R (the features network
+    /// recognises at least R of the generated images as their class) or
+    /// fid:F (FID at most F), checked whenever FID is measured
+    /// (--fid-every); --epochs is then the cap. Needs --features.
+    #[arg(long, value_name = "TARGET")]
+    pub until: Option<crate::train::stop::Until>,
+    /// The real images FID compares against: an image-set file or
+    /// DATASET:SPLIT, never a test split (default: the training set). Give
+    /// every generator of a study the same set to compare their FIDs.
+    #[arg(long, value_name = "SET", value_hint = clap::ValueHint::FilePath)]
+    pub fid_reference: Option<String>,
+}
+
+impl StopArgs {
+    /// The flag's file, where it names one, for the output-versus-input checks.
+    pub fn input(&self) -> Option<(&'static str, &std::path::Path)> {
+        self.fid_reference.as_deref().map(|r| ("--fid-reference", std::path::Path::new(r)))
+    }
+}

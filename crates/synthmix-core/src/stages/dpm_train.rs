@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, StopArgs};
 use crate::limits;
 use crate::model::diffusion::{Sampler, ScheduleKind};
 use crate::model::dpm_sample::SampleOptions;
@@ -88,6 +88,8 @@ pub struct Args {
     /// Continue from OUT-stem.optim.safetensors (exactly as if never stopped).
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    stop: StopArgs,
     /// Output generator checkpoint (.safetensors; the EMA weights).
     #[arg(long)]
     out: PathBuf,
@@ -137,12 +139,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         },
         resume: a.resume,
         out: a.out.clone(),
+        until: a.stop.until,
+        fid_reference: a.stop.fid_reference.clone(),
     };
     dpm::check_params(&params)?;
     let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
     if let Some(f) = &a.features {
         inputs.push(("--features", f.as_path()));
     }
+    inputs.extend(a.stop.input());
     let side = ["log.csv", "optim.safetensors"].map(|s| crate::artifact::sibling(&a.out, s));
     super::check_outputs(&a.common, &a.out, side.to_vec(), &inputs)?;
     let device = a.common.device()?;

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::gan::{sample_std, GRID_PER_CLASS};
 use super::optim::{Adam, AdamConfig};
 use super::probe::{self, Features};
+use super::stop::{self, Until};
 use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, DiffusionRecord, FidRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
@@ -64,6 +65,13 @@ pub struct DpmTrainParams {
     pub sample: SampleOptions,
     pub resume: bool,
     pub out: PathBuf,
+    /// Stop at the first measured epoch that meets this quality target
+    /// (`epochs` is then the cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Until>,
+    /// The real images FID compares against (default: the training set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid_reference: Option<String>,
 }
 
 /// One epoch's row of `STEM.log.csv`.
@@ -115,6 +123,8 @@ pub struct DpmTrainReport {
     pub epochs: Vec<DpmEpochLog>,
     pub resumed_from: Option<usize>,
     pub best_fid: Option<(usize, f64)>,
+    /// The epoch at which `--until` was met (training stopped there).
+    pub stopped_at: Option<usize>,
     pub train_images: usize,
     pub wall_time_s: f64,
 }
@@ -209,6 +219,7 @@ pub fn check_params(p: &DpmTrainParams) -> Result<()> {
     if !(0.0..1.0).contains(&p.ema_decay) {
         return Err(Error::Invalid(format!("--ema-decay {} must be in [0, 1)", p.ema_decay)));
     }
+    stop::check_flags(p.features.is_some(), p.until, p.fid_reference.as_deref())?;
     if p.features.is_some() && p.fid_samples < 2 {
         return Err(Error::Invalid(format!(
             "--fid-samples {} is too few for a covariance (at least 2)",
@@ -223,10 +234,15 @@ pub fn check_params(p: &DpmTrainParams) -> Result<()> {
 }
 
 fn identity(p: &DpmTrainParams, train_hash: &str, cfg: &UnetConfig) -> serde_json::Value {
-    serde_json::json!({
+    let mut id = serde_json::json!({
         "train": train_hash, "config": cfg, "batch_size": p.batch_size, "adam": p.adam, "seed": p.seed,
         "limit": p.limit, "label_dropout": p.label_dropout, "ema_decay": p.ema_decay,
-    })
+    });
+    // Only where given, so states saved before the flag existed still resume.
+    if let Some(r) = &p.fid_reference {
+        id["fid_reference"] = r.as_str().into();
+    }
+    id
 }
 
 fn meta(p: &DpmTrainParams, cfg: &UnetConfig, dataset: &str, epoch: usize, fid: Option<FidRecord>) -> CheckpointMeta {
@@ -273,20 +289,8 @@ fn resume(
         return Ok(fresh);
     }
     let s = state::read(&paths.state)?;
-    if &s.identity != ident {
-        let obj = ident.as_object().expect("object");
-        let diff: Vec<&str> =
-            obj.iter().filter(|(k, v)| s.identity.get(k.as_str()) != Some(v)).map(|(k, _)| k.as_str()).collect();
-        return Err(Error::Invalid(format!(
-            "{}: cannot --resume: the saved run differs in {} (start afresh without --resume, or use the same settings)",
-            paths.state.display(),
-            diff.join(", ")
-        )));
-    }
-    if s.epoch >= p.epochs {
-        let what = format!("already trained for {} epochs; raise --epochs to continue", s.epoch);
-        return Err(Error::Invalid(format!("{}: {what}", paths.state.display())));
-    }
+    let saved = stop::Saved { identity: &s.identity, epoch: s.epoch, log_csv: &s.log_csv };
+    stop::check_resume(&paths.state, &saved, ident, p.epochs, p.until)?;
     Checkpoint { meta: m.clone(), weights: s.weights }.load_into(&paths.state, &nets.vars)?;
     Checkpoint { meta: m, weights: s.ema }.load_into(&paths.state, &nets.ema_vars)?;
     nets.opt.load_state(&s.adam, s.step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
@@ -365,10 +369,11 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
     let dataset = full.meta.dataset.clone();
     let Start { epoch: start, mut csv, mut best } =
         resume(p, &paths, &ident, meta(p, &cfg, &dataset, 0, None), &mut nets, &mut prov)?;
+    let reference = probe::reference_set(p.fid_reference.as_deref(), &set, data_opts, &mut prov)?;
     let features = probe::load_features(
         p.features.as_deref(),
         (p.fid_samples, p.seed),
-        (&p.train, &set, &dataset),
+        (&p.train, &reference, &dataset),
         &mut prov,
         device,
     )?;
@@ -382,16 +387,18 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
     let sched = Schedule::new(cfg.schedule);
     let mut order: Vec<usize> = (0..set.len()).collect();
     let mut logs = Vec::new();
+    let mut stopped_at = None;
     for epoch in start + 1..=p.epochs {
         let t0 = Instant::now();
         let loss = train_epoch(&mut nets, &set, &mut order, p, &sched, epoch, device)?;
         let train_time = t0.elapsed().as_secs_f64();
-        let due = epoch % p.checkpoint_every == 0 || epoch == p.epochs;
         let fid_due = epoch % p.fid_every == 0 || epoch == p.epochs;
         let quality = match &features {
             Some(f) if fid_due => Some(measure(&nets.ema, f, &probes, p, device)?),
             _ => None,
         };
+        let reached = p.until.zip(quality).is_some_and(|(u, (f, r))| u.reached(f, r));
+        let due = epoch % p.checkpoint_every == 0 || epoch == p.epochs || reached;
         let grid_px = if due { Some(draw(&nets.ema, &probes.grid, "grid-noise", p, device)?) } else { None };
         let e = DpmEpochLog {
             epoch,
@@ -422,8 +429,14 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
         }
         crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
         logs.push(e);
+        if reached {
+            stopped_at = Some(epoch);
+            break;
+        }
     }
-    finish_provenance(&mut prov, &paths, logs.last().expect("at least one epoch"), best)?;
+    let last = logs.last().expect("at least one epoch");
+    let until_reached = stop::report(p.until, stopped_at, p.epochs, last.fid.zip(last.recognition));
+    finish_provenance(&mut prov, &paths, last, best, until_reached)?;
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&p.out), &prov)?;
     let resumed_from = (start > 0).then_some(start);
@@ -431,6 +444,7 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
         epochs: logs,
         resumed_from,
         best_fid: best,
+        stopped_at,
         train_images: set.len(),
         wall_time_s: prov.wall_time_s,
     })
@@ -471,6 +485,7 @@ fn finish_provenance(
     paths: &DpmPaths,
     last: &DpmEpochLog,
     best: Option<(usize, f64)>,
+    until_reached: Option<f64>,
 ) -> Result<()> {
     prov.output_file("generator", &paths.generator)?;
     prov.output_file("state", &paths.state)?;
@@ -480,6 +495,8 @@ fn finish_provenance(
         ("fid", last.fid),
         ("recognition", last.recognition),
         ("images_per_s", Some(last.images_per_s)),
+        ("epochs_trained", Some(last.epoch as f64)),
+        ("until_reached", until_reached),
     ];
     for (k, v) in metrics {
         if let Some(v) = v {

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use super::optim::{Adam, AdamConfig};
 use super::probe::{self, Features};
+use super::stop::{self, Until};
 use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, FidRecord, GanRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::artifact::st;
@@ -130,6 +131,13 @@ pub struct GanTrainParams {
     /// The conv layers' CPU kernels (dcgan; recorded in the config).
     #[serde(default, skip_serializing_if = "ConvAlgorithm::is_default")]
     pub conv: ConvAlgorithm,
+    /// Stop at the first measured epoch that meets this quality target
+    /// (`epochs` is then the cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Until>,
+    /// The real images FID compares against (default: the training set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid_reference: Option<String>,
 }
 
 fn one() -> usize {
@@ -186,6 +194,8 @@ pub struct GanTrainReport {
     pub resumed_from: Option<usize>,
     /// Lowest FID seen and its epoch.
     pub best_fid: Option<(usize, f64)>,
+    /// The epoch at which `--until` was met (training stopped there).
+    pub stopped_at: Option<usize>,
     pub train_images: usize,
     pub wall_time_s: f64,
 }
@@ -343,7 +353,7 @@ fn read_state(path: &Path) -> Result<State> {
 
 /// The parameters that decide the weights: a `--resume` must match them.
 fn identity(params: &GanTrainParams, train_hash: &str, config: &GanConfig) -> serde_json::Value {
-    serde_json::json!({
+    let mut id = serde_json::json!({
         "train": train_hash,
         "arch": params.arch.name(),
         "config": config,
@@ -352,7 +362,12 @@ fn identity(params: &GanTrainParams, train_hash: &str, config: &GanConfig) -> se
         "adam_g": params.adam_g,
         "seed": params.seed,
         "limit": params.limit,
-    })
+    });
+    // Only where given, so states saved before the flag existed still resume.
+    if let Some(r) = &params.fid_reference {
+        id["fid_reference"] = r.as_str().into();
+    }
+    id
 }
 
 /// What both checkpoints record about the run (and the epoch's FID, if measured).
@@ -453,6 +468,7 @@ fn check_params(params: &GanTrainParams) -> Result<()> {
             params.fid_samples
         )));
     }
+    stop::check_flags(params.features.is_some(), params.until, params.fid_reference.as_deref())?;
     if params.keep == Keep::BestFid && params.features.is_none() {
         return Err(Error::Invalid(
             "--keep best-fid needs --features (a classifier checkpoint to compute FID with)".into(),
@@ -502,27 +518,8 @@ fn resume(
         return Ok(Start { note: Some(note), ..fresh });
     }
     let s = read_state(&paths.state)?;
-    if &s.identity != ident {
-        let differing: Vec<String> = ident
-            .as_object()
-            .expect("object")
-            .iter()
-            .filter(|(key, v)| s.identity.get(key.as_str()) != Some(v))
-            .map(|(key, _)| key.clone())
-            .collect();
-        return Err(Error::Invalid(format!(
-            "{}: cannot --resume: the saved run differs in {} (start afresh without --resume, or use the same settings)",
-            paths.state.display(),
-            differing.join(", ")
-        )));
-    }
-    if s.epoch >= params.epochs {
-        return Err(Error::Invalid(format!(
-            "{}: already trained for {} epochs; raise --epochs to continue",
-            paths.state.display(),
-            s.epoch
-        )));
-    }
+    let saved = stop::Saved { identity: &s.identity, epoch: s.epoch, log_csv: &s.log_csv };
+    stop::check_resume(&paths.state, &saved, ident, params.epochs, params.until)?;
     Checkpoint { meta: meta.clone(), weights: s.g_weights }.load_into(&paths.state, &nets.g_vars)?;
     Checkpoint { meta, weights: s.d_weights }.load_into(&paths.state, &nets.d_vars)?;
     nets.opt_g.load_state(&s.g_adam, s.g_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
@@ -641,17 +638,18 @@ struct Checkpointing<'a> {
 }
 
 impl Checkpointing<'_> {
-    /// Whether `epoch` writes the full run state (and the grid).
-    fn due(&self, epoch: usize) -> bool {
-        epoch % self.params.checkpoint_every == 0 || epoch == self.params.epochs
+    /// Whether `epoch` writes the full run state (and the grid): every
+    /// `--checkpoint-every` epochs and at the `last` (the cap, or `--until` met).
+    fn due(&self, epoch: usize, last: bool) -> bool {
+        epoch % self.params.checkpoint_every == 0 || last
     }
 
     /// Writes the generator, as --keep says: every checkpoint epoch, or each
     /// time the FID improves.
-    fn generator(&self, nets: &Nets, epoch: usize, record: &GanRecord, improved: bool) -> Result<()> {
+    fn generator(&self, nets: &Nets, (epoch, last): (usize, bool), record: &GanRecord, improved: bool) -> Result<()> {
         let keep = match self.params.keep {
             Keep::BestFid => improved,
-            Keep::Last => self.due(epoch),
+            Keep::Last => self.due(epoch, last),
         };
         if keep {
             let meta = gen_meta(self.config, "generator", self.dataset, epoch, record);
@@ -720,6 +718,7 @@ fn finish_provenance(
     paths: &GanPaths,
     last: &GanEpochLog,
     best: Option<(usize, f64)>,
+    until_reached: Option<f64>,
 ) -> Result<()> {
     prov.output_file("generator", &paths.generator)?;
     prov.output_file("discriminator", &paths.discriminator)?;
@@ -731,6 +730,8 @@ fn finish_provenance(
         ("fid", last.fid),
         ("recognition", last.recognition),
         ("images_per_s", Some(last.images_per_s)),
+        ("epochs_trained", Some(last.epoch as f64)),
+        ("until_reached", until_reached),
     ] {
         if let Some(v) = v {
             prov.metrics.push((k.into(), v));
@@ -769,10 +770,11 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
     let resume_meta = gen_meta(&config, "generator", &dataset, 0, &gan_record(params, None));
     let Start { epoch: start_epoch, mut csv, mut best, note } =
         resume(params, &paths, &ident, resume_meta, &mut nets, &mut prov)?;
+    let reference = probe::reference_set(params.fid_reference.as_deref(), &train_set, data_opts, &mut prov)?;
     let features = probe::load_features(
         params.features.as_deref(),
         (params.fid_samples, params.seed),
-        (&params.train, &train_set, &dataset),
+        (&params.train, &reference, &dataset),
         &mut prov,
         device,
     )?;
@@ -791,6 +793,7 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
     let mut logs = Vec::new();
     let mut order: Vec<usize> = (0..train_set.len()).collect();
     let mut last_checkpoint = start_epoch;
+    let mut stopped_at = None;
     for epoch in start_epoch + 1..=params.epochs {
         let t0 = Instant::now();
         let kept = match last_checkpoint {
@@ -823,6 +826,8 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
         };
         e.log();
         check_collapse(params, epoch, std, &kept)?;
+        let reached = params.until.zip(quality).is_some_and(|(u, (f, r))| u.reached(f, r));
+        let last = reached || epoch == params.epochs;
         csv.push_str(&e.csv_row());
         let fid_record = probe::fid_record(features.as_ref(), quality, params.fid_samples);
         let record = gan_record(params, fid_record);
@@ -834,8 +839,8 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
         if improved {
             best = e.fid.map(|f| (epoch, f));
         }
-        saver.generator(&nets, epoch, &record, improved)?;
-        if saver.due(epoch) {
+        saver.generator(&nets, (epoch, last), &record, improved)?;
+        if saver.due(epoch, last) {
             let grid = probes.set(grid_px, &probes.grid_labels, &config)?;
             saver.state(&nets, &e, &record, (&csv, best), &grid)?;
             last_checkpoint = epoch;
@@ -844,14 +849,22 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
         // written (a full disk leaves no log of a lost generator).
         crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
         logs.push(e);
+        if reached {
+            stopped_at = Some(epoch);
+            break;
+        }
     }
-    finish_provenance(&mut prov, &paths, logs.last().expect("at least one epoch"), best)?;
+    let last = logs.last().expect("at least one epoch");
+    let quality = last.fid.zip(last.recognition);
+    let until_reached = stop::report(params.until, stopped_at, params.epochs, quality);
+    finish_provenance(&mut prov, &paths, last, best, until_reached)?;
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&params.out), &prov)?;
     Ok(GanTrainReport {
         epochs: logs,
         resumed_from: (start_epoch > 0).then_some(start_epoch),
         best_fid: best,
+        stopped_at,
         train_images: train_set.len(),
         wall_time_s: prov.wall_time_s,
     })

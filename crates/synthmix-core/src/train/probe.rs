@@ -9,7 +9,7 @@ use candle_core::Device;
 
 use crate::artifact::checkpoint::FidRecord;
 use crate::artifact::provenance::Provenance;
-use crate::data::{self, ImageSet, ImageShape, SetMeta};
+use crate::data::{self, DataOptions, ImageSet, ImageShape, SetMeta};
 use crate::error::{Error, Result};
 use crate::metrics::fid::{self, Extracted, FeatureNet};
 
@@ -54,6 +54,45 @@ pub fn load_features(
     let real = train_set.select(&real_idx);
     let extracted = net.extract(&real, 500)?;
     Ok(Some((net, extracted, real.labels)))
+}
+
+/// The real images an FID compares against: `--fid-reference` (an image-set
+/// file or DATASET:SPLIT; the same one for every generator of a study makes
+/// their FIDs comparable) or, without it, the training set. Never a test
+/// split: a quality target met on the test set would tune on it.
+pub fn reference_set(
+    reference: Option<&str>,
+    train_set: &ImageSet,
+    data_opts: &DataOptions,
+    prov: &mut Provenance,
+) -> Result<ImageSet> {
+    let Some(name) = reference else {
+        return Ok(train_set.clone());
+    };
+    let set = data::load_set(name, data_opts)?;
+    let problem = if set.meta.split == "test" {
+        Some("is a test split; give a held-out part of the training data (never the test set)".to_string())
+    } else if set.meta.dataset != train_set.meta.dataset {
+        Some(format!("is {}, the training set {}", set.meta.dataset, train_set.meta.dataset))
+    } else if set.shape != train_set.shape || set.num_classes != train_set.num_classes {
+        Some(format!(
+            "holds {} images of {} classes, the training set {} of {}",
+            set.shape, set.num_classes, train_set.shape, train_set.num_classes
+        ))
+    } else if set.is_empty() {
+        Some("holds no images".to_string())
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        return Err(Error::Invalid(format!("--fid-reference {name}: {p}")));
+    }
+    prov.inputs.push(crate::artifact::provenance::FileRecord {
+        role: "fid-reference".into(),
+        path: name.to_string(),
+        blake3: set.content_hash()?,
+    });
+    Ok(set)
 }
 
 /// FID and recognition of generated pixels `px` of `labels`.
