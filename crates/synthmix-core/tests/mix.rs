@@ -91,3 +91,31 @@ fn too_small_a_source_names_the_class_and_counts() {
         assert!(bad.parse::<Ratio>().unwrap_err().to_string().contains("is not O:S"), "{bad}");
     }
 }
+
+/// An all-real draw (O:0) needs no --synthetic: the bytes equal those of the
+/// old spelling that named the real set twice, loaded once instead of twice;
+/// every mode that draws synthetic images still refuses to run without one.
+#[test]
+fn an_all_real_ratio_needs_no_synthetic_set_and_writes_the_same_bytes() {
+    let opts = DataOptions::new(common_data::shared_data());
+    let t = tempfile::tempdir().unwrap();
+    let params = |synthetic: &str, ratio: &str, out: &str| mix::MixParams {
+        real: "mnist:test".into(),
+        synthetic: synthetic.into(),
+        ratio: Some(ratio.parse().unwrap()),
+        mode: None,
+        total: Some(300),
+        all_real: false,
+        mark_synthetic: false,
+        balance: Balance::Stratified,
+        seed: 4,
+        out: t.path().join(out),
+    };
+    mix::run(&params("", "1:0", "alone.safetensors"), &opts).unwrap();
+    mix::run(&params("mnist:test", "1:0", "twice.safetensors"), &opts).unwrap();
+    let read = |name: &str| std::fs::read(t.path().join(name)).unwrap();
+    assert_eq!(read("alone.safetensors"), read("twice.safetensors"));
+    let e = mix::run(&params("", "1:1", "no.safetensors"), &opts).unwrap_err().to_string();
+    assert!(e.contains("--synthetic is required"), "{e}");
+    assert!(!t.path().join("no.safetensors").exists());
+}

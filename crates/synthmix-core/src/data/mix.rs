@@ -322,11 +322,18 @@ pub fn all_real_total(real_len: usize, ratio: Ratio) -> Result<usize> {
 pub fn run(params: &MixParams, opts: &DataOptions) -> Result<(ImageSet, MixManifest)> {
     let started = std::time::Instant::now();
     let mode = params.mode()?;
+    let no_synthetic = matches!(mode, MixMode::Ratio(r) if r.synthetic == 0) || matches!(mode, MixMode::Subset(_));
+    if params.synthetic.is_empty() && !no_synthetic {
+        return Err(Error::Invalid("--synthetic is required (all but --subset and a ratio O:0 draw from it)".into()));
+    }
     let real = load_set(&params.real, opts)?;
     let mut prov = Provenance::start("mix-build", params, Some(params.seed))?;
     prov.inputs.push(FileRecord { role: "real".into(), path: params.real.clone(), blake3: real.content_hash()? });
     let synthetic = match mode {
         MixMode::Subset(_) => None,
+        // O:0 draws nothing synthetic: without --synthetic the real set
+        // stands in (a test set or an all-real mix costs one load, not two).
+        MixMode::Ratio(r) if r.synthetic == 0 && params.synthetic.is_empty() => Some(real.clone()),
         _ => {
             let s = load_set(&params.synthetic, opts)?;
             let h = s.content_hash()?;

@@ -20,8 +20,9 @@ pub struct Args {
     /// Real set: an image-set file or DATASET:SPLIT (e.g. mnist:train).
     #[arg(long, value_hint = clap::ValueHint::FilePath)]
     real: String,
-    /// Synthetic set (from synth-sample); not with --subset.
-    #[arg(long, required_unless_present = "subset", conflicts_with = "subset", value_hint = clap::ValueHint::FilePath)]
+    /// Synthetic set (from synth-sample); not with --subset, and not needed
+    /// for a ratio O:0 (an all-real draw, e.g. a stratified test subset).
+    #[arg(long, conflicts_with = "subset", value_hint = clap::ValueHint::FilePath)]
     synthetic: Option<String>,
     /// Original:Synthetic ratio, e.g. 1:1, 5:1, 1:2; 1:0 and 0:1 for pure sets.
     #[arg(long, required_unless_present_any = ["fill", "subset"], conflicts_with_all = ["fill", "subset"])]

@@ -236,12 +236,16 @@ pub(super) fn fog(img: &Img, s: usize, r: &mut rng::Rng) -> [u8; PIXELS] {
 /// normalised to [0, 1]; numpy's `roll`s become wrapped indices, and each
 /// step draws its uniforms as one row-major array, as numpy does.
 pub(crate) fn plasma_fractal(size: usize, decay: f64, r: &mut rng::Rng) -> Vec<f64> {
+    // As the reference requires; it also makes every wrap a mask, not a
+    // division (six per cell: most of the fog's time).
+    assert!(size.is_power_of_two(), "plasma_fractal: map size {size} is not a power of two");
     let mut m = vec![0.0; size * size];
     let mut step = size;
     let mut wibble = 100.0f64;
     while step >= 2 {
         let (n, half) = (size / step, step / 2);
-        let at = |i: usize, j: usize| ((i % n) * step) * size + (j % n) * step;
+        let wrap = n - 1;
+        let at = |i: usize, j: usize| ((i & wrap) * step) * size + (j & wrap) * step;
         let mut noise = |sum: f64| sum / 4.0 + wibble * r.gen_range(-wibble..wibble);
         // Squares: the centre of each square from its four corners.
         for i in 0..n {
