@@ -15,11 +15,15 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use rand::Rng;
 use synthmix_core::data::ImageShape;
+use synthmix_core::model::diffusion::{self, Schedule};
+use synthmix_core::model::dpm_sample;
 use synthmix_core::model::gan::{self, GanArch, GanConfig};
+use synthmix_core::model::unet::{self, UnetConfig};
 use synthmix_core::model::{self, ClassifierArch, ClassifierConfig};
 use synthmix_core::ops::ConvAlgorithm;
 use synthmix_core::rng;
 use synthmix_core::train::classifier::train_step;
+use synthmix_core::train::dpm::{self, DpmNets};
 use synthmix_core::train::gan::{self as gan_train, GanNets, GanPreset};
 use synthmix_core::train::optim::{Adam, AdamConfig};
 
@@ -48,6 +52,8 @@ fn parse_opts() -> Opts {
             "dcgan-train",
             "dcgan-train+winograd",
             "gan-sample",
+            "unet-train",
+            "ddim-sample",
         ]
         .map(String::from)
         .to_vec(),
@@ -160,6 +166,44 @@ fn run_gan_workload(o: &Opts, arch: GanArch, conv: ConvAlgorithm, train: bool) -
     }
 }
 
+/// The diffusion model (dpm-train's grey default U-Net): one training step
+/// at batch 64 with its EMA update, as dpm-train runs it, or one guided DDIM
+/// step for 250 images (the U-Net on their conditional and null-class
+/// copies at once), as synth-sample and dpm-train's probes draw them.
+fn run_dpm_workload(o: &Opts, train: bool) -> (f64, u64) {
+    let cfg = UnetConfig::new(ImageShape { c: 1, h: 28, w: 28 }, 10);
+    let flops = cfg.forward_flops();
+    let (net, vars) = unet::new_unet(&cfg, 0, &Device::Cpu).unwrap();
+    let mut r = rng::stream(5, "bench");
+    let batch = if train { 64 } else { 250 };
+    let p = cfg.image.pixels();
+    let x: Vec<f32> = (0..batch * p).map(|_| r.gen::<f32>() * 2.0 - 1.0).collect();
+    let labels: Vec<u8> = (0..batch).map(|i| (i % 10) as u8).collect();
+    if train {
+        let x0 = Tensor::from_vec(x, (batch, 1, 28, 28), &Device::Cpu).unwrap();
+        let (ema, ema_vars) = unet::new_unet(&cfg, 0, &Device::Cpu).unwrap();
+        let opt = Adam::from_varmap(&vars, AdamConfig::new(2e-4));
+        let mut nets = DpmNets { net, vars, ema, ema_vars, opt };
+        let sched = Schedule::new(cfg.schedule);
+        let rate = measure(o, batch, || {
+            dpm::train_step(&mut nets, &x0, &labels, &sched, 0.1, &mut r).unwrap();
+            dpm::ema_update(&nets.ema_vars, &nets.vars, 0.999).unwrap();
+        });
+        (rate, 3 * flops)
+    } else {
+        let ts = vec![500; batch];
+        let mut xs = x;
+        let rate = measure(o, batch, || {
+            let xt = Tensor::from_slice(&xs, (batch, 1, 28, 28), &Device::Cpu).unwrap();
+            let eps = dpm_sample::guided_eps(&net, &xt, &ts, &labels, 1.0).unwrap();
+            for (xi, ei) in xs.chunks_mut(p).zip(eps.chunks(p)) {
+                diffusion::ddim_step(xi, ei, 0.5, 0.52);
+            }
+        });
+        (rate, 2 * flops)
+    }
+}
+
 /// A workload's PyTorch counterpart: `NAME+winograd` is NAME with our
 /// Winograd kernels (`clf-train --conv-algorithm winograd`), the same model.
 fn base_name(workload: &str) -> &str {
@@ -174,6 +218,8 @@ fn run_workload(o: &Opts, name: &str) -> Option<(f64, u64)> {
         "cgan-train" => return Some(run_gan_workload(o, GanArch::Mlp, conv, true)),
         "dcgan-train" => return Some(run_gan_workload(o, GanArch::Dcgan, conv, true)),
         "gan-sample" => return Some(run_gan_workload(o, GanArch::Mlp, conv, false)),
+        "unet-train" => return Some(run_dpm_workload(o, true)),
+        "ddim-sample" => return Some(run_dpm_workload(o, false)),
         "simple-cnn-train" => (ClassifierArch::SimpleCnn, true),
         "deep-cnn-train" => (ClassifierArch::DeepCnn, true),
         "simple-cnn-infer" => (ClassifierArch::SimpleCnn, false),

@@ -199,6 +199,97 @@ class DcDiscriminator(nn.Module):
         return self.fc1(phi) + (phi * self.label_emb(labels)).sum(dim=1, keepdim=True)
 
 
+class ResBlock(nn.Module):
+    """GroupNorm, SiLU, conv3x3; + Linear(embedding) per channel; GroupNorm,
+    SiLU, conv3x3; + the input (a 1x1 conv where the widths differ)."""
+
+    def __init__(self, c_in, c_out, emb, groups):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, c_in, eps=1e-5)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.emb = nn.Linear(emb, c_out)
+        self.norm2 = nn.GroupNorm(groups, c_out, eps=1e-5)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else None
+
+    def forward(self, x, emb_act):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.emb(emb_act)[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
+        return (self.skip(x) if self.skip is not None else x) + h
+
+
+class Attention(nn.Module):
+    """Single-head self-attention over the pixels of the lowest level."""
+
+    def __init__(self, c, groups):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, c, eps=1e-5)
+        self.qkv = nn.Linear(c, 3 * c)
+        self.proj = nn.Linear(c, c)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        t = self.norm(x).reshape(n, c, h * w).transpose(1, 2)
+        q, k, v = self.qkv(t).chunk(3, dim=2)
+        a = torch.softmax(q @ k.transpose(1, 2) / c**0.5, dim=-1) @ v
+        return x + self.proj(a).transpose(1, 2).reshape(n, c, h, w)
+
+
+class Unet(nn.Module):
+    """synthmix's class-conditional U-Net (model/unet.rs) at its defaults
+    for 28x28 grey images: base 32, level widths x(1,2,2), one residual block
+    per level and side, attention at the lowest level, time MLP base->4base->
+    4base, a class embedding with a null row (classifier-free guidance),
+    average-pool + conv down, nearest + conv up, concatenated skips."""
+
+    def __init__(self, c=1, base=32, mults=(1, 2, 2), groups=8, classes=NUM_CLASSES):
+        super().__init__()
+        e = 4 * base
+        self.base = base
+        self.time1, self.time2 = nn.Linear(base, e), nn.Linear(e, e)
+        self.class_emb = nn.Embedding(classes + 1, e)
+        self.conv_in = nn.Conv2d(c, base, 3, padding=1)
+        widths = [base * m for m in mults]
+        self.down, self.down_step, prev = nn.ModuleList(), nn.ModuleList(), base
+        for i, w in enumerate(widths):
+            self.down.append(ResBlock(prev, w, e, groups))
+            last = i + 1 == len(widths)
+            self.down_step.append(nn.Identity() if last else nn.Conv2d(w, w, 3, padding=1))
+            prev = w
+        self.mid1, self.attn = ResBlock(prev, prev, e, groups), Attention(prev, groups)
+        self.mid2 = ResBlock(prev, prev, e, groups)
+        self.up, self.up_step = nn.ModuleList(), nn.ModuleList()
+        for i, w in reversed(list(enumerate(widths))):
+            self.up.append(ResBlock(prev + w, w, e, groups))
+            self.up_step.append(nn.Conv2d(w, w, 3, padding=1) if i > 0 else nn.Identity())
+            prev = w
+        self.out_norm = nn.GroupNorm(groups, base, eps=1e-5)
+        self.conv_out = nn.Conv2d(base, c, 3, padding=1)
+
+    def time_embedding(self, t):
+        half = self.base // 2
+        f = torch.exp(-torch.log(torch.tensor(10000.0)) * torch.arange(half) / half)
+        a = t.float()[:, None] * f[None, :]
+        return torch.cat([torch.cos(a), torch.sin(a)], dim=1)
+
+    def forward(self, x, t, y):
+        emb = self.time2(F.silu(self.time1(self.time_embedding(t))))
+        emb = F.silu(emb + self.class_emb(y))
+        h, skips = self.conv_in(x), []
+        for block, step in zip(self.down, self.down_step):
+            h = block(h, emb)
+            skips.append(h)
+            if not isinstance(step, nn.Identity):
+                h = step(F.avg_pool2d(h, 2))
+        h = self.mid2(self.attn(self.mid1(h, emb)), emb)
+        for block, step in zip(self.up, self.up_step):
+            h = block(torch.cat([h, skips.pop()], dim=1), emb)
+            if not isinstance(step, nn.Identity):
+                h = step(F.interpolate(h, scale_factor=2, mode="nearest"))
+        return self.conv_out(F.silu(self.out_norm(h)))
+
+
 # ---------------------------------------------------------------------------
 # FLOP counting
 # ---------------------------------------------------------------------------
@@ -340,6 +431,64 @@ def build_gan_sample(batch):
     return step, batch, flops
 
 
+def unet_flops(model):
+    return forward_flops_per_image(
+        model, torch.zeros(1, *IMG_SHAPE_MNIST), torch.zeros(1, dtype=torch.long),
+        torch.zeros(1, dtype=torch.long))
+
+
+def build_unet_train(batch):
+    """One dpm-train step: t ~ U{0..999}, labels dropped to the null class
+    with p 0.1, x_t from the cosine schedule, MSE on eps, Adam, then the EMA
+    update of a second copy (decay 0.999)."""
+    model, ema = Unet(), Unet()
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+    x0 = torch.rand(batch, *IMG_SHAPE_MNIST) * 2.0 - 1.0
+    labels = torch.randint(0, NUM_CLASSES, (batch,))
+    s = torch.arange(1001, dtype=torch.float64) / 1000
+    f = torch.cos((s + 0.008) / 1.008 * torch.pi / 2) ** 2
+    alpha_bar = (f[1:] / f[0]).clamp(max=0.9999).float()
+
+    def step():
+        t = torch.randint(0, 1000, (batch,))
+        y = torch.where(torch.rand(batch) < 0.1, NUM_CLASSES, labels)
+        eps = torch.randn_like(x0)
+        ab = alpha_bar[t][:, None, None, None]
+        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(xt, t, y), eps)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for pe, pl in zip(ema.parameters(), model.parameters()):
+                pe.mul_(0.999).add_(pl, alpha=0.001)
+
+    return step, batch, TRAIN_FLOPS_FACTOR * unet_flops(model)
+
+
+def build_ddim_sample(batch):
+    """One guided DDIM step per image: the U-Net on the conditional and the
+    null-class copy of the batch at once, eps = (1+w) eps(y) - w eps(null),
+    then the deterministic update (images/s = images advanced one step)."""
+    model = Unet()
+    model.eval()
+    x = torch.randn(batch, *IMG_SHAPE_MNIST)
+    labels = torch.arange(batch) % NUM_CLASSES
+    y2 = torch.cat([labels, torch.full((batch,), NUM_CLASSES)])
+    t2 = torch.full((2 * batch,), 500)
+    ab, ab_prev, w = 0.5, 0.52, 1.0
+
+    def step():
+        with torch.inference_mode():
+            e = model(torch.cat([x, x]), t2, y2)
+            eps = (1 + w) * e[:batch] - w * e[batch:]
+            x0 = (x - (1 - ab) ** 0.5 * eps) / ab**0.5
+            x0.clamp(-1, 1) * ab_prev**0.5 + (1 - ab_prev) ** 0.5 * eps
+
+    return step, batch, 2 * unet_flops(model)
+
+
 def workload_table(args):
     """Name -> zero-arg builder. Builders are called lazily so that only the
     selected workloads allocate memory."""
@@ -361,6 +510,8 @@ def workload_table(args):
             args.gan_batch, DcGenerator, DcDiscriminator, IMG_SHAPE_CIFAR
         ),
         "gan-sample": lambda: build_gan_sample(args.sample_batch),
+        "unet-train": lambda: build_unet_train(args.train_batch),
+        "ddim-sample": lambda: build_ddim_sample(args.dpm_sample_batch),
     }
 
 
@@ -372,6 +523,8 @@ ALL_WORKLOADS = [
     "cgan-train",
     "dcgan-train",
     "gan-sample",
+    "unet-train",
+    "ddim-sample",
 ]
 
 
@@ -483,7 +636,7 @@ def parse_args(argv):
         "--train-batch",
         type=int,
         default=64,
-        help="batch size of simple-cnn-train and deep-cnn-train",
+        help="batch size of simple-cnn-train, deep-cnn-train and unet-train",
     )
     p.add_argument(
         "--infer-batch",
@@ -502,6 +655,13 @@ def parse_args(argv):
         type=int,
         default=1000,
         help="batch size of gan-sample (generator forward only)",
+    )
+    p.add_argument(
+        "--dpm-sample-batch",
+        type=int,
+        default=250,
+        help="images per guided DDIM step of ddim-sample (the U-Net runs on "
+        "twice as many: conditional and null class), as dpm-train draws them",
     )
     p.add_argument(
         "--seed", type=int, default=0, help="seed passed to torch.manual_seed"
@@ -523,7 +683,7 @@ def parse_args(argv):
         )
     args.workload_list = names
     for flag in ("threads", "windows", "train_batch", "infer_batch",
-                 "gan_batch", "sample_batch"):
+                 "gan_batch", "sample_batch", "dpm_sample_batch"):
         if getattr(args, flag) < 1:
             p.error("--%s must be >= 1" % flag.replace("_", "-"))
     if args.seconds <= 0 or args.warmup < 0:

@@ -240,7 +240,8 @@ def evaluate(a, ph):
 def params(a, ph):
     """Parameter counts of every model, for the caller's check against ours."""
     counts = {k: n_params(c()) for k, c in ARCHS.items()}
-    counts.update(generator=n_params(bp.Generator()), discriminator=n_params(bp.Discriminator()))
+    counts.update(generator=n_params(bp.Generator()), discriminator=n_params(bp.Discriminator()),
+                  unet=n_params(bp.Unet()))
     return 0, counts
 
 

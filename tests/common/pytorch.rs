@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use candle_core::{Device, Var};
 use synthmix_core::data::ImageShape;
 use synthmix_core::model::gan::{self, GanArch, GanConfig};
+use synthmix_core::model::unet::{self, UnetConfig};
 use synthmix_core::model::{self, ClassifierArch, ClassifierConfig};
 
 /// The interpreter for the Python side: env `SYNTHMIX_PYTHON`, else
@@ -30,5 +31,8 @@ pub fn our_param_counts() -> BTreeMap<String, u64> {
     let (_, g, _, d) = gan::new_gan(&cfg, 0, &Device::Cpu).unwrap();
     m.insert("generator".into(), count(g.all_vars()));
     m.insert("discriminator".into(), count(d.all_vars()));
+    let cfg = UnetConfig::new(ImageShape { c: 1, h: 28, w: 28 }, 10);
+    let (_, vars) = unet::new_unet(&cfg, 0, &Device::Cpu).unwrap();
+    m.insert("unet".into(), count(vars.all_vars()));
     m
 }

@@ -115,6 +115,48 @@ impl UnetConfig {
         }
         Ok(())
     }
+
+    /// FLOPs of one forward pass for one image, counting convolutions and
+    /// linear layers as 2 × multiply-adds (as `just bench`'s PyTorch side
+    /// counts them: norms, activations, pooling and attention's products left out).
+    pub fn forward_flops(&self) -> u64 {
+        let e = self.emb_dim();
+        let conv = |(h, w): (usize, usize), cin: usize, cout: usize, k: usize| 2 * h * w * cout * cin * k * k;
+        let res = |hw: (usize, usize), cin: usize, cout: usize| {
+            let skip = if cin == cout { 0 } else { conv(hw, cin, cout, 1) };
+            conv(hw, cin, cout, 3) + 2 * e * cout + conv(hw, cout, cout, 3) + skip
+        };
+        let (widths, top) = (self.widths(), (self.image.h, self.image.w));
+        let mut f = 2 * self.base * e + 2 * e * e + conv(top, self.image.c, self.base, 3);
+        let (mut hw, mut prev) = (top, self.base);
+        let mut sizes = Vec::new();
+        for (i, &w) in widths.iter().enumerate() {
+            for j in 0..self.res_blocks {
+                f += res(hw, if j == 0 { prev } else { w }, w);
+            }
+            sizes.push(hw);
+            if i + 1 < widths.len() {
+                hw = (hw.0 / 2, hw.1 / 2);
+                f += conv(hw, w, w, 3);
+            }
+            prev = w;
+        }
+        f += 2 * res(hw, prev, prev);
+        if self.attention {
+            f += 2 * hw.0 * hw.1 * prev * 4 * prev;
+        }
+        for (i, &w) in widths.iter().enumerate().rev() {
+            for j in 0..self.res_blocks {
+                f += res(hw, if j == 0 { prev + w } else { w }, w);
+            }
+            if i > 0 {
+                hw = sizes[i - 1];
+                f += conv(hw, w, w, 3);
+            }
+            prev = w;
+        }
+        (f + conv(top, self.base, self.image.c, 3)) as u64
+    }
 }
 
 /// Sinusoidal embedding `[cos(t·f_i), sin(t·f_i)]`, `f_i = 10000^(−i/half)`,

@@ -155,3 +155,14 @@ fn sampling_is_deterministic_by_seed_and_independent_of_batch() {
     let bad = SampleOptions { sampler: diffusion::Sampler::Ddim, steps: 0, guidance: 0.0, sigma: 1.0 };
     assert!(dpm_sample::generate(&net, &labels, &mut rng::stream(0, "s"), 2, &bad, &dev).is_err());
 }
+
+/// The bench's FLOP count equals the PyTorch reference's hook count
+/// (scripts/bench_pytorch.py's `Unet`, values printed by it), for the grey
+/// default and for CIFAR-10's RGB default.
+#[test]
+fn forward_flops_match_the_pytorch_count() {
+    let grey = UnetConfig::new(ImageShape { c: 1, h: 28, w: 28 }, 10);
+    assert_eq!(grey.forward_flops(), 276_023_296);
+    let rgb = UnetConfig::new(ImageShape { c: 3, h: 32, w: 32 }, 10);
+    assert_eq!(rgb.forward_flops(), 1_444_249_600);
+}
