@@ -7,6 +7,7 @@
 
 pub mod durations;
 pub mod schedule;
+pub mod work;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -105,11 +106,23 @@ fn sources(s: &mut String, p: &Pipeline, d: &Durations) {
         count(Source::Guess),
         hms(d.guess)
     );
-    let used: std::collections::BTreeSet<String> =
-        (0..p.targets.len()).filter(|&i| d.source[i] == Source::Model).map(|i| durations::kind(p, i)).collect();
-    for (k, f) in d.fits.iter().filter(|(k, _)| used.contains(*k)) {
+    if d.stale > 0 {
+        let _ = writeln!(
+            s,
+            "  {} records left out: of an older command of their target (other sizes, epochs or parameters)",
+            d.stale
+        );
+    }
+    for k in &d.used {
+        let f = &d.fits[k];
         let how = match f.per_unit {
-            Some(u) => format!("{u:.3e} s per image-epoch (images × epochs from its command or its inputs')"),
+            Some(u) if k.contains('[') || !d.used.iter().any(|x| x.starts_with(&format!("{k} ["))) => format!(
+                "{u:.3e} s per image-epoch at 28×28×1 (images × epochs or --budget from its command, its inputs' \
+                 or its datasets' sizes; × pixels·channels / 784)"
+            ),
+            Some(u) => {
+                format!("{u:.3e} s per image-epoch at 28×28×1 (for its architectures without records of their own)")
+            }
             None => format!("{:.1} s per target (the mean)", f.per_target),
         };
         let _ = writeln!(s, "  model {k}: {how}, fitted on {} records", f.records);
