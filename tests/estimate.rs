@@ -74,6 +74,7 @@ fn the_estimate_schedules_the_recorded_durations_and_refuses_bad_input_in_one_li
     assert!(out.contains("5 targets from this machine's records"), "{out}");
     assert!(out.contains("critical path:") && out.contains("a (") && out.contains("→ c ("), "{out}");
     assert!(out.contains("busiest stage kind: sleep-write"), "{out}");
+    assert!(out.contains("longest target per stage kind: sleep-write "), "{out}");
     // A changed command: its old record times other work and is left out.
     std::fs::write(d.join("spec.toml"), SPEC.replace("{out} 0.1 {in}", "{out} 0.2 {in}")).unwrap();
     let out = stdout(&run_ok(synthmix().args(["estimate", "spec.toml"])));

@@ -163,14 +163,24 @@ fn table(s: &mut String, g: &Graph, topo: &[usize], total: f64, o: &EstimateOpti
     }
 }
 
-/// Each stage kind's share of the work, the busiest first.
+/// Each stage kind's share of the work, the busiest first, and its longest
+/// target (what a job's time limit must cover).
 fn shares(s: &mut String, p: &Pipeline, d: &Durations, total: f64) {
     let mut by: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let mut longest: BTreeMap<String, usize> = BTreeMap::new();
     for (i, secs) in d.secs.iter().enumerate() {
-        let e = by.entry(durations::kind(p, i)).or_default();
+        let k = durations::kind(p, i);
+        let l = longest.entry(k.clone()).or_insert(i);
+        if *secs > d.secs[*l] {
+            *l = i;
+        }
+        let e = by.entry(k).or_default();
         e.0 += secs;
         e.1 += 1;
     }
+    let l: Vec<String> =
+        longest.iter().map(|(k, &i)| format!("{k} {} ({})", hms(d.secs[i]), p.targets[i].name)).collect();
+    let _ = writeln!(s, "longest target per stage kind: {}", l.join("; "));
     let mut v: Vec<(String, (f64, usize))> = by.into_iter().collect();
     v.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
     if let Some((k, _)) = v.first() {

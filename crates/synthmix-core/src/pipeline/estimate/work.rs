@@ -105,11 +105,17 @@ pub fn all(p: &Pipeline) -> Vec<Work> {
             }
         }
         shape[i] = set_shape.or(model_shape);
-        // A whole dataset counts where no set is read: its training split
-        // where it reads one (a test split beside it is a forward pass).
-        let datasets = if train.is_empty() { test } else { train };
         let whole = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>());
-        read[i] = own_images(&t.args).or_else(|| whole(&from_sets)).or_else(|| whole(&datasets));
+        read[i] = if makes_images(&t.stage) {
+            // A mix reads every set it draws from, whole, whatever it keeps
+            // (--total): loading them is its work.
+            whole(&[from_sets, train, test].concat()).or_else(|| own_images(&t.args))
+        } else {
+            // A whole dataset counts where no set is read: its training
+            // split where it reads one (a test split beside it is a forward pass).
+            let datasets = if train.is_empty() { test } else { train };
+            own_images(&t.args).or_else(|| whole(&from_sets)).or_else(|| whole(&datasets))
+        };
         if makes_images(&t.stage) {
             made[i] = own_images(&t.args).or_else(|| subset_of(t.args.as_slice(), &t.inputs)).or(read[i]);
         }
@@ -170,6 +176,14 @@ outputs = ["g.bin"]
 command = "synth-sample --generator {in} --per-class 40 --out {out}"
 inputs = ["g"]
 outputs = ["s.bin"]
+[target.m]
+command = "mix-build --real mnist:train --synthetic {in} --ratio 1:1 --total 100 --seed 0 --out {out}"
+inputs = ["s"]
+outputs = ["m.bin"]
+[target.k]
+command = "clf-train --train {in} --epochs 3 --out {out}"
+inputs = ["m"]
+outputs = ["k.bin"]
 [target.r]
 command = "mix-build --real mnist:train --subset fraction:0.1 --seed 0 --out {out}"
 outputs = ["r.bin"]
@@ -192,7 +206,11 @@ outputs = ["e.bin"]
         assert_eq!(get("f").pixel_factor, 1.0);
         assert_eq!(get("g").image_epochs, Some(150000.0));
         assert_eq!(get("g").pixel_factor, 3072.0 / 784.0);
+        // Sampling: the images it makes.
         assert_eq!(get("s").image_epochs, Some(400.0));
+        // A mix reads what it draws from; its reader reads what it keeps.
+        assert_eq!(get("m").image_epochs, Some(60400.0));
+        assert_eq!(get("k").image_epochs, Some(300.0));
         // A subset reads its whole dataset and makes a tenth of it.
         assert_eq!(get("r").image_epochs, Some(60000.0));
         assert_eq!(get("c").image_epochs, Some(12000.0));
