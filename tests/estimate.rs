@@ -74,6 +74,13 @@ fn the_estimate_schedules_the_recorded_durations_and_refuses_bad_input_in_one_li
     assert!(out.contains("5 targets from this machine's records"), "{out}");
     assert!(out.contains("critical path:") && out.contains("a (") && out.contains("→ c ("), "{out}");
     assert!(out.contains("busiest stage kind: sleep-write"), "{out}");
+    assert!(out.contains("longest target per stage kind: sleep-write "), "{out}");
+    // A changed command: its old record times other work and is left out.
+    std::fs::write(d.join("spec.toml"), SPEC.replace("{out} 0.1 {in}", "{out} 0.2 {in}")).unwrap();
+    let out = stdout(&run_ok(synthmix().args(["estimate", "spec.toml"])));
+    assert!(out.contains("4 targets from this machine's records") && out.contains("1 from per-stage models"), "{out}");
+    assert!(out.contains("1 records left out: of an older command"), "{out}");
+    std::fs::write(d.join("spec.toml"), SPEC).unwrap();
 
     for bad in ["-1", "x", "0", "1,-8"] {
         let msg = run_err(synthmix().args(["estimate", "spec.toml", "--workers", bad]));

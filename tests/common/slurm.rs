@@ -49,8 +49,9 @@ pub fn cluster(test: &str) -> bool {
 
 /// Stages as shell scripts in `d/bin` (for `SYNTHMIX_BIN_DIR`): `write-file
 /// OUT TEXT INPUTS…`, `slow-write OUT SECS`, `fail`, and `fail-at OUT N
-/// TEXT INPUTS…`, which fails where N is `$SYNTHMIX_TEST_FAIL_AT`, else
-/// writes as write-file does.
+/// TEXT INPUTS…`, which fails where N is `$SYNTHMIX_TEST_FAIL_AT`, writes
+/// half its output and sleeps a minute (a task to cancel mid-stage) where N
+/// is `$SYNTHMIX_TEST_SLOW_AT`, else writes as write-file does.
 pub fn script_stages(d: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let bin = d.join("bin");
@@ -63,7 +64,9 @@ pub fn script_stages(d: &Path) -> PathBuf {
         (
             "fail-at",
             "#!/bin/sh\nout=$1; n=$2; shift 2\nif [ \"$n\" = \"${SYNTHMIX_TEST_FAIL_AT:-}\" ]; then\n  \
-             echo \"error: told to fail at $n\" >&2; exit 3\nfi\ntext=$1; shift\n\
+             echo \"error: told to fail at $n\" >&2; exit 3\nfi\n\
+             if [ \"$n\" = \"${SYNTHMIX_TEST_SLOW_AT:-}\" ]; then echo partial > \"$out\"; sleep 60; fi\n\
+             text=$1; shift\n\
              { echo \"$text\"; for f in \"$@\"; do cat \"$f\"; done; } > \"$out\"\n",
         ),
     ];

@@ -91,6 +91,16 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
 
 /// Reads only the safetensors header's `__metadata__` (no tensor data).
 pub fn header_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    let v = header_json(path)?;
+    Ok(v.get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .unwrap_or_default())
+}
+
+/// The safetensors header as JSON (tensor names, dtypes, shapes and the
+/// metadata), read without the tensor data.
+pub fn header_json(path: &Path) -> Result<serde_json::Value> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).at(path)?;
     let mut len = [0u8; 8];
@@ -101,12 +111,7 @@ pub fn header_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
     }
     let mut buf = vec![0u8; n as usize];
     f.read_exact(&mut buf).map_err(|_| Error::format(path, "safetensors header is truncated"))?;
-    let v: serde_json::Value = serde_json::from_slice(&buf)
-        .map_err(|e| Error::format(path, format!("safetensors header is not JSON: {e}")))?;
-    Ok(v.get("__metadata__")
-        .and_then(|m| m.as_object())
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
-        .unwrap_or_default())
+    serde_json::from_slice(&buf).map_err(|e| Error::format(path, format!("safetensors header is not JSON: {e}")))
 }
 
 /// Checks `synthmix.kind` and `synthmix.format` in `meta`.

@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::work;
 use crate::error::Result;
 use crate::pipeline::cache::{walk, Record};
-use crate::pipeline::spec::{InputKind, Pipeline};
+use crate::pipeline::spec::Pipeline;
 
 /// Where a target's duration came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +19,8 @@ pub enum Source {
     Guess,
 }
 
-/// One stage kind's model: seconds per image-epoch (where a target's images
-/// and epochs are known from its command) and per target (the mean).
+/// One model: seconds per unit, an image-epoch at 28×28×1 (where a target's
+/// images and epochs are known, see [`work`]), and per target (the mean).
 #[derive(Debug, Clone, Default)]
 pub struct Fit {
     pub per_unit: Option<f64>,
@@ -31,7 +32,11 @@ pub struct Durations {
     pub secs: Vec<f64>,
     pub source: Vec<Source>,
     pub fits: BTreeMap<String, Fit>,
+    /// The fits that modelled a target.
+    pub used: Vec<String>,
     pub guess: f64,
+    /// Records of the spec's targets left out: of an older command.
+    pub stale: usize,
 }
 
 /// A target's stage kind: its stage, and for `synthmix` its subcommand.
@@ -43,32 +48,11 @@ pub fn kind(p: &Pipeline, i: usize) -> String {
     }
 }
 
-fn flag(args: &[String], name: &str) -> Option<f64> {
-    args.windows(2).find(|w| w[0] == name).and_then(|w| w[1].parse::<f64>().ok())
-}
-
-/// Images a target's command names: `--limit`, `--total`, or `--per-class`
-/// × 10 classes.
-fn own_images(args: &[String]) -> Option<f64> {
-    flag(args, "--limit").or_else(|| flag(args, "--total")).or_else(|| flag(args, "--per-class").map(|n| n * 10.0))
-}
-
-/// A target's work in image-epochs: its images (else those its target
-/// inputs name) × `--epochs` (1 without): `None` where no images are named.
-pub fn work(p: &Pipeline, i: usize) -> Option<f64> {
-    let t = &p.targets[i];
-    let images = own_images(&t.args).or_else(|| {
-        let from_inputs: Vec<f64> = t
-            .inputs
-            .iter()
-            .filter_map(|inp| match inp.kind {
-                InputKind::Target { index, .. } => own_images(&p.targets[index].args),
-                _ => None,
-            })
-            .collect();
-        (!from_inputs.is_empty()).then(|| from_inputs.iter().sum())
-    })?;
-    Some(images * flag(&t.args, "--epochs").unwrap_or(1.0))
+/// The key of a target's model: its stage kind and, where the command
+/// names one, its architecture (a DCGAN's image costs far more than an
+/// MLP's, beyond the pixels).
+fn model_key(p: &Pipeline, i: usize) -> (String, Option<String>) {
+    (kind(p, i), work::arch(&p.targets[i].args).map(str::to_string))
 }
 
 /// Every record in the cache folders of `artifacts`, newest last.
@@ -94,37 +78,81 @@ fn read_record(f: &Path) -> Option<Record> {
     }
 }
 
-/// Each target's last recorded wall time, by (pipeline, target).
-fn measured(records: &[Record]) -> HashMap<(&str, &str), f64> {
-    records.iter().map(|r| ((r.pipeline.as_str(), r.target.as_str()), r.wall_time_s)).collect()
+/// Each target's last recorded wall time, by (pipeline, target), where the
+/// record is of the target's command as the spec has it now: a record of
+/// an older command (other epochs, sizes, parameters) times other work.
+/// Also the count of such stale records left out.
+fn measured<'r>(specs: &[&Pipeline], records: &'r [Record]) -> (HashMap<(&'r str, &'r str), f64>, usize) {
+    let mut latest: HashMap<(&str, &str), &Record> = HashMap::new();
+    for r in records {
+        latest.insert((r.pipeline.as_str(), r.target.as_str()), r);
+    }
+    let (mut m, mut stale) = (HashMap::new(), 0);
+    for ((pl, tg), r) in latest {
+        let Some(t) = specs.iter().filter(|p| p.name == pl).find_map(|p| p.by_name.get(tg).map(|&i| &p.targets[i]))
+        else {
+            continue;
+        };
+        let c = &r.components;
+        if c.stage == t.stage && c.args == t.key_args && c.params == t.params {
+            m.insert((pl, tg), r.wall_time_s);
+        } else {
+            stale += 1;
+        }
+    }
+    (m, stale)
 }
 
-/// The models of every stage kind, fitted on the recorded targets of `specs`.
+/// Seconds per unit (image-epoch at 28×28×1) and per target, fitted on
+/// `(units, secs)` points.
+fn fit_points(v: &[(Option<f64>, f64)]) -> Fit {
+    let with_work: Vec<(f64, f64)> = v.iter().filter_map(|(w, s)| w.map(|w| (w, *s))).collect();
+    let sum_w: f64 = with_work.iter().map(|x| x.0).sum();
+    let per_unit = (sum_w > 0.0).then(|| with_work.iter().map(|x| x.1).sum::<f64>() / sum_w);
+    let per_target = v.iter().map(|x| x.1).sum::<f64>() / v.len() as f64;
+    Fit { per_unit, per_target, records: v.len() }
+}
+
+/// The models of every stage kind (key `KIND`) and of every kind and
+/// architecture (key `KIND [ARCH]`), fitted on the recorded targets of `specs`.
 fn fit(specs: &[&Pipeline], m: &HashMap<(&str, &str), f64>) -> BTreeMap<String, Fit> {
     let mut pts: BTreeMap<String, Vec<(Option<f64>, f64)>> = BTreeMap::new();
     for p in specs {
+        let w = work::all(p);
         for (i, t) in p.targets.iter().enumerate() {
             if let Some(&s) = m.get(&(p.name.as_str(), t.name.as_str())) {
-                pts.entry(kind(p, i)).or_default().push((work(p, i), s));
+                let (k, arch) = model_key(p, i);
+                if let Some(a) = arch {
+                    pts.entry(format!("{k} [{a}]")).or_default().push((w[i].units(), s));
+                }
+                pts.entry(k).or_default().push((w[i].units(), s));
             }
         }
     }
-    pts.into_iter()
-        .map(|(k, v)| {
-            let with_work: Vec<(f64, f64)> = v.iter().filter_map(|(w, s)| w.map(|w| (w, *s))).collect();
-            let sum_w: f64 = with_work.iter().map(|x| x.0).sum();
-            let per_unit = (sum_w > 0.0).then(|| with_work.iter().map(|x| x.1).sum::<f64>() / sum_w);
-            let per_target = v.iter().map(|x| x.1).sum::<f64>() / v.len() as f64;
-            (k, Fit { per_unit, per_target, records: v.len() })
-        })
-        .collect()
+    pts.into_iter().map(|(k, v)| (k, fit_points(&v))).collect()
+}
+
+/// A target's modelled seconds and the model used: its architecture's fit
+/// where it has one per unit, else its kind's per unit (the image-size
+/// factor carrying it across datasets), else its kind's mean.
+fn modelled(fits: &BTreeMap<String, Fit>, p: &Pipeline, i: usize, w: &work::Work) -> Option<(f64, String)> {
+    let (k, arch) = model_key(p, i);
+    let by_arch = arch.map(|a| format!("{k} [{a}]"));
+    for key in by_arch.iter().chain(std::iter::once(&k)) {
+        if let (Some(f), Some(u)) = (fits.get(key), w.units()) {
+            if let Some(per) = f.per_unit {
+                return Some((per * u, key.clone()));
+            }
+        }
+    }
+    fits.get(&k).map(|f| (f.per_target, k))
 }
 
 /// The durations of `p`'s targets, or `None` where no record can inform any.
 pub fn durations(p: &Pipeline, calibrate: &[Pipeline], records: &[Record]) -> Option<Durations> {
-    let m = measured(records);
     let mut specs: Vec<&Pipeline> = vec![p];
     specs.extend(calibrate.iter());
+    let (m, stale) = measured(&specs, records);
     let fits = fit(&specs, &m);
     if fits.is_empty() {
         return None;
@@ -132,18 +160,21 @@ pub fn durations(p: &Pipeline, calibrate: &[Pipeline], records: &[Record]) -> Op
     let mut all: Vec<f64> = m.values().copied().collect();
     all.sort_by(f64::total_cmp);
     let guess = all[all.len() / 2];
-    let (mut secs, mut source) = (Vec::new(), Vec::new());
+    let w = work::all(p);
+    let (mut secs, mut source, mut used) = (Vec::new(), Vec::new(), Vec::new());
     for (i, t) in p.targets.iter().enumerate() {
-        let (s, src) = match (m.get(&(p.name.as_str(), t.name.as_str())), fits.get(&kind(p, i))) {
+        let (s, src) = match (m.get(&(p.name.as_str(), t.name.as_str())), modelled(&fits, p, i, &w[i])) {
             (Some(&s), _) => (s, Source::Record),
-            (None, Some(f)) => match (f.per_unit, work(p, i)) {
-                (Some(u), Some(w)) => (u * w, Source::Model),
-                _ => (f.per_target, Source::Model),
-            },
+            (None, Some((s, key))) => {
+                used.push(key);
+                (s, Source::Model)
+            }
             (None, None) => (guess, Source::Guess),
         };
         secs.push(s);
         source.push(src);
     }
-    Some(Durations { secs, source, fits, guess })
+    used.sort();
+    used.dedup();
+    Some(Durations { secs, source, fits, used, guess, stale })
 }

@@ -7,6 +7,7 @@
 
 pub mod durations;
 pub mod schedule;
+pub mod work;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -105,11 +106,23 @@ fn sources(s: &mut String, p: &Pipeline, d: &Durations) {
         count(Source::Guess),
         hms(d.guess)
     );
-    let used: std::collections::BTreeSet<String> =
-        (0..p.targets.len()).filter(|&i| d.source[i] == Source::Model).map(|i| durations::kind(p, i)).collect();
-    for (k, f) in d.fits.iter().filter(|(k, _)| used.contains(*k)) {
+    if d.stale > 0 {
+        let _ = writeln!(
+            s,
+            "  {} records left out: of an older command of their target (other sizes, epochs or parameters)",
+            d.stale
+        );
+    }
+    for k in &d.used {
+        let f = &d.fits[k];
         let how = match f.per_unit {
-            Some(u) => format!("{u:.3e} s per image-epoch (images × epochs from its command or its inputs')"),
+            Some(u) if k.contains('[') || !d.used.iter().any(|x| x.starts_with(&format!("{k} ["))) => format!(
+                "{u:.3e} s per image-epoch at 28×28×1 (images × epochs or --budget from its command, its inputs' \
+                 or its datasets' sizes; × pixels·channels / 784)"
+            ),
+            Some(u) => {
+                format!("{u:.3e} s per image-epoch at 28×28×1 (for its architectures without records of their own)")
+            }
             None => format!("{:.1} s per target (the mean)", f.per_target),
         };
         let _ = writeln!(s, "  model {k}: {how}, fitted on {} records", f.records);
@@ -150,14 +163,24 @@ fn table(s: &mut String, g: &Graph, topo: &[usize], total: f64, o: &EstimateOpti
     }
 }
 
-/// Each stage kind's share of the work, the busiest first.
+/// Each stage kind's share of the work, the busiest first, and its longest
+/// target (what a job's time limit must cover).
 fn shares(s: &mut String, p: &Pipeline, d: &Durations, total: f64) {
     let mut by: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let mut longest: BTreeMap<String, usize> = BTreeMap::new();
     for (i, secs) in d.secs.iter().enumerate() {
-        let e = by.entry(durations::kind(p, i)).or_default();
+        let k = durations::kind(p, i);
+        let l = longest.entry(k.clone()).or_insert(i);
+        if *secs > d.secs[*l] {
+            *l = i;
+        }
+        let e = by.entry(k).or_default();
         e.0 += secs;
         e.1 += 1;
     }
+    let l: Vec<String> =
+        longest.iter().map(|(k, &i)| format!("{k} {} ({})", hms(d.secs[i]), p.targets[i].name)).collect();
+    let _ = writeln!(s, "longest target per stage kind: {}", l.join("; "));
     let mut v: Vec<(String, (f64, usize))> = by.into_iter().collect();
     v.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
     if let Some((k, _)) = v.first() {
