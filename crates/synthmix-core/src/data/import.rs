@@ -31,6 +31,11 @@ const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 /// Labels are stored as one byte (the image-set format's U8 labels), which
 /// holds 256 class indices, 0 to 255.
 pub const MAX_CLASSES: usize = 1 << u8::BITS;
+/// The shortest side a set's images may have, fitted (`--size`) or as read:
+/// below it no classifier's convolutions leave a pixel.
+pub const MIN_SIDE: usize = 4;
+/// The longest side `--size` fits to.
+pub const MAX_SIDE: usize = 1024;
 
 /// How an image of another size becomes `--size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -52,10 +57,11 @@ pub struct Size {
 impl std::str::FromStr for Size {
     type Err = Error;
     fn from_str(s: &str) -> Result<Size> {
-        let bad = || Error::Invalid(format!("size '{s}' is not HxW with sides from 4 to 1024, e.g. 28x28"));
+        let bad =
+            || Error::Invalid(format!("size '{s}' is not HxW with sides from {MIN_SIDE} to {MAX_SIDE}, e.g. 28x28"));
         let (h, w) = s.split_once(['x', 'X']).ok_or_else(bad)?;
         let (h, w): (usize, usize) = (h.trim().parse().map_err(|_| bad())?, w.trim().parse().map_err(|_| bad())?);
-        if !(4..=1024).contains(&h) || !(4..=1024).contains(&w) {
+        if !(MIN_SIDE..=MAX_SIDE).contains(&h) || !(MIN_SIDE..=MAX_SIDE).contains(&w) {
             return Err(bad());
         }
         Ok(Size { h, w })
@@ -101,15 +107,38 @@ pub fn split_named(source: &Path) -> Option<Split> {
     [Split::Train, Split::Test].into_iter().find(|s| name.eq_ignore_ascii_case(s.as_str()))
 }
 
-/// The dataset's default name: the folder's (or CSV's) own, or its parent
-/// folder's where the own name is only a split (`faces/test` → `faces`).
+/// The dataset's default name: the folder's whole name (`my.v2.data` stays
+/// `my.v2.data`; a dot in a folder's name is no extension), a CSV file's
+/// name less its extension, or the parent folder's where the own name is
+/// only a split (`faces/test` → `faces`). Not UTF-8: shown lossy, as class
+/// folders are.
 pub fn default_name(source: &Path) -> String {
     let path = as_named(source);
     let named = match split_named(source) {
         Some(_) => as_named(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))),
         None => path,
     };
-    named.file_stem().and_then(|n| n.to_str()).unwrap_or("imported").to_string()
+    let name = if named.is_dir() { named.file_name() } else { named.file_stem() };
+    name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "imported".into())
+}
+
+/// The longest dataset name: a folder's name can be no longer (255 bytes on
+/// the common file systems), and every report and `show` echoes it whole.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Refuses a dataset name that shows nothing (empty, or spaces only) or
+/// that is longer than a folder's name can be.
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::Invalid(format!("--name '{name}': a dataset name needs a visible character")));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(Error::Invalid(format!(
+            "--name {}: a dataset name is at most {MAX_NAME_BYTES} bytes, as a folder's name is",
+            crate::terminal::clip(name)
+        )));
+    }
+    Ok(())
 }
 
 /// The path as the user named it, or its real path where its last
@@ -150,16 +179,52 @@ pub struct Imported {
     pub bad: Vec<BadFile>,
 }
 
-/// Files and their class indices, and the class names, from either layout.
+/// Files and their class indices, and the class names, from either layout;
+/// each file read once, and (without `--allow-outside`) inside the source.
 fn list(params: &ImportParams, bad: &mut Vec<BadFile>) -> Result<(Vec<String>, Vec<(PathBuf, usize)>)> {
     let source = &params.source;
-    if source.is_dir() {
-        list_folders(source, bad)
+    let (names, items, root) = if source.is_dir() {
+        let (n, i) = list_folders(source, bad)?;
+        (n, i, source.as_path())
     } else if source.is_file() {
-        list_csv(source, params.allow_outside)
+        let (n, i) = list_csv(source, params.allow_outside)?;
+        (n, i, source.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
     } else {
-        Err(Error::Invalid(format!("{}: no such folder or CSV file", source.display())))
+        return Err(Error::Invalid(format!("{}: no such folder or CSV file", source.display())));
+    };
+    check_files(params, root, &items)?;
+    Ok((names, items))
+}
+
+/// Refuses a listed file that is the same file as one listed before it (a
+/// CSV row repeated or spelt another way, a link to another class's image:
+/// one image under two labels, or in both the train and the test split), and
+/// without `--allow-outside` one whose real path, links followed, leaves
+/// `root` (the folder, or the CSV's folder: a link in a downloaded folder
+/// could pull in any readable image). A file that cannot be resolved is left
+/// to the decoder, which counts it bad.
+fn check_files(params: &ImportParams, root: &Path, items: &[(PathBuf, usize)]) -> Result<()> {
+    let real_root = std::fs::canonicalize(root).at(root)?;
+    let mut seen: std::collections::HashMap<PathBuf, &Path> = std::collections::HashMap::new();
+    for (path, _) in items {
+        let Ok(real) = std::fs::canonicalize(path) else { continue };
+        if !params.allow_outside && !real.starts_with(&real_root) {
+            return Err(Error::Invalid(format!(
+                "{}: a link to {}, outside {}; pass --allow-outside to read images outside it",
+                path.display(),
+                real.display(),
+                root.display()
+            )));
+        }
+        if let Some(first) = seen.insert(real, path) {
+            return Err(Error::Invalid(format!(
+                "{} is listed twice (first as {}): an image is listed once, with one label",
+                path.display(),
+                first.display()
+            )));
+        }
     }
+    Ok(())
 }
 
 fn is_hidden(p: &Path) -> bool {
@@ -459,6 +524,7 @@ pub fn run(params: &ImportParams) -> Result<Imported> {
     if params.test_fraction.is_some() != params.test_out.is_some() {
         return Err(Error::Invalid("--test-fraction and --test-out go together".into()));
     }
+    check_name(&params.name)?;
     let split = out_split(params)?;
     check_destinations(params)?;
     let mut bad = Vec::new();
@@ -498,6 +564,14 @@ mod tests {
         assert_eq!(default_name(Path::new("data/faces/test")), "faces");
         assert_eq!(default_name(Path::new("data/faces")), "faces");
         assert_eq!(default_name(Path::new("data/labels.csv")), "labels");
+        // A folder's name is whole, dots and all; a CSV file loses its extension.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("my.v2.data/test")).unwrap();
+        std::fs::write(t.path().join("my.v2.csv"), "").unwrap();
+        assert_eq!(default_name(&t.path().join("my.v2.data")), "my.v2.data");
+        assert_eq!(default_name(&t.path().join("my.v2.data/test")), "my.v2.data");
+        assert_eq!(default_name(&t.path().join("my.v2.data/.")), "my.v2.data");
+        assert_eq!(default_name(&t.path().join("my.v2.csv")), "my.v2");
         let p = ImportParams {
             source: "faces/test".into(),
             size: None,
@@ -518,6 +592,18 @@ mod tests {
         let with_fraction = ImportParams { test_fraction: Some(0.2), ..p.clone() };
         assert_eq!(out_split(&with_fraction).unwrap(), Split::Train, "--out is then the training part");
         assert!(out_split(&ImportParams { split: Some(Split::Test), ..with_fraction }).is_err());
+    }
+
+    #[test]
+    fn a_dataset_name_shows_something_and_fits_a_folder_name() {
+        for bad in ["", "   ", "\t"] {
+            assert!(check_name(bad).unwrap_err().to_string().contains("visible character"), "{bad:?}");
+        }
+        let e = check_name(&"x".repeat(MAX_NAME_BYTES + 1)).unwrap_err().to_string();
+        assert!(e.contains("at most 255 bytes") && e.contains("(256 bytes)"), "{e}");
+        for good in ["my.v2.data", "x", "猫", &"x".repeat(MAX_NAME_BYTES)] {
+            check_name(good).unwrap();
+        }
     }
 
     #[test]
