@@ -392,8 +392,10 @@ pub enum DataCmd {
         #[arg(long)]
         name: Option<String>,
         /// Let the CSV name images outside its own folder (absolute paths, or
-        /// paths climbing out by ..). Without it such a row stops the import:
-        /// a CSV from elsewhere could otherwise pull any readable image in.
+        /// paths climbing out by ..), and links in the folder (or the CSV's
+        /// folder) lead outside it. Without it such a row or link stops the
+        /// import: a CSV or folder from elsewhere could otherwise pull any
+        /// readable image in.
         #[arg(long)]
         allow_outside: bool,
     },

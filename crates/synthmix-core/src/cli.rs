@@ -184,7 +184,7 @@ pub fn one_line(e: &anyhow::Error) -> String {
         }
         parts.push(msg);
     }
-    parts.join(": ")
+    crate::terminal::clip_line(&parts.join(": ")).into_owned()
 }
 
 fn clone_candle(e: &candle_core::Error) -> candle_core::Error {

@@ -67,7 +67,7 @@ pub struct Checkpoint {
 /// Reads a checkpoint, checking its kind (when `kind` is given), that every
 /// tensor is F32 and that no weight is NaN or infinite.
 pub fn read(path: &Path, kind: Option<&str>) -> Result<Checkpoint> {
-    decode(path, &std::fs::read(path).at(path)?, kind)
+    decode(path, &super::input::read(path).at(path)?, kind)
 }
 
 /// Decodes a checkpoint's bytes (`path` names it in errors), as [`read`].

@@ -58,7 +58,7 @@ pub fn encode_marked(set: &ImageSet, synthetic: Option<&[u8]>) -> Result<Vec<u8>
 /// The `synthetic` flags of an image-set file (see [`encode_marked`]), or
 /// `None` when it has none; a malformed tensor is an error naming the file.
 pub fn read_synthetic_flags(path: &Path) -> Result<Option<Vec<u8>>> {
-    let bytes = std::fs::read(path).at(path)?;
+    let bytes = super::input::read(path).at(path)?;
     let tensors = st::parse(path, &bytes)?;
     let Ok(t) = tensors.tensor("synthetic") else { return Ok(None) };
     let n = tensors.tensor("labels").map(|l| l.shape().first().copied().unwrap_or(0)).unwrap_or(0);
@@ -75,7 +75,7 @@ pub fn write(path: &Path, set: &ImageSet) -> Result<()> {
 
 /// Reads and validates an image-set artifact.
 pub fn read(path: &Path) -> Result<ImageSet> {
-    let bytes = std::fs::read(path).at(path)?;
+    let bytes = super::input::read(path).at(path)?;
     decode(path, &bytes)
 }
 

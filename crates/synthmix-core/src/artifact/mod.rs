@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod image_set;
+pub mod input;
 pub mod meta;
 pub mod provenance;
 pub mod show;
@@ -164,7 +165,7 @@ pub fn sibling(artifact: &Path, suffix: &str) -> PathBuf {
 /// BLAKE3 of a file's bytes, hex.
 pub fn hash_file(path: &Path) -> Result<String> {
     let mut h = blake3::Hasher::new();
-    let f = std::fs::File::open(path).at(path)?;
+    let f = input::open(path).at(path)?;
     h.update_reader(f).at(path)?;
     Ok(h.finalize().to_hex().to_string())
 }
@@ -183,7 +184,7 @@ pub enum Kind {
 pub fn detect(path: &Path) -> Result<Kind> {
     use std::io::Read;
     let mut head = [0u8; 8];
-    let mut f = std::fs::File::open(path).at(path)?;
+    let mut f = input::open(path).at(path)?;
     let n = f.read(&mut head).at(path)?;
     if n >= provenance::MAGIC.len() && head[..provenance::MAGIC.len()] == *provenance::MAGIC {
         return Ok(Kind::Provenance);

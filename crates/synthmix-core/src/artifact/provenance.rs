@@ -175,7 +175,7 @@ pub fn write(path: &Path, p: &Provenance) -> Result<()> {
 }
 
 pub fn read(path: &Path) -> Result<Provenance> {
-    decode(path, &std::fs::read(path).at(path)?)
+    decode(path, &super::input::read(path).at(path)?)
 }
 
 /// Decodes a provenance record's bytes (`path` names it in errors).

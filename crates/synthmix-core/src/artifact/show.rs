@@ -52,7 +52,7 @@ pub fn describe(path: &Path) -> Result<String> {
             }
         }
         Kind::Safetensors(kind) => {
-            let bytes = std::fs::read(path).at(path)?;
+            let bytes = super::input::read(path).at(path)?;
             let tensors = st::parse(path, &bytes)?;
             let meta = st::metadata_of(path, &bytes)?;
             let kind = kind.as_deref().unwrap_or("no synthmix kind");

@@ -84,7 +84,7 @@ pub fn metadata_of(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, String>
 
 /// Reads only the header's metadata (validating the header as a whole).
 pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
-    let bytes = std::fs::read(path).at(path)?;
+    let bytes = super::input::read(path).at(path)?;
     parse(path, &bytes)?;
     metadata_of(path, &bytes)
 }
@@ -102,7 +102,7 @@ pub fn header_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
 /// metadata), read without the tensor data.
 pub fn header_json(path: &Path) -> Result<serde_json::Value> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).at(path)?;
+    let mut f = super::input::open(path).at(path)?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).map_err(|_| Error::format(path, "too short for a safetensors file"))?;
     let n = u64::from_le_bytes(len);

@@ -10,20 +10,21 @@
 //! them, the first image's mode and size are the set's and any other is a bad
 //! file. Class names go into the set's metadata (`class_names`, a JSON list).
 
-use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
 
 mod decode;
+mod list;
 use decode::{decode_all, Decoded};
+use list::list;
 use serde::{Deserialize, Serialize};
 
 use super::{ImageSet, ImageShape, SetMeta, Source, Split};
 use crate::artifact::meta::ImportRecord;
 use crate::artifact::provenance::{self, FileRecord, Provenance};
 use crate::artifact::{image_set, Outputs, Staged};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::rng;
 
 /// Extensions read as images (what the image crate decodes here).
@@ -31,6 +32,11 @@ const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 /// Labels are stored as one byte (the image-set format's U8 labels), which
 /// holds 256 class indices, 0 to 255.
 pub const MAX_CLASSES: usize = 1 << u8::BITS;
+/// The shortest side a set's images may have, fitted (`--size`) or as read:
+/// below it no classifier's convolutions leave a pixel.
+pub const MIN_SIDE: usize = 4;
+/// The longest side `--size` fits to.
+pub const MAX_SIDE: usize = 1024;
 
 /// How an image of another size becomes `--size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -52,10 +58,11 @@ pub struct Size {
 impl std::str::FromStr for Size {
     type Err = Error;
     fn from_str(s: &str) -> Result<Size> {
-        let bad = || Error::Invalid(format!("size '{s}' is not HxW with sides from 4 to 1024, e.g. 28x28"));
+        let bad =
+            || Error::Invalid(format!("size '{s}' is not HxW with sides from {MIN_SIDE} to {MAX_SIDE}, e.g. 28x28"));
         let (h, w) = s.split_once(['x', 'X']).ok_or_else(bad)?;
         let (h, w): (usize, usize) = (h.trim().parse().map_err(|_| bad())?, w.trim().parse().map_err(|_| bad())?);
-        if !(4..=1024).contains(&h) || !(4..=1024).contains(&w) {
+        if !(MIN_SIDE..=MAX_SIDE).contains(&h) || !(MIN_SIDE..=MAX_SIDE).contains(&w) {
             return Err(bad());
         }
         Ok(Size { h, w })
@@ -101,15 +108,38 @@ pub fn split_named(source: &Path) -> Option<Split> {
     [Split::Train, Split::Test].into_iter().find(|s| name.eq_ignore_ascii_case(s.as_str()))
 }
 
-/// The dataset's default name: the folder's (or CSV's) own, or its parent
-/// folder's where the own name is only a split (`faces/test` → `faces`).
+/// The dataset's default name: the folder's whole name (`my.v2.data` stays
+/// `my.v2.data`; a dot in a folder's name is no extension), a CSV file's
+/// name less its extension, or the parent folder's where the own name is
+/// only a split (`faces/test` → `faces`). Not UTF-8: shown lossy, as class
+/// folders are.
 pub fn default_name(source: &Path) -> String {
     let path = as_named(source);
     let named = match split_named(source) {
         Some(_) => as_named(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))),
         None => path,
     };
-    named.file_stem().and_then(|n| n.to_str()).unwrap_or("imported").to_string()
+    let name = if named.is_dir() { named.file_name() } else { named.file_stem() };
+    name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "imported".into())
+}
+
+/// The longest dataset name: a folder's name can be no longer (255 bytes on
+/// the common file systems), and every report and `show` echoes it whole.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Refuses a dataset name that shows nothing (empty, or spaces only) or
+/// that is longer than a folder's name can be.
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::Invalid(format!("--name '{name}': a dataset name needs a visible character")));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(Error::Invalid(format!(
+            "--name {}: a dataset name is at most {MAX_NAME_BYTES} bytes, as a folder's name is",
+            crate::terminal::clip(name)
+        )));
+    }
+    Ok(())
 }
 
 /// The path as the user named it, or its real path where its last
@@ -148,115 +178,6 @@ pub struct Imported {
     pub test: Option<ImageSet>,
     pub class_names: Vec<String>,
     pub bad: Vec<BadFile>,
-}
-
-/// Files and their class indices, and the class names, from either layout.
-fn list(params: &ImportParams, bad: &mut Vec<BadFile>) -> Result<(Vec<String>, Vec<(PathBuf, usize)>)> {
-    let source = &params.source;
-    if source.is_dir() {
-        list_folders(source, bad)
-    } else if source.is_file() {
-        list_csv(source, params.allow_outside)
-    } else {
-        Err(Error::Invalid(format!("{}: no such folder or CSV file", source.display())))
-    }
-}
-
-fn is_hidden(p: &Path) -> bool {
-    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
-}
-
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(dir).at(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| !is_hidden(p)).collect();
-    v.sort();
-    Ok(v)
-}
-
-fn list_folders(dir: &Path, bad: &mut Vec<BadFile>) -> Result<(Vec<String>, Vec<(PathBuf, usize)>)> {
-    let mut classes = Vec::new();
-    let mut items = Vec::new();
-    for sub in sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()) {
-        // Lossy, not "?" for every non-UTF-8 name: distinct folders stay distinct.
-        let name = sub.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut files = Vec::new();
-        for f in sorted_entries(&sub)?.into_iter().filter(|p| p.is_file()) {
-            let ext = f.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
-            if EXTENSIONS.contains(&ext.as_str()) {
-                files.push(f);
-            } else {
-                bad.push(BadFile {
-                    path: f,
-                    why: format!("not an image (extensions read: {})", EXTENSIONS.join(", ")),
-                });
-            }
-        }
-        if files.is_empty() {
-            bad.push(BadFile { path: sub, why: "empty class: no image files in this class folder".into() });
-            continue;
-        }
-        let c = classes.len();
-        classes.push(name);
-        items.extend(files.into_iter().map(|f| (f, c)));
-    }
-    Ok((classes, items))
-}
-
-fn list_csv(csv: &Path, allow_outside: bool) -> Result<(Vec<String>, Vec<(PathBuf, usize)>)> {
-    let base = csv.parent().unwrap_or(Path::new("."));
-    let mut rd = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_path(csv)
-        .map_err(|e| Error::format(csv, format!("cannot read as CSV: {e}")))?;
-    let mut rows = Vec::new();
-    for (i, rec) in rd.records().enumerate() {
-        let rec = rec.map_err(|e| Error::format(csv, format!("line {}: {e}", i + 1)))?;
-        // The record's first line (a quoted cell may span lines).
-        let line = rec.position().map_or(i + 1, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
-        let (path, label) = match (rec.get(0), rec.get(1), rec.len()) {
-            (Some(p), Some(l), 2) => (p.trim(), l.trim()),
-            _ => return Err(Error::format(csv, format!("line {line}: expected two columns, path,label"))),
-        };
-        if i == 0 && path.eq_ignore_ascii_case("path") && label.eq_ignore_ascii_case("label") {
-            continue;
-        }
-        if path.is_empty() || label.is_empty() {
-            return Err(Error::format(csv, format!("line {line}: empty path or label")));
-        }
-        if let (Some(why), false) = (outside(Path::new(path)), allow_outside) {
-            return Err(Error::format(
-                csv,
-                format!("line {line}: image path '{path}' {why}; pass --allow-outside to read images outside it"),
-            ));
-        }
-        rows.push((base.join(path), label.to_string()));
-    }
-    let mut classes: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
-    classes.sort();
-    classes.dedup();
-    let index: BTreeMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-    let items = rows.iter().map(|(p, l)| (p.clone(), index[l.as_str()])).collect();
-    Ok((classes, items))
-}
-
-/// Why a CSV's image path is not inside the CSV's folder (absolute, or
-/// climbing out of it by `..`), told from the path's text alone: the CSV's
-/// cells are what anyone may write; links in the folder are its owner's.
-fn outside(rel: &Path) -> Option<&'static str> {
-    let mut depth: usize = 0;
-    for c in rel.components() {
-        match c {
-            Component::Prefix(_) | Component::RootDir => return Some("is absolute, not under the CSV's folder"),
-            Component::ParentDir => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return Some("leaves the CSV's folder"),
-            },
-            Component::Normal(_) => depth = depth.saturating_add(1),
-            Component::CurDir => {}
-        }
-    }
-    None
 }
 
 /// Refuses more classes than a label can hold; `note` says which classes
@@ -459,6 +380,7 @@ pub fn run(params: &ImportParams) -> Result<Imported> {
     if params.test_fraction.is_some() != params.test_out.is_some() {
         return Err(Error::Invalid("--test-fraction and --test-out go together".into()));
     }
+    check_name(&params.name)?;
     let split = out_split(params)?;
     check_destinations(params)?;
     let mut bad = Vec::new();
@@ -498,6 +420,14 @@ mod tests {
         assert_eq!(default_name(Path::new("data/faces/test")), "faces");
         assert_eq!(default_name(Path::new("data/faces")), "faces");
         assert_eq!(default_name(Path::new("data/labels.csv")), "labels");
+        // A folder's name is whole, dots and all; a CSV file loses its extension.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("my.v2.data/test")).unwrap();
+        std::fs::write(t.path().join("my.v2.csv"), "").unwrap();
+        assert_eq!(default_name(&t.path().join("my.v2.data")), "my.v2.data");
+        assert_eq!(default_name(&t.path().join("my.v2.data/test")), "my.v2.data");
+        assert_eq!(default_name(&t.path().join("my.v2.data/.")), "my.v2.data");
+        assert_eq!(default_name(&t.path().join("my.v2.csv")), "my.v2");
         let p = ImportParams {
             source: "faces/test".into(),
             size: None,
@@ -521,18 +451,14 @@ mod tests {
     }
 
     #[test]
-    fn csv_paths_outside_the_csv_folder_are_told_from_their_text() {
-        for inside in ["a.png", "cls/a.png", "./a.png", "cls/../a.png", "a/b/../../c.png", "..a.png"] {
-            assert_eq!(outside(Path::new(inside)), None, "{inside}");
+    fn a_dataset_name_shows_something_and_fits_a_folder_name() {
+        for bad in ["", "   ", "\t"] {
+            assert!(check_name(bad).unwrap_err().to_string().contains("visible character"), "{bad:?}");
         }
-        for (out, why) in [
-            ("../x.png", "leaves"),
-            ("../../../x.png", "leaves"),
-            ("cls/../../x.png", "leaves"),
-            ("a/./../b/../../x.png", "leaves"),
-            ("/etc/x.png", "absolute"),
-        ] {
-            assert!(outside(Path::new(out)).is_some_and(|w| w.contains(why)), "{out}");
+        let e = check_name(&"x".repeat(MAX_NAME_BYTES + 1)).unwrap_err().to_string();
+        assert!(e.contains("at most 255 bytes") && e.contains("(256 bytes)"), "{e}");
+        for good in ["my.v2.data", "x", "猫", &"x".repeat(MAX_NAME_BYTES)] {
+            check_name(good).unwrap();
         }
     }
 

@@ -257,7 +257,7 @@ pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     if path.is_dir() {
         return Err(Error::format(path, "is a folder where a data file should be"));
     }
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let raw = crate::artifact::input::read(path).map_err(|e| Error::io(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::MultiGzDecoder::new(&raw[..])

@@ -102,7 +102,7 @@ impl ClassifierConfig {
         match self.arch {
             ClassifierArch::SimpleCnn => {
                 for &o in &self.channels {
-                    let (oh, ow) = (h - 2, w - 2);
+                    let (oh, ow) = (h.saturating_sub(2), w.saturating_sub(2));
                     flops += 2 * (o * c * 9 * oh * ow) as u64;
                     c = o;
                     h = oh / 2;
@@ -145,8 +145,9 @@ impl Classifier {
                 for (i, &o) in cfg.channels.iter().enumerate() {
                     convs.push(Conv2d::new(vb.pp(format!("conv{}", i + 1)), c, o, 3, 0)?.with_algorithm(cfg.conv));
                     c = o;
-                    h = (h - 2) / 2;
-                    w = (w - 2) / 2;
+                    // A side below 3 leaves nothing after the 3x3 conv: 0, refused below.
+                    h = h.saturating_sub(2) / 2;
+                    w = w.saturating_sub(2) / 2;
                 }
             }
             ClassifierArch::DeepCnn => {
@@ -210,5 +211,32 @@ impl Classifier {
     pub fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let f = self.features(xs, train)?;
         self.fc2.forward(&self.drop_head.forward(&f, train)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use candle_nn::{VarBuilder, VarMap};
+
+    /// A side too small for the convs is refused in one line, never a
+    /// subtraction that wraps (1 − 2 made a dense layer of 2⁶³ inputs).
+    #[test]
+    fn inputs_too_small_for_the_convs_are_refused() {
+        for (arch, (h, w)) in [
+            (ClassifierArch::SimpleCnn, (1, 28)),
+            (ClassifierArch::SimpleCnn, (28, 2)),
+            (ClassifierArch::SimpleCnn, (5, 5)),
+            (ClassifierArch::DeepCnn, (1, 1)),
+        ] {
+            let mut config = ClassifierConfig::paper(arch);
+            config.input = ImageShape { c: 1, h, w };
+            let _ = config.forward_flops();
+            let varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+            let e = Classifier::new(vb, &config, 0).unwrap_err().to_string();
+            assert!(e.contains("is too small for"), "{h}x{w}: {e}");
+        }
     }
 }

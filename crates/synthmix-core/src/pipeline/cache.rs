@@ -115,7 +115,7 @@ impl Cache {
     }
 
     fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-        match std::fs::read(path) {
+        match crate::artifact::input::read(path) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
                 .map_err(|e| Error::format(path, format!("corrupt cache record ({e}); delete it to rebuild"))),
@@ -353,8 +353,14 @@ fn placed(obj: &Path, dst: &Path, o: &OutputFile, verify: bool) -> bool {
 }
 
 /// Removes a (read-only) store object.
+/// Removes a store object that is not to be trusted, whatever it became:
+/// a folder put in its place is removed with what it holds (a file, link or
+/// FIFO by `remove_file`), so the good bytes can be stored under the name.
 fn remove_object(obj: &Path) -> Result<()> {
-    std::fs::remove_file(obj).at(obj)
+    match std::fs::symlink_metadata(obj) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(obj).at(obj),
+        _ => std::fs::remove_file(obj).at(obj),
+    }
 }
 
 /// Every regular file under `dir`, recursively (nothing if it does not exist).

@@ -103,7 +103,7 @@ fn config_path(args: &[OsString]) -> Result<Option<PathBuf>> {
 /// put before the flags given, so that those override them.
 pub fn expand(cmd: &Command, args: Vec<OsString>) -> Result<Vec<OsString>> {
     let Some(path) = config_path(&args)? else { return Ok(args) };
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = crate::artifact::input::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let c: StageConfig = serde_json::from_str(&text)
         .map_err(|e| Error::format(&path, format!("not a stage config (STEM.config.json): {e}")))?;
     if c.stage != cmd.get_name() {

@@ -101,7 +101,7 @@ impl ClfState {
     }
 
     pub fn read(path: &Path) -> Result<ClfState> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::artifact::input::read(path).map_err(|e| Error::io(path, e))?;
         let tensors = st::parse(path, &bytes)?;
         let meta = st::metadata_of(path, &bytes)?;
         st::expect_kind(path, &meta, &[STATE_KIND])?;

@@ -311,7 +311,7 @@ fn encode_state(s: &State) -> Result<Vec<u8>> {
 }
 
 fn read_state(path: &Path) -> Result<State> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::artifact::input::read(path).map_err(|e| Error::io(path, e))?;
     let tensors = st::parse(path, &bytes)?;
     let meta = st::metadata_of(path, &bytes)?;
     st::expect_kind(path, &meta, &[STATE_KIND])?;

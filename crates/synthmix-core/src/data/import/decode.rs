@@ -19,14 +19,19 @@ pub(super) struct Target {
 }
 
 /// Refuses an image from its header, before any pixel is decoded: too many
-/// pixels to decode, or (without `--size`) not the set's size.
-fn check_header(w: u64, h: u64, t: Option<&Target>) -> std::result::Result<(), String> {
+/// pixels to decode, or (without `--size`, `resize` false) a side shorter
+/// than a set's may be or not the set's size.
+fn check_header(w: u64, h: u64, t: Option<&Target>, resize: bool) -> std::result::Result<(), String> {
     let pixels = w.checked_mul(h).unwrap_or(u64::MAX);
     if pixels > crate::limits::MAX_SOURCE_PIXELS || w == 0 || h == 0 {
         return Err(format!(
             "{h}x{w} pixels: not decoded (an image must have 1 to {} pixels)",
             crate::limits::MAX_SOURCE_PIXELS
         ));
+    }
+    let min = super::MIN_SIDE as u64;
+    if !resize && (w < min || h < min) {
+        return Err(format!("{h}x{w} pixels: a side below {min}, too small for a set (pass --size HxW to fit it)"));
     }
     match t {
         Some(t) if !t.resize && (u64::try_from(t.w), u64::try_from(t.h)) != (Ok(w), Ok(h)) => {
@@ -38,30 +43,34 @@ fn check_header(w: u64, h: u64, t: Option<&Target>) -> std::result::Result<(), S
 
 /// Decodes one image file, its header checked first ([`check_header`]). A
 /// damaged or truncated file is an error, never an image partly filled in.
-fn open(path: &Path, t: Option<&Target>) -> std::result::Result<image::DynamicImage, String> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open: {e}"))?
+fn open(path: &Path, t: Option<&Target>, resize: bool) -> std::result::Result<image::DynamicImage, String> {
+    let file = crate::artifact::input::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let mut reader = image::ImageReader::new(std::io::BufReader::new(file))
         .with_guessed_format()
         .map_err(|e| format!("cannot read: {e}"))?;
+    // As `ImageReader::open`: the extension's format where the bytes tell none.
+    if let (None, Ok(f)) = (reader.format(), image::ImageFormat::from_path(path)) {
+        reader.set_format(f);
+    }
     if reader.format() == Some(image::ImageFormat::Jpeg) {
-        return open_jpeg(path, t);
+        return open_jpeg(path, t, resize);
     }
     let decoder = reader.into_decoder().map_err(|e| format!("not a decodable image: {e}"))?;
     let (w, h) = image::ImageDecoder::dimensions(&decoder);
-    check_header(u64::from(w), u64::from(h), t)?;
+    check_header(u64::from(w), u64::from(h), t, resize)?;
     image::DynamicImage::from_decoder(decoder).map_err(|e| format!("not a decodable image: {e}"))
 }
 
 /// A JPEG through the strict decoder ([`crate::data::jpeg::strict_jpeg`]): the
 /// image crate's lenient one decodes a truncated file partly grey.
-fn open_jpeg(path: &Path, t: Option<&Target>) -> std::result::Result<image::DynamicImage, String> {
+fn open_jpeg(path: &Path, t: Option<&Target>, resize: bool) -> std::result::Result<image::DynamicImage, String> {
     use zune_jpeg::zune_core::colorspace::ColorSpace;
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = crate::artifact::input::read(path).map_err(|e| format!("cannot read: {e}"))?;
     let bad = |e: String| format!("not a decodable image: {e}");
     let jpeg = crate::data::jpeg::strict_jpeg(&bytes).map_err(bad)?;
     let (w, h) =
         (u32::try_from(jpeg.width).map_err(|_| "too wide")?, u32::try_from(jpeg.height).map_err(|_| "too high")?);
-    check_header(u64::from(w), u64::from(h), t)?;
+    check_header(u64::from(w), u64::from(h), t, resize)?;
     // The colour spaces the image crate keeps; any other becomes RGB, as there.
     let space = match jpeg.input_colorspace() {
         Some(s @ (ColorSpace::RGB | ColorSpace::RGBA | ColorSpace::Luma | ColorSpace::LumaA)) => s,
@@ -135,7 +144,7 @@ pub(super) fn decode_all(
 ) -> Result<Decoded> {
     let mut d = Decoded { images: Vec::new(), classes: Vec::new(), names, target: None, bad };
     for (path, c) in items {
-        let img = match open(path, d.target.as_ref()) {
+        let img = match open(path, d.target.as_ref(), params.size.is_some()) {
             Ok(i) => i,
             Err(why) => {
                 d.bad.push(BadFile { path: path.clone(), why });
@@ -169,13 +178,19 @@ mod tests {
 
     #[test]
     fn headers_past_the_pixel_cap_or_of_another_size_are_refused() {
-        assert!(check_header(20_000, 20_000, None).unwrap_err().contains("not decoded"));
-        assert!(check_header(u64::from(u32::MAX), u64::from(u32::MAX), None).is_err());
-        assert!(check_header(0, 28, None).is_err());
-        assert_eq!(check_header(8192, 8192, None), Ok(()));
+        assert!(check_header(20_000, 20_000, None, true).unwrap_err().contains("not decoded"));
+        assert!(check_header(u64::from(u32::MAX), u64::from(u32::MAX), None, true).is_err());
+        assert!(check_header(0, 28, None, true).is_err());
+        assert_eq!(check_header(8192, 8192, None, false), Ok(()));
         let t = Target { channels: 1, h: 28, w: 28, convert: false, resize: false };
-        assert_eq!(check_header(28, 28, Some(&t)), Ok(()));
-        assert!(check_header(20, 28, Some(&t)).unwrap_err().contains("28x20 pixels, the set is 28x28"));
-        assert_eq!(check_header(20, 28, Some(&Target { resize: true, ..t })), Ok(()));
+        assert_eq!(check_header(28, 28, Some(&t), false), Ok(()));
+        assert!(check_header(20, 28, Some(&t), false).unwrap_err().contains("28x20 pixels, the set is 28x28"));
+        assert_eq!(check_header(20, 28, Some(&Target { resize: true, ..t }), true), Ok(()));
+        // A side below 4 as the set's own size: refused, unless --size fits it.
+        for (w, h) in [(28, 1), (1, 1), (3, 28)] {
+            let e = check_header(w, h, None, false).unwrap_err();
+            assert!(e.contains("a side below 4") && e.contains("--size"), "{e}");
+            assert_eq!(check_header(w, h, None, true), Ok(()));
+        }
     }
 }

@@ -291,6 +291,16 @@ fn check_target_name(lines: &Lines, key: &Spanned<String>, tname: &str) -> Resul
             lines.err(key.span().start, format!("target name '{}' is longer than {MAX_NAME_BYTES} bytes", clip(tname)))
         );
     }
+    if tname.chars().any(crate::terminal::is_unsafe) {
+        return Err(lines.err(
+            key.span().start,
+            format!(
+                "target name '{}' holds a control, bidirectional or invisible character: a name is printed \
+                 on every status line",
+                crate::terminal::escape(&clip(tname))
+            ),
+        ));
+    }
     if tname.is_empty()
         || tname.contains(['/', '\\', '*', '?', ' '])
         || tname.starts_with('.')

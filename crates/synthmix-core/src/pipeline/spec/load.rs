@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 
 /// Reads, expands and validates a spec.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Pipeline> {
-    let src = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let src = crate::artifact::input::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let p = parse(path, &src, opts)?;
     check_commands(&p, opts)?;
     Ok(p)

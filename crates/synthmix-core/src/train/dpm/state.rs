@@ -58,7 +58,7 @@ pub(super) fn encode(s: &State) -> Result<Vec<u8>> {
 }
 
 pub(super) fn read(path: &Path) -> Result<State> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::artifact::input::read(path).map_err(|e| Error::io(path, e))?;
     let tensors = st::parse(path, &bytes)?;
     let meta = st::metadata_of(path, &bytes)?;
     st::expect_kind(path, &meta, &[STATE_KIND])?;
