@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::kind::StudyKind;
 use super::md;
+use super::model::Cell;
 use super::run_summary::{self, RunSummary};
 use super::run_table;
 use super::stats::{Estimate, Interval, LEVEL};
-use super::study::Cell;
 use crate::error::{Error, Result};
 
 /// How `compare` and `runs` print.

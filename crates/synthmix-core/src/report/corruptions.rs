@@ -6,10 +6,9 @@
 
 use std::fmt::Write as _;
 
-use super::generators::GenId;
 use super::md;
+use super::model::{datasets_of, generators_of, Cell, Cells, GenId, Mix, TestKind};
 use super::stats::{self, paired, Interval, Verdict};
-use super::study::{datasets_of, generators_of, Cell, Cells, Mix, TestKind};
 use crate::data::corrupt;
 
 /// The mixes whose effect the headline reports (the paper's 5:1–7:1).

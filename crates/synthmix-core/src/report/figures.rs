@@ -12,7 +12,7 @@ use plotters::prelude::*;
 
 use super::generators::GeneratorInfo;
 use super::grid::{self, GridOptions};
-use super::study::{dataset_title, datasets_of, generators_of, Cells, Mix, TestKind};
+use super::model::{dataset_title, datasets_of, generators_of, Cells, Mix, TestKind};
 use crate::data::{self, DataOptions};
 use crate::error::{Error, Result};
 

@@ -5,30 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::model::GenId;
 use super::writer::Writer;
 use crate::artifact::meta;
 use crate::error::{Error, IoContext, Result};
-
-/// A generator, as the report names it: its optimiser preset and seed, told
-/// apart from any other by the BLAKE3 of its checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GenId {
-    pub preset: String,
-    pub seed: u64,
-    pub blake3: String,
-}
-
-impl GenId {
-    /// `default, G seed 0`.
-    pub fn label(&self) -> String {
-        format!("{}, G seed {}", self.preset, self.seed)
-    }
-
-    /// For file names: `default-g0`.
-    pub fn slug(&self) -> String {
-        format!("{}-g{}", super::writer::file_part(&self.preset), self.seed)
-    }
-}
 
 /// What the report says about one generator.
 #[derive(Debug, Clone)]

@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::claims;
-use super::context::{self, duration};
+use super::context;
 use super::corruptions;
-use super::generators::{self, GenId};
+use super::generators;
 use super::md;
-use super::study::{dataset_title, datasets_of, generators_of, Cells, Mix, ReportParams, Study, TestKind};
+use super::model::{dataset_title, datasets_of, generators_of, Cells, GenId, Mix, TestKind};
+use super::study::{ReportParams, Study};
 use super::tables::{self, delta_sigma};
 use super::writer::{file_part, Writer};
 use crate::data::{DataOptions, DatasetName};
@@ -54,49 +55,10 @@ fn provenance_section(study: &Study) -> String {
     let mut s = String::from("## Settings, provenance and cost\n\n");
     let paper = &study.paper.source;
     let paper_line = (!paper.is_empty()).then(|| format!("- Paper values: {paper}. {}\n", study.paper.note));
-    s.push_str(&context_markdown(&study.context, paper_line.as_deref().unwrap_or("")));
+    s.push_str(&context::context_markdown(&study.context, paper_line.as_deref().unwrap_or("")));
     if let Some(p) = &study.prior {
         s.push_str(&prior_section(p));
     }
-    s
-}
-
-/// What made the artifacts (version, commits, time span, the report's own
-/// build and machine), `extra` lines, then the settings and wall-time tables:
-/// the provenance part of every study's report.
-pub fn context_markdown(ctx: &super::context::Context, extra: &str) -> String {
-    let mut s = String::new();
-    let commits = ctx.commits();
-    let _ = writeln!(
-        s,
-        "- Artifacts made by synthmix {} at commit{} {}.",
-        crate::VERSION,
-        if commits.len() == 1 { "" } else { "s" },
-        if commits.is_empty() { "unknown".into() } else { commits.join(", ") }
-    );
-    if let Some((a, b)) = ctx.span() {
-        let _ = writeln!(
-            s,
-            "- Runs from {} to {} ({} from the first start to the last finish).",
-            context::utc(a),
-            context::utc(b),
-            duration(b.saturating_sub(a) as f64)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "- Report written by synthmix {} at commit {} on: {}.",
-        crate::VERSION,
-        crate::GIT_COMMIT,
-        context::machine()
-    );
-    s.push_str(extra);
-    let _ = writeln!(
-        s,
-        "\nSettings, as the stages recorded them (every value used by any run):\n\n{}",
-        ctx.settings_markdown()
-    );
-    let _ = writeln!(s, "Wall time per stage (from each run's provenance):\n\n{}", ctx.wall_times_markdown());
     s
 }
 
@@ -247,7 +209,7 @@ fn headline_section(study: &Study) -> String {
 
 /// Generators of one preset with several seeds: each one's headline cells and all pooled.
 fn generator_seed_section(study: &Study) -> String {
-    let paper = super::study::paper_cells(&study.cells);
+    let paper = super::model::paper_cells(&study.cells);
     let c = &paper;
     let mut s = String::from("## Generator seeds\n\n");
     let mut any = false;
@@ -295,7 +257,7 @@ fn generator_seed_section(study: &Study) -> String {
                     .filter(|o| seen.insert((o.classifier.clone(), o.test_set.clone())))
                     .map(|o| (o.seed, o.accuracy))
                     .collect();
-                row.push(super::study::Cell::new(pooled).text());
+                row.push(super::model::Cell::new(pooled).text());
                 t.row(row);
             }
             s.push_str(&t.render());
@@ -325,7 +287,7 @@ pub fn why_not_run(d: &str, opts: &DataOptions) -> String {
 fn tables_section(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mut Writer) -> Result<String> {
     let why = |d: &str| why_not_run(d, opts);
     let t2 = tables::table2(&study.cells, &study.paper, &params.expect_datasets, &why);
-    let t3 = tables::table3(&super::study::paper_cells(&study.cells), &study.paper);
+    let t3 = tables::table3(&super::model::paper_cells(&study.cells), &study.paper);
     w.write("table2.md", t2.markdown().as_bytes())?;
     w.write("table2.csv", t2.csv().as_bytes())?;
     w.write("table3.md", t3.markdown().as_bytes())?;
@@ -506,7 +468,7 @@ fn collapse_test(study: &Study) -> String {
 }
 
 fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<String> {
-    let paper = super::study::paper_cells(&study.cells);
+    let paper = super::model::paper_cells(&study.cells);
     let c: &Cells = &paper;
     let mut s = String::from("## Figure 1: real (left) beside synthetic (right) test images\n\n");
     for d in datasets_of(c) {

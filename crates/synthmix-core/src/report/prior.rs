@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::generators::{GenId, GeneratorInfo};
+use super::generators::GeneratorInfo;
+use super::model::{GenId, Mix, Observation, TestKind};
 use super::results::{self, ResultRow};
-use super::study::{Mix, Observation, TestKind};
 use crate::error::{Error, IoContext, Result};
 
 /// An earlier report folder: its results and its provenance section.

@@ -13,12 +13,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
+use super::context::Context;
 use super::kind::StudyKind;
 use super::md;
+use super::model::{cell_text, dataset_title, Cell};
+use super::results::RegimeRow;
 use super::stats::{direction, interval_text, Interval, Verdict};
-use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams};
+use super::study::{MetaCache, ReportParams};
 use super::writer::Writer;
 use crate::artifact::meta::{MixKind, MixRecord, SetMeta};
 use crate::artifact::provenance;
@@ -78,24 +79,6 @@ pub struct RegimeObs {
 
 /// A generator's final (FID, recognition), where its checkpoint records them.
 pub type Quality = (Option<f64>, Option<f64>);
-
-/// One row of the regimes report's `results.csv`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RegimeRow {
-    pub dataset: String,
-    pub regime: String,
-    pub arm: String,
-    pub seed: u64,
-    pub accuracy: f64,
-    pub balanced_accuracy: f64,
-    pub macro_f1: f64,
-    /// Recall per class, `;`-separated.
-    pub per_class_recall: String,
-    pub classifier: String,
-    pub train_set: String,
-    /// `yes`, `NO` or empty (no synthetic images).
-    pub generator_on_same_subset: String,
-}
 
 /// The provenance input of `role` of an artifact: its BLAKE3.
 fn input_hash(artifact: &Path, role: &str) -> Option<String> {
@@ -296,8 +279,9 @@ fn pct(f: f64) -> String {
     format!("{} %", (f * 1000.0).round() / 10.0)
 }
 
-/// Writes report.md, results.csv and the figures of the regimes study.
-pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
+/// The regimes study's report.md text, with its results.csv and figures
+/// written into the report folder; the writer and the runs' context.
+pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
     let obs = gather(&params.metrics)?;
     if obs.is_empty() {
         return Err(Error::Invalid(
@@ -329,11 +313,10 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     }
     md.push_str(&cas_section(&obs, &datasets));
     md.push_str("## Settings, provenance and cost\n\n");
-    md.push_str(&super::markdown::context_markdown(&ctx, ""));
+    md.push_str(&super::context::context_markdown(&ctx, ""));
     w.write("results.csv", results_csv(&obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
-    let page = super::html::from_markdown(&md, &w.dir.clone(), super::html::subtitle(&ctx))?;
-    super::output::finish(w, params, StudyKind::Regimes, &ctx, &md, &page)
+    Ok((w, ctx, md))
 }
 
 fn results_csv(obs: &[RegimeObs]) -> Result<String> {

@@ -1,13 +1,14 @@
-//! `results.csv`: every observation of a report, one row per classifier and
-//! test set. Written and read only here, so a later report can import an
-//! earlier one's results (`synthmix report --prior DIR`) and a user's script
-//! can rely on its columns.
+//! `results.csv`: the rows of every study's results table (the paper
+//! study's [`ResultRow`], [`RegimeRow`], [`StrategyRow`]), written and read
+//! only here, so a later report can import an earlier one's results
+//! (`synthmix report --prior DIR`), `runs`/`compare` can read any study's
+//! table, and a user's script can rely on its columns.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::study::Observation;
+use super::model::Observation;
 use crate::error::{Error, IoContext, Result};
 
 /// One row of `results.csv`.
@@ -84,11 +85,47 @@ pub fn read(path: &Path) -> Result<Vec<ResultRow>> {
     Ok(rows)
 }
 
+/// One row of the regimes report's `results.csv`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegimeRow {
+    pub dataset: String,
+    pub regime: String,
+    pub arm: String,
+    pub seed: u64,
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+    pub macro_f1: f64,
+    /// Recall per class, `;`-separated.
+    pub per_class_recall: String,
+    pub classifier: String,
+    pub train_set: String,
+    /// `yes`, `NO` or empty (no synthetic images).
+    pub generator_on_same_subset: String,
+}
+
+/// One row of the strategies report's `results.csv`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StrategyRow {
+    pub dataset: String,
+    pub regime: String,
+    pub base: String,
+    /// `strategy=value` pairs, `;`-separated (empty: no strategy).
+    pub strategies: String,
+    pub seed: u64,
+    pub test_accuracy: f64,
+    pub validation_accuracy: Option<f64>,
+    pub acceptance: Option<f64>,
+    /// The pool missed τ for some class and was completed below it.
+    pub filled_below_tau: bool,
+    pub classifier: String,
+    pub train_set: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::generators::GenId;
-    use crate::report::study::{Mix, TestKind};
+    use crate::report::model::GenId;
+    use crate::report::model::{Mix, TestKind};
 
     fn obs(seed: u64, acc: f64) -> Observation {
         Observation {

@@ -9,10 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::kind::StudyKind;
-use super::regimes::RegimeRow;
-use super::results::{self, ResultRow};
-use super::strategies::StrategyRow;
-use super::study::{Cell, Mix};
+use super::model::{Cell, Mix};
+use super::results::{self, RegimeRow, ResultRow, StrategyRow};
 use crate::error::{Error, IoContext, Result};
 
 /// One value of one classifier: its cell's key, its seed, the value.

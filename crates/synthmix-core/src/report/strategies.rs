@@ -16,12 +16,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::context::Context;
 use super::kind::StudyKind;
 use super::md;
+use super::model::{cell_text, dataset_title, Cell};
+use super::results::StrategyRow;
 use super::stats::{self, direction, interval_text, Interval};
-use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams};
+use super::study::{MetaCache, ReportParams};
 use super::writer::Writer;
 use crate::artifact::meta::{FilterRecord, SetMeta};
 use crate::artifact::provenance;
@@ -468,8 +471,9 @@ fn reference_of(base: Base) -> Arm {
     }
 }
 
-/// Writes report.md, results.csv and the figures of the strategies study.
-pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
+/// The strategies study's report.md text, with its results.csv and figures
+/// written into the report folder; the writer and the runs' context.
+pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
     let (obs, pools) = gather(&params.metrics)?;
     if obs.is_empty() {
         return Err(Error::Invalid(
@@ -491,11 +495,10 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     md.push_str(&quality_section(&pools, &datasets));
     md.push_str(&cas_section(&obs, &datasets));
     md.push_str("## Settings, provenance and cost\n\n");
-    md.push_str(&super::markdown::context_markdown(&ctx, ""));
+    md.push_str(&super::context::context_markdown(&ctx, ""));
     w.write("results.csv", results_csv(&obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
-    let page = super::html::from_markdown(&md, &w.dir.clone(), super::html::subtitle(&ctx))?;
-    super::output::finish(w, params, StudyKind::Strategies, &ctx, &md, &page)
+    Ok((w, ctx, md))
 }
 
 fn intro(obs: &[StrategyObs], files: usize) -> String {
@@ -793,7 +796,7 @@ fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
     for d in datasets {
         let gafi = GAFI_GAPS
             .iter()
-            .find(|g| g.0 == super::study::paper_dataset(d))
+            .find(|g| g.0 == super::model::paper_dataset(d))
             .map(|g| format!("{:.4}", g.1))
             .unwrap_or_else(|| "–".into());
         for r in rules_of(obs, d) {
@@ -825,24 +828,6 @@ fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
     s.push_str(&t.render());
     s.push('\n');
     s
-}
-
-/// One row of the strategies report's `results.csv`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StrategyRow {
-    pub dataset: String,
-    pub regime: String,
-    pub base: String,
-    /// `strategy=value` pairs, `;`-separated (empty: no strategy).
-    pub strategies: String,
-    pub seed: u64,
-    pub test_accuracy: f64,
-    pub validation_accuracy: Option<f64>,
-    pub acceptance: Option<f64>,
-    /// The pool missed τ for some class and was completed below it.
-    pub filled_below_tau: bool,
-    pub classifier: String,
-    pub train_set: String,
 }
 
 fn results_csv(obs: &[StrategyObs]) -> Result<String> {

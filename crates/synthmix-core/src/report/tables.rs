@@ -6,10 +6,10 @@
 
 use std::fmt::Write as _;
 
-use super::generators::GenId;
-use super::html::{sigma_colour, DataTable, HtmlCell};
+use super::html::blocks::{sigma_colour, DataTable, HtmlCell};
 use super::md;
-use super::study::{dataset_title, generators_of, Cell, Cells, Mix, PaperValues, TestKind};
+use super::model::{dataset_title, generators_of, Cell, Cells, GenId, Mix, TestKind};
+use super::study::PaperValues;
 
 /// One row: a dataset, the generator behind it, a training mix.
 pub type Row = (String, Option<GenId>, Mix);
@@ -198,14 +198,14 @@ fn mixes_for(cells: &Cells, paper: &PaperValues, d: &str, tests: &[TestKind]) ->
 /// datasets without results get the paper's rows with `why_missing(d)`.
 pub fn table2(cells: &Cells, paper: &PaperValues, expected: &[String], why_missing: &dyn Fn(&str) -> String) -> Table {
     let tests = vec![TestKind::Original, TestKind::Synthetic];
-    let mut datasets = super::study::datasets_of(cells);
+    let mut datasets = super::model::datasets_of(cells);
     let have = datasets.clone();
     for d in expected {
         if !datasets.contains(d) {
             datasets.push(d.clone());
         }
     }
-    datasets.sort_by_key(|d| (super::study::dataset_rank(d), d.clone()));
+    datasets.sort_by_key(|d| (super::model::dataset_rank(d), d.clone()));
     let mut rows = Vec::new();
     for d in datasets.iter().filter(|d| have.contains(d)) {
         let mixes = mixes_for(cells, paper, d, &tests);

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::blocks::{accuracy_colour, png_data_uri, Block, DataTable, Frame, HtmlCell, Page};
 use super::provenance::{Group, Index};
-use super::{accuracy_colour, png_data_uri, Block, DataTable, Frame, HtmlCell, Page};
 use crate::data::DataOptions;
 use crate::error::Result;
-use crate::report::generators::{GenId, GeneratorInfo};
-use crate::report::study::{dataset_title, paper_cells, Mix, Observation, ReportParams, Study, TestKind};
+use crate::report::generators::GeneratorInfo;
+use crate::report::model::{dataset_title, paper_cells, GenId, Mix, Observation, TestKind};
+use crate::report::study::{ReportParams, Study};
 use crate::report::tables;
 
 /// At most this many epochs on a generator's slider (evenly spaced, the last included).
