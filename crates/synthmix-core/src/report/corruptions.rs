@@ -288,7 +288,7 @@ mod tests {
             (Mix::new(0, 1), "fog", &[(0, 0.60), (1, 0.64)]),
         ]);
         let t = &tables(&c)[0];
-        let png = super::super::figures::corruption_heatmap(t).unwrap().unwrap();
+        let png = super::super::figures::effects::corruption_heatmap(t).unwrap().unwrap();
         let img = image::load_from_memory(&png).unwrap();
         // 150 px of labels + 84 px per mix + margin; 74 px of header + 30 px per row + footer.
         // At least 620 px wide for the title.

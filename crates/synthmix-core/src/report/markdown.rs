@@ -12,6 +12,7 @@ use super::corruptions;
 use super::generators;
 use super::md;
 use super::model::{dataset_title, datasets_of, generators_of, Cells, GenId, Mix, TestKind};
+use super::per_class::per_class_means;
 use super::study::{ReportParams, Study};
 use super::tables::{self, delta_sigma};
 use super::writer::{file_part, Writer};
@@ -336,7 +337,7 @@ fn corruption_section(study: &Study, w: &mut Writer) -> Result<String> {
                 list(&inc)
             );
         }
-        if let Some(png) = super::figures::corruption_heatmap(t)? {
+        if let Some(png) = super::figures::effects::corruption_heatmap(t)? {
             let name = format!("corruptions-{}-{slug}.png", file_part(&t.dataset));
             w.write(&name, &png)?;
             let _ = writeln!(s, "\n![MNIST-C heatmap]({name})\n");
@@ -393,7 +394,7 @@ fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
     for g in study.generators.values() {
         let slug = format!("{}-{}", file_part(&g.dataset), g.id.slug());
         let _ = writeln!(s, "**{}, generator {}**\n", md::text(&dataset_title(&g.dataset)), md::text(&g.id.label()));
-        if let Some(f) = super::figures::generator_curves_figure(g) {
+        if let Some(f) = super::figures::paper::generator_curves_figure(g) {
             let name = format!("generator-{slug}-curves.png");
             w.write(&name, &f.png()?)?;
             w.write(&name.replace(".png", ".svg"), f.svg()?.as_bytes())?;
@@ -483,7 +484,7 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
             };
             let gl = g.as_ref().map(|g| g.slug()).unwrap_or_else(|| "none".into());
             let name = format!("figure1-{}-{gl}.png", file_part(&d));
-            match super::figures::real_vs_synthetic(&d, &synth, opts) {
+            match super::figures::paper::real_vs_synthetic(&d, &synth, opts) {
                 Ok(png) => {
                     w.write(&name, &png)?;
                     let label = g.as_ref().map(GenId::label).unwrap_or_default();
@@ -497,7 +498,7 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
             }
         }
     }
-    if let Some(f) = super::figures::bars_figure(c) {
+    if let Some(f) = super::figures::paper::bars_figure(c) {
         w.write("figure2.png", &f.png()?)?;
         w.write("figure2.svg", f.svg()?.as_bytes())?;
         s.push_str(
@@ -506,7 +507,7 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
              ![Figure 2](figure2.png)\n\n",
         );
     }
-    if let Some(f) = super::figures::ratio_curves_figure(c) {
+    if let Some(f) = super::figures::paper::ratio_curves_figure(c) {
         w.write("accuracy-vs-ratio.png", &f.png()?)?;
         w.write("accuracy-vs-ratio.svg", f.svg()?.as_bytes())?;
         s.push_str(
@@ -517,43 +518,6 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
         );
     }
     Ok(s)
-}
-
-/// The names of a test set's classes: an imported set's own, a known
-/// dataset's, else the indices.
-fn class_names_of(test_set: &str, k: usize) -> Vec<String> {
-    let from_file =
-        crate::artifact::meta::read_set_header(std::path::Path::new(test_set)).ok().and_then(|m| m.class_names);
-    let known =
-        || DatasetName::parse(test_set).ok().map(|n| n.dataset.class_names().iter().map(|c| c.to_string()).collect());
-    match from_file.or_else(known) {
-        Some(v) if v.len() == k => v,
-        _ => (0..k).map(|c| c.to_string()).collect(),
-    }
-}
-
-/// Per dataset, its class names; per (dataset, generator, mix), recall per
-/// class on the original test set, mean over seeds.
-pub type PerClass = (BTreeMap<String, Vec<String>>, BTreeMap<(String, Option<GenId>, Mix), Vec<f64>>);
-
-pub fn per_class_means(study: &Study) -> PerClass {
-    let mut by: BTreeMap<(String, Option<GenId>, Mix), Vec<&Vec<f64>>> = BTreeMap::new();
-    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for o in study.obs.iter().filter(|o| o.test == TestKind::Original && !o.per_class.is_empty()) {
-        names.entry(o.dataset.clone()).or_insert_with(|| class_names_of(&o.test_set, o.per_class.len()));
-        by.entry((o.dataset.clone(), o.generator.clone(), o.mix)).or_default().push(&o.per_class);
-    }
-    let means = by
-        .into_iter()
-        .map(|(k, rows)| {
-            let k_classes = names[&k.0].len();
-            let mean = (0..k_classes)
-                .map(|c| rows.iter().map(|r| r.get(c).copied().unwrap_or(0.0)).sum::<f64>() / rows.len() as f64)
-                .collect();
-            (k, mean)
-        })
-        .collect();
-    (names, means)
 }
 
 /// Accuracy per class on the original test set, per dataset, generator and

@@ -17,6 +17,7 @@ pub mod markdown;
 pub mod md;
 pub mod model;
 pub mod output;
+pub mod per_class;
 pub mod prior;
 pub mod regimes;
 pub mod results;
@@ -50,8 +51,8 @@ pub fn write(kind: StudyKind, params: &ReportParams, opts: &DataOptions) -> Resu
     }
     match kind {
         StudyKind::Paper => paper(params, opts),
-        StudyKind::Regimes => from_markdown(StudyKind::Regimes, params, regimes::render(params)?),
-        StudyKind::Strategies => from_markdown(StudyKind::Strategies, params, strategies::render(params)?),
+        StudyKind::Regimes => from_markdown(StudyKind::Regimes, params, regimes::render::render(params)?),
+        StudyKind::Strategies => from_markdown(StudyKind::Strategies, params, strategies::render::render(params)?),
     }
 }
 

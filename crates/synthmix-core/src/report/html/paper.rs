@@ -152,7 +152,7 @@ fn frames_of(g: &GeneratorInfo) -> Result<Vec<Frame>> {
 /// dataset: a row per generator and mix (mean over seeds), coloured from the
 /// table's lowest to its highest value; a row's first cell opens its classifiers.
 fn per_class(study: &Study, prov: &mut Provenance) -> Vec<Block> {
-    let (names, means) = crate::report::markdown::per_class_means(study);
+    let (names, means) = crate::report::per_class::per_class_means(study);
     let mut out = vec![Block::Html {
         html: "<p>Recall per class on the original test set, mean over study seeds; colour from the table's lowest \
                (white) to its highest value (blue). Click a row's generator for its classifiers.</p>"
