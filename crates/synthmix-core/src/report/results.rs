@@ -121,6 +121,28 @@ pub struct StrategyRow {
     pub train_set: String,
 }
 
+/// A CSV file's text, every row through the `csv` crate: a field holding a
+/// `,`, `"` or newline (a user's dataset name) is quoted, so it never splits
+/// its row; every row must have the header's number of fields.
+pub struct CsvText(csv::Writer<Vec<u8>>);
+
+impl CsvText {
+    pub fn new(header: &[&str]) -> Result<CsvText> {
+        let mut c = CsvText(csv::Writer::from_writer(Vec::new()));
+        c.row(header)?;
+        Ok(c)
+    }
+
+    pub fn row<S: AsRef<[u8]>>(&mut self, fields: impl IntoIterator<Item = S>) -> Result<()> {
+        self.0.write_record(fields).map_err(|e| Error::Invalid(format!("writing a CSV row: {e}")))
+    }
+
+    pub fn text(self) -> Result<String> {
+        let bytes = self.0.into_inner().map_err(|e| Error::Invalid(format!("writing a CSV: {e}")))?;
+        String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("a CSV of UTF-8 fields: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

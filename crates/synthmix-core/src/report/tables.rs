@@ -4,12 +4,12 @@
 //! CSV: ours (mean ± std over seeds, n) beside the paper's value and their
 //! difference in units of our std.
 
-use std::fmt::Write as _;
-
 use super::html::blocks::{sigma_colour, DataTable, HtmlCell};
 use super::md;
 use super::model::{dataset_title, generators_of, Cell, Cells, GenId, Mix, TestKind};
+use super::results::CsvText;
 use super::study::PaperValues;
+use crate::error::Result;
 
 /// One row: a dataset, the generator behind it, a training mix.
 pub type Row = (String, Option<GenId>, Mix);
@@ -135,9 +135,21 @@ impl Table {
     }
 
     /// One line per cell.
-    pub fn csv(&self) -> String {
-        let mut s =
-            String::from("table,dataset,generator,generator_blake3,train,test,n,mean,std,paper,delta_sigma,seeds\n");
+    pub fn csv(&self) -> Result<String> {
+        let mut out = CsvText::new(&[
+            "table",
+            "dataset",
+            "generator",
+            "generator_blake3",
+            "train",
+            "test",
+            "n",
+            "mean",
+            "std",
+            "paper",
+            "delta_sigma",
+            "seeds",
+        ])?;
         for (r, (d, g, m)) in self.rows.iter().enumerate() {
             for (k, t) in self.tests.iter().enumerate() {
                 let p = self.paper[r][k];
@@ -156,16 +168,10 @@ impl Table {
                     None => (String::new(), String::new()),
                 };
                 let paper = p.map(|a| format!("{a}")).unwrap_or_default();
-                let _ = writeln!(
-                    s,
-                    "{},{d},\"{gl}\",{gh},{},{},{n},{mean},{std},{paper},{delta},{seeds}",
-                    self.name,
-                    m.label(),
-                    t.key()
-                );
+                out.row([&self.name, d, &gl, &gh, &m.label(), &t.key(), &n, &mean, &std, &paper, &delta, &seeds])?;
             }
         }
-        s
+        out.text()
     }
 
     /// Every (row, test) that has no result.

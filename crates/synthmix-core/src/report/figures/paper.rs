@@ -6,9 +6,10 @@ use super::chart::{Axis, Layout, Legend, Line, LineChart, Spread};
 use super::*;
 
 /// Figure 1 for one dataset: a grid of real test images (left) beside a grid
-/// of the synthetic set (right), one row per class.
-pub fn real_vs_synthetic(dataset: &str, synthetic: &str, opts: &DataOptions) -> Result<Vec<u8>> {
-    let real = data::load_set(&format!("{dataset}:test"), opts)?;
+/// of the synthetic set (right), one row per class; `real` names the real
+/// test set (`mnist:test`, or an imported set's file).
+pub fn real_vs_synthetic(real: &str, dataset: &str, synthetic: &str, opts: &DataOptions) -> Result<Vec<u8>> {
+    let real = data::load_set(real, opts)?;
     let synth = data::load_set(synthetic, opts)?;
     let go = |t: &str| GridOptions { per_class: 8, scale: 2, title: Some(t.to_string()) };
     let a = grid::render(&real, &go(&format!("{} real", dataset_title(dataset))))?;

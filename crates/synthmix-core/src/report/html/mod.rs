@@ -26,6 +26,16 @@ const TEMPLATE: &str = include_str!("page.html");
 /// The page as HTML.
 pub fn render(page: &Page) -> Result<String> {
     let mut env = minijinja::Environment::new();
+    // Class and dataset names come from users' folders: a control character
+    // (ESC, a newline) is shown escaped as the Markdown cells show it, then
+    // HTML-escaped; trusted HTML (`| safe`, `tojson`) passes as it is.
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if !value.is_safe() => {
+            let shown = minijinja::Value::from(crate::terminal::escape(s).as_ref());
+            minijinja::escape_formatter(out, state, &shown)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
     env.add_template("page.html", TEMPLATE).map_err(|e| Error::Invalid(format!("the page template: {e}")))?;
     let t = env.get_template("page.html").map_err(|e| Error::Invalid(format!("the page template: {e}")))?;
     t.render(minijinja::context! { page => page }).map_err(|e| Error::Invalid(format!("rendering index.html: {e:#}")))
