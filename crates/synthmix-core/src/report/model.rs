@@ -8,24 +8,41 @@ use std::collections::BTreeMap;
 use super::stats::Summary;
 use super::writer::file_part;
 
-/// A generator, as the report names it: its optimiser preset and seed, told
-/// apart from any other by the BLAKE3 of its checkpoint.
+/// A generator, as the report names it: its family (`gan`, `diffusion`),
+/// architecture (`mlp`, `dcgan`, `unet`), optimiser preset and seed, told
+/// apart from any other by the BLAKE3 of its checkpoint. The architecture is
+/// in the label and file names, so an MLP cGAN and a DCGAN of the same preset
+/// and seed never share either.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GenId {
+    pub family: String,
+    pub arch: String,
+    /// Empty for a family without presets (diffusion).
     pub preset: String,
     pub seed: u64,
     pub blake3: String,
 }
 
 impl GenId {
-    /// `default, G seed 0`.
+    /// `mlp default, G seed 0`; `unet, G seed 0` without a preset.
     pub fn label(&self) -> String {
-        format!("{}, G seed {}", self.preset, self.seed)
+        let parts = [self.arch.as_str(), self.preset.as_str()];
+        let name: Vec<&str> = parts.into_iter().filter(|s| !s.is_empty()).collect();
+        format!("{}, G seed {}", name.join(" "), self.seed)
     }
 
-    /// For file names: `default-g0`.
+    /// The label results.csv files written before generators carried their
+    /// architecture used (`default, G seed 0`): what `compare` pairs an old
+    /// table's rows by.
+    pub fn legacy_label(preset: &str, seed: u64) -> String {
+        format!("{preset}, G seed {seed}")
+    }
+
+    /// For file names: `mlp-default-g0`.
     pub fn slug(&self) -> String {
-        format!("{}-g{}", file_part(&self.preset), self.seed)
+        let parts = [self.arch.as_str(), self.preset.as_str()];
+        let name: Vec<String> = parts.into_iter().filter(|s| !s.is_empty()).map(file_part).collect();
+        format!("{}-g{}", name.join("-"), self.seed)
     }
 }
 
@@ -298,6 +315,24 @@ mod tests {
         assert_eq!(Mix::parse_label("10:1"), Some(m(10, 1)));
         assert_eq!(Mix::parse_label("O"), Some(m(1, 0)));
         assert_eq!(Mix::parse_label("x"), None);
+    }
+
+    #[test]
+    fn generators_of_other_architectures_never_share_a_label_or_file_name() {
+        let g = |family: &str, arch: &str, preset: &str| GenId {
+            family: family.into(),
+            arch: arch.into(),
+            preset: preset.into(),
+            seed: 0,
+            blake3: arch.into(),
+        };
+        let (mlp, dcgan, unet) = (g("gan", "mlp", "default"), g("gan", "dcgan", "default"), g("diffusion", "unet", ""));
+        assert_eq!(mlp.label(), "mlp default, G seed 0");
+        assert_eq!(mlp.slug(), "mlp-default-g0");
+        assert_ne!(mlp.label(), dcgan.label());
+        assert_ne!(mlp.slug(), dcgan.slug());
+        assert_eq!((unet.label(), unet.slug()), ("unet, G seed 0".to_string(), "unet-g0".to_string()));
+        assert_eq!(GenId::legacy_label("default", 0), "default, G seed 0");
     }
 
     #[test]

@@ -128,7 +128,7 @@ mod tests {
     use super::*;
 
     fn gen() -> GenId {
-        GenId { preset: "default".into(), seed: 0, blake3: "ab".into() }
+        GenId { family: "gan".into(), arch: "mlp".into(), preset: "default".into(), seed: 0, blake3: "ab".into() }
     }
 
     fn obs(mix: Mix, seed: u64, acc: f64) -> Observation {

@@ -8,14 +8,15 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::Observation;
+use super::model::{GenId, Observation};
 use crate::error::{Error, IoContext, Result};
 
 /// One row of `results.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {
     pub dataset: String,
-    /// The generator's label (`default, G seed 0`); empty for none.
+    /// The generator's label (`mlp default, G seed 0`; `default, G seed 0`
+    /// in files written before the `arch` column); empty for none.
     pub generator: String,
     /// BLAKE3 of the generator's checkpoint: what tells generators apart.
     pub generator_blake3: String,
@@ -36,18 +37,25 @@ pub struct ResultRow {
     /// result computed from this report's own METRICS.json files.
     #[serde(default)]
     pub imported_from: String,
+    /// The generator's family (`gan`, `diffusion`), architecture (`mlp`,
+    /// `dcgan`, `unet`) and preset; empty for none and in files written
+    /// before these columns existed.
+    #[serde(default)]
+    pub family: String,
+    #[serde(default)]
+    pub arch: String,
+    #[serde(default)]
+    pub preset: String,
 }
 
 impl ResultRow {
     pub fn of(o: &Observation) -> ResultRow {
-        let (generator, generator_blake3) = match &o.generator {
-            Some(g) => (g.label(), g.blake3.clone()),
-            None => (String::new(), String::new()),
-        };
+        let g = o.generator.as_ref();
+        let field = |f: fn(&GenId) -> String| g.map(f).unwrap_or_default();
         ResultRow {
             dataset: o.dataset.clone(),
-            generator,
-            generator_blake3,
+            generator: field(GenId::label),
+            generator_blake3: field(|g| g.blake3.clone()),
             train: o.mix.label(),
             test: o.test.key(),
             test_set: o.test_set.clone(),
@@ -56,6 +64,9 @@ impl ResultRow {
             classifier: o.classifier.clone(),
             train_set: o.train.clone(),
             imported_from: o.imported_from.clone().unwrap_or_default(),
+            family: field(|g| g.family.clone()),
+            arch: field(|g| g.arch.clone()),
+            preset: field(|g| g.preset.clone()),
         }
     }
 }
@@ -146,13 +157,18 @@ impl CsvText {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::GenId;
     use crate::report::model::{Mix, TestKind};
 
     fn obs(seed: u64, acc: f64) -> Observation {
         Observation {
             dataset: "mnist".into(),
-            generator: Some(GenId { preset: "default".into(), seed: 0, blake3: "ab".into() }),
+            generator: Some(GenId {
+                family: "gan".into(),
+                arch: "mlp".into(),
+                preset: "default".into(),
+                seed: 0,
+                blake3: "ab".into(),
+            }),
             mix: Mix::new(5, 1),
             test: TestKind::Corrupted("shot_noise".into()),
             test_set: "mnist-c/shot_noise:test".into(),
@@ -173,7 +189,8 @@ mod tests {
         let rows = read(&p).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], ResultRow::of(&obs(0, 0.5)), "sorted by seed, every field kept");
-        assert_eq!(rows[1].generator, "default, G seed 0");
+        assert_eq!(rows[1].generator, "mlp default, G seed 0");
+        assert_eq!((rows[1].family.as_str(), rows[1].arch.as_str()), ("gan", "mlp"));
         assert_eq!(rows[1].classifier, "a, b/clf.safetensors", "commas quoted");
         assert_eq!(rows[1].accuracy, 0.9741);
     }
@@ -190,6 +207,7 @@ mod tests {
         .unwrap();
         let rows = read(&p).unwrap();
         assert_eq!((rows[0].seed, rows[0].accuracy, rows[0].train_set.as_str()), (2, 0.9864, ""));
+        assert_eq!((rows[0].family.as_str(), rows[0].arch.as_str()), ("", ""), "written before the arch column");
         std::fs::write(&p, "dataset,seed\nmnist,x\n").unwrap();
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("results.csv") && e.contains("row 2"), "{e}");
