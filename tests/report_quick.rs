@@ -65,7 +65,7 @@ fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
         let gens: std::collections::BTreeSet<&str> = t.iter().map(|r| r[1]).collect();
         assert_eq!(gens.len(), 2, "{name}: both generators: {gens:?}");
         assert!(
-            gens.iter().any(|g| g.starts_with("default")) && gens.iter().any(|g| g.starts_with("paper")),
+            gens.iter().any(|g| g.starts_with("mlp default")) && gens.iter().any(|g| g.starts_with("mlp paper")),
             "{gens:?}"
         );
         for r in t.iter() {
@@ -232,7 +232,11 @@ fn merging_an_earlier_report_gives_the_same_tables(d: &Path, root: &Path) {
         "{md}"
     );
     let rows = std::fs::read_to_string(merged.join("results.csv")).unwrap();
-    let imported = rows.lines().filter(|l| l.ends_with(&full.display().to_string())).count();
+    // By the imported_from column (results.csv's later columns follow it).
+    let mut csv = csv::Reader::from_reader(rows.as_bytes());
+    let col = csv.headers().unwrap().iter().position(|h| h == "imported_from").unwrap();
+    let from = full.display().to_string();
+    let imported = csv.records().filter(|r| r.as_ref().unwrap().get(col) == Some(from.as_str())).count();
     assert_eq!(imported + 102 + 1, rows.lines().count(), "every other row names the report it came from");
 
     // An earlier report whose O result differs from this run's is listed.

@@ -6,10 +6,10 @@
 
 use std::fmt::Write as _;
 
-use super::generators::GenId;
 use super::md;
+use super::model::{dataset_title, Cells, GenId, Mix, TestKind};
 use super::stats::{paired, Interval, Position};
-use super::study::{dataset_title, Cells, Mix, PaperValues, TestKind};
+use super::study::PaperValues;
 
 /// What a statistic must show for its claim to hold.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -164,7 +164,7 @@ pub const CLOSE_WITHIN: f64 = 0.01;
 /// Tests every claim on the (dataset, generator) pairs that have results.
 pub fn test_all(src: &Source, expected_datasets: &[String]) -> Vec<Claim> {
     let mut pairs: Vec<(String, Option<GenId>)> = src.cells.keys().map(|k| (k.0.clone(), k.1.clone())).collect();
-    pairs.sort_by_key(|(d, g)| (super::study::dataset_rank(d), d.clone(), g.clone()));
+    pairs.sort_by_key(|(d, g)| (super::model::dataset_rank(d), d.clone(), g.clone()));
     pairs.dedup();
     let shot = TestKind::Corrupted("shot_noise".into());
     let has = |d: &str, g: &Option<GenId>, m: Mix, t: &TestKind| !src.values(d, g, m, t).is_empty();
@@ -228,7 +228,7 @@ pub fn test_all(src: &Source, expected_datasets: &[String]) -> Vec<Claim> {
         untested: vec!["not tested here: the study trains on the balanced real sets only; an imbalance regime (step and long-tail subsets, the generator trained on the same reduced set) is needed to test it".into()],
         notes: vec![],
     };
-    let cifar = pairs.iter().any(|(d, _)| super::study::paper_dataset(d) == "cifar-10");
+    let cifar = pairs.iter().any(|(d, _)| super::model::paper_dataset(d) == "cifar-10");
     let mut c5 = Claim {
         number: 5,
         text: "The effects are weaker on CIFAR-10.",

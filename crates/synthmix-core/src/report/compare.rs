@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::kind::StudyKind;
 use super::md;
+use super::model::Cell;
 use super::run_summary::{self, RunSummary};
 use super::run_table;
 use super::stats::{Estimate, Interval, LEVEL};
-use super::study::Cell;
 use crate::error::{Error, Result};
 
 /// How `compare` and `runs` print.
@@ -103,8 +103,9 @@ pub struct Comparison {
 pub fn compare(a: &Path, b: &Path, study: Option<&str>) -> Result<Comparison> {
     let (ra, rb) = (report_dir(a, b, study)?, report_dir(b, a, study)?);
     let (sa, sb) = (run_summary::read(&ra)?, run_summary::read(&rb)?);
-    let (ka, rows_a) = run_table::read(&ra, sa.as_ref().map(|s| s.study))?;
-    let (kb, rows_b) = run_table::read(&rb, sb.as_ref().map(|s| s.study))?;
+    let (ka, mut rows_a) = run_table::read(&ra, sa.as_ref().map(|s| s.study))?;
+    let (kb, mut rows_b) = run_table::read(&rb, sb.as_ref().map(|s| s.study))?;
+    run_table::align_generations(&mut rows_a, &mut rows_b);
     if ka != kb {
         return Err(Error::Invalid(format!(
             "{} is a {} study and {} a {} study: their cells cannot be compared",

@@ -4,6 +4,7 @@
 //! provenance records beside the artifacts the report covers.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::md::Table;
@@ -157,6 +158,45 @@ pub fn utc(t: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
+}
+
+/// What made the artifacts (version, commits, time span, the report's own
+/// build and machine), `extra` lines, then the settings and wall-time tables:
+/// the provenance part of every study's report.
+pub fn context_markdown(ctx: &Context, extra: &str) -> String {
+    let mut s = String::new();
+    let commits = ctx.commits();
+    let _ = writeln!(
+        s,
+        "- Artifacts made by synthmix {} at commit{} {}.",
+        crate::VERSION,
+        if commits.len() == 1 { "" } else { "s" },
+        if commits.is_empty() { "unknown".into() } else { commits.join(", ") }
+    );
+    if let Some((a, b)) = ctx.span() {
+        let _ = writeln!(
+            s,
+            "- Runs from {} to {} ({} from the first start to the last finish).",
+            utc(a),
+            utc(b),
+            duration(b.saturating_sub(a) as f64)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "- Report written by synthmix {} at commit {} on: {}.",
+        crate::VERSION,
+        crate::GIT_COMMIT,
+        machine()
+    );
+    s.push_str(extra);
+    let _ = writeln!(
+        s,
+        "\nSettings, as the stages recorded them (every value used by any run):\n\n{}",
+        ctx.settings_markdown()
+    );
+    let _ = writeln!(s, "Wall time per stage (from each run's provenance):\n\n{}", ctx.wall_times_markdown());
+    s
 }
 
 #[cfg(test)]

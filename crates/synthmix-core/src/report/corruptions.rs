@@ -4,12 +4,10 @@
 //! heatmap's data. One table per dataset and generator that has corrupted
 //! test results.
 
-use std::fmt::Write as _;
-
-use super::generators::GenId;
 use super::md;
+use super::model::{datasets_of, generators_of, Cell, Cells, GenId, Mix, TestKind};
+use super::results::CsvText;
 use super::stats::{self, paired, Interval, Verdict};
-use super::study::{datasets_of, generators_of, Cell, Cells, Mix, TestKind};
 use crate::data::corrupt;
 
 /// The mixes whose effect the headline reports (the paper's 5:1–7:1).
@@ -177,7 +175,7 @@ impl CorruptionTable {
     }
 
     /// One line per row and mix.
-    pub fn csv_rows(&self, s: &mut String) {
+    pub fn csv_rows(&self, out: &mut CsvText) -> crate::error::Result<()> {
         let gl = self.generator_label();
         let gh = self.generator.as_ref().map(|g| g.blake3.clone()).unwrap_or_default();
         for (r, title) in self.row_titles().iter().enumerate() {
@@ -186,13 +184,21 @@ impl CorruptionTable {
                     Some(c) => (c.values.len().to_string(), format!("{:.6}", c.mean), format!("{:.6}", c.std)),
                     None => ("0".into(), String::new(), String::new()),
                 };
-                let d = match &self.diffs[r][k] {
-                    Some(i) => format!("{:.6},{:.6},{:.6},{},{}", i.mean, i.lo, i.hi, i.n, Effect::of(i).text()),
-                    None => ",,,,".into(),
+                let d: [String; 5] = match &self.diffs[r][k] {
+                    Some(i) => [
+                        format!("{:.6}", i.mean),
+                        format!("{:.6}", i.lo),
+                        format!("{:.6}", i.hi),
+                        i.n.to_string(),
+                        Effect::of(i).text().to_string(),
+                    ],
+                    None => Default::default(),
                 };
-                let _ = writeln!(s, "{},\"{gl}\",{gh},{title},{},{n},{mean},{std},{d}", self.dataset, m.label());
+                let head = [self.dataset.clone(), gl.clone(), gh.clone(), title.clone(), m.label(), n, mean, std];
+                out.row(head.iter().chain(d.iter()))?;
             }
         }
+        Ok(())
     }
 
     /// Per headline mix present: the corruptions it helps, hurts, leaves inconclusive.
@@ -218,8 +224,21 @@ impl CorruptionTable {
     }
 }
 
-pub const CSV_HEADER: &str =
-    "dataset,generator,generator_blake3,corruption,train,n,mean,std,diff_to_o,diff_lo,diff_hi,diff_n,effect\n";
+pub const CSV_HEADER: [&str; 13] = [
+    "dataset",
+    "generator",
+    "generator_blake3",
+    "corruption",
+    "train",
+    "n",
+    "mean",
+    "std",
+    "diff_to_o",
+    "diff_lo",
+    "diff_hi",
+    "diff_n",
+    "effect",
+];
 
 /// Every dataset and generator with corrupted results and an O row.
 pub fn tables(cells: &Cells) -> Vec<CorruptionTable> {
@@ -289,7 +308,7 @@ mod tests {
             (Mix::new(0, 1), "fog", &[(0, 0.60), (1, 0.64)]),
         ]);
         let t = &tables(&c)[0];
-        let png = super::super::figures::corruption_heatmap(t).unwrap().unwrap();
+        let png = super::super::figures::effects::corruption_heatmap(t).unwrap().unwrap();
         let img = image::load_from_memory(&png).unwrap();
         // 150 px of labels + 84 px per mix + margin; 74 px of header + 30 px per row + footer.
         // At least 620 px wide for the title.

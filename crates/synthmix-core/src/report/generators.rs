@@ -5,30 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::model::GenId;
 use super::writer::Writer;
 use crate::artifact::meta;
 use crate::error::{Error, IoContext, Result};
-
-/// A generator, as the report names it: its optimiser preset and seed, told
-/// apart from any other by the BLAKE3 of its checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GenId {
-    pub preset: String,
-    pub seed: u64,
-    pub blake3: String,
-}
-
-impl GenId {
-    /// `default, G seed 0`.
-    pub fn label(&self) -> String {
-        format!("{}, G seed {}", self.preset, self.seed)
-    }
-
-    /// For file names: `default-g0`.
-    pub fn slug(&self) -> String {
-        format!("{}-g{}", super::writer::file_part(&self.preset), self.seed)
-    }
-}
 
 /// What the report says about one generator.
 #[derive(Debug, Clone)]
@@ -55,18 +35,25 @@ pub struct GeneratorInfo {
 /// preset and seed, settings and quality, from its header, log and grids.
 pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
     let m = meta::read_checkpoint_header(path)?;
-    let g = m.gan().ok_or_else(|| Error::format(path, "a generator without gan-train's record (imported?)"))?;
-    let id = GenId { preset: g.preset.clone(), seed: g.seed, blake3: blake3.to_string() };
+    // (family, preset, seed, lr_d, lr_g, fid): a diffusion model has one lr and no preset.
+    let (family, preset, seed, lr_d, lr_g, fid) = match (m.gan(), m.diffusion()) {
+        (Some(g), _) => ("gan", g.preset.clone(), g.seed, g.lr_d.to_string(), g.lr_g.to_string(), &g.fid),
+        (None, Some(d)) => ("diffusion", String::new(), d.seed, String::new(), d.lr.to_string(), &d.fid),
+        (None, None) => {
+            return Err(Error::format(path, "a generator without gan-train's or dpm-train's record (imported?)"))
+        }
+    };
+    let id = GenId { family: family.into(), arch: m.arch.clone(), preset, seed, blake3: blake3.to_string() };
     Ok(GeneratorInfo {
         id,
         dataset: m.dataset.clone(),
         arch: m.arch.clone(),
         epoch: m.epoch,
-        lr_d: g.lr_d.to_string(),
-        lr_g: g.lr_g.to_string(),
-        fid: g.fid.as_ref().map(|f| f.fid),
-        recognition: g.fid.as_ref().map(|f| f.recognition),
-        features: g.fid.as_ref().map(|f| (f.features.clone(), f.features_blake3.clone())),
+        lr_d,
+        lr_g,
+        fid: fid.as_ref().map(|f| f.fid),
+        recognition: fid.as_ref().map(|f| f.recognition),
+        features: fid.as_ref().map(|f| (f.features.clone(), f.features_blake3.clone())),
         curve: read_curve(&crate::artifact::sibling(path, "log.csv"))?,
         grids: grids(path),
         path: path.to_path_buf(),

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::study::Mix;
+use super::model::Mix;
 
 /// Which study wrote a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -7,11 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::claims;
-use super::context::{self, duration};
+use super::context;
 use super::corruptions;
-use super::generators::{self, GenId};
+use super::generators;
 use super::md;
-use super::study::{dataset_title, datasets_of, generators_of, Cells, Mix, ReportParams, Study, TestKind};
+use super::model::{dataset_title, datasets_of, generators_of, Cells, GenId, Mix, TestKind};
+use super::per_class::per_class_means;
+use super::results::CsvText;
+use super::study::{ReportParams, Study};
 use super::tables::{self, delta_sigma};
 use super::writer::{file_part, Writer};
 use crate::data::{DataOptions, DatasetName};
@@ -54,49 +57,10 @@ fn provenance_section(study: &Study) -> String {
     let mut s = String::from("## Settings, provenance and cost\n\n");
     let paper = &study.paper.source;
     let paper_line = (!paper.is_empty()).then(|| format!("- Paper values: {paper}. {}\n", study.paper.note));
-    s.push_str(&context_markdown(&study.context, paper_line.as_deref().unwrap_or("")));
+    s.push_str(&context::context_markdown(&study.context, paper_line.as_deref().unwrap_or("")));
     if let Some(p) = &study.prior {
         s.push_str(&prior_section(p));
     }
-    s
-}
-
-/// What made the artifacts (version, commits, time span, the report's own
-/// build and machine), `extra` lines, then the settings and wall-time tables:
-/// the provenance part of every study's report.
-pub fn context_markdown(ctx: &super::context::Context, extra: &str) -> String {
-    let mut s = String::new();
-    let commits = ctx.commits();
-    let _ = writeln!(
-        s,
-        "- Artifacts made by synthmix {} at commit{} {}.",
-        crate::VERSION,
-        if commits.len() == 1 { "" } else { "s" },
-        if commits.is_empty() { "unknown".into() } else { commits.join(", ") }
-    );
-    if let Some((a, b)) = ctx.span() {
-        let _ = writeln!(
-            s,
-            "- Runs from {} to {} ({} from the first start to the last finish).",
-            context::utc(a),
-            context::utc(b),
-            duration(b.saturating_sub(a) as f64)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "- Report written by synthmix {} at commit {} on: {}.",
-        crate::VERSION,
-        crate::GIT_COMMIT,
-        context::machine()
-    );
-    s.push_str(extra);
-    let _ = writeln!(
-        s,
-        "\nSettings, as the stages recorded them (every value used by any run):\n\n{}",
-        ctx.settings_markdown()
-    );
-    let _ = writeln!(s, "Wall time per stage (from each run's provenance):\n\n{}", ctx.wall_times_markdown());
     s
 }
 
@@ -247,7 +211,7 @@ fn headline_section(study: &Study) -> String {
 
 /// Generators of one preset with several seeds: each one's headline cells and all pooled.
 fn generator_seed_section(study: &Study) -> String {
-    let paper = super::study::paper_cells(&study.cells);
+    let paper = super::model::paper_cells(&study.cells);
     let c = &paper;
     let mut s = String::from("## Generator seeds\n\n");
     let mut any = false;
@@ -295,7 +259,7 @@ fn generator_seed_section(study: &Study) -> String {
                     .filter(|o| seen.insert((o.classifier.clone(), o.test_set.clone())))
                     .map(|o| (o.seed, o.accuracy))
                     .collect();
-                row.push(super::study::Cell::new(pooled).text());
+                row.push(super::model::Cell::new(pooled).text());
                 t.row(row);
             }
             s.push_str(&t.render());
@@ -325,19 +289,24 @@ pub fn why_not_run(d: &str, opts: &DataOptions) -> String {
 fn tables_section(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mut Writer) -> Result<String> {
     let why = |d: &str| why_not_run(d, opts);
     let t2 = tables::table2(&study.cells, &study.paper, &params.expect_datasets, &why);
-    let t3 = tables::table3(&super::study::paper_cells(&study.cells), &study.paper);
+    let t3 = tables::table3(&super::model::paper_cells(&study.cells), &study.paper);
     w.write("table2.md", t2.markdown().as_bytes())?;
-    w.write("table2.csv", t2.csv().as_bytes())?;
+    w.write("table2.csv", t2.csv()?.as_bytes())?;
     w.write("table3.md", t3.markdown().as_bytes())?;
-    w.write("table3.csv", t3.csv().as_bytes())?;
+    w.write("table3.csv", t3.csv()?.as_bytes())?;
     let cover = "Cells: ours as mean ± sample std over study seeds (n); the paper's single run; Δ/σ = (ours − paper) / \
                  our std (\"n/a (no spread)\" when n = 1 or every seed gave the same accuracy). One block of rows per generator; the O rows of every \
                  generator come from the same O classifiers, scored on that generator's synthetic test set.";
     let mut s = String::new();
     let _ = writeln!(s, "## Table 2: test accuracy per training mix (original and synthetic test sets)\n\n{cover}\n");
     let _ = writeln!(s, "{}\n[CSV](table2.csv)\n", t2.markdown());
-    let _ = writeln!(s, "## Table 3: MNIST, accuracy against the O:S ratio, with MNIST-C shot noise\n\n{cover}\n");
-    let _ = writeln!(s, "{}\n[CSV](table3.csv)\n", t3.markdown());
+    let _ = writeln!(s, "## Table 3: MNIST, accuracy against the O:S ratio, with MNIST-C shot noise\n");
+    if t3.rows.is_empty() {
+        // The paper's Table 3 is MNIST's alone: a study without MNIST gets a line, not a headless table.
+        let _ = writeln!(s, "This study has no MNIST results, so no Table 3 (the paper's Table 3 is MNIST's).\n");
+    } else {
+        let _ = writeln!(s, "{cover}\n\n{}\n[CSV](table3.csv)\n", t3.markdown());
+    }
     Ok(s)
 }
 
@@ -356,7 +325,7 @@ fn corruption_section(study: &Study, w: &mut Writer) -> Result<String> {
          difference to O (blue above, red below, in percentage points; scaled to the mixes with real images, S clipped), O's column shows O's accuracy; `*` marks an \
          interval off 0.\n\n",
     );
-    let mut csv = String::from(corruptions::CSV_HEADER);
+    let mut csv = CsvText::new(&corruptions::CSV_HEADER)?;
     for t in &ts {
         let slug = t.generator.as_ref().map(|g| g.slug()).unwrap_or_else(|| "none".into());
         let (d, g) = (md::text(&dataset_title(&t.dataset)), md::text(&t.generator_label()));
@@ -374,14 +343,14 @@ fn corruption_section(study: &Study, w: &mut Writer) -> Result<String> {
                 list(&inc)
             );
         }
-        if let Some(png) = super::figures::corruption_heatmap(t)? {
+        if let Some(png) = super::figures::effects::corruption_heatmap(t)? {
             let name = format!("corruptions-{}-{slug}.png", file_part(&t.dataset));
             w.write(&name, &png)?;
             let _ = writeln!(s, "\n![MNIST-C heatmap]({name})\n");
         }
-        t.csv_rows(&mut csv);
+        t.csv_rows(&mut csv)?;
     }
-    w.write("corruptions.csv", csv.as_bytes())?;
+    w.write("corruptions.csv", csv.text()?.as_bytes())?;
     s.push_str("[CSV](corruptions.csv)\n\n");
     Ok(s)
 }
@@ -431,7 +400,7 @@ fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
     for g in study.generators.values() {
         let slug = format!("{}-{}", file_part(&g.dataset), g.id.slug());
         let _ = writeln!(s, "**{}, generator {}**\n", md::text(&dataset_title(&g.dataset)), md::text(&g.id.label()));
-        if let Some(f) = super::figures::generator_curves_figure(g) {
+        if let Some(f) = super::figures::paper::generator_curves_figure(g) {
             let name = format!("generator-{slug}-curves.png");
             w.write(&name, &f.png()?)?;
             w.write(&name.replace(".png", ".svg"), f.svg()?.as_bytes())?;
@@ -505,8 +474,20 @@ fn collapse_test(study: &Study) -> String {
     s
 }
 
+/// The real test set Figure 1 shows for `d`: the named dataset's test split,
+/// else (an imported dataset has no `DATASET:test`) the original test set the
+/// study's classifiers were scored on.
+fn real_test_set(study: &Study, d: &str) -> String {
+    let named = format!("{d}:test");
+    if crate::data::DatasetName::parse(&named).is_ok() {
+        return named;
+    }
+    let scored = study.obs.iter().find(|o| o.dataset == d && o.test == TestKind::Original);
+    scored.map(|o| o.test_set.clone()).unwrap_or(named)
+}
+
 fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<String> {
-    let paper = super::study::paper_cells(&study.cells);
+    let paper = super::model::paper_cells(&study.cells);
     let c: &Cells = &paper;
     let mut s = String::from("## Figure 1: real (left) beside synthetic (right) test images\n\n");
     for d in datasets_of(c) {
@@ -521,7 +502,7 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
             };
             let gl = g.as_ref().map(|g| g.slug()).unwrap_or_else(|| "none".into());
             let name = format!("figure1-{}-{gl}.png", file_part(&d));
-            match super::figures::real_vs_synthetic(&d, &synth, opts) {
+            match super::figures::paper::real_vs_synthetic(&real_test_set(study, &d), &d, &synth, opts) {
                 Ok(png) => {
                     w.write(&name, &png)?;
                     let label = g.as_ref().map(GenId::label).unwrap_or_default();
@@ -535,7 +516,7 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
             }
         }
     }
-    if let Some(f) = super::figures::bars_figure(c) {
+    if let Some(f) = super::figures::paper::bars_figure(c) {
         w.write("figure2.png", &f.png()?)?;
         w.write("figure2.svg", f.svg()?.as_bytes())?;
         s.push_str(
@@ -544,7 +525,7 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
              ![Figure 2](figure2.png)\n\n",
         );
     }
-    if let Some(f) = super::figures::ratio_curves_figure(c) {
+    if let Some(f) = super::figures::paper::ratio_curves_figure(c) {
         w.write("accuracy-vs-ratio.png", &f.png()?)?;
         w.write("accuracy-vs-ratio.svg", f.svg()?.as_bytes())?;
         s.push_str(
@@ -555,43 +536,6 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
         );
     }
     Ok(s)
-}
-
-/// The names of a test set's classes: an imported set's own, a known
-/// dataset's, else the indices.
-fn class_names_of(test_set: &str, k: usize) -> Vec<String> {
-    let from_file =
-        crate::artifact::meta::read_set_header(std::path::Path::new(test_set)).ok().and_then(|m| m.class_names);
-    let known =
-        || DatasetName::parse(test_set).ok().map(|n| n.dataset.class_names().iter().map(|c| c.to_string()).collect());
-    match from_file.or_else(known) {
-        Some(v) if v.len() == k => v,
-        _ => (0..k).map(|c| c.to_string()).collect(),
-    }
-}
-
-/// Per dataset, its class names; per (dataset, generator, mix), recall per
-/// class on the original test set, mean over seeds.
-pub type PerClass = (BTreeMap<String, Vec<String>>, BTreeMap<(String, Option<GenId>, Mix), Vec<f64>>);
-
-pub fn per_class_means(study: &Study) -> PerClass {
-    let mut by: BTreeMap<(String, Option<GenId>, Mix), Vec<&Vec<f64>>> = BTreeMap::new();
-    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for o in study.obs.iter().filter(|o| o.test == TestKind::Original && !o.per_class.is_empty()) {
-        names.entry(o.dataset.clone()).or_insert_with(|| class_names_of(&o.test_set, o.per_class.len()));
-        by.entry((o.dataset.clone(), o.generator.clone(), o.mix)).or_default().push(&o.per_class);
-    }
-    let means = by
-        .into_iter()
-        .map(|(k, rows)| {
-            let k_classes = names[&k.0].len();
-            let mean = (0..k_classes)
-                .map(|c| rows.iter().map(|r| r.get(c).copied().unwrap_or(0.0)).sum::<f64>() / rows.len() as f64)
-                .collect();
-            (k, mean)
-        })
-        .collect();
-    (names, means)
 }
 
 /// Accuracy per class on the original test set, per dataset, generator and

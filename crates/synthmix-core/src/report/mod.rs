@@ -1,5 +1,9 @@
-//! Pictures a person would rather look at than read: sample grids (and, with
-//! the pipeline, the paper's figures).
+//! The studies' reports. Imports point down, never in a circle:
+//! `stats`, `md`, `writer` (leaves) ← `model` (typed axes, observations,
+//! cells) ← `kind`, `results` (CSV rows), `context` ← `generators`, `prior`,
+//! `study` ← the studies (`claims`, `corruptions`, `regimes`, `strategies`)
+//! ← the renderers (`markdown`, `tables`, `figures`, `html`) ← `output`,
+//! `run_summary`, `run_table` ← this module's [`write`] and `compare`/`runs`.
 
 pub mod claims;
 pub mod compare;
@@ -11,7 +15,9 @@ pub mod html;
 pub mod kind;
 pub mod markdown;
 pub mod md;
+pub mod model;
 pub mod output;
+pub mod per_class;
 pub mod prior;
 pub mod regimes;
 pub mod results;
@@ -30,8 +36,10 @@ use std::path::PathBuf;
 
 use crate::data::DataOptions;
 use crate::error::{Error, Result};
+use context::Context;
 use kind::StudyKind;
 use study::ReportParams;
+use writer::Writer;
 
 /// Writes the report of study `kind` (`synthmix report --study`); the files written.
 pub fn write(kind: StudyKind, params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
@@ -43,8 +51,8 @@ pub fn write(kind: StudyKind, params: &ReportParams, opts: &DataOptions) -> Resu
     }
     match kind {
         StudyKind::Paper => paper(params, opts),
-        StudyKind::Regimes => regimes::run(params),
-        StudyKind::Strategies => strategies::run(params),
+        StudyKind::Regimes => from_markdown(StudyKind::Regimes, params, regimes::render::render(params)?),
+        StudyKind::Strategies => from_markdown(StudyKind::Strategies, params, strategies::render::render(params)?),
     }
 }
 
@@ -56,4 +64,12 @@ fn paper(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
     let md = markdown::write_all(&study, params, opts, &mut w)?;
     let page = html::paper::page(&study, params, opts, &md, &w.dir.clone())?;
     output::finish(w, params, StudyKind::Paper, &study.context, &md, &page)
+}
+
+/// A study whose page is its report.md's sections (regimes, strategies):
+/// report.md, the page and run.json beside what `render` wrote.
+fn from_markdown(kind: StudyKind, params: &ReportParams, rendered: (Writer, Context, String)) -> Result<Vec<PathBuf>> {
+    let (w, ctx, md) = rendered;
+    let page = html::from_markdown(&md, &w.dir.clone(), html::subtitle(&ctx))?;
+    output::finish(w, params, kind, &ctx, &md, &page)
 }

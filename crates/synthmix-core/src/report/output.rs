@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::context::Context;
-use super::html::{self, Page};
+use super::html::{self, blocks::Page};
 use super::kind::StudyKind;
 use super::run_summary;
 use super::study::ReportParams;

@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::generators::{GenId, GeneratorInfo};
+use super::generators::GeneratorInfo;
+use super::model::{GenId, Mix, Observation, TestKind};
 use super::results::{self, ResultRow};
-use super::study::{Mix, Observation, TestKind};
 use crate::error::{Error, IoContext, Result};
 
 /// An earlier report folder: its results and its provenance section.
@@ -128,7 +128,7 @@ mod tests {
     use super::*;
 
     fn gen() -> GenId {
-        GenId { preset: "default".into(), seed: 0, blake3: "ab".into() }
+        GenId { family: "gan".into(), arch: "mlp".into(), preset: "default".into(), seed: 0, blake3: "ab".into() }
     }
 
     fn obs(mix: Mix, seed: u64, acc: f64) -> Observation {

@@ -1,20 +1,22 @@
-//! `results.csv`: every observation of a report, one row per classifier and
-//! test set. Written and read only here, so a later report can import an
-//! earlier one's results (`synthmix report --prior DIR`) and a user's script
-//! can rely on its columns.
+//! `results.csv`: the rows of every study's results table (the paper
+//! study's [`ResultRow`], [`RegimeRow`], [`StrategyRow`]), written and read
+//! only here, so a later report can import an earlier one's results
+//! (`synthmix report --prior DIR`), `runs`/`compare` can read any study's
+//! table, and a user's script can rely on its columns.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::study::Observation;
+use super::model::{GenId, Observation};
 use crate::error::{Error, IoContext, Result};
 
 /// One row of `results.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {
     pub dataset: String,
-    /// The generator's label (`default, G seed 0`); empty for none.
+    /// The generator's label (`mlp default, G seed 0`; `default, G seed 0`
+    /// in files written before the `arch` column); empty for none.
     pub generator: String,
     /// BLAKE3 of the generator's checkpoint: what tells generators apart.
     pub generator_blake3: String,
@@ -35,18 +37,25 @@ pub struct ResultRow {
     /// result computed from this report's own METRICS.json files.
     #[serde(default)]
     pub imported_from: String,
+    /// The generator's family (`gan`, `diffusion`), architecture (`mlp`,
+    /// `dcgan`, `unet`) and preset; empty for none and in files written
+    /// before these columns existed.
+    #[serde(default)]
+    pub family: String,
+    #[serde(default)]
+    pub arch: String,
+    #[serde(default)]
+    pub preset: String,
 }
 
 impl ResultRow {
     pub fn of(o: &Observation) -> ResultRow {
-        let (generator, generator_blake3) = match &o.generator {
-            Some(g) => (g.label(), g.blake3.clone()),
-            None => (String::new(), String::new()),
-        };
+        let g = o.generator.as_ref();
+        let field = |f: fn(&GenId) -> String| g.map(f).unwrap_or_default();
         ResultRow {
             dataset: o.dataset.clone(),
-            generator,
-            generator_blake3,
+            generator: field(GenId::label),
+            generator_blake3: field(|g| g.blake3.clone()),
             train: o.mix.label(),
             test: o.test.key(),
             test_set: o.test_set.clone(),
@@ -55,6 +64,9 @@ impl ResultRow {
             classifier: o.classifier.clone(),
             train_set: o.train.clone(),
             imported_from: o.imported_from.clone().unwrap_or_default(),
+            family: field(|g| g.family.clone()),
+            arch: field(|g| g.arch.clone()),
+            preset: field(|g| g.preset.clone()),
         }
     }
 }
@@ -84,16 +96,79 @@ pub fn read(path: &Path) -> Result<Vec<ResultRow>> {
     Ok(rows)
 }
 
+/// One row of the regimes report's `results.csv`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegimeRow {
+    pub dataset: String,
+    pub regime: String,
+    pub arm: String,
+    pub seed: u64,
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+    pub macro_f1: f64,
+    /// Recall per class, `;`-separated.
+    pub per_class_recall: String,
+    pub classifier: String,
+    pub train_set: String,
+    /// `yes`, `NO` or empty (no synthetic images).
+    pub generator_on_same_subset: String,
+}
+
+/// One row of the strategies report's `results.csv`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StrategyRow {
+    pub dataset: String,
+    pub regime: String,
+    pub base: String,
+    /// `strategy=value` pairs, `;`-separated (empty: no strategy).
+    pub strategies: String,
+    pub seed: u64,
+    pub test_accuracy: f64,
+    pub validation_accuracy: Option<f64>,
+    pub acceptance: Option<f64>,
+    /// The pool missed τ for some class and was completed below it.
+    pub filled_below_tau: bool,
+    pub classifier: String,
+    pub train_set: String,
+}
+
+/// A CSV file's text, every row through the `csv` crate: a field holding a
+/// `,`, `"` or newline (a user's dataset name) is quoted, so it never splits
+/// its row; every row must have the header's number of fields.
+pub struct CsvText(csv::Writer<Vec<u8>>);
+
+impl CsvText {
+    pub fn new(header: &[&str]) -> Result<CsvText> {
+        let mut c = CsvText(csv::Writer::from_writer(Vec::new()));
+        c.row(header)?;
+        Ok(c)
+    }
+
+    pub fn row<S: AsRef<[u8]>>(&mut self, fields: impl IntoIterator<Item = S>) -> Result<()> {
+        self.0.write_record(fields).map_err(|e| Error::Invalid(format!("writing a CSV row: {e}")))
+    }
+
+    pub fn text(self) -> Result<String> {
+        let bytes = self.0.into_inner().map_err(|e| Error::Invalid(format!("writing a CSV: {e}")))?;
+        String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("a CSV of UTF-8 fields: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::generators::GenId;
-    use crate::report::study::{Mix, TestKind};
+    use crate::report::model::{Mix, TestKind};
 
     fn obs(seed: u64, acc: f64) -> Observation {
         Observation {
             dataset: "mnist".into(),
-            generator: Some(GenId { preset: "default".into(), seed: 0, blake3: "ab".into() }),
+            generator: Some(GenId {
+                family: "gan".into(),
+                arch: "mlp".into(),
+                preset: "default".into(),
+                seed: 0,
+                blake3: "ab".into(),
+            }),
             mix: Mix::new(5, 1),
             test: TestKind::Corrupted("shot_noise".into()),
             test_set: "mnist-c/shot_noise:test".into(),
@@ -114,7 +189,8 @@ mod tests {
         let rows = read(&p).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], ResultRow::of(&obs(0, 0.5)), "sorted by seed, every field kept");
-        assert_eq!(rows[1].generator, "default, G seed 0");
+        assert_eq!(rows[1].generator, "mlp default, G seed 0");
+        assert_eq!((rows[1].family.as_str(), rows[1].arch.as_str()), ("gan", "mlp"));
         assert_eq!(rows[1].classifier, "a, b/clf.safetensors", "commas quoted");
         assert_eq!(rows[1].accuracy, 0.9741);
     }
@@ -131,6 +207,7 @@ mod tests {
         .unwrap();
         let rows = read(&p).unwrap();
         assert_eq!((rows[0].seed, rows[0].accuracy, rows[0].train_set.as_str()), (2, 0.9864, ""));
+        assert_eq!((rows[0].family.as_str(), rows[0].arch.as_str()), ("", ""), "written before the arch column");
         std::fs::write(&p, "dataset,seed\nmnist,x\n").unwrap();
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("results.csv") && e.contains("row 2"), "{e}");

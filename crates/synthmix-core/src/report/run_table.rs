@@ -9,10 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::kind::StudyKind;
-use super::regimes::RegimeRow;
-use super::results::{self, ResultRow};
-use super::strategies::StrategyRow;
-use super::study::{Cell, Mix};
+use super::model::{Cell, Mix};
+use super::results::{self, RegimeRow, ResultRow, StrategyRow};
 use crate::error::{Error, IoContext, Result};
 
 /// One value of one classifier: its cell's key, its seed, the value.
@@ -21,6 +19,11 @@ pub struct Row {
     pub key: Vec<String>,
     pub seed: u64,
     pub value: f64,
+    /// A paper row's key with its generator as results.csv files written
+    /// before the `arch` column named it (`default, G seed 0`); `legacy`: this
+    /// row is from such a file.
+    pub legacy_key: Option<Vec<String>>,
+    pub legacy: bool,
 }
 
 /// Reads `dir/results.csv` with the typed row of `kind` (or of the study its header names).
@@ -46,10 +49,28 @@ fn typed<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<Vec<
 }
 
 fn paper_row(r: &ResultRow) -> Row {
+    let key = |g: &str| vec![r.dataset.clone(), g.to_string(), r.train.clone(), r.test.clone()];
+    let old = r.generator.strip_prefix(&format!("{} ", r.arch)).filter(|_| !r.arch.is_empty());
     Row {
-        key: vec![r.dataset.clone(), r.generator.clone(), r.train.clone(), r.test.clone()],
+        key: key(&r.generator),
         seed: r.seed,
         value: r.accuracy,
+        legacy_key: old.map(key),
+        legacy: !r.generator.is_empty() && r.arch.is_empty(),
+    }
+}
+
+/// Two paper tables, one written before generators carried their
+/// architecture: both keyed by the old label (preset and seed), so an old
+/// and a new report of the same study still pair cell by cell.
+pub fn align_generations(a: &mut [Row], b: &mut [Row]) {
+    if !a.iter().chain(b.iter()).any(|r| r.legacy) {
+        return;
+    }
+    for r in a.iter_mut().chain(b.iter_mut()) {
+        if let Some(k) = r.legacy_key.take() {
+            r.key = k;
+        }
     }
 }
 
@@ -57,14 +78,15 @@ fn regime_rows(r: &RegimeRow) -> Vec<Row> {
     let key = |m: &str| vec![r.dataset.clone(), r.regime.clone(), r.arm.clone(), m.to_string()];
     [("accuracy", r.accuracy), ("balanced_accuracy", r.balanced_accuracy), ("macro_f1", r.macro_f1)]
         .into_iter()
-        .map(|(m, value)| Row { key: key(m), seed: r.seed, value })
+        .map(|(m, value)| Row { key: key(m), seed: r.seed, value, legacy_key: None, legacy: false })
         .collect()
 }
 
 fn strategy_rows(r: &StrategyRow) -> Vec<Row> {
     let key = |m: &str| vec![r.dataset.clone(), r.regime.clone(), r.base.clone(), r.strategies.clone(), m.to_string()];
-    let mut v = vec![Row { key: key("test_accuracy"), seed: r.seed, value: r.test_accuracy }];
-    v.extend(r.validation_accuracy.map(|value| Row { key: key("validation_accuracy"), seed: r.seed, value }));
+    let row = |m: &str, value: f64| Row { key: key(m), seed: r.seed, value, legacy_key: None, legacy: false };
+    let mut v = vec![row("test_accuracy", r.test_accuracy)];
+    v.extend(r.validation_accuracy.map(|value| row("validation_accuracy", value)));
     v
 }
 

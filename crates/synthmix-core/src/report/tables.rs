@@ -4,12 +4,12 @@
 //! CSV: ours (mean ± std over seeds, n) beside the paper's value and their
 //! difference in units of our std.
 
-use std::fmt::Write as _;
-
-use super::generators::GenId;
-use super::html::{sigma_colour, DataTable, HtmlCell};
+use super::html::blocks::{sigma_colour, DataTable, HtmlCell};
 use super::md;
-use super::study::{dataset_title, generators_of, Cell, Cells, Mix, PaperValues, TestKind};
+use super::model::{dataset_title, generators_of, Cell, Cells, GenId, Mix, TestKind};
+use super::results::CsvText;
+use super::study::PaperValues;
+use crate::error::Result;
 
 /// One row: a dataset, the generator behind it, a training mix.
 pub type Row = (String, Option<GenId>, Mix);
@@ -135,9 +135,21 @@ impl Table {
     }
 
     /// One line per cell.
-    pub fn csv(&self) -> String {
-        let mut s =
-            String::from("table,dataset,generator,generator_blake3,train,test,n,mean,std,paper,delta_sigma,seeds\n");
+    pub fn csv(&self) -> Result<String> {
+        let mut out = CsvText::new(&[
+            "table",
+            "dataset",
+            "generator",
+            "generator_blake3",
+            "train",
+            "test",
+            "n",
+            "mean",
+            "std",
+            "paper",
+            "delta_sigma",
+            "seeds",
+        ])?;
         for (r, (d, g, m)) in self.rows.iter().enumerate() {
             for (k, t) in self.tests.iter().enumerate() {
                 let p = self.paper[r][k];
@@ -156,16 +168,10 @@ impl Table {
                     None => (String::new(), String::new()),
                 };
                 let paper = p.map(|a| format!("{a}")).unwrap_or_default();
-                let _ = writeln!(
-                    s,
-                    "{},{d},\"{gl}\",{gh},{},{},{n},{mean},{std},{paper},{delta},{seeds}",
-                    self.name,
-                    m.label(),
-                    t.key()
-                );
+                out.row([&self.name, d, &gl, &gh, &m.label(), &t.key(), &n, &mean, &std, &paper, &delta, &seeds])?;
             }
         }
-        s
+        out.text()
     }
 
     /// Every (row, test) that has no result.
@@ -198,14 +204,14 @@ fn mixes_for(cells: &Cells, paper: &PaperValues, d: &str, tests: &[TestKind]) ->
 /// datasets without results get the paper's rows with `why_missing(d)`.
 pub fn table2(cells: &Cells, paper: &PaperValues, expected: &[String], why_missing: &dyn Fn(&str) -> String) -> Table {
     let tests = vec![TestKind::Original, TestKind::Synthetic];
-    let mut datasets = super::study::datasets_of(cells);
+    let mut datasets = super::model::datasets_of(cells);
     let have = datasets.clone();
     for d in expected {
         if !datasets.contains(d) {
             datasets.push(d.clone());
         }
     }
-    datasets.sort_by_key(|d| (super::study::dataset_rank(d), d.clone()));
+    datasets.sort_by_key(|d| (super::model::dataset_rank(d), d.clone()));
     let mut rows = Vec::new();
     for d in datasets.iter().filter(|d| have.contains(d)) {
         let mixes = mixes_for(cells, paper, d, &tests);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
-use super::{leading_number, png_data_uri, sigma_colour, verdict_class, Block, DataTable, HtmlCell};
+use super::blocks::{leading_number, png_data_uri, sigma_colour, verdict_class, Block, DataTable, HtmlCell};
 use crate::error::Result;
 
 /// The `# ` title and the `## ` sections (id, title, body) of a report; text

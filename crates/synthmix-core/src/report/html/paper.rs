@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::blocks::{accuracy_colour, png_data_uri, Block, DataTable, Frame, HtmlCell, Page};
 use super::provenance::{Group, Index};
-use super::{accuracy_colour, png_data_uri, Block, DataTable, Frame, HtmlCell, Page};
 use crate::data::DataOptions;
 use crate::error::Result;
-use crate::report::generators::{GenId, GeneratorInfo};
-use crate::report::study::{dataset_title, paper_cells, Mix, Observation, ReportParams, Study, TestKind};
+use crate::report::generators::GeneratorInfo;
+use crate::report::model::{dataset_title, paper_cells, GenId, Mix, Observation, TestKind};
+use crate::report::study::{ReportParams, Study};
 use crate::report::tables;
 
 /// At most this many epochs on a generator's slider (evenly spaced, the last included).
@@ -151,7 +152,7 @@ fn frames_of(g: &GeneratorInfo) -> Result<Vec<Frame>> {
 /// dataset: a row per generator and mix (mean over seeds), coloured from the
 /// table's lowest to its highest value; a row's first cell opens its classifiers.
 fn per_class(study: &Study, prov: &mut Provenance) -> Vec<Block> {
-    let (names, means) = crate::report::markdown::per_class_means(study);
+    let (names, means) = crate::report::per_class::per_class_means(study);
     let mut out = vec![Block::Html {
         html: "<p>Recall per class on the original test set, mean over study seeds; colour from the table's lowest \
                (white) to its highest value (blue). Click a row's generator for its classifiers.</p>"

@@ -1,303 +1,12 @@
-//! The regimes study's report (`synthmix report --study regimes`): class
-//! imbalance, scarce real data and the synthetic-to-real gap (CAS).
-//!
-//! Every result is labelled from the artifacts themselves: the classifier's
-//! checkpoint (dataset, seed, rebalancing), its training set's metadata (the
-//! subset rule of its real part, fill or ratio, the generator) and the
-//! provenance of the mix and of the generator (which real file each was made
-//! from, by BLAKE3, so the report can check that every generator saw only its
-//! regime's real subset). Statistics are the paper study's: mean ± std over
-//! seeds, and paired differences (same seed) with 95 % Student-t intervals.
+//! The regimes study's report.md sections, figures and results.csv.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use super::analysis::*;
+use super::collect::gather;
+use super::*;
 
-use serde::{Deserialize, Serialize};
-
-use super::kind::StudyKind;
-use super::md;
-use super::stats::{direction, interval_text, Interval, Verdict};
-use super::study::{cell_text, dataset_title, Cell, MetaCache, ReportParams};
-use super::writer::Writer;
-use crate::artifact::meta::{MixKind, MixRecord, SetMeta};
-use crate::artifact::provenance;
-use crate::data::subset::Subset;
-use crate::error::{Error, IoContext, Result};
-use crate::metrics::evaluate::EvalReport;
-
-/// How a classifier's training set was made from its regime's real subset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Arm {
-    /// The real subset as it is.
-    Real,
-    Oversample,
-    ClassWeight,
-    /// Minority classes filled with synthetic images up to balance.
-    Fill,
-    /// Every real image plus this many synthetic images per real one.
-    Synthetic(u32),
-    /// Synthetic images only (Classification Accuracy Score).
-    Cas,
-}
-
-impl Arm {
-    pub fn label(&self) -> String {
-        match self {
-            Arm::Real => "real only".into(),
-            Arm::Oversample => "oversampling".into(),
-            Arm::ClassWeight => "class-weighted loss".into(),
-            Arm::Fill => "synthetic fill".into(),
-            Arm::Synthetic(m) => format!("+{m}× synthetic"),
-            Arm::Cas => "synthetic only (CAS)".into(),
-        }
-    }
-}
-
-/// One classifier scored on its dataset's real test set.
-#[derive(Debug, Clone)]
-pub struct RegimeObs {
-    pub dataset: String,
-    pub rule: Subset,
-    pub arm: Arm,
-    pub seed: u64,
-    pub accuracy: f64,
-    pub balanced_accuracy: f64,
-    pub macro_f1: f64,
-    pub recall: Vec<f64>,
-    /// Real training images per class (arms on the real subset itself; empty for the others).
-    pub class_sizes: Vec<usize>,
-    pub classifier: String,
-    pub train: String,
-    /// For arms with synthetic images: whether the generator was trained on
-    /// the same real file as the classifier's real part (None: no record).
-    pub fair: Option<bool>,
-    /// The generator's final FID and recognition, where recorded.
-    pub generator_quality: Quality,
-}
-
-/// A generator's final (FID, recognition), where its checkpoint records them.
-pub type Quality = (Option<f64>, Option<f64>);
-
-/// One row of the regimes report's `results.csv`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RegimeRow {
-    pub dataset: String,
-    pub regime: String,
-    pub arm: String,
-    pub seed: u64,
-    pub accuracy: f64,
-    pub balanced_accuracy: f64,
-    pub macro_f1: f64,
-    /// Recall per class, `;`-separated.
-    pub per_class_recall: String,
-    pub classifier: String,
-    pub train_set: String,
-    /// `yes`, `NO` or empty (no synthetic images).
-    pub generator_on_same_subset: String,
-}
-
-/// The provenance input of `role` of an artifact: its BLAKE3.
-fn input_hash(artifact: &Path, role: &str) -> Option<String> {
-    let p = provenance::read(&provenance::path_for(artifact)).ok()?;
-    p.inputs.into_iter().find(|i| i.role == role).map(|i| i.blake3)
-}
-
-#[derive(Default)]
-struct Labeller {
-    meta: MetaCache,
-    sizes: BTreeMap<PathBuf, Vec<usize>>,
-}
-
-impl Labeller {
-    fn meta(&mut self, p: &Path) -> Result<SetMeta> {
-        self.meta.set(p)
-    }
-
-    /// Labels one result; `None` for a test set that is not real.
-    /// A real test set: imported or named (source real), or a mix-build
-    /// subset of one with no synthetic image in it.
-    fn real_test(&mut self, r: &crate::metrics::evaluate::EvalResult) -> bool {
-        match r.test_source.as_str() {
-            "real" => true,
-            "mix" => self.meta(Path::new(&r.test)).is_ok_and(|m| m.synthetic_count() == Some(0)),
-            _ => false,
-        }
-    }
-
-    fn observe(&mut self, r: &crate::metrics::evaluate::EvalResult) -> Result<Option<RegimeObs>> {
-        if !self.real_test(r) {
-            return Ok(None);
-        }
-        let cpath = PathBuf::from(&r.classifier);
-        let cm = self.meta.checkpoint(&cpath)?;
-        let rec = cm.classifier().ok_or_else(|| Error::format(&cpath, "is not a classifier trained by clf-train"))?;
-        let (dataset, seed, train) = (cm.dataset.clone(), rec.seed, rec.train.clone());
-        let tpath = PathBuf::from(&train);
-        let tm = self.meta(&tpath).map_err(|e| Error::Invalid(format!("training set of {}: {e}", r.classifier)))?;
-        let rule = tm.subset.as_ref().map(|s| s.rule.clone()).ok_or_else(|| {
-            Error::format(
-                &tpath,
-                "no subset rule in its metadata: not a regimes-study training set (mix-build --subset)",
-            )
-        })?;
-        let synthetic = tm.synthetic_count().unwrap_or(0);
-        let arm = if matches!(tm.mix, Some(MixRecord { kind: MixKind::Fill, .. })) {
-            Arm::Fill
-        } else {
-            let ratio = tm.ratio().ok_or_else(|| Error::format(&tpath, "no O:S ratio in its metadata"))?;
-            match (ratio.original, ratio.synthetic) {
-                (0, _) => Arm::Cas,
-                (_, 0) => match rec.rebalance.as_deref() {
-                    Some("oversample") => Arm::Oversample,
-                    Some("class-weight") => Arm::ClassWeight,
-                    _ => Arm::Real,
-                },
-                (1, m) => Arm::Synthetic(m),
-                _ => return Err(Error::format(&tpath, format!("ratio {ratio} is not 1:M, 0:1 or 1:0"))),
-            }
-        };
-        let (fair, quality) = if synthetic > 0 { self.generator_check(&tpath, &tm)? } else { (None, (None, None)) };
-        let class_sizes = self.class_sizes(&tpath, arm);
-        Ok(Some(RegimeObs {
-            dataset,
-            rule,
-            arm,
-            seed,
-            accuracy: r.accuracy,
-            balanced_accuracy: r.balanced_accuracy,
-            macro_f1: r.macro_f1,
-            recall: r.per_class_accuracy.clone(),
-            class_sizes,
-            classifier: r.classifier.clone(),
-            train,
-            fair,
-            generator_quality: quality,
-        }))
-    }
-
-    /// Whether the mix's generator was trained on the very real file the
-    /// mix's real part came from, and the generator's final FID/recognition.
-    fn generator_check(&mut self, mix: &Path, mm: &SetMeta) -> Result<(Option<bool>, Quality)> {
-        let Some(s) = &mm.sampled else { return Ok((None, (None, None))) };
-        let gpath = s.generator.clone();
-        let fid = self.meta.checkpoint(&gpath).ok().and_then(|g| g.gan().and_then(|g| g.fid.clone()));
-        let quality = (fid.as_ref().map(|f| f.fid), fid.as_ref().map(|f| f.recognition));
-        let fair = match (input_hash(mix, "real"), input_hash(&gpath, "train")) {
-            (Some(a), Some(b)) => Some(a == b),
-            _ => None,
-        };
-        Ok((fair, quality))
-    }
-
-    /// Real training images per class, for the arms trained on the real
-    /// subset itself (the imbalance tables show them); each file read once.
-    fn class_sizes(&mut self, tpath: &Path, arm: Arm) -> Vec<usize> {
-        if !matches!(arm, Arm::Real | Arm::Oversample | Arm::ClassWeight) {
-            return vec![];
-        }
-        self.sizes
-            .entry(tpath.to_path_buf())
-            .or_insert_with(|| {
-                crate::artifact::image_set::read(tpath).map(|set| set.class_histogram()).unwrap_or_default()
-            })
-            .clone()
-    }
-}
-
-/// Every real-test result of every METRICS.json, labelled.
-pub fn gather(metrics: &[PathBuf]) -> Result<Vec<RegimeObs>> {
-    let mut lab = Labeller::default();
-    let mut out = Vec::new();
-    for mpath in metrics {
-        let bytes = std::fs::read(mpath).at(mpath)?;
-        let rep: EvalReport = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::format(mpath, format!("not evaluate's METRICS.json: {e}")))?;
-        for r in &rep.results {
-            if let Some(o) = lab.observe(r).map_err(|e| Error::Invalid(format!("{}: {e}", mpath.display())))? {
-                out.push(o);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A metric of an observation.
-#[derive(Clone, Copy)]
-enum Metric {
-    Accuracy,
-    Balanced,
-    MacroF1,
-}
-
-impl Metric {
-    fn of(&self, o: &RegimeObs) -> f64 {
-        match self {
-            Metric::Accuracy => o.accuracy,
-            Metric::Balanced => o.balanced_accuracy,
-            Metric::MacroF1 => o.macro_f1,
-        }
-    }
-}
-
-/// The observations of one dataset, looked up by (rule, arm).
-struct Index<'a> {
-    by: BTreeMap<(String, Arm), Vec<&'a RegimeObs>>,
-}
-
-impl<'a> Index<'a> {
-    fn new(obs: &'a [RegimeObs], dataset: &str) -> Self {
-        let mut by: BTreeMap<(String, Arm), Vec<&RegimeObs>> = BTreeMap::new();
-        for o in obs.iter().filter(|o| o.dataset == dataset) {
-            by.entry((o.rule.to_string(), o.arm)).or_default().push(o);
-        }
-        for v in by.values_mut() {
-            v.sort_by_key(|o| o.seed);
-        }
-        Index { by }
-    }
-
-    fn get(&self, rule: &Subset, arm: Arm) -> &[&'a RegimeObs] {
-        self.by.get(&(rule.to_string(), arm)).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    fn cell(&self, rule: &Subset, arm: Arm, m: Metric) -> Option<Cell> {
-        let v = self.get(rule, arm);
-        (!v.is_empty()).then(|| Cell::new(v.iter().map(|o| (o.seed, m.of(o))).collect()))
-    }
-
-    /// `metric(a) − metric(b)` per seed both have, with its 95 % interval.
-    fn paired(&self, a: (&Subset, Arm), b: (&Subset, Arm), m: Metric) -> Option<Interval> {
-        let bs: BTreeMap<u64, f64> = self.get(b.0, b.1).iter().map(|o| (o.seed, m.of(o))).collect();
-        let d: Vec<f64> = self.get(a.0, a.1).iter().filter_map(|o| bs.get(&o.seed).map(|vb| m.of(o) - vb)).collect();
-        Interval::of(&d)
-    }
-
-    fn rules(&self) -> Vec<Subset> {
-        let mut v: Vec<Subset> = Vec::new();
-        for (r, _) in self.by.keys() {
-            let s: Subset = r.parse().expect("rules were parsed from their own text");
-            if !v.contains(&s) {
-                v.push(s);
-            }
-        }
-        v
-    }
-}
-
-fn fraction_of(r: &Subset) -> Option<f64> {
-    match r {
-        Subset::Fraction(f) => Some(*f),
-        _ => None,
-    }
-}
-
-fn pct(f: f64) -> String {
-    format!("{} %", (f * 1000.0).round() / 10.0)
-}
-
-/// Writes report.md, results.csv and the figures of the regimes study.
-pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
+/// The regimes study's report.md text, with its results.csv and figures
+/// written into the report folder; the writer and the runs' context.
+pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
     let obs = gather(&params.metrics)?;
     if obs.is_empty() {
         return Err(Error::Invalid(
@@ -305,11 +14,11 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
         ));
     }
     let mut w = Writer::create(&params.out)?;
-    let (ctx, datasets) = super::study::context_and_datasets(params, obs.iter().map(|o| o.dataset.clone()));
+    let (ctx, datasets) = crate::report::study::context_and_datasets(params, obs.iter().map(|o| o.dataset.clone()));
 
     let mut md = String::new();
     let title = params.title_or(StudyKind::Regimes);
-    md.push_str(&super::md::opening(&title, &params.notes));
+    md.push_str(&crate::report::md::opening(&title, &params.notes));
     let _ = writeln!(
         md,
         "{} results from {} METRICS.json files, every classifier tested on its dataset's real test set. Each \
@@ -329,14 +38,13 @@ pub fn run(params: &ReportParams) -> Result<Vec<PathBuf>> {
     }
     md.push_str(&cas_section(&obs, &datasets));
     md.push_str("## Settings, provenance and cost\n\n");
-    md.push_str(&super::markdown::context_markdown(&ctx, ""));
+    md.push_str(&crate::report::context::context_markdown(&ctx, ""));
     w.write("results.csv", results_csv(&obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
-    let page = super::html::from_markdown(&md, &w.dir.clone(), super::html::subtitle(&ctx))?;
-    super::output::finish(w, params, StudyKind::Regimes, &ctx, &md, &page)
+    Ok((w, ctx, md))
 }
 
-fn results_csv(obs: &[RegimeObs]) -> Result<String> {
+pub(super) fn results_csv(obs: &[RegimeObs]) -> Result<String> {
     let mut wr = csv::Writer::from_writer(Vec::new());
     for o in obs {
         wr.serialize(RegimeRow {
@@ -363,7 +71,7 @@ fn results_csv(obs: &[RegimeObs]) -> Result<String> {
 }
 
 /// The fair-generator check over every result with synthetic images.
-fn fairness_section(obs: &[RegimeObs]) -> String {
+pub(super) fn fairness_section(obs: &[RegimeObs]) -> String {
     let with: Vec<&RegimeObs> =
         obs.iter().filter(|o| matches!(o.arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas)).collect();
     let fair = with.iter().filter(|o| o.fair == Some(true)).count();
@@ -388,7 +96,7 @@ fn fairness_section(obs: &[RegimeObs]) -> String {
 }
 
 /// The three questions, one sentence each, from the statistics below.
-fn answers_section(obs: &[RegimeObs], datasets: &[String]) -> String {
+pub(super) fn answers_section(obs: &[RegimeObs], datasets: &[String]) -> String {
     let mut s = String::from("## Answers\n\n");
     for d in datasets {
         let ix = Index::new(obs, d);
@@ -426,7 +134,7 @@ fn answers_section(obs: &[RegimeObs], datasets: &[String]) -> String {
 }
 
 /// Which real fractions synthetic data helps at, in one sentence.
-fn scarce_answer(ix: &Index) -> Option<String> {
+pub(super) fn scarce_answer(ix: &Index) -> Option<String> {
     let mut fr: Vec<(f64, Subset)> = ix.rules().into_iter().filter_map(|r| fraction_of(&r).map(|f| (f, r))).collect();
     fr.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut helps = Vec::new();
@@ -471,7 +179,7 @@ fn scarce_answer(ix: &Index) -> Option<String> {
     })
 }
 
-fn mults_of(ix: &Index, r: &Subset) -> Vec<u32> {
+pub(super) fn mults_of(ix: &Index, r: &Subset) -> Vec<u32> {
     let mut m: Vec<u32> = ix
         .by
         .keys()
@@ -482,7 +190,7 @@ fn mults_of(ix: &Index, r: &Subset) -> Vec<u32> {
     m
 }
 
-fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> {
+pub(super) fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> {
     let ix = Index::new(obs, d);
     let rules: Vec<Subset> = ix.rules().into_iter().filter(|r| r.is_imbalanced()).collect();
     if rules.is_empty() {
@@ -558,17 +266,22 @@ fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<Strin
         }
         s.push_str(&t.render());
         let slug = rule.to_string().replace([':', ','], "-");
-        let name = format!("imbalance-{}-{}-recall.png", super::writer::file_part(d), super::writer::file_part(&slug));
+        let name = format!(
+            "imbalance-{}-{}-recall.png",
+            crate::report::writer::file_part(d),
+            crate::report::writer::file_part(&slug)
+        );
         let title = format!("{} {rule}: per-class recall", dataset_title(d));
-        if let Some(png) = super::figures::recall_lines(&title, &series, &sizes)? {
+        if let Some((png, svg)) = crate::report::figures::lines::recall_lines(&title, &series, &sizes)? {
             w.write(&name, &png)?;
+            w.write(&name.replace(".png", ".svg"), svg.as_bytes())?;
             let _ = writeln!(s, "\n![{}]({name})\n", md::text(&title));
         }
     }
     Ok(s)
 }
 
-fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> {
+pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> {
     let ix = Index::new(obs, d);
     let mut fr: Vec<(f64, Subset)> = ix.rules().into_iter().filter_map(|r| fraction_of(&r).map(|f| (f, r))).collect();
     fr.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -617,7 +330,7 @@ fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> 
         let _ = writeln!(s, "\n**Answer:** {line}");
     }
     // The figure: one curve per multiple (0× over every real fraction, the references included).
-    let mut curves: Vec<super::figures::Curve> = Vec::new();
+    let mut curves: Vec<crate::report::figures::lines::Curve> = Vec::new();
     let real_pts: Vec<(f64, f64, f64)> =
         fr.iter().filter_map(|(f, r)| ix.cell(r, Arm::Real, Metric::Accuracy).map(|c| (*f, c.mean, c.std))).collect();
     curves.push(("0× (real only)".into(), real_pts));
@@ -628,16 +341,17 @@ fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> 
             .collect();
         curves.push((format!("+{m}× synthetic"), pts));
     }
-    let name = format!("scarce-{}-accuracy.png", super::writer::file_part(d));
+    let name = format!("scarce-{}-accuracy.png", crate::report::writer::file_part(d));
     let title = format!("{}: test accuracy against the real fraction", dataset_title(d));
-    if let Some(png) = super::figures::fraction_curves(&title, &curves)? {
+    if let Some((png, svg)) = crate::report::figures::lines::fraction_curves(&title, &curves)? {
         w.write(&name, &png)?;
+        w.write(&name.replace(".png", ".svg"), svg.as_bytes())?;
         let _ = writeln!(s, "\n![{}]({name})\n", md::text(&title));
     }
     Ok(s)
 }
 
-fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
+pub(super) fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
     let mut s = String::from("## Synthetic-to-real gap (CAS)\n\n");
     s.push_str(
         "A classifier trained on synthetic images only (the size and class proportions of the regime's real \

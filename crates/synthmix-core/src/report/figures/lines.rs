@@ -1,0 +1,91 @@
+//! The regimes study's line charts: per-class recall per arm, and accuracy
+//! against the real fraction with a band over seeds.
+
+use super::chart::{Axis, Layout, Legend, Line, LineChart, Spread};
+use super::*;
+
+/// Per-class recall, one line per arm (the regimes study's imbalance
+/// figure); `sizes` (real training images per class) label the x axis.
+pub fn recall_lines(title: &str, series: &[(String, Vec<f64>)], sizes: &[usize]) -> Result<Option<(Vec<u8>, String)>> {
+    register_font();
+    let k = series.iter().map(|s| s.1.len()).max().unwrap_or(0);
+    if k == 0 {
+        return Ok(None);
+    }
+    let lo = y_floor(series.iter().flat_map(|s| s.1.iter().copied()));
+    let label = |x: &f64| {
+        let c = x.round();
+        if (x - c).abs() > 1e-6 || c < 0.0 || c as usize >= k {
+            return String::new();
+        }
+        match sizes.get(c as usize) {
+            Some(n) => format!("{c} (n={n})"),
+            None => format!("{c}"),
+        }
+    };
+    let ydesc = if lo > 0.0 { format!("recall (axis cut at {lo:.2})") } else { "recall".into() };
+    let xdesc = if sizes.is_empty() { "class" } else { "class (real training images)" };
+    let lines = series
+        .iter()
+        .enumerate()
+        .map(|(j, (name, v))| Line {
+            name: Some(name.clone()),
+            color: j,
+            points: v.iter().enumerate().map(|(c, &r)| (c as f64, r, 0.0)).collect(),
+        })
+        .collect();
+    let chart = LineChart {
+        title: title.to_string(),
+        x: Axis { ticks: Some(k), label: Some(&label), ..Axis::new(xdesc, (-0.3, k as f64 - 0.7)) },
+        y: Axis { label: Some(&accuracy_tick), ..Axis::new(ydesc, (lo, y_top(lo))) },
+        lines,
+        spread: Spread::None,
+        clip: (lo, 1.0),
+        legend: Some(Legend::LowerLeft),
+        layout: Layout { caption: 18, margin: 12, x_area: 50, y_area: 60, labels: 12 },
+    };
+    Figure { w: 900, h: 480, what: chart }.both().map(Some)
+}
+
+/// A named curve of (x, mean, std) points.
+pub type Curve = (String, Vec<(f64, f64, f64)>);
+
+/// Accuracy against the real fraction (log axis), one curve per series of
+/// (fraction, mean, std) with a ±1 std band over seeds.
+pub fn fraction_curves(title: &str, curves: &[Curve]) -> Result<Option<(Vec<u8>, String)>> {
+    register_font();
+    let all: Vec<&(f64, f64, f64)> = curves.iter().flat_map(|c| c.1.iter()).collect();
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let lo = y_floor(all.iter().map(|p| p.1 - p.2));
+    let xmin = all.iter().map(|p| p.0).fold(1.0f64, f64::min) * 0.8;
+    let ydesc = if lo > 0.0 { format!("test accuracy (axis cut at {lo:.2})") } else { "test accuracy".into() };
+    let percent = |x: &f64| format!("{}%", (x * 1000.0).round() / 10.0);
+    // An empty curve is left out but keeps its colour, so each series keeps its colour.
+    let lines = curves
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.1.is_empty())
+        .map(|(j, (name, pts))| {
+            let mut points = pts.clone();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Line { name: Some(name.clone()), color: j, points }
+        })
+        .collect();
+    let chart = LineChart {
+        title: title.to_string(),
+        x: Axis {
+            log: true,
+            label: Some(&percent),
+            ..Axis::new("real fraction of the training set (log scale)", (xmin, 1.15))
+        },
+        y: Axis { label: Some(&accuracy_tick), ..Axis::new(ydesc, (lo, y_top(lo))) },
+        lines,
+        spread: Spread::Band,
+        clip: (lo, 1.0),
+        legend: Some(Legend::LowerRight),
+        layout: Layout { caption: 18, margin: 12, x_area: 45, y_area: 60, labels: 12 },
+    };
+    Figure { w: 900, h: 520, what: chart }.both().map(Some)
+}

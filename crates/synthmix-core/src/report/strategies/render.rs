@@ -1,0 +1,387 @@
+//! The strategies study's report.md sections, figures and results.csv.
+
+use super::analysis::*;
+use super::collect::gather;
+use super::*;
+
+/// The strategies study's report.md text, with its results.csv and figures
+/// written into the report folder; the writer and the runs' context.
+pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
+    let (obs, pools) = gather(&params.metrics)?;
+    if obs.is_empty() {
+        return Err(Error::Invalid(
+            "the files hold no real-test result of a strategies-study classifier (evaluate's METRICS.json)".into(),
+        ));
+    }
+    let mut w = Writer::create(&params.out)?;
+    let (ctx, datasets) = crate::report::study::context_and_datasets(params, obs.iter().map(|o| o.dataset.clone()));
+
+    let mut md = String::new();
+    let title = params.title_or(StudyKind::Strategies);
+    md.push_str(&crate::report::md::opening(&title, &params.notes));
+    md.push_str(&intro(&obs, params.metrics.len()));
+    md.push_str(&answers_section(&obs, &datasets));
+    for d in &datasets {
+        md.push_str(&dataset_section(&obs, d, &mut w)?);
+    }
+    md.push_str(&recipe_section(&obs, &datasets));
+    md.push_str(&quality_section(&pools, &datasets));
+    md.push_str(&cas_section(&obs, &datasets));
+    md.push_str("## Settings, provenance and cost\n\n");
+    md.push_str(&crate::report::context::context_markdown(&ctx, ""));
+    w.write("results.csv", results_csv(&obs)?.as_bytes())?;
+    let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
+    Ok((w, ctx, md))
+}
+
+pub(super) fn intro(obs: &[StrategyObs], files: usize) -> String {
+    let with_val = obs.iter().filter(|o| o.val.is_some()).count();
+    let mut s = format!(
+        "{} classifiers from {files} result files, each tested on its dataset's real test set ({with_val} also on \
+         the validation split: real training images no training set of the study contains). Each value is the \
+         mean ± sample standard deviation over study seeds (n = seeds); each comparison a paired difference (same \
+         seed) with its 95 % Student-t interval, called better or worse only when the interval excludes 0 and \
+         inconclusive otherwise (identical: every seed scored exactly as the reference, as recycling does when \
+         training ends before epoch k and nothing is redrawn). Where a strategy has a knob, every value is shown and the one marked ✓ is the \
+         one with the highest mean **validation** accuracy; the headline uses that one, so no knob is chosen on \
+         the test set.\n\n",
+        obs.len()
+    );
+    if obs.iter().any(|o| o.filled) {
+        s.push_str(
+            "† The filter's τ was out of reach for some class: after 200 candidates per image needed, the judge had \
+             accepted too few, so the pool was completed with that class's most confident rejects (`synth-sample \
+             --shortfall fill`; the pool-quality table gives the share). Such an arm is a top-ranked selection \
+             rather than a strict threshold, and τ is unreachable for that generator and judge.\n\n",
+        );
+    }
+    s
+}
+
+/// The headline: per dataset and regime, each strategy at its validated
+/// knob against its reference.
+pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String]) -> String {
+    let mut s = String::from("## The answer\n\n");
+    s.push_str(
+        "Each strategy at the knob chosen on the validation split, against the plain 1:1 mix (filtering, scaling \
+         and recycling also against plain CAS, synthetic images only). Two-stage training is compared with the \
+         plain mix and with real only; it spends a second training budget (the CAS classifier's) on top.\n\n",
+    );
+    let head = ["dataset", "real data", "strategy (validated knob)", "test accuracy", "Δ vs reference [95 % CI]", ""];
+    let mut t = md::Table::new(head, "llllll");
+    for d in datasets {
+        for r in rules_of(obs, d) {
+            let ix = Index::new(obs, d, &r);
+            for base in [Base::Real, Base::Mix, Base::Cas] {
+                let a = Arm::plain(base);
+                t.row([dataset_title(d), regime_title(&r), format!("**{}**", base.title()), cell_text(ix.test(&a))]);
+            }
+            for st in Strategy::ALL {
+                for &base in bases_of(st) {
+                    let Some(arm) = ix.chosen(base, st) else { continue };
+                    let reference = reference_of(base);
+                    let i = ix.paired(arm, &reference);
+                    let vs = format!("{} vs {}", interval_text(i), reference.label());
+                    let row = [dataset_title(d), regime_title(&r), ix.label(arm), cell_text(ix.test(arm)), vs];
+                    t.row(row.into_iter().chain([direction(i).to_string()]));
+                }
+            }
+            for arm in ix.combinations() {
+                let reference = reference_of(arm.base);
+                let i = ix.paired(arm, &reference);
+                let (label, vs) = (
+                    format!("combination: {}", ix.label(arm)),
+                    format!("{} vs {}", interval_text(i), reference.label()),
+                );
+                let row = [dataset_title(d), regime_title(&r), label, cell_text(ix.test(arm)), vs];
+                t.row(row.into_iter().chain([direction(i).to_string()]));
+            }
+        }
+    }
+    s.push_str(&t.render());
+    s.push('\n');
+    s
+}
+
+/// One dataset: per regime, every arm of every sweep, and the effects figure.
+pub(super) fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<String> {
+    let mut s = format!("## {}: every setting\n\n", md::text(&dataset_title(d)));
+    s.push_str(
+        "Test accuracy of every arm; validation accuracy (mean over seeds) beside it, ✓ the knob chosen on it; Δ \
+         is the paired difference in test accuracy to the reference (the plain mix, or plain CAS for the CAS \
+         arms) and to real only.\n\n",
+    );
+    let mut effects: Vec<crate::report::figures::effects::Effect> = Vec::new();
+    for r in rules_of(obs, d) {
+        let ix = Index::new(obs, d, &r);
+        let before = effects.len();
+        let _ = writeln!(s, "### {}\n", md::text(&format!("{}, {}", dataset_title(d), regime_title(&r))));
+        let head = ["arm", "test accuracy", "validation", "Δ vs reference [95 % CI]", "Δ vs real only [95 % CI]"];
+        let mut t = md::Table::new(head, "lllll");
+        let real = Arm::plain(Base::Real);
+        for (arm, _) in ix.by.iter() {
+            let reference = reference_of(arm.base);
+            let chosen = arm.single().is_some_and(|st| ix.chosen(arm.base, st) == Some(arm));
+            let val = ix.val_mean(arm).map(|v| format!("{v:.4}{}", if chosen { " ✓" } else { "" }));
+            let vs_ref = if arm.knobs.is_empty() { None } else { ix.paired(arm, &reference) };
+            t.row([
+                ix.label(arm),
+                cell_text(ix.test(arm)),
+                val.unwrap_or_else(|| "–".into()),
+                vs_ref.map(|i| format!("{} ({})", i.text(true), direction(Some(i)))).unwrap_or_else(|| "–".into()),
+                if *arm == real { "–".into() } else { interval_text(ix.paired(arm, &real)) },
+            ]);
+            let combined = arm.knobs.len() > 1;
+            if (chosen || combined) && arm.base != Base::Cas {
+                if let Some(i) = ix.paired(arm, &reference) {
+                    let knobs: Vec<String> = arm.knobs.iter().map(|(st, v)| format!("{} {v}", st.knob())).collect();
+                    effects.push(crate::report::figures::effects::Effect {
+                        group: format!("{} ({})", short_regime(&r), knobs.join(", ")),
+                        series: arm.single().map(|st| st.short().to_string()).unwrap_or_else(|| "combination".into()),
+                        interval: i,
+                    });
+                }
+            }
+        }
+        s.push_str(&t.render());
+        s.push('\n');
+        s.push_str(&combination_lines(&ix));
+        // Rows of a regime in the strategies' fixed order, the combination
+        // last, so each strategy keeps its row position and colour in every
+        // regime and figure.
+        let rank = |e: &crate::report::figures::effects::Effect| {
+            Strategy::ALL.iter().position(|st| st.short() == e.series).unwrap_or(Strategy::ALL.len())
+        };
+        effects[before..].sort_by_key(rank);
+    }
+    let name = format!("effects-{}.png", crate::report::writer::file_part(d));
+    let title = format!("{}: each strategy (validated knob) minus the plain mix, test accuracy", dataset_title(d));
+    if let Some(png) = crate::report::figures::effects::effects(&title, &effects)? {
+        w.write(&name, &png)?;
+        let _ = writeln!(
+            s,
+            "![{}]({name})\n\nEach point is the mean paired difference to the plain mix over seeds, the bar its \
+             95 % interval; right of 0 is better.\n",
+            md::text(&title)
+        );
+    }
+    Ok(s)
+}
+
+/// The combined arms of a regime, if the study ran any.
+pub(super) fn combination_lines(ix: &Index) -> String {
+    let combos = ix.combinations();
+    if combos.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("Combinations (strategies that helped, at their validated knobs):\n\n");
+    for a in combos {
+        let i = ix.paired(a, &reference_of(a.base));
+        let _ = writeln!(
+            s,
+            "- {}: {}; Δ vs reference {} ({})",
+            ix.label(a),
+            cell_text(ix.test(a)),
+            interval_text(i),
+            direction(i)
+        );
+    }
+    s.push('\n');
+    s
+}
+
+/// FID, recognition and acceptance of every pool: what the sampling knobs do
+/// to the images.
+pub(super) fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> String {
+    if pools.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("## What filtering and latent scaling do to the images\n\n");
+    s.push_str(
+        "FID (lower: closer to the real test set) and recognition (share of images the features network assigns \
+         to their intended class) of every pool against the real test set, by the same features network as the \
+         generators' training curves; for filtering, the share of generated candidates the judge accepted (mean \
+         over classes). Mean ± std over the seeds' pools.\n\n",
+    );
+    let mut t = md::Table::new(["dataset", "real data", "pool", "FID", "recognition", "acceptance"], "llllll");
+    for d in datasets {
+        let mut keys: Vec<(Subset, Vec<(Strategy, String)>)> = Vec::new();
+        for p in pools.iter().filter(|p| &p.dataset == d) {
+            let k = (p.rule.clone(), p.knobs.clone());
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        // By regime, then plain, single knobs, combinations; by strategy, then value.
+        let values = |k: &[(Strategy, String)]| -> Vec<f64> { k.iter().map(|x| x.1.parse().unwrap_or(0.0)).collect() };
+        keys.sort_by(|a, b| {
+            share(&a.0)
+                .total_cmp(&share(&b.0))
+                .then(a.1.len().cmp(&b.1.len()))
+                .then(a.1.iter().map(|k| k.0).cmp(b.1.iter().map(|k| k.0)))
+                .then(values(&a.1).partial_cmp(&values(&b.1)).unwrap_or(std::cmp::Ordering::Equal))
+        });
+        for (rule, knobs) in keys {
+            let these: Vec<&PoolQuality> =
+                pools.iter().filter(|p| &p.dataset == d && p.rule == rule && p.knobs == knobs).collect();
+            let cell = |f: &dyn Fn(&PoolQuality) -> f64| {
+                let c = Cell::new(these.iter().map(|p| (p.seed, f(p))).collect());
+                format!("{:.3} ± {:.3} (n={})", c.mean, c.std, c.values.len())
+            };
+            let acc: Vec<f64> = these.iter().filter_map(|p| p.acceptance).collect();
+            let filled = these.iter().map(|p| p.filled).sum::<f64>() / these.len() as f64;
+            let label = if knobs.is_empty() {
+                "plain".to_string()
+            } else {
+                knobs
+                    .iter()
+                    .map(|(st, v)| format!("{} {} = {v}", st.title(), st.knob()))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            };
+            let acceptance = match (stats::mean(&acc), filled > 0.0) {
+                (None, _) => "–".into(),
+                (Some(a), false) => format!("{a:.4}"),
+                (Some(a), true) => format!("{a:.4} † ({:.1} % of images below τ)", 100.0 * filled),
+            };
+            let (fid, rec) = (cell(&|p| p.fid), cell(&|p| p.recognition));
+            t.row([dataset_title(d), regime_title(&rule), label, fid, rec, acceptance]);
+        }
+    }
+    s.push_str(&t.render());
+    s.push('\n');
+    s
+}
+
+/// The strategies a combination may stack: the pool's (filtering, scaling)
+/// and the loss's (down-weighting). Recycling draws from a plain pool ten
+/// times the mix's size, which a filtered pool is not; two-stage training
+/// starts from a CAS classifier, a different base.
+pub(super) fn combinable(base: Base) -> &'static [Strategy] {
+    match base {
+        Base::Mix => &[Strategy::Filter, Strategy::Scale, Strategy::Weight],
+        Base::Cas => &[Strategy::Filter, Strategy::Scale],
+        Base::Real => &[],
+    }
+}
+
+/// Mean validation accuracy of `arm` minus its reference's.
+pub(super) fn val_gain(ix: &Index, arm: &Arm) -> Option<f64> {
+    Some(ix.val_mean(arm)? - ix.val_mean(&reference_of(arm.base))?)
+}
+
+/// What helped on validation, per regime: the recipe of the combination
+/// phase (each combinable strategy at its validated knob, kept when its mean
+/// validation accuracy beats the reference's), so the combination is chosen
+/// without the test set, by a rule a reader can check.
+pub(super) fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> String {
+    let mut s = String::from(
+        "## What helped on validation: the combination's recipe
+
+",
+    );
+    s.push_str(
+        "Per regime, each strategy that can be stacked (the pool's filtering and latent scaling; the loss's \
+         down-weighting) at its validated knob, and its mean validation accuracy minus the reference's. The \
+         combination arms (pipelines/strategies.toml, `combo`) stack those with a gain above 0. Recycling is left \
+         out because it redraws from a plain pool ten times the mix's size, and two-stage training because it \
+         starts from a CAS classifier rather than a mix.\n\n",
+    );
+    let head = ["dataset", "real data", "base", "strategy", "validated knob", "Δ validation", "stacked"];
+    let mut t = md::Table::new(head, "lllllll");
+    for d in datasets {
+        for r in rules_of(obs, d) {
+            let ix = Index::new(obs, d, &r);
+            for base in [Base::Mix, Base::Cas] {
+                for &st in combinable(base) {
+                    let Some(arm) = ix.chosen(base, st) else { continue };
+                    let Some(gain) = val_gain(&ix, arm) else { continue };
+                    let knob = format!("{} {}", st.knob(), arm.knobs[0].1);
+                    let row = [dataset_title(d), regime_title(&r), base.title().into(), st.title().into(), knob];
+                    t.row(
+                        row.into_iter().chain([format!("{gain:+.4}"), (if gain > 0.0 { "yes" } else { "no" }).into()]),
+                    );
+                }
+            }
+        }
+    }
+    s.push_str(&t.render());
+    s.push('\n');
+    s
+}
+
+/// GaFi's reported gaps between CAS and real-data accuracy (Lampis et al.,
+/// 2023), in accuracy points.
+pub(super) const GAFI_GAPS: [(&str, f64); 2] = [("fashion-mnist", 0.0203), ("cifar-10", 0.0178)];
+
+/// The synthetic-to-real gap: real only minus CAS, plain and at each
+/// strategy's validated knob and combined, beside GaFi's.
+pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
+    let mut s = String::from("## The synthetic-to-real gap (CAS), beside GaFi\n\n");
+    s.push_str(
+        "Gap = real-only accuracy − synthetic-only accuracy (same regime, same seed), with its 95 % interval. GaFi \
+         (Lampis et al., 2023) reports gaps of 2.03 % on Fashion-MNIST and 1.78 % on CIFAR-10 with the whole real \
+         training set. Their generator (a class-conditional BigGAN-style GAN), classifier (a ResNet-20), training \
+         length and filtering pipeline all differ from ours (an MLP cGAN, the Simple CNN at 120 000 images), so the \
+         comparison says how far this setup is from theirs, not which method is better.\n\n",
+    );
+    let mut t = md::Table::new(["dataset", "real data", "CAS arm", "gap [95 % CI]", "GaFi's gap"], "lllll");
+    for d in datasets {
+        let gafi = GAFI_GAPS
+            .iter()
+            .find(|g| g.0 == crate::report::model::paper_dataset(d))
+            .map(|g| format!("{:.4}", g.1))
+            .unwrap_or_else(|| "–".into());
+        for r in rules_of(obs, d) {
+            let ix = Index::new(obs, d, &r);
+            let real = Arm::plain(Base::Real);
+            let mut arms = vec![Arm::plain(Base::Cas)];
+            arms.extend(
+                [Strategy::Filter, Strategy::Scale, Strategy::Recycle]
+                    .into_iter()
+                    .filter_map(|st| ix.chosen(Base::Cas, st).cloned()),
+            );
+            arms.extend(ix.combinations().into_iter().filter(|a| a.base == Base::Cas).cloned());
+            for a in arms {
+                if ix.get(&a).is_empty() {
+                    continue;
+                }
+                let full = matches!(r, Subset::Rest(_));
+                let gap = interval_text(ix.paired(&real, &a));
+                t.row([
+                    dataset_title(d),
+                    regime_title(&r),
+                    ix.label(&a),
+                    gap,
+                    (if full { gafi.as_str() } else { "–" }).into(),
+                ]);
+            }
+        }
+    }
+    s.push_str(&t.render());
+    s.push('\n');
+    s
+}
+
+pub(super) fn results_csv(obs: &[StrategyObs]) -> Result<String> {
+    let mut wr = csv::Writer::from_writer(Vec::new());
+    for o in obs {
+        let strategies: Vec<String> = o.arm.knobs.iter().map(|(s, v)| format!("{s:?}={v}").to_lowercase()).collect();
+        wr.serialize(StrategyRow {
+            dataset: o.dataset.clone(),
+            regime: o.rule.to_string(),
+            base: format!("{:?}", o.arm.base).to_lowercase(),
+            strategies: strategies.join(";"),
+            seed: o.seed,
+            test_accuracy: o.test,
+            validation_accuracy: o.val,
+            acceptance: o.acceptance,
+            filled_below_tau: o.filled,
+            classifier: o.classifier.clone(),
+            train_set: o.train.clone(),
+        })
+        .map_err(|e| Error::Invalid(format!("results.csv: {e}")))?;
+    }
+    let bytes = wr.into_inner().map_err(|e| Error::Invalid(format!("results.csv: {e}")))?;
+    Ok(String::from_utf8(bytes).expect("csv of UTF-8 strings"))
+}
