@@ -1,4 +1,4 @@
-//! Where jobs run. The run loop ([`super::run`]) decides what is ready and
+//! Where jobs run. The run loop (`run.rs`, above this module) decides what is ready and
 //! what is cached; an [`Executor`] launches the jobs it is given and says
 //! how each ended. The local executor runs them as processes here; the
 //! Slurm executor queues each as an `sbatch` job.

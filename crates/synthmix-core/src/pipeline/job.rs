@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use super::cache::{self, Components, Found, Record};
 use super::env::Env;
-use super::results::{now_unix, Results};
+use super::results::{key_file, now_unix, Results};
 use super::spec::{Pipeline, Target};
 use crate::error::{Error, IoContext, Result};
 use crate::terminal::clip;
@@ -153,14 +153,6 @@ impl Job {
             && staging.is_dir()
             && std::fs::read_to_string(key_file(&staging)).is_ok_and(|k| k == key.hash)
     }
-}
-
-/// Where a launch records its key: beside the staging folder, not in it
-/// (everything in it is committed).
-pub(super) fn key_file(staging: &Path) -> PathBuf {
-    let mut name = staging.file_name().expect("a target's folder").to_os_string();
-    name.push(".key");
-    staging.with_file_name(name)
 }
 
 /// The first lines of a stage's log: what runs, with which key and threads.

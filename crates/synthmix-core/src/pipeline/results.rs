@@ -137,11 +137,19 @@ pub fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// Where a launch records its key: beside the staging folder, not in it
+/// (everything in it is committed).
+pub(super) fn key_file(staging: &Path) -> PathBuf {
+    let mut name = staging.file_name().expect("a target's folder").to_os_string();
+    name.push(".key");
+    staging.with_file_name(name)
+}
+
 /// Removes target `i`'s staging folder and the key file beside it (what an
 /// interrupted run would resume from), once its result is in the cache.
 fn discard_staging(p: &Pipeline, i: usize) -> Result<()> {
     let staging = p.staging_dir(&p.targets[i]);
-    let key_file = super::job::key_file(&staging);
+    let key_file = key_file(&staging);
     match std::fs::remove_file(&key_file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&key_file, e)),
         _ => {}

@@ -364,7 +364,7 @@ impl<'a> Scheduler<'a> {
             Err((note, why)) => {
                 // A failed run is not resumed: the next launch starts afresh
                 // (a resume that fails again would fail every time).
-                let _ = std::fs::remove_file(super::job::key_file(&self.p.staging_dir(t)));
+                let _ = std::fs::remove_file(super::results::key_file(&self.p.staging_dir(t)));
                 self.state.insert(i, State::Failed);
                 self.say("FAILED", i, &note);
                 self.summary.failed.push((t.name.clone(), why));
