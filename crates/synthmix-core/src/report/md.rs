@@ -128,6 +128,15 @@ mod tests {
         cells
     }
 
+    /// Class names that differ only by an invisible character (a zero-width
+    /// space, a bidi override) are told apart in every table and heading.
+    #[test]
+    fn invisible_characters_are_shown_escaped() {
+        assert_eq!(cell("a\u{200b}"), "a\\u{200b}");
+        assert_eq!(text("x\u{202e}y"), "x\\u{202e}y");
+        assert_ne!(cell("a"), cell("a\u{200b}"));
+    }
+
     #[test]
     fn hostile_cells_keep_the_column_count_and_carry_no_markup() {
         let hostile = [
