@@ -344,3 +344,12 @@ mod tests {
         assert_eq!(c.text(), "0.8000 ± 0.1000 (n=3)");
     }
 }
+
+/// One METRICS.json that `evaluate` wrote (the studies that read nothing
+/// else share this; strategies also takes FID reports and reads its own).
+pub fn read_metrics(path: &std::path::Path) -> crate::error::Result<crate::metrics::evaluate::EvalReport> {
+    use crate::error::IoContext;
+    let bytes = std::fs::read(path).at(path)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| crate::error::Error::format(path, format!("not evaluate's METRICS.json: {e}")))
+}

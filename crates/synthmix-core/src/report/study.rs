@@ -12,7 +12,6 @@ use super::model::{aggregate, dataset_rank, paper_dataset, Cells, GenId, Mix, Ob
 use crate::artifact::meta::{self, CheckpointMeta, SetMeta};
 use crate::data::DatasetName;
 use crate::error::{Error, IoContext, Result};
-use crate::metrics::evaluate::EvalReport;
 
 /// The O:S mix of a training or test set.
 fn mix_of(meta: &SetMeta, path: &Path) -> Result<Mix> {
@@ -143,9 +142,7 @@ pub fn gather(metrics: &[PathBuf]) -> Result<(Vec<Observation>, BTreeMap<GenId, 
     let mut lab = Labeller::default();
     let mut out = Vec::new();
     for mpath in metrics {
-        let bytes = std::fs::read(mpath).at(mpath)?;
-        let rep: EvalReport = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::format(mpath, format!("not evaluate's METRICS.json: {e}")))?;
+        let rep = super::model::read_metrics(mpath)?;
         let mut file_obs = Vec::new();
         let mut test_generator = None;
         for r in &rep.results {
@@ -273,6 +270,35 @@ pub fn context_and_datasets(
     datasets.sort_by_key(|d| (dataset_rank(d), d.clone()));
     datasets.dedup();
     (ctx, datasets)
+}
+
+/// The opening every study's report shares: the report folder's writer,
+/// the runs' context, the datasets to report (see [`context_and_datasets`])
+/// and the Markdown's title and notes.
+pub fn open_report(
+    params: &ReportParams,
+    kind: StudyKind,
+    found: impl Iterator<Item = String>,
+) -> Result<(super::writer::Writer, super::context::Context, Vec<String>, String)> {
+    let w = super::writer::Writer::create(&params.out)?;
+    let (ctx, datasets) = context_and_datasets(params, found);
+    let md = super::md::opening(&params.title_or(kind), &params.notes);
+    Ok((w, ctx, datasets, md))
+}
+
+/// The closing every study's report shares: the settings section and
+/// `results.csv` (one row per classifier), written and linked.
+pub fn close_report(
+    md: &mut String,
+    ctx: &super::context::Context,
+    w: &mut super::writer::Writer,
+    results_csv: &str,
+) -> Result<()> {
+    md.push_str("## Settings, provenance and cost\n\n");
+    md.push_str(&super::context::context_markdown(ctx, ""));
+    w.write("results.csv", results_csv.as_bytes())?;
+    md.push_str("All results, one row per classifier: [results.csv](results.csv).\n");
+    Ok(())
 }
 
 /// Everything the report is made of, read from the artifacts.

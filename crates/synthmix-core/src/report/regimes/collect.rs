@@ -116,9 +116,7 @@ pub fn gather(metrics: &[PathBuf]) -> Result<Vec<RegimeObs>> {
     let mut lab = Labeller::default();
     let mut out = Vec::new();
     for mpath in metrics {
-        let bytes = std::fs::read(mpath).at(mpath)?;
-        let rep: EvalReport = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::format(mpath, format!("not evaluate's METRICS.json: {e}")))?;
+        let rep = crate::report::model::read_metrics(mpath)?;
         for r in &rep.results {
             if let Some(o) = lab.observe(r).map_err(|e| Error::Invalid(format!("{}: {e}", mpath.display())))? {
                 out.push(o);

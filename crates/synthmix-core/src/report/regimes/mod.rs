@@ -28,8 +28,7 @@ use super::writer::Writer;
 use crate::artifact::meta::{MixKind, MixRecord, SetMeta};
 use crate::artifact::provenance;
 use crate::data::subset::Subset;
-use crate::error::{Error, IoContext, Result};
-use crate::metrics::evaluate::EvalReport;
+use crate::error::{Error, Result};
 
 /// How a classifier's training set was made from its regime's real subset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -13,12 +13,8 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
             "the METRICS.json files hold no result on a real test set of a regimes-study classifier".into(),
         ));
     }
-    let mut w = Writer::create(&params.out)?;
-    let (ctx, datasets) = crate::report::study::context_and_datasets(params, obs.iter().map(|o| o.dataset.clone()));
-
-    let mut md = String::new();
-    let title = params.title_or(StudyKind::Regimes);
-    md.push_str(&crate::report::md::opening(&title, &params.notes));
+    let found = obs.iter().map(|o| o.dataset.clone());
+    let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Regimes, found)?;
     let _ = writeln!(
         md,
         "{} results from {} METRICS.json files, every classifier tested on its dataset's real test set. Each \
@@ -37,10 +33,7 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
         md.push_str(&scarce_section(&obs, d, &mut w)?);
     }
     md.push_str(&cas_section(&obs, &datasets));
-    md.push_str("## Settings, provenance and cost\n\n");
-    md.push_str(&crate::report::context::context_markdown(&ctx, ""));
-    w.write("results.csv", results_csv(&obs)?.as_bytes())?;
-    let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
+    crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?)?;
     Ok((w, ctx, md))
 }
 

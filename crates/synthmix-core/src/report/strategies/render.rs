@@ -13,12 +13,8 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
             "the files hold no real-test result of a strategies-study classifier (evaluate's METRICS.json)".into(),
         ));
     }
-    let mut w = Writer::create(&params.out)?;
-    let (ctx, datasets) = crate::report::study::context_and_datasets(params, obs.iter().map(|o| o.dataset.clone()));
-
-    let mut md = String::new();
-    let title = params.title_or(StudyKind::Strategies);
-    md.push_str(&crate::report::md::opening(&title, &params.notes));
+    let found = obs.iter().map(|o| o.dataset.clone());
+    let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Strategies, found)?;
     md.push_str(&intro(&obs, params.metrics.len()));
     md.push_str(&answers_section(&obs, &datasets));
     for d in &datasets {
@@ -27,10 +23,7 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
     md.push_str(&recipe_section(&obs, &datasets));
     md.push_str(&quality_section(&pools, &datasets));
     md.push_str(&cas_section(&obs, &datasets));
-    md.push_str("## Settings, provenance and cost\n\n");
-    md.push_str(&crate::report::context::context_markdown(&ctx, ""));
-    w.write("results.csv", results_csv(&obs)?.as_bytes())?;
-    let _ = writeln!(md, "All results, one row per classifier: [results.csv](results.csv).");
+    crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?)?;
     Ok((w, ctx, md))
 }
 
