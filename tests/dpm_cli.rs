@@ -37,13 +37,7 @@ fn dpm_train(out: &Path, extra: &[&str]) -> std::process::Output {
 
 /// A small features classifier (as tests/gan_cli.rs trains one).
 fn features_clf(dir: &Path) -> PathBuf {
-    let out = dir.join("clf.safetensors");
-    run_ok(
-        bin("clf-train")
-            .args(["--train", "mnist:train", "--epochs", "1", "--lr", "1e-3", "-q", "--limit", "300", "--out"])
-            .arg(&out),
-    );
-    out
+    common::train_features_clf(&dir.join("clf.safetensors"), 300)
 }
 
 /// CSV rows without the timing columns (images_per_s, wall_s).

@@ -16,13 +16,7 @@ use synthmix_core::artifact::{checkpoint, hash_file, image_set, provenance};
 fn features_clf(dir: &Path) -> PathBuf {
     static CLF: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let shared = CLF.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gan_cli/clf.safetensors");
-        run_ok(
-            bin("clf-train")
-                .args(["--train", "mnist:train", "--epochs", "1", "--lr", "1e-3", "-q", "--limit", "640", "--out"])
-                .arg(&out),
-        );
-        out
+        common::train_features_clf(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("gan_cli/clf.safetensors"), 640)
     });
     let out = dir.join("clf.safetensors");
     std::fs::copy(shared, &out).unwrap();

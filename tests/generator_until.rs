@@ -13,13 +13,7 @@ use synthmix_core::artifact::provenance;
 
 /// A small features classifier (as tests/gan_cli.rs trains one).
 fn features_clf(dir: &Path) -> PathBuf {
-    let out = dir.join("clf.safetensors");
-    run_ok(
-        bin("clf-train")
-            .args(["--train", "mnist:train", "--epochs", "1", "--lr", "1e-3", "-q", "--limit", "300", "--out"])
-            .arg(&out),
-    );
-    out
+    common::train_features_clf(&dir.join("clf.safetensors"), 300)
 }
 
 /// The two generator families at test size: the stage and its tiny flags.

@@ -41,7 +41,7 @@ outputs = ["prep/{seed}.txt"]
 matrix = { seed = "seed" }
 command = "fail-at {out} {seed} work{seed} {in}"
 inputs = ["prep-s{seed}"]
-outputs = ["work/{seed}.txt"]
+outputs = ["mid/{seed}.txt"]
 
 [target."post-s{seed}"]
 matrix = { seed = "seed" }
@@ -165,7 +165,7 @@ fn a_matrix_goes_as_arrays_a_failed_or_cancelled_task_stops_only_its_dependants_
         .spawn()
         .unwrap();
     // Task 5 mid-stage (its half output in staging; everything submitted).
-    wait_for(&s.d.join("artifacts/.staging/work-s5/work/5.txt"), "task 5's stage");
+    wait_for(&s.d.join("artifacts/.staging/work-s5/mid/5.txt"), "task 5's stage");
     // squeue during the run: array tasks, JOBID_TASK (or JOBID_[…%2] for
     // the tasks of an array still in one record).
     let q = stdout(&run_ok(Command::new("squeue").args(["-h", "-o", "%i %j %T %r"])));
@@ -188,7 +188,7 @@ fn a_matrix_goes_as_arrays_a_failed_or_cancelled_task_stops_only_its_dependants_
     assert_eq!(skipped, ["post-s3", "post-s5", "report"], "only the dependants of tasks 3 and 5: {so}");
     assert_eq!(with_verb(&so, "done").len(), 33, "{so}");
     // Nothing of the cancelled task is placed, stored or recorded.
-    assert!(!s.d.join("out/work/5.txt").exists(), "the cancelled task placed its output");
+    assert!(!s.d.join("out/mid/5.txt").exists(), "the cancelled task placed its output");
     for f in walk(&s.d.join("artifacts/cache")) {
         let r = std::fs::read_to_string(&f).unwrap();
         assert!(!r.contains("\"work-s5\""), "a record of the cancelled task: {r}");

@@ -29,6 +29,19 @@ pub fn bin(name: &str) -> Command {
     c
 }
 
+/// A small features classifier for a generator's FID and recognition: the
+/// Simple CNN, one epoch at lr 1e-3 on `limit` MNIST training images,
+/// written to `out`.
+pub fn train_features_clf(out: &Path, limit: usize) -> PathBuf {
+    let limit = limit.to_string();
+    run_ok(
+        bin("clf-train")
+            .args(["--train", "mnist:train", "--epochs", "1", "--lr", "1e-3", "-q", "--limit", &limit, "--out"])
+            .arg(out),
+    );
+    out.to_path_buf()
+}
+
 /// `synthmix` run in `dir` (which holds the spec), without colour.
 pub fn synthmix_at(dir: &Path) -> Command {
     let mut c = bin("synthmix");
