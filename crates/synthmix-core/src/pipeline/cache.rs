@@ -295,6 +295,7 @@ impl Cache {
             remove_object(&obj)?;
             n += 1;
         }
+        n += self.sweep_key_temporaries()?;
         for (dir, suffix) in [
             (self.root.join("cache"), ".tmp"),
             (self.root.join("state"), ".tmp"),
@@ -309,6 +310,27 @@ impl Cache {
                     std::fs::remove_file(&f).at(&f)?;
                     n += 1;
                 }
+            }
+        }
+        Ok(n)
+    }
+
+    /// The key files' atomic temporaries (`.staging/.TARGET.key.RANDOM.tmp`),
+    /// which sit beside the staging folders, not in them. Only the top level:
+    /// what a stage left inside its staging folder is its own to resume from.
+    fn sweep_key_temporaries(&self) -> Result<usize> {
+        let dir = self.root.join(".staging");
+        let entries = match std::fs::read_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            r => r.at(&dir)?,
+        };
+        let mut n = 0;
+        for e in entries {
+            let e = e.at(&dir)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") && e.file_type().at(&e.path())?.is_file() {
+                std::fs::remove_file(e.path()).at(&e.path())?;
+                n += 1;
             }
         }
         Ok(n)
@@ -403,6 +425,9 @@ mod tests {
         let files = [
             (root.join("cache/73/.73ab.json.suw25g.tmp"), true),
             (root.join("state/p/.t.json.x1.tmp"), true),
+            (root.join(".staging/.synthetic.key.kgaM4C.tmp"), true), // a key file's, killed mid-write
+            (root.join(".staging/synthetic/.half.safetensors.x2.tmp"), false), // the stage's own, to resume
+            (root.join(".staging/synthetic.key"), false),
             (root.join("cache/73/73ab.json"), false),
             (out.join("clf/.a.safetensors.synthmix-place.tmp"), true),
             (out.join("clf/.hidden.tmp"), false), // not ours to remove under out
@@ -423,7 +448,7 @@ mod tests {
             "outputs": [{"path": "a", "blake3": "aa11", "bytes": 1, "declared": true}],
             "wall_time_s": 0.0, "finished_unix": 0});
         std::fs::write(root.join("cache/73/73ab.json"), rec.to_string()).unwrap();
-        assert_eq!(cache.sweep(&out).unwrap(), 4);
+        assert_eq!(cache.sweep(&out).unwrap(), 5);
         assert!(cache.object("aa11").is_file() && !cache.object("bb22").exists());
         for (f, swept) in &files {
             assert_eq!(f.exists(), !swept, "{}", f.display());
