@@ -39,6 +39,34 @@ impl Conv2d {
     }
 }
 
+/// GroupNorm with per-channel scale and shift (variables `weight` = 1 and
+/// `bias` = 0 at creation, as candle-nn's and PyTorch's), optionally with
+/// SiLU after it, as one op (`ops::group_norm`).
+#[derive(Debug, Clone)]
+pub struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+}
+
+impl GroupNorm {
+    pub fn new(vb: VarBuilder, groups: usize, c: usize) -> Result<Self> {
+        let weight = vb.get_with_hints(c, "weight", candle_nn::Init::Const(1.0))?;
+        let bias = vb.get_with_hints(c, "bias", candle_nn::Init::Const(0.0))?;
+        Ok(GroupNorm { weight, bias, groups })
+    }
+
+    /// `GN(x)`.
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        ops::group_norm(xs, &self.weight, &self.bias, self.groups, false)
+    }
+
+    /// `SiLU(GN(x))`.
+    pub fn forward_silu(&self, xs: &Tensor) -> Result<Tensor> {
+        ops::group_norm(xs, &self.weight, &self.bias, self.groups, true)
+    }
+}
+
 /// Fully connected layer `y = x Wᵀ + b` (weights `[out, in]`, as PyTorch).
 #[derive(Debug, Clone)]
 pub struct Linear {

@@ -20,16 +20,15 @@
 //!
 //! 28×28 images are not padded: two down steps go 28 → 14 → 7 (sides must
 //! be divisible by 2^(levels−1)). Convs and the up/down resamplings use our
-//! fused CPU ops; GroupNorm is candle-nn's composite op (a custom kernel
-//! with a fused backward would pay: it is several passes and their
-//! autograd temporaries per call, at every block).
+//! fused CPU ops, and so does every GroupNorm (with the SiLU after it:
+//! `ops::group_norm`, one pass forward and one backward).
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{GroupNorm, VarBuilder, VarMap};
+use candle_core::{DType, Device, Result, Tensor, D};
+use candle_nn::{VarBuilder, VarMap};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::layers::{Conv2d, Linear};
+use super::layers::{Conv2d, GroupNorm, Linear};
 use crate::artifact::checkpoint::{self, Checkpoint};
 use crate::data::ImageShape;
 use crate::error::Error;
@@ -173,12 +172,12 @@ pub fn timestep_embedding(ts: &[usize], dim: usize, device: &Device) -> Result<T
 }
 
 fn group_norm(vb: VarBuilder, groups: usize, c: usize) -> Result<GroupNorm> {
-    candle_nn::group_norm(groups, c, 1e-5, vb)
+    GroupNorm::new(vb, groups, c)
 }
 
-/// `SiLU(GN(x))`.
+/// `SiLU(GN(x))`, one fused op.
 fn norm_act(n: &GroupNorm, x: &Tensor) -> Result<Tensor> {
-    n.forward(x)?.silu()
+    n.forward_silu(x)
 }
 
 #[derive(Debug)]

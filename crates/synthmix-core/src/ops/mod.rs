@@ -5,6 +5,7 @@
 pub mod act;
 pub mod conv;
 pub mod dropout;
+pub mod group_norm;
 pub mod linear;
 pub mod norm;
 pub mod pool;
@@ -35,6 +36,7 @@ pub(crate) fn dims4(layout: &Layout, what: &str) -> Result<(usize, usize, usize,
 
 pub use conv::{conv2d_bias_act, ConvAlgorithm};
 pub use dropout::dropout;
+pub use group_norm::group_norm;
 pub use linear::{linear_act, linear_act_cat};
 pub use norm::pixel_norm;
 pub use pool::max_pool2x2;
