@@ -26,7 +26,7 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
         fam.describe(
             "every arm comparison of this report (imbalance arms against real only and fill against oversampling \
              and class weighting, on balanced accuracy and macro-F1; each synthetic multiple against 0× and against \
-             the same count of real images; real-trained against CAS), over both datasets"
+             the same count of real images; real-trained against CAS), over every dataset of the report"
         )
     );
     md.push_str(&answers_section(&obs, &datasets, &fam));
