@@ -95,7 +95,9 @@ fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
     let c6 = &claims[claims.find("### Claim 6:").unwrap()..];
     let verdicts = c6.lines().filter(|l| l.starts_with("- MNIST (") && l.contains("**")).count();
     assert_eq!(verdicts, 2, "claim 6 verdict per generator: {c6}");
-    assert_eq!(c6.matches("vs O per corruption (95 % CI off 0): helps on").count(), 2 * 3, "5:1, 6:1, 7:1: {c6}");
+    let notes = "per corruption (verdicts of the MNIST-C family, Holm-adjusted): ";
+    assert_eq!(c6.matches(notes).count(), 2 * 3, "5:1, 6:1, 7:1: {c6}");
+    assert_eq!(c6.matches(" vs O: better on ").count(), 2 * 3, "5:1, 6:1, 7:1: {c6}");
     let stats: Vec<Vec<&str>> = claims
         .lines()
         .filter(|l| l.starts_with("| MNIST |"))
@@ -253,7 +255,8 @@ fn merging_an_earlier_report_gives_the_same_tables(d: &Path, root: &Path) {
 }
 
 /// The MNIST-C section: per generator, 15 corruptions and their mean × every
-/// mix, accuracy cells and differences to O with intervals and an effect;
+/// mix, accuracy cells and differences to O with intervals, verdicts and
+/// raw and Holm-adjusted p-values, judged as one family;
 /// a heatmap per generator of a readable size.
 fn every_corruption_by_every_mix(md: &str, dir: &Path) {
     let start = md.find("## MNIST-C: every corruption").expect("the corruption section");
@@ -272,10 +275,14 @@ fn every_corruption_by_every_mix(md: &str, dir: &Path) {
     }
     for r in &diff {
         for c in &r[1..] {
-            let effect = ["helps", "hurts", "inconclusive"].iter().any(|e| c.ends_with(e));
-            assert!(common::is_interval(c) && c.contains("(n=3)") && effect, "difference row {r:?}: '{c}'");
+            let words = ["better", "worse", "equivalent", "inconclusive", "identical"];
+            let verdict = words.iter().any(|w| c.contains(&format!("**{w}** (p ")));
+            let holm = c.contains(", Holm ") && c.contains("; TOST ");
+            assert!(common::is_interval(c) && c.contains("(n=3)") && verdict && holm, "difference row {r:?}: '{c}'");
         }
     }
+    // One family over both generators' tables: 2 × 16 rows × 10 mixes, margin printed.
+    assert!(sec.contains("**320 comparisons**") && sec.contains("±0.005"), "{sec}");
     let pngs: Vec<String> =
         common::ls(dir).into_iter().filter(|f| f.starts_with("corruptions-mnist-") && f.ends_with(".png")).collect();
     assert_eq!(pngs.len(), 2, "a heatmap per generator: {pngs:?}");

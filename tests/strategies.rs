@@ -57,7 +57,7 @@ fn the_quick_strategies_study_sweeps_every_strategy_and_validates_its_knobs() {
         assert!(is_cell(r[3]), "{r:?}");
         if !r[2].starts_with("**") {
             assert!(is_interval(r[4]), "{r:?}");
-            assert!(["better", "worse", "inconclusive", "identical"].contains(&r[5]), "{r:?}");
+            assert!(["better", "worse", "equivalent", "inconclusive", "identical"].contains(&r[5]), "{r:?}");
         }
     }
     // Every setting: one ✓ per sweep and regime (4 on the mix, 3 on CAS, 1 two-stage).

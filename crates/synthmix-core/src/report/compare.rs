@@ -2,7 +2,9 @@
 //! parameters that differ (from each report's run.json, like `dvc params
 //! diff`), then every cell of results.csv with B − A and its 95 % interval
 //! (paired by seed when both cells have the same seeds, else Welch's t),
-//! and whether the two cells' own 95 % intervals overlap.
+//! its verdict judged with every other compared cell as one Holm family
+//! (better / worse / equivalent within ±MARGIN / inconclusive), and whether
+//! the two cells' own 95 % intervals overlap.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +15,7 @@ use super::md;
 use super::model::Cell;
 use super::run_summary::{self, RunSummary};
 use super::run_table;
-use super::stats::{Estimate, Interval, LEVEL};
+use super::stats::{p_text, Estimate, Family, Interval, Verdict, LEVEL, MARGIN};
 use crate::error::{Error, Result};
 
 /// How `compare` and `runs` print.
@@ -67,13 +69,23 @@ pub enum Method {
     Welch,
 }
 
-/// B − A with its 95 % interval (none where a side has n < 2).
+/// B − A with its 95 % interval (none where a side has n < 2), and its
+/// tests within the family of every compared cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct Difference {
     pub mean: f64,
     pub lo: Option<f64>,
     pub hi: Option<f64>,
     pub method: Method,
+    #[serde(skip)]
+    pub estimate: Estimate,
+    pub margin: f64,
+    pub p: f64,
+    pub p_holm: f64,
+    pub tost_p: f64,
+    pub tost_p_holm: f64,
+    /// better / worse / equivalent / identical / inconclusive (B against A).
+    pub verdict: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -207,7 +219,8 @@ fn cell_diffs(
     keys.sort();
     keys.dedup();
     kind.sort(&mut keys);
-    keys.into_iter()
+    let mut cells: Vec<CellDiff> = keys
+        .into_iter()
         .map(|k| {
             let (ca, cb) = (a.get(k), b.get(k));
             let (sa, sb) = (ca.map(side), cb.map(side));
@@ -220,7 +233,22 @@ fn cell_diffs(
                 b: sb,
             }
         })
-        .collect()
+        .collect();
+    judge(&mut cells);
+    cells
+}
+
+/// Judges every cell both runs have as one family: Holm over all of them.
+pub fn judge(cells: &mut [CellDiff]) {
+    let items: Vec<(usize, Estimate)> =
+        cells.iter().enumerate().filter_map(|(i, c)| c.difference.as_ref().map(|d| (i, d.estimate))).collect();
+    let family = Family::judge(items, MARGIN);
+    for (i, c) in family.members {
+        let d = cells[i].difference.as_mut().expect("collected from a difference");
+        let j = c.judged;
+        (d.margin, d.p, d.p_holm, d.tost_p, d.tost_p_holm) = (c.margin, j.p, j.p_holm, j.tost_p, j.tost_p_holm);
+        d.verdict = c.verdict().word();
+    }
 }
 
 fn side(c: &Cell) -> Side {
@@ -255,7 +283,20 @@ pub fn difference(a: &Cell, b: &Cell) -> Difference {
     };
     let i = estimate.interval(LEVEL);
     let finite = |x: f64| x.is_finite().then_some(x);
-    Difference { mean: i.mean, lo: finite(i.lo), hi: finite(i.hi), method }
+    // The tests are filled in by `judge`, over the whole family.
+    Difference {
+        mean: i.mean,
+        lo: finite(i.lo),
+        hi: finite(i.hi),
+        method,
+        estimate,
+        margin: MARGIN,
+        p: f64::NAN,
+        p_holm: f64::NAN,
+        tost_p: f64::NAN,
+        tost_p_holm: f64::NAN,
+        verdict: Verdict::Inconclusive.word(),
+    }
 }
 
 impl Comparison {
@@ -286,7 +327,10 @@ impl Comparison {
         s.push_str(&format!(
             "\n## Cells\n\n{both} cells in both runs, {moved} of them differ, {apart} with 95 % intervals that do \
              not overlap. B − A with its 95 % interval: paired by seed where both cells have the same seeds, else \
-             Welch's t; \"overlap\" is whether the two cells' own 95 % intervals overlap.\n\n"
+             Welch's t; \"overlap\" is whether the two cells' own 95 % intervals overlap. Verdict of B against A: \
+             the {both} cells both runs have are one family, their p-values (t-test of no difference, and TOST \
+             against a margin of ±{MARGIN}) Holm-adjusted over it; better/worse where the adjusted p < 0.05, \
+             equivalent where the adjusted TOST p < 0.05, else inconclusive. p: raw / Holm.\n\n"
         ));
         s.push_str(&self.cells_markdown());
         s
@@ -312,18 +356,37 @@ impl Comparison {
     }
 
     fn cells_markdown(&self) -> String {
-        let head = self.key_columns.iter().map(String::as_str).chain(["A", "B", "B − A [95 %]", "method", "overlap"]);
-        let mut t = md::Table::new(head, &format!("{}rrrll", "l".repeat(self.key_columns.len())));
+        let head = self.key_columns.iter().map(String::as_str).chain([
+            "A",
+            "B",
+            "B − A [95 %]",
+            "method",
+            "overlap",
+            "verdict",
+            "p (raw / Holm)",
+            "TOST p (raw / Holm)",
+        ]);
+        let mut t = md::Table::new(head, &format!("{}rrrlllrr", "l".repeat(self.key_columns.len())));
         for c in &self.cells {
             let key: Vec<&str> = c.key.iter().map(|k| if k.is_empty() { "–" } else { k.as_str() }).collect();
-            let (d, method) = match &c.difference {
-                Some(d) => (diff_text(d), format!("{:?}", d.method).to_lowercase()),
-                None => (String::new(), format!("only in {}", if c.a.is_some() { "A" } else { "B" })),
+            let (d, method, tests) = match &c.difference {
+                Some(d) => (
+                    diff_text(d),
+                    format!("{:?}", d.method).to_lowercase(),
+                    [
+                        d.verdict.to_string(),
+                        format!("{} / {}", p_text(d.p), p_text(d.p_holm)),
+                        format!("{} / {}", p_text(d.tost_p), p_text(d.tost_p_holm)),
+                    ],
+                ),
+                None => {
+                    (String::new(), format!("only in {}", if c.a.is_some() { "A" } else { "B" }), Default::default())
+                }
             };
             let overlap = c.intervals_overlap.map_or("", |o| if o { "yes" } else { "no" });
             let side = |x: &Option<Side>| x.as_ref().map_or("–".to_string(), side_text);
             let key = key.into_iter().map(String::from);
-            t.row(key.chain([side(&c.a), side(&c.b), d, method, overlap.into()]));
+            t.row(key.chain([side(&c.a), side(&c.b), d, method, overlap.into()]).chain(tests));
         }
         t.render()
     }
@@ -345,10 +408,16 @@ impl Comparison {
             "hi",
             "method",
             "intervals_overlap",
+            "margin",
+            "p",
+            "p_holm",
+            "tost_p",
+            "tost_p_holm",
+            "verdict",
         ]);
         w.write_record(&header).map_err(err)?;
         let blank_key = vec![String::new(); self.key_columns.len()];
-        let mut record = |head: [String; 5], key: &[String], rest: [String; 11]| {
+        let mut record = |head: [String; 5], key: &[String], rest: [String; 17]| {
             w.write_record(head.iter().chain(key).chain(rest.iter())).map_err(err)
         };
         match &self.parameters {
@@ -389,7 +458,7 @@ fn known(r: &RunInfo) -> String {
     }
 }
 
-fn cell_fields(c: &CellDiff) -> [String; 11] {
+fn cell_fields(c: &CellDiff) -> [String; 17] {
     let num = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
     let side = |s: &Option<Side>| match s {
         Some(s) => [s.mean.to_string(), s.std.to_string(), s.n.to_string()],
@@ -410,6 +479,12 @@ fn cell_fields(c: &CellDiff) -> [String; 11] {
         num(d.and_then(|d| d.hi)),
         d.map_or(String::new(), |d| format!("{:?}", d.method).to_lowercase()),
         c.intervals_overlap.map_or(String::new(), |o| o.to_string()),
+        num(d.map(|d| d.margin)),
+        num(d.map(|d| d.p)),
+        num(d.map(|d| d.p_holm)),
+        num(d.map(|d| d.tost_p)),
+        num(d.map(|d| d.tost_p_holm)),
+        d.map_or(String::new(), |d| d.verdict.to_string()),
     ]
 }
 
@@ -468,6 +543,30 @@ mod tests {
         let one = Cell::new(vec![(9, 0.5)]);
         assert_eq!(difference(&a, &one).lo, None, "no interval from one value");
         assert!(overlap(&side(&a), &side(&c)) && overlap(&side(&a), &side(&one)));
+    }
+
+    #[test]
+    fn compared_cells_are_one_holm_family() {
+        use std::collections::BTreeMap;
+        let k = |s: &str| vec![s.to_string()];
+        let a = BTreeMap::from([
+            (k("x"), Cell::new(vec![(0, 0.90), (1, 0.80), (2, 0.85)])),
+            (k("y"), Cell::new(vec![(0, 0.50), (1, 0.52), (2, 0.51)])),
+            (k("only a"), Cell::new(vec![(0, 0.5)])),
+        ]);
+        let b = BTreeMap::from([
+            (k("x"), Cell::new(vec![(0, 0.91), (1, 0.82), (2, 0.86)])),
+            (k("y"), Cell::new(vec![(0, 0.50), (1, 0.52), (2, 0.51)])),
+        ]);
+        let cells = cell_diffs(StudyKind::Regimes, &a, &b);
+        let d: Vec<&Difference> = cells.iter().filter_map(|c| c.difference.as_ref()).collect();
+        assert_eq!(d.len(), 2, "a cell in one run only is not compared");
+        // x: B − A = 0.01, 0.02, 0.01 → SciPy ttest_1samp p 0.0572; y identical (p 1):
+        // Holm over the two doubles x's p (the smaller).
+        let x = d.iter().find(|d| d.mean > 0.0).unwrap();
+        assert!((x.p - 0.05719095841793663).abs() < 1e-6 && (x.p_holm - 2.0 * x.p).abs() < 1e-12, "{x:?}");
+        assert_eq!(x.verdict, "inconclusive");
+        assert!(d.iter().any(|d| d.verdict == "identical"));
     }
 
     #[test]

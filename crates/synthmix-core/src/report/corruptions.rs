@@ -1,13 +1,14 @@
 //! The MNIST-C study: every corruption × every training mix (accuracy mean ±
 //! std over seeds), the mean over the corruptions, and each mix's paired
-//! difference to O with a 95 % t-interval; as Markdown, CSV and the
-//! heatmap's data. One table per dataset and generator that has corrupted
-//! test results.
+//! difference to O with a 95 % t-interval, judged with every other
+//! difference of the report's MNIST-C tables as one Holm family; as
+//! Markdown, CSV and the heatmap's data. One table per dataset and
+//! generator that has corrupted test results.
 
 use super::md;
 use super::model::{datasets_of, generators_of, Cell, Cells, GenId, Mix, TestKind};
 use super::results::CsvText;
-use super::stats::{self, paired, Interval, Verdict};
+use super::stats::{self, paired, Compared, Estimate, Family, Verdict, MARGIN};
 use crate::data::corrupt;
 
 /// The mixes whose effect the headline reports (the paper's 5:1–7:1).
@@ -15,33 +16,6 @@ pub const HEADLINE_MIXES: [Mix; 3] =
     [Mix { original: 5, synthetic: 1 }, Mix { original: 6, synthetic: 1 }, Mix { original: 7, synthetic: 1 }];
 
 const O: Mix = Mix { original: 1, synthetic: 0 };
-
-/// Where a difference to O lies against 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    Helps,
-    Hurts,
-    Inconclusive,
-}
-
-impl Effect {
-    /// An interval wholly above 0 helps, wholly below hurts (the sign verdict).
-    pub fn of(i: &Interval) -> Effect {
-        match Verdict::of_sign(i) {
-            Verdict::Better => Effect::Helps,
-            Verdict::Worse => Effect::Hurts,
-            _ => Effect::Inconclusive,
-        }
-    }
-
-    pub fn text(self) -> &'static str {
-        match self {
-            Effect::Helps => "helps",
-            Effect::Hurts => "hurts",
-            Effect::Inconclusive => "inconclusive",
-        }
-    }
-}
 
 /// One dataset and generator: rows are the corruptions then their mean.
 #[derive(Debug, Clone)]
@@ -52,9 +26,20 @@ pub struct CorruptionTable {
     pub mixes: Vec<Mix>,
     /// [row][mix]: rows = corruptions, then the mean over them.
     pub cells: Vec<Vec<Option<Cell>>>,
-    /// [row][mix]: acc(mix) − acc(O) paired by seed.
-    pub diffs: Vec<Vec<Option<Interval>>>,
+    /// [row][mix]: acc(mix) − acc(O) paired by seed, judged in the family.
+    pub diffs: Vec<Vec<Option<Compared>>>,
 }
+
+/// Every MNIST-C table of a report and the family their differences form.
+#[derive(Debug, Clone)]
+pub struct Corruptions {
+    pub tables: Vec<CorruptionTable>,
+    /// Keyed by (table, row, mix) of `tables`.
+    pub family: Family<(usize, usize, usize)>,
+}
+
+/// A table's differences before judging: [row][mix].
+type Estimates = Vec<Vec<Option<Estimate>>>;
 
 /// MNIST-C's order first (known names), then any others by name.
 fn corruption_rank(name: &str) -> (usize, String) {
@@ -96,7 +81,12 @@ pub fn mean_over(cells: &Cells, d: &str, g: &Option<GenId>, m: Mix, tests: &[Tes
 }
 
 impl CorruptionTable {
-    fn build(cells: &Cells, d: &str, g: &Option<GenId>, corruptions: &[String]) -> Option<CorruptionTable> {
+    fn build(
+        cells: &Cells,
+        d: &str,
+        g: &Option<GenId>,
+        corruptions: &[String],
+    ) -> Option<(CorruptionTable, Estimates)> {
         let mut mixes: Vec<Mix> = cells.keys().filter(|k| k.0 == d && &k.1 == g).map(|k| k.2).collect();
         mixes.sort();
         mixes.dedup();
@@ -120,18 +110,19 @@ impl CorruptionTable {
             ds.push(
                 mixes
                     .iter()
-                    .map(|m| (*m != O).then(|| Interval::of(&paired(&values(*m, row), &o))).flatten())
+                    .map(|m| (*m != O).then(|| Estimate::one_sample(&paired(&values(*m, row), &o))).flatten())
                     .collect(),
             );
         }
-        Some(CorruptionTable {
+        let table = CorruptionTable {
             dataset: d.to_string(),
             generator: g.clone(),
             corruptions: corruptions.to_vec(),
             mixes,
             cells: cs,
-            diffs: ds,
-        })
+            diffs: Vec::new(),
+        };
+        Some((table, ds))
     }
 
     /// Row titles: the corruptions, then the mean.
@@ -143,6 +134,13 @@ impl CorruptionTable {
 
     pub fn generator_label(&self) -> String {
         self.generator.as_ref().map(GenId::label).unwrap_or_else(|| "none".into())
+    }
+
+    /// The rows (of [`Self::row_titles`]) where some mix has a difference to
+    /// O: the others were not tested beyond O and are left out of the
+    /// difference table and the heatmap.
+    pub fn tested_rows(&self) -> Vec<usize> {
+        (0..self.diffs.len()).filter(|r| self.diffs[*r].iter().any(Option::is_some)).collect()
     }
 
     /// Accuracy table and difference table, Markdown.
@@ -159,17 +157,24 @@ impl CorruptionTable {
         let others: Vec<(usize, Mix)> = self.mixes.iter().copied().enumerate().filter(|(_, m)| *m != O).collect();
         let om: Vec<Mix> = others.iter().map(|x| x.1).collect();
         let mut diff = table(&om);
-        for (r, title) in self.row_titles().iter().enumerate() {
+        let titles = self.row_titles();
+        for r in self.tested_rows() {
             let cells = others.iter().map(|(k, _)| match &self.diffs[r][*k] {
-                Some(i) => format!("{} {}", i.text(true), Effect::of(i).text()),
+                Some(c) => c.cell(),
                 None => "no paired seeds".into(),
             });
-            diff.row(std::iter::once(title.clone()).chain(cells));
+            diff.row(std::iter::once(titles[r].clone()).chain(cells));
         }
+        let untested = titles.len() - self.tested_rows().len();
         format!(
             "Accuracy (mean ± std over seeds, n):\n\n{}\nDifference to O, acc(mix) − acc(O) paired by seed: mean \
-             [95 % CI] (n), verdict:\n\n{}",
+             [95 % CI] (n), verdict (p and TOST p, raw and Holm-adjusted over the MNIST-C family){}:\n\n{}",
             acc.render(),
+            if untested > 0 {
+                format!("; the {untested} rows where only O was tested are left out")
+            } else {
+                String::new()
+            },
             diff.render()
         )
     }
@@ -184,13 +189,18 @@ impl CorruptionTable {
                     Some(c) => (c.values.len().to_string(), format!("{:.6}", c.mean), format!("{:.6}", c.std)),
                     None => ("0".into(), String::new(), String::new()),
                 };
-                let d: [String; 5] = match &self.diffs[r][k] {
-                    Some(i) => [
-                        format!("{:.6}", i.mean),
-                        format!("{:.6}", i.lo),
-                        format!("{:.6}", i.hi),
-                        i.n.to_string(),
-                        Effect::of(i).text().to_string(),
+                let d: [String; 10] = match &self.diffs[r][k] {
+                    Some(c) => [
+                        format!("{:.6}", c.interval.mean),
+                        format!("{:.6}", c.interval.lo),
+                        format!("{:.6}", c.interval.hi),
+                        c.interval.n.to_string(),
+                        c.verdict().word().to_string(),
+                        format!("{}", c.margin),
+                        p_csv(c.judged.p),
+                        p_csv(c.judged.p_holm),
+                        p_csv(c.judged.tost_p),
+                        p_csv(c.judged.tost_p_holm),
                     ],
                     None => Default::default(),
                 };
@@ -201,21 +211,22 @@ impl CorruptionTable {
         Ok(())
     }
 
-    /// Per headline mix present: the corruptions it helps, hurts, leaves inconclusive.
-    pub fn headline(&self) -> Vec<(Mix, [Vec<String>; 3])> {
+    /// Per headline mix present: the corruptions where it is better, worse,
+    /// equivalent, inconclusive (identical counts as equivalent).
+    pub fn headline(&self) -> Vec<(Mix, [Vec<String>; 4])> {
         let mut out = Vec::new();
         for m in HEADLINE_MIXES {
             let Some(k) = self.mixes.iter().position(|x| *x == m) else { continue };
-            let mut by: [Vec<String>; 3] = Default::default();
+            let mut by: [Vec<String>; 4] = Default::default();
             for (r, c) in self.corruptions.iter().enumerate() {
-                if let Some(i) = &self.diffs[r][k] {
-                    let e = Effect::of(i);
-                    let slot = match e {
-                        Effect::Helps => 0,
-                        Effect::Hurts => 1,
-                        Effect::Inconclusive => 2,
+                if let Some(x) = &self.diffs[r][k] {
+                    let slot = match x.verdict() {
+                        Verdict::Better => 0,
+                        Verdict::Worse => 1,
+                        Verdict::Equivalent | Verdict::Identical => 2,
+                        Verdict::Inconclusive => 3,
                     };
-                    by[slot].push(format!("{c} {:+.4}", i.mean));
+                    by[slot].push(format!("{c} {:+.4}", x.interval.mean));
                 }
             }
             out.push((m, by));
@@ -224,7 +235,25 @@ impl CorruptionTable {
     }
 }
 
-pub const CSV_HEADER: [&str; 13] = [
+/// A p-value in a CSV: full precision.
+fn p_csv(p: f64) -> String {
+    format!("{p:.6e}")
+}
+
+/// The `- 5:1 vs O, …` lines under a table (and in claim 6's notes).
+pub fn headline_line(m: Mix, by: &[Vec<String>; 4]) -> String {
+    let list = |v: &Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    format!(
+        "{} vs O: better on {}; worse on {}; equivalent on {}; inconclusive on {}",
+        m.label(),
+        list(&by[0]),
+        list(&by[1]),
+        list(&by[2]),
+        list(&by[3])
+    )
+}
+
+pub const CSV_HEADER: [&str; 18] = [
     "dataset",
     "generator",
     "generator_blake3",
@@ -237,22 +266,80 @@ pub const CSV_HEADER: [&str; 13] = [
     "diff_lo",
     "diff_hi",
     "diff_n",
-    "effect",
+    "verdict",
+    "margin",
+    "p",
+    "p_holm",
+    "tost_p",
+    "tost_p_holm",
 ];
 
-/// Every dataset and generator with corrupted results and an O row.
-pub fn tables(cells: &Cells) -> Vec<CorruptionTable> {
-    let mut out = Vec::new();
+/// Every dataset and generator with corrupted results and an O row, every
+/// difference to O of all of them judged as one family (margin [`MARGIN`]).
+pub fn tables(cells: &Cells) -> Corruptions {
+    let mut built = Vec::new();
     for d in datasets_of(cells) {
         let cs = corruptions_of(cells, &d);
         if cs.is_empty() {
             continue;
         }
         for g in generators_of(cells, &d) {
-            out.extend(CorruptionTable::build(cells, &d, &g, &cs));
+            built.extend(CorruptionTable::build(cells, &d, &g, &cs));
         }
     }
-    out
+    let mut items = Vec::new();
+    for (t, (_, est)) in built.iter().enumerate() {
+        for (r, row) in est.iter().enumerate() {
+            items.extend(row.iter().enumerate().filter_map(|(k, e)| e.map(|e| ((t, r, k), e))));
+        }
+    }
+    let family = Family::judge(items, MARGIN);
+    let tables = built
+        .into_iter()
+        .enumerate()
+        .map(|(t, (mut table, est))| {
+            table.diffs = est
+                .iter()
+                .enumerate()
+                .map(|(r, row)| (0..row.len()).map(|k| family.get(&(t, r, k)).copied()).collect())
+                .collect();
+            table
+        })
+        .collect();
+    Corruptions { tables, family }
+}
+
+impl Corruptions {
+    /// The family's paragraph for the report.
+    pub fn describe(&self) -> String {
+        self.family.describe(
+            "every difference to O (acc(mix) − acc(O), paired by study seed) in the MNIST-C tables below, over \
+             every dataset, generator, corruption (and the mean over them) and mix",
+        )
+    }
+
+    /// The largest |mean difference to O| over every table's mixes with real
+    /// images (S saturates instead), else over all: one colour scale for
+    /// every heatmap of the report.
+    pub fn heat_scale(&self) -> f64 {
+        let over = |keep: &dyn Fn(Mix) -> bool| {
+            let mut x = 0.0f64;
+            for t in &self.tables {
+                for row in &t.diffs {
+                    for (k, c) in row.iter().enumerate() {
+                        if let Some(c) = c.filter(|_| keep(t.mixes[k])) {
+                            x = x.max(c.interval.mean.abs());
+                        }
+                    }
+                }
+            }
+            x
+        };
+        match over(&|m| m.original > 0) {
+            x if x > 0.0 => x.max(0.005),
+            _ => over(&|_| true).max(0.005),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -275,29 +362,35 @@ mod tests {
             // seed 2 missing on fog: the mean row pairs seeds 0 and 1 only
             (five, "fog", &[(0, 0.40), (1, 0.44)]),
         ]);
-        let ts = tables(&c);
+        let all = tables(&c);
+        let ts = &all.tables;
         assert_eq!(ts.len(), 1);
         let t = &ts[0];
         assert_eq!(t.corruptions, vec!["shot_noise", "fog"], "MNIST-C's order");
         assert_eq!(t.mixes, vec![O, five]);
         // shot noise: diffs 0.05, 0.04, 0.03 → mean 0.04, sd 0.01, t(0.975, 2) = 4.3027 (SciPy)
-        let i = t.diffs[0][1].unwrap();
+        let c0 = t.diffs[0][1].unwrap();
+        let i = c0.interval;
         assert!((i.mean - 0.04).abs() < 1e-12 && (i.hi - i.mean - 4.302652729749462 * 0.01 / 3f64.sqrt()).abs() < 1e-9);
-        assert_eq!(Effect::of(&i), Effect::Helps);
-        // fog: −0.10, −0.08 → hurts at n = 2 (t(1) = 12.706, half width 0.127: inconclusive)
+        // Family of 3 (shot noise, fog, mean): raw p 0.0202 (SciPy ttest_1samp), smallest of three → ×3.
+        assert!((c0.judged.p - 0.02020410288672877).abs() < 1e-9, "{c0:?}");
+        assert!((c0.judged.p_holm - 3.0 * c0.judged.p).abs() < 1e-12, "{c0:?}");
+        // Alone it would be better (p 0.020); Holm's 0.061 over the family is not.
+        assert_eq!(c0.verdict(), Verdict::Inconclusive);
+        // fog: −0.10, −0.08 at n = 2 (t(1) = 12.706, half width 0.127): inconclusive
         let f = t.diffs[1][1].unwrap();
-        assert_eq!((f.n, Effect::of(&f)), (2, Effect::Inconclusive));
+        assert_eq!((f.interval.n, f.verdict()), (2, Verdict::Inconclusive));
+        assert_eq!(all.family.len(), 3);
         // mean row: O seeds 0,1,2 = 0.70, 0.72, 0.74; 5:1 seeds 0,1 = 0.675, 0.70
         let mean = t.cells[2][1].as_ref().unwrap();
         assert_eq!(mean.values.len(), 2);
         assert!((mean.mean - 0.6875).abs() < 1e-12);
         let md = t.diffs[2][1].unwrap();
-        assert!((md.mean - (-0.0225)).abs() < 1e-12, "{md:?}");
+        assert!((md.interval.mean - (-0.0225)).abs() < 1e-12, "{md:?}");
         assert!(t.diffs[0][0].is_none(), "O has no difference to itself");
         let h = t.headline();
         assert_eq!(h.len(), 1);
-        assert_eq!(h[0].1[0], vec!["shot_noise +0.0400".to_string()]);
-        assert_eq!(h[0].1[2].len(), 1);
+        assert_eq!(h[0].1[3], vec!["shot_noise +0.0400".to_string(), "fog -0.0900".to_string()]);
     }
 
     #[test]
@@ -307,8 +400,9 @@ mod tests {
             (Mix::new(5, 1), "fog", &[(0, 0.40), (1, 0.44)]),
             (Mix::new(0, 1), "fog", &[(0, 0.60), (1, 0.64)]),
         ]);
-        let t = &tables(&c)[0];
-        let png = super::super::figures::effects::corruption_heatmap(t).unwrap().unwrap();
+        let all = tables(&c);
+        let t = &all.tables[0];
+        let png = super::super::figures::effects::corruption_heatmap(t, all.heat_scale()).unwrap().unwrap();
         let img = image::load_from_memory(&png).unwrap();
         // 150 px of labels + 84 px per mix + margin; 74 px of header + 30 px per row + footer.
         // At least 620 px wide for the title.
@@ -316,17 +410,25 @@ mod tests {
     }
 
     #[test]
-    fn effect_needs_a_finite_interval_off_zero() {
-        let i = |mean: f64, lo: f64, hi: f64| Interval { mean, lo, hi, n: 3 };
-        assert_eq!(Effect::of(&i(0.02, 0.01, 0.03)), Effect::Helps);
-        assert_eq!(Effect::of(&i(-0.02, -0.03, -0.01)), Effect::Hurts);
-        assert_eq!(Effect::of(&i(0.02, -0.01, 0.05)), Effect::Inconclusive);
-        assert_eq!(Effect::of(&i(0.02, f64::NEG_INFINITY, f64::INFINITY)), Effect::Inconclusive);
+    fn untested_rows_leave_the_difference_table_and_the_heatmap() {
+        let c = cells(&[
+            (O, "shot_noise", &[(0, 0.90), (1, 0.92)]),
+            (O, "fog", &[(0, 0.50), (1, 0.52)]),
+            (Mix::new(5, 1), "shot_noise", &[(0, 0.91), (1, 0.94)]),
+        ]);
+        let all = tables(&c);
+        let t = &all.tables[0];
+        // fog and the mean (needs every corruption) have no 5:1 result.
+        assert_eq!(t.tested_rows(), vec![0]);
+        assert!(!t.markdown().contains("no paired seeds"), "{}", t.markdown());
+        let png = super::super::figures::effects::corruption_heatmap(t, all.heat_scale()).unwrap().unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        assert_eq!(img.height(), 74 + 30 + 44, "one row drawn");
     }
 
     #[test]
     fn no_table_without_o() {
         let c = cells(&[(Mix::new(5, 1), "fog", &[(0, 0.4)])]);
-        assert!(tables(&c).is_empty());
+        assert!(tables(&c).tables.is_empty());
     }
 }

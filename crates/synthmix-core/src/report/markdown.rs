@@ -312,38 +312,38 @@ fn tables_section(study: &Study, params: &ReportParams, opts: &DataOptions, w: &
 
 /// Every corruption × every mix per generator, with the heatmap and the headline of 5:1–7:1.
 fn corruption_section(study: &Study, w: &mut Writer) -> Result<String> {
-    let ts = corruptions::tables(&study.cells);
+    let all = corruptions::tables(&study.cells);
+    let ts = &all.tables;
     if ts.is_empty() {
         return Ok(String::new());
     }
+    let scale = all.heat_scale();
     let mut s = String::from(
         "## MNIST-C: every corruption × every training mix\n\nEvery classifier scored on each MNIST-C corruption. \
          Accuracy as mean ± sample std over study seeds (n); the mean row is, per seed, the mean over the corruptions \
          (seeds scored on all of them). Differences to O are paired by study seed within one generator's rows (the \
-         O classifier of a seed is shared), with a 95 % Student-t interval: **helps** when the interval lies above \
-         0, **hurts** when below, **inconclusive** when it straddles 0. The heatmap colours each mix's mean \
-         difference to O (blue above, red below, in percentage points; scaled to the mixes with real images, S clipped), O's column shows O's accuracy; `*` marks an \
-         interval off 0.\n\n",
+         O classifier of a seed is shared), with a 95 % Student-t interval. The heatmaps colour each mix's mean \
+         difference to O on one scale for all of them (blue above, red below, in percentage points; scaled to the \
+         mixes with real images, S clipped), O's column shows O's accuracy; `*` marks better or worse, `=` \
+         equivalent; rows where only O was tested are left out.\n\n",
     );
+    s.push_str(&all.describe());
+    s.push('\n');
     let mut csv = CsvText::new(&corruptions::CSV_HEADER)?;
-    for t in &ts {
+    for t in ts {
         let slug = t.generator.as_ref().map(|g| g.slug()).unwrap_or_else(|| "none".into());
         let (d, g) = (md::text(&dataset_title(&t.dataset)), md::text(&t.generator_label()));
         let _ = writeln!(s, "### {d}, generator {g}\n\n{}", t.markdown());
-        for (m, [helps, hurts, inc]) in t.headline() {
-            let list = |v: &Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        for (m, by) in t.headline() {
+            let tested: usize = by.iter().map(Vec::len).sum();
             let _ = writeln!(
                 s,
-                "- {} vs O, on the {} of {} corruptions with paired seeds: helps on {}; hurts on {}; inconclusive on {}.",
-                m.label(),
-                helps.len() + hurts.len() + inc.len(),
+                "- on the {tested} of {} corruptions with paired seeds, {}.",
                 t.corruptions.len(),
-                list(&helps),
-                list(&hurts),
-                list(&inc)
+                corruptions::headline_line(m, &by)
             );
         }
-        if let Some(png) = super::figures::effects::corruption_heatmap(t)? {
+        if let Some(png) = super::figures::effects::corruption_heatmap(t, scale)? {
             let name = format!("corruptions-{}-{slug}.png", file_part(&t.dataset));
             w.write(&name, &png)?;
             let _ = writeln!(s, "\n![MNIST-C heatmap]({name})\n");
@@ -530,8 +530,9 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
         w.write("accuracy-vs-ratio.svg", f.svg()?.as_bytes())?;
         s.push_str(
             "## Accuracy against the real share of the training set\n\nEach point a training mix, placed by its real \
-             share (O:S = 10:1 at 0.91, 5:1 at 0.83, 1:1 at 0.5, 1:2 at 0.33, S at 0); points: mean over study seeds; \
-             error bars: ±1 sample std over seeds; the accuracy axis is cut where its label says.\n\n\
+             share (O (real) at 1, O:S = 10:1 at 0.91, 5:1 at 0.83, 1:1 at 0.5, 1:2 at 0.33, S at 0); points: mean over \
+             study seeds; error bars: ±1 sample std over seeds; every panel has the same accuracy axis, cut where its \
+             label says.\n\n\
              ![accuracy vs ratio](accuracy-vs-ratio.png)\n\n",
         );
     }

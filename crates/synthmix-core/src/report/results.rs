@@ -71,6 +71,61 @@ impl ResultRow {
     }
 }
 
+/// One row of a report's `comparisons.csv`: a difference `a − b`, its
+/// interval, the equivalence margin, the raw and Holm-adjusted p-values of
+/// the difference test and of TOST within the report's family, and the
+/// verdict. The regimes and strategies reports write one (the paper
+/// report's MNIST-C differences are in corruptions.csv).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonRow {
+    pub dataset: String,
+    pub a: String,
+    pub b: String,
+    pub metric: String,
+    pub n: usize,
+    pub mean: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub margin: f64,
+    pub p: f64,
+    pub p_holm: f64,
+    pub tost_p: f64,
+    pub tost_p_holm: f64,
+    pub verdict: String,
+}
+
+impl ComparisonRow {
+    pub fn of(dataset: &str, a: &str, b: &str, metric: &str, c: &super::stats::Compared) -> ComparisonRow {
+        let j = &c.judged;
+        ComparisonRow {
+            dataset: dataset.into(),
+            a: a.into(),
+            b: b.into(),
+            metric: metric.into(),
+            n: c.interval.n,
+            mean: c.interval.mean,
+            lo: c.interval.lo,
+            hi: c.interval.hi,
+            margin: c.margin,
+            p: j.p,
+            p_holm: j.p_holm,
+            tost_p: j.tost_p,
+            tost_p_holm: j.tost_p_holm,
+            verdict: c.verdict().word().into(),
+        }
+    }
+}
+
+/// `comparisons.csv`'s text.
+pub fn comparisons_csv(rows: impl Iterator<Item = ComparisonRow>) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| Error::Invalid(format!("comparisons.csv: {e}")))?;
+    }
+    let bytes = w.into_inner().map_err(|e| Error::Invalid(format!("comparisons.csv: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("comparisons.csv: {e}")))
+}
+
 /// `results.csv`'s text, rows sorted by dataset, generator, mix, test, seed.
 pub fn to_csv(obs: &[Observation]) -> Result<String> {
     let mut sorted: Vec<&Observation> = obs.iter().collect();

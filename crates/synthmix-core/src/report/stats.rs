@@ -131,18 +131,6 @@ pub fn paired(a: &[(u64, f64)], b: &[(u64, f64)]) -> Vec<f64> {
     a.iter().filter_map(|(s, x)| b.iter().find(|(s2, _)| s2 == s).map(|(_, y)| x - y)).collect()
 }
 
-/// An optional difference's interval as text (`–` where not measured).
-pub fn interval_text(i: Option<Interval>) -> String {
-    i.map(|i| i.text(true)).unwrap_or_else(|| "–".into())
-}
-
-/// The sign verdict's word for an optional difference (`not measured` where
-/// there is none); "identical" when every seed scored exactly as the
-/// reference (e.g. recycling whose training ended before epoch k redrew nothing).
-pub fn direction(i: Option<Interval>) -> &'static str {
-    i.map(|i| Verdict::of_sign(&i).word()).unwrap_or("not measured")
-}
-
 /// An estimated mean (or difference of means) with its standard error and
 /// degrees of freedom: what every interval, p-value and TOST is computed from.
 /// `df` is 0 where no spread can be estimated (one value).
@@ -246,7 +234,7 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     adjusted
 }
 
-/// What a comparison of A against a reference shows.
+/// What a comparison of A against a reference shows (from [`judge_family`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Better,
@@ -259,6 +247,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 5] =
+        [Verdict::Better, Verdict::Worse, Verdict::Equivalent, Verdict::Identical, Verdict::Inconclusive];
+
     pub fn word(self) -> &'static str {
         match self {
             Verdict::Better => "better",
@@ -266,19 +257,6 @@ impl Verdict {
             Verdict::Equivalent => "equivalent",
             Verdict::Identical => "identical",
             Verdict::Inconclusive => "inconclusive",
-        }
-    }
-
-    /// From where a difference's interval lies against 0 (no correction for
-    /// multiplicity, no margin): the reports' sign verdict.
-    pub fn of_sign(i: &Interval) -> Verdict {
-        if i.lo == 0.0 && i.hi == 0.0 {
-            return Verdict::Identical;
-        }
-        match i.against(0.0) {
-            Position::Above => Verdict::Better,
-            Position::Below => Verdict::Worse,
-            Position::Straddles => Verdict::Inconclusive,
         }
     }
 }
@@ -321,6 +299,156 @@ pub fn judge_family(family: &[Estimate], margin: f64, alpha: f64) -> Vec<Judged>
             Judged { p: p[i], p_holm: p_holm[i], tost_p: tost[i], tost_p_holm: tost_holm[i], verdict }
         })
         .collect()
+}
+
+/// The equivalence margin of every accuracy-like difference the reports
+/// judge (half a percentage point), unless a table states another.
+pub const MARGIN: f64 = 0.005;
+
+/// The family-wise error rate every report's verdicts control (Holm).
+pub const ALPHA: f64 = 0.05;
+
+/// One comparison judged within its family: the estimate, its 95 % interval,
+/// the margin of its equivalence test and the tests' raw and Holm p-values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Compared {
+    pub estimate: Estimate,
+    pub interval: Interval,
+    pub margin: f64,
+    pub judged: Judged,
+}
+
+impl Compared {
+    /// The verdict; "identical" where every paired value was exactly the
+    /// reference's (no test is needed to say so).
+    pub fn verdict(&self) -> Verdict {
+        let e = &self.estimate;
+        if e.has_spread() && e.se == 0.0 && e.mean == 0.0 {
+            Verdict::Identical
+        } else {
+            self.judged.verdict
+        }
+    }
+
+    /// The same comparison the other way round (`b − a`): the same tests,
+    /// the interval and the direction flipped.
+    pub fn negated(&self) -> Compared {
+        let (e, i) = (&self.estimate, &self.interval);
+        let verdict = match self.judged.verdict {
+            Verdict::Better => Verdict::Worse,
+            Verdict::Worse => Verdict::Better,
+            v => v,
+        };
+        Compared {
+            estimate: Estimate { mean: -e.mean, ..*e },
+            interval: Interval { mean: -i.mean, lo: -i.hi, hi: -i.lo, n: i.n },
+            margin: self.margin,
+            judged: Judged { verdict, ..self.judged },
+        }
+    }
+
+    /// `+0.0123 [-0.0040, +0.0286] (n=3)`.
+    pub fn interval_text(&self) -> String {
+        self.interval.text(true)
+    }
+
+    /// `p 0.0310, Holm 0.4650; TOST 0.2100, Holm 1.0000`.
+    pub fn p_text(&self) -> String {
+        let j = &self.judged;
+        format!(
+            "p {}, Holm {}; TOST {}, Holm {}",
+            p_text(j.p),
+            p_text(j.p_holm),
+            p_text(j.tost_p),
+            p_text(j.tost_p_holm)
+        )
+    }
+
+    /// `p 0.0310, Holm 0.4650` (the difference test only).
+    pub fn judged_p(&self) -> String {
+        format!("p {}, Holm {}", p_text(self.judged.p), p_text(self.judged.p_holm))
+    }
+
+    /// Interval, verdict and p-values in one table cell.
+    pub fn cell(&self) -> String {
+        format!("{} **{}** ({})", self.interval_text(), self.verdict().word(), self.p_text())
+    }
+}
+
+/// An optional judged comparison as a table cell (`–` where not measured).
+pub fn compared_cell(c: Option<Compared>) -> String {
+    c.map(|c| c.cell()).unwrap_or_else(|| "–".into())
+}
+
+/// An optional judged comparison's verdict word (`not measured` where none).
+pub fn verdict_word(c: Option<Compared>) -> &'static str {
+    c.map(|c| c.verdict().word()).unwrap_or("not measured")
+}
+
+/// A p-value for a table: four decimals, `<0.0001` below.
+pub fn p_text(p: f64) -> String {
+    if p < 1e-4 {
+        "<0.0001".into()
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+/// A report's family of comparisons, judged together: every comparison is
+/// collected (keyed by `K`) before any is judged, so Holm sees them all.
+#[derive(Debug, Clone)]
+pub struct Family<K> {
+    pub margin: f64,
+    pub members: Vec<(K, Compared)>,
+}
+
+impl<K: PartialEq> Family<K> {
+    /// Judges `items` (comparisons without a spread estimate take part with p = 1).
+    pub fn judge(items: Vec<(K, Estimate)>, margin: f64) -> Family<K> {
+        let estimates: Vec<Estimate> = items.iter().map(|x| x.1).collect();
+        let judged = judge_family(&estimates, margin, ALPHA);
+        let members = items
+            .into_iter()
+            .zip(judged)
+            .map(|((k, e), judged)| (k, Compared { estimate: e, interval: e.interval(LEVEL), margin, judged }))
+            .collect();
+        Family { margin, members }
+    }
+
+    pub fn get(&self, k: &K) -> Option<&Compared> {
+        self.members.iter().find(|(x, _)| x == k).map(|x| &x.1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// How many comparisons got each verdict, in [`Verdict::ALL`]'s order.
+    pub fn counts(&self) -> Vec<(Verdict, usize)> {
+        Verdict::ALL.iter().map(|v| (*v, self.members.iter().filter(|m| m.1.verdict() == *v).count())).collect()
+    }
+
+    /// The paragraph every report prints above its comparisons: what the
+    /// family is, its size, the margin and how verdicts are reached.
+    pub fn describe(&self, what: &str) -> String {
+        let counts: Vec<String> =
+            self.counts().into_iter().filter(|c| c.1 > 0).map(|(v, n)| format!("{n} {}", v.word())).collect();
+        format!(
+            "Verdicts: the family is {what}: **{} comparisons**, judged together. Each is a difference with its \
+             95 % Student-t interval; its p-value (two-sided t-test of no difference) and its equivalence p-value \
+             (TOST against a margin of **±{}**) are Holm-adjusted over the whole family. **better**/**worse**: the \
+             adjusted difference p < {ALPHA}; **equivalent**: the adjusted TOST p < {ALPHA}; **inconclusive**: \
+             neither (**identical**: every seed scored exactly as the reference). Tables show the raw and the \
+             Holm-adjusted p of both tests. This family: {}.\n",
+            self.len(),
+            self.margin,
+            if counts.is_empty() { "empty".to_string() } else { counts.join(", ") }
+        )
+    }
 }
 
 #[cfg(test)]
@@ -445,19 +573,11 @@ mod tests {
         let flat = Estimate::one_sample(&[0.0, 0.0, 0.0]).unwrap();
         let i = flat.interval(LEVEL);
         assert_eq!((i.lo, i.hi), (0.0, 0.0));
-        assert_eq!(Verdict::of_sign(&i), Verdict::Identical);
+        let judged = Family::judge(vec![((), flat)], MARGIN);
+        assert_eq!(judged.get(&()).unwrap().verdict(), Verdict::Identical);
         assert_eq!((flat.p_value(), flat.tost_p(0.01)), (1.0, 0.0));
         assert!(Interval::of(&[]).is_none());
         let short = Summary::of(&[0.5]).unwrap();
         assert!(!Estimate::welch(&short, &Summary::of(&[0.4, 0.6]).unwrap()).has_spread());
-    }
-
-    #[test]
-    fn sign_verdicts_follow_the_interval() {
-        let i = |lo: f64, hi: f64| Interval { mean: (lo + hi) / 2.0, lo, hi, n: 3 };
-        assert_eq!(Verdict::of_sign(&i(0.001, 0.02)), Verdict::Better);
-        assert_eq!(Verdict::of_sign(&i(-0.02, -0.001)), Verdict::Worse);
-        assert_eq!(Verdict::of_sign(&i(-0.02, 0.001)), Verdict::Inconclusive);
-        assert_eq!(Verdict::of_sign(&i(f64::NEG_INFINITY, f64::INFINITY)), Verdict::Inconclusive);
     }
 }

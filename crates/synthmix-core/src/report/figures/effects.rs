@@ -113,28 +113,20 @@ pub(super) fn diverging(x: f64) -> RGBColor {
     RGBColor(mix(r), mix(g), mix(b))
 }
 
-/// The MNIST-C heatmap of one table: rows the corruptions and their mean,
-/// columns the mixes; a cell's colour is its mean difference to O (scaled to
-/// the largest), its text that difference in percentage points (`*` when the
-/// 95 % interval is off 0); O's column shows O's accuracy in grey.
-pub fn corruption_heatmap(t: &crate::report::corruptions::CorruptionTable) -> Result<Option<Vec<u8>>> {
-    use crate::report::corruptions::Effect;
+/// The MNIST-C heatmap of one table: rows the corruptions (and their mean)
+/// where some mix was tested beside O, columns the mixes; a cell's colour is
+/// its mean difference to O on `scale` (one for every heatmap of a report,
+/// so colours compare across them), its text that difference in percentage
+/// points (`*` better or worse, `=` equivalent, after Holm); O's column shows
+/// O's accuracy in grey. None when no row has a difference.
+pub fn corruption_heatmap(t: &crate::report::corruptions::CorruptionTable, scale: f64) -> Result<Option<Vec<u8>>> {
     register_font();
-    let rows = t.row_titles();
+    let titles = t.row_titles();
+    let tested = t.tested_rows();
+    let rows: Vec<(usize, &String)> = tested.iter().map(|r| (*r, &titles[*r])).collect();
     if rows.is_empty() || t.mixes.is_empty() {
         return Ok(None);
     }
-    // The scale follows the mixes with real images: S's far larger loss
-    // would wash them out, so S's cells saturate instead.
-    let has_real = |k: &usize| t.mixes[*k].original > 0;
-    let scale_of = |keep: &dyn Fn(&usize) -> bool| {
-        let ks: Vec<usize> = (0..t.mixes.len()).filter(|k| keep(k)).collect();
-        t.diffs.iter().flat_map(|row| ks.iter().filter_map(|k| row[*k])).map(|i| i.mean.abs()).fold(0.0f64, f64::max)
-    };
-    let scale = match scale_of(&has_real) {
-        x if x > 0.0 => x.max(0.005),
-        _ => scale_of(&|_| true).max(0.005),
-    };
     let (cw, ch, left, top) = (84i32, 30i32, 150i32, 74i32);
     // At least the title's width (about 10 px a character at 16 px).
     let w = (left + cw * t.mixes.len() as i32 + 16).max(620) as u32;
@@ -150,12 +142,12 @@ pub fn corruption_heatmap(t: &crate::report::corruptions::CorruptionTable) -> Re
             let x = left + cw * k as i32 + cw / 2 - 4 * mix_tick(m).chars().count() as i32;
             root.draw(&Text::new(mix_tick(m), (x, top - 22), font(13))).map_err(plot_err)?;
         }
-        for (r, title) in rows.iter().enumerate() {
-            let y = top + ch * r as i32;
-            root.draw(&Text::new(title.clone(), (10, y + 8), font(13))).map_err(plot_err)?;
+        for (i, (r, title)) in rows.iter().enumerate() {
+            let y = top + ch * i as i32;
+            root.draw(&Text::new((*title).clone(), (10, y + 8), font(13))).map_err(plot_err)?;
             for (k, m) in t.mixes.iter().enumerate() {
                 let x = left + cw * k as i32;
-                let (fill, text) = heat_cell(t, r, k, *m, scale, Effect::of);
+                let (fill, text) = heat_cell(t, *r, k, *m, scale);
                 root.draw(&Rectangle::new([(x, y), (x + cw - 2, y + ch - 2)], fill.filled())).map_err(plot_err)?;
                 let tx = x + cw / 2 - 4 * text.chars().count() as i32;
                 // White on the darkest fills, where black would not read.
@@ -165,10 +157,15 @@ pub fn corruption_heatmap(t: &crate::report::corruptions::CorruptionTable) -> Re
                 root.draw(&Text::new(text, (tx, y + 8), style)).map_err(plot_err)?;
             }
         }
-        // The last row (the mean) is set off by a rule.
-        let y = top + ch * (rows.len() as i32 - 1) - 2;
-        root.draw(&PathElement::new(vec![(10, y), (w as i32 - 10, y)], BLACK.stroke_width(1))).map_err(plot_err)?;
-        let legend = format!("colour: ±{:.1} pp = full (beyond: clipped); * = 95 % interval off 0", scale * 100.0);
+        // The mean row, when drawn, is set off by a rule.
+        if rows.len() > 1 && rows.last().is_some_and(|x| x.0 == titles.len() - 1) {
+            let y = top + ch * (rows.len() as i32 - 1) - 2;
+            root.draw(&PathElement::new(vec![(10, y), (w as i32 - 10, y)], BLACK.stroke_width(1))).map_err(plot_err)?;
+        }
+        let legend = format!(
+            "colour: ±{:.1} pp (every heatmap; beyond: clipped); * better/worse, = equivalent (Holm)",
+            scale * 100.0
+        );
         root.draw(&Text::new(legend, (10, h as i32 - 28), font(12))).map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
@@ -182,16 +179,20 @@ pub(super) fn heat_cell(
     k: usize,
     m: Mix,
     scale: f64,
-    effect: fn(&crate::report::stats::Interval) -> crate::report::corruptions::Effect,
 ) -> (RGBColor, String) {
+    use crate::report::stats::Verdict;
     if m == Mix::new(1, 0) {
         let text = t.cells[r][k].as_ref().map(|c| format!("{:.1}%", c.mean * 100.0)).unwrap_or_else(|| "–".into());
         return (RGBColor(225, 225, 225), text);
     }
     match &t.diffs[r][k] {
-        Some(i) => {
-            let star = if effect(i) == crate::report::corruptions::Effect::Inconclusive { "" } else { "*" };
-            (diverging(i.mean / scale), format!("{:+.1}{star}", i.mean * 100.0))
+        Some(c) => {
+            let mark = match c.verdict() {
+                Verdict::Better | Verdict::Worse => "*",
+                Verdict::Equivalent | Verdict::Identical => "=",
+                Verdict::Inconclusive => "",
+            };
+            (diverging(c.interval.mean / scale), format!("{:+.1}{mark}", c.interval.mean * 100.0))
         }
         None => (WHITE, "–".into()),
     }

@@ -60,7 +60,12 @@ pub fn fraction_curves(title: &str, curves: &[Curve]) -> Result<Option<(Vec<u8>,
     }
     let lo = y_floor(all.iter().map(|p| p.1 - p.2));
     let xmin = all.iter().map(|p| p.0).fold(1.0f64, f64::min) * 0.8;
-    let ydesc = if lo > 0.0 { format!("test accuracy (axis cut at {lo:.2})") } else { "test accuracy".into() };
+    // The band is named on the figure itself: a spread over seeds, not an interval.
+    let ydesc = if lo > 0.0 {
+        format!("test accuracy, band ±1 std over seeds (axis cut at {lo:.2})")
+    } else {
+        "test accuracy, band ±1 std over seeds".into()
+    };
     let percent = |x: &f64| format!("{}%", (x * 1000.0).round() / 10.0);
     // An empty curve is left out but keeps its colour, so each series keeps its colour.
     let lines = curves

@@ -76,11 +76,13 @@ pub struct PanelGrid {
 impl Draw for PanelGrid {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let (rows, cols) = grid_dims(self.panels.len(), 2);
+        // One accuracy axis for every panel, so panels compare at a glance.
+        let lo = y_floor(self.panels.iter().flat_map(|p| p.values.iter().flatten().flatten().map(|(m, s)| m - s)));
         for (p, area) in self.panels.iter().zip(root.split_evenly((rows, cols)).iter()) {
             if self.bars {
                 bar_panel(p, area)?;
             } else {
-                ratio_panel(p, area)?;
+                ratio_panel(p, lo, area)?;
             }
         }
         Ok(())
@@ -158,7 +160,7 @@ pub(super) fn bar_panel<DB: DrawingBackend>(p: &Panel, area: &DrawingArea<DB, Sh
 /// Accuracy against the real share of the training images (O at 1, S at 0,
 /// 10:1 at 0.91, 1:2 at 0.33), one line per test set with ±1 std error bars
 /// over seeds, one panel per dataset and generator with at least three mixes.
-/// The accuracy axis is cut (its range is printed on it).
+/// The accuracy axis is cut at one value for every panel (printed on it).
 pub fn ratio_curves_figure(cells: &Cells) -> Option<Figure<PanelGrid>> {
     panel_figure(cells, false)
 }
@@ -167,8 +169,7 @@ pub fn ratio_curves(cells: &Cells) -> Result<Option<Vec<u8>>> {
     ratio_curves_figure(cells).map(|f| f.png()).transpose()
 }
 
-pub(super) fn ratio_panel<DB: DrawingBackend>(p: &Panel, area: &DrawingArea<DB, Shift>) -> Result<()> {
-    let lo = y_floor(p.values.iter().flatten().flatten().map(|(m, s)| m - s));
+pub(super) fn ratio_panel<DB: DrawingBackend>(p: &Panel, lo: f64, area: &DrawingArea<DB, Shift>) -> Result<()> {
     let ydesc = if lo > 0.0 { format!("test accuracy (axis cut at {lo:.2})") } else { "test accuracy".into() };
     let mut order: Vec<usize> = (0..p.groups.len()).collect();
     order.sort_by(|&a, &b| p.groups[a].real_share().total_cmp(&p.groups[b].real_share()));
@@ -185,13 +186,21 @@ pub(super) fn ratio_panel<DB: DrawingBackend>(p: &Panel, area: &DrawingArea<DB, 
                 .collect(),
         })
         .collect();
-    let one_decimal = |x: &f64| format!("{x:.1}");
+    // The ends are the mixes themselves: S and O (real), never read as counts.
+    let one_decimal = |x: &f64| match x {
+        x if x.abs() < 1e-6 => "S".to_string(),
+        x if (x - 1.0).abs() < 1e-6 => "O (real)".to_string(),
+        x => format!("{x:.1}"),
+    };
     LineChart {
         title: p.title.clone(),
         x: Axis {
             ticks: Some(11),
             label: Some(&one_decimal),
-            ..Axis::new("real share of the training images (S = 0, 1:1 = 0.5, 10:1 = 0.91, O = 1)", (-0.03, 1.03))
+            ..Axis::new(
+                "real share of the training images (S = 0, 1:1 = 0.5, 10:1 = 0.91, O (real) = 1)",
+                (-0.03, 1.06),
+            )
         },
         y: Axis { label: Some(&accuracy_tick), ..Axis::new(ydesc, (lo, y_top(lo))) },
         lines,

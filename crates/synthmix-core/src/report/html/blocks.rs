@@ -102,7 +102,7 @@ pub fn verdict_class(text: &str) -> Option<&'static str> {
     match t.as_str() {
         "holds" | "better" | "helps" => Some("good"),
         "does not hold" | "worse" | "hurts" => Some("bad"),
-        "identical" => Some("neutral"),
+        "identical" | "equivalent" => Some("neutral"),
         _ if t.starts_with("inconclusive") => Some("neutral"),
         _ => None,
     }

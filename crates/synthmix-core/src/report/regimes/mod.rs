@@ -22,7 +22,7 @@ use super::kind::StudyKind;
 use super::md;
 use super::model::{cell_text, dataset_title, Cell};
 use super::results::RegimeRow;
-use super::stats::{direction, interval_text, Interval, Verdict};
+use super::stats::{compared_cell, verdict_word, Compared, Estimate, Family, Interval, Verdict, MARGIN};
 use super::study::{MetaCache, ReportParams};
 use super::writer::Writer;
 use crate::artifact::meta::{MixKind, MixRecord, SetMeta};

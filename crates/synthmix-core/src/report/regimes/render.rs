@@ -15,26 +15,44 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
     }
     let found = obs.iter().map(|o| o.dataset.clone());
     let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Regimes, found)?;
+    let fam = comparisons(&obs, &datasets);
     let _ = writeln!(
         md,
         "{} results from {} METRICS.json files, every classifier tested on its dataset's real test set. Each \
          value is the mean ± sample standard deviation over study seeds (n = seeds); each comparison is a paired \
-         difference (same seed) with its 95 % Student-t interval, called better or worse only when the interval \
-         excludes 0 and inconclusive otherwise.\n",
+         difference (same seed) with its 95 % Student-t interval.\n\n{}",
         obs.len(),
-        params.metrics.len()
+        params.metrics.len(),
+        fam.describe(
+            "every arm comparison of this report (imbalance arms against real only and fill against oversampling \
+             and class weighting, on balanced accuracy and macro-F1; each synthetic multiple against 0× and against \
+             the same count of real images; real-trained against CAS), over every dataset of the report"
+        )
     );
-    md.push_str(&answers_section(&obs, &datasets));
+    md.push_str(&answers_section(&obs, &datasets, &fam));
     md.push_str(&fairness_section(&obs));
     for d in &datasets {
-        md.push_str(&imbalance_section(&obs, d, &mut w)?);
+        md.push_str(&imbalance_section(&obs, d, &fam, &mut w)?);
     }
     for d in &datasets {
-        md.push_str(&scarce_section(&obs, d, &mut w)?);
+        md.push_str(&scarce_section(&obs, d, &fam, &mut w)?);
     }
-    md.push_str(&cas_section(&obs, &datasets));
+    md.push_str(&cas_section(&obs, &datasets, &fam));
     crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?)?;
+    w.write("comparisons.csv", comparisons_csv(&fam)?.as_bytes())?;
+    md.push_str(
+        "Every judged comparison, with its raw and Holm-adjusted p-values: [comparisons.csv](comparisons.csv).\n",
+    );
     Ok((w, ctx, md))
+}
+
+/// comparisons.csv: every judged comparison of the family, one per line.
+pub(super) fn comparisons_csv(fam: &Comparisons) -> Result<String> {
+    let rows = fam.members.iter().map(|(k, c)| {
+        let side = |x: &(String, Arm)| format!("{} {}", x.0, x.1.label());
+        crate::report::results::ComparisonRow::of(&k.dataset, &side(&k.a), &side(&k.b), k.metric.name(), c)
+    });
+    crate::report::results::comparisons_csv(rows)
 }
 
 pub(super) fn results_csv(obs: &[RegimeObs]) -> Result<String> {
@@ -89,22 +107,20 @@ pub(super) fn fairness_section(obs: &[RegimeObs]) -> String {
 }
 
 /// The three questions, one sentence each, from the statistics below.
-pub(super) fn answers_section(obs: &[RegimeObs], datasets: &[String]) -> String {
+pub(super) fn answers_section(obs: &[RegimeObs], datasets: &[String], fam: &Comparisons) -> String {
     let mut s = String::from("## Answers\n\n");
     for d in datasets {
-        let ix = Index::new(obs, d);
+        let ix = Index::judged(obs, d, fam);
         let name = dataset_title(d);
         for rule in ix.rules().iter().filter(|r| r.is_imbalanced()) {
             let fo = ix.paired((rule, Arm::Fill), (rule, Arm::Oversample), Metric::Balanced);
             let fw = ix.paired((rule, Arm::Fill), (rule, Arm::ClassWeight), Metric::Balanced);
             let _ = writeln!(
                 s,
-                "- **{name}, imbalance `{rule}`:** synthetic fill against oversampling, balanced accuracy {} \
-                 ({}); against class weighting {} ({}).",
-                interval_text(fo),
-                direction(fo),
-                interval_text(fw),
-                direction(fw)
+                "- **{name}, imbalance `{rule}`:** synthetic fill against oversampling, balanced accuracy {}; \
+                 against class weighting {}.",
+                compared_cell(fo),
+                compared_cell(fw)
             );
         }
         if let Some(line) = scarce_answer(&ix) {
@@ -117,7 +133,7 @@ pub(super) fn answers_section(obs: &[RegimeObs], datasets: &[String]) -> String 
                     s,
                     "- **{name}, synthetic-to-real gap (all real data):** accuracy(real-trained) − \
                      accuracy(synthetic-trained) = {}.",
-                    interval_text(gap)
+                    compared_cell(gap)
                 );
             }
         }
@@ -140,7 +156,7 @@ pub(super) fn scarce_answer(ix: &Index) -> Option<String> {
         tested.push(*f);
         let any = mults.iter().any(|&m| {
             ix.paired((r, Arm::Synthetic(m)), (r, Arm::Real), Metric::Accuracy)
-                .is_some_and(|i| Verdict::of_sign(&i) == Verdict::Better)
+                .is_some_and(|c| c.verdict() == Verdict::Better)
         });
         if any {
             helps.push(*f);
@@ -153,19 +169,20 @@ pub(super) fn scarce_answer(ix: &Index) -> Option<String> {
     let last_help = helps.last().copied();
     Some(match last_help {
         None => format!(
-            "adding synthetic images raised accuracy significantly at none of the real fractions tested ({}).",
+            "adding synthetic images raised accuracy significantly (better after Holm) at none of the real \
+             fractions tested ({}).",
             list(&tested)
         ),
         Some(l) => {
             let beyond: Vec<f64> = tested.iter().copied().filter(|&f| f > l).collect();
             format!(
-                "adding synthetic images raised accuracy significantly (some multiple's interval above 0) at {} \
+                "adding synthetic images raised accuracy significantly (some multiple better after Holm) at {} \
                  real data{}.",
                 list(&helps),
                 if beyond.is_empty() {
                     " — at every fraction tested".to_string()
                 } else {
-                    format!("; from {} on it stops helping (no multiple's interval above 0)", list(&beyond))
+                    format!("; from {} on no multiple is better", list(&beyond))
                 }
             )
         }
@@ -183,8 +200,8 @@ pub(super) fn mults_of(ix: &Index, r: &Subset) -> Vec<u32> {
     m
 }
 
-pub(super) fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> {
-    let ix = Index::new(obs, d);
+pub(super) fn imbalance_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<String> {
+    let ix = Index::judged(obs, d, fam);
     let rules: Vec<Subset> = ix.rules().into_iter().filter(|r| r.is_imbalanced()).collect();
     if rules.is_empty() {
         return Ok(String::new());
@@ -218,7 +235,7 @@ pub(super) fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> R
             let delta = if *a == Arm::Real && *r == rule {
                 "–".to_string()
             } else {
-                interval_text(ix.paired((r, *a), (rule, Arm::Real), Metric::Balanced))
+                compared_cell(ix.paired((r, *a), (rule, Arm::Real), Metric::Balanced))
             };
             let [acc, bal, f1] =
                 [Metric::Accuracy, Metric::Balanced, Metric::MacroF1].map(|m| cell_text(ix.cell(r, *a, m)));
@@ -228,12 +245,7 @@ pub(super) fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> R
         for (other, name) in [(Arm::Oversample, "oversampling"), (Arm::ClassWeight, "class weighting")] {
             for (m, mname) in [(Metric::Balanced, "balanced accuracy"), (Metric::MacroF1, "macro-F1")] {
                 let i = ix.paired((rule, Arm::Fill), (rule, other), m);
-                let _ = writeln!(
-                    s,
-                    "\nSynthetic fill − {name}, {mname}: {} → fill is **{}**.",
-                    interval_text(i),
-                    direction(i)
-                );
+                let _ = writeln!(s, "\nSynthetic fill − {name}, {mname}: {}.", compared_cell(i));
             }
         }
         let mut series: Vec<(String, Vec<f64>)> = Vec::new();
@@ -274,8 +286,8 @@ pub(super) fn imbalance_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> R
     Ok(s)
 }
 
-pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Result<String> {
-    let ix = Index::new(obs, d);
+pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<String> {
+    let ix = Index::judged(obs, d, fam);
     let mut fr: Vec<(f64, Subset)> = ix.rules().into_iter().filter_map(|r| fraction_of(&r).map(|f| (f, r))).collect();
     fr.sort_by(|a, b| a.0.total_cmp(&b.0));
     let with_gen: Vec<&(f64, Subset)> = fr.iter().filter(|(_, r)| !mults_of(&ix, r).is_empty()).collect();
@@ -310,12 +322,14 @@ pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Resu
             let target = f * (1.0 + m as f64);
             let reference = fr.iter().find(|(g, _)| (g - target).abs() < 1e-9).map(|(_, rr)| rr);
             let vs_real = reference.and_then(|rr| ix.paired((r, Arm::Synthetic(m)), (rr, Arm::Real), Metric::Accuracy));
-            let vs = match reference {
-                Some(rr) if vs_real.is_some() => format!("{} (vs `{rr}`)", interval_text(vs_real)),
+            let vs = match (reference, vs_real) {
+                (Some(rr), Some(c)) => format!("{} (vs `{rr}`; {})", c.interval_text(), c.p_text()),
                 _ => "no reference (beyond the full set)".into(),
             };
-            let vs_dir = if reference.is_some() { direction(vs_real) } else { "–" };
-            t.row([pct(*f), format!("+{m}×"), interval_text(gain), direction(gain).into(), vs, vs_dir.into()]);
+            let vs_dir = if reference.is_some() { verdict_word(vs_real) } else { "–" };
+            let gain_text =
+                gain.map(|c| format!("{} ({})", c.interval_text(), c.p_text())).unwrap_or_else(|| "–".into());
+            t.row([pct(*f), format!("+{m}×"), gain_text, verdict_word(gain).into(), vs, vs_dir.into()]);
         }
     }
     s.push_str(&t.render());
@@ -339,12 +353,17 @@ pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, w: &mut Writer) -> Resu
     if let Some((png, svg)) = crate::report::figures::lines::fraction_curves(&title, &curves)? {
         w.write(&name, &png)?;
         w.write(&name.replace(".png", ".svg"), svg.as_bytes())?;
-        let _ = writeln!(s, "\n![{}]({name})\n", md::text(&title));
+        let _ = writeln!(
+            s,
+            "\n![{}]({name})\n\nLines: mean test accuracy over study seeds; shaded band: ±1 sample standard \
+             deviation over those seeds (the spread of single runs, not a confidence interval).\n",
+            md::text(&title)
+        );
     }
     Ok(s)
 }
 
-pub(super) fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
+pub(super) fn cas_section(obs: &[RegimeObs], datasets: &[String], fam: &Comparisons) -> String {
     let mut s = String::from("## Synthetic-to-real gap (CAS)\n\n");
     s.push_str(
         "A classifier trained on synthetic images only (the size and class proportions of the regime's real \
@@ -354,14 +373,16 @@ pub(super) fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
          recycling, latent expansion); the plain generators here use none of them.\n\n",
     );
     for d in datasets {
-        let ix = Index::new(obs, d);
+        let ix = Index::judged(obs, d, fam);
         let rules: Vec<Subset> = ix.rules().into_iter().filter(|r| !ix.get(r, Arm::Cas).is_empty()).collect();
         if rules.is_empty() {
             continue;
         }
         let _ = writeln!(s, "### {}\n", md::text(&dataset_title(d)));
-        let mut t =
-            md::Table::new(["Regime", "Generator FID / recognition", "Real-trained", "CAS", "Gap (95 % CI)"], "lrrrr");
+        let mut t = md::Table::new(
+            ["Regime", "Generator FID / recognition", "Real-trained", "CAS", "Gap (95 % CI), verdict"],
+            "lrrrr",
+        );
         let mut per_class: Vec<(String, Vec<Option<Interval>>)> = Vec::new();
         for r in &rules {
             let gap = ix.paired((r, Arm::Real), (r, Arm::Cas), Metric::Accuracy);
@@ -371,7 +392,7 @@ pub(super) fn cas_section(obs: &[RegimeObs], datasets: &[String]) -> String {
                 _ => "–".into(),
             };
             let [real, cas] = [Arm::Real, Arm::Cas].map(|a| cell_text(ix.cell(r, a, Metric::Accuracy)));
-            t.row([format!("`{r}`"), quality, real, cas, interval_text(gap)]);
+            t.row([format!("`{r}`"), quality, real, cas, compared_cell(gap)]);
             let real: BTreeMap<u64, &RegimeObs> = ix.get(r, Arm::Real).iter().map(|o| (o.seed, *o)).collect();
             let diffs: Vec<Vec<f64>> = ix
                 .get(r, Arm::Cas)

@@ -3,12 +3,35 @@
 
 use super::*;
 
-/// The observations of one dataset and regime, by arm, sorted by seed.
+/// One comparison of the report: test accuracy of arm `a` − arm `b` in one
+/// dataset and regime.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Key {
+    pub(super) dataset: String,
+    pub(super) rule: String,
+    pub(super) a: Arm,
+    pub(super) b: Arm,
+}
+
+/// Every comparison of the report, judged as one family.
+pub(super) type Comparisons = Family<Key>;
+
+/// The observations of one dataset and regime, by arm, sorted by seed, and
+/// the report's judged comparisons.
 pub(super) struct Index<'a> {
     pub(super) by: BTreeMap<Arm, Vec<&'a StrategyObs>>,
+    dataset: String,
+    rule: String,
+    family: Option<&'a Comparisons>,
 }
 
 impl<'a> Index<'a> {
+    /// The index of one dataset and regime, its comparisons looked up in `family`.
+    pub(super) fn judged(obs: &'a [StrategyObs], dataset: &str, rule: &Subset, family: &'a Comparisons) -> Self {
+        Index { family: Some(family), ..Index::new(obs, dataset, rule) }
+    }
+
+    /// The index without judged comparisons (to collect them).
     pub(super) fn new(obs: &'a [StrategyObs], dataset: &str, rule: &Subset) -> Self {
         let mut by: BTreeMap<Arm, Vec<&StrategyObs>> = BTreeMap::new();
         for o in obs.iter().filter(|o| o.dataset == dataset && &o.rule == rule) {
@@ -17,7 +40,7 @@ impl<'a> Index<'a> {
         for v in by.values_mut() {
             v.sort_by_key(|o| o.seed);
         }
-        Index { by }
+        Index { by, dataset: dataset.to_string(), rule: rule.to_string(), family: None }
     }
 
     /// The arm's label, marked † when a seed's pool missed τ and was filled.
@@ -40,11 +63,21 @@ impl<'a> Index<'a> {
         (v.len() == self.get(arm).len()).then(|| stats::mean(&v)).flatten()
     }
 
-    /// Test accuracy of `a` minus `b`, per seed both have, with its 95 % interval.
-    pub(super) fn paired(&self, a: &Arm, b: &Arm) -> Option<Interval> {
+    /// Test accuracy of `a` minus `b`, per seed both have.
+    pub(super) fn estimate(&self, a: &Arm, b: &Arm) -> Option<Estimate> {
         let bs: BTreeMap<u64, f64> = self.get(b).iter().map(|o| (o.seed, o.test)).collect();
         let d: Vec<f64> = self.get(a).iter().filter_map(|o| bs.get(&o.seed).map(|vb| o.test - vb)).collect();
-        Interval::of(&d)
+        Estimate::one_sample(&d)
+    }
+
+    fn key(&self, a: &Arm, b: &Arm) -> Key {
+        Key { dataset: self.dataset.clone(), rule: self.rule.clone(), a: a.clone(), b: b.clone() }
+    }
+
+    /// The judged comparison `a − b` (found either way round; None where no seed pairs).
+    pub(super) fn paired(&self, a: &Arm, b: &Arm) -> Option<Compared> {
+        let f = self.family?;
+        f.get(&self.key(a, b)).copied().or_else(|| f.get(&self.key(b, a)).map(Compared::negated))
     }
 
     /// The single-strategy arms of `s` on `base`, by knob value.
@@ -126,4 +159,34 @@ pub(super) fn reference_of(base: Base) -> Arm {
         Base::Cas => Arm::plain(Base::Cas),
         _ => Arm::plain(Base::Mix),
     }
+}
+
+/// Every comparison of every dataset and regime, collected before any is
+/// printed and judged as one family (Holm over all, margin [`MARGIN`]):
+/// each arm with a strategy against its reference (the plain mix, plain
+/// CAS), and every arm against real only (which the CAS gap reads the
+/// other way round).
+pub(super) fn comparisons(obs: &[StrategyObs], datasets: &[String]) -> Comparisons {
+    let real = Arm::plain(Base::Real);
+    let mut items = Vec::new();
+    for d in datasets {
+        for r in rules_of(obs, d) {
+            let ix = Index::new(obs, d, &r);
+            for arm in ix.by.keys() {
+                let mut vs = Vec::new();
+                if !arm.knobs.is_empty() {
+                    vs.push(reference_of(arm.base));
+                }
+                if *arm != real && !vs.contains(&real) {
+                    vs.push(real.clone());
+                }
+                for b in vs {
+                    if let Some(e) = ix.estimate(arm, &b) {
+                        items.push((ix.key(arm, &b), e));
+                    }
+                }
+            }
+        }
+    }
+    Family::judge(items, MARGIN)
 }

@@ -27,7 +27,7 @@ use super::kind::StudyKind;
 use super::md;
 use super::model::{cell_text, dataset_title, Cell};
 use super::results::StrategyRow;
-use super::stats::{self, direction, interval_text, Interval};
+use super::stats::{self, compared_cell, verdict_word, Compared, Estimate, Family, MARGIN};
 use super::study::{MetaCache, ReportParams};
 use super::writer::Writer;
 use crate::artifact::meta::{FilterRecord, SetMeta};
@@ -212,12 +212,20 @@ mod tests {
             v.push(obs(filter("0.5"), s, 0.99, 0.91));
             v.push(obs(filter("0.9"), s, 0.92 + 0.001 * s as f64, 0.95));
         }
-        let ix = Index::new(&v, "mnist", &Subset::Fraction(0.01));
+        let fam = comparisons(&v, &["mnist".to_string()]);
+        assert_eq!(fam.len(), 2, "each filter against the plain mix; no real-only arm to compare with");
+        let ix = Index::judged(&v, "mnist", &Subset::Fraction(0.01), &fam);
         let chosen = ix.chosen(Base::Mix, Strategy::Filter).unwrap();
         assert_eq!(chosen, &filter("0.9"));
-        let i = ix.paired(chosen, &Arm::plain(Base::Mix)).unwrap();
-        assert!((i.mean - 0.021).abs() < 1e-9 && i.lo > 0.0, "{i:?}");
-        assert_eq!(direction(Some(i)), "better");
+        let c = ix.paired(chosen, &Arm::plain(Base::Mix)).unwrap();
+        assert!((c.interval.mean - 0.021).abs() < 1e-9 && c.interval.lo > 0.0, "{c:?}");
+        assert_eq!(verdict_word(Some(c)), "better");
+        // Either way round: the same tests, the direction flipped.
+        let back = ix.paired(&Arm::plain(Base::Mix), chosen).unwrap();
+        assert_eq!(
+            (back.interval.hi, back.judged.p_holm, back.verdict().word()),
+            (-c.interval.lo, c.judged.p_holm, "worse")
+        );
         assert_eq!(ix.sweep(Base::Mix, Strategy::Filter).len(), 2);
         assert!(ix.chosen(Base::Cas, Strategy::Filter).is_none());
     }
@@ -261,11 +269,13 @@ mod tests {
         let recipe = recipe_section(&v, &ds);
         assert!(recipe.contains("| confidence filtering | τ 0.9 | -0.0100 | no |"), "{recipe}");
         assert!(recipe.contains("| down-weighting | w 0.25 | +0.0300 | yes |"), "{recipe}");
-        let answer = answers_section(&v, &ds);
+        let fam = comparisons(&v, &ds);
+        let answer = answers_section(&v, &ds, &fam);
         let row = answer.lines().find(|l| l.contains("combination:")).expect(&answer);
         assert!(row.contains("confidence filtering τ = 0.9 + down-weighting w = 0.25 †"), "{row}");
         assert!(row.contains("+0.0410") && row.ends_with("| better |"), "{row}");
-        let same = Index::new(&v, "mnist", &Subset::Fraction(0.01));
-        assert_eq!(direction(same.paired(&Arm::plain(Base::Mix), &Arm::plain(Base::Mix))), "identical");
+        let zero = stats::Estimate::one_sample(&[0.0, 0.0, 0.0]).unwrap();
+        let same = Family::judge(vec![((), zero)], MARGIN);
+        assert_eq!(verdict_word(same.get(&()).copied()), "identical");
     }
 }

@@ -15,15 +15,26 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
     }
     let found = obs.iter().map(|o| o.dataset.clone());
     let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Strategies, found)?;
+    let fam = comparisons(&obs, &datasets);
     md.push_str(&intro(&obs, params.metrics.len()));
-    md.push_str(&answers_section(&obs, &datasets));
+    md.push_str(&fam.describe(
+        "every arm with a strategy against its reference (the plain mix, or plain CAS for the CAS arms) and every \
+         arm against real only, in every dataset and regime (the CAS gap below is real only against each CAS arm, \
+         the same tests read the other way round)",
+    ));
+    md.push('\n');
+    md.push_str(&answers_section(&obs, &datasets, &fam));
     for d in &datasets {
-        md.push_str(&dataset_section(&obs, d, &mut w)?);
+        md.push_str(&dataset_section(&obs, d, &fam, &mut w)?);
     }
     md.push_str(&recipe_section(&obs, &datasets));
     md.push_str(&quality_section(&pools, &datasets));
-    md.push_str(&cas_section(&obs, &datasets));
+    md.push_str(&cas_section(&obs, &datasets, &fam));
     crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?)?;
+    w.write("comparisons.csv", comparisons_csv(&fam)?.as_bytes())?;
+    md.push_str(
+        "Every judged comparison, with its raw and Holm-adjusted p-values: [comparisons.csv](comparisons.csv).\n",
+    );
     Ok((w, ctx, md))
 }
 
@@ -33,9 +44,9 @@ pub(super) fn intro(obs: &[StrategyObs], files: usize) -> String {
         "{} classifiers from {files} result files, each tested on its dataset's real test set ({with_val} also on \
          the validation split: real training images no training set of the study contains). Each value is the \
          mean ± sample standard deviation over study seeds (n = seeds); each comparison a paired difference (same \
-         seed) with its 95 % Student-t interval, called better or worse only when the interval excludes 0 and \
-         inconclusive otherwise (identical: every seed scored exactly as the reference, as recycling does when \
-         training ends before epoch k and nothing is redrawn). Where a strategy has a knob, every value is shown and the one marked ✓ is the \
+         seed) with its 95 % Student-t interval and a verdict judged in the report's family (below; identical: \
+         every seed scored exactly as the reference, as recycling does when training ends before epoch k and \
+         nothing is redrawn). Where a strategy has a knob, every value is shown and the one marked ✓ is the \
          one with the highest mean **validation** accuracy; the headline uses that one, so no knob is chosen on \
          the test set.\n\n",
         obs.len()
@@ -53,18 +64,25 @@ pub(super) fn intro(obs: &[StrategyObs], files: usize) -> String {
 
 /// The headline: per dataset and regime, each strategy at its validated
 /// knob against its reference.
-pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String]) -> String {
+pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String], fam: &Comparisons) -> String {
     let mut s = String::from("## The answer\n\n");
     s.push_str(
         "Each strategy at the knob chosen on the validation split, against the plain 1:1 mix (filtering, scaling \
          and recycling also against plain CAS, synthetic images only). Two-stage training is compared with the \
          plain mix and with real only; it spends a second training budget (the CAS classifier's) on top.\n\n",
     );
-    let head = ["dataset", "real data", "strategy (validated knob)", "test accuracy", "Δ vs reference [95 % CI]", ""];
+    let head = [
+        "dataset",
+        "real data",
+        "strategy (validated knob)",
+        "test accuracy",
+        "Δ vs reference [95 % CI] (p, Holm)",
+        "",
+    ];
     let mut t = md::Table::new(head, "llllll");
     for d in datasets {
         for r in rules_of(obs, d) {
-            let ix = Index::new(obs, d, &r);
+            let ix = Index::judged(obs, d, &r, fam);
             for base in [Base::Real, Base::Mix, Base::Cas] {
                 let a = Arm::plain(base);
                 t.row([dataset_title(d), regime_title(&r), format!("**{}**", base.title()), cell_text(ix.test(&a))]);
@@ -74,20 +92,18 @@ pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String]) -> Strin
                     let Some(arm) = ix.chosen(base, st) else { continue };
                     let reference = reference_of(base);
                     let i = ix.paired(arm, &reference);
-                    let vs = format!("{} vs {}", interval_text(i), reference.label());
+                    let vs = format!("{} vs {}", with_p(i), reference.label());
                     let row = [dataset_title(d), regime_title(&r), ix.label(arm), cell_text(ix.test(arm)), vs];
-                    t.row(row.into_iter().chain([direction(i).to_string()]));
+                    t.row(row.into_iter().chain([verdict_word(i).to_string()]));
                 }
             }
             for arm in ix.combinations() {
                 let reference = reference_of(arm.base);
                 let i = ix.paired(arm, &reference);
-                let (label, vs) = (
-                    format!("combination: {}", ix.label(arm)),
-                    format!("{} vs {}", interval_text(i), reference.label()),
-                );
+                let (label, vs) =
+                    (format!("combination: {}", ix.label(arm)), format!("{} vs {}", with_p(i), reference.label()));
                 let row = [dataset_title(d), regime_title(&r), label, cell_text(ix.test(arm)), vs];
-                t.row(row.into_iter().chain([direction(i).to_string()]));
+                t.row(row.into_iter().chain([verdict_word(i).to_string()]));
             }
         }
     }
@@ -97,7 +113,12 @@ pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String]) -> Strin
 }
 
 /// One dataset: per regime, every arm of every sweep, and the effects figure.
-pub(super) fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> Result<String> {
+/// An interval with its p-values (`–` where not measured).
+fn with_p(c: Option<Compared>) -> String {
+    c.map(|c| format!("{} ({})", c.interval_text(), c.judged_p())).unwrap_or_else(|| "–".into())
+}
+
+pub(super) fn dataset_section(obs: &[StrategyObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<String> {
     let mut s = format!("## {}: every setting\n\n", md::text(&dataset_title(d)));
     s.push_str(
         "Test accuracy of every arm; validation accuracy (mean over seeds) beside it, ✓ the knob chosen on it; Δ \
@@ -106,7 +127,7 @@ pub(super) fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> R
     );
     let mut effects: Vec<crate::report::figures::effects::Effect> = Vec::new();
     for r in rules_of(obs, d) {
-        let ix = Index::new(obs, d, &r);
+        let ix = Index::judged(obs, d, &r, fam);
         let before = effects.len();
         let _ = writeln!(s, "### {}\n", md::text(&format!("{}, {}", dataset_title(d), regime_title(&r))));
         let head = ["arm", "test accuracy", "validation", "Δ vs reference [95 % CI]", "Δ vs real only [95 % CI]"];
@@ -121,12 +142,12 @@ pub(super) fn dataset_section(obs: &[StrategyObs], d: &str, w: &mut Writer) -> R
                 ix.label(arm),
                 cell_text(ix.test(arm)),
                 val.unwrap_or_else(|| "–".into()),
-                vs_ref.map(|i| format!("{} ({})", i.text(true), direction(Some(i)))).unwrap_or_else(|| "–".into()),
-                if *arm == real { "–".into() } else { interval_text(ix.paired(arm, &real)) },
+                compared_cell(vs_ref),
+                if *arm == real { "–".into() } else { compared_cell(ix.paired(arm, &real)) },
             ]);
             let combined = arm.knobs.len() > 1;
             if (chosen || combined) && arm.base != Base::Cas {
-                if let Some(i) = ix.paired(arm, &reference) {
+                if let Some(i) = ix.paired(arm, &reference).map(|c| c.interval) {
                     let knobs: Vec<String> = arm.knobs.iter().map(|(st, v)| format!("{} {v}", st.knob())).collect();
                     effects.push(crate::report::figures::effects::Effect {
                         group: format!("{} ({})", short_regime(&r), knobs.join(", ")),
@@ -170,14 +191,7 @@ pub(super) fn combination_lines(ix: &Index) -> String {
     let mut s = String::from("Combinations (strategies that helped, at their validated knobs):\n\n");
     for a in combos {
         let i = ix.paired(a, &reference_of(a.base));
-        let _ = writeln!(
-            s,
-            "- {}: {}; Δ vs reference {} ({})",
-            ix.label(a),
-            cell_text(ix.test(a)),
-            interval_text(i),
-            direction(i)
-        );
+        let _ = writeln!(s, "- {}: {}; Δ vs reference {}", ix.label(a), cell_text(ix.test(a)), compared_cell(i));
     }
     s.push('\n');
     s
@@ -309,16 +323,17 @@ pub(super) const GAFI_GAPS: [(&str, f64); 2] = [("fashion-mnist", 0.0203), ("cif
 
 /// The synthetic-to-real gap: real only minus CAS, plain and at each
 /// strategy's validated knob and combined, beside GaFi's.
-pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
+pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String], fam: &Comparisons) -> String {
     let mut s = String::from("## The synthetic-to-real gap (CAS), beside GaFi\n\n");
     s.push_str(
-        "Gap = real-only accuracy − synthetic-only accuracy (same regime, same seed), with its 95 % interval. GaFi \
+        "Gap = real-only accuracy − synthetic-only accuracy (same regime, same seed), with its 95 % interval and \
+         verdict (real only better: a gap). GaFi \
          (Lampis et al., 2023) reports gaps of 2.03 % on Fashion-MNIST and 1.78 % on CIFAR-10 with the whole real \
          training set. Their generator (a class-conditional BigGAN-style GAN), classifier (a ResNet-20), training \
          length and filtering pipeline all differ from ours (an MLP cGAN, the Simple CNN at 120 000 images), so the \
          comparison says how far this setup is from theirs, not which method is better.\n\n",
     );
-    let mut t = md::Table::new(["dataset", "real data", "CAS arm", "gap [95 % CI]", "GaFi's gap"], "lllll");
+    let mut t = md::Table::new(["dataset", "real data", "CAS arm", "gap [95 % CI], verdict", "GaFi's gap"], "lllll");
     for d in datasets {
         let gafi = GAFI_GAPS
             .iter()
@@ -326,7 +341,7 @@ pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
             .map(|g| format!("{:.4}", g.1))
             .unwrap_or_else(|| "–".into());
         for r in rules_of(obs, d) {
-            let ix = Index::new(obs, d, &r);
+            let ix = Index::judged(obs, d, &r, fam);
             let real = Arm::plain(Base::Real);
             let mut arms = vec![Arm::plain(Base::Cas)];
             arms.extend(
@@ -340,7 +355,7 @@ pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String]) -> String {
                     continue;
                 }
                 let full = matches!(r, Subset::Rest(_));
-                let gap = interval_text(ix.paired(&real, &a));
+                let gap = compared_cell(ix.paired(&real, &a));
                 t.row([
                     dataset_title(d),
                     regime_title(&r),
@@ -377,4 +392,13 @@ pub(super) fn results_csv(obs: &[StrategyObs]) -> Result<String> {
     }
     let bytes = wr.into_inner().map_err(|e| Error::Invalid(format!("results.csv: {e}")))?;
     Ok(String::from_utf8(bytes).expect("csv of UTF-8 strings"))
+}
+
+/// comparisons.csv: every judged comparison of the family, one per line.
+pub(super) fn comparisons_csv(fam: &Comparisons) -> Result<String> {
+    let rows = fam.members.iter().map(|(k, c)| {
+        let data = format!("{} {}", k.dataset, k.rule);
+        crate::report::results::ComparisonRow::of(&data, &k.a.label(), &k.b.label(), "test accuracy", c)
+    });
+    crate::report::results::comparisons_csv(rows)
 }
