@@ -4,7 +4,8 @@ generators as PyTorch modules holding the checkpoint's weights.
 Importing this module and reading image sets needs only numpy and
 safetensors; torch is imported by the functions and classes that make
 tensors or modules (`preprocess`, `to_pixels`, `load_classifier`,
-`load_generator`, `ImageSetDataset`, `Classifier`, `Generator`).
+`load_generator`, `load_unet`, `ImageSetDataset`, `Classifier`,
+`Generator`, `Unet`).
 
 Layouts (as the Rust side writes and reads them, docs/python.md):
 - an image set's `images` are uint8 `[N, C, H, W]`, raw 0-255 pixels;
@@ -13,7 +14,11 @@ Layouts (as the Rust side writes and reads them, docs/python.md):
   (`preprocess`) and returns logits `[N, num_classes]`;
 - a generator takes noise `z` float32 `[N, latent]` (N(0, 1) in synth-sample)
   and labels int64 `[N]`, returns float32 `[N, C, H, W]` in [-1, 1];
-  synth-sample stores `to_pixels` of that: round((x + 1) * 127.5), clamped.
+  synth-sample stores `to_pixels` of that: round((x + 1) * 127.5), clamped;
+- a diffusion generator (dpm-train's U-Net) takes x_t float32 [N, C, H, W],
+  timesteps int64 [N] in 0..999 and labels int64 [N] (num_classes = the
+  null class of classifier-free guidance) and returns the predicted noise
+  eps float32 [N, C, H, W].
 
 Every error about a file is a ValueError whose message starts with its path.
 """
@@ -33,10 +38,12 @@ __all__ = [
     "to_pixels",
     "load_classifier",
     "load_generator",
+    "load_unet",
     "read_checkpoint",
     "ImageSetDataset",
     "Classifier",
     "Generator",
+    "Unet",
 ]
 
 KIND = "synthmix.kind"
@@ -238,10 +245,27 @@ def load_generator(path):
     `model(z, labels)` gives images in [-1, 1]; `to_pixels` of them are
     synth-sample's uint8 images for the same noise."""
     weights, meta = read_checkpoint(path, "generator")
+    if meta.get("arch") == "unet":
+        raise _bad(path, "is a diffusion generator (arch unet): load it with load_unet")
     try:
         model = _classes().Generator(meta["config"])
     except (KeyError, TypeError, ValueError) as e:
         raise _bad(path, f"config is not a GAN config ({e})") from None
+    return _load_weights(path, model, weights)
+
+
+def load_unet(path):
+    """The U-Net of a diffusion generator checkpoint (dpm-train's `--out`,
+    the EMA weights) as a torch.nn.Module in eval mode: `model(x_t, t, labels)`
+    gives our predicted noise eps; labels equal to `model.num_classes` give
+    the unconditional eps that classifier-free guidance mixes in."""
+    weights, meta = read_checkpoint(path, "generator")
+    if meta.get("arch") != "unet":
+        raise _bad(path, f"arch {meta.get('arch')} is not a diffusion generator (unet)")
+    try:
+        model = _classes().Unet(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise _bad(path, f"config is not a U-Net config ({e})") from None
     return _load_weights(path, model, weights)
 
 
@@ -363,6 +387,108 @@ def _classes():
             x = pixel_norm(F.relu(self.conv2(x)))
             return torch.tanh(self.conv3(x))
 
+    class ResBlock(nn.Module):
+        """model::unet's residual block: conv(SiLU(GN(x))) + Linear(emb),
+        conv(SiLU(GN(h))), added to x (through a 1x1 conv where widths differ)."""
+
+        def __init__(self, c_in, c_out, emb, groups):
+            super().__init__()
+            self.norm1 = nn.GroupNorm(groups, c_in, eps=1e-5)
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+            self.emb = nn.Linear(emb, c_out)
+            self.norm2 = nn.GroupNorm(groups, c_out, eps=1e-5)
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+            self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else None
+
+        def forward(self, x, emb_act):
+            h = self.conv1(F.silu(self.norm1(x)))
+            h = self.conv2(F.silu(self.norm2(h + self.emb(emb_act)[:, :, None, None])))
+            return (self.skip(x) if self.skip is not None else x) + h
+
+    class Attention(nn.Module):
+        """Single-head self-attention over the positions of the lowest level, residual."""
+
+        def __init__(self, c, groups):
+            super().__init__()
+            self.norm = nn.GroupNorm(groups, c, eps=1e-5)
+            self.qkv, self.proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
+
+        def forward(self, x):
+            n, c, h, w = x.shape
+            q, k, v = self.qkv(self.norm(x).reshape(n, c, h * w).transpose(1, 2)).chunk(3, dim=2)
+            a = torch.softmax(q @ k.transpose(1, 2) / c**0.5, dim=-1) @ v
+            return x + self.proj(a).transpose(1, 2).reshape(n, c, h, w)
+
+    class Unet(nn.Module):
+        """model::unet::Unet for a U-Net config (the checkpoint's `config`):
+        conv in; per level `res_blocks` residual blocks, kept for the skip,
+        then (but at the lowest) average pool + conv; middle block,
+        attention (on `attention`), block; per level upwards the skip
+        concatenated, blocks, then (but at the top) nearest upsample + conv;
+        GN, SiLU, conv out. Parameter names are the checkpoint's."""
+
+        def __init__(self, config):
+            super().__init__()
+            self.config, self.arch = config, "unet"
+            self.image_shape = _shape3(config["image"])
+            self.num_classes, self.base = int(config["num_classes"]), int(config["base"])
+            c, groups, e = self.image_shape[0], config["groups"], 4 * self.base
+            widths, blocks = [self.base * m for m in config["mults"]], int(config["res_blocks"])
+            if not widths or blocks < 1 or any(w % groups for w in widths):
+                raise ValueError(f"levels {widths}, {blocks} blocks and {groups} groups do not make a U-Net")
+            self.time = nn.Module()
+            self.time.fc1, self.time.fc2 = nn.Linear(self.base, e), nn.Linear(e, e)
+            self.class_emb = Embedding(self.num_classes + 1, e)
+            self.conv_in = nn.Conv2d(c, self.base, 3, padding=1)
+            self.down, self.up, prev = nn.ModuleList(), nn.ModuleList(), self.base
+            for i, w in enumerate(widths):
+                level = nn.Module()
+                level.res = nn.ModuleList(ResBlock(prev if j == 0 else w, w, e, groups) for j in range(blocks))
+                level.down = nn.Conv2d(w, w, 3, padding=1) if i + 1 < len(widths) else None
+                self.down.append(level)
+                prev = w
+            self.mid = nn.Module()
+            self.mid.res1, self.mid.res2 = ResBlock(prev, prev, e, groups), ResBlock(prev, prev, e, groups)
+            self.mid.attn = Attention(prev, groups) if config["attention"] else None
+            ups = {}
+            for i, w in reversed(list(enumerate(widths))):
+                level = nn.Module()
+                level.res = nn.ModuleList(ResBlock(prev + w if j == 0 else w, w, e, groups) for j in range(blocks))
+                level.up = nn.Conv2d(w, w, 3, padding=1) if i > 0 else None
+                ups[i], prev = level, w
+            self.up.extend(ups[i] for i in range(len(widths)))  # named by level, run from the lowest
+            self.out_norm = nn.GroupNorm(groups, self.base, eps=1e-5)
+            self.conv_out = nn.Conv2d(self.base, c, 3, padding=1)
+
+        def time_embedding(self, t):
+            """unet::timestep_embedding: [cos(t f_i), sin(t f_i)], f_i =
+            10000^(-i/half), computed in float64 as ours, then float32."""
+            half = self.base // 2
+            i = torch.arange(half, dtype=torch.float64)
+            a = t.double()[:, None] * torch.exp(-np.log(10000.0) * i / half)[None, :]
+            return torch.cat([torch.cos(a), torch.sin(a)], dim=1).float()
+
+        def forward(self, x, t, y):
+            """eps [N, C, H, W] for x_t [N, C, H, W], timesteps t [N] and labels y [N]."""
+            emb = self.time.fc2(F.silu(self.time.fc1(self.time_embedding(t))))
+            emb = F.silu(emb + self.class_emb(y.long()))
+            h, skips = self.conv_in(x), []
+            for level in self.down:
+                for block in level.res:
+                    h = block(h, emb)
+                skips.append(h)
+                if level.down is not None:
+                    h = level.down(F.avg_pool2d(h, 2))
+            h = self.mid.res1(h, emb)
+            h = self.mid.res2(self.mid.attn(h) if self.mid.attn is not None else h, emb)
+            for level in reversed(self.up):
+                h = torch.cat([h, skips.pop()], dim=1)
+                for block in level.res:
+                    h = block(h, emb)
+                if level.up is not None:
+                    h = level.up(F.interpolate(h, scale_factor=2, mode="nearest"))
+            return self.conv_out(F.silu(self.out_norm(h)))
+
     class ImageSetDataset(torch.utils.data.Dataset):
         """An image set as a map-style Dataset of (transform(image), label):
         image uint8 [C, H, W], label an int. `transform=None` gives the raw
@@ -380,11 +506,12 @@ def _classes():
             image = self.images[i]
             return (self.transform(image) if self.transform else image), int(self.labels[i])
 
-    return type("Classes", (), dict(Classifier=Classifier, Generator=Generator, ImageSetDataset=ImageSetDataset))
+    classes = dict(Classifier=Classifier, Generator=Generator, Unet=Unet, ImageSetDataset=ImageSetDataset)
+    return type("Classes", (), classes)
 
 
 def __getattr__(name):
     # The torch classes exist once torch is imported (PEP 562).
-    if name in ("Classifier", "Generator", "ImageSetDataset"):
+    if name in ("Classifier", "Generator", "Unet", "ImageSetDataset"):
         return getattr(_classes(), name)
     raise AttributeError(f"module 'synthmix_io' has no attribute '{name}'")

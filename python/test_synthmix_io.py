@@ -1,7 +1,8 @@
 """Checks synthmix_io against synthmix's own outputs, under pytest.
 
 tests/python_io.rs runs `pytest python/` with SYNTHMIX_IO_DIR naming a folder
-of artifacts the stages wrote (clf-*.safetensors, gen-*.safetensors,
+of artifacts the stages wrote (clf-*.safetensors, gen-*.safetensors (GANs
+and a diffusion U-Net),
 mix.safetensors, test1000.safetensors) and reference.safetensors, the values
 synthmix-core read and computed. Without that folder only the checks that
 need no artifact run; the others are skipped, saying why. Needs numpy and
@@ -163,6 +164,30 @@ class Models(unittest.TestCase):
             with self.assertRaises(ValueError) as cm:
                 sio.load_generator(bad)
             self.assertEqual(str(cm.exception), f"{bad}: {problem} for arch mlp")
+
+    @needs_artifacts
+    def test_unet_eps_equals_ours(self):
+        ref = reference()
+        model = sio.load_unet(path("gen-unet.safetensors"))
+        self.assertFalse(model.training)
+        x, want = torch.from_numpy(ref["unet.x"]), ref["unet.eps"]
+        t, y = (torch.from_numpy(ref[f"unet.{k}"].astype(np.int64)) for k in ("t", "labels"))
+        self.assertIn(model.num_classes, y.tolist(), "the null class of guidance is among the labels")
+        self.assertEqual((int(t.min()), int(t.max())), (0, 999))
+        with torch.no_grad():
+            eps = model(x, t, y).numpy()
+        diff = float(np.abs(eps - want).max())
+        print(f"unet: max |eps diff| {diff:.3g} on {len(y)} inputs (t 0-999, labels 0-{model.num_classes}, "
+              f"|eps| up to {np.abs(want).max():.3g})", flush=True)
+        self.assertEqual(eps.shape, want.shape)
+        self.assertLessEqual(diff, LOGIT_TOL)
+        for load, name, problem in [
+            (sio.load_generator, "gen-unet.safetensors", "is a diffusion generator (arch unet): load it with load_unet"),
+            (sio.load_unet, "gen-mlp.safetensors", "arch mlp is not a diffusion generator (unet)"),
+        ]:
+            with self.assertRaises(ValueError) as cm:
+                load(path(name))
+            self.assertEqual(str(cm.exception), f"{path(name)}: {problem}")
 
     def test_to_pixels_rounds_as_rust(self):
         t = torch.tensor([-1.5, -1.0, 0.0, 0.999, 1.0, 2.0])

@@ -39,6 +39,10 @@ except ImportError:  # pragma: no cover - exercised only without torch
     )
     sys.exit(2)
 
+# The U-Net is the Python loader's (python/synthmix_io.py), this checkout's.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import synthmix_io  # noqa: E402
+
 
 # ---------------------------------------------------------------------------
 # Models
@@ -199,95 +203,16 @@ class DcDiscriminator(nn.Module):
         return self.fc1(phi) + (phi * self.label_emb(labels)).sum(dim=1, keepdim=True)
 
 
-class ResBlock(nn.Module):
-    """GroupNorm, SiLU, conv3x3; + Linear(embedding) per channel; GroupNorm,
-    SiLU, conv3x3; + the input (a 1x1 conv where the widths differ)."""
-
-    def __init__(self, c_in, c_out, emb, groups):
-        super().__init__()
-        self.norm1 = nn.GroupNorm(groups, c_in, eps=1e-5)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.emb = nn.Linear(emb, c_out)
-        self.norm2 = nn.GroupNorm(groups, c_out, eps=1e-5)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
-        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else None
-
-    def forward(self, x, emb_act):
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb(emb_act)[:, :, None, None]
-        h = self.conv2(F.silu(self.norm2(h)))
-        return (self.skip(x) if self.skip is not None else x) + h
-
-
-class Attention(nn.Module):
-    """Single-head self-attention over the pixels of the lowest level."""
-
-    def __init__(self, c, groups):
-        super().__init__()
-        self.norm = nn.GroupNorm(groups, c, eps=1e-5)
-        self.qkv = nn.Linear(c, 3 * c)
-        self.proj = nn.Linear(c, c)
-
-    def forward(self, x):
-        n, c, h, w = x.shape
-        t = self.norm(x).reshape(n, c, h * w).transpose(1, 2)
-        q, k, v = self.qkv(t).chunk(3, dim=2)
-        a = torch.softmax(q @ k.transpose(1, 2) / c**0.5, dim=-1) @ v
-        return x + self.proj(a).transpose(1, 2).reshape(n, c, h, w)
-
-
-class Unet(nn.Module):
-    """synthmix's class-conditional U-Net (model/unet.rs) at its defaults
-    for 28x28 grey images: base 32, level widths x(1,2,2), one residual block
-    per level and side, attention at the lowest level, time MLP base->4base->
-    4base, a class embedding with a null row (classifier-free guidance),
-    average-pool + conv down, nearest + conv up, concatenated skips."""
-
-    def __init__(self, c=1, base=32, mults=(1, 2, 2), groups=8, classes=NUM_CLASSES):
-        super().__init__()
-        e = 4 * base
-        self.base = base
-        self.time1, self.time2 = nn.Linear(base, e), nn.Linear(e, e)
-        self.class_emb = nn.Embedding(classes + 1, e)
-        self.conv_in = nn.Conv2d(c, base, 3, padding=1)
-        widths = [base * m for m in mults]
-        self.down, self.down_step, prev = nn.ModuleList(), nn.ModuleList(), base
-        for i, w in enumerate(widths):
-            self.down.append(ResBlock(prev, w, e, groups))
-            last = i + 1 == len(widths)
-            self.down_step.append(nn.Identity() if last else nn.Conv2d(w, w, 3, padding=1))
-            prev = w
-        self.mid1, self.attn = ResBlock(prev, prev, e, groups), Attention(prev, groups)
-        self.mid2 = ResBlock(prev, prev, e, groups)
-        self.up, self.up_step = nn.ModuleList(), nn.ModuleList()
-        for i, w in reversed(list(enumerate(widths))):
-            self.up.append(ResBlock(prev + w, w, e, groups))
-            self.up_step.append(nn.Conv2d(w, w, 3, padding=1) if i > 0 else nn.Identity())
-            prev = w
-        self.out_norm = nn.GroupNorm(groups, base, eps=1e-5)
-        self.conv_out = nn.Conv2d(base, c, 3, padding=1)
-
-    def time_embedding(self, t):
-        half = self.base // 2
-        f = torch.exp(-torch.log(torch.tensor(10000.0)) * torch.arange(half) / half)
-        a = t.float()[:, None] * f[None, :]
-        return torch.cat([torch.cos(a), torch.sin(a)], dim=1)
-
-    def forward(self, x, t, y):
-        emb = self.time2(F.silu(self.time1(self.time_embedding(t))))
-        emb = F.silu(emb + self.class_emb(y))
-        h, skips = self.conv_in(x), []
-        for block, step in zip(self.down, self.down_step):
-            h = block(h, emb)
-            skips.append(h)
-            if not isinstance(step, nn.Identity):
-                h = step(F.avg_pool2d(h, 2))
-        h = self.mid2(self.attn(self.mid1(h, emb)), emb)
-        for block, step in zip(self.up, self.up_step):
-            h = block(torch.cat([h, skips.pop()], dim=1), emb)
-            if not isinstance(step, nn.Identity):
-                h = step(F.interpolate(h, scale_factor=2, mode="nearest"))
-        return self.conv_out(F.silu(self.out_norm(h)))
+def Unet():
+    """synthmix's class-conditional U-Net (model/unet.rs) at its defaults for
+    28x28 grey images: base 32, level widths x(1,2,2), one residual block per
+    level and side, attention at the lowest level. The module is the one
+    python/synthmix_io.py loads checkpoints into (one definition: its outputs
+    are tested equal to ours in tests/python_io.rs)."""
+    return synthmix_io.Unet({
+        "image": {"c": 1, "h": 28, "w": 28}, "num_classes": NUM_CLASSES, "base": 32, "mults": [1, 2, 2],
+        "res_blocks": 1, "groups": 8, "attention": True,
+    })
 
 
 # ---------------------------------------------------------------------------

@@ -111,7 +111,7 @@ fn gan_train_writes_the_contract_and_resume_is_exact() {
         std::fs::read(b.join("gen.grid-epoch002.png")).unwrap()
     );
 
-    // A resume with other settings, nothing left to do, or best-fid without features: one line each.
+    // A resume with other settings, past its budget, or best-fid without features: one line each.
     let e = run_err(
         bin("gan-train")
             .args(["--train", "mnist:train", "--limit", "300", "--seed", "4", "--epochs", "3", "--resume", "--out"])
@@ -120,10 +120,10 @@ fn gan_train_writes_the_contract_and_resume_is_exact() {
     assert!(e.contains("cannot --resume") && e.contains("seed"), "{e}");
     let e = run_err(
         bin("gan-train")
-            .args(["--train", "mnist:train", "--limit", "300", "--seed", "3", "--epochs", "2", "--resume", "--out"])
+            .args(["--train", "mnist:train", "--limit", "300", "--seed", "3", "--epochs", "1", "--resume", "--out"])
             .arg(&gb),
     );
-    assert!(e.contains("already trained for 2 epochs"), "{e}");
+    assert!(e.contains("already trained for 2 epochs, past --epochs 1"), "{e}");
     let e = run_err(
         bin("gan-train")
             .args(["--train", "mnist:train", "--keep", "best-fid", "--out"])

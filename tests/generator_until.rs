@@ -2,7 +2,9 @@
 //! and dpm-train at the first measured epoch that meets the target, with the
 //! same generator bytes as a run whose budget ended there; a target never met
 //! trains to the cap; `--fid-reference` refuses a test split; a `--resume`
-//! whose target is already met says so.
+//! of a run whose saved state is its last epoch (its budget or its met
+//! target) finishes with the uninterrupted run's bytes, and one that went
+//! past its target's first epoch is refused.
 
 mod common;
 
@@ -62,19 +64,52 @@ fn until_stops_at_the_first_measured_epoch_that_meets_it_with_the_budgets_bytes(
         assert_eq!(log_epochs(&never), 3, "{stage}");
         assert_eq!(metric(&never, "until_reached"), Some(0.0), "{stage}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("not met within 3 epochs"), "{stage}");
-        // Resuming a run whose target is met has nothing left to do.
+        // A run whose saved state is its last epoch finishes on --resume: run
+        // again, or killed after its state was saved (here: every other file
+        // gone), it writes the uninterrupted run's generator bytes and exits 0.
+        resume_finishes(stage, &extra, &clf, &early, &["--epochs", "6", "--until", "fid:1e9"]);
+        resume_finishes(stage, &extra, &clf, &budget, &["--epochs", "2"]);
+        assert_eq!(metric(&early, "until_reached"), Some(1.0), "{stage}: finished at the met target");
+        assert_eq!(metric(&budget, "epochs_trained"), Some(2.0), "{stage}");
+        // A target first met before the saved epoch cannot be rebuilt: refused.
         let common = ["--train", "mnist:train", "--limit", "100", "--batch-size", "25", "--seed", "3", "--resume"];
+        let fid = ["--fid-samples", "20", "--fid-every", "2", "--epochs", "6", "--until", "fid:1e9"];
         let err = run_err(
-            bin(stage)
-                .args(common)
-                .args(&extra)
-                .args(["--fid-samples", "20", "--fid-every", "2", "--epochs", "6", "--until", "fid:1e9"])
-                .arg("--features")
-                .arg(&clf)
-                .arg("--out")
-                .arg(&early),
+            bin(stage).args(common).args(&extra).args(fid).arg("--features").arg(&clf).arg("--out").arg(&never),
         );
-        assert!(err.contains("already met at epoch 2") && err.contains("raise the target"), "{stage}: {err}");
+        assert!(err.contains("already met at epoch 2") && err.contains("before the saved epoch 3"), "{stage}: {err}");
+    }
+}
+
+/// `--resume` of a finished run (`out`, trained with `args`) exits 0 twice:
+/// once as a plain rerun, once after every file its last epoch wrote but the
+/// saved state is deleted (earlier epochs' grids stay); both leave the
+/// generator, the grids and the log as they were.
+fn resume_finishes(stage: &str, extra: &[&str], clf: &Path, out: &Path, args: &[&str]) {
+    let dir = out.parent().unwrap();
+    let files = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        let keep = |n: &str| n.ends_with(".safetensors") || n.ends_with(".png") || n.ends_with(".log.csv");
+        common::ls(d).into_iter().filter(|n| keep(n)).map(|n| (n.clone(), std::fs::read(d.join(&n)).unwrap())).collect()
+    };
+    let before = files(dir);
+    let state = synthmix_core::artifact::sibling(out, "optim.safetensors");
+    let last_grid = common::ls(dir).into_iter().filter(|n| n.ends_with(".png")).max().unwrap();
+    let earlier_grid = |n: &str| n.ends_with(".png") && n != last_grid;
+    for kill in [false, true] {
+        if kill {
+            for f in common::ls(dir).into_iter().filter(|n| !earlier_grid(n)).map(|n| dir.join(n)) {
+                if f != state {
+                    std::fs::remove_file(f).unwrap();
+                }
+            }
+        }
+        train(stage, extra, clf, out, &[args, &["--resume"]].concat());
+        let after = files(dir);
+        let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&after), names(&before), "{stage} {args:?} (kill {kill})");
+        for ((n, a), (_, b)) in after.iter().zip(&before) {
+            assert!(a == b, "{stage} {args:?} (kill {kill}): {n} differs from the uninterrupted run's");
+        }
     }
 }
 

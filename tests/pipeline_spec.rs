@@ -181,9 +181,11 @@ fn shipped_specs_expand_to_the_study() {
     let quick = dag("pipelines/quick.toml");
     let q: Vec<&str> = quick.lines().skip(1).collect();
     assert!(q.iter().all(|l| !l.contains("fashion") && !l.contains("cifar")), "quick is MNIST only");
-    assert_eq!(q.iter().filter(|l| l.starts_with("clf-")).count(), 3 + 2 * 10 * 3, "O, then both generators' mixes");
+    // O, then the mixes of both GANs and of the small diffusion model.
+    assert_eq!(q.iter().filter(|l| l.starts_with("clf-")).count(), 3 + 3 * 10 * 3, "O, then three generators' mixes");
     let q_evals: Vec<&&str> = q.iter().filter(|l| l.starts_with("eval-")).collect();
-    assert_eq!(q_evals.len(), 2 * 11 * 3);
+    assert_eq!(q_evals.len(), 3 * 11 * 3);
+    assert!(q.iter().any(|l| l.starts_with("dpm-mnist ") && l.contains("dpm-train")), "{quick}");
     assert!(q_evals.iter().all(|l| l.matches("test-mnist-c-").count() == 15), "{quick}");
     // Without CIFAR-10 the study runs with its targets skipped (the report's glob input shrinks).
     let tmp = tempfile::tempdir().unwrap();

@@ -2,8 +2,8 @@
 //! trained by the stages on real MNIST, synthmix-core computes their logits
 //! and generator images (the reference), and pytest runs
 //! `python/test_synthmix_io.py` on them: Python reads the same image sets and
-//! its PyTorch models give the same outputs (logits within 1e-5, pixels
-//! within 1 grey level). The interpreter is env `SYNTHMIX_PYTHON` (default
+//! its PyTorch models give the same outputs (logits and a diffusion U-Net's
+//! predicted noise within 1e-5, pixels within 1 grey level). The interpreter is env `SYNTHMIX_PYTHON` (default
 //! `python3`). Without numpy, safetensors or pytest the test says SKIP and
 //! why; without torch the model checks say SKIP. With
 //! `SYNTHMIX_REQUIRE_TORCH=1` (set by .ci/run once it has installed them)
@@ -21,7 +21,7 @@ use common::pytorch::python;
 use common::{bin, run_ok, shared_data};
 use synthmix_core::artifact::image_set;
 use synthmix_core::data::{self, DataOptions, ImageSet};
-use synthmix_core::model::{self, gan};
+use synthmix_core::model::{self, gan, unet};
 use synthmix_core::rng;
 
 /// Writes past the test harness's capture, so a skip is never silent.
@@ -72,6 +72,10 @@ fn make_artifacts(d: &Path) {
     let gan = ["--epochs", "1", "--limit", "200", "--on-collapse", "warn"];
     stage(d, "gan-train", &[&train[..], &gan, &["--out", "gen-mlp.safetensors"]].concat());
     stage(d, "gan-train", &[&train[..], &gan, &["--arch", "dcgan", "--out", "gen-dcgan.safetensors"]].concat());
+    // A small U-Net with two blocks per level and attention (every part's names and order).
+    let dpm = ["--epochs", "1", "--limit", "64", "--batch-size", "16", "--channels", "8", "--channel-mults", "1,2"];
+    let dpm_rest = ["--groups", "4", "--res-blocks", "2", "--sample-steps", "2", "--out", "gen-unet.safetensors"];
+    stage(d, "dpm-train", &[&train[..], &dpm, &dpm_rest].concat());
     stage(
         d,
         "synth-sample",
@@ -122,6 +126,25 @@ fn generated(gen: &Path, tag: &str, out: &mut HashMap<String, Tensor>) {
     }
 }
 
+/// Noisy images x_t, timesteps (0 to 999), labels (the null class among
+/// them) and our U-Net's predicted noise for them, under `unet.*`.
+fn unet_eps(gen: &Path, out: &mut HashMap<String, Tensor>) {
+    let dev = Device::Cpu;
+    let (net, _, _) = unet::load_unet(gen, &dev).unwrap();
+    let (k, img) = (net.config.num_classes, net.config.image);
+    let n = 3 * (k + 1);
+    let labels: Vec<u8> = (0..n).map(|i| (i % (k + 1)) as u8).collect();
+    let ts: Vec<usize> = (0..n).map(|i| i * 999 / (n - 1)).collect();
+    let x = gan::noise(&mut rng::stream(7, "python-io/unet"), n, img.pixels(), &dev).unwrap();
+    let x = x.reshape((n, img.c, img.h, img.w)).unwrap();
+    let y = gan::label_tensor(&labels, &dev).unwrap();
+    let eps = net.forward(&x, &ts, &y).unwrap();
+    let t = Tensor::from_vec(ts.iter().map(|&t| t as u32).collect::<Vec<u32>>(), n, &dev).unwrap();
+    for (name, v) in [("x", x), ("t", t), ("labels", y), ("eps", eps)] {
+        out.insert(format!("unet.{name}"), v);
+    }
+}
+
 /// The image set as our reader sees it, under `tag.*`, and its metadata as JSON.
 fn read_back(set_path: &Path, tag: &str, out: &mut HashMap<String, Tensor>, dir: &Path) {
     let set = image_set::read(set_path).unwrap();
@@ -138,7 +161,8 @@ fn read_back(set_path: &Path, tag: &str, out: &mut HashMap<String, Tensor>, dir:
 
 /// What synthmix-core reads and computes, in `reference.safetensors` (and
 /// the sets' metadata in `TAG.meta.json`): logits on the first 1000 MNIST
-/// test images and generator outputs for fixed noise.
+/// test images, generator outputs for fixed noise and the U-Net's noise
+/// prediction.
 fn write_reference(d: &Path) {
     let test = data::load_set("mnist:test", &DataOptions::new(shared_data())).unwrap();
     image_set::write(&d.join("test1000.safetensors"), &head(&test, 1000)).unwrap();
@@ -150,6 +174,7 @@ fn write_reference(d: &Path) {
     for arch in ["mlp", "dcgan"] {
         generated(&d.join(format!("gen-{arch}.safetensors")), arch, &mut reference);
     }
+    unet_eps(&d.join("gen-unet.safetensors"), &mut reference);
     for tag in ["mix", "test1000"] {
         read_back(&d.join(format!("{tag}.safetensors")), tag, &mut reference, d);
     }
@@ -201,12 +226,13 @@ fn python_reads_our_artifacts_and_its_models_match_ours() {
         summary.split(", ").filter_map(n).sum()
     };
     let (passed, skipped) = (count("passed"), count("skipped"));
-    assert_eq!(passed + skipped, 9, "{summary}");
+    assert_eq!(passed + skipped, 10, "{summary}");
     if skipped > 0 {
         assert!(stdout.contains("SKIP torch not installed"), "only the torch checks may skip: {stdout}");
         skip(&format!("python_io: {skipped} model checks (torch not installed)"));
     } else {
-        assert!(stdout.contains("max |logit diff|") && stdout.contains("max grey-level diff"), "{stdout}");
+        let all = ["max |logit diff|", "max grey-level diff", "max |eps diff|"];
+        assert!(all.iter().all(|s| stdout.contains(s)), "{stdout}");
     }
 }
 

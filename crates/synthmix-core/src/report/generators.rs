@@ -35,10 +35,11 @@ pub struct GeneratorInfo {
 /// preset and seed, settings and quality, from its header, log and grids.
 pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
     let m = meta::read_checkpoint_header(path)?;
-    // (family, preset, seed, lr_d, lr_g, fid): a diffusion model has one lr and no preset.
+    // (family, preset, seed, lr_d, lr_g, fid): a diffusion model has one lr
+    // (its generator's; "–" for the discriminator it has not) and no preset.
     let (family, preset, seed, lr_d, lr_g, fid) = match (m.gan(), m.diffusion()) {
         (Some(g), _) => ("gan", g.preset.clone(), g.seed, g.lr_d.to_string(), g.lr_g.to_string(), &g.fid),
-        (None, Some(d)) => ("diffusion", String::new(), d.seed, String::new(), d.lr.to_string(), &d.fid),
+        (None, Some(d)) => ("diffusion", String::new(), d.seed, "–".to_string(), d.lr.to_string(), &d.fid),
         (None, None) => {
             return Err(Error::format(path, "a generator without gan-train's or dpm-train's record (imported?)"))
         }
@@ -60,7 +61,8 @@ pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
     })
 }
 
-/// (epoch, FID, recognition) rows of a `gan-train` log; empty if there is none.
+/// (epoch, FID, recognition) rows of a `gan-train` or `dpm-train` log (the
+/// columns found by name); empty if there is none.
 fn read_curve(csv: &Path) -> Result<Vec<(usize, Option<f64>, Option<f64>)>> {
     let Ok(text) = std::fs::read_to_string(csv) else {
         return Ok(Vec::new());

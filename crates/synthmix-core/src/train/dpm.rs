@@ -75,7 +75,7 @@ pub struct DpmTrainParams {
 }
 
 /// One epoch's row of `STEM.log.csv`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DpmEpochLog {
     pub epoch: usize,
     pub loss: f64,
@@ -269,6 +269,8 @@ struct Start {
     epoch: usize,
     csv: String,
     best: Option<(usize, f64)>,
+    /// The saved epoch is the run's last: its quality, and whether it met `--until`.
+    finish: Option<(Option<(f64, f64)>, Option<usize>)>,
 }
 
 /// With --resume and a saved state of this run: loads it into `nets`.
@@ -280,7 +282,7 @@ fn resume(
     nets: &mut DpmNets,
     prov: &mut Provenance,
 ) -> Result<Start> {
-    let fresh = Start { epoch: 0, csv: CSV_HEADER.into(), best: None };
+    let fresh = Start { epoch: 0, csv: CSV_HEADER.into(), best: None, finish: None };
     if !p.resume {
         return Ok(fresh);
     }
@@ -290,13 +292,18 @@ fn resume(
     }
     let s = state::read(&paths.state)?;
     let saved = stop::Saved { identity: &s.identity, epoch: s.epoch, log_csv: &s.log_csv };
-    stop::check_resume(&paths.state, &saved, ident, p.epochs, p.until)?;
+    let todo = stop::check_resume(&paths.state, &saved, ident, p.epochs, p.until)?;
     Checkpoint { meta: m.clone(), weights: s.weights }.load_into(&paths.state, &nets.vars)?;
     Checkpoint { meta: m, weights: s.ema }.load_into(&paths.state, &nets.ema_vars)?;
     nets.opt.load_state(&s.adam, s.step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
     prov.input_file("resume-state", &paths.state)?;
-    tracing::info!("resuming from epoch {} ({})", s.epoch, paths.state.display());
-    Ok(Start { epoch: s.epoch, csv: s.log_csv, best: s.best })
+    let finish = match todo {
+        stop::Resume::Train => None,
+        stop::Resume::Finish { stopped_at } => Some((s.quality, stopped_at)),
+    };
+    let what = if finish.is_some() { "finishing the run saved at" } else { "resuming from" };
+    tracing::info!("{what} epoch {} ({})", s.epoch, paths.state.display());
+    Ok(Start { epoch: s.epoch, csv: s.log_csv, best: s.best, finish })
 }
 
 /// One epoch over a seeded shuffle of `set`, with a progress bar; the mean loss.
@@ -367,7 +374,7 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
     let mut nets = DpmNets { net, vars, ema, ema_vars, opt };
     let ident = identity(p, &train_hash, &cfg);
     let dataset = full.meta.dataset.clone();
-    let Start { epoch: start, mut csv, mut best } =
+    let Start { epoch: start, mut csv, mut best, finish } =
         resume(p, &paths, &ident, meta(p, &cfg, &dataset, 0, None), &mut nets, &mut prov)?;
     let reference = probe::reference_set(p.fid_reference.as_deref(), &set, data_opts, &mut prov)?;
     let features = probe::load_features(
@@ -384,11 +391,22 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
         fid: (0..p.fid_samples).map(|i| (i % k) as u8).collect(),
         meta: SetMeta::new(dataset.clone(), full.meta.split.clone(), Source::Synthetic),
     };
-    let sched = Schedule::new(cfg.schedule);
-    let mut order: Vec<usize> = (0..set.len()).collect();
+    let saver = Saver { p, paths: &paths, cfg: &cfg, dataset: &dataset, features: features.as_ref(), probes: &probes };
     let mut logs = Vec::new();
     let mut stopped_at = None;
-    for epoch in start + 1..=p.epochs {
+    if let Some((quality, met)) = finish {
+        // Nothing to train: the last epoch's files, from its saved state.
+        let e: DpmEpochLog = stop::last_logged(&paths.state, &csv)?;
+        let quality = quality.or(e.fid.zip(e.recognition));
+        saver.checkpoint(&nets, &e, quality, None, device)?;
+        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
+        logs.push(e);
+        stopped_at = met;
+    }
+    let sched = Schedule::new(cfg.schedule);
+    let mut order: Vec<usize> = (0..set.len()).collect();
+    let end = if finish.is_some() { start } else { p.epochs };
+    for epoch in start + 1..=end {
         let t0 = Instant::now();
         let loss = train_epoch(&mut nets, &set, &mut order, p, &sched, epoch, device)?;
         let train_time = t0.elapsed().as_secs_f64();
@@ -415,17 +433,7 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
             best = Some((epoch, f));
         }
         if let Some(px) = grid_px {
-            let m = meta(p, &cfg, &dataset, epoch, probe::fid_record(features.as_ref(), quality, p.fid_samples));
-            checkpoint::write(&paths.generator, &nets.ema_vars, &m)?;
-            save_state(&nets, &ident, epoch, (&csv, best), &paths)?;
-            let grid = ImageSet::new(Path::new("<grid>"), px, probes.grid.clone(), cfg.image, k, probes.meta.clone())?;
-            let title =
-                format!("{dataset} unet epoch {epoch}{}", e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default());
-            grid::write(
-                &grid,
-                &GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) },
-                &paths.grid(epoch),
-            )?;
+            saver.checkpoint(&nets, &e, quality, Some((&ident, &csv, best, px)), device)?;
         }
         crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
         logs.push(e);
@@ -450,6 +458,50 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
     })
 }
 
+/// What a checkpoint epoch's files are written from.
+struct Saver<'a> {
+    p: &'a DpmTrainParams,
+    paths: &'a DpmPaths,
+    cfg: &'a UnetConfig,
+    dataset: &'a str,
+    features: Option<&'a Features>,
+    probes: &'a Probes,
+}
+
+/// The run state a trained epoch saves: identity, log, best FID and grid pixels.
+type ToSave<'a> = (&'a serde_json::Value, &'a str, Option<(usize, f64)>, Vec<u8>);
+
+impl Saver<'_> {
+    /// The EMA generator, the run state (`save`; a run finished from its
+    /// saved state has it already, and draws the grid again) and the grid.
+    fn checkpoint(
+        &self,
+        nets: &DpmNets,
+        e: &DpmEpochLog,
+        quality: Option<(f64, f64)>,
+        save: Option<ToSave>,
+        device: &Device,
+    ) -> Result<()> {
+        let (p, epoch) = (self.p, e.epoch);
+        let fid = probe::fid_record(self.features, quality, p.fid_samples);
+        checkpoint::write(&self.paths.generator, &nets.ema_vars, &meta(p, self.cfg, self.dataset, epoch, fid))?;
+        let px = match save {
+            Some((ident, csv, best, px)) => {
+                save_state(nets, ident, epoch, (csv, best, quality), self.paths)?;
+                px
+            }
+            None => draw(&nets.ema, &self.probes.grid, "grid-noise", p, device)?,
+        };
+        let (image, k) = (self.cfg.image, self.cfg.num_classes);
+        let grid =
+            ImageSet::new(Path::new("<grid>"), px, self.probes.grid.clone(), image, k, self.probes.meta.clone())?;
+        let fid = e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default();
+        let title = format!("{} unet epoch {epoch}{fid}", self.dataset);
+        let opts = GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) };
+        grid::write(&grid, &opts, &self.paths.grid(epoch))
+    }
+}
+
 /// Samples of the EMA model for `labels`, the same noise (`purpose`) every epoch.
 fn draw(ema: &Unet, labels: &[u8], purpose: &str, p: &DpmTrainParams, device: &Device) -> Result<Vec<u8>> {
     dpm_sample::generate(ema, labels, &mut rng::stream(p.seed, purpose), 250, &p.sample, device)
@@ -464,7 +516,7 @@ fn save_state(
     nets: &DpmNets,
     ident: &serde_json::Value,
     epoch: usize,
-    log: (&str, Option<(usize, f64)>),
+    log: (&str, Option<(usize, f64)>, Option<(f64, f64)>),
     paths: &DpmPaths,
 ) -> Result<()> {
     let s = state::State {
@@ -473,6 +525,7 @@ fn save_state(
         identity: ident.clone(),
         log_csv: log.0.to_string(),
         best: log.1,
+        quality: log.2,
         weights: checkpoint::weights_of(&nets.vars)?,
         ema: checkpoint::weights_of(&nets.ema_vars)?,
         adam: nets.opt.state().into_iter().collect(),

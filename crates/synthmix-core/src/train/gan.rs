@@ -25,7 +25,8 @@
 //! samples have almost no variance) stops the run with one message; the
 //! files of the last good checkpoint stay in place.
 
-use std::collections::BTreeMap;
+mod state;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -40,7 +41,6 @@ use super::probe::{self, Features};
 use super::stop::{self, Until};
 use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, FidRecord, GanRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
-use crate::artifact::st;
 use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
 use crate::error::{Error, Result};
 use crate::model::gan::{self, Discriminator, GanArch, GanConfig, Generator};
@@ -148,7 +148,7 @@ fn is_one(n: &usize) -> bool {
 }
 
 /// One epoch's row of `STEM.log.csv`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GanEpochLog {
     pub epoch: usize,
     pub d_loss: f64,
@@ -252,103 +252,6 @@ pub fn sample_std(pixels: &[u8], n: usize) -> f64 {
         total += (s2 / n as f64 - mean * mean).max(0.0).sqrt();
     }
     total / p as f64
-}
-
-/// What training restores from (or saves to) `STEM.optim.safetensors`.
-struct State {
-    epoch: usize,
-    g_step: u64,
-    d_step: u64,
-    identity: serde_json::Value,
-    log_csv: String,
-    best: Option<(usize, f64)>,
-    g_weights: checkpoint::Weights,
-    d_weights: checkpoint::Weights,
-    g_adam: BTreeMap<String, Vec<f32>>,
-    d_adam: BTreeMap<String, Vec<f32>>,
-}
-
-const STATE_KIND: &str = "gan-train-state";
-
-fn encode_state(s: &State) -> Result<Vec<u8>> {
-    use std::borrow::Cow;
-    let mut tensors = Vec::new();
-    let f32_bytes = |v: &[f32]| Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
-    for (prefix, w) in [("g", &s.g_weights), ("d", &s.d_weights)] {
-        for (name, (shape, values)) in w {
-            tensors.push(st::TensorBytes {
-                name: format!("{prefix}/{name}"),
-                dtype: safetensors::Dtype::F32,
-                shape: shape.clone(),
-                data: f32_bytes(values),
-            });
-        }
-    }
-    for (prefix, a) in [("g_adam", &s.g_adam), ("d_adam", &s.d_adam)] {
-        for (name, values) in a {
-            tensors.push(st::TensorBytes {
-                name: format!("{prefix}/{name}"),
-                dtype: safetensors::Dtype::F32,
-                shape: vec![values.len()],
-                data: f32_bytes(values),
-            });
-        }
-    }
-    let mut meta = BTreeMap::new();
-    meta.insert(crate::artifact::meta::KIND.to_string(), STATE_KIND.to_string());
-    meta.insert(crate::artifact::meta::FORMAT.to_string(), crate::artifact::FORMAT_VERSION.to_string());
-    meta.insert("epoch".to_string(), s.epoch.to_string());
-    meta.insert("g_step".to_string(), s.g_step.to_string());
-    meta.insert("d_step".to_string(), s.d_step.to_string());
-    meta.insert("identity".to_string(), s.identity.to_string());
-    meta.insert("log_csv".to_string(), s.log_csv.clone());
-    if let Some((e, f)) = s.best {
-        meta.insert("best_epoch".to_string(), e.to_string());
-        // Exact f64 bits, so a resumed run compares FIDs as an uninterrupted one.
-        meta.insert("best_fid_bits".to_string(), f.to_bits().to_string());
-    }
-    st::encode(&tensors, &meta)
-}
-
-fn read_state(path: &Path) -> Result<State> {
-    let bytes = crate::artifact::input::read(path).map_err(|e| Error::io(path, e))?;
-    let tensors = st::parse(path, &bytes)?;
-    let meta = st::metadata_of(path, &bytes)?;
-    st::expect_kind(path, &meta, &[STATE_KIND])?;
-    let num = |k: &str| -> Result<u64> {
-        st::meta_get(path, &meta, k)?.parse().map_err(|_| Error::format(path, format!("metadata {k} is not a number")))
-    };
-    let identity = serde_json::from_str(st::meta_get(path, &meta, "identity")?)
-        .map_err(|e| Error::format(path, format!("metadata identity is not JSON: {e}")))?;
-    let best = match meta.get("best_epoch") {
-        Some(_) => Some((num("best_epoch")? as usize, f64::from_bits(num("best_fid_bits")?))),
-        None => None,
-    };
-    let mut s = State {
-        epoch: num("epoch")? as usize,
-        g_step: num("g_step")?,
-        d_step: num("d_step")?,
-        identity,
-        log_csv: st::meta_get(path, &meta, "log_csv")?.to_string(),
-        best,
-        g_weights: Default::default(),
-        d_weights: Default::default(),
-        g_adam: Default::default(),
-        d_adam: Default::default(),
-    };
-    for (name, view) in tensors.tensors() {
-        let values = st::finite_f32(path, &name, &view)?;
-        let (prefix, rest) =
-            name.split_once('/').ok_or_else(|| Error::format(path, format!("unexpected tensor '{name}'")))?;
-        match prefix {
-            "g" => drop(s.g_weights.insert(rest.to_string(), (view.shape().to_vec(), values))),
-            "d" => drop(s.d_weights.insert(rest.to_string(), (view.shape().to_vec(), values))),
-            "g_adam" => drop(s.g_adam.insert(rest.to_string(), values)),
-            "d_adam" => drop(s.d_adam.insert(rest.to_string(), values)),
-            _ => return Err(Error::format(path, format!("unexpected tensor '{name}'"))),
-        }
-    }
-    Ok(s)
 }
 
 /// The parameters that decide the weights: a `--resume` must match them.
@@ -497,6 +400,8 @@ struct Start {
     best: Option<(usize, f64)>,
     /// Logged once every input has been checked, so a refusal stays one line.
     note: Option<String>,
+    /// The saved epoch is the run's last: its quality, and whether it met `--until`.
+    finish: Option<(Option<(f64, f64)>, Option<usize>)>,
 }
 
 /// With --resume and a saved state: checks it is this run's, loads its
@@ -509,7 +414,7 @@ fn resume(
     nets: &mut Nets,
     prov: &mut Provenance,
 ) -> Result<Start> {
-    let fresh = Start { epoch: 0, csv: String::from(CSV_HEADER), best: None, note: None };
+    let fresh = Start { epoch: 0, csv: String::from(CSV_HEADER), best: None, note: None, finish: None };
     if !params.resume {
         return Ok(fresh);
     }
@@ -517,16 +422,21 @@ fn resume(
         let note = format!("--resume: no {} yet, starting from epoch 0", paths.state.display());
         return Ok(Start { note: Some(note), ..fresh });
     }
-    let s = read_state(&paths.state)?;
+    let s = state::read(&paths.state)?;
     let saved = stop::Saved { identity: &s.identity, epoch: s.epoch, log_csv: &s.log_csv };
-    stop::check_resume(&paths.state, &saved, ident, params.epochs, params.until)?;
+    let todo = stop::check_resume(&paths.state, &saved, ident, params.epochs, params.until)?;
     Checkpoint { meta: meta.clone(), weights: s.g_weights }.load_into(&paths.state, &nets.g_vars)?;
     Checkpoint { meta, weights: s.d_weights }.load_into(&paths.state, &nets.d_vars)?;
     nets.opt_g.load_state(&s.g_adam, s.g_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
     nets.opt_d.load_state(&s.d_adam, s.d_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
     prov.input_file("resume-state", &paths.state)?;
-    let note = format!("resuming from epoch {} ({})", s.epoch, paths.state.display());
-    Ok(Start { epoch: s.epoch, csv: s.log_csv, best: s.best, note: Some(note) })
+    let finish = match todo {
+        stop::Resume::Train => None,
+        stop::Resume::Finish { stopped_at } => Some((s.quality, stopped_at)),
+    };
+    let what = if finish.is_some() { "finishing the run saved at" } else { "resuming from" };
+    let note = format!("{what} epoch {} ({})", s.epoch, paths.state.display());
+    Ok(Start { epoch: s.epoch, csv: s.log_csv, best: s.best, note: Some(note), finish })
 }
 
 /// Sums of one epoch's step statistics over its images.
@@ -665,25 +575,26 @@ impl Checkpointing<'_> {
         nets: &Nets,
         e: &GanEpochLog,
         record: &GanRecord,
-        log: (&str, Option<(usize, f64)>),
+        log: (&str, Option<(usize, f64)>, Option<(f64, f64)>),
         grid: &ImageSet,
     ) -> Result<()> {
         let epoch = e.epoch;
         let d_meta = gen_meta(self.config, "discriminator", self.dataset, epoch, record);
         checkpoint::write(&self.paths.discriminator, &nets.d_vars, &d_meta)?;
-        let state = State {
+        let state = state::State {
             epoch,
             g_step: nets.opt_g.t,
             d_step: nets.opt_d.t,
             identity: self.ident.clone(),
             log_csv: log.0.to_string(),
             best: log.1,
+            quality: log.2,
             g_weights: checkpoint::weights_of(&nets.g_vars)?,
             d_weights: checkpoint::weights_of(&nets.d_vars)?,
             g_adam: nets.opt_g.state().into_iter().collect(),
             d_adam: nets.opt_d.state().into_iter().collect(),
         };
-        crate::artifact::write_atomic(&self.paths.state, &encode_state(&state)?)?;
+        crate::artifact::write_atomic(&self.paths.state, &state::encode(&state)?)?;
         // The grid only after the checkpoints it describes are safely written.
         let title = format!(
             "{} {} epoch {epoch}{}",
@@ -768,7 +679,7 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
     let ident = identity(params, &train_hash, &config);
     let dataset = full.meta.dataset.clone();
     let resume_meta = gen_meta(&config, "generator", &dataset, 0, &gan_record(params, None));
-    let Start { epoch: start_epoch, mut csv, mut best, note } =
+    let Start { epoch: start_epoch, mut csv, mut best, note, finish } =
         resume(params, &paths, &ident, resume_meta, &mut nets, &mut prov)?;
     let reference = probe::reference_set(params.fid_reference.as_deref(), &train_set, data_opts, &mut prov)?;
     let features = probe::load_features(
@@ -794,7 +705,22 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
     let mut order: Vec<usize> = (0..train_set.len()).collect();
     let mut last_checkpoint = start_epoch;
     let mut stopped_at = None;
-    for epoch in start_epoch + 1..=params.epochs {
+    if let Some((quality, met)) = finish {
+        // Nothing to train: the last epoch's files, from its saved state.
+        let e: GanEpochLog = stop::last_logged(&paths.state, &csv)?;
+        let quality = quality.or(e.fid.zip(e.recognition));
+        let record = gan_record(params, probe::fid_record(features.as_ref(), quality, params.fid_samples));
+        let improved = best.is_some_and(|(b, _)| b == e.epoch);
+        saver.generator(&nets, (e.epoch, true), &record, improved)?;
+        let grid_px =
+            gan::generate(&nets.g, &probes.grid_labels, &mut rng::stream(params.seed, "grid-noise"), 500, device)?;
+        saver.state(&nets, &e, &record, (&csv, best, quality), &probes.set(grid_px, &probes.grid_labels, &config)?)?;
+        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
+        logs.push(e);
+        stopped_at = met;
+    }
+    let end = if finish.is_some() { start_epoch } else { params.epochs };
+    for epoch in start_epoch + 1..=end {
         let t0 = Instant::now();
         let kept = match last_checkpoint {
             0 => "no checkpoint written yet".to_string(),
@@ -842,7 +768,7 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
         saver.generator(&nets, (epoch, last), &record, improved)?;
         if saver.due(epoch, last) {
             let grid = probes.set(grid_px, &probes.grid_labels, &config)?;
-            saver.state(&nets, &e, &record, (&csv, best), &grid)?;
+            saver.state(&nets, &e, &record, (&csv, best, quality), &grid)?;
             last_checkpoint = epoch;
         }
         // The log row only after the checkpoints it describes are safely

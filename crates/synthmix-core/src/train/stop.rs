@@ -4,6 +4,7 @@
 //! generators of the same quality instead of the same budget. Also the checks
 //! every `--resume` of a generator run makes before it loads the saved state.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -90,20 +91,6 @@ pub fn check_flags(has_features: bool, until: Option<Until>, reference: Option<&
     Ok(())
 }
 
-/// The last epoch of a training log CSV (`epoch,…,fid,recognition,…`, the
-/// columns found by name) that measured FID and recognition.
-pub fn last_measured(log_csv: &str) -> Option<(usize, f64, f64)> {
-    let mut lines = log_csv.lines();
-    let header: Vec<&str> = lines.next()?.split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let (e, f, r) = (col("epoch")?, col("fid")?, col("recognition")?);
-    lines.rev().find_map(|line| {
-        let cells: Vec<&str> = line.split(',').collect();
-        let num = |i: usize| cells.get(i).and_then(|c| c.parse::<f64>().ok());
-        Some((cells.get(e)?.parse().ok()?, num(f)?, num(r)?))
-    })
-}
-
 /// What a generator run's `--resume` finds in its saved state.
 pub struct Saved<'a> {
     pub identity: &'a serde_json::Value,
@@ -111,15 +98,43 @@ pub struct Saved<'a> {
     pub log_csv: &'a str,
 }
 
-/// Refuses a `--resume` whose saved state belongs to another run, or that
-/// has nothing left to do: the epoch budget trained, or `until` already met.
+/// What a `--resume` of this run's saved state does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Trains on from the saved epoch.
+    Train,
+    /// The saved epoch is the run's last (its budget, or the first epoch
+    /// that met `--until`: then `stopped_at`): nothing is left to train, only
+    /// the final artifacts to write as the uninterrupted run wrote them (a
+    /// run killed after saving its state, or simply run again, finishes).
+    Finish { stopped_at: Option<usize> },
+}
+
+/// The first epoch of a training log CSV whose measured quality meets `u`.
+pub fn first_met(log_csv: &str, u: Until) -> Option<(usize, f64, f64)> {
+    let mut lines = log_csv.lines();
+    let header: Vec<&str> = lines.next()?.split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (e, f, r) = (col("epoch")?, col("fid")?, col("recognition")?);
+    lines.find_map(|line| {
+        let cells: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| cells.get(i).and_then(|c| c.parse::<f64>().ok());
+        let (fid, rec) = (num(f)?, num(r)?);
+        u.reached(fid, rec).then_some((cells.get(e)?.parse().ok()?, fid, rec))
+    })
+}
+
+/// Refuses a `--resume` whose saved state belongs to another run, is past
+/// the epoch budget, or went past the first epoch that met `until` (an
+/// uninterrupted run would have stopped there, and its generator is gone);
+/// otherwise says whether to train on or only finish.
 pub fn check_resume(
     state: &Path,
     saved: &Saved,
     ident: &serde_json::Value,
     epochs: usize,
     until: Option<Until>,
-) -> Result<()> {
+) -> Result<Resume> {
     if saved.identity != ident {
         let obj = ident.as_object().expect("a run's identity is an object");
         let diff: Vec<&str> =
@@ -130,21 +145,50 @@ pub fn check_resume(
             diff.join(", ")
         )));
     }
-    if saved.epoch >= epochs {
+    if saved.epoch > epochs {
         return Err(Error::Invalid(format!(
-            "{}: already trained for {} epochs; raise --epochs to continue",
+            "{}: already trained for {} epochs, past --epochs {epochs}; raise --epochs to continue",
             state.display(),
             saved.epoch
         )));
     }
-    let met = until.zip(last_measured(saved.log_csv)).filter(|(u, (_, f, r))| u.reached(*f, *r));
-    if let Some((u, (e, f, r))) = met {
-        return Err(Error::Invalid(format!(
-            "{}: --until {u} was already met at epoch {e} (FID {f:.2}, recognition {r:.3}); raise the target to continue",
-            state.display()
-        )));
+    match until.and_then(|u| first_met(saved.log_csv, u).map(|m| (u, m))) {
+        Some((u, (e, f, r))) if e < saved.epoch => Err(Error::Invalid(format!(
+            "{}: --until {u} was already met at epoch {e} (FID {f:.2}, recognition {r:.3}), before the saved epoch {}; \
+             raise the target to continue, or start afresh",
+            state.display(),
+            saved.epoch
+        ))),
+        Some((_, (e, _, _))) => Ok(Resume::Finish { stopped_at: Some(e) }),
+        None if saved.epoch == epochs => Ok(Resume::Finish { stopped_at: None }),
+        None => Ok(Resume::Train),
     }
-    Ok(())
+}
+
+/// Stores a saved epoch's measured FID and recognition in a state file's
+/// metadata as exact bits: a run finished by `--resume` writes them into
+/// its generator's record as the uninterrupted run did.
+pub fn put_quality(meta: &mut BTreeMap<String, String>, quality: Option<(f64, f64)>) {
+    if let Some((f, r)) = quality {
+        meta.insert("quality_bits".into(), format!("{},{}", f.to_bits(), r.to_bits()));
+    }
+}
+
+/// The quality [`put_quality`] stored (None in states saved before it existed).
+pub fn get_quality(path: &Path, meta: &BTreeMap<String, String>) -> Result<Option<(f64, f64)>> {
+    let Some(v) = meta.get("quality_bits") else { return Ok(None) };
+    let bits = |s: &str| s.parse::<u64>().ok().map(f64::from_bits);
+    match v.split_once(',').and_then(|(f, r)| bits(f).zip(bits(r))) {
+        Some(q) => Ok(Some(q)),
+        None => Err(Error::format(path, "metadata quality_bits is malformed".to_string())),
+    }
+}
+
+/// The last row of a training log CSV (the saved epoch's, in a state's log).
+pub fn last_logged<T: serde::de::DeserializeOwned>(path: &Path, log_csv: &str) -> Result<T> {
+    let rows = csv::Reader::from_reader(log_csv.as_bytes()).into_deserialize::<T>();
+    let last = rows.last().ok_or_else(|| Error::format(path, "the saved log has no epoch".to_string()))?;
+    last.map_err(|e| Error::format(path, format!("the saved log's last row: {e}")))
 }
 
 /// Logs why training stopped before its budget, or that the target was
@@ -190,29 +234,47 @@ mod tests {
     }
 
     #[test]
-    fn last_measured_skips_unmeasured_epochs_and_finds_columns_by_name() {
+    fn first_met_skips_unmeasured_epochs_and_finds_columns_by_name() {
         let gan = "epoch,d_loss,g_loss,d_real,d_fake,fid,recognition,sample_std,images_per_s,wall_s\n\
                    1,0.9,1.8,0.7,0.4,40.5,0.61,0.2,1000.0,1.0\n2,0.9,1.8,0.7,0.4,,,0.2,1000.0,1.0\n";
-        assert_eq!(last_measured(gan), Some((1, 40.5, 0.61)));
-        let dpm = "epoch,loss,fid,recognition,sample_std,images_per_s,wall_s\n3,0.1,9.0,0.97,,10.0,1.0\n";
-        assert_eq!(last_measured(dpm), Some((3, 9.0, 0.97)));
-        assert_eq!(last_measured("epoch,loss\n1,0.5\n"), None);
+        assert_eq!(first_met(gan, Until::Fid(1e9)), Some((1, 40.5, 0.61)));
+        let dpm =
+            "epoch,loss,fid,recognition,sample_std,images_per_s,wall_s\n2,0.1,,,,10.0,1.0\n3,0.1,9.0,0.97,,10.0,1.0\n";
+        assert_eq!(first_met(dpm, Until::Fid(1e9)), Some((3, 9.0, 0.97)));
     }
 
     #[test]
-    fn resume_refuses_a_met_target_and_a_spent_budget_but_not_a_raised_one() {
+    fn resume_finishes_at_the_budget_or_the_met_target_and_refuses_what_it_cannot_reproduce() {
         let id = serde_json::json!({"seed": 0});
-        let log = "epoch,loss,fid,recognition\n4,0.1,15.0,0.92\n";
+        let log = "epoch,loss,fid,recognition\n2,0.2,30.0,0.80\n3,0.1,,\n4,0.1,15.0,0.92\n";
         let saved = Saved { identity: &id, epoch: 4, log_csv: log };
         let state = Path::new("g.optim.safetensors");
-        let e = check_resume(state, &saved, &id, 10, Some(Until::Recognition(0.9))).unwrap_err().to_string();
-        assert!(e.contains("already met at epoch 4") && e.contains("g.optim.safetensors"), "{e}");
-        assert!(check_resume(state, &saved, &id, 10, Some(Until::Recognition(0.95))).is_ok());
-        assert!(check_resume(state, &saved, &id, 10, None).is_ok());
-        let e = check_resume(state, &saved, &id, 4, None).unwrap_err().to_string();
-        assert!(e.contains("raise --epochs"), "{e}");
+        let go = |epochs, until| check_resume(state, &saved, &id, epochs, until);
+        // The saved epoch is the first that met the target, or the budget: finish.
+        assert_eq!(go(10, Some(Until::Recognition(0.9))).unwrap(), Resume::Finish { stopped_at: Some(4) });
+        assert_eq!(go(4, Some(Until::Recognition(0.9))).unwrap(), Resume::Finish { stopped_at: Some(4) });
+        assert_eq!(go(4, None).unwrap(), Resume::Finish { stopped_at: None });
+        assert_eq!(go(4, Some(Until::Recognition(0.95))).unwrap(), Resume::Finish { stopped_at: None });
+        // A raised target or budget trains on.
+        assert_eq!(go(10, Some(Until::Recognition(0.95))).unwrap(), Resume::Train);
+        assert_eq!(go(10, None).unwrap(), Resume::Train);
+        // Met before the saved epoch: the run that stops there cannot be rebuilt.
+        let e = go(10, Some(Until::Recognition(0.8))).unwrap_err().to_string();
+        assert!(e.contains("already met at epoch 2") && e.contains("g.optim.safetensors"), "{e}");
+        assert!(e.contains("before the saved epoch 4") && e.contains("raise the target"), "{e}");
+        let e = go(3, None).unwrap_err().to_string();
+        assert!(e.contains("already trained for 4 epochs, past --epochs 3") && e.contains("raise --epochs"), "{e}");
         let other = serde_json::json!({"seed": 1});
         let e = check_resume(state, &saved, &other, 10, None).unwrap_err().to_string();
         assert!(e.contains("differs in seed"), "{e}");
+    }
+
+    #[test]
+    fn first_met_finds_the_earliest_measured_epoch_meeting_the_target() {
+        let log = "epoch,loss,fid,recognition\n1,0.3,,\n2,0.2,30.0,0.80\n4,0.1,15.0,0.92\n";
+        assert_eq!(first_met(log, Until::Recognition(0.8)), Some((2, 30.0, 0.8)));
+        assert_eq!(first_met(log, Until::Fid(20.0)), Some((4, 15.0, 0.92)));
+        assert_eq!(first_met(log, Until::Fid(10.0)), None);
+        assert_eq!(first_met("epoch,loss\n1,0.5\n", Until::Fid(1e9)), None);
     }
 }

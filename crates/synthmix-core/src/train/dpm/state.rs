@@ -21,6 +21,8 @@ pub(super) struct State {
     pub identity: serde_json::Value,
     pub log_csv: String,
     pub best: Option<(usize, f64)>,
+    /// The saved epoch's FID and recognition, if it measured them.
+    pub quality: Option<(f64, f64)>,
     pub weights: Weights,
     pub ema: Weights,
     pub adam: BTreeMap<String, Vec<f32>>,
@@ -54,6 +56,7 @@ pub(super) fn encode(s: &State) -> Result<Vec<u8>> {
         // Exact bits, so a resumed run compares FIDs as an uninterrupted one.
         meta.insert("best_fid_bits".to_string(), f.to_bits().to_string());
     }
+    crate::train::stop::put_quality(&mut meta, s.quality);
     st::encode(&tensors, &meta)
 }
 
@@ -77,6 +80,7 @@ pub(super) fn read(path: &Path) -> Result<State> {
         identity,
         log_csv: st::meta_get(path, &meta, "log_csv")?.to_string(),
         best,
+        quality: crate::train::stop::get_quality(path, &meta)?,
         weights: Weights::new(),
         ema: Weights::new(),
         adam: BTreeMap::new(),
