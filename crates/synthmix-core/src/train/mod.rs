@@ -7,6 +7,7 @@ pub mod gan;
 pub mod optim;
 pub mod probe;
 pub mod sample;
+mod saved;
 pub mod stop;
 
 pub use crate::artifact::sibling;

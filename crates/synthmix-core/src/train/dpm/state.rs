@@ -4,13 +4,13 @@
 //! consistent snapshot). RNG positions need no saving: every draw of an
 //! epoch comes from a stream keyed by the seed and the epoch.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::artifact::checkpoint::Weights;
 use crate::artifact::st;
 use crate::error::{Error, Result};
+use crate::train::saved::{self, f32_bytes, Common};
 
 pub(super) const STATE_KIND: &str = "dpm-train-state";
 
@@ -28,10 +28,6 @@ pub(super) struct State {
     pub adam: BTreeMap<String, Vec<f32>>,
 }
 
-fn f32_bytes(v: &[f32]) -> Cow<'static, [u8]> {
-    Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
-}
-
 pub(super) fn encode(s: &State) -> Result<Vec<u8>> {
     let mut tensors = Vec::new();
     for (prefix, w) in [("w", &s.weights), ("ema", &s.ema)] {
@@ -44,43 +40,30 @@ pub(super) fn encode(s: &State) -> Result<Vec<u8>> {
         let (name, dtype, shape) = (format!("adam/{name}"), safetensors::Dtype::F32, vec![values.len()]);
         tensors.push(st::TensorBytes { name, dtype, shape, data: f32_bytes(values) });
     }
-    let mut meta = BTreeMap::new();
-    meta.insert(crate::artifact::meta::KIND.to_string(), STATE_KIND.to_string());
-    meta.insert(crate::artifact::meta::FORMAT.to_string(), crate::artifact::FORMAT_VERSION.to_string());
-    meta.insert("epoch".to_string(), s.epoch.to_string());
+    let common = Common {
+        epoch: s.epoch,
+        identity: s.identity.clone(),
+        log_csv: s.log_csv.clone(),
+        best: s.best,
+        quality: s.quality,
+    };
+    let mut meta = common.meta(STATE_KIND);
     meta.insert("step".to_string(), s.step.to_string());
-    meta.insert("identity".to_string(), s.identity.to_string());
-    meta.insert("log_csv".to_string(), s.log_csv.clone());
-    if let Some((e, f)) = s.best {
-        meta.insert("best_epoch".to_string(), e.to_string());
-        // Exact bits, so a resumed run compares FIDs as an uninterrupted one.
-        meta.insert("best_fid_bits".to_string(), f.to_bits().to_string());
-    }
-    crate::train::stop::put_quality(&mut meta, s.quality);
     st::encode(&tensors, &meta)
 }
 
 pub(super) fn read(path: &Path) -> Result<State> {
     let bytes = crate::artifact::input::read(path).map_err(|e| Error::io(path, e))?;
     let tensors = st::parse(path, &bytes)?;
-    let meta = st::metadata_of(path, &bytes)?;
-    st::expect_kind(path, &meta, &[STATE_KIND])?;
-    let num = |k: &str| -> Result<u64> {
-        st::meta_get(path, &meta, k)?.parse().map_err(|_| Error::format(path, format!("metadata {k} is not a number")))
-    };
-    let identity = serde_json::from_str(st::meta_get(path, &meta, "identity")?)
-        .map_err(|e| Error::format(path, format!("metadata identity is not JSON: {e}")))?;
-    let best = match meta.get("best_epoch") {
-        Some(_) => Some((num("best_epoch")? as usize, f64::from_bits(num("best_fid_bits")?))),
-        None => None,
-    };
+    let meta = saved::metadata(path, &bytes, STATE_KIND)?;
+    let c = Common::read(path, &meta)?;
     let mut s = State {
-        epoch: num("epoch")? as usize,
-        step: num("step")?,
-        identity,
-        log_csv: st::meta_get(path, &meta, "log_csv")?.to_string(),
-        best,
-        quality: crate::train::stop::get_quality(path, &meta)?,
+        epoch: c.epoch,
+        step: saved::num(path, &meta, "step")?,
+        identity: c.identity,
+        log_csv: c.log_csv,
+        best: c.best,
+        quality: c.quality,
         weights: Weights::new(),
         ema: Weights::new(),
         adam: BTreeMap::new(),

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::artifact::checkpoint;
 use crate::artifact::st;
 use crate::error::{Error, Result};
+use crate::train::saved::{self, f32_bytes, Common};
 
 /// What training restores from (or saves to) `STEM.optim.safetensors`.
 pub(super) struct State {
@@ -29,9 +30,7 @@ pub(super) struct State {
 pub(super) const STATE_KIND: &str = "gan-train-state";
 
 pub(super) fn encode(s: &State) -> Result<Vec<u8>> {
-    use std::borrow::Cow;
     let mut tensors = Vec::new();
-    let f32_bytes = |v: &[f32]| Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
     for (prefix, w) in [("g", &s.g_weights), ("d", &s.d_weights)] {
         for (name, (shape, values)) in w {
             tensors.push(st::TensorBytes {
@@ -52,45 +51,32 @@ pub(super) fn encode(s: &State) -> Result<Vec<u8>> {
             });
         }
     }
-    let mut meta = BTreeMap::new();
-    meta.insert(crate::artifact::meta::KIND.to_string(), STATE_KIND.to_string());
-    meta.insert(crate::artifact::meta::FORMAT.to_string(), crate::artifact::FORMAT_VERSION.to_string());
-    meta.insert("epoch".to_string(), s.epoch.to_string());
+    let common = Common {
+        epoch: s.epoch,
+        identity: s.identity.clone(),
+        log_csv: s.log_csv.clone(),
+        best: s.best,
+        quality: s.quality,
+    };
+    let mut meta = common.meta(STATE_KIND);
     meta.insert("g_step".to_string(), s.g_step.to_string());
     meta.insert("d_step".to_string(), s.d_step.to_string());
-    meta.insert("identity".to_string(), s.identity.to_string());
-    meta.insert("log_csv".to_string(), s.log_csv.clone());
-    if let Some((e, f)) = s.best {
-        meta.insert("best_epoch".to_string(), e.to_string());
-        // Exact f64 bits, so a resumed run compares FIDs as an uninterrupted one.
-        meta.insert("best_fid_bits".to_string(), f.to_bits().to_string());
-    }
-    crate::train::stop::put_quality(&mut meta, s.quality);
     st::encode(&tensors, &meta)
 }
 
 pub(super) fn read(path: &Path) -> Result<State> {
     let bytes = crate::artifact::input::read(path).map_err(|e| Error::io(path, e))?;
     let tensors = st::parse(path, &bytes)?;
-    let meta = st::metadata_of(path, &bytes)?;
-    st::expect_kind(path, &meta, &[STATE_KIND])?;
-    let num = |k: &str| -> Result<u64> {
-        st::meta_get(path, &meta, k)?.parse().map_err(|_| Error::format(path, format!("metadata {k} is not a number")))
-    };
-    let identity = serde_json::from_str(st::meta_get(path, &meta, "identity")?)
-        .map_err(|e| Error::format(path, format!("metadata identity is not JSON: {e}")))?;
-    let best = match meta.get("best_epoch") {
-        Some(_) => Some((num("best_epoch")? as usize, f64::from_bits(num("best_fid_bits")?))),
-        None => None,
-    };
+    let meta = saved::metadata(path, &bytes, STATE_KIND)?;
+    let c = Common::read(path, &meta)?;
     let mut s = State {
-        epoch: num("epoch")? as usize,
-        g_step: num("g_step")?,
-        d_step: num("d_step")?,
-        identity,
-        log_csv: st::meta_get(path, &meta, "log_csv")?.to_string(),
-        best,
-        quality: crate::train::stop::get_quality(path, &meta)?,
+        epoch: c.epoch,
+        g_step: saved::num(path, &meta, "g_step")?,
+        d_step: saved::num(path, &meta, "d_step")?,
+        identity: c.identity,
+        log_csv: c.log_csv,
+        best: c.best,
+        quality: c.quality,
         g_weights: Default::default(),
         d_weights: Default::default(),
         g_adam: Default::default(),
