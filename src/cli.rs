@@ -153,7 +153,7 @@ pub enum Cmd {
     },
     /// Predict a spec's wall time on 1, 8, 64 … workers: list-schedule its
     /// target graph with each target's duration from this machine's cache
-    /// records (wall_time_s), else a per-stage model fitted to them; with
+    /// records (CPU time ÷ threads, or wall time), else a per-stage model fitted to them; with
     /// the critical path and each stage kind's share. A worker runs one
     /// target at a time at this machine's speed (a node of 64 cores is
     /// about 32 workers of this 2-core machine's).
@@ -175,6 +175,12 @@ pub enum Cmd {
         /// (repeatable), e.g. --calibrate pipelines/quick.toml.
         #[arg(long, value_name = "SPEC")]
         calibrate: Vec<PathBuf>,
+        /// How a record times its target: cpu = its CPU time ÷ its threads
+        /// (this machine idle, whatever load it ran under); wall = its wall
+        /// time as it ran (to check an estimate against a run on the same
+        /// busy machine). Records of older runs have wall time only.
+        #[arg(long, value_enum, default_value_t)]
+        timing: synthmix_core::pipeline::estimate::durations::Timing,
         #[command(flatten)]
         load: LoadArgs,
     },

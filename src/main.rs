@@ -88,13 +88,14 @@ fn main() -> std::process::ExitCode {
                 let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;
                 print!("{}", if dot { pipeline::graph::dot(&p) } else { pipeline::graph::text(&p) });
             }
-            Cmd::Estimate { spec, workers, gpus, gpu_speedup, calibrate, load } => {
+            Cmd::Estimate { spec, workers, gpus, gpu_speedup, calibrate, timing, load } => {
                 // Calibration specs whole: --skip names the estimated spec's targets.
                 let cal_opts = pipeline::LoadOptions { skip: Vec::new(), ..load.options(&opts.data_dir) };
                 let o = pipeline::estimate::EstimateOptions {
                     workers: pipeline::estimate::parse_counts("--workers", &workers)?,
                     gpus: gpus.map(|g| pipeline::estimate::parse_counts("--gpus", &g)).transpose()?.unwrap_or_default(),
                     gpu_speedup,
+                    timing,
                 };
                 let p = pipeline::load(&spec, &load.options(&opts.data_dir))?;
                 let cal = calibrate.iter().map(|c| pipeline::load(c, &cal_opts)).collect::<Result<Vec<_>, _>>()?;

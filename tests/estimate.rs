@@ -66,7 +66,7 @@ fn the_estimate_schedules_the_recorded_durations_and_refuses_bad_input_in_one_li
     let msg = run_err(synthmix().args(["estimate", "spec.toml"]));
     assert!(msg.contains("no records to estimate from") && msg.contains("'est'"), "{msg}");
     run_ok(synthmix().args(["run", "spec.toml", "-j", "1"]));
-    let out = stdout(&run_ok(synthmix().args(["estimate", "spec.toml", "--workers", "1,3"])));
+    let out = stdout(&run_ok(synthmix().args(["estimate", "spec.toml", "--workers", "1,3", "--timing", "wall"])));
     // 0.6 + 3 × 0.3 + 0.1 s of work (and the runner's own overhead per target).
     let (one, three) = (makespan(&out, 1), makespan(&out, 3));
     assert!((1.0..=4.0).contains(&one), "{out}");
@@ -75,9 +75,10 @@ fn the_estimate_schedules_the_recorded_durations_and_refuses_bad_input_in_one_li
     assert!(out.contains("critical path:") && out.contains("a (") && out.contains("→ c ("), "{out}");
     assert!(out.contains("busiest stage kind: sleep-write"), "{out}");
     assert!(out.contains("longest target per stage kind: sleep-write "), "{out}");
+    cpu_timing_and_resumed_records(d, &synthmix);
     // A changed command: its old record times other work and is left out.
     std::fs::write(d.join("spec.toml"), SPEC.replace("{out} 0.1 {in}", "{out} 0.2 {in}")).unwrap();
-    let out = stdout(&run_ok(synthmix().args(["estimate", "spec.toml"])));
+    let out = stdout(&run_ok(synthmix().args(["estimate", "spec.toml", "--timing", "wall"])));
     assert!(out.contains("4 targets from this machine's records") && out.contains("1 from per-stage models"), "{out}");
     assert!(out.contains("1 records left out: of an older command"), "{out}");
     std::fs::write(d.join("spec.toml"), SPEC).unwrap();
@@ -102,6 +103,44 @@ fn the_estimate_schedules_the_recorded_durations_and_refuses_bad_input_in_one_li
         .unwrap();
     let msg = run_err(synthmix().args(["estimate", "missing.toml"]));
     assert!(msg.contains("nothing-makes-this"), "{msg}");
+}
+
+/// Every record carries its run's CPU time and threads; the default timing
+/// prices a target at CPU time ÷ threads (a sleeping stage costs nothing),
+/// and a resumed run's record is left out.
+fn cpu_timing_and_resumed_records(d: &Path, synthmix: &dyn Fn() -> std::process::Command) {
+    let mut records = Vec::new();
+    for e in walkdir(&d.join("artifacts/cache")) {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&e).unwrap()).unwrap();
+        assert!(v["threads"].as_u64().is_some_and(|n| n >= 1), "{v}");
+        let (cpu, wall) = (v["cpu_time_s"].as_f64().unwrap(), v["wall_time_s"].as_f64().unwrap());
+        assert!(cpu < 0.1 && wall >= 0.1, "a sleep costs wall time, not CPU time: {v}");
+        records.push((e, v));
+    }
+    assert_eq!(records.len(), 5);
+    let out = stdout(&run_ok(synthmix().args(["estimate", "spec.toml", "--workers", "1"])));
+    assert!(out.contains("CPU time ÷ threads") && makespan(&out, 1) < 0.5, "{out}");
+    let (path, mut v) = records.into_iter().find(|(_, v)| v["target"] == "a").unwrap();
+    v["resumed"] = serde_json::Value::Bool(true);
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let out = stdout(&run_ok(synthmix().args(["estimate", "spec.toml", "--workers", "1"])));
+    assert!(out.contains("1 records left out: of a resumed run") && out.contains("4 targets from"), "{out}");
+    v["resumed"] = serde_json::Value::Bool(false);
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+/// The files under `dir`, recursively.
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(walkdir(&p));
+        } else if p.extension().is_some_and(|x| x == "json") {
+            v.push(p);
+        }
+    }
+    v
 }
 
 #[test]

@@ -74,6 +74,16 @@ pub struct Record {
     pub outputs: Vec<OutputFile>,
     pub wall_time_s: f64,
     pub finished_unix: u64,
+    /// CPU seconds of the stage's process (see [`super::cost`]); absent in
+    /// records of older runs and where the platform does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_time_s: Option<f64>,
+    /// The threads it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// It resumed an interrupted run: its times cover only the last part.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
 }
 
 /// What the store holds for a key.

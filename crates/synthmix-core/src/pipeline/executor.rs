@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::cost::Cost;
 use super::env::Env;
 use super::job::Job;
 
@@ -32,7 +33,7 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The stage succeeded; its outputs wait in staging for the run to commit.
-    Staged { secs: f64 },
+    Staged { cost: Cost },
     /// The job committed its result itself (a Slurm job runs `run-target`).
     Committed { note: String },
     /// It failed: the rest of its line, and why in the run's closing error.

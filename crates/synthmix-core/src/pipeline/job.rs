@@ -311,6 +311,9 @@ mod tests {
             outputs: vec![],
             wall_time_s: 0.0,
             finished_unix: 0,
+            cpu_time_s: None,
+            threads: None,
+            resumed: false,
         }
     }
 

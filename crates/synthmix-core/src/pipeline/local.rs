@@ -2,27 +2,21 @@
 //! as `--jobs` allows, sharing the cores.
 
 use std::collections::BTreeMap;
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::cost::Watched;
 use super::env::Env;
 use super::executor::{Event, Executor, Launch, Outcome};
 use super::job::{failure, Job};
 use super::spec::{Pipeline, Threads};
 use crate::error::{IoContext, Result};
 
-struct Running {
-    child: Child,
-    started: Instant,
-    threads: usize,
-}
-
 pub struct LocalExecutor<'a> {
     p: &'a Pipeline,
     cores: usize,
     /// Stages run at once.
     jobs: usize,
-    running: BTreeMap<usize, Running>,
+    running: BTreeMap<usize, Watched>,
 }
 
 impl<'a> LocalExecutor<'a> {
@@ -60,7 +54,7 @@ impl Executor for LocalExecutor<'_> {
             }
             let resumes = job.resumes(self.p);
             let child = job.launch(self.p, env, n)?;
-            self.running.insert(job.index, Running { child, started: Instant::now(), threads: n });
+            self.running.insert(job.index, Watched::new(child, n, resumes));
             let how = if resumes { ", resuming its interrupted run" } else { "" };
             launched.push(Launch {
                 verb: "run",
@@ -76,9 +70,9 @@ impl Executor for LocalExecutor<'_> {
         let mut ended = Vec::new();
         for (&i, r) in self.running.iter_mut() {
             let t = &self.p.targets[i];
-            if let Some(status) = r.child.try_wait().at(self.p.log_path(t))? {
+            if let Some((status, cost)) = r.try_finish().at(self.p.log_path(t))? {
                 let outcome = if status.success() {
-                    Outcome::Staged { secs: r.started.elapsed().as_secs_f64() }
+                    Outcome::Staged { cost }
                 } else {
                     let why = failure(self.p, t, status);
                     Outcome::Failed { note: why.clone(), why }

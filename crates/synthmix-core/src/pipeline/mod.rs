@@ -20,6 +20,7 @@
 //!   cache's records.
 
 pub mod cache;
+pub mod cost;
 pub mod env;
 pub mod estimate;
 pub mod executor;

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::cache::{self, Cache, Components, Record};
+use super::cost::Cost;
 use super::spec::{normalize, InputKind, Pipeline};
 use crate::error::{Error, Result};
 
@@ -64,7 +65,7 @@ impl Results {
 
     /// Commits what target `i`'s stage wrote into its staging folder to the
     /// store and places it, unless a file lands on another target's output.
-    pub fn commit(&mut self, p: &Pipeline, i: usize, comps: Components, key: String, secs: f64) -> Result<()> {
+    pub fn commit(&mut self, p: &Pipeline, i: usize, comps: Components, key: String, cost: Cost) -> Result<()> {
         let t = &p.targets[i];
         let staging = p.staging_dir(t);
         let declared: Vec<PathBuf> = t.outputs.iter().map(|o| o.rel.clone()).collect();
@@ -75,8 +76,11 @@ impl Results {
             pipeline: p.name.clone(),
             components: comps,
             outputs: vec![],
-            wall_time_s: secs,
+            wall_time_s: cost.wall_s,
             finished_unix: now_unix(),
+            cpu_time_s: cost.cpu_s,
+            threads: Some(cost.threads),
+            resumed: cost.resumed,
         };
         self.check_side_files(p, i, &staging)?;
         inputs_unchanged(p, i, &record.components)?;

@@ -336,10 +336,10 @@ impl<'a> Scheduler<'a> {
         let t = &self.p.targets[i];
         self.bar.inc(1);
         let ended = match outcome {
-            Outcome::Staged { secs } => {
+            Outcome::Staged { cost } => {
                 let key = job.key.expect("a staged job ran with its key");
-                match self.results.commit(self.p, i, key.comps, key.hash, secs) {
-                    Ok(()) => Ok(format!("in {secs:.1} s")),
+                match self.results.commit(self.p, i, key.comps, key.hash, cost) {
+                    Ok(()) => Ok(format!("in {:.1} s", cost.wall_s)),
                     Err(e) => {
                         let why = failure(self.p, t, e);
                         Err((why.clone(), why))

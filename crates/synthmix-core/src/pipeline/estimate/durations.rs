@@ -1,6 +1,8 @@
-//! Each target's duration for the estimate: its own record's `wall_time_s`
-//! where this machine ran it, else a per-stage-kind model fitted to the
-//! records of the spec (and of `--calibrate` specs), else a guess.
+//! Each target's duration for the estimate: its own record's time where
+//! this machine ran it (CPU time ÷ threads, or wall time: [`Timing`]), else
+//! a per-stage-kind model fitted to the records of the spec (and of
+//! `--calibrate` specs), else a guess. A resumed run's record is left out:
+//! its times cover only the part after the interruption.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -9,6 +11,29 @@ use super::work;
 use crate::error::Result;
 use crate::pipeline::cache::{walk, Record};
 use crate::pipeline::spec::Pipeline;
+
+/// How a record times its target (`--timing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Timing {
+    /// CPU time ÷ the threads it had, at most its wall time: what it takes
+    /// on this machine when idle, whatever the load it ran under (records
+    /// without CPU time use their wall time).
+    #[default]
+    Cpu,
+    /// Wall time as it ran, load included: to check an estimate against a
+    /// run on the same busy machine.
+    Wall,
+}
+
+impl Timing {
+    /// A record's duration in seconds.
+    pub fn of(self, r: &Record) -> f64 {
+        match (self, r.cpu_time_s, r.threads) {
+            (Timing::Cpu, Some(cpu), Some(n)) if n > 0 => (cpu / n as f64).min(r.wall_time_s),
+            _ => r.wall_time_s,
+        }
+    }
+}
 
 /// Where a target's duration came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +62,10 @@ pub struct Durations {
     pub guess: f64,
     /// Records of the spec's targets left out: of an older command.
     pub stale: usize,
+    /// Records left out because their run resumed an interrupted one.
+    pub resumed: usize,
+    /// Records used that carry no CPU time (timed by their wall time).
+    pub wall_only: usize,
 }
 
 /// A target's stage kind: its stage, and for `synthmix` its subcommand.
@@ -78,29 +107,41 @@ fn read_record(f: &Path) -> Option<Record> {
     }
 }
 
-/// Each target's last recorded wall time, by (pipeline, target), where the
-/// record is of the target's command as the spec has it now: a record of
-/// an older command (other epochs, sizes, parameters) times other work.
-/// Also the count of such stale records left out.
-fn measured<'r>(specs: &[&Pipeline], records: &'r [Record]) -> (HashMap<(&'r str, &'r str), f64>, usize) {
+/// What [`measured`] found.
+struct Measured<'r> {
+    /// Each target's duration, by (pipeline, target).
+    secs: HashMap<(&'r str, &'r str), f64>,
+    stale: usize,
+    resumed: usize,
+    wall_only: usize,
+}
+
+/// Each target's last recorded time, by (pipeline, target), where the
+/// record is of the target's command as the spec has it now (a record of
+/// an older command — other epochs, sizes, parameters — times other work)
+/// and of a run that did not resume (it timed only its last part).
+fn measured<'r>(specs: &[&Pipeline], records: &'r [Record], timing: Timing) -> Measured<'r> {
     let mut latest: HashMap<(&str, &str), &Record> = HashMap::new();
     for r in records {
         latest.insert((r.pipeline.as_str(), r.target.as_str()), r);
     }
-    let (mut m, mut stale) = (HashMap::new(), 0);
+    let mut m = Measured { secs: HashMap::new(), stale: 0, resumed: 0, wall_only: 0 };
     for ((pl, tg), r) in latest {
         let Some(t) = specs.iter().filter(|p| p.name == pl).find_map(|p| p.by_name.get(tg).map(|&i| &p.targets[i]))
         else {
             continue;
         };
         let c = &r.components;
-        if c.stage == t.stage && c.args == t.key_args && c.params == t.params {
-            m.insert((pl, tg), r.wall_time_s);
+        if !(c.stage == t.stage && c.args == t.key_args && c.params == t.params) {
+            m.stale += 1;
+        } else if r.resumed {
+            m.resumed += 1;
         } else {
-            stale += 1;
+            m.wall_only += usize::from(timing == Timing::Cpu && r.cpu_time_s.is_none());
+            m.secs.insert((pl, tg), timing.of(r));
         }
     }
-    (m, stale)
+    m
 }
 
 /// Seconds per unit (image-epoch at 28×28×1) and per target, fitted on
@@ -149,10 +190,10 @@ fn modelled(fits: &BTreeMap<String, Fit>, p: &Pipeline, i: usize, w: &work::Work
 }
 
 /// The durations of `p`'s targets, or `None` where no record can inform any.
-pub fn durations(p: &Pipeline, calibrate: &[Pipeline], records: &[Record]) -> Option<Durations> {
+pub fn durations(p: &Pipeline, calibrate: &[Pipeline], records: &[Record], timing: Timing) -> Option<Durations> {
     let mut specs: Vec<&Pipeline> = vec![p];
     specs.extend(calibrate.iter());
-    let (m, stale) = measured(&specs, records);
+    let Measured { secs: m, stale, resumed, wall_only } = measured(&specs, records, timing);
     let fits = fit(&specs, &m);
     if fits.is_empty() {
         return None;
@@ -176,5 +217,5 @@ pub fn durations(p: &Pipeline, calibrate: &[Pipeline], records: &[Record]) -> Op
     }
     used.sort();
     used.dedup();
-    Some(Durations { secs, source, fits, used, guess, stale })
+    Some(Durations { secs, source, fits, used, guess, stale, resumed, wall_only })
 }

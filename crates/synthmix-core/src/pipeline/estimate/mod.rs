@@ -26,6 +26,8 @@ pub struct EstimateOptions {
     pub gpus: Vec<usize>,
     /// How much faster such a target runs on a GPU than here (an assumption).
     pub gpu_speedup: f64,
+    /// How a record times its target.
+    pub timing: durations::Timing,
 }
 
 /// Parses a list of counts like `1,8,64` for `flag`: whole numbers ≥ 1.
@@ -51,7 +53,7 @@ pub fn estimate(p: &Pipeline, calibrate: &[Pipeline], o: &EstimateOptions) -> Re
     folders.sort();
     folders.dedup();
     let records = durations::records(&folders)?;
-    let Some(d) = durations::durations(p, calibrate, &records) else {
+    let Some(d) = durations::durations(p, calibrate, &records, o.timing) else {
         return Err(Error::Invalid(format!(
             "{}: no records to estimate from: {} holds none of pipeline '{}' (or of --calibrate specs); \
              run it, or part of it, first",
@@ -80,7 +82,7 @@ fn render(p: &Pipeline, d: &Durations, o: &EstimateOptions) -> String {
         hms(total),
         total / 3600.0
     );
-    sources(&mut s, p, d);
+    sources(&mut s, p, d, o.timing);
     table(&mut s, &g, topo, total, o);
     let path = g.critical_path(topo);
     let cp: f64 = path.iter().map(|&i| d.secs[i]).sum();
@@ -91,16 +93,20 @@ fn render(p: &Pipeline, d: &Durations, o: &EstimateOptions) -> String {
 }
 
 /// Which durations are measured, modelled and guessed, and the models.
-fn sources(s: &mut String, p: &Pipeline, d: &Durations) {
+fn sources(s: &mut String, p: &Pipeline, d: &Durations, timing: durations::Timing) {
     let count = |w: Source| d.source.iter().filter(|&&x| x == w).count();
     // + 0.0: an empty float sum is -0.0, printed "-0.00".
     let measured: f64 =
         d.secs.iter().zip(&d.source).filter(|(_, &w)| w == Source::Record).map(|(s, _)| s).sum::<f64>() + 0.0;
     let _ = writeln!(
         s,
-        "durations: {} targets from this machine's records (wall_time_s, {:.2} CPU-hours measured), {} from \
+        "durations: {} targets from this machine's records ({}, {:.2} CPU-hours measured), {} from \
          per-stage models, {} guessed ({} each: the median record; no record of their stage kind)",
         count(Source::Record),
+        match timing {
+            durations::Timing::Cpu => "CPU time ÷ threads: this machine idle",
+            durations::Timing::Wall => "wall time, as loaded as the machine was",
+        },
         measured / 3600.0,
         count(Source::Model),
         count(Source::Guess),
@@ -112,6 +118,12 @@ fn sources(s: &mut String, p: &Pipeline, d: &Durations) {
             "  {} records left out: of an older command of their target (other sizes, epochs or parameters)",
             d.stale
         );
+    }
+    if d.resumed > 0 {
+        let _ = writeln!(s, "  {} records left out: of a resumed run (they time only its last part)", d.resumed);
+    }
+    if d.wall_only > 0 {
+        let _ = writeln!(s, "  {} records without CPU time (older runs): timed by their wall time", d.wall_only);
     }
     for k in &d.used {
         let f = &d.fits[k];

@@ -3,10 +3,9 @@
 //! the stage into its staging folder exactly as a local run does and
 //! commits through the same store path.
 
-use std::time::Instant;
-
 use crate::error::{Error, IoContext, Result};
 use crate::pipeline::cache::Found;
+use crate::pipeline::cost::Watched;
 use crate::pipeline::env::Env;
 use crate::pipeline::job::{last_line, Job, Prepared};
 use crate::pipeline::lock;
@@ -45,9 +44,9 @@ pub fn run_target(p: &Pipeline, name: &str, opts: &RunOptions) -> Result<()> {
     let threads = job_threads();
     let log = p.log_path(t);
     println!("run {name}: key {}, {threads} thread(s), log {}", key.hash, log.display());
-    let t0 = Instant::now();
-    let status = job.launch(p, &env, threads)?.wait().at(&log)?;
-    let secs = t0.elapsed().as_secs_f64();
+    let resumes = job.resumes(p);
+    let child = job.launch(p, &env, threads)?;
+    let (status, cost) = Watched::new(child, threads, resumes).wait().at(&log)?;
     if !status.success() {
         return Err(Error::Invalid(format!(
             "target '{name}' failed ({status}); log {}: {}",
@@ -56,8 +55,8 @@ pub fn run_target(p: &Pipeline, name: &str, opts: &RunOptions) -> Result<()> {
         )));
     }
     let _lock = lock::acquire_wait(&p.artifacts, &what)?;
-    results.commit(p, i, key.comps, key.hash, secs).map_err(|e| Error::Invalid(format!("target '{name}': {e}")))?;
-    println!("done {name} in {secs:.1} s");
+    results.commit(p, i, key.comps, key.hash, cost).map_err(|e| Error::Invalid(format!("target '{name}': {e}")))?;
+    println!("done {name} in {:.1} s", cost.wall_s);
     Ok(())
 }
 
