@@ -10,9 +10,10 @@
 //! (skip the peak reference).
 //!
 //! The peak reference (first, ≈ 15 s): the machine's fp32 FMA-loop ceiling
-//! on the workloads' threads (again at the end; the higher one counts), and n³ sgemm through our dense layers' gemm
-//! path and PyTorch's `torch.mm` (n = 1024, 2048); each workload's GFLOP/s
-//! is then also a % of that ceiling, ours and PyTorch's (`table`).
+//! on the workloads' threads (again at the end; the higher one counts), and
+//! n³ sgemm through our dense layers' gemm path and PyTorch's `torch.mm`
+//! (n = 1024, 2048); each workload's GFLOP/s is then also a % of that
+//! ceiling, ours and PyTorch's (`table`).
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -34,7 +34,11 @@ macro_rules! fma_kernel {
     ($name:ident, $feature:literal, $vec:ident, $set1:ident, $fmadd:ident, $loadu:ident, $storeu:ident) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        #[allow(unused_unsafe)] // the intrinsics are safe here from Rust 1.87
+        #[allow(unused_unsafe)]
+        // the intrinsics are safe here from Rust 1.87
+        // AVX-512's intrinsics and target feature are stable from Rust 1.89,
+        // which synthmix-core's Winograd transforms (`avx512f`) need already.
+        #[allow(clippy::incompatible_msrv)]
         fn $name(acc: &mut [[f32; std::mem::size_of::<std::arch::x86_64::$vec>() / 4]; CHAINS], a: f32, b: f32) {
             use std::arch::x86_64::*;
             // SAFETY: the caller checked the CPU features; loads and stores
