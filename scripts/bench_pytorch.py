@@ -520,6 +520,16 @@ def load_average():
 
 
 def peak_rss_kib():
+    # This process's own high-water mark. Linux's ru_maxrss keeps the
+    # parent's across fork + exec, so run from `just bench` it read the
+    # Rust side's peak whenever that was the larger.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB; macOS reports bytes.
     if sys.platform == "darwin":
