@@ -36,7 +36,7 @@ data-fetch *DATASETS: build
 data-verify *DATASETS: build
     target/release/synthmix data verify {{DATASETS}}
 
-# Images/s of every stage's hot loop against PyTorch on this CPU, same run (args to the bench); --e2e: whole stage processes (benches/e2e.rs).
+# Images/s of every stage's hot loop against PyTorch on this CPU, same run, and % of the measured fp32 peak (args to the bench, e.g. --no-peak); --e2e: whole stage processes (benches/e2e.rs).
 bench *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail

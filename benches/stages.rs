@@ -6,7 +6,14 @@
 //! Flags (after `--`): `--seconds S` per window (default 4), `--windows N`
 //! (default 3), `--workloads a,b` (default all; `NAME+winograd` is NAME with
 //! `--conv-algorithm winograd`, against the same PyTorch model), `--no-pytorch`, `--strict`
-//! (refuse to run on a busy machine instead of flagging it).
+//! (refuse to run on a busy machine instead of flagging it), `--no-peak`
+//! (skip the peak reference).
+//!
+//! The peak reference (first, ≈ 15 s): the machine's fp32 FMA-loop ceiling
+//! on the workloads' threads (again at the end; the higher one counts), and
+//! n³ sgemm through our dense layers' gemm path and PyTorch's `torch.mm`
+//! (n = 1024, 2048); each workload's GFLOP/s is then also a % of that
+//! ceiling, ours and PyTorch's (`table`).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -28,6 +35,13 @@ use synthmix_core::train::gan::{self as gan_train, GanNets, GanPreset};
 use synthmix_core::train::optim::{Adam, AdamConfig};
 
 mod common;
+// A directory of its own: a file in benches/ would be a bench target.
+#[path = "stages/table.rs"]
+mod table;
+
+/// The sgemm sizes of the peak reference (n × n × n): large enough to be
+/// compute bound on both sides.
+const SGEMM_SIZES: [usize; 2] = [1024, 2048];
 
 struct Opts {
     seconds: f64,
@@ -35,6 +49,22 @@ struct Opts {
     workloads: Vec<String>,
     pytorch: bool,
     strict: bool,
+    peak: bool,
+}
+
+const HELP: &str = "just bench [FLAGS]: images/s of every stage's hot loop against PyTorch, same run
+  --seconds S       length of each timed window (default 4)
+  --windows N       timed windows per workload; the median is reported (default 3)
+  --workloads a,b   workloads to run (default all); NAME+winograd is NAME with
+                    --conv-algorithm winograd against the same PyTorch model
+  --no-pytorch      skip the PyTorch reference (scripts/bench_pytorch.py)
+  --no-peak         skip the peak reference (FMA-loop ceiling, sgemm; about 15 s)
+  --strict          refuse to run on a busy machine instead of flagging it";
+
+/// One error line naming the problem, exit 2.
+fn refuse(msg: &str) -> ! {
+    eprintln!("just bench: {msg}");
+    std::process::exit(2)
 }
 
 fn parse_opts() -> Opts {
@@ -59,27 +89,43 @@ fn parse_opts() -> Opts {
         .to_vec(),
         pytorch: true,
         strict: false,
+        peak: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
+    // The value after flag `i`, parsed, or one error line and exit 2.
+    let value = |i: usize, what: &str| -> String {
+        args.get(i + 1).cloned().unwrap_or_else(|| refuse(&format!("{} needs a value ({what})", args[i])))
+    };
     while i < args.len() {
         match args[i].as_str() {
             "--seconds" => {
-                o.seconds = args[i + 1].parse().expect("--seconds S");
+                o.seconds = value(i, "seconds per window").parse().unwrap_or(0.0);
+                if !(o.seconds > 0.0 && o.seconds.is_finite()) {
+                    refuse("--seconds must be a positive number");
+                }
                 i += 1;
             }
             "--windows" => {
-                o.windows = args[i + 1].parse().expect("--windows N");
+                o.windows = value(i, "windows per workload").parse().unwrap_or(0);
+                if o.windows == 0 {
+                    refuse("--windows must be a whole number >= 1");
+                }
                 i += 1;
             }
             "--workloads" => {
-                o.workloads = args[i + 1].split(',').map(String::from).collect();
+                o.workloads = value(i, "comma-separated names").split(',').map(String::from).collect();
                 i += 1;
             }
             "--no-pytorch" => o.pytorch = false,
             "--strict" => o.strict = true,
+            "--no-peak" => o.peak = false,
+            "--help" | "-h" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
             "--bench" => {} // passed by `cargo bench`
-            other => panic!("unknown flag {other} (see the doc comment of benches/stages.rs)"),
+            other => refuse(&format!("unknown flag {other} (--help lists the flags)")),
         }
         i += 1;
     }
@@ -255,14 +301,59 @@ fn pytorch_workloads(ours: &[String]) -> String {
     names.join(",")
 }
 
+/// The peak reference on our side: the FMA ceiling (3 windows of 1 s) and
+/// our sgemm at each size (3 windows of 1 s).
+fn measure_peak() -> table::OurPeak {
+    let second = std::time::Duration::from_secs(1);
+    let fma = common::peak::fma_ceiling(second, 3);
+    eprintln!("  FMA-loop ceiling ({}, {} threads): {:.1} GFLOP/s", fma.isa, fma.threads, fma.gflops);
+    let sgemm = SGEMM_SIZES
+        .iter()
+        .map(|&n| {
+            let g = common::peak::our_sgemm(n, second, 3);
+            eprintln!("  synthmix sgemm {n}³: {g:.1} GFLOP/s");
+            (n, g)
+        })
+        .collect();
+    table::OurPeak { fma, fma_end: None, sgemm }
+}
+
+/// Runs scripts/bench_pytorch.py on the same workloads, threads and windows
+/// (and the sgemm sizes with `peak`); `None` where it did not run.
+fn run_pytorch(o: &Opts, threads: usize) -> Option<table::Torch> {
+    let json = std::env::temp_dir().join(format!("synthmix-bench-pt-{}.json", std::process::id()));
+    let mut cmd = Command::new(common::pytorch::python());
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pytorch.py"))
+        .args(["--threads", &threads.to_string(), "--seconds", &o.seconds.to_string()])
+        .args(["--windows", &o.windows.to_string(), "--workloads", &pytorch_workloads(&o.workloads), "--json"])
+        .arg(&json);
+    if o.peak {
+        let sizes: Vec<String> = SGEMM_SIZES.iter().map(|n| n.to_string()).collect();
+        cmd.args(["--sgemm", &sizes.join(",")]);
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+            let _ = std::fs::remove_file(&json);
+            Some(table::Torch::from_json(&v))
+        }
+        other => {
+            eprintln!("PyTorch reference did not run ({other:?}); pip install -r scripts/requirements-bench.txt");
+            None
+        }
+    }
+}
+
 fn main() {
     // The same thread set-up as every synthmix binary.
     synthmix_core::threads::configure();
     let o = parse_opts();
     let note = common::load_note(o.strict);
     let watch = common::OthersWatch::start();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // The workloads' pool: what the peak runs on and PyTorch is given.
+    let threads = rayon::current_num_threads();
     eprintln!("synthmix bench: {} threads, {} s x {} windows; {note}", threads, o.seconds, o.windows);
+    let mut peak = o.peak.then(measure_peak);
     let mut ours = BTreeMap::new();
     for w in &o.workloads {
         match run_workload(&o, w) {
@@ -274,57 +365,19 @@ fn main() {
         }
     }
     let our_rss = peak_rss_kib();
-    let mut theirs: BTreeMap<String, f64> = BTreeMap::new();
-    let mut torch_rss = 0u64;
-    let mut torch_version = String::from("-");
-    if o.pytorch {
-        let json = std::env::temp_dir().join(format!("synthmix-bench-pt-{}.json", std::process::id()));
-        let status = Command::new(common::pytorch::python())
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pytorch.py"))
-            .args([
-                "--threads",
-                &threads.to_string(),
-                "--seconds",
-                &o.seconds.to_string(),
-                "--windows",
-                &o.windows.to_string(),
-            ])
-            .args(["--workloads", &pytorch_workloads(&o.workloads), "--json"])
-            .arg(&json)
-            .status();
-        match status {
-            Ok(s) if s.success() => {
-                let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-                for (k, r) in v["results"].as_object().into_iter().flatten() {
-                    if let Some(x) = r["images_per_s"].as_f64() {
-                        theirs.insert(k.clone(), x);
-                    }
-                }
-                torch_rss = v["peak_rss_kib"].as_u64().unwrap_or(0);
-                torch_version = v["torch_version"].as_str().unwrap_or("-").to_string();
-                let _ = std::fs::remove_file(&json);
-            }
-            other => {
-                eprintln!("PyTorch reference did not run ({other:?}); pip install -r scripts/requirements-bench.txt")
-            }
-        }
+    let torch = if o.pytorch { run_pytorch(&o, threads) } else { None };
+    let empty = table::Torch::default();
+    let torch = torch.as_ref().unwrap_or(&empty);
+    if let Some(p) = &mut peak {
+        // Again after both sides: on a shared machine the two differ.
+        p.fma_end = Some(common::peak::fma_ceiling(std::time::Duration::from_secs(1), 3));
+        table::print_peak(p, torch);
     }
-    println!("\n| workload | synthmix images/s | PyTorch {torch_version} images/s | synthmix / PyTorch | FLOPs/image | synthmix GFLOP/s |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (w, (rate, flops)) in &ours {
-        let pt = theirs.get(base_name(w));
-        println!(
-            "| {w} | {rate:.0} | {} | {} | {:.1} M | {:.1} |",
-            pt.map(|x| format!("{x:.0}")).unwrap_or("-".into()),
-            pt.map(|x| format!("{:.2}x", rate / x)).unwrap_or("-".into()),
-            *flops as f64 / 1e6,
-            rate * *flops as f64 / 1e9
-        );
-    }
+    table::print_workloads(&ours, torch, peak.as_ref().map(table::OurPeak::ceiling));
     println!(
         "\npeak RSS: synthmix {:.0} MiB, PyTorch {:.0} MiB; {note}; {}",
         our_rss as f64 / 1024.0,
-        torch_rss as f64 / 1024.0,
+        torch.rss_kib as f64 / 1024.0,
         watch.note()
     );
 }

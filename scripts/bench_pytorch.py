@@ -13,7 +13,12 @@ file:
     {"torch_version": ..., "threads": ..., "cpu": ...,
      "results": {workload: {"images_per_s": ..., "flops_per_image": ...,
                             "gflops": ..., "batch": ...}},
+     "sgemm": {n: {"gflops": ..., "window_gflops": [...]}},   # with --sgemm
      "peak_rss_kib": ...}
+
+With --sgemm 1024,2048 it also times torch.mm on n x n fp32 operands (the
+peak reference `just bench` prints beside its own FMA-loop ceiling and
+sgemm), before the workloads.
 
 Install the dependencies with scripts/requirements-bench.txt (CPU-only torch
 wheel recommended; see the comment in that file).
@@ -480,6 +485,19 @@ def measure(step, images_per_step, seconds, windows, warmup):
     return statistics.median(rates), rates
 
 
+def measure_sgemm(n, seconds, windows):
+    """GFLOP/s of torch.mm on n x n fp32 operands (2 n^3 FLOPs a product,
+    a fresh result each time, as synthmix's side allocates one): the median
+    of `windows` windows of at least `seconds`, after one warm-up product."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    rates = []
+    for _ in range(windows):
+        count, elapsed = run_for(lambda: torch.mm(a, b), seconds, min_steps=1)
+        rates.append(2.0 * n**3 * count / elapsed / 1e9)
+    return statistics.median(rates), rates
+
+
 def cpu_model_name():
     try:
         with open("/proc/cpuinfo") as f:
@@ -502,6 +520,16 @@ def load_average():
 
 
 def peak_rss_kib():
+    # This process's own high-water mark. Linux's ru_maxrss keeps the
+    # parent's across fork + exec, so run from `just bench` it read the
+    # Rust side's peak whenever that was the larger.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB; macOS reports bytes.
     if sys.platform == "darwin":
@@ -592,6 +620,13 @@ def parse_args(argv):
         "--seed", type=int, default=0, help="seed passed to torch.manual_seed"
     )
     p.add_argument(
+        "--sgemm",
+        metavar="SIZES",
+        default="",
+        help="comma-separated n: also time torch.mm on n x n fp32 operands "
+        "(3 windows of 1 s each, before the workloads; the peak reference)",
+    )
+    p.add_argument(
         "--json",
         metavar="PATH",
         default=None,
@@ -607,6 +642,12 @@ def parse_args(argv):
             % (",".join(unknown) or "''", ",".join(ALL_WORKLOADS))
         )
     args.workload_list = names
+    try:
+        args.sgemm_sizes = [int(n) for n in args.sgemm.split(",") if n.strip()]
+    except ValueError:
+        p.error("--sgemm %r: expected comma-separated sizes, e.g. 1024,2048" % args.sgemm)
+    if any(n < 1 or n > 16384 for n in args.sgemm_sizes):
+        p.error("--sgemm sizes must be in 1..16384, got %s" % args.sgemm)
     for flag in ("threads", "windows", "train_batch", "infer_batch",
                  "gan_batch", "sample_batch", "dpm_sample_batch"):
         if getattr(args, flag) < 1:
@@ -633,6 +674,12 @@ def main(argv=None):
     if load_start is not None and load_start > 1.0:
         print("note: 1-min load average %.2f at start; other processes may "
               "skew the timings" % load_start, flush=True)
+
+    sgemm = {}
+    for n in args.sgemm_sizes:
+        g, rates = measure_sgemm(n, 1.0, 3)
+        sgemm[str(n)] = {"gflops": g, "window_gflops": rates}
+        print("sgemm %dx%dx%d (torch.mm): %.1f GFLOP/s" % (n, n, n, g), flush=True)
 
     header = "%-18s %6s %12s %14s %10s" % (
         "workload", "batch", "images/s", "MFLOP/image", "GFLOP/s")
@@ -672,6 +719,7 @@ def main(argv=None):
             "seconds": args.seconds,
             "windows": args.windows,
             "results": results,
+            "sgemm": sgemm,
             "peak_rss_kib": rss,
             "loadavg_1m_start": load_start,
             "loadavg_1m_end": load_average(),

@@ -1,5 +1,6 @@
 //! What both bench targets share: the Python interpreter, the busy-machine
-//! check before the run and the watch on other processes during it.
+//! check before the run and the watch on other processes during it (and the
+//! peak reference, which only `just bench` uses).
 
 use std::time::Duration;
 
@@ -8,6 +9,10 @@ use std::time::Duration;
 #[allow(dead_code)]
 #[path = "../../tests/common/pytorch.rs"]
 pub mod pytorch;
+
+/// The machine's measured fp32 peak (`just bench` only).
+#[allow(dead_code)]
+pub mod peak;
 
 /// The middle value (the upper one of an even count; NaN when empty).
 pub fn median(v: &[f64]) -> f64 {

@@ -38,6 +38,7 @@ use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use super::flops;
 use super::layers::{self, Conv2d, Linear};
 use crate::artifact::checkpoint::{self, Checkpoint};
 use crate::data::ImageShape;
@@ -142,33 +143,29 @@ impl GanConfig {
         Ok(())
     }
 
-    /// Multiply-adds ×2 of one forward pass of G and of D, per image.
+    /// Multiply-adds ×2 of one forward pass of G and of D, per image
+    /// (counted as in [`super::flops`]).
     pub fn forward_flops(&self) -> (u64, u64) {
         let ImageShape { c, h, w } = self.image;
-        let px = (c * h * w) as u64;
+        let chain = |first: usize, hidden: &[usize], last: usize| -> u64 {
+            let widths = std::iter::once(&first).chain(hidden).zip(hidden.iter().chain([&last]));
+            widths.map(|(&i, &o)| flops::dense(i, o)).sum()
+        };
+        let (g, d, z) = (&self.g_hidden, &self.d_hidden, self.latent + self.embed);
         match self.arch {
-            GanArch::Mlp => {
-                let chain = |first: usize, hidden: &[usize], last: u64| -> u64 {
-                    let mut f = 0u64;
-                    let mut prev = first as u64;
-                    for &x in hidden {
-                        f += 2 * prev * x as u64;
-                        prev = x as u64;
-                    }
-                    f + 2 * prev * last
-                };
-                (chain(self.latent + self.embed, &self.g_hidden, px), chain(c * h * w + self.embed, &self.d_hidden, 1))
-            }
+            GanArch::Mlp => (chain(z, g, c * h * w), chain(c * h * w + self.embed, d, 1)),
             GanArch::Dcgan => {
-                let (g, d) = (&self.g_hidden, &self.d_hidden);
-                let (h4, w4, h2, w2) = ((h / 4) as u64, (w / 4) as u64, (h / 2) as u64, (w / 2) as u64);
-                let (hw, c) = ((h * w) as u64, c as u64);
-                let conv = |ci: usize, co: usize, area: u64| 2 * 9 * ci as u64 * co as u64 * area;
-                let gf = 2 * (self.latent + self.embed) as u64 * g[0] as u64 * h4 * w4
-                    + conv(g[0], g[1], h2 * w2)
-                    + conv(g[1], g[2], hw)
-                    + 9 * 2 * g[2] as u64 * c * hw;
-                let df = 2 * 9 * c * d[0] as u64 * hw + conv(d[0], d[1], h2 * w2) + conv(d[1], d[2], h4 * w4);
+                let (q, half, full) = ((h / 4, w / 4), (h / 2, w / 2), (h, w));
+                let gf = flops::dense(z, g[0] * q.0 * q.1)
+                    + flops::conv(g[0], g[1], 3, half)
+                    + flops::conv(g[1], g[2], 3, full)
+                    + flops::conv(g[2], c, 3, full);
+                // D's head: the dense logit on the pooled features (the
+                // projection term is an embedding, not counted).
+                let df = flops::conv(c, d[0], 3, full)
+                    + flops::conv(d[0], d[1], 3, half)
+                    + flops::conv(d[1], d[2], 3, q)
+                    + flops::dense(d[2], 1);
                 (gf, df)
             }
         }

@@ -5,6 +5,7 @@
 pub mod classifier;
 pub mod diffusion;
 pub mod dpm_sample;
+pub mod flops;
 pub mod gan;
 pub mod init;
 pub mod layers;

@@ -94,6 +94,17 @@ fn blocks(n: usize) -> Vec<(usize, usize)> {
     (0..n.div_ceil(BLOCK)).map(|k| (k * BLOCK, ((k + 1) * BLOCK).min(n))).collect()
 }
 
+/// `lhs[m × k] · rhs[k × n]`, both row-major, through the dense layers' own
+/// path (column blocks, one single-threaded gemm per rayon task), for
+/// measuring that path on its own (`just bench`'s sgemm peak reference).
+pub fn matmul(lhs: &[f32], rhs: &[f32], (m, k, n): (usize, usize, usize)) -> Result<Vec<f32>> {
+    let (lhs_len, rhs_len) = (m.checked_mul(k), k.checked_mul(n));
+    if lhs_len != Some(lhs.len()) || rhs_len != Some(rhs.len()) || m.checked_mul(n).is_none() {
+        bail!("matmul: operands of {} and {} values for {m}×{k} · {k}×{n}", lhs.len(), rhs.len());
+    }
+    Ok(gemm_by_column_blocks((m, n, k), lhs, (1, k), Rhs::Strided(rhs, (1, n))))
+}
+
 /// The right-hand side of [`gemm_by_column_blocks`].
 #[derive(Clone, Copy)]
 enum Rhs<'a> {
@@ -299,6 +310,24 @@ mod tests {
         for (k, (p, q)) in a.iter().zip(&b).enumerate() {
             assert!((p - q).abs() <= 1e-5 * scale, "{what}[{k}]: {p} vs {q}");
         }
+    }
+
+    /// The bench's `matmul` against a naive product, across the block width,
+    /// and bad operand sizes refused with the shapes named.
+    #[test]
+    fn matmul_matches_a_naive_product_and_checks_sizes() {
+        let (m, k, n) = (3, 5, 130);
+        let (a, b) = (rand_vec(m * k, 1), rand_vec(k * n, 2));
+        let c = matmul(&a, &b, (m, k, n)).unwrap();
+        for (r, row) in c.chunks_exact(n).enumerate() {
+            for (j, &got) in row.iter().enumerate() {
+                let want: f32 = (0..k).map(|t| a[r * k + t] * b[t * n + j]).sum();
+                assert!((got - want).abs() <= 1e-5, "[{r}, {j}]: {got} vs {want}");
+            }
+        }
+        let e = matmul(&a, &b[1..], (m, k, n)).unwrap_err().to_string();
+        assert!(e.contains("3×5 · 5×130"), "{e}");
+        assert!(matmul(&[], &[], (usize::MAX, 0, 2)).is_err());
     }
 
     /// Forward and every gradient against candle's matmul + ops, on shapes
