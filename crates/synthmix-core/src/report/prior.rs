@@ -187,6 +187,11 @@ impl PriorText {
 }
 
 impl PriorText {
+    /// The title, as its report.md's first line writes it.
+    pub fn title(&self) -> String {
+        self.opening.lines().next().unwrap_or("").trim_start_matches("# ").to_string()
+    }
+
     /// The section `## heading` (its heading line included) up to the next
     /// `## `, verbatim: for a section whose numbers the folder's CSVs do
     /// not hold (the caller says so where it quotes it).

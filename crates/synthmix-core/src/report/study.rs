@@ -253,6 +253,16 @@ impl ReportParams {
     pub fn title_or(&self, kind: StudyKind) -> String {
         self.title.clone().unwrap_or_else(|| kind.default_title().to_string())
     }
+
+    /// The report's title as written: `--title`, else a folder's it is
+    /// rebuilt from (`--prior` alone, whose opening it carries), else the
+    /// study's own.
+    pub fn title_for(&self, kind: StudyKind) -> Result<String> {
+        match (&self.title, &self.prior, self.metrics.is_empty()) {
+            (None, Some(dir), true) => Ok(super::prior::PriorText::read(dir)?.title()),
+            _ => Ok(self.title_or(kind)),
+        }
+    }
 }
 
 /// The context (settings, commits, wall times) of `params.metrics`, and
