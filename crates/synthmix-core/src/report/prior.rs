@@ -231,6 +231,9 @@ impl PriorText {
 /// A section as quoted: its heading, a line saying it is quoted and `why`, its body.
 pub fn quoted(section: &str, why: &str) -> String {
     let (head, body) = section.split_once("\n\n").unwrap_or((section, ""));
+    if body.starts_with("Quoted from the published report") {
+        return section.to_string(); // quoted already: a republished report republished
+    }
     format!("{head}\n\nQuoted from the published report as it stood: {why}.\n\n{body}")
 }
 
