@@ -190,6 +190,11 @@ pub struct RegimeRow {
     pub generator_fid: Option<f64>,
     #[serde(default)]
     pub generator_recognition: Option<f64>,
+    /// Real training images per class, `;`-separated, for the arms trained
+    /// on the regime's real subset itself (empty for the others); absent in
+    /// files written before this column.
+    #[serde(default)]
+    pub class_sizes: String,
 }
 
 /// One row of the strategies report's `results.csv`.

@@ -38,6 +38,7 @@ fn row_of(o: &RegimeObs) -> RegimeRow {
         },
         generator_fid: o.generator_quality.0,
         generator_recognition: o.generator_quality.1,
+        class_sizes: o.class_sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(";"),
     }
 }
 
@@ -48,13 +49,15 @@ pub(super) fn results_csv(obs: &[RegimeObs]) -> Result<String> {
 
 /// A published folder's results.csv as observations, and whether it records
 /// the generators' quality (files written before those columns do not).
-/// Class sizes are not in the file: they are recomputed from the subset rule
-/// and the dataset's training split (the study draws every subset from the
-/// full split), where that is a function of the two alone.
+/// A file written before the class-sizes column gets them recomputed from
+/// the subset rule and the dataset's training split: right for a study that
+/// draws every subset from the full split, as pipelines/regimes.toml does
+/// (the published one), not for one drawing from a reduced base.
 pub fn read_csv(path: &Path, opts: &DataOptions) -> Result<(Vec<RegimeObs>, bool)> {
     let rows: Vec<RegimeRow> = read_rows(path)?;
     let header = std::fs::read_to_string(path).ok().and_then(|t| t.lines().next().map(str::to_string));
-    let has_quality = header.is_some_and(|h| h.split(',').any(|c| c == "generator_fid"));
+    let has = |col: &str| header.as_deref().is_some_and(|h| h.split(',').any(|c| c == col));
+    let (has_quality, has_sizes) = (has("generator_fid"), has("class_sizes"));
     let mut sizes = ClassSizes::default();
     let mut out = Vec::with_capacity(rows.len());
     for (i, r) in rows.into_iter().enumerate() {
@@ -75,8 +78,14 @@ pub fn read_csv(path: &Path, opts: &DataOptions) -> Result<(Vec<RegimeObs>, bool
             "" => None,
             other => return Err(at(format!("generator_on_same_subset '{other}' is not yes, NO or empty"))),
         };
-        let class_sizes = match arm {
-            Arm::Real | Arm::Oversample | Arm::ClassWeight => sizes.of(&r.dataset, &rule, opts),
+        let class_sizes = match (arm, has_sizes, r.class_sizes.as_str()) {
+            (_, true, "") => vec![],
+            (_, true, s) => s
+                .split(';')
+                .map(|x| x.parse::<usize>())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| at(format!("class_sizes: {e}")))?,
+            (Arm::Real | Arm::Oversample | Arm::ClassWeight, false, _) => sizes.of(&r.dataset, &rule, opts),
             _ => vec![],
         };
         out.push(RegimeObs {
@@ -163,7 +172,7 @@ mod tests {
             balanced_accuracy: 0.8744999999999999,
             macro_f1: 1.0 / 3.0,
             recall: vec![0.5, 0.25],
-            class_sizes: vec![],
+            class_sizes: if arm == Arm::Cas { vec![] } else { vec![60, 46] },
             classifier: "a, b/c.safetensors".into(),
             train: "t".into(),
             fair: (arm == Arm::Cas).then_some(true),
@@ -208,8 +217,9 @@ mod tests {
             (Arm::Cas, Some(true), (Some(64.6), Some(0.945)))
         );
         assert_eq!((back[1].macro_f1, back[1].recall.clone()), (1.0 / 3.0, vec![0.5, 0.25]));
-        // A file written before the quality columns still reads, and says so.
-        let old: Vec<&str> = text.lines().map(|l| l.rsplitn(3, ',').nth(2).unwrap()).collect();
+        assert_eq!((back[0].class_sizes.clone(), back[1].class_sizes.clone()), (vec![], vec![60, 46]));
+        // A file written before the quality and size columns still reads, and says so.
+        let old: Vec<&str> = text.lines().map(|l| l.rsplitn(4, ',').nth(3).unwrap()).collect();
         std::fs::write(&p, old.join("\n")).unwrap();
         let (back, has_quality) = read_csv(&p, &opts).unwrap();
         assert!(!has_quality && back[0].generator_quality == (None, None));
