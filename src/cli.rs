@@ -209,8 +209,9 @@ pub enum Cmd {
         /// `evaluate --fid` may be among the files).
         #[arg(long, value_enum, default_value_t = StudyKind::Paper)]
         study: StudyKind,
-        /// METRICS.json files written by `evaluate`.
-        #[arg(long, num_args = 1.., required = true)]
+        /// METRICS.json files written by `evaluate` (optional with --prior:
+        /// the report is then rebuilt from that folder's CSVs alone).
+        #[arg(long, num_args = 1.., required_unless_present = "prior")]
         metrics: Vec<PathBuf>,
         /// The paper's reported values (TOML; see pipelines/paper-values.toml).
         #[arg(long)]
@@ -230,9 +231,12 @@ pub enum Cmd {
         #[arg(long)]
         note: Vec<String>,
         /// An earlier report folder of the same study (its results.csv and
-        /// report.md, e.g. results/paper): its results that these METRICS.json
-        /// files do not recompute are imported, and the ones they do are
-        /// checked for equality; the report says which is which.
+        /// report.md, e.g. results/regimes): its results that these
+        /// METRICS.json files do not recompute are imported (the paper study
+        /// also checks the ones they do for equality). Without --metrics the
+        /// report is rebuilt from the folder alone: every number read from
+        /// its CSVs, the verdicts recomputed, its title, notes and
+        /// provenance carried over.
         #[arg(long, value_name = "DIR")]
         prior: Option<PathBuf>,
     },

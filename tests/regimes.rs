@@ -81,6 +81,7 @@ fn the_quick_regimes_study_fills_every_cell_and_checks_its_generators() {
     }
     let csv = std::fs::read_to_string(d.join("artifacts/report/regimes-quick/results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 * 27, "one row per classifier");
+    common::rebuilt_report_matches(d, "regimes", &d.join("artifacts/report/regimes-quick"), &[], &[]);
 
     an_unfair_generator_is_named(d, &art);
 }

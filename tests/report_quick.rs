@@ -134,6 +134,18 @@ fn the_quick_study_reports_both_generators_the_paper_and_tested_claims() {
 
     the_page_reads_in_a_browser(&d.join("artifacts/report/quick"));
     merging_an_earlier_report_gives_the_same_tables(d, root);
+    let paper = root.join("pipelines/paper-values.toml");
+    common::rebuilt_report_matches(
+        d,
+        "paper",
+        &d.join("artifacts/report/quick"),
+        &["--paper", paper.to_str().unwrap(), "--expect-datasets", "mnist"],
+        &[
+            "Generators",
+            "Figure 1: real (left) beside synthetic (right) test images",
+            "Accuracy per class (original test set)",
+        ],
+    );
 }
 
 /// index.html in headless Chromium: every image decoded, no empty or NaN

@@ -91,6 +91,8 @@ fn the_quick_strategies_study_sweeps_every_strategy_and_validates_its_knobs() {
     let csv = std::fs::read_to_string(rep.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 * 2 * 15, "one row per classifier");
     assert!(csv.contains(",mix,filter=0.04,") && csv.contains(",real,twostage=0.001,"), "{csv}");
+    assert!(rep.join("pools.csv").is_file(), "every pool's quality, for a report rebuilt from this folder");
+    common::rebuilt_report_matches(d, "strategies", &rep, &[], &[]);
 }
 
 /// The retained indices (provenance) of the validation split and of every

@@ -201,3 +201,60 @@ pub fn is_interval(s: &str) -> bool {
     let mut it = s.split_whitespace();
     it.next().and_then(|x| x.parse::<f64>().ok()).is_some() && it.next().is_some_and(|x| x.starts_with('['))
 }
+
+/// Rebuilds the `study` report in `rep` from that folder alone (`--prior`,
+/// no `--metrics`; `args` as the original run had them), as results/ is
+/// republished, and checks it against the original: report.md is equal but
+/// for its opening sentence's source, the one line saying when the verdicts
+/// were recomputed and the line saying each of the `quoted` sections is
+/// quoted; every CSV and figure is byte-equal. The rebuilt folder rebuilds to
+/// itself.
+pub fn rebuilt_report_matches(d: &Path, study: &str, rep: &Path, args: &[&str], quoted: &[&str]) {
+    let rebuild = |from: &Path, to: &Path| -> String {
+        run_ok(
+            bin("synthmix")
+                .current_dir(d)
+                .args(["report", "--study", study, "--prior"])
+                .arg(from)
+                .args(args)
+                .arg("--out")
+                .arg(to.join("report.md")),
+        );
+        std::fs::read_to_string(to.join("report.md")).unwrap()
+    };
+    let (one, two) = (d.join(format!("{study}-rebuilt-1")), d.join(format!("{study}-rebuilt-2")));
+    let md0 = std::fs::read_to_string(rep.join("report.md")).unwrap();
+    let md1 = rebuild(rep, &one);
+    let md2 = rebuild(&one, &two);
+    let line = md1.lines().find(|l| l.starts_with("- Verdicts recomputed")).expect("the rebuilt report says so");
+    // The original with its sources named as the rebuilt one names them, and the line added under the provenance bullets.
+    let (end, files) = [" METRICS.json files", " result files"]
+        .into_iter()
+        .find_map(|f| md0.find(f).map(|at| (at, f)))
+        .expect("the opening names its files");
+    let start = md0[..end].rfind("from ").unwrap() + "from ".len();
+    let stop = end + files.len() + md0[end + files.len()..].find([',', '.']).unwrap();
+    let mut expected = format!("{}the results.csv of {}{}", &md0[..start], rep.display(), &md0[stop..]);
+    let prov = expected.find("## Settings, provenance and cost\n\n").unwrap();
+    let after_bullets = prov + expected[prov..].find("\n\n- ").unwrap() + 2;
+    let at = after_bullets + expected[after_bullets..].find("\n\n").unwrap() + 1;
+    expected.insert_str(at, &format!("{line}\n"));
+    for h in quoted {
+        let head = format!("\n## {h}\n\n");
+        let why = md1[md1.find(&head).expect(h) + head.len()..].lines().next().unwrap();
+        assert!(why.starts_with("Quoted from the published report"), "{h}: {why}");
+        let at = expected.find(&head).expect(h) + head.len();
+        expected.insert_str(at, &format!("{why}\n\n"));
+    }
+    assert_eq!(md1, expected, "rebuilt from {} alone", rep.display());
+    let renamed =
+        md1.replace(&format!("results.csv of {}", rep.display()), &format!("results.csv of {}", one.display()));
+    assert_eq!(md2, renamed, "a rebuilt folder rebuilds to itself");
+    let mut compared = 0;
+    for f in ls(rep).iter().filter(|f| f.ends_with(".csv") || f.ends_with(".png") || f.ends_with(".svg")) {
+        assert_eq!(std::fs::read(rep.join(f)).unwrap(), std::fs::read(one.join(f)).unwrap(), "{f} rebuilt");
+        assert_eq!(std::fs::read(one.join(f)).unwrap(), std::fs::read(two.join(f)).unwrap(), "{f} rebuilt twice");
+        compared += 1;
+    }
+    assert!(compared >= 3, "results.csv, comparisons.csv and figures: {:?}", ls(rep));
+}

@@ -34,8 +34,7 @@ impl StudyKind {
         }
     }
 
-    /// Whether the study sets its results beside the paper's values and an
-    /// earlier run's (`--paper`, `--prior`).
+    /// Whether the study sets its results beside the paper's values (`--paper`).
     pub fn takes_paper(self) -> bool {
         self == StudyKind::Paper
     }

@@ -24,19 +24,27 @@ use crate::error::Result;
 pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mut Writer) -> Result<String> {
     let mut md = String::new();
     let title = params.title_or(super::kind::StudyKind::Paper);
-    md.push_str(&super::md::opening(&title, &params.notes));
+    match &study.quote {
+        Some(q) if params.title.is_none() && params.notes.is_empty() => md.push_str(&q.opening),
+        _ => md.push_str(&super::md::opening(&title, &params.notes)),
+    }
     let imported = study.prior.as_ref().map_or(0, |p| p.imported);
+    let sources = match (&study.prior, &study.quote) {
+        (Some(p), Some(_)) => format!("{} results from the results.csv of {}", p.imported, p.dir.display()),
+        (Some(p), None) => format!(
+            "{} results from {} METRICS.json files and {} imported from an earlier run's report ({})",
+            study.obs.len() - imported,
+            params.metrics.len(),
+            p.imported,
+            p.dir.display()
+        ),
+        (None, _) => format!("{} results from {} METRICS.json files", study.obs.len(), params.metrics.len()),
+    };
     let _ = writeln!(
         md,
         "Test accuracy of classifiers trained on mixes of original (O, real) and GAN-synthetic (S) images, \
-         {} results from {} METRICS.json files{}. Every accuracy is the mean ± sample standard deviation over study \
-         seeds, with n the number of seeds.\n",
-        study.obs.len() - imported,
-        params.metrics.len(),
-        match &study.prior {
-            Some(p) => format!(" and {} imported from an earlier run's report ({})", p.imported, p.dir.display()),
-            None => String::new(),
-        }
+         {sources}. Every accuracy is the mean ± sample standard deviation over study seeds, with n the number of \
+         seeds.\n"
     );
     md.push_str(&provenance_section(study));
     md.push_str(&spread_section(study));
@@ -45,16 +53,37 @@ pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &m
     md.push_str(&tables_section(study, params, opts, w)?);
     md.push_str(&corruption_section(study, w)?);
     md.push_str(&claims_section(study, params));
-    md.push_str(&generators_section(study, w)?);
+    md.push_str(&quoted_or(study, "Generators", w, |w| generators_section(study, w))?);
     md.push_str(&figures_section(study, opts, w)?);
-    md.push_str(&per_class_section(study));
+    md.push_str(&quoted_or(study, "Accuracy per class (original test set)", w, |_| Ok(per_class_section(study)))?);
     w.write("results.csv", super::results::to_csv(&study.obs)?.as_bytes())?;
     let _ = writeln!(md, "All results, one row per classifier and test set: [results.csv](results.csv).");
     Ok(md)
 }
 
+/// A section that needs the artifacts (checkpoints, test sets, per-class
+/// scores): quoted from the prior folder with its figures when the report is
+/// rebuilt from that folder alone, else written by `write`.
+fn quoted_or(
+    study: &Study,
+    heading: &str,
+    w: &mut Writer,
+    write: impl FnOnce(&mut Writer) -> Result<String>,
+) -> Result<String> {
+    const WHY: &str = "it needs the artifacts (generator checkpoints and logs, synthetic test sets, per-class \
+                       scores), which are not in the published folder's CSVs";
+    match &study.quote {
+        Some(q) => Ok(q.quote(heading, WHY, w)?.unwrap_or_default()),
+        None => write(w),
+    }
+}
+
 fn provenance_section(study: &Study) -> String {
     let mut s = String::from("## Settings, provenance and cost\n\n");
+    if let Some(q) = &study.quote {
+        s.push_str(&q.provenance_markdown());
+        return s;
+    }
     let paper = &study.paper.source;
     let paper_line = (!paper.is_empty()).then(|| format!("- Paper values: {paper}. {}\n", study.paper.note));
     s.push_str(&context::context_markdown(&study.context, paper_line.as_deref().unwrap_or("")));
@@ -486,10 +515,19 @@ fn real_test_set(study: &Study, d: &str) -> String {
     scored.map(|o| o.test_set.clone()).unwrap_or(named)
 }
 
+const FIGURE1: &str = "Figure 1: real (left) beside synthetic (right) test images";
+
 fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<String> {
     let paper = super::model::paper_cells(&study.cells);
     let c: &Cells = &paper;
-    let mut s = String::from("## Figure 1: real (left) beside synthetic (right) test images\n\n");
+    let mut s = quoted_or(study, FIGURE1, w, |w| figure1(study, c, opts, w))?;
+    figure2_and_ratio(c, w, &mut s)?;
+    Ok(s)
+}
+
+/// Figure 1: per dataset and generator, real test images beside its synthetic ones.
+fn figure1(study: &Study, c: &Cells, opts: &DataOptions, w: &mut Writer) -> Result<String> {
+    let mut s = format!("## {FIGURE1}\n\n");
     for d in datasets_of(c) {
         for g in generators_of(c, &d) {
             let Some(synth) = study
@@ -516,6 +554,11 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
             }
         }
     }
+    Ok(s)
+}
+
+/// Figure 2 and accuracy against the real share, appended to `s`.
+fn figure2_and_ratio(c: &Cells, w: &mut Writer, s: &mut String) -> Result<()> {
     if let Some(f) = super::figures::paper::bars_figure(c) {
         w.write("figure2.png", &f.png()?)?;
         w.write("figure2.svg", f.svg()?.as_bytes())?;
@@ -536,7 +579,7 @@ fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<
              ![accuracy vs ratio](accuracy-vs-ratio.png)\n\n",
         );
     }
-    Ok(s)
+    Ok(())
 }
 
 /// Accuracy per class on the original test set, per dataset, generator and

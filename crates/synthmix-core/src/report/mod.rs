@@ -43,15 +43,18 @@ use writer::Writer;
 
 /// Writes the report of study `kind` (`synthmix report --study`); the files written.
 pub fn write(kind: StudyKind, params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
-    if !kind.takes_paper() && (params.paper.is_some() || params.prior.is_some()) {
+    if !kind.takes_paper() && params.paper.is_some() {
         return Err(Error::Invalid(format!(
-            "--paper and --prior belong to the paper study's report, not --study {}",
+            "--paper belongs to the paper study's report, not --study {}",
             kind.name()
         )));
     }
+    if params.metrics.is_empty() && params.prior.is_none() {
+        return Err(Error::Invalid("give --metrics, or --prior DIR to rebuild a report from its folder".into()));
+    }
     match kind {
         StudyKind::Paper => paper(params, opts),
-        StudyKind::Regimes => from_markdown(StudyKind::Regimes, params, regimes::render::render(params)?),
+        StudyKind::Regimes => from_markdown(StudyKind::Regimes, params, regimes::render::render(params, opts)?),
         StudyKind::Strategies => from_markdown(StudyKind::Strategies, params, strategies::render::render(params)?),
     }
 }
@@ -70,6 +73,6 @@ fn paper(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
 /// report.md, the page and run.json beside what `render` wrote.
 fn from_markdown(kind: StudyKind, params: &ReportParams, rendered: (Writer, Context, String)) -> Result<Vec<PathBuf>> {
     let (w, ctx, md) = rendered;
-    let page = html::from_markdown(&md, &w.dir.clone(), html::subtitle(&ctx))?;
+    let page = html::from_markdown(&md, &w.dir.clone(), html::subtitle(&ctx, params.metrics.is_empty()))?;
     output::finish(w, params, kind, &ctx, &md, &page)
 }

@@ -22,6 +22,6 @@ pub fn finish(
 ) -> Result<Vec<PathBuf>> {
     w.write(params.out.file_name().and_then(|n| n.to_str()).unwrap_or("report.md"), md.as_bytes())?;
     html::write(page, &mut w)?;
-    run_summary::write(&mut w, kind, &params.title_or(kind), ctx)?;
+    run_summary::write(&mut w, kind, &params.title_for(kind)?, ctx)?;
     Ok(w.written)
 }

@@ -50,7 +50,15 @@ impl Prior {
     }
 
     /// Adds the prior's results that `obs` lacks; compares the ones it has.
-    pub fn merge_into(&self, obs: &mut Vec<Observation>, gens: &BTreeMap<GenId, GeneratorInfo>) -> Result<Merged> {
+    /// `alone`: the report is rebuilt from this folder alone (no
+    /// METRICS.json), so a generator is known by its row only (see
+    /// [`generator_of_row`]) and added to `gens`.
+    pub fn merge_into(
+        &self,
+        obs: &mut Vec<Observation>,
+        gens: &mut BTreeMap<GenId, GeneratorInfo>,
+        alone: bool,
+    ) -> Result<Merged> {
         let key = |d: &str, g: &str, m: Mix, t: &str, s: u64| (d.to_string(), g.to_string(), m, t.to_string(), s);
         let have: HashMap<_, f64> = obs
             .iter()
@@ -75,6 +83,11 @@ impl Prior {
             }
             let generator = match r.generator_blake3.as_str() {
                 "" => None,
+                h if alone && !gens.keys().any(|g| g.blake3 == h) => {
+                    let info = generator_of_row(r).map_err(at)?;
+                    gens.insert(info.id.clone(), info.clone());
+                    Some(info.id)
+                }
                 h => Some(gens.keys().find(|g| g.blake3 == h).cloned().ok_or_else(|| {
                     at(format!(
                         "generator '{}' ({}…) is behind none of this report's METRICS.json files, so its quality \
@@ -94,17 +107,180 @@ impl Prior {
                 accuracy: r.accuracy,
                 classifier: r.classifier.clone(),
                 train: r.train_set.clone(),
-                imported_from: Some(if r.imported_from.is_empty() {
-                    self.dir.display().to_string()
-                } else {
-                    r.imported_from.clone()
-                }),
+                // Rebuilt from this folder alone, its rows are the report's own: their column stays as it was.
+                imported_from: match (alone, r.imported_from.is_empty()) {
+                    (true, true) => None,
+                    (false, true) => Some(self.dir.display().to_string()),
+                    (_, false) => Some(r.imported_from.clone()),
+                },
                 per_class: vec![],
             });
             m.imported += 1;
         }
         Ok(m)
     }
+}
+
+/// What an earlier report folder says of itself in prose, for a report
+/// rebuilt from that folder alone (`--prior` without `--metrics`): its
+/// opening (title and note paragraphs, verbatim) and its provenance section
+/// (which commits, machine and wall times made the numbers). No number is
+/// read from this text: the numbers come from the folder's CSVs.
+#[derive(Debug, Clone)]
+pub struct PriorText {
+    pub dir: PathBuf,
+    /// `# title` and the `> ` note paragraphs under it, as written.
+    pub opening: String,
+    /// The provenance section's body, less the lines a report writes itself
+    /// (links to its CSVs, an earlier recomputation line).
+    pub provenance: String,
+    /// report.md's whole text, for a section quoted verbatim (see [`PriorText::section`]).
+    md: String,
+}
+
+/// The line a rebuilt report adds to the quoted provenance.
+pub const RECOMPUTED: &str = "- Verdicts recomputed";
+
+impl PriorText {
+    pub fn read(dir: &Path) -> Result<PriorText> {
+        let md = dir.join("report.md");
+        let text = std::fs::read_to_string(&md).at(&md)?;
+        if !text.starts_with("# ") {
+            return Err(Error::format(&md, "does not start with a '# ' title: not a synthmix report"));
+        }
+        let provenance = provenance_section(&text);
+        if provenance.is_empty() {
+            return Err(Error::format(&md, "has no '## Settings, provenance and cost' section to carry over"));
+        }
+        let kept: Vec<&str> = provenance
+            .lines()
+            .filter(|l| {
+                // A link to one of the folder's CSVs: the rebuilt report writes its own.
+                !(l.ends_with(".csv).") || l.starts_with(RECOMPUTED))
+            })
+            .collect();
+        let provenance = kept.join("\n").trim().to_string();
+        Ok(PriorText { dir: dir.to_path_buf(), opening: opening(&text), provenance, md: text })
+    }
+
+    /// The provenance section of a report rebuilt from this folder: the
+    /// original runs' provenance, with a line under its opening bullets
+    /// saying when and by which build the verdicts were recomputed.
+    pub fn provenance_markdown(&self) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let day = super::context::utc(now);
+        let line = format!(
+            "{RECOMPUTED} (paired interval, TOST against ±{}, Holm within this report's family) from this folder's \
+             CSVs on {} by synthmix {} at commit {}; every other number is the original runs'.",
+            super::stats::MARGIN,
+            &day[..10],
+            crate::VERSION,
+            crate::GIT_COMMIT
+        );
+        let lines: Vec<&str> = self.provenance.lines().collect();
+        let at = lines.iter().position(|l| !l.starts_with("- ")).unwrap_or(lines.len());
+        let mut out: Vec<&str> = lines[..at].to_vec();
+        out.push(&line);
+        out.extend(&lines[at..]);
+        format!("{}\n\n", out.join("\n"))
+    }
+}
+
+impl PriorText {
+    /// The title, as its report.md's first line writes it.
+    pub fn title(&self) -> String {
+        self.opening.lines().next().unwrap_or("").trim_start_matches("# ").to_string()
+    }
+
+    /// The section `## heading` (its heading line included) up to the next
+    /// `## `, verbatim: for a section whose numbers the folder's CSVs do
+    /// not hold (the caller says so where it quotes it).
+    pub fn section(&self, heading: &str) -> Option<String> {
+        let start = self.md.find(&format!("\n## {heading}\n"))? + 1;
+        let rest = &self.md[start..];
+        let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 4);
+        Some(rest[..end].to_string())
+    }
+}
+
+impl PriorText {
+    /// [`PriorText::section`] for a report written through `w`, with every
+    /// file it links (`](name.png)`) copied from the folder beside it, and a
+    /// line saying it is quoted; `None` where the folder has no such section.
+    pub fn quote(&self, heading: &str, why: &str, w: &mut super::writer::Writer) -> Result<Option<String>> {
+        let Some(q) = self.section(heading) else { return Ok(None) };
+        for link in q.split("](").skip(1).filter_map(|r| r.split(')').next()) {
+            if link.contains('/') || link.contains("://") || link.contains(' ') {
+                continue;
+            }
+            let from = self.dir.join(link);
+            w.write(link, &std::fs::read(&from).at(&from)?)?;
+            // A figure's SVG copy travels with it.
+            let svg = Path::new(link).with_extension("svg");
+            if link.ends_with(".png") && self.dir.join(&svg).is_file() {
+                let from = self.dir.join(&svg);
+                w.write(&svg.to_string_lossy(), &std::fs::read(&from).at(&from)?)?;
+            }
+        }
+        // Less a link to the folder's results.csv (the last section's tail): the report writes its own.
+        let kept: Vec<&str> = q.lines().filter(|l| !l.ends_with("(results.csv).")).collect();
+        Ok(Some(quoted(&format!("{}\n", kept.join("\n")), why)))
+    }
+}
+
+/// A section as quoted: its heading, a line saying it is quoted and `why`, its body.
+pub fn quoted(section: &str, why: &str) -> String {
+    let (head, body) = section.split_once("\n\n").unwrap_or((section, ""));
+    if body.starts_with("Quoted from the published report") {
+        return section.to_string(); // quoted already: a republished report republished
+    }
+    format!("{head}\n\nQuoted from the published report as it stood: {why}.\n\n{body}")
+}
+
+/// The title line and the `> ` note paragraphs right under it.
+fn opening(md: &str) -> String {
+    let mut out = String::new();
+    for (i, para) in md.split("\n\n").enumerate() {
+        if i > 0 && !para.starts_with("> ") {
+            break;
+        }
+        out.push_str(para);
+        out.push_str("\n\n");
+    }
+    out
+}
+
+/// A generator known only by a results.csv row: its family, architecture
+/// and preset columns (empty in files written before them, as the row's
+/// label was: `default, G seed 0`), its seed from the label, its BLAKE3. Its
+/// quality, curves and grids are unknown (a rebuilt report quotes the
+/// published generators section instead).
+fn generator_of_row(r: &ResultRow) -> std::result::Result<GeneratorInfo, String> {
+    let (name, seed) = r
+        .generator
+        .rsplit_once(", G seed ")
+        .ok_or_else(|| format!("generator '{}' is not 'PRESET, G seed N'", r.generator))?;
+    let seed = seed.parse().map_err(|_| format!("generator '{}': seed is not a number", r.generator))?;
+    let preset =
+        if r.preset.is_empty() { name.rsplit(' ').next().unwrap_or(name).to_string() } else { r.preset.clone() };
+    let id = GenId { family: r.family.clone(), arch: r.arch.clone(), preset, seed, blake3: r.generator_blake3.clone() };
+    if id.label() != r.generator {
+        return Err(format!("generator '{}' does not read back as its columns ('{}')", r.generator, id.label()));
+    }
+    Ok(GeneratorInfo {
+        id,
+        dataset: r.dataset.clone(),
+        path: PathBuf::new(),
+        arch: r.arch.clone(),
+        epoch: 0,
+        lr_d: "–".into(),
+        lr_g: "–".into(),
+        fid: None,
+        recognition: None,
+        features: None,
+        curve: vec![],
+        grids: vec![],
+    })
 }
 
 /// The lines under `## Settings, provenance and cost`, up to the next `## `.
@@ -183,7 +359,8 @@ mod tests {
         assert_eq!(prior.provenance, "- commit abc");
         let gens = BTreeMap::from([(gen(), info(gen()))]);
         let mut now = vec![obs(o, 0, 0.98), obs(o, 1, 0.9701)];
-        let m = prior.merge_into(&mut now, &gens).unwrap();
+        let mut gens = gens;
+        let m = prior.merge_into(&mut now, &mut gens, false).unwrap();
         assert_eq!((m.imported, m.recomputed), (1, 2));
         assert_eq!(m.mismatches.len(), 1, "0.97 against 0.9701");
         assert_eq!((m.mismatches[0].1, m.mismatches[0].2), (0.97, 0.9701));
@@ -196,7 +373,7 @@ mod tests {
     fn a_prior_generator_unknown_to_this_run_is_refused() {
         let dir = prior_dir(&[obs(Mix::new(0, 1), 0, 0.8)]);
         let prior = Prior::read(dir.path()).unwrap();
-        let e = prior.merge_into(&mut Vec::new(), &BTreeMap::new()).unwrap_err().to_string();
+        let e = prior.merge_into(&mut Vec::new(), &mut BTreeMap::new(), false).unwrap_err().to_string();
         assert!(e.contains("results.csv") && e.contains("row 2") && e.contains("default, G seed 0"), "{e}");
     }
 }

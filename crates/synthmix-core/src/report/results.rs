@@ -142,13 +142,30 @@ pub fn to_csv(obs: &[Observation]) -> Result<String> {
 
 /// Reads a `results.csv`; a malformed row is refused with its line number.
 pub fn read(path: &Path) -> Result<Vec<ResultRow>> {
+    read_rows(path)
+}
+
+/// Reads a CSV of `T` rows (by header name; columns a row type marks
+/// `serde(default)` may be absent); a malformed row is refused with its line
+/// number.
+pub fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let bytes = std::fs::read(path).at(path)?;
     let mut r = csv::Reader::from_reader(bytes.as_slice());
     let mut rows = Vec::new();
-    for (i, row) in r.deserialize::<ResultRow>().enumerate() {
+    for (i, row) in r.deserialize::<T>().enumerate() {
         rows.push(row.map_err(|e| Error::format(path, format!("row {}: {e}", i + 2)))?);
     }
     Ok(rows)
+}
+
+/// A CSV's text from `rows`, in their order (`what` names it in errors).
+pub fn write_rows<T: Serialize>(what: &str, rows: impl IntoIterator<Item = T>) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
+    }
+    let bytes = w.into_inner().map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("{what}: {e}")))
 }
 
 /// One row of the regimes report's `results.csv`.
@@ -167,6 +184,17 @@ pub struct RegimeRow {
     pub train_set: String,
     /// `yes`, `NO` or empty (no synthetic images).
     pub generator_on_same_subset: String,
+    /// The generator's final FID and recognition, where its checkpoint
+    /// records them; absent in files written before these columns.
+    #[serde(default)]
+    pub generator_fid: Option<f64>,
+    #[serde(default)]
+    pub generator_recognition: Option<f64>,
+    /// Real training images per class, `;`-separated, for the arms trained
+    /// on the regime's real subset itself (empty for the others); absent in
+    /// files written before this column.
+    #[serde(default)]
+    pub class_sizes: String,
 }
 
 /// One row of the strategies report's `results.csv`.

@@ -4,6 +4,7 @@
 //! and writes the paper's tables and figures with a `report.md` linking them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::generators::{self, GeneratorInfo};
@@ -252,6 +253,16 @@ impl ReportParams {
     pub fn title_or(&self, kind: StudyKind) -> String {
         self.title.clone().unwrap_or_else(|| kind.default_title().to_string())
     }
+
+    /// The report's title as written: `--title`, else a folder's it is
+    /// rebuilt from (`--prior` alone, whose opening it carries), else the
+    /// study's own.
+    pub fn title_for(&self, kind: StudyKind) -> Result<String> {
+        match (&self.title, &self.prior, self.metrics.is_empty()) {
+            (None, Some(dir), true) => Ok(super::prior::PriorText::read(dir)?.title()),
+            _ => Ok(self.title_or(kind)),
+        }
+    }
 }
 
 /// The context (settings, commits, wall times) of `params.metrics`, and
@@ -274,28 +285,44 @@ pub fn context_and_datasets(
 
 /// The opening every study's report shares: the report folder's writer,
 /// the runs' context, the datasets to report (see [`context_and_datasets`])
-/// and the Markdown's title and notes.
+/// and the Markdown's title and notes — a rebuilt report's `prior`'s own,
+/// verbatim, unless `--title` or `--note` is given.
 pub fn open_report(
     params: &ReportParams,
     kind: StudyKind,
     found: impl Iterator<Item = String>,
+    prior: Option<&super::prior::PriorText>,
 ) -> Result<(super::writer::Writer, super::context::Context, Vec<String>, String)> {
     let w = super::writer::Writer::create(&params.out)?;
     let (ctx, datasets) = context_and_datasets(params, found);
-    let md = super::md::opening(&params.title_or(kind), &params.notes);
+    let md = match prior {
+        Some(p) if params.title.is_none() && params.notes.is_empty() => p.opening.clone(),
+        _ => super::md::opening(&params.title_or(kind), &params.notes),
+    };
     Ok((w, ctx, datasets, md))
 }
 
 /// The closing every study's report shares: the settings section and
-/// `results.csv` (one row per classifier), written and linked.
+/// `results.csv` (one row per classifier), written and linked. A report
+/// rebuilt from a `prior` folder alone quotes that folder's provenance (the
+/// runs' commits, machine and wall times); with METRICS.json files too, the
+/// prior's follows this run's.
 pub fn close_report(
     md: &mut String,
     ctx: &super::context::Context,
     w: &mut super::writer::Writer,
     results_csv: &str,
+    prior: Option<&super::prior::PriorText>,
 ) -> Result<()> {
     md.push_str("## Settings, provenance and cost\n\n");
-    md.push_str(&super::context::context_markdown(ctx, ""));
+    match prior {
+        Some(p) if ctx.runs().next().is_none() => md.push_str(&p.provenance_markdown()),
+        Some(p) => {
+            md.push_str(&super::context::context_markdown(ctx, ""));
+            let _ = write!(md, "### Results imported from {}\n\n{}", p.dir.display(), p.provenance_markdown());
+        }
+        None => md.push_str(&super::context::context_markdown(ctx, "")),
+    }
     w.write("results.csv", results_csv.as_bytes())?;
     md.push_str("All results, one row per classifier: [results.csv](results.csv).\n");
     Ok(())
@@ -310,15 +337,25 @@ pub struct Study {
     pub context: super::context::Context,
     /// What merging `--prior` did, if it was given.
     pub prior: Option<super::prior::Merged>,
+    /// The prior folder's prose, when the report is rebuilt from it alone:
+    /// its title, notes and provenance, and the sections that need the
+    /// artifacts (generators, Figure 1, accuracy per class), quoted.
+    pub quote: Option<super::prior::PriorText>,
 }
 
 impl Study {
     /// Reads every METRICS.json, the artifacts they name and their provenance.
     pub fn read(params: &ReportParams) -> Result<Study> {
-        let (mut obs, generators) = gather(&params.metrics)?;
+        let (mut obs, mut generators) = gather(&params.metrics)?;
+        let alone = params.metrics.is_empty();
         let prior = match &params.prior {
-            Some(dir) => Some(super::prior::Prior::read(dir)?.merge_into(&mut obs, &generators)?),
+            Some(dir) => Some(super::prior::Prior::read(dir)?.merge_into(&mut obs, &mut generators, alone)?),
             None => None,
+        };
+        // Rebuilt from the prior folder alone: its prose, for what no CSV holds.
+        let quote = match &params.prior {
+            Some(dir) if alone => Some(super::prior::PriorText::read(dir)?),
+            _ => None,
         };
         if obs.is_empty() {
             return Err(Error::Invalid("the METRICS.json files hold no results".into()));
@@ -334,7 +371,7 @@ impl Study {
         for g in generators.values() {
             context.add(&g.path);
         }
-        Ok(Study { cells: aggregate(&obs), obs, generators, paper, context, prior })
+        Ok(Study { cells: aggregate(&obs), obs, generators, paper, context, prior, quote })
     }
 }
 

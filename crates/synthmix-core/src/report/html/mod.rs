@@ -71,16 +71,21 @@ pub fn page_of_folder(dir: &Path) -> Result<std::path::PathBuf> {
 }
 
 /// `commits a1b2c3d4, e5f6…; machine …; written 2026-12-03 14:00 UTC`.
-pub fn subtitle(ctx: &super::context::Context) -> String {
+/// `rebuilt`: the report was rebuilt from a published folder (`--prior`
+/// alone), with no artifacts of its own at hand.
+pub fn subtitle(ctx: &super::context::Context, rebuilt: bool) -> String {
     let commits: Vec<String> = ctx.commits().iter().map(|c| c.chars().take(10).collect()).collect();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    format!(
-        "Artifacts by commit{} {}; report written on {} at {}.",
-        if commits.len() == 1 { "" } else { "s" },
-        if commits.is_empty() { "unknown".to_string() } else { commits.join(", ") },
-        super::context::machine(),
-        super::context::utc(now)
-    )
+    let made = match (rebuilt, commits.is_empty()) {
+        (true, _) => "Rebuilt from a published report folder's CSVs (its settings section names the original \
+                      runs' commits and machine)"
+            .to_string(),
+        (false, true) => "Artifacts by commit unknown".to_string(),
+        (false, false) => {
+            format!("Artifacts by commit{} {}", if commits.len() == 1 { "" } else { "s" }, commits.join(", "))
+        }
+    };
+    format!("{made}; report written on {} at {}.", super::context::machine(), super::context::utc(now))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ const MAX_FRAMES: usize = 12;
 
 /// Builds the page from the report's Markdown and the study behind it.
 pub fn page(study: &Study, params: &ReportParams, opts: &DataOptions, md: &str, dir: &Path) -> Result<Page> {
-    let mut page = super::from_markdown(md, dir, super::subtitle(&study.context))?;
+    let mut page = super::from_markdown(md, dir, super::subtitle(&study.context, study.quote.is_some()))?;
     let mut prov = Provenance::new(&study.obs);
     for s in &mut page.sections {
         if s.title.starts_with("Table 2") || s.title.starts_with("Table 3") {
@@ -34,7 +34,7 @@ pub fn page(study: &Study, params: &ReportParams, opts: &DataOptions, md: &str, 
             replace_first_table(&mut s.blocks, typed);
         } else if s.title == "Generators" {
             s.blocks.extend(strips(study)?);
-        } else if s.title.starts_with("Accuracy per class") {
+        } else if s.title.starts_with("Accuracy per class") && study.quote.is_none() {
             s.blocks = per_class(study, &mut prov);
         }
     }

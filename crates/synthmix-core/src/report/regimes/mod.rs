@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod collect;
 pub mod render;
+pub mod rows;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -2,27 +2,34 @@
 
 use super::analysis::*;
 use super::collect::gather;
+use super::rows::results_csv;
 use super::*;
+use crate::data::DataOptions;
 
 /// The regimes study's report.md text, with its results.csv and figures
-/// written into the report folder; the writer and the runs' context.
-pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
-    let obs = gather(&params.metrics)?;
+/// written into the report folder; the writer and the runs' context. With
+/// `--prior`, the prior folder's results.csv rows that these METRICS.json
+/// files do not recompute (all of them, without `--metrics`) are read back
+/// and judged with the rest.
+pub fn render(params: &ReportParams, opts: &DataOptions) -> Result<(Writer, Context, String)> {
+    let mut obs = gather(&params.metrics)?;
+    let prior = read_prior(params, opts, &mut obs)?;
     if obs.is_empty() {
         return Err(Error::Invalid(
             "the METRICS.json files hold no result on a real test set of a regimes-study classifier".into(),
         ));
     }
     let found = obs.iter().map(|o| o.dataset.clone());
-    let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Regimes, found)?;
+    let text = prior.as_ref().map(|p| &p.text);
+    let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Regimes, found, text)?;
     let fam = comparisons(&obs, &datasets);
     let _ = writeln!(
         md,
-        "{} results from {} METRICS.json files, every classifier tested on its dataset's real test set. Each \
-         value is the mean ± sample standard deviation over study seeds (n = seeds); each comparison is a paired \
-         difference (same seed) with its 95 % Student-t interval.\n\n{}",
+        "{} results from {}, every classifier tested on its dataset's real test set. Each value is the mean ± \
+         sample standard deviation over study seeds (n = seeds); each comparison is a paired difference (same \
+         seed) with its 95 % Student-t interval.\n\n{}",
         obs.len(),
-        params.metrics.len(),
+        sources(params, prior.as_ref()),
         fam.describe(
             "every arm comparison of this report (imbalance arms against real only and fill against oversampling \
              and class weighting, on balanced accuracy and macro-F1; each synthetic multiple against 0× and against \
@@ -37,13 +44,60 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
     for d in &datasets {
         md.push_str(&scarce_section(&obs, d, &fam, &mut w)?);
     }
-    md.push_str(&cas_section(&obs, &datasets, &fam));
-    crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?)?;
+    let (missing, note) = match &prior {
+        Some(p) if !p.has_quality => (
+            "not in the published CSV",
+            "Generator FID / recognition of the imported rows: as the published report's own table printed them \
+             (its results.csv had no column for them; it has from this report on).\n\n",
+        ),
+        _ => ("–", ""),
+    };
+    md.push_str(&cas_section(&obs, &datasets, &fam, missing, note));
+    crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?, text)?;
     w.write("comparisons.csv", comparisons_csv(&fam)?.as_bytes())?;
     md.push_str(
         "Every judged comparison, with its raw and Holm-adjusted p-values: [comparisons.csv](comparisons.csv).\n",
     );
     Ok((w, ctx, md))
+}
+
+/// A `--prior` folder read back: its prose and whether its CSV records the
+/// generators' quality.
+struct PriorRead {
+    text: crate::report::prior::PriorText,
+    has_quality: bool,
+    imported: usize,
+}
+
+/// Adds the prior folder's rows that `obs` lacks (same dataset, regime, arm
+/// and seed); `obs`'s own win.
+fn read_prior(params: &ReportParams, opts: &DataOptions, obs: &mut Vec<RegimeObs>) -> Result<Option<PriorRead>> {
+    let Some(dir) = &params.prior else { return Ok(None) };
+    let text = crate::report::prior::PriorText::read(dir)?;
+    let (rows, has_quality) = super::rows::read_csv(&dir.join("results.csv"), opts)?;
+    let key = |o: &RegimeObs| (o.dataset.clone(), o.rule.to_string(), o.arm, o.seed);
+    let have: std::collections::BTreeSet<_> = obs.iter().map(key).collect();
+    let before = obs.len();
+    obs.extend(rows.into_iter().filter(|o| !have.contains(&key(o))));
+    if !has_quality {
+        let printed = text.section(CAS).map(|s| super::rows::quality_from_report(&s)).unwrap_or_default();
+        for o in obs[before..].iter_mut().filter(|o| matches!(o.arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas)) {
+            if let Some(&(f, r)) = printed.get(&(dataset_title(&o.dataset), o.rule.to_string())) {
+                o.generator_quality = (Some(f), Some(r));
+            }
+        }
+    }
+    Ok(Some(PriorRead { text, has_quality, imported: obs.len() - before }))
+}
+
+/// Where the results came from, for the opening sentence.
+fn sources(params: &ReportParams, prior: Option<&PriorRead>) -> String {
+    let metrics = format!("{} METRICS.json files", params.metrics.len());
+    match prior {
+        None => metrics,
+        Some(p) if params.metrics.is_empty() => format!("the results.csv of {}", p.text.dir.display()),
+        Some(p) => format!("{metrics} and {} imported from the results.csv of {}", p.imported, p.text.dir.display()),
+    }
 }
 
 /// comparisons.csv: every judged comparison of the family, one per line.
@@ -53,32 +107,6 @@ pub(super) fn comparisons_csv(fam: &Comparisons) -> Result<String> {
         crate::report::results::ComparisonRow::of(&k.dataset, &side(&k.a), &side(&k.b), k.metric.name(), c)
     });
     crate::report::results::comparisons_csv(rows)
-}
-
-pub(super) fn results_csv(obs: &[RegimeObs]) -> Result<String> {
-    let mut wr = csv::Writer::from_writer(Vec::new());
-    for o in obs {
-        wr.serialize(RegimeRow {
-            dataset: o.dataset.clone(),
-            regime: o.rule.to_string(),
-            arm: o.arm.label(),
-            seed: o.seed,
-            accuracy: o.accuracy,
-            balanced_accuracy: o.balanced_accuracy,
-            macro_f1: o.macro_f1,
-            per_class_recall: o.recall.iter().map(|r| format!("{r:.6}")).collect::<Vec<_>>().join(";"),
-            classifier: o.classifier.clone(),
-            train_set: o.train.clone(),
-            generator_on_same_subset: match o.fair {
-                Some(true) => "yes".into(),
-                Some(false) => "NO".into(),
-                None => String::new(),
-            },
-        })
-        .map_err(|e| Error::Invalid(format!("results.csv: {e}")))?;
-    }
-    let bytes = wr.into_inner().map_err(|e| Error::Invalid(format!("results.csv: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("results.csv: {e}")))
 }
 
 /// The fair-generator check over every result with synthetic images.
@@ -363,8 +391,18 @@ pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &
     Ok(s)
 }
 
-pub(super) fn cas_section(obs: &[RegimeObs], datasets: &[String], fam: &Comparisons) -> String {
-    let mut s = String::from("## Synthetic-to-real gap (CAS)\n\n");
+const CAS: &str = "Synthetic-to-real gap (CAS)";
+
+/// The CAS tables; `missing` stands where a generator's quality is not
+/// known, `note` (if any) says where the known ones come from.
+pub(super) fn cas_section(
+    obs: &[RegimeObs],
+    datasets: &[String],
+    fam: &Comparisons,
+    missing: &str,
+    note: &str,
+) -> String {
+    let mut s = format!("## {CAS}\n\n");
     s.push_str(
         "A classifier trained on synthetic images only (the size and class proportions of the regime's real \
          set) and tested on real images: its accuracy is the Classification Accuracy Score. The gap is \
@@ -372,6 +410,7 @@ pub(super) fn cas_section(obs: &[RegimeObs], datasets: &[String], fam: &Comparis
          reports gaps of 2.03 % on Fashion-MNIST and 1.78 % on CIFAR-10 with a GAN and its strategies (filtering, \
          recycling, latent expansion); the plain generators here use none of them.\n\n",
     );
+    s.push_str(note);
     for d in datasets {
         let ix = Index::judged(obs, d, fam);
         let rules: Vec<Subset> = ix.rules().into_iter().filter(|r| !ix.get(r, Arm::Cas).is_empty()).collect();
@@ -389,7 +428,7 @@ pub(super) fn cas_section(obs: &[RegimeObs], datasets: &[String], fam: &Comparis
             let q = ix.get(r, Arm::Cas).first().map(|o| o.generator_quality).unwrap_or((None, None));
             let quality = match q {
                 (Some(f), Some(rec)) => format!("{f:.1} / {rec:.3}"),
-                _ => "–".into(),
+                _ => missing.into(),
             };
             let [real, cas] = [Arm::Real, Arm::Cas].map(|a| cell_text(ix.cell(r, a, Metric::Accuracy)));
             t.row([format!("`{r}`"), quality, real, cas, compared_cell(gap)]);

@@ -2,21 +2,27 @@
 
 use super::analysis::*;
 use super::collect::gather;
+use super::rows::{pools_csv, read_pools, read_results, results_csv};
 use super::*;
 
-/// The strategies study's report.md text, with its results.csv and figures
-/// written into the report folder; the writer and the runs' context.
+/// The strategies study's report.md text, with its results.csv, pools.csv
+/// and figures written into the report folder; the writer and the runs'
+/// context. With `--prior`, the prior folder's classifiers and pools that
+/// these files do not recompute (all of them, without `--metrics`) are read
+/// back and judged with the rest.
 pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
-    let (obs, pools) = gather(&params.metrics)?;
+    let (mut obs, mut pools) = gather(&params.metrics)?;
+    let prior = read_prior(params, &mut obs, &mut pools)?;
     if obs.is_empty() {
         return Err(Error::Invalid(
             "the files hold no real-test result of a strategies-study classifier (evaluate's METRICS.json)".into(),
         ));
     }
     let found = obs.iter().map(|o| o.dataset.clone());
-    let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Strategies, found)?;
+    let text = prior.as_ref().map(|p| &p.text);
+    let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Strategies, found, text)?;
     let fam = comparisons(&obs, &datasets);
-    md.push_str(&intro(&obs, params.metrics.len()));
+    md.push_str(&intro(&obs, &sources(params, prior.as_ref())));
     md.push_str(&fam.describe(
         "every arm with a strategy against its reference (the plain mix, or plain CAS for the CAS arms) and every \
          arm against real only, in every dataset and regime (the CAS gap below is real only against each CAS arm, \
@@ -28,20 +34,75 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
         md.push_str(&dataset_section(&obs, d, &fam, &mut w)?);
     }
     md.push_str(&recipe_section(&obs, &datasets));
-    md.push_str(&quality_section(&pools, &datasets));
+    match prior.as_ref().and_then(|p| p.quoted_quality.as_ref()) {
+        Some(q) => md.push_str(q),
+        None => md.push_str(&quality_section(&pools, &datasets)),
+    }
     md.push_str(&cas_section(&obs, &datasets, &fam));
-    crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?)?;
+    crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?, text)?;
     w.write("comparisons.csv", comparisons_csv(&fam)?.as_bytes())?;
     md.push_str(
         "Every judged comparison, with its raw and Holm-adjusted p-values: [comparisons.csv](comparisons.csv).\n",
     );
+    if !pools.is_empty() {
+        w.write("pools.csv", pools_csv(&pools)?.as_bytes())?;
+        md.push_str("Every pool's FID, recognition and acceptance: [pools.csv](pools.csv).\n");
+    }
     Ok((w, ctx, md))
 }
 
-pub(super) fn intro(obs: &[StrategyObs], files: usize) -> String {
+const QUALITY: &str = "What filtering and latent scaling do to the images";
+
+/// A `--prior` folder read back: its prose, how many classifiers it added,
+/// and its pool-quality section quoted verbatim where its pools are in no
+/// pools.csv (folders published before that file).
+struct PriorRead {
+    text: crate::report::prior::PriorText,
+    imported: usize,
+    quoted_quality: Option<String>,
+}
+
+/// Adds the prior folder's classifiers and pools that these files lack
+/// (same dataset, regime, arm and seed); this run's own win.
+fn read_prior(
+    params: &ReportParams,
+    obs: &mut Vec<StrategyObs>,
+    pools: &mut Vec<PoolQuality>,
+) -> Result<Option<PriorRead>> {
+    let Some(dir) = &params.prior else { return Ok(None) };
+    let text = crate::report::prior::PriorText::read(dir)?;
+    let key = |o: &StrategyObs| (o.dataset.clone(), o.rule.to_string(), o.arm.clone(), o.seed);
+    let have: std::collections::BTreeSet<_> = obs.iter().map(key).collect();
+    let before = obs.len();
+    obs.extend(read_results(&dir.join("results.csv"))?.into_iter().filter(|o| !have.contains(&key(o))));
+    let imported = obs.len() - before;
+    let pools_file = dir.join("pools.csv");
+    let mut quoted_quality = None;
+    if pools_file.is_file() {
+        let pkey = |p: &PoolQuality| (p.dataset.clone(), p.rule.to_string(), p.knobs.clone(), p.seed);
+        let have: std::collections::BTreeSet<_> = pools.iter().map(pkey).collect();
+        pools.extend(read_pools(&pools_file)?.into_iter().filter(|p| !have.contains(&pkey(p))));
+    } else if pools.is_empty() {
+        let why = "its pools' FID reports are not in the published CSVs (pools.csv, written from now on, holds them)";
+        quoted_quality = text.section(QUALITY).map(|q| crate::report::prior::quoted(&q, why));
+    }
+    Ok(Some(PriorRead { text, imported, quoted_quality }))
+}
+
+/// Where the results came from, for the opening sentence.
+fn sources(params: &ReportParams, prior: Option<&PriorRead>) -> String {
+    let files = format!("{} result files", params.metrics.len());
+    match prior {
+        None => files,
+        Some(p) if params.metrics.is_empty() => format!("the results.csv of {}", p.text.dir.display()),
+        Some(p) => format!("{files} and {} imported from the results.csv of {}", p.imported, p.text.dir.display()),
+    }
+}
+
+pub(super) fn intro(obs: &[StrategyObs], sources: &str) -> String {
     let with_val = obs.iter().filter(|o| o.val.is_some()).count();
     let mut s = format!(
-        "{} classifiers from {files} result files, each tested on its dataset's real test set ({with_val} also on \
+        "{} classifiers from {sources}, each tested on its dataset's real test set ({with_val} also on \
          the validation split: real training images no training set of the study contains). Each value is the \
          mean ± sample standard deviation over study seeds (n = seeds); each comparison a paired difference (same \
          seed) with its 95 % Student-t interval and a verdict judged in the report's family (below; identical: \
@@ -203,7 +264,7 @@ pub(super) fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> Str
     if pools.is_empty() {
         return String::new();
     }
-    let mut s = String::from("## What filtering and latent scaling do to the images\n\n");
+    let mut s = format!("## {QUALITY}\n\n");
     s.push_str(
         "FID (lower: closer to the real test set) and recognition (share of images the features network assigns \
          to their intended class) of every pool against the real test set, by the same features network as the \
@@ -369,29 +430,6 @@ pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String], fam: &Compar
     s.push_str(&t.render());
     s.push('\n');
     s
-}
-
-pub(super) fn results_csv(obs: &[StrategyObs]) -> Result<String> {
-    let mut wr = csv::Writer::from_writer(Vec::new());
-    for o in obs {
-        let strategies: Vec<String> = o.arm.knobs.iter().map(|(s, v)| format!("{s:?}={v}").to_lowercase()).collect();
-        wr.serialize(StrategyRow {
-            dataset: o.dataset.clone(),
-            regime: o.rule.to_string(),
-            base: format!("{:?}", o.arm.base).to_lowercase(),
-            strategies: strategies.join(";"),
-            seed: o.seed,
-            test_accuracy: o.test,
-            validation_accuracy: o.val,
-            acceptance: o.acceptance,
-            filled_below_tau: o.filled,
-            classifier: o.classifier.clone(),
-            train_set: o.train.clone(),
-        })
-        .map_err(|e| Error::Invalid(format!("results.csv: {e}")))?;
-    }
-    let bytes = wr.into_inner().map_err(|e| Error::Invalid(format!("results.csv: {e}")))?;
-    Ok(String::from_utf8(bytes).expect("csv of UTF-8 strings"))
 }
 
 /// comparisons.csv: every judged comparison of the family, one per line.
