@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::gan::{sample_std, GRID_PER_CLASS};
 use super::optim::{Adam, AdamConfig};
 use super::probe::{self, Features};
+use super::saved::Common;
 use super::stop::{self, Until};
 use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, DiffusionRecord, FidRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
@@ -291,7 +292,7 @@ fn resume(
         return Ok(fresh);
     }
     let s = state::read(&paths.state)?;
-    let saved = stop::Saved { identity: &s.identity, epoch: s.epoch, log_csv: &s.log_csv };
+    let saved = stop::Saved { identity: &s.common.identity, epoch: s.common.epoch, log_csv: &s.common.log_csv };
     let todo = stop::check_resume(&paths.state, &saved, ident, p.epochs, p.until)?;
     Checkpoint { meta: m.clone(), weights: s.weights }.load_into(&paths.state, &nets.vars)?;
     Checkpoint { meta: m, weights: s.ema }.load_into(&paths.state, &nets.ema_vars)?;
@@ -299,11 +300,11 @@ fn resume(
     prov.input_file("resume-state", &paths.state)?;
     let finish = match todo {
         stop::Resume::Train => None,
-        stop::Resume::Finish { stopped_at } => Some((s.quality, stopped_at)),
+        stop::Resume::Finish { stopped_at } => Some((s.common.quality, stopped_at)),
     };
     let what = if finish.is_some() { "finishing the run saved at" } else { "resuming from" };
-    tracing::info!("{what} epoch {} ({})", s.epoch, paths.state.display());
-    Ok(Start { epoch: s.epoch, csv: s.log_csv, best: s.best, finish })
+    tracing::info!("{what} epoch {} ({})", s.common.epoch, paths.state.display());
+    Ok(Start { epoch: s.common.epoch, csv: s.common.log_csv, best: s.common.best, finish })
 }
 
 /// One epoch over a seeded shuffle of `set`, with a progress bar; the mean loss.
@@ -520,12 +521,8 @@ fn save_state(
     paths: &DpmPaths,
 ) -> Result<()> {
     let s = state::State {
-        epoch,
+        common: Common { epoch, identity: ident.clone(), log_csv: log.0.to_string(), best: log.1, quality: log.2 },
         step: nets.opt.t,
-        identity: ident.clone(),
-        log_csv: log.0.to_string(),
-        best: log.1,
-        quality: log.2,
         weights: checkpoint::weights_of(&nets.vars)?,
         ema: checkpoint::weights_of(&nets.ema_vars)?,
         adam: nets.opt.state().into_iter().collect(),

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use super::optim::{Adam, AdamConfig};
 use super::probe::{self, Features};
+use super::saved::Common;
 use super::stop::{self, Until};
 use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, FidRecord, GanRecord, Trained};
 use crate::artifact::provenance::{self, FileRecord, Provenance};
@@ -423,7 +424,7 @@ fn resume(
         return Ok(Start { note: Some(note), ..fresh });
     }
     let s = state::read(&paths.state)?;
-    let saved = stop::Saved { identity: &s.identity, epoch: s.epoch, log_csv: &s.log_csv };
+    let saved = stop::Saved { identity: &s.common.identity, epoch: s.common.epoch, log_csv: &s.common.log_csv };
     let todo = stop::check_resume(&paths.state, &saved, ident, params.epochs, params.until)?;
     Checkpoint { meta: meta.clone(), weights: s.g_weights }.load_into(&paths.state, &nets.g_vars)?;
     Checkpoint { meta, weights: s.d_weights }.load_into(&paths.state, &nets.d_vars)?;
@@ -432,11 +433,11 @@ fn resume(
     prov.input_file("resume-state", &paths.state)?;
     let finish = match todo {
         stop::Resume::Train => None,
-        stop::Resume::Finish { stopped_at } => Some((s.quality, stopped_at)),
+        stop::Resume::Finish { stopped_at } => Some((s.common.quality, stopped_at)),
     };
     let what = if finish.is_some() { "finishing the run saved at" } else { "resuming from" };
-    let note = format!("{what} epoch {} ({})", s.epoch, paths.state.display());
-    Ok(Start { epoch: s.epoch, csv: s.log_csv, best: s.best, note: Some(note), finish })
+    let note = format!("{what} epoch {} ({})", s.common.epoch, paths.state.display());
+    Ok(Start { epoch: s.common.epoch, csv: s.common.log_csv, best: s.common.best, note: Some(note), finish })
 }
 
 /// Sums of one epoch's step statistics over its images.
@@ -582,13 +583,15 @@ impl Checkpointing<'_> {
         let d_meta = gen_meta(self.config, "discriminator", self.dataset, epoch, record);
         checkpoint::write(&self.paths.discriminator, &nets.d_vars, &d_meta)?;
         let state = state::State {
-            epoch,
+            common: Common {
+                epoch,
+                identity: self.ident.clone(),
+                log_csv: log.0.to_string(),
+                best: log.1,
+                quality: log.2,
+            },
             g_step: nets.opt_g.t,
             d_step: nets.opt_d.t,
-            identity: self.ident.clone(),
-            log_csv: log.0.to_string(),
-            best: log.1,
-            quality: log.2,
             g_weights: checkpoint::weights_of(&nets.g_vars)?,
             d_weights: checkpoint::weights_of(&nets.d_vars)?,
             g_adam: nets.opt_g.state().into_iter().collect(),

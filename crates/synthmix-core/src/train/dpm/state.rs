@@ -16,13 +16,9 @@ pub(super) const STATE_KIND: &str = "dpm-train-state";
 
 /// What training saves and restores.
 pub(super) struct State {
-    pub epoch: usize,
+    /// Epoch, identity, log, best FID, quality: what every generator state holds.
+    pub common: Common,
     pub step: u64,
-    pub identity: serde_json::Value,
-    pub log_csv: String,
-    pub best: Option<(usize, f64)>,
-    /// The saved epoch's FID and recognition, if it measured them.
-    pub quality: Option<(f64, f64)>,
     pub weights: Weights,
     pub ema: Weights,
     pub adam: BTreeMap<String, Vec<f32>>,
@@ -40,14 +36,7 @@ pub(super) fn encode(s: &State) -> Result<Vec<u8>> {
         let (name, dtype, shape) = (format!("adam/{name}"), safetensors::Dtype::F32, vec![values.len()]);
         tensors.push(st::TensorBytes { name, dtype, shape, data: f32_bytes(values) });
     }
-    let common = Common {
-        epoch: s.epoch,
-        identity: s.identity.clone(),
-        log_csv: s.log_csv.clone(),
-        best: s.best,
-        quality: s.quality,
-    };
-    let mut meta = common.meta(STATE_KIND);
+    let mut meta = s.common.meta(STATE_KIND);
     meta.insert("step".to_string(), s.step.to_string());
     st::encode(&tensors, &meta)
 }
@@ -56,14 +45,9 @@ pub(super) fn read(path: &Path) -> Result<State> {
     let bytes = crate::artifact::input::read(path).map_err(|e| Error::io(path, e))?;
     let tensors = st::parse(path, &bytes)?;
     let meta = saved::metadata(path, &bytes, STATE_KIND)?;
-    let c = Common::read(path, &meta)?;
     let mut s = State {
-        epoch: c.epoch,
+        common: Common::read(path, &meta)?,
         step: saved::num(path, &meta, "step")?,
-        identity: c.identity,
-        log_csv: c.log_csv,
-        best: c.best,
-        quality: c.quality,
         weights: Weights::new(),
         ema: Weights::new(),
         adam: BTreeMap::new(),

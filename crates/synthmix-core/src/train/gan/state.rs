@@ -13,14 +13,10 @@ use crate::train::saved::{self, f32_bytes, Common};
 
 /// What training restores from (or saves to) `STEM.optim.safetensors`.
 pub(super) struct State {
-    pub epoch: usize,
+    /// Epoch, identity, log, best FID, quality: what every generator state holds.
+    pub common: Common,
     pub g_step: u64,
     pub d_step: u64,
-    pub identity: serde_json::Value,
-    pub log_csv: String,
-    pub best: Option<(usize, f64)>,
-    /// The saved epoch's FID and recognition, if it measured them.
-    pub quality: Option<(f64, f64)>,
     pub g_weights: checkpoint::Weights,
     pub d_weights: checkpoint::Weights,
     pub g_adam: BTreeMap<String, Vec<f32>>,
@@ -51,14 +47,7 @@ pub(super) fn encode(s: &State) -> Result<Vec<u8>> {
             });
         }
     }
-    let common = Common {
-        epoch: s.epoch,
-        identity: s.identity.clone(),
-        log_csv: s.log_csv.clone(),
-        best: s.best,
-        quality: s.quality,
-    };
-    let mut meta = common.meta(STATE_KIND);
+    let mut meta = s.common.meta(STATE_KIND);
     meta.insert("g_step".to_string(), s.g_step.to_string());
     meta.insert("d_step".to_string(), s.d_step.to_string());
     st::encode(&tensors, &meta)
@@ -68,15 +57,10 @@ pub(super) fn read(path: &Path) -> Result<State> {
     let bytes = crate::artifact::input::read(path).map_err(|e| Error::io(path, e))?;
     let tensors = st::parse(path, &bytes)?;
     let meta = saved::metadata(path, &bytes, STATE_KIND)?;
-    let c = Common::read(path, &meta)?;
     let mut s = State {
-        epoch: c.epoch,
+        common: Common::read(path, &meta)?,
         g_step: saved::num(path, &meta, "g_step")?,
         d_step: saved::num(path, &meta, "d_step")?,
-        identity: c.identity,
-        log_csv: c.log_csv,
-        best: c.best,
-        quality: c.quality,
         g_weights: Default::default(),
         d_weights: Default::default(),
         g_adam: Default::default(),
