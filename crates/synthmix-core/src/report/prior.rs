@@ -229,6 +229,17 @@ impl PriorText {
 }
 
 /// A section as quoted: its heading, a line saying it is quoted and `why`, its body.
+/// Where a rebuilt or merged report's results came from, for its opening
+/// sentence: `files` (e.g. "3 METRICS.json files") and/or the `imported`
+/// rows of the prior folder `dir`'s results.csv.
+pub fn sources(files: String, no_files: bool, prior: Option<(&Path, usize)>) -> String {
+    match prior {
+        None => files,
+        Some((dir, _)) if no_files => format!("the results.csv of {}", dir.display()),
+        Some((dir, imported)) => format!("{files} and {imported} imported from the results.csv of {}", dir.display()),
+    }
+}
+
 pub fn quoted(section: &str, why: &str) -> String {
     let (head, body) = section.split_once("\n\n").unwrap_or((section, ""));
     if body.starts_with("Quoted from the published report") {

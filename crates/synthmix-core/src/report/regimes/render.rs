@@ -92,12 +92,8 @@ fn read_prior(params: &ReportParams, opts: &DataOptions, obs: &mut Vec<RegimeObs
 
 /// Where the results came from, for the opening sentence.
 fn sources(params: &ReportParams, prior: Option<&PriorRead>) -> String {
-    let metrics = format!("{} METRICS.json files", params.metrics.len());
-    match prior {
-        None => metrics,
-        Some(p) if params.metrics.is_empty() => format!("the results.csv of {}", p.text.dir.display()),
-        Some(p) => format!("{metrics} and {} imported from the results.csv of {}", p.imported, p.text.dir.display()),
-    }
+    let files = format!("{} METRICS.json files", params.metrics.len());
+    crate::report::prior::sources(files, params.metrics.is_empty(), prior.map(|p| (p.text.dir.as_path(), p.imported)))
 }
 
 /// comparisons.csv: every judged comparison of the family, one per line.

@@ -92,11 +92,7 @@ fn read_prior(
 /// Where the results came from, for the opening sentence.
 fn sources(params: &ReportParams, prior: Option<&PriorRead>) -> String {
     let files = format!("{} result files", params.metrics.len());
-    match prior {
-        None => files,
-        Some(p) if params.metrics.is_empty() => format!("the results.csv of {}", p.text.dir.display()),
-        Some(p) => format!("{files} and {} imported from the results.csv of {}", p.imported, p.text.dir.display()),
-    }
+    crate::report::prior::sources(files, params.metrics.is_empty(), prior.map(|p| (p.text.dir.as_path(), p.imported)))
 }
 
 pub(super) fn intro(obs: &[StrategyObs], sources: &str) -> String {
