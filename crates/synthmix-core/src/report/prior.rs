@@ -272,8 +272,10 @@ fn generator_of_row(r: &ResultRow) -> std::result::Result<GeneratorInfo, String>
         .rsplit_once(", G seed ")
         .ok_or_else(|| format!("generator '{}' is not 'PRESET, G seed N'", r.generator))?;
     let seed = seed.parse().map_err(|_| format!("generator '{}': seed is not a number", r.generator))?;
-    let preset =
-        if r.preset.is_empty() { name.rsplit(' ').next().unwrap_or(name).to_string() } else { r.preset.clone() };
+    // Rows written before the architecture column name the preset in the
+    // label alone; a diffusion model's row has an architecture and no preset.
+    let legacy = r.preset.is_empty() && r.arch.is_empty();
+    let preset = if legacy { name.rsplit(' ').next().unwrap_or(name).to_string() } else { r.preset.clone() };
     let id = GenId { family: r.family.clone(), arch: r.arch.clone(), preset, seed, blake3: r.generator_blake3.clone() };
     if id.label() != r.generator {
         return Err(format!("generator '{}' does not read back as its columns ('{}')", r.generator, id.label()));
@@ -378,6 +380,28 @@ mod tests {
         let imported = now.last().unwrap();
         assert_eq!((imported.mix, imported.accuracy), (Mix::new(5, 1), 0.96));
         assert_eq!(imported.imported_from.as_deref(), Some(dir.path().display().to_string().as_str()));
+    }
+
+    #[test]
+    fn generators_read_back_from_their_rows_of_every_family_and_age() {
+        let unet = GenId {
+            family: "diffusion".into(),
+            arch: "unet".into(),
+            preset: String::new(),
+            seed: 2,
+            blake3: "cd".into(),
+        };
+        for id in [gen(), unet] {
+            let mut o = obs(Mix::new(1, 1), 0, 0.9);
+            o.generator = Some(id.clone());
+            assert_eq!(generator_of_row(&ResultRow::of(&o)).unwrap().id, id);
+        }
+        // A row written before the family/arch/preset columns: the preset is the label's.
+        let mut old = ResultRow::of(&obs(Mix::new(1, 1), 0, 0.9));
+        (old.generator, old.family, old.arch, old.preset) =
+            ("default, G seed 0".into(), "".into(), "".into(), "".into());
+        let id = generator_of_row(&old).unwrap().id;
+        assert_eq!((id.preset.as_str(), id.arch.as_str(), id.seed), ("default", "", 0));
     }
 
     #[test]
