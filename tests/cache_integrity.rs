@@ -4,7 +4,7 @@
 //! read a result it repaired, and a stage run by hand may not write into an
 //! artifacts folder a runner holds.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! itself: verified, exported with 1000 per class, the same bytes twice, and
 //! pixels against PIL's decoder (libjpeg-turbo) where PIL is installed.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! where the official files are absent, and the report names it and sets
 //! its Table 2 beside the paper's CIFAR-10 values.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

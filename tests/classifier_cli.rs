@@ -1,7 +1,7 @@
 //! The classifier path end to end on real data subsets: clf-train, evaluate
 //! and mix-build as a user runs them.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! comparison names exactly that parameter and the cells it moved, in
 //! Markdown, CSV and JSON; a run against itself differs nowhere.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

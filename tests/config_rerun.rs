@@ -2,7 +2,7 @@
 //! artifact byte for byte: one run of each stage on small real MNIST, then
 //! the same stage again from its config alone (plus a new --out).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! bytes of an uninterrupted run, and leave no stray file behind (no staging
 //! folder, no temporary, no store object without a record).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

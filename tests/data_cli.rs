@@ -1,7 +1,7 @@
 //! `synthmix data export` / `synthmix show` end to end on the real files, and
 //! every bad input of the foundation issue: one line, non-zero exit, nothing written.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

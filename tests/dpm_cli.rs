@@ -4,7 +4,7 @@
 //! counts, both samplers), and the refusals of bad flags and of flags of the
 //! other family.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

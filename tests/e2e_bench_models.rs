@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 use common::pytorch::{our_param_counts, python};
 

@@ -1,7 +1,7 @@
 //! `synthmix estimate`: the makespan of a spec's graph on N workers from the
 //! cache's records, and its refusals (one line each).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Instant;

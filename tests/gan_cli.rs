@@ -1,7 +1,7 @@
 //! The generator path end to end on small real MNIST subsets: gan-train,
 //! --resume, synth-sample, evaluate --fid, and their refusals.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! target) finishes with the uninterrupted run's bytes, and one that went
 //! past its target's first epoch is refused.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@
 //! version stays fails this test; bump the version in `STAGES` and pin the
 //! new hash (the failure prints it).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

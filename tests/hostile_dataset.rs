@@ -5,7 +5,7 @@
 //! and absurd thread counts. Each is refused with one line (or left out with
 //! --skip-bad), writes nothing half, and never changes a kept image's label.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! replaced by a folder (every later run failed), a huge environment value
 //! echoed whole. Each case here failed before its fix.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

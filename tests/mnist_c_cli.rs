@@ -1,7 +1,7 @@
 //! `synthmix data export mnist-c/CORRUPTION:test` for all fifteen
 //! corruptions, and `synthmix show --grid mnist-c:all`, end to end.
 
-mod common;
+use crate::common;
 
 use common::{bin, run_err, run_ok};
 

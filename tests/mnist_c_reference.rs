@@ -3,7 +3,7 @@
 //! on the first 200 MNIST test images. Without the Python packages the test
 //! says SKIP and why, on the terminal even when output is captured.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! alone carries a whole pipeline (the runner falls back to its built-in
 //! stages, keyed by the hash of the executable it actually runs).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

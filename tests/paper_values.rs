@@ -2,7 +2,7 @@
 //! Tables 2 and 3 in `../shared/paper/tables.md`: every cell present, equal,
 //! and nothing extra, so the report's paper column cannot drift.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! reruns, parameter changes rerunning only dependants (and saying why), a
 //! SIGKILL in the middle of a stage, the lock, failures and --keep-going.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! line naming the spec file and the line of the problem; the shipped specs
 //! parse and expand to the study's graph.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -9,7 +9,7 @@
 //! `SYNTHMIX_REQUIRE_TORCH=1` (set by .ci/run once it has installed them)
 //! nothing may skip: a missing package or a skipped check fails.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -3,7 +3,7 @@
 //! (`SYNTHMIX_PARSE_ONLY`: parse, then exit 0 without doing anything), each
 //! `just RECIPE` names a recipe of the justfile, each script exists.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

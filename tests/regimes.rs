@@ -4,7 +4,7 @@
 //! per-class counts of their rules, every generator was trained on exactly
 //! its regime's subset (and the report says when one is not).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

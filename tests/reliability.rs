@@ -2,7 +2,7 @@
 //! binaries as a user would: every one is refused with one line naming the
 //! flag or file, before any work, and nothing is written or overwritten.
 
-mod common;
+use crate::common;
 
 use common::{bin, ls, run_err, run_ok, run_usage_err};
 use std::path::Path;

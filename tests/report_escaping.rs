@@ -5,7 +5,7 @@
 //! a headless table for another dataset, Figure 1 is drawn from the imported
 //! test set, and `--title` reaches the page escaped exactly once.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -4,9 +4,7 @@
 //! column, every cell of Tables 2 and 3 numeric, every claim with a verdict
 //! and an interval.
 
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
+use crate::{browser, common};
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //!
 //! The tests share the one cluster (2 CPUs), so they run one at a time.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -8,7 +8,7 @@
 //! queued run serves most checks: the cluster has 2 CPUs. Where no cluster
 //! answers each test says SKIP and why (see tests/common/slurm.rs).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! split, which no training set contains, and every judge saw only its
 //! regime's real images.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

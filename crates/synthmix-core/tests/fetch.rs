@@ -14,8 +14,7 @@ use synthmix_core::Error;
 
 const LABELS: &str = "t10k-labels-idx1-ubyte.gz";
 
-#[path = "../../../tests/common/data.rs"]
-mod common_data;
+use crate::common_data;
 use common_data::shared_data;
 
 fn real(name: &str) -> Vec<u8> {

@@ -1,7 +1,6 @@
 //! Readers and writers on real data and on files in the real layouts.
 
-#[path = "../../../tests/common/data.rs"]
-mod common_data;
+use crate::common_data;
 
 use std::collections::BTreeMap;
 use std::path::Path;

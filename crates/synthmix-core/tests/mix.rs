@@ -1,7 +1,6 @@
 //! Mix counts on real data: exact per source and per class at every paper ratio.
 
-#[path = "../../../tests/common/data.rs"]
-mod common_data;
+use crate::common_data;
 
 use std::collections::HashSet;
 

@@ -1,6 +1,6 @@
 //! `ops::conv::conv2d_bias_act` against candle's own conv2d: forward values,
 //! gradients for x, w and b, determinism, and (ignored) a speed comparison:
-//! `cargo test --release -p synthmix-core --test ops_conv -- --ignored --nocapture`.
+//! `cargo test --release -p synthmix-core --test suite ops_conv:: -- --ignored --nocapture`.
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
