@@ -1,7 +1,9 @@
-//! `report.md`: the study's answer in the order a reader asks for it —
-//! settings and provenance, what the spread covers, the headline numbers,
-//! Tables 2 and 3 beside the paper, the claims tested, the generators, the
-//! figures — and the tables, CSVs and figures it links, written beside it.
+//! `report.md`. The paper study's: its answer in the order a reader asks
+//! for it — settings and provenance, what the spread covers, the headline
+//! numbers, Tables 2 and 3 beside the paper, the claims tested, the
+//! generators, the figures (those needing the artifacts in `artifacts`) —
+//! and the tables, CSVs and figures it links, written beside it. A typed
+//! document's (regimes, strategies): [`document`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -19,6 +21,7 @@ use crate::data::{DataOptions, DatasetName};
 use crate::error::Result;
 
 mod artifacts;
+pub mod document;
 
 use artifacts::{figures_section, generators_section, per_class_section};
 
@@ -28,7 +31,7 @@ pub fn write_all(study: &Study, params: &ReportParams, opts: &DataOptions, w: &m
     let title = params.title_or(super::kind::StudyKind::Paper);
     match &study.quote {
         Some(q) if params.title.is_none() && params.notes.is_empty() => md.push_str(&q.opening),
-        _ => md.push_str(&super::md::opening(&title, &params.notes)),
+        _ => md.push_str(&document::document(&super::document::Document::titled(&title, &params.notes))),
     }
     let imported = study.prior.as_ref().map_or(0, |p| p.imported);
     let sources = match (&study.prior, &study.quote) {
@@ -88,7 +91,7 @@ fn provenance_section(study: &Study) -> String {
     }
     let paper = &study.paper.source;
     let paper_line = (!paper.is_empty()).then(|| format!("- Paper values: {paper}. {}\n", study.paper.note));
-    s.push_str(&context::context_markdown(&study.context, paper_line.as_deref().unwrap_or("")));
+    s.push_str(&document::blocks(&context::context_blocks(&study.context, paper_line.as_deref().unwrap_or(""))));
     if let Some(p) = &study.prior {
         s.push_str(&prior_section(p));
     }
