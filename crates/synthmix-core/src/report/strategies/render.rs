@@ -375,10 +375,12 @@ pub(super) fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> Sectio
                     let Some(arm) = ix.chosen(base, st) else { continue };
                     let Some(gain) = val_gain(&ix, arm) else { continue };
                     let knob = format!("{} {}", st.knob(), arm.knobs[0].1);
-                    let row = [dataset_title(d), base.title().into(), st.title().into(), knob].map(Entry::text);
-                    let [ds, base, st, knob] = row;
-                    let stacked = Entry::text(if gain > 0.0 { "yes" } else { "no" });
-                    t.row([ds, regime_cell(&r), base, st, knob, Entry::number(format!("{gain:+.4}"), gain), stacked]);
+                    let named = [base.title(), st.title(), knob.as_str()].map(Entry::text);
+                    let stacked = [
+                        Entry::number(format!("{gain:+.4}"), gain),
+                        Entry::text(if gain > 0.0 { "yes" } else { "no" }),
+                    ];
+                    t.row([Entry::text(dataset_title(d)), regime_cell(&r)].into_iter().chain(named).chain(stacked));
                 }
             }
         }
