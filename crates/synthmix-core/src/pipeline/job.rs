@@ -95,9 +95,10 @@ impl Job {
     }
 
     /// Starts the stage with `threads` threads, its outputs going to a fresh
-    /// staging folder, stdout and stderr to its log (under a header that says
-    /// what runs).
-    pub fn launch(&self, p: &Pipeline, env: &Env, threads: usize) -> Result<Child> {
+    /// staging folder (or the one an interrupted run under the same key
+    /// left, which it resumes), stdout and stderr to its log (under a header
+    /// that says what runs).
+    pub fn launch(&self, p: &Pipeline, env: &Env, threads: usize) -> Result<Started> {
         let t = &p.targets[self.index];
         let key = self.key.as_ref().expect("a job launched here has its inputs, so its key");
         let staging = p.staging_dir(t);
@@ -131,8 +132,16 @@ impl Job {
             .stdout(Stdio::from(f))
             .stderr(Stdio::from(f2));
         die_with_parent(&mut cmd);
-        cmd.spawn().map_err(|e| Error::Invalid(format!("{}: cannot start {bin}: {e}", t.name)))
+        let child = cmd.spawn().map_err(|e| Error::Invalid(format!("{}: cannot start {bin}: {e}", t.name)))?;
+        Ok(Started { child, resumes: resume })
     }
+}
+
+/// A stage [`Job::launch`] started: its process, and whether it resumes an
+/// interrupted run (decided once, from the staging folder's key file).
+pub struct Started {
+    pub child: Child,
+    pub resumes: bool,
 }
 
 impl Job {
@@ -142,7 +151,7 @@ impl Job {
     /// so, and the staging folder was left by a run under the same key. A
     /// study stopped mid-target (a session's end, a kill) loses at most the
     /// epoch in progress.
-    pub fn resumes(&self, p: &Pipeline) -> bool {
+    fn resumes(&self, p: &Pipeline) -> bool {
         let t = &p.targets[self.index];
         let Some(key) = &self.key else { return false };
         let has_resume = crate::stages::find(&t.stage)

@@ -52,10 +52,9 @@ impl Executor for LocalExecutor<'_> {
             if n > free && !self.running.is_empty() {
                 break; // wait for free cores, in order: nothing overtakes a waiting job
             }
-            let resumes = job.resumes(self.p);
-            let child = job.launch(self.p, env, n)?;
-            self.running.insert(job.index, Watched::new(child, n, resumes));
-            let how = if resumes { ", resuming its interrupted run" } else { "" };
+            let started = job.launch(self.p, env, n)?;
+            let how = if started.resumes { ", resuming its interrupted run" } else { "" };
+            self.running.insert(job.index, Watched::new(started.child, n, started.resumes));
             launched.push(Launch {
                 verb: "run",
                 note: format!("{}{how} [{n} thread{}]", job.why, if n == 1 { "" } else { "s" }),

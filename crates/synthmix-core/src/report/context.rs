@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::md::Table;
+use super::document::{Block, Cell, Table};
 use crate::artifact::provenance::{self, Provenance};
 
 /// Provenance of every artifact behind a report, by stage.
@@ -51,7 +51,7 @@ impl Context {
     }
 
     /// The settings table: per stage, the parameters a reader asks about.
-    pub fn settings_markdown(&self) -> String {
+    pub fn settings_table(&self) -> Table {
         let wanted: [(&str, &[&str]); 5] = [
             (
                 "gan-train",
@@ -77,13 +77,17 @@ impl Context {
                     format!("{k}: {shown}")
                 })
                 .collect();
-            t.row([stage.to_string(), runs.len().to_string(), parts.join("; ")]);
+            t.row([
+                Cell::text(stage),
+                Cell::number(runs.len().to_string(), runs.len() as f64),
+                Cell::text(parts.join("; ")),
+            ]);
         }
-        t.render()
+        t
     }
 
-    /// Wall time per stage: runs, total, mean, longest.
-    pub fn wall_times_markdown(&self) -> String {
+    /// Wall time per stage: runs, total, mean, longest (each sorts by seconds).
+    pub fn wall_times_table(&self) -> Table {
         let mut table = Table::new(["Stage", "Runs", "Total", "Mean", "Longest"], "lrrrr");
         let mut all = 0.0;
         for (stage, runs) in &self.by_stage {
@@ -91,12 +95,13 @@ impl Context {
             let total: f64 = t.iter().sum();
             all += total;
             let max = t.iter().copied().fold(0.0, f64::max);
-            let mean = duration(total / t.len().max(1) as f64);
-            table.row([stage.clone(), t.len().to_string(), duration(total), mean, duration(max)]);
+            let runs = Cell::number(t.len().to_string(), t.len() as f64);
+            let [total, mean, max] = [total, total / t.len().max(1) as f64, max].map(seconds);
+            table.row([Cell::text(stage), runs, total, mean, max]);
         }
         let sum = "all stages (sum of run times; runs overlap on several cores)";
-        table.row([sum.to_string(), String::new(), duration(all)]);
-        table.render()
+        table.row([Cell::text(sum), Cell::text(""), seconds(all)]);
+        table
     }
 
     /// Every run's stage and provenance record.
@@ -117,6 +122,11 @@ impl Context {
         let end = runs.map(|p| p.started_unix + p.wall_time_s.ceil() as u64).max()?;
         Some((start, end))
     }
+}
+
+/// A duration as [`duration`] prints it, sorted by its seconds.
+fn seconds(s: f64) -> Cell {
+    Cell::sorted(duration(s), s)
 }
 
 /// `1 h 02 min`, `3 min 12 s`, `4.2 s`.
@@ -163,7 +173,7 @@ pub fn utc(t: u64) -> String {
 /// What made the artifacts (version, commits, time span, the report's own
 /// build and machine), `extra` lines, then the settings and wall-time tables:
 /// the provenance part of every study's report.
-pub fn context_markdown(ctx: &Context, extra: &str) -> String {
+pub fn context_blocks(ctx: &Context, extra: &str) -> Vec<Block> {
     let mut s = String::new();
     let commits = ctx.commits();
     let _ = writeln!(
@@ -190,13 +200,13 @@ pub fn context_markdown(ctx: &Context, extra: &str) -> String {
         machine()
     );
     s.push_str(extra);
-    let _ = writeln!(
-        s,
-        "\nSettings, as the stages recorded them (every value used by any run):\n\n{}",
-        ctx.settings_markdown()
-    );
-    let _ = writeln!(s, "Wall time per stage (from each run's provenance):\n\n{}", ctx.wall_times_markdown());
-    s
+    s.push_str("\nSettings, as the stages recorded them (every value used by any run):\n\n");
+    vec![
+        Block::Prose(s),
+        Block::Table(ctx.settings_table()),
+        Block::Prose("Wall time per stage (from each run's provenance):\n\n".into()),
+        Block::Table(ctx.wall_times_table()),
+    ]
 }
 
 #[cfg(test)]

@@ -27,12 +27,15 @@ pub fn text(s: &str) -> String {
     crate::terminal::escape(&out).into_owned()
 }
 
-/// A report's opening: the `# ` title and each note as a quoted paragraph
-/// (both may name a user's dataset: a spec's title or note).
-pub fn opening(title: &str, notes: &[String]) -> String {
-    let mut s = format!("# {}\n\n", text(title));
-    for n in notes {
-        let _ = writeln!(s, "> {}\n", text(n));
+/// Markdown as the text a reader sees (entities and escapes decoded, markup
+/// dropped): a heading written by [`text`] reads back as the name itself.
+pub fn plain(md: &str) -> String {
+    use pulldown_cmark::{Event, Parser};
+    let mut s = String::new();
+    for e in Parser::new(md.trim()) {
+        if let Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) = e {
+            s.push_str(&t);
+        }
     }
     s
 }

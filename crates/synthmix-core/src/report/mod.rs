@@ -1,6 +1,7 @@
 //! The studies' reports. Imports point down, never in a circle:
 //! `stats`, `md`, `writer` (leaves) ← `model` (typed axes, observations,
-//! cells) ← `kind`, `results` (CSV rows), `context` ← `generators`, `prior`,
+//! cells) ← `document` (a report as typed sections, tables, figures) ←
+//! `kind`, `results` (CSV rows), `context` ← `generators`, `prior`,
 //! `study` ← the studies (`claims`, `corruptions`, `regimes`, `strategies`)
 //! ← the renderers (`markdown`, `tables`, `figures`, `html`) ← `output`,
 //! `run_summary`, `run_table` ← this module's [`write`] and `compare`/`runs`.
@@ -9,6 +10,7 @@ pub mod claims;
 pub mod compare;
 pub mod context;
 pub mod corruptions;
+pub mod document;
 pub mod figures;
 pub mod generators;
 pub mod html;
@@ -54,8 +56,8 @@ pub fn write(kind: StudyKind, params: &ReportParams, opts: &DataOptions) -> Resu
     }
     match kind {
         StudyKind::Paper => paper(params, opts),
-        StudyKind::Regimes => from_markdown(StudyKind::Regimes, params, regimes::render::render(params, opts)?),
-        StudyKind::Strategies => from_markdown(StudyKind::Strategies, params, strategies::render::render(params)?),
+        StudyKind::Regimes => typed(StudyKind::Regimes, params, regimes::render::render(params, opts)?),
+        StudyKind::Strategies => typed(StudyKind::Strategies, params, strategies::render::render(params)?),
     }
 }
 
@@ -69,10 +71,11 @@ fn paper(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
     output::finish(w, params, StudyKind::Paper, &study.context, &md, &page)
 }
 
-/// A study whose page is its report.md's sections (regimes, strategies):
-/// report.md, the page and run.json beside what `render` wrote.
-fn from_markdown(kind: StudyKind, params: &ReportParams, rendered: (Writer, Context, String)) -> Result<Vec<PathBuf>> {
-    let (w, ctx, md) = rendered;
-    let page = html::from_markdown(&md, &w.dir.clone(), html::subtitle(&ctx, params.metrics.is_empty()))?;
-    output::finish(w, params, kind, &ctx, &md, &page)
+/// A study that builds a typed document (regimes, strategies): report.md
+/// and the page both rendered from it, and run.json, beside what the study
+/// wrote (CSVs, figures).
+fn typed(kind: StudyKind, params: &ReportParams, built: (Writer, Context, document::Document)) -> Result<Vec<PathBuf>> {
+    let (w, ctx, doc) = built;
+    let page = html::document::page(&doc, &w.dir.clone(), html::subtitle(&ctx, params.metrics.is_empty()))?;
+    output::finish(w, params, kind, &ctx, &markdown::document::document(&doc), &page)
 }

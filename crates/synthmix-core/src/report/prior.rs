@@ -192,6 +192,20 @@ impl PriorText {
         self.opening.lines().next().unwrap_or("").trim_start_matches("# ").to_string()
     }
 
+    /// A document opened as this folder's report is: its title line and
+    /// the notes under it, verbatim.
+    pub fn document(&self) -> super::document::Document {
+        let (first, notes) = self.opening.split_once("\n\n").unwrap_or((&self.opening, ""));
+        let title_md = first.strip_prefix("# ").unwrap_or(first).to_string();
+        let intro = if notes.is_empty() { Vec::new() } else { vec![super::document::Block::Quoted(notes.into())] };
+        super::document::Document {
+            title: super::md::plain(&title_md),
+            title_md: Some(title_md),
+            intro,
+            sections: Vec::new(),
+        }
+    }
+
     /// The section `## heading` (its heading line included) up to the next
     /// `## `, verbatim: for a section whose numbers the folder's CSVs do
     /// not hold (the caller says so where it quotes it).

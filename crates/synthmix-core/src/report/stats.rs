@@ -380,11 +380,6 @@ pub fn compared_cell(c: Option<Compared>) -> String {
     c.map(|c| c.cell()).unwrap_or_else(|| "–".into())
 }
 
-/// An optional judged comparison's verdict word (`not measured` where none).
-pub fn verdict_word(c: Option<Compared>) -> &'static str {
-    c.map(|c| c.verdict().word()).unwrap_or("not measured")
-}
-
 /// A p-value for a table: four decimals, `<0.0001` below.
 pub fn p_text(p: f64) -> String {
     if p < 1e-4 {

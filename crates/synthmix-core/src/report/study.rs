@@ -4,9 +4,9 @@
 //! and writes the paper's tables and figures with a `report.md` linking them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::document::{Block, Document, Section};
 use super::generators::{self, GeneratorInfo};
 use super::kind::StudyKind;
 use super::model::{aggregate, dataset_rank, paper_dataset, Cells, GenId, Mix, Observation, TestKind};
@@ -283,49 +283,50 @@ pub fn context_and_datasets(
     (ctx, datasets)
 }
 
-/// The opening every study's report shares: the report folder's writer,
-/// the runs' context, the datasets to report (see [`context_and_datasets`])
-/// and the Markdown's title and notes — a rebuilt report's `prior`'s own,
-/// verbatim, unless `--title` or `--note` is given.
+/// The opening every typed study's report shares: the report folder's
+/// writer, the runs' context, the datasets to report (see
+/// [`context_and_datasets`]) and the document with its title and notes — a
+/// rebuilt report's `prior`'s own, verbatim, unless `--title` or `--note`
+/// is given.
 pub fn open_report(
     params: &ReportParams,
     kind: StudyKind,
     found: impl Iterator<Item = String>,
     prior: Option<&super::prior::PriorText>,
-) -> Result<(super::writer::Writer, super::context::Context, Vec<String>, String)> {
+) -> Result<(super::writer::Writer, super::context::Context, Vec<String>, Document)> {
     let w = super::writer::Writer::create(&params.out)?;
     let (ctx, datasets) = context_and_datasets(params, found);
-    let md = match prior {
-        Some(p) if params.title.is_none() && params.notes.is_empty() => p.opening.clone(),
-        _ => super::md::opening(&params.title_or(kind), &params.notes),
+    let doc = match prior {
+        Some(p) if params.title.is_none() && params.notes.is_empty() => p.document(),
+        _ => Document::titled(&params.title_or(kind), &params.notes),
     };
-    Ok((w, ctx, datasets, md))
+    Ok((w, ctx, datasets, doc))
 }
 
-/// The closing every study's report shares: the settings section and
-/// `results.csv` (one row per classifier), written and linked. A report
-/// rebuilt from a `prior` folder alone quotes that folder's provenance (the
-/// runs' commits, machine and wall times); with METRICS.json files too, the
-/// prior's follows this run's.
+/// The closing section every typed study's report shares: settings and
+/// provenance, with `results.csv` (one row per classifier) written and
+/// linked. A report rebuilt from a `prior` folder alone quotes that folder's
+/// provenance (the runs' commits, machine and wall times); with
+/// METRICS.json files too, the prior's follows this run's.
 pub fn close_report(
-    md: &mut String,
     ctx: &super::context::Context,
     w: &mut super::writer::Writer,
     results_csv: &str,
     prior: Option<&super::prior::PriorText>,
-) -> Result<()> {
-    md.push_str("## Settings, provenance and cost\n\n");
+) -> Result<Section> {
+    let mut s = Section::new("Settings, provenance and cost");
     match prior {
-        Some(p) if ctx.runs().next().is_none() => md.push_str(&p.provenance_markdown()),
+        Some(p) if ctx.runs().next().is_none() => s.blocks.push(Block::Quoted(p.provenance_markdown())),
         Some(p) => {
-            md.push_str(&super::context::context_markdown(ctx, ""));
-            let _ = write!(md, "### Results imported from {}\n\n{}", p.dir.display(), p.provenance_markdown());
+            s.blocks.extend(super::context::context_blocks(ctx, ""));
+            s.prose(format!("### Results imported from {}\n\n", p.dir.display()));
+            s.blocks.push(Block::Quoted(p.provenance_markdown()));
         }
-        None => md.push_str(&super::context::context_markdown(ctx, "")),
+        None => s.blocks.extend(super::context::context_blocks(ctx, "")),
     }
     w.write("results.csv", results_csv.as_bytes())?;
-    md.push_str("All results, one row per classifier: [results.csv](results.csv).\n");
-    Ok(())
+    s.prose("All results, one row per classifier: [results.csv](results.csv).\n");
+    Ok(s)
 }
 
 /// Everything the report is made of, read from the artifacts.

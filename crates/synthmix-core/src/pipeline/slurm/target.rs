@@ -44,9 +44,8 @@ pub fn run_target(p: &Pipeline, name: &str, opts: &RunOptions) -> Result<()> {
     let threads = job_threads();
     let log = p.log_path(t);
     println!("run {name}: key {}, {threads} thread(s), log {}", key.hash, log.display());
-    let resumes = job.resumes(p);
-    let child = job.launch(p, &env, threads)?;
-    let (status, cost) = Watched::new(child, threads, resumes).wait().at(&log)?;
+    let started = job.launch(p, &env, threads)?;
+    let (status, cost) = Watched::new(started.child, threads, started.resumes).wait().at(&log)?;
     if !status.success() {
         return Err(Error::Invalid(format!(
             "target '{name}' failed ({status}); log {}: {}",

@@ -1,7 +1,8 @@
 //! What a page is made of: sections of typed blocks (prose, sortable
 //! tables with coloured cells, sample strips) and the cell colours and sort
-//! keys. A leaf: the page renderer, the Markdown-to-blocks step and the
-//! paper study's page all build these.
+//! keys. A leaf of the page (it reads only the verdicts of `stats`): the
+//! page renderer, the Markdown-to-blocks step, the typed document's page and
+//! the paper study's page all build these.
 
 use std::path::Path;
 
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 use super::provenance;
 use crate::error::{Error, Result};
+use crate::report::stats::Verdict;
 
 /// The whole page.
 #[derive(Debug, Clone, Serialize)]
@@ -96,15 +98,27 @@ pub fn leading_number(s: &str) -> Option<f64> {
     t[..end].replace('−', "-").parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
-/// The CSS class of a verdict word, if the text is one.
+/// The CSS class of a verdict word printed in a table, if the text is one
+/// (the paper's claims add holds / does not hold).
 pub fn verdict_class(text: &str) -> Option<&'static str> {
     let t = text.trim().trim_matches('*').to_ascii_lowercase();
+    if let Some(v) = Verdict::ALL.into_iter().find(|v| v.word() == t) {
+        return Some(verdict_css(v));
+    }
     match t.as_str() {
-        "holds" | "better" | "helps" => Some("good"),
-        "does not hold" | "worse" | "hurts" => Some("bad"),
-        "identical" | "equivalent" => Some("neutral"),
+        "holds" | "helps" => Some("good"),
+        "does not hold" | "hurts" => Some("bad"),
         _ if t.starts_with("inconclusive") => Some("neutral"),
         _ => None,
+    }
+}
+
+/// The CSS class of a verdict: better green, worse red, the rest grey.
+pub fn verdict_css(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Better => "good",
+        Verdict::Worse => "bad",
+        Verdict::Equivalent | Verdict::Identical | Verdict::Inconclusive => "neutral",
     }
 }
 

@@ -1,6 +1,10 @@
-//! The reports' Markdown as page blocks (pulldown-cmark): prose as HTML,
-//! every table as a [`DataTable`] (sortable, verdicts and Δ/σ coloured),
-//! every local image embedded (an SVG twin preferred: it stays sharp).
+//! Markdown as page blocks (pulldown-cmark): prose as HTML, every local
+//! image embedded (an SVG twin preferred: it stays sharp). Printed tables
+//! (the paper study's report.md, `synthmix page` on a folder, text quoted
+//! from a published report) become [`DataTable`]s whose sort keys and
+//! colours are read from their digits and verdict words; a typed document's
+//! tables never come here (`super::document`), only their cells' markup
+//! ([`inline_cell`]).
 
 use std::path::Path;
 
@@ -8,6 +12,7 @@ use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 use super::blocks::{leading_number, png_data_uri, sigma_colour, verdict_class, Block, DataTable, HtmlCell};
 use crate::error::Result;
+use crate::report::md;
 
 /// The `# ` title and the `## ` sections (id, title, body) of a report; text
 /// before the first `## ` is an "Overview" section.
@@ -16,9 +21,9 @@ pub fn split_sections(md: &str) -> (String, Vec<(String, String, String)>) {
     let mut sections: Vec<(String, String, String)> = vec![(String::new(), "Overview".into(), String::new())];
     for line in md.lines() {
         if let Some(t) = line.strip_prefix("# ") {
-            title = plain_text(t);
+            title = md::plain(t);
         } else if let Some(t) = line.strip_prefix("## ") {
-            sections.push((String::new(), plain_text(t), String::new()));
+            sections.push((String::new(), md::plain(t), String::new()));
         } else if let Some(last) = sections.last_mut() {
             last.2.push_str(line);
             last.2.push('\n');
@@ -30,19 +35,6 @@ pub fn split_sections(md: &str) -> (String, Vec<(String, String, String)>) {
         s.0 = unique_slug(&s.1, &mut used);
     }
     (title, sections)
-}
-
-/// A heading's Markdown as the text a reader sees (entities and escapes
-/// decoded, markup dropped): the page's template escapes it once, so a name
-/// written `&lt;b&gt;` in report.md shows as `<b>`, not `&lt;b&gt;`.
-fn plain_text(md: &str) -> String {
-    let mut s = String::new();
-    for e in Parser::new(md.trim()) {
-        if let Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) = e {
-            s.push_str(&t);
-        }
-    }
-    s
 }
 
 /// `Table 2: test accuracy` → `table-2-test-accuracy`, unique on the page.
@@ -68,11 +60,12 @@ pub fn unique_slug(title: &str, used: &mut std::collections::BTreeSet<String>) -
     id
 }
 
+const OPTIONS: Options = Options::ENABLE_TABLES.union(Options::ENABLE_STRIKETHROUGH);
+
 /// Markdown → blocks; images named relative to `dir` are embedded.
 pub fn blocks(md: &str, dir: &Path) -> Result<Vec<Block>> {
-    let events: Vec<Event> = Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
-        .map(|e| embed_image(raw_html_as_text(e), dir))
-        .collect::<Result<_>>()?;
+    let events: Vec<Event> =
+        Parser::new_ext(md, OPTIONS).map(|e| embed_image(raw_html_as_text(e), dir)).collect::<Result<_>>()?;
     let mut out = Vec::new();
     let mut prose: Vec<Event> = Vec::new();
     let mut i = 0;
@@ -90,6 +83,27 @@ pub fn blocks(md: &str, dir: &Path) -> Result<Vec<Block>> {
     }
     flush(&mut prose, &mut out);
     Ok(out)
+}
+
+/// Prose Markdown as HTML (a typed document's paragraphs, lists and
+/// figures), raw HTML shown as text, images named relative to `dir` embedded.
+pub fn prose(md: &str, dir: &Path) -> Result<String> {
+    let events: Vec<Event> =
+        Parser::new_ext(md, OPTIONS).map(|e| embed_image(raw_html_as_text(e), dir)).collect::<Result<_>>()?;
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    Ok(html)
+}
+
+/// A typed table cell's text as its report.md table renders it: the inner
+/// HTML of its markup (bold, code) and the text a reader sees; `None` for
+/// an empty cell.
+pub fn inline_cell(text: &str) -> Option<(String, String)> {
+    let md = format!("| x |\n|---|\n| {} |\n", md::cell(text));
+    let events: Vec<Event> = Parser::new_ext(&md, OPTIONS).map(raw_html_as_text).collect();
+    let start = events.iter().rposition(|e| matches!(e, Event::Start(Tag::TableCell)))?;
+    let end = events[start..].iter().position(|e| matches!(e, Event::End(TagEnd::TableCell)))? + start;
+    markup(&events[start + 1..end])
 }
 
 fn flush(prose: &mut Vec<Event>, out: &mut Vec<Block>) {
@@ -155,8 +169,9 @@ fn table(events: &[Event]) -> DataTable {
     t
 }
 
-/// A table cell; an empty one reads "–" (nothing to report there).
-fn cell_of(events: &[Event]) -> HtmlCell {
+/// A cell's events as (inner HTML, the text a reader sees); `None` when
+/// the cell is empty.
+fn markup(events: &[Event]) -> Option<(String, String)> {
     let text: String = events
         .iter()
         .filter_map(|e| match e {
@@ -165,10 +180,17 @@ fn cell_of(events: &[Event]) -> HtmlCell {
         })
         .collect();
     if text.trim().is_empty() {
-        return HtmlCell::text("–");
+        return None;
     }
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events.iter().cloned());
+    Some((html, text))
+}
+
+/// A table cell of printed Markdown, its colour and sort key read from its
+/// words and digits; an empty one reads "–" (nothing to report there).
+fn cell_of(events: &[Event]) -> HtmlCell {
+    let Some((html, text)) = markup(events) else { return HtmlCell::text("–") };
     let class = verdict_class(&text).map(str::to_string).or_else(|| is_numeric(&text).then(|| "num".to_string()));
     HtmlCell { html: Some(html), sort: leading_number(&text), class, ..HtmlCell::text(text) }
 }

@@ -5,11 +5,14 @@
 //! numbers that come from classifiers, a click-through to their provenance.
 //!
 //! A page is built from typed blocks ([`blocks::Block`]) and rendered by one
-//! template (`page.html`, minijinja, auto-escaped); Markdown the studies
-//! already write becomes blocks through [`markdown::blocks`], so every
-//! study's tables get the same treatment.
+//! template (`page.html`, minijinja, auto-escaped). The regimes and
+//! strategies studies' pages come from their typed documents
+//! ([`document::page`]); the paper study's page and `synthmix page` (a
+//! folder with a report.md alone) read printed Markdown through
+//! [`from_markdown`].
 
 pub mod blocks;
+pub mod document;
 pub mod markdown;
 pub mod paper;
 pub mod provenance;
@@ -46,8 +49,9 @@ pub fn write(page: &Page, w: &mut Writer) -> Result<()> {
     w.write("index.html", render(page)?.as_bytes())
 }
 
-/// A page of Markdown sections (the regimes and strategies reports): each
-/// `## ` heading starts a section, tables become sortable, images inline.
+/// A page of printed Markdown sections (the paper study's report.md,
+/// `synthmix page`): each `## ` heading starts a section, tables become
+/// sortable, images inline.
 pub fn from_markdown(md: &str, dir: &Path, subtitle: String) -> Result<Page> {
     let (title, sections) = markdown::split_sections(md);
     let sections = sections

@@ -1,17 +1,19 @@
-//! The regimes study's report.md sections, figures and results.csv.
+//! The regimes study's report as a typed document, with its figures and
+//! CSVs written beside it.
 
 use super::analysis::*;
 use super::collect::gather;
 use super::rows::results_csv;
 use super::*;
 use crate::data::DataOptions;
+use crate::report::document::{Block, Cell as Entry, Document, Figure, Section, Table};
 
-/// The regimes study's report.md text, with its results.csv and figures
-/// written into the report folder; the writer and the runs' context. With
+/// The regimes study's report, with its results.csv and figures written
+/// into the report folder; the writer and the runs' context. With
 /// `--prior`, the prior folder's results.csv rows that these METRICS.json
 /// files do not recompute (all of them, without `--metrics`) are read back
 /// and judged with the rest.
-pub fn render(params: &ReportParams, opts: &DataOptions) -> Result<(Writer, Context, String)> {
+pub fn render(params: &ReportParams, opts: &DataOptions) -> Result<(Writer, Context, Document)> {
     let mut obs = gather(&params.metrics)?;
     let prior = read_prior(params, opts, &mut obs)?;
     if obs.is_empty() {
@@ -21,13 +23,12 @@ pub fn render(params: &ReportParams, opts: &DataOptions) -> Result<(Writer, Cont
     }
     let found = obs.iter().map(|o| o.dataset.clone());
     let text = prior.as_ref().map(|p| &p.text);
-    let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Regimes, found, text)?;
+    let (mut w, ctx, datasets, mut doc) = crate::report::study::open_report(params, StudyKind::Regimes, found, text)?;
     let fam = comparisons(&obs, &datasets);
-    let _ = writeln!(
-        md,
+    doc.intro.push(Block::Prose(format!(
         "{} results from {}, every classifier tested on its dataset's real test set. Each value is the mean ± \
          sample standard deviation over study seeds (n = seeds); each comparison is a paired difference (same \
-         seed) with its 95 % Student-t interval.\n\n{}",
+         seed) with its 95 % Student-t interval.\n\n{}\n",
         obs.len(),
         sources(params, prior.as_ref()),
         fam.describe(
@@ -35,14 +36,14 @@ pub fn render(params: &ReportParams, opts: &DataOptions) -> Result<(Writer, Cont
              and class weighting, on balanced accuracy and macro-F1; each synthetic multiple against 0× and against \
              the same count of real images; real-trained against CAS), over every dataset of the report"
         )
-    );
-    md.push_str(&answers_section(&obs, &datasets, &fam));
-    md.push_str(&fairness_section(&obs));
+    )));
+    doc.sections.push(answers_section(&obs, &datasets, &fam));
+    doc.sections.push(fairness_section(&obs));
     for d in &datasets {
-        md.push_str(&imbalance_section(&obs, d, &fam, &mut w)?);
+        doc.sections.extend(imbalance_section(&obs, d, &fam, &mut w)?);
     }
     for d in &datasets {
-        md.push_str(&scarce_section(&obs, d, &fam, &mut w)?);
+        doc.sections.extend(scarce_section(&obs, d, &fam, &mut w)?);
     }
     let (missing, note) = match &prior {
         Some(p) if !p.has_quality => (
@@ -52,13 +53,14 @@ pub fn render(params: &ReportParams, opts: &DataOptions) -> Result<(Writer, Cont
         ),
         _ => ("–", ""),
     };
-    md.push_str(&cas_section(&obs, &datasets, &fam, missing, note));
-    crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?, text)?;
+    doc.sections.push(cas_section(&obs, &datasets, &fam, missing, note));
+    let mut settings = crate::report::study::close_report(&ctx, &mut w, &results_csv(&obs)?, text)?;
     w.write("comparisons.csv", comparisons_csv(&fam)?.as_bytes())?;
-    md.push_str(
+    settings.prose(
         "Every judged comparison, with its raw and Holm-adjusted p-values: [comparisons.csv](comparisons.csv).\n",
     );
-    Ok((w, ctx, md))
+    doc.sections.push(settings);
+    Ok((w, ctx, doc))
 }
 
 /// A `--prior` folder read back: its prose and whether its CSV records the
@@ -106,13 +108,13 @@ pub(super) fn comparisons_csv(fam: &Comparisons) -> Result<String> {
 }
 
 /// The fair-generator check over every result with synthetic images.
-pub(super) fn fairness_section(obs: &[RegimeObs]) -> String {
+pub(super) fn fairness_section(obs: &[RegimeObs]) -> Section {
     let with: Vec<&RegimeObs> =
         obs.iter().filter(|o| matches!(o.arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas)).collect();
     let fair = with.iter().filter(|o| o.fair == Some(true)).count();
     let unfair: Vec<&&RegimeObs> = with.iter().filter(|o| o.fair == Some(false)).collect();
     let unknown = with.len() - fair - unfair.len();
-    let mut s = String::from("## The fair generator\n\n");
+    let mut s = String::new();
     let _ = writeln!(
         s,
         "Every regime's generator is trained on that regime's reduced real set only, never on the full set (which \
@@ -127,12 +129,12 @@ pub(super) fn fairness_section(obs: &[RegimeObs]) -> String {
     for o in unfair.iter().take(10) {
         let _ = writeln!(s, "- generator not trained on the classifier's real subset: `{}`", o.classifier);
     }
-    s
+    Section { title: "The fair generator".into(), blocks: vec![Block::Prose(s)] }
 }
 
 /// The three questions, one sentence each, from the statistics below.
-pub(super) fn answers_section(obs: &[RegimeObs], datasets: &[String], fam: &Comparisons) -> String {
-    let mut s = String::from("## Answers\n\n");
+pub(super) fn answers_section(obs: &[RegimeObs], datasets: &[String], fam: &Comparisons) -> Section {
+    let mut s = String::new();
     for d in datasets {
         let ix = Index::judged(obs, d, fam);
         let name = dataset_title(d);
@@ -163,7 +165,7 @@ pub(super) fn answers_section(obs: &[RegimeObs], datasets: &[String], fam: &Comp
         }
     }
     s.push('\n');
-    s
+    Section { title: "Answers".into(), blocks: vec![Block::Prose(s)] }
 }
 
 /// Which real fractions synthetic data helps at, in one sentence.
@@ -224,124 +226,157 @@ pub(super) fn mults_of(ix: &Index, r: &Subset) -> Vec<u32> {
     m
 }
 
-pub(super) fn imbalance_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<String> {
+pub(super) fn imbalance_section(
+    obs: &[RegimeObs],
+    d: &str,
+    fam: &Comparisons,
+    w: &mut Writer,
+) -> Result<Option<Section>> {
     let ix = Index::judged(obs, d, fam);
     let rules: Vec<Subset> = ix.rules().into_iter().filter(|r| r.is_imbalanced()).collect();
     if rules.is_empty() {
-        return Ok(String::new());
+        return Ok(None);
     }
     let upper = ix.rules().into_iter().find(|r| matches!(r, Subset::Balanced(_)));
-    let mut s = format!("## Class imbalance: {}\n\n", dataset_title(d));
-    let _ = writeln!(
-        s,
+    let mut s = Section::new(format!("Class imbalance: {}", dataset_title(d)));
+    s.prose(format!(
         "Arms on the real test set. Δ is the paired difference in balanced accuracy against the imbalanced real \
-         set as it is.{}\n",
+         set as it is.{}\n\n",
         match &upper {
             Some(u) => format!(" The upper bound is the balanced real set `{u}`."),
             None => String::new(),
         }
-    );
+    ));
     for rule in &rules {
-        let arms = [Arm::Real, Arm::Oversample, Arm::ClassWeight, Arm::Fill];
-        let sizes = ix.get(rule, Arm::Real).first().map(|o| o.class_sizes.clone()).unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "### `{rule}`{}\n",
-            if sizes.is_empty() { String::new() } else { format!(" (real images per class: {sizes:?})") }
-        );
-        let head = ["Arm", "Accuracy", "Balanced accuracy", "Macro-F1", "Δ balanced accuracy vs real only"];
-        let mut t = md::Table::new(head, "lrrrr");
-        let mut rows: Vec<(String, &Subset, Arm)> = arms.iter().map(|a| (a.label(), rule, *a)).collect();
-        if let Some(u) = &upper {
-            rows.push(("balanced real (upper bound)".into(), u, Arm::Real));
-        }
-        for (label, r, a) in &rows {
-            let delta = if *a == Arm::Real && *r == rule {
-                "–".to_string()
-            } else {
-                compared_cell(ix.paired((r, *a), (rule, Arm::Real), Metric::Balanced))
-            };
-            let [acc, bal, f1] =
-                [Metric::Accuracy, Metric::Balanced, Metric::MacroF1].map(|m| cell_text(ix.cell(r, *a, m)));
-            t.row([label.clone(), acc, bal, f1, delta]);
-        }
-        s.push_str(&t.render());
-        for (other, name) in [(Arm::Oversample, "oversampling"), (Arm::ClassWeight, "class weighting")] {
-            for (m, mname) in [(Metric::Balanced, "balanced accuracy"), (Metric::MacroF1, "macro-F1")] {
-                let i = ix.paired((rule, Arm::Fill), (rule, other), m);
-                let _ = writeln!(s, "\nSynthetic fill − {name}, {mname}: {}.", compared_cell(i));
-            }
-        }
-        let mut series: Vec<(String, Vec<f64>)> = Vec::new();
-        for (label, r, a) in &rows {
-            let v = ix.get(r, *a);
-            if v.is_empty() {
-                continue;
-            }
-            let k = v[0].recall.len();
-            let mean: Vec<f64> = (0..k)
-                .map(|c| v.iter().map(|o| o.recall.get(c).copied().unwrap_or(0.0)).sum::<f64>() / v.len() as f64)
-                .collect();
-            series.push((label.clone(), mean));
-        }
-        s.push_str("\nPer-class recall (mean over seeds):\n\n");
-        let k = series.first().map(|x| x.1.len()).unwrap_or(0);
-        let mut t = md::Table::new(
-            std::iter::once("Arm".to_string()).chain((0..k).map(|c| c.to_string())),
-            &format!("l{}", "r".repeat(k)),
-        );
-        for (label, v) in &series {
-            t.row(std::iter::once(label.clone()).chain(v.iter().map(|x| format!("{x:.3}"))));
-        }
-        s.push_str(&t.render());
-        let slug = rule.to_string().replace([':', ','], "-");
-        let name = format!(
-            "imbalance-{}-{}-recall.png",
-            crate::report::writer::file_part(d),
-            crate::report::writer::file_part(&slug)
-        );
-        let title = format!("{} {rule}: per-class recall", dataset_title(d));
-        if let Some((png, svg)) = crate::report::figures::lines::recall_lines(&title, &series, &sizes)? {
-            w.write(&name, &png)?;
-            w.write(&name.replace(".png", ".svg"), svg.as_bytes())?;
-            let _ = writeln!(s, "\n![{}]({name})\n", md::text(&title));
-        }
+        imbalance_rule(&ix, d, rule, upper.as_ref(), &mut s, w)?;
     }
-    Ok(s)
+    Ok(Some(s))
 }
 
-pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<String> {
+/// One imbalanced rule: its arms, fill against the other rebalancers, recall
+/// per class (table and figure).
+fn imbalance_rule(
+    ix: &Index,
+    d: &str,
+    rule: &Subset,
+    upper: Option<&Subset>,
+    s: &mut Section,
+    w: &mut Writer,
+) -> Result<()> {
+    let arms = [Arm::Real, Arm::Oversample, Arm::ClassWeight, Arm::Fill];
+    let sizes = ix.get(rule, Arm::Real).first().map(|o| o.class_sizes.clone()).unwrap_or_default();
+    let shown = if sizes.is_empty() { String::new() } else { format!(" (real images per class: {sizes:?})") };
+    s.prose(format!("### `{rule}`{shown}\n\n"));
+    let head = ["Arm", "Accuracy", "Balanced accuracy", "Macro-F1", "Δ balanced accuracy vs real only"];
+    let mut t = Table::new(head, "lrrrr");
+    let mut rows: Vec<(String, &Subset, Arm)> = arms.iter().map(|a| (a.label(), rule, *a)).collect();
+    if let Some(u) = upper {
+        rows.push(("balanced real (upper bound)".into(), u, Arm::Real));
+    }
+    for (label, r, a) in &rows {
+        let delta = if *a == Arm::Real && *r == rule {
+            Entry::text("–")
+        } else {
+            Entry::compared(ix.paired((r, *a), (rule, Arm::Real), Metric::Balanced))
+        };
+        let [acc, bal, f1] =
+            [Metric::Accuracy, Metric::Balanced, Metric::MacroF1].map(|m| Entry::mean(ix.cell(r, *a, m)));
+        t.row([Entry::text(label.clone()), acc, bal, f1, delta]);
+    }
+    s.table(t);
+    for (other, name) in [(Arm::Oversample, "oversampling"), (Arm::ClassWeight, "class weighting")] {
+        for (m, mname) in [(Metric::Balanced, "balanced accuracy"), (Metric::MacroF1, "macro-F1")] {
+            let i = ix.paired((rule, Arm::Fill), (rule, other), m);
+            s.prose(format!("Synthetic fill − {name}, {mname}: {}.\n\n", compared_cell(i)));
+        }
+    }
+    let series = recall_series(ix, &rows);
+    s.prose("Per-class recall (mean over seeds):\n\n");
+    let k = series.first().map(|x| x.1.len()).unwrap_or(0);
+    let mut t = Table::new(
+        std::iter::once("Arm".to_string()).chain((0..k).map(|c| c.to_string())),
+        &format!("l{}", "r".repeat(k)),
+    );
+    for (label, v) in &series {
+        t.row(
+            std::iter::once(Entry::text(label.clone())).chain(v.iter().map(|x| Entry::number(format!("{x:.3}"), *x))),
+        );
+    }
+    s.table(t);
+    let slug = rule.to_string().replace([':', ','], "-");
+    let name = format!(
+        "imbalance-{}-{}-recall.png",
+        crate::report::writer::file_part(d),
+        crate::report::writer::file_part(&slug)
+    );
+    let title = format!("{} {rule}: per-class recall", dataset_title(d));
+    if let Some((png, svg)) = crate::report::figures::lines::recall_lines(&title, &series, &sizes)? {
+        w.write(&name, &png)?;
+        w.write(&name.replace(".png", ".svg"), svg.as_bytes())?;
+        s.figure(Figure { alt: title, file: name, caption: String::new() });
+    }
+    Ok(())
+}
+
+/// Recall per class of each row's arm, mean over seeds (rows without results left out).
+fn recall_series(ix: &Index, rows: &[(String, &Subset, Arm)]) -> Vec<(String, Vec<f64>)> {
+    let mut series: Vec<(String, Vec<f64>)> = Vec::new();
+    for (label, r, a) in rows {
+        let v = ix.get(r, *a);
+        if v.is_empty() {
+            continue;
+        }
+        let k = v[0].recall.len();
+        let mean: Vec<f64> = (0..k)
+            .map(|c| v.iter().map(|o| o.recall.get(c).copied().unwrap_or(0.0)).sum::<f64>() / v.len() as f64)
+            .collect();
+        series.push((label.clone(), mean));
+    }
+    series
+}
+
+pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<Option<Section>> {
     let ix = Index::judged(obs, d, fam);
     let mut fr: Vec<(f64, Subset)> = ix.rules().into_iter().filter_map(|r| fraction_of(&r).map(|f| (f, r))).collect();
     fr.sort_by(|a, b| a.0.total_cmp(&b.0));
     let with_gen: Vec<&(f64, Subset)> = fr.iter().filter(|(_, r)| !mults_of(&ix, r).is_empty()).collect();
     if with_gen.is_empty() {
-        return Ok(String::new());
+        return Ok(None);
     }
     let mut mults: Vec<u32> = with_gen.iter().flat_map(|(_, r)| mults_of(&ix, r)).collect();
     mults.sort_unstable();
     mults.dedup();
-    let mut s = format!("## Scarce real data: {}\n\n", md::text(&dataset_title(d)));
-    s.push_str("Test accuracy by real fraction (rows) and synthetic images added per real image (columns).\n\n");
+    let mut s = Section::new(format!("Scarce real data: {}", dataset_title(d)));
+    s.prose("Test accuracy by real fraction (rows) and synthetic images added per real image (columns).\n\n");
     let head = ["Real fraction".to_string(), "0× (real only)".into()]
         .into_iter()
         .chain(mults.iter().map(|m| format!("+{m}×")));
-    let mut t = md::Table::new(head, &"r".repeat(mults.len() + 2));
+    let mut t = Table::new(head, &"r".repeat(mults.len() + 2));
     for (f, r) in &with_gen {
-        let mut row = vec![pct(*f), cell_text(ix.cell(r, Arm::Real, Metric::Accuracy))];
-        row.extend(mults.iter().map(|m| cell_text(ix.cell(r, Arm::Synthetic(*m), Metric::Accuracy))));
+        let mut row = vec![Entry::number(pct(*f), *f), Entry::mean(ix.cell(r, Arm::Real, Metric::Accuracy))];
+        row.extend(mults.iter().map(|m| Entry::mean(ix.cell(r, Arm::Synthetic(*m), Metric::Accuracy))));
         t.row(row);
     }
-    s.push_str(&t.render());
-    s.push_str(
-        "\nGain from the synthetic images (paired against 0× at the same real fraction), and against the \
+    s.table(t);
+    s.prose(
+        "Gain from the synthetic images (paired against 0× at the same real fraction), and against the \
          reference \"the same number of extra images, but real\" (paired against real only at fraction f·(1+m), \
          where the full set allows it):\n\n",
     );
+    s.table(gains_table(&ix, &fr, &with_gen));
+    if let Some(line) = scarce_answer(&ix) {
+        s.prose(format!("**Answer:** {line}\n\n"));
+    }
+    scarce_figure(&ix, d, &fr, &with_gen, &mults, &mut s, w)?;
+    Ok(Some(s))
+}
+
+/// Each multiple's gain against 0× and against the same count of real images.
+fn gains_table(ix: &Index, fr: &[(f64, Subset)], with_gen: &[&(f64, Subset)]) -> Table {
     let head = ["Real fraction", "Added", "Gain vs 0×", "Verdict", "vs the same count of real images", "Verdict"];
-    let mut t = md::Table::new(head, "rrrlrl");
-    for (f, r) in &with_gen {
-        for m in mults_of(&ix, r) {
+    let mut t = Table::new(head, "rrrlrl");
+    for (f, r) in with_gen {
+        for m in mults_of(ix, r) {
             let gain = ix.paired((r, Arm::Synthetic(m)), (r, Arm::Real), Metric::Accuracy);
             let target = f * (1.0 + m as f64);
             let reference = fr.iter().find(|(g, _)| (g - target).abs() < 1e-9).map(|(_, rr)| rr);
@@ -350,22 +385,37 @@ pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &
                 (Some(rr), Some(c)) => format!("{} (vs `{rr}`; {})", c.interval_text(), c.p_text()),
                 _ => "no reference (beyond the full set)".into(),
             };
-            let vs_dir = if reference.is_some() { verdict_word(vs_real) } else { "–" };
+            let vs_dir = if reference.is_some() { Entry::verdict_of(vs_real) } else { Entry::text("–") };
             let gain_text =
                 gain.map(|c| format!("{} ({})", c.interval_text(), c.p_text())).unwrap_or_else(|| "–".into());
-            t.row([pct(*f), format!("+{m}×"), gain_text, verdict_word(gain).into(), vs, vs_dir.into()]);
+            t.row([
+                Entry::number(pct(*f), *f),
+                Entry::number(format!("+{m}×"), m as f64),
+                Entry::sorted_by(gain_text, gain),
+                Entry::verdict_of(gain),
+                Entry::sorted_by(vs, reference.and(vs_real)),
+                vs_dir,
+            ]);
         }
     }
-    s.push_str(&t.render());
-    if let Some(line) = scarce_answer(&ix) {
-        let _ = writeln!(s, "\n**Answer:** {line}");
-    }
-    // The figure: one curve per multiple (0× over every real fraction, the references included).
+    t
+}
+
+/// The figure: one curve per multiple (0× over every real fraction, the references included).
+fn scarce_figure(
+    ix: &Index,
+    d: &str,
+    fr: &[(f64, Subset)],
+    with_gen: &[&(f64, Subset)],
+    mults: &[u32],
+    s: &mut Section,
+    w: &mut Writer,
+) -> Result<()> {
     let mut curves: Vec<crate::report::figures::lines::Curve> = Vec::new();
     let real_pts: Vec<(f64, f64, f64)> =
         fr.iter().filter_map(|(f, r)| ix.cell(r, Arm::Real, Metric::Accuracy).map(|c| (*f, c.mean, c.std))).collect();
     curves.push(("0× (real only)".into(), real_pts));
-    for m in &mults {
+    for m in mults {
         let pts = with_gen
             .iter()
             .filter_map(|(f, r)| ix.cell(r, Arm::Synthetic(*m), Metric::Accuracy).map(|c| (*f, c.mean, c.std)))
@@ -377,14 +427,11 @@ pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &
     if let Some((png, svg)) = crate::report::figures::lines::fraction_curves(&title, &curves)? {
         w.write(&name, &png)?;
         w.write(&name.replace(".png", ".svg"), svg.as_bytes())?;
-        let _ = writeln!(
-            s,
-            "\n![{}]({name})\n\nLines: mean test accuracy over study seeds; shaded band: ±1 sample standard \
-             deviation over those seeds (the spread of single runs, not a confidence interval).\n",
-            md::text(&title)
-        );
+        let caption = "Lines: mean test accuracy over study seeds; shaded band: ±1 sample standard deviation over \
+                       those seeds (the spread of single runs, not a confidence interval).";
+        s.figure(Figure { alt: title, file: name, caption: caption.into() });
     }
-    Ok(s)
+    Ok(())
 }
 
 const CAS: &str = "Synthetic-to-real gap (CAS)";
@@ -397,72 +444,80 @@ pub(super) fn cas_section(
     fam: &Comparisons,
     missing: &str,
     note: &str,
-) -> String {
-    let mut s = format!("## {CAS}\n\n");
-    s.push_str(
+) -> Section {
+    let mut s = Section::new(CAS);
+    s.prose(format!(
         "A classifier trained on synthetic images only (the size and class proportions of the regime's real \
          set) and tested on real images: its accuracy is the Classification Accuracy Score. The gap is \
          accuracy(trained on the regime's real set) − CAS, paired by seed. Anchor: GaFi (Lampis et al., 2023) \
          reports gaps of 2.03 % on Fashion-MNIST and 1.78 % on CIFAR-10 with a GAN and its strategies (filtering, \
-         recycling, latent expansion); the plain generators here use none of them.\n\n",
-    );
-    s.push_str(note);
+         recycling, latent expansion); the plain generators here use none of them.\n\n{note}"
+    ));
     for d in datasets {
         let ix = Index::judged(obs, d, fam);
         let rules: Vec<Subset> = ix.rules().into_iter().filter(|r| !ix.get(r, Arm::Cas).is_empty()).collect();
         if rules.is_empty() {
             continue;
         }
-        let _ = writeln!(s, "### {}\n", md::text(&dataset_title(d)));
-        let mut t = md::Table::new(
-            ["Regime", "Generator FID / recognition", "Real-trained", "CAS", "Gap (95 % CI), verdict"],
-            "lrrrr",
-        );
-        let mut per_class: Vec<(String, Vec<Option<Interval>>)> = Vec::new();
-        for r in &rules {
-            let gap = ix.paired((r, Arm::Real), (r, Arm::Cas), Metric::Accuracy);
-            let q = ix.get(r, Arm::Cas).first().map(|o| o.generator_quality).unwrap_or((None, None));
-            let quality = match q {
-                (Some(f), Some(rec)) => format!("{f:.1} / {rec:.3}"),
-                _ => missing.into(),
-            };
-            let [real, cas] = [Arm::Real, Arm::Cas].map(|a| cell_text(ix.cell(r, a, Metric::Accuracy)));
-            t.row([format!("`{r}`"), quality, real, cas, compared_cell(gap)]);
-            let real: BTreeMap<u64, &RegimeObs> = ix.get(r, Arm::Real).iter().map(|o| (o.seed, *o)).collect();
-            let diffs: Vec<Vec<f64>> = ix
-                .get(r, Arm::Cas)
-                .iter()
-                .filter_map(|c| real.get(&c.seed).map(|o| o.recall.iter().zip(&c.recall).map(|(a, b)| a - b).collect()))
-                .collect();
-            if let Some(k) = diffs.first().map(Vec::len) {
-                let per: Vec<Option<Interval>> =
-                    (0..k).map(|c| Interval::of(&diffs.iter().map(|v| v[c]).collect::<Vec<_>>())).collect();
-                per_class.push((r.to_string(), per));
-            }
-        }
-        s.push_str(&t.render());
+        s.prose(format!("### {}\n\n", md::text(&dataset_title(d))));
+        s.table(cas_table(&ix, &rules, missing));
+        let per_class = class_gaps(&ix, &rules);
         let k = per_class.first().map(|x| x.1.len()).unwrap_or(0);
         if k > 0 {
-            s.push_str(
-                "\nGap per class (recall, real-trained − synthetic-trained): mean over seeds ± the half-width of its \
+            s.prose(
+                "Gap per class (recall, real-trained − synthetic-trained): mean over seeds ± the half-width of its \
                  95 % interval:\n\n",
             );
             let head = std::iter::once("Regime".to_string()).chain((0..k).map(|c| c.to_string()));
-            let mut t = md::Table::new(head, &format!("l{}", "r".repeat(k)));
+            let mut t = Table::new(head, &format!("l{}", "r".repeat(k)));
             for (r, v) in &per_class {
-                let cells: Vec<String> = v
-                    .iter()
-                    .map(|i| match i {
-                        Some(i) if i.hi.is_finite() => format!("{:+.3} ± {:.3}", i.mean, i.hi - i.mean),
-                        Some(i) => format!("{:+.3}", i.mean),
-                        None => "–".into(),
-                    })
-                    .collect();
-                t.row(std::iter::once(format!("`{r}`")).chain(cells));
+                let cells = v.iter().map(|i| match i {
+                    Some(i) if i.hi.is_finite() => {
+                        Entry::number(format!("{:+.3} ± {:.3}", i.mean, i.hi - i.mean), i.mean)
+                    }
+                    Some(i) => Entry::number(format!("{:+.3}", i.mean), i.mean),
+                    None => Entry::text("–"),
+                });
+                t.row(std::iter::once(Entry::text(format!("`{r}`"))).chain(cells));
             }
-            s.push_str(&t.render());
+            s.table(t);
         }
-        s.push('\n');
     }
     s
+}
+
+/// Per regime: the generator's quality, real-trained accuracy, CAS and the gap.
+fn cas_table(ix: &Index, rules: &[Subset], missing: &str) -> Table {
+    let mut t =
+        Table::new(["Regime", "Generator FID / recognition", "Real-trained", "CAS", "Gap (95 % CI), verdict"], "lrrrr");
+    for r in rules {
+        let gap = ix.paired((r, Arm::Real), (r, Arm::Cas), Metric::Accuracy);
+        let q = ix.get(r, Arm::Cas).first().map(|o| o.generator_quality).unwrap_or((None, None));
+        let quality = match q {
+            (Some(f), Some(rec)) => Entry::number(format!("{f:.1} / {rec:.3}"), f),
+            _ => Entry::text(missing),
+        };
+        let [real, cas] = [Arm::Real, Arm::Cas].map(|a| Entry::mean(ix.cell(r, a, Metric::Accuracy)));
+        t.row([Entry::text(format!("`{r}`")), quality, real, cas, Entry::compared(gap)]);
+    }
+    t
+}
+
+/// Per regime: recall per class, real-trained − synthetic-trained, paired by seed.
+fn class_gaps(ix: &Index, rules: &[Subset]) -> Vec<(String, Vec<Option<Interval>>)> {
+    let mut per_class = Vec::new();
+    for r in rules {
+        let real: BTreeMap<u64, &RegimeObs> = ix.get(r, Arm::Real).iter().map(|o| (o.seed, *o)).collect();
+        let diffs: Vec<Vec<f64>> = ix
+            .get(r, Arm::Cas)
+            .iter()
+            .filter_map(|c| real.get(&c.seed).map(|o| o.recall.iter().zip(&c.recall).map(|(a, b)| a - b).collect()))
+            .collect();
+        if let Some(k) = diffs.first().map(Vec::len) {
+            let per: Vec<Option<Interval>> =
+                (0..k).map(|c| Interval::of(&diffs.iter().map(|v| v[c]).collect::<Vec<_>>())).collect();
+            per_class.push((r.to_string(), per));
+        }
+    }
+    per_class
 }

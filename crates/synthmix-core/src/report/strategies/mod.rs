@@ -28,7 +28,7 @@ use super::kind::StudyKind;
 use super::md;
 use super::model::{cell_text, dataset_title, Cell};
 use super::results::StrategyRow;
-use super::stats::{self, compared_cell, verdict_word, Compared, Estimate, Family, MARGIN};
+use super::stats::{self, compared_cell, Compared, Estimate, Family, MARGIN};
 use super::study::{MetaCache, ReportParams};
 use super::writer::Writer;
 use crate::artifact::meta::{FilterRecord, SetMeta};
@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(chosen, &filter("0.9"));
         let c = ix.paired(chosen, &Arm::plain(Base::Mix)).unwrap();
         assert!((c.interval.mean - 0.021).abs() < 1e-9 && c.interval.lo > 0.0, "{c:?}");
-        assert_eq!(verdict_word(Some(c)), "better");
+        assert_eq!(c.verdict().word(), "better");
         // Either way round: the same tests, the direction flipped.
         let back = ix.paired(&Arm::plain(Base::Mix), chosen).unwrap();
         assert_eq!(
@@ -267,16 +267,16 @@ mod tests {
             v.push(c);
         }
         let ds = vec!["mnist".to_string()];
-        let recipe = recipe_section(&v, &ds);
+        let recipe = crate::report::markdown::document::section(&recipe_section(&v, &ds));
         assert!(recipe.contains("| confidence filtering | τ 0.9 | -0.0100 | no |"), "{recipe}");
         assert!(recipe.contains("| down-weighting | w 0.25 | +0.0300 | yes |"), "{recipe}");
         let fam = comparisons(&v, &ds);
-        let answer = answers_section(&v, &ds, &fam);
+        let answer = crate::report::markdown::document::section(&answers_section(&v, &ds, &fam));
         let row = answer.lines().find(|l| l.contains("combination:")).expect(&answer);
         assert!(row.contains("confidence filtering τ = 0.9 + down-weighting w = 0.25 †"), "{row}");
         assert!(row.contains("+0.0410") && row.ends_with("| better |"), "{row}");
         let zero = stats::Estimate::one_sample(&[0.0, 0.0, 0.0]).unwrap();
         let same = Family::judge(vec![((), zero)], MARGIN);
-        assert_eq!(verdict_word(same.get(&()).copied()), "identical");
+        assert_eq!(same.get(&()).map(|c| c.verdict().word()), Some("identical"));
     }
 }

@@ -1,16 +1,19 @@
-//! The strategies study's report.md sections, figures and results.csv.
+//! The strategies study's report as a typed document, with its figures
+//! and CSVs written beside it.
 
 use super::analysis::*;
 use super::collect::gather;
 use super::rows::{pools_csv, read_pools, read_results, results_csv};
 use super::*;
+use crate::report::document::{Block, Cell as Entry, Document, Figure, Section, Table};
+use crate::report::figures::effects::Effect;
 
-/// The strategies study's report.md text, with its results.csv, pools.csv
+/// The strategies study's report, with its results.csv, pools.csv
 /// and figures written into the report folder; the writer and the runs'
 /// context. With `--prior`, the prior folder's classifiers and pools that
 /// these files do not recompute (all of them, without `--metrics`) are read
 /// back and judged with the rest.
-pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
+pub fn render(params: &ReportParams) -> Result<(Writer, Context, Document)> {
     let (mut obs, mut pools) = gather(&params.metrics)?;
     let prior = read_prior(params, &mut obs, &mut pools)?;
     if obs.is_empty() {
@@ -20,42 +23,43 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, String)> {
     }
     let found = obs.iter().map(|o| o.dataset.clone());
     let text = prior.as_ref().map(|p| &p.text);
-    let (mut w, ctx, datasets, mut md) = crate::report::study::open_report(params, StudyKind::Strategies, found, text)?;
+    let (mut w, ctx, datasets, mut doc) =
+        crate::report::study::open_report(params, StudyKind::Strategies, found, text)?;
     let fam = comparisons(&obs, &datasets);
-    md.push_str(&intro(&obs, &sources(params, prior.as_ref())));
-    md.push_str(&fam.describe(
+    let family = fam.describe(
         "every arm with a strategy against its reference (the plain mix, or plain CAS for the CAS arms) and every \
          arm against real only, in every dataset and regime (the CAS gap below is real only against each CAS arm, \
          the same tests read the other way round)",
-    ));
-    md.push('\n');
-    md.push_str(&answers_section(&obs, &datasets, &fam));
+    );
+    doc.intro.push(Block::Prose(format!("{}{family}\n", intro(&obs, &sources(params, prior.as_ref())))));
+    doc.sections.push(answers_section(&obs, &datasets, &fam));
     for d in &datasets {
-        md.push_str(&dataset_section(&obs, d, &fam, &mut w)?);
+        doc.sections.push(dataset_section(&obs, d, &fam, &mut w)?);
     }
-    md.push_str(&recipe_section(&obs, &datasets));
+    doc.sections.push(recipe_section(&obs, &datasets));
     match prior.as_ref().and_then(|p| p.quoted_quality.as_ref()) {
-        Some(q) => md.push_str(q),
-        None => md.push_str(&quality_section(&pools, &datasets)),
+        Some(q) => doc.sections.push(Section { title: QUALITY.into(), blocks: vec![Block::Quoted(q.clone())] }),
+        None => doc.sections.extend(quality_section(&pools, &datasets)),
     }
-    md.push_str(&cas_section(&obs, &datasets, &fam));
-    crate::report::study::close_report(&mut md, &ctx, &mut w, &results_csv(&obs)?, text)?;
+    doc.sections.push(cas_section(&obs, &datasets, &fam));
+    let mut settings = crate::report::study::close_report(&ctx, &mut w, &results_csv(&obs)?, text)?;
     w.write("comparisons.csv", comparisons_csv(&fam)?.as_bytes())?;
-    md.push_str(
+    settings.prose(
         "Every judged comparison, with its raw and Holm-adjusted p-values: [comparisons.csv](comparisons.csv).\n",
     );
     if !pools.is_empty() {
         w.write("pools.csv", pools_csv(&pools)?.as_bytes())?;
-        md.push_str("Every pool's FID, recognition and acceptance: [pools.csv](pools.csv).\n");
+        settings.prose("Every pool's FID, recognition and acceptance: [pools.csv](pools.csv).\n");
     }
-    Ok((w, ctx, md))
+    doc.sections.push(settings);
+    Ok((w, ctx, doc))
 }
 
 const QUALITY: &str = "What filtering and latent scaling do to the images";
 
 /// A `--prior` folder read back: its prose, how many classifiers it added,
-/// and its pool-quality section quoted verbatim where its pools are in no
-/// pools.csv (folders published before that file).
+/// and its pool-quality section's body quoted verbatim where its pools are
+/// in no pools.csv (folders published before that file).
 struct PriorRead {
     text: crate::report::prior::PriorText,
     imported: usize,
@@ -84,7 +88,9 @@ fn read_prior(
         pools.extend(read_pools(&pools_file)?.into_iter().filter(|p| !have.contains(&pkey(p))));
     } else if pools.is_empty() {
         let why = "its pools' FID reports are not in the published CSVs (pools.csv, written from now on, holds them)";
-        quoted_quality = text.section(QUALITY).map(|q| crate::report::prior::quoted(&q, why));
+        // Less its heading line, which the section writes.
+        let quote = |q: String| crate::report::prior::quoted(&q, why).split_once("\n\n").map(|x| x.1.to_string());
+        quoted_quality = text.section(QUALITY).and_then(quote);
     }
     Ok(Some(PriorRead { text, imported, quoted_quality }))
 }
@@ -121,9 +127,9 @@ pub(super) fn intro(obs: &[StrategyObs], sources: &str) -> String {
 
 /// The headline: per dataset and regime, each strategy at its validated
 /// knob against its reference.
-pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String], fam: &Comparisons) -> String {
-    let mut s = String::from("## The answer\n\n");
-    s.push_str(
+pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String], fam: &Comparisons) -> Section {
+    let mut s = Section::new("The answer");
+    s.prose(
         "Each strategy at the knob chosen on the validation split, against the plain 1:1 mix (filtering, scaling \
          and recycling also against plain CAS, synthetic images only). Two-stage training is compared with the \
          plain mix and with real only; it spends a second training budget (the CAS classifier's) on top.\n\n",
@@ -136,107 +142,115 @@ pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String], fam: &Co
         "Δ vs reference [95 % CI] (p, Holm)",
         "",
     ];
-    let mut t = md::Table::new(head, "llllll");
+    let mut t = Table::new(head, "llllll");
     for d in datasets {
         for r in rules_of(obs, d) {
             let ix = Index::judged(obs, d, &r, fam);
+            let at = || [Entry::text(dataset_title(d)), regime_cell(&r)];
             for base in [Base::Real, Base::Mix, Base::Cas] {
                 let a = Arm::plain(base);
-                t.row([dataset_title(d), regime_title(&r), format!("**{}**", base.title()), cell_text(ix.test(&a))]);
+                t.row(at().into_iter().chain([Entry::text(format!("**{}**", base.title())), Entry::mean(ix.test(&a))]));
             }
+            let mut versus = |label: String, arm: &Arm| {
+                let reference = reference_of(arm.base);
+                let i = ix.paired(arm, &reference);
+                let vs = Entry::sorted_by(format!("{} vs {}", with_p(i), reference.label()), i);
+                let row = [Entry::text(label), Entry::mean(ix.test(arm)), vs, Entry::verdict_of(i)];
+                t.row(at().into_iter().chain(row));
+            };
             for st in Strategy::ALL {
                 for &base in bases_of(st) {
-                    let Some(arm) = ix.chosen(base, st) else { continue };
-                    let reference = reference_of(base);
-                    let i = ix.paired(arm, &reference);
-                    let vs = format!("{} vs {}", with_p(i), reference.label());
-                    let row = [dataset_title(d), regime_title(&r), ix.label(arm), cell_text(ix.test(arm)), vs];
-                    t.row(row.into_iter().chain([verdict_word(i).to_string()]));
+                    if let Some(arm) = ix.chosen(base, st) {
+                        versus(ix.label(arm), arm);
+                    }
                 }
             }
             for arm in ix.combinations() {
-                let reference = reference_of(arm.base);
-                let i = ix.paired(arm, &reference);
-                let (label, vs) =
-                    (format!("combination: {}", ix.label(arm)), format!("{} vs {}", with_p(i), reference.label()));
-                let row = [dataset_title(d), regime_title(&r), label, cell_text(ix.test(arm)), vs];
-                t.row(row.into_iter().chain([verdict_word(i).to_string()]));
+                versus(format!("combination: {}", ix.label(arm)), arm);
             }
         }
     }
-    s.push_str(&t.render());
-    s.push('\n');
+    s.table(t);
     s
 }
 
-/// One dataset: per regime, every arm of every sweep, and the effects figure.
+/// A regime's title, sorted by its real share where it is a fraction.
+fn regime_cell(r: &Subset) -> Entry {
+    match r {
+        Subset::Fraction(f) => Entry::sorted(regime_title(r), *f),
+        _ => Entry::text(regime_title(r)),
+    }
+}
+
 /// An interval with its p-values (`–` where not measured).
 fn with_p(c: Option<Compared>) -> String {
     c.map(|c| format!("{} ({})", c.interval_text(), c.judged_p())).unwrap_or_else(|| "–".into())
 }
 
-pub(super) fn dataset_section(obs: &[StrategyObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<String> {
-    let mut s = format!("## {}: every setting\n\n", md::text(&dataset_title(d)));
-    s.push_str(
+/// One dataset: per regime, every arm of every sweep, and the effects figure.
+pub(super) fn dataset_section(obs: &[StrategyObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<Section> {
+    let mut s = Section::new(format!("{}: every setting", dataset_title(d)));
+    s.prose(
         "Test accuracy of every arm; validation accuracy (mean over seeds) beside it, ✓ the knob chosen on it; Δ \
          is the paired difference in test accuracy to the reference (the plain mix, or plain CAS for the CAS \
          arms) and to real only.\n\n",
     );
-    let mut effects: Vec<crate::report::figures::effects::Effect> = Vec::new();
+    let mut effects: Vec<Effect> = Vec::new();
     for r in rules_of(obs, d) {
         let ix = Index::judged(obs, d, &r, fam);
-        let before = effects.len();
-        let _ = writeln!(s, "### {}\n", md::text(&format!("{}, {}", dataset_title(d), regime_title(&r))));
-        let head = ["arm", "test accuracy", "validation", "Δ vs reference [95 % CI]", "Δ vs real only [95 % CI]"];
-        let mut t = md::Table::new(head, "lllll");
-        let real = Arm::plain(Base::Real);
-        for (arm, _) in ix.by.iter() {
-            let reference = reference_of(arm.base);
-            let chosen = arm.single().is_some_and(|st| ix.chosen(arm.base, st) == Some(arm));
-            let val = ix.val_mean(arm).map(|v| format!("{v:.4}{}", if chosen { " ✓" } else { "" }));
-            let vs_ref = if arm.knobs.is_empty() { None } else { ix.paired(arm, &reference) };
-            t.row([
-                ix.label(arm),
-                cell_text(ix.test(arm)),
-                val.unwrap_or_else(|| "–".into()),
-                compared_cell(vs_ref),
-                if *arm == real { "–".into() } else { compared_cell(ix.paired(arm, &real)) },
-            ]);
-            let combined = arm.knobs.len() > 1;
-            if (chosen || combined) && arm.base != Base::Cas {
-                if let Some(i) = ix.paired(arm, &reference).map(|c| c.interval) {
-                    let knobs: Vec<String> = arm.knobs.iter().map(|(st, v)| format!("{} {v}", st.knob())).collect();
-                    effects.push(crate::report::figures::effects::Effect {
-                        group: format!("{} ({})", short_regime(&r), knobs.join(", ")),
-                        series: arm.single().map(|st| st.short().to_string()).unwrap_or_else(|| "combination".into()),
-                        interval: i,
-                    });
-                }
-            }
+        s.prose(format!("### {}\n\n", md::text(&format!("{}, {}", dataset_title(d), regime_title(&r)))));
+        s.table(settings_table(&ix, &r, &mut effects));
+        let combos = combination_lines(&ix);
+        if !combos.is_empty() {
+            s.prose(combos);
         }
-        s.push_str(&t.render());
-        s.push('\n');
-        s.push_str(&combination_lines(&ix));
-        // Rows of a regime in the strategies' fixed order, the combination
-        // last, so each strategy keeps its row position and colour in every
-        // regime and figure.
-        let rank = |e: &crate::report::figures::effects::Effect| {
-            Strategy::ALL.iter().position(|st| st.short() == e.series).unwrap_or(Strategy::ALL.len())
-        };
-        effects[before..].sort_by_key(rank);
     }
     let name = format!("effects-{}.png", crate::report::writer::file_part(d));
     let title = format!("{}: each strategy (validated knob) minus the plain mix, test accuracy", dataset_title(d));
     if let Some(png) = crate::report::figures::effects::effects(&title, &effects)? {
         w.write(&name, &png)?;
-        let _ = writeln!(
-            s,
-            "![{}]({name})\n\nEach point is the mean paired difference to the plain mix over seeds, the bar its \
-             95 % interval; right of 0 is better.\n",
-            md::text(&title)
-        );
+        let caption = "Each point is the mean paired difference to the plain mix over seeds, the bar its 95 % \
+                       interval; right of 0 is better.";
+        s.figure(Figure { alt: title, file: name, caption: caption.into() });
     }
     Ok(s)
+}
+
+/// Every arm of one regime; the chosen and combined arms' effects added to
+/// `effects`, in the strategies' fixed order (the combination last), so each
+/// strategy keeps its row position and colour in every regime and figure.
+fn settings_table(ix: &Index, r: &Subset, effects: &mut Vec<Effect>) -> Table {
+    let before = effects.len();
+    let head = ["arm", "test accuracy", "validation", "Δ vs reference [95 % CI]", "Δ vs real only [95 % CI]"];
+    let mut t = Table::new(head, "lllll");
+    let real = Arm::plain(Base::Real);
+    for (arm, _) in ix.by.iter() {
+        let reference = reference_of(arm.base);
+        let chosen = arm.single().is_some_and(|st| ix.chosen(arm.base, st) == Some(arm));
+        let val = ix.val_mean(arm).map(|v| Entry::number(format!("{v:.4}{}", if chosen { " ✓" } else { "" }), v));
+        let vs_ref = if arm.knobs.is_empty() { None } else { ix.paired(arm, &reference) };
+        t.row([
+            Entry::text(ix.label(arm)),
+            Entry::mean(ix.test(arm)),
+            val.unwrap_or_else(|| Entry::text("–")),
+            Entry::compared(vs_ref),
+            if *arm == real { Entry::text("–") } else { Entry::compared(ix.paired(arm, &real)) },
+        ]);
+        let combined = arm.knobs.len() > 1;
+        if (chosen || combined) && arm.base != Base::Cas {
+            if let Some(i) = ix.paired(arm, &reference).map(|c| c.interval) {
+                let knobs: Vec<String> = arm.knobs.iter().map(|(st, v)| format!("{} {v}", st.knob())).collect();
+                effects.push(Effect {
+                    group: format!("{} ({})", short_regime(r), knobs.join(", ")),
+                    series: arm.single().map(|st| st.short().to_string()).unwrap_or_else(|| "combination".into()),
+                    interval: i,
+                });
+            }
+        }
+    }
+    let rank = |e: &Effect| Strategy::ALL.iter().position(|st| st.short() == e.series).unwrap_or(Strategy::ALL.len());
+    effects[before..].sort_by_key(rank);
+    t
 }
 
 /// The combined arms of a regime, if the study ran any.
@@ -256,41 +270,25 @@ pub(super) fn combination_lines(ix: &Index) -> String {
 
 /// FID, recognition and acceptance of every pool: what the sampling knobs do
 /// to the images.
-pub(super) fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> String {
+pub(super) fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> Option<Section> {
     if pools.is_empty() {
-        return String::new();
+        return None;
     }
-    let mut s = format!("## {QUALITY}\n\n");
-    s.push_str(
+    let mut s = Section::new(QUALITY);
+    s.prose(
         "FID (lower: closer to the real test set) and recognition (share of images the features network assigns \
          to their intended class) of every pool against the real test set, by the same features network as the \
          generators' training curves; for filtering, the share of generated candidates the judge accepted (mean \
          over classes). Mean ± std over the seeds' pools.\n\n",
     );
-    let mut t = md::Table::new(["dataset", "real data", "pool", "FID", "recognition", "acceptance"], "llllll");
+    let mut t = Table::new(["dataset", "real data", "pool", "FID", "recognition", "acceptance"], "llllll");
     for d in datasets {
-        let mut keys: Vec<(Subset, Vec<(Strategy, String)>)> = Vec::new();
-        for p in pools.iter().filter(|p| &p.dataset == d) {
-            let k = (p.rule.clone(), p.knobs.clone());
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-        // By regime, then plain, single knobs, combinations; by strategy, then value.
-        let values = |k: &[(Strategy, String)]| -> Vec<f64> { k.iter().map(|x| x.1.parse().unwrap_or(0.0)).collect() };
-        keys.sort_by(|a, b| {
-            share(&a.0)
-                .total_cmp(&share(&b.0))
-                .then(a.1.len().cmp(&b.1.len()))
-                .then(a.1.iter().map(|k| k.0).cmp(b.1.iter().map(|k| k.0)))
-                .then(values(&a.1).partial_cmp(&values(&b.1)).unwrap_or(std::cmp::Ordering::Equal))
-        });
-        for (rule, knobs) in keys {
+        for (rule, knobs) in pool_keys(pools, d) {
             let these: Vec<&PoolQuality> =
                 pools.iter().filter(|p| &p.dataset == d && p.rule == rule && p.knobs == knobs).collect();
             let cell = |f: &dyn Fn(&PoolQuality) -> f64| {
                 let c = Cell::new(these.iter().map(|p| (p.seed, f(p))).collect());
-                format!("{:.3} ± {:.3} (n={})", c.mean, c.std, c.values.len())
+                Entry::number(format!("{:.3} ± {:.3} (n={})", c.mean, c.std, c.values.len()), c.mean)
             };
             let acc: Vec<f64> = these.iter().filter_map(|p| p.acceptance).collect();
             let filled = these.iter().map(|p| p.filled).sum::<f64>() / these.len() as f64;
@@ -304,17 +302,37 @@ pub(super) fn quality_section(pools: &[PoolQuality], datasets: &[String]) -> Str
                     .join(" + ")
             };
             let acceptance = match (stats::mean(&acc), filled > 0.0) {
-                (None, _) => "–".into(),
-                (Some(a), false) => format!("{a:.4}"),
-                (Some(a), true) => format!("{a:.4} † ({:.1} % of images below τ)", 100.0 * filled),
+                (None, _) => Entry::text("–"),
+                (Some(a), false) => Entry::number(format!("{a:.4}"), a),
+                (Some(a), true) => Entry::sorted(format!("{a:.4} † ({:.1} % of images below τ)", 100.0 * filled), a),
             };
             let (fid, rec) = (cell(&|p| p.fid), cell(&|p| p.recognition));
-            t.row([dataset_title(d), regime_title(&rule), label, fid, rec, acceptance]);
+            t.row([Entry::text(dataset_title(d)), regime_cell(&rule), Entry::text(label), fid, rec, acceptance]);
         }
     }
-    s.push_str(&t.render());
-    s.push('\n');
-    s
+    s.table(t);
+    Some(s)
+}
+
+/// The pools of dataset `d` by (regime, knobs): by regime, then plain,
+/// single knobs, combinations; by strategy, then value.
+fn pool_keys(pools: &[PoolQuality], d: &str) -> Vec<(Subset, Vec<(Strategy, String)>)> {
+    let mut keys: Vec<(Subset, Vec<(Strategy, String)>)> = Vec::new();
+    for p in pools.iter().filter(|p| p.dataset == d) {
+        let k = (p.rule.clone(), p.knobs.clone());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let values = |k: &[(Strategy, String)]| -> Vec<f64> { k.iter().map(|x| x.1.parse().unwrap_or(0.0)).collect() };
+    keys.sort_by(|a, b| {
+        share(&a.0)
+            .total_cmp(&share(&b.0))
+            .then(a.1.len().cmp(&b.1.len()))
+            .then(a.1.iter().map(|k| k.0).cmp(b.1.iter().map(|k| k.0)))
+            .then(values(&a.1).partial_cmp(&values(&b.1)).unwrap_or(std::cmp::Ordering::Equal))
+    });
+    keys
 }
 
 /// The strategies a combination may stack: the pool's (filtering, scaling)
@@ -338,13 +356,9 @@ pub(super) fn val_gain(ix: &Index, arm: &Arm) -> Option<f64> {
 /// phase (each combinable strategy at its validated knob, kept when its mean
 /// validation accuracy beats the reference's), so the combination is chosen
 /// without the test set, by a rule a reader can check.
-pub(super) fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> String {
-    let mut s = String::from(
-        "## What helped on validation: the combination's recipe
-
-",
-    );
-    s.push_str(
+pub(super) fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> Section {
+    let mut s = Section::new("What helped on validation: the combination's recipe");
+    s.prose(
         "Per regime, each strategy that can be stacked (the pool's filtering and latent scaling; the loss's \
          down-weighting) at its validated knob, and its mean validation accuracy minus the reference's. The \
          combination arms (pipelines/strategies.toml, `combo`) stack those with a gain above 0. Recycling is left \
@@ -352,7 +366,7 @@ pub(super) fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> String
          starts from a CAS classifier rather than a mix.\n\n",
     );
     let head = ["dataset", "real data", "base", "strategy", "validated knob", "Δ validation", "stacked"];
-    let mut t = md::Table::new(head, "lllllll");
+    let mut t = Table::new(head, "lllllll");
     for d in datasets {
         for r in rules_of(obs, d) {
             let ix = Index::new(obs, d, &r);
@@ -361,16 +375,17 @@ pub(super) fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> String
                     let Some(arm) = ix.chosen(base, st) else { continue };
                     let Some(gain) = val_gain(&ix, arm) else { continue };
                     let knob = format!("{} {}", st.knob(), arm.knobs[0].1);
-                    let row = [dataset_title(d), regime_title(&r), base.title().into(), st.title().into(), knob];
-                    t.row(
-                        row.into_iter().chain([format!("{gain:+.4}"), (if gain > 0.0 { "yes" } else { "no" }).into()]),
-                    );
+                    let named = [base.title(), st.title(), knob.as_str()].map(Entry::text);
+                    let stacked = [
+                        Entry::number(format!("{gain:+.4}"), gain),
+                        Entry::text(if gain > 0.0 { "yes" } else { "no" }),
+                    ];
+                    t.row([Entry::text(dataset_title(d)), regime_cell(&r)].into_iter().chain(named).chain(stacked));
                 }
             }
         }
     }
-    s.push_str(&t.render());
-    s.push('\n');
+    s.table(t);
     s
 }
 
@@ -380,9 +395,9 @@ pub(super) const GAFI_GAPS: [(&str, f64); 2] = [("fashion-mnist", 0.0203), ("cif
 
 /// The synthetic-to-real gap: real only minus CAS, plain and at each
 /// strategy's validated knob and combined, beside GaFi's.
-pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String], fam: &Comparisons) -> String {
-    let mut s = String::from("## The synthetic-to-real gap (CAS), beside GaFi\n\n");
-    s.push_str(
+pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String], fam: &Comparisons) -> Section {
+    let mut s = Section::new("The synthetic-to-real gap (CAS), beside GaFi");
+    s.prose(
         "Gap = real-only accuracy − synthetic-only accuracy (same regime, same seed), with its 95 % interval and \
          verdict (real only better: a gap). GaFi \
          (Lampis et al., 2023) reports gaps of 2.03 % on Fashion-MNIST and 1.78 % on CIFAR-10 with the whole real \
@@ -390,13 +405,12 @@ pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String], fam: &Compar
          length and filtering pipeline all differ from ours (an MLP cGAN, the Simple CNN at 120 000 images), so the \
          comparison says how far this setup is from theirs, not which method is better.\n\n",
     );
-    let mut t = md::Table::new(["dataset", "real data", "CAS arm", "gap [95 % CI], verdict", "GaFi's gap"], "lllll");
+    let mut t = Table::new(["dataset", "real data", "CAS arm", "gap [95 % CI], verdict", "GaFi's gap"], "lllll");
     for d in datasets {
         let gafi = GAFI_GAPS
             .iter()
             .find(|g| g.0 == crate::report::model::paper_dataset(d))
-            .map(|g| format!("{:.4}", g.1))
-            .unwrap_or_else(|| "–".into());
+            .map_or_else(|| Entry::text("–"), |g| Entry::number(format!("{:.4}", g.1), g.1));
         for r in rules_of(obs, d) {
             let ix = Index::judged(obs, d, &r, fam);
             let real = Arm::plain(Base::Real);
@@ -412,19 +426,13 @@ pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String], fam: &Compar
                     continue;
                 }
                 let full = matches!(r, Subset::Rest(_));
-                let gap = compared_cell(ix.paired(&real, &a));
-                t.row([
-                    dataset_title(d),
-                    regime_title(&r),
-                    ix.label(&a),
-                    gap,
-                    (if full { gafi.as_str() } else { "–" }).into(),
-                ]);
+                let gap = Entry::compared(ix.paired(&real, &a));
+                let gafi = if full { gafi.clone() } else { Entry::text("–") };
+                t.row([Entry::text(dataset_title(d)), regime_cell(&r), Entry::text(ix.label(&a)), gap, gafi]);
             }
         }
     }
-    s.push_str(&t.render());
-    s.push('\n');
+    s.table(t);
     s
 }
 
