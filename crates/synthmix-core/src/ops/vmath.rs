@@ -144,9 +144,11 @@ pub fn has_avx2() -> bool {
 /// be `#[inline(always)]` so it is compiled inside `$avx2`.
 macro_rules! dispatch_avx2 {
     ($(#[$m:meta])* fn $name:ident / $avx2:ident ($($arg:ident: $ty:ty),* $(,)?) = $body:path) => {
+        // `unsafe fn`: a safe `#[target_feature]` fn needs Rust 1.86, and
+        // the workspace builds with 1.85.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
-        fn $avx2($($arg: $ty),*) {
+        unsafe fn $avx2($($arg: $ty),*) {
             $body($($arg),*)
         }
 
