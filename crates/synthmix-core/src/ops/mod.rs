@@ -10,6 +10,7 @@ pub mod linear;
 pub mod norm;
 pub mod pool;
 pub mod resample;
+pub(crate) mod vmath;
 mod winograd;
 
 pub use act::{bias_act, Act};

@@ -67,8 +67,8 @@ macro_rules! stage {
 /// its golden hash in `tests/golden.rs`) when its output bytes change.
 pub const STAGES: &[Stage] = &[
     stage!("gan-train", gan_train, version 1),
-    stage!("dpm-train", dpm_train, version 2),
-    stage!("synth-sample", synth_sample, version 2),
+    stage!("dpm-train", dpm_train, version 3),
+    stage!("synth-sample", synth_sample, version 3),
     stage!("mix-build", mix_build, version 2),
     stage!("clf-train", clf_train, version 1),
     stage!("evaluate", evaluate, version 3),
