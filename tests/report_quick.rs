@@ -92,6 +92,10 @@ fn the_quick_study_reports_both_families_the_paper_and_tested_claims() {
     let o = t2.iter().find(|r| r[2] == "O").unwrap();
     assert_eq!(o[4], "0.9484", "the paper's MNIST O/O beside ours: {o:?}");
     assert!(md.contains("> This is the quick study"), "the quick study says it is reduced");
+    // The settings table shows both families' generator and sampling settings.
+    let setting = |stage: &str| md.lines().find(|l| l.starts_with(&format!("| {stage} |"))).unwrap_or("").to_string();
+    assert!(setting("dpm-train").contains("channels: 16") && setting("dpm-train").contains("epochs: 2"), "{md}");
+    assert!(setting("synth-sample").contains("steps: ") && setting("synth-sample").contains("guidance: "), "{md}");
 
     // Claims 1–3 tested on both generators with an interval and a verdict; 4 and 5 say why not.
     let claims = &md[md.find("## Claims").unwrap()..md.find("## Generators").unwrap()];

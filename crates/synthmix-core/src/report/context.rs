@@ -52,12 +52,17 @@ impl Context {
 
     /// The settings table: per stage, the parameters a reader asks about.
     pub fn settings_table(&self) -> Table {
-        let wanted: [(&str, &[&str]); 5] = [
+        let wanted: [(&str, &[&str]); 6] = [
             (
                 "gan-train",
                 &["train", "arch", "preset", "adam_d", "adam_g", "epochs", "batch_size", "seed", "limit", "fid_every"],
             ),
-            ("synth-sample", &["per_class", "seed"]),
+            (
+                "dpm-train",
+                &["train", "channels", "adam", "epochs", "batch_size", "seed", "limit", "ema_decay", "label_dropout"],
+            ),
+            // A GAN's sample has no steps or guidance: "–" beside a diffusion model's values.
+            ("synth-sample", &["per_class", "seed", "steps", "guidance"]),
             ("mix-build", &["real", "ratio", "mode", "total", "all_real", "balance", "seed"]),
             (
                 "clf-train",
