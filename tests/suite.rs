@@ -46,17 +46,9 @@ mod slurm;
 mod slurm_arrays;
 mod strategies;
 
-/// `autotests = false` (Cargo.toml) means a file in tests/ not listed here
-/// would silently never run.
 #[test]
 fn every_test_file_is_in_the_suite() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let suite = std::fs::read_to_string(dir.join("suite.rs")).unwrap();
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let name = e.unwrap().file_name().into_string().unwrap();
-        let Some(stem) = name.strip_suffix(".rs") else { continue };
-        if stem != "suite" {
-            assert!(suite.contains(&format!("\nmod {stem};\n")), "tests/{name} is not a module of tests/suite.rs");
-        }
-    }
+    common::suite_files::every_file_is_a_module_of_the_suite(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"),
+    );
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 mod data;
 pub mod pytorch;
 pub mod slurm;
+pub mod suite_files;
 pub use data::shared_data;
 
 /// A command for one of the workspace's binaries, with backtraces switched on
