@@ -15,14 +15,23 @@ use synthmix_core::data::subset::Subset;
 /// regimes-quick.toml at tiny sizes: every target and command as shipped.
 fn tiny_regimes(root: &Path) -> String {
     let mut s = std::fs::read_to_string(root.join("pipelines/regimes-quick.toml")).unwrap();
-    for (k, v) in [("gan_epochs", "2"), ("every", "1"), ("clf_budget", "300")] {
+    for (k, v) in [("gan_epochs", "2"), ("gan_cap", "3"), ("every", "1"), ("clf_budget", "300"), ("dpm_epochs", "1")] {
         s = set_field(&s, k, v, "regimes-quick.toml");
     }
     for (from, to) in [
         ("balanced:1000", "balanced:60"),
         ("--budget 20000", "--budget 1000"),
         ("--fid-samples 1000", "--fid-samples 100"),
-        ("seed = [0, 1, 2]", "seed = [0, 1]"),
+        ("gseed = [0, 1, 2]", "gseed = [0, 1]"),
+        (
+            r#"seed = [{ name = "0", gen = 0 }, { name = "1", gen = 1 }, { name = "2", gen = 2 }]"#,
+            r#"seed = [{ name = "0", gen = 0 }, { name = "1", gen = 1 }]"#,
+        ),
+        ("dpm_limit = 2000", "dpm_limit = 200"),
+        ("--fid-samples 500", "--fid-samples 100"),
+        // Met at the first measured epoch (chance is 0.1): the quality-matched
+        // generators stop before their cap, as a study's reaching its target does.
+        (r#"quality = "recognition:0.85""#, r#"quality = "recognition:0.05""#),
     ] {
         assert!(s.contains(from), "regimes-quick.toml lost '{from}'");
         s = s.replace(from, to);
@@ -49,7 +58,13 @@ fn the_quick_regimes_study_fills_every_cell_and_checks_its_generators() {
         let arms: Vec<&str> = rows.iter().map(|r| r[0]).collect();
         assert_eq!(
             arms,
-            ["real only", "oversampling", "class-weighted loss", "synthetic fill", "balanced real (upper bound)"],
+            [
+                "real only",
+                "oversampling",
+                "class-weighted loss",
+                "synthetic fill (MLP cGAN)",
+                "balanced real (upper bound)"
+            ],
             "{rule}"
         );
         for r in &rows {
@@ -57,30 +72,48 @@ fn the_quick_regimes_study_fills_every_cell_and_checks_its_generators() {
             assert!(r[0] == "real only" || is_interval(r[4]), "{rule}: {r:?}");
         }
     }
-    // Scarce data: every fraction × multiple, every gain with an interval.
-    let rows = markdown_rows(&md, "## Scarce real data: MNIST");
-    assert_eq!(rows.iter().map(|r| r[0]).collect::<Vec<_>>(), ["1 %", "10 %", "100 %"]);
-    assert!(rows.iter().all(|r| r.len() == 4 && r[1..].iter().all(|c| is_cell(c))), "{rows:?}");
-    let gains = markdown_rows(&md, "Gain from the synthetic images");
-    assert_eq!(gains.len(), 6);
-    for g in &gains {
-        assert!(is_interval(g[2]), "{g:?}");
-        // 1 % and 10 % have their real reference (2 %, 6 %, 20 %, 60 %); 100 % none.
-        assert_eq!(g[4].starts_with("no reference"), g[0] == "100 %", "{g:?}");
+    // Scarce data, for each generator source: every fraction × multiple, every gain with an interval.
+    for source in ["MLP cGAN", "MLP cGAN to recognition ≥ 0.05", "DDPM (U-Net)"] {
+        let section = format!("## Scarce real data: MNIST, {source}\n");
+        let rows = markdown_rows(&md, &section);
+        // The diffusion model is not trained on all the real data (its pool would be 50 000 images).
+        let fractions: &[&str] = if source.starts_with("DDPM") { &["1 %", "10 %"] } else { &["1 %", "10 %", "100 %"] };
+        assert_eq!(rows.iter().map(|r| r[0]).collect::<Vec<_>>(), fractions, "{source}");
+        assert!(rows.iter().all(|r| r.len() == 4 && r[1..].iter().all(|c| is_cell(c))), "{rows:?}");
+        let from = md.find(&section).unwrap();
+        let gains = markdown_rows(&md[from..], "Gain from the synthetic images");
+        assert_eq!(gains.len(), 2 * fractions.len(), "{source}");
+        for g in &gains {
+            assert!(is_interval(g[2]), "{g:?}");
+            // 1 % and 10 % have their real reference (2 %, 6 %, 20 %, 60 %); 100 % none.
+            assert_eq!(g[4].starts_with("no reference"), g[0] == "100 %", "{g:?}");
+        }
+        // CAS: every regime of the source, with the gap's interval.
+        let cas = markdown_rows(&md, &format!("### MNIST, {source}\n"));
+        assert_eq!(cas.len(), if source == "MLP cGAN" { 5 } else { fractions.len() }, "{source}: {cas:?}");
+        assert!(cas.iter().all(|r| is_cell(r[2]) && is_cell(r[3]) && is_interval(r[4])), "{cas:?}");
     }
-    // CAS: every regime, with the gap's interval.
-    let cas = markdown_rows(&md, "## Synthetic-to-real gap (CAS)");
-    assert_eq!(cas.len(), 5, "{cas:?}");
-    assert!(cas.iter().all(|r| is_cell(r[2]) && is_cell(r[3]) && is_interval(r[4])), "{cas:?}");
+    generators_are_listed_with_their_seeds_and_epochs(&md);
+    // Quality-matched against the budget: both multiples and CAS at every fraction, judged.
+    let q = markdown_rows(&md, "MLP cGAN to recognition ≥ 0.05 − MLP cGAN (the same arm");
+    assert_eq!(q.len(), 9, "{q:?}");
+    assert!(q.iter().all(|r| is_interval(r[2]) && !r[3].is_empty()), "{q:?}");
     assert!(md.contains("2.03 %"), "GaFi's anchor is printed");
-    // The fair-generator check found every one of the 2 seeds × 13 synthetic arms fair.
-    assert!(md.contains("for each of the 26 classifiers trained with synthetic images"), "{md}");
-    assert!(md.contains("in 26 cases.") && !md.contains("do not**"), "{md}");
-    for f in ["results.csv", "scarce-mnist-accuracy.png", "imbalance-mnist-longtail-100-recall.png"] {
+    // The fair-generator check found every one of the 2 seeds × 28 synthetic arms fair
+    // (MLP cGAN 2 fills, 6 multiples, 5 CAS; to quality 6 and 3; DDPM 4 and 2).
+    assert!(md.contains("for each of the 56 classifiers trained with synthetic images"), "{md}");
+    assert!(md.contains("in 56 cases.") && !md.contains("do not**"), "{md}");
+    for f in [
+        "results.csv",
+        "scarce-mnist-mlp-accuracy.png",
+        "scarce-mnist-mlp-recognition-0.05-accuracy.png",
+        "scarce-mnist-unet-accuracy.png",
+        "imbalance-mnist-longtail-100-recall.png",
+    ] {
         assert!(d.join("artifacts/report/regimes-quick").join(f).is_file(), "{f}");
     }
     let csv = std::fs::read_to_string(d.join("artifacts/report/regimes-quick/results.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 2 * 27, "one row per classifier");
+    assert_eq!(csv.lines().count(), 1 + 2 * 42, "one row per classifier");
     common::rebuilt_report_matches(d, "regimes", &d.join("artifacts/report/regimes-quick"), &[], &[]);
 
     an_unfair_generator_is_named(d, &art);
@@ -118,12 +151,32 @@ fn subsets_have_their_rules_counts_and_indices(art: &Path) {
     assert!(f1.iter().all(|i| f2.contains(i)), "{f1:?} ⊄ {f2:?}");
 }
 
-/// Each regime's generator was trained on its subset file (by BLAKE3), so
-/// no removed real image reached it.
+/// The generators table: every (regime, source, generator seed), the study
+/// seed that used it, its epochs (the quality-matched ones stopped at their
+/// first measured epoch, the others ran their budget of 2).
+fn generators_are_listed_with_their_seeds_and_epochs(md: &str) {
+    assert!(md.contains("2 generator seeds per regime and source, each study seed using one of them"), "{md}");
+    let rows = markdown_rows(md, "## Generators and what the ± covers");
+    assert_eq!(rows.len(), 2 * (5 + 3 + 2), "{rows:?}");
+    for r in &rows {
+        assert_eq!(r[4], r[3], "study seed s uses generator seed s: {r:?}");
+        let want = if r[2].contains("recognition") || r[2].starts_with("DDPM") { "1" } else { "2" };
+        assert_eq!(r[5], want, "{r:?}");
+        assert!(r[6].contains(" / "), "FID / recognition: {r:?}");
+    }
+}
+
+/// Each regime's generators were trained on its subset file (by BLAKE3), so
+/// no removed real image reached them.
 fn generators_saw_only_their_subset(art: &Path) {
-    for name in ["if10", "if100", "f1", "f10", "f100"] {
+    let gens = ["if10", "if100", "f1", "f10", "f100"]
+        .map(|r| (r, format!("gan/mnist-{r}-mlp-g1.safetensors")))
+        .into_iter()
+        .chain(["f1", "f100"].map(|r| (r, format!("gan/mnist-{r}-mlp-q-g0.safetensors"))))
+        .chain(["f1", "f10"].map(|r| (r, format!("dpm/mnist-{r}-dpm-g1.safetensors"))));
+    for (name, generator) in gens {
         let subset = art.join(format!("real/mnist-{name}.safetensors"));
-        let gan = art.join(format!("gan/mnist-{name}.safetensors"));
+        let gan = art.join(generator);
         let gp = provenance::read(&provenance::path_for(&gan)).unwrap();
         let train = gp.inputs.iter().find(|i| i.role == "train").unwrap();
         let want = blake3::hash(&image_set::encode(&image_set::read(&subset).unwrap()).unwrap()).to_hex().to_string();
@@ -140,7 +193,7 @@ fn an_unfair_generator_is_named(d: &Path, art: &Path) {
             .args(["--real"])
             .arg(p("real/mnist-if10.safetensors"))
             .arg("--synthetic")
-            .arg(p("synth/mnist-f100-s0.safetensors"))
+            .arg(p("synth/mnist-f100-mlp-s0.safetensors"))
             .args(["--fill", "--seed", "0", "-q", "--out"])
             .arg(&mix),
     );

@@ -195,6 +195,18 @@ pub struct RegimeRow {
     /// files written before this column.
     #[serde(default)]
     pub class_sizes: String,
+    /// The generator of the arms with synthetic images: its architecture
+    /// (`mlp`, `dcgan`, `unet`), the quality target it trained to (empty:
+    /// its epoch budget), its seed and epochs; all empty for the arms on
+    /// real images alone and in files written before these columns.
+    #[serde(default)]
+    pub generator_arch: String,
+    #[serde(default)]
+    pub generator_until: String,
+    #[serde(default)]
+    pub generator_seed: Option<u64>,
+    #[serde(default)]
+    pub generator_epochs: Option<usize>,
 }
 
 /// One row of the strategies report's `results.csv`.

@@ -28,43 +28,67 @@ impl Metric {
     }
 }
 
-/// One comparison of the report: `metric(a) − metric(b)` on `dataset`, each
-/// side a (regime, arm).
+/// One side of a comparison: (regime, arm, the generator source's label;
+/// empty for the arms on real images alone).
+pub(super) type Side = (String, Arm, String);
+
+/// One comparison of the report: `metric(a) − metric(b)` on `dataset`.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Key {
     pub(super) dataset: String,
-    pub(super) a: (String, Arm),
-    pub(super) b: (String, Arm),
+    pub(super) a: Side,
+    pub(super) b: Side,
     pub(super) metric: Metric,
 }
 
 /// Every arm comparison of the report, judged as one family.
 pub(super) type Comparisons = Family<Key>;
 
-/// The observations of one dataset, looked up by (rule, arm), and the
-/// report's judged comparisons.
+/// The generator sources of `dataset`'s synthetic arms, in order; one
+/// unnamed source where it has none (its real arms still form a report).
+pub(super) fn sources_of(obs: &[RegimeObs], dataset: &str) -> Vec<Source> {
+    let mut v: Vec<Source> = obs.iter().filter(|o| o.dataset == dataset).filter_map(RegimeObs::source).collect();
+    v.sort();
+    v.dedup();
+    if v.is_empty() {
+        v.push(Source::default());
+    }
+    v
+}
+
+/// The observations of one dataset and generator source (with the arms on
+/// real images alone, which every source shares), looked up by (rule, arm),
+/// and the report's judged comparisons.
 pub(super) struct Index<'a> {
     pub(super) by: BTreeMap<(String, Arm), Vec<&'a RegimeObs>>,
     dataset: String,
+    pub(super) source: Source,
     family: Option<&'a Comparisons>,
 }
 
 impl<'a> Index<'a> {
-    /// The index of `dataset`, its comparisons looked up in `family`.
-    pub(super) fn judged(obs: &'a [RegimeObs], dataset: &str, family: &'a Comparisons) -> Self {
-        Index { family: Some(family), ..Index::new(obs, dataset) }
+    /// The index of `dataset` and `source`, its comparisons looked up in `family`.
+    pub(super) fn judged(obs: &'a [RegimeObs], dataset: &str, source: &Source, family: &'a Comparisons) -> Self {
+        Index { family: Some(family), ..Index::new(obs, dataset, source) }
     }
 
-    /// The index of `dataset` without judged comparisons (to collect them).
-    pub(super) fn new(obs: &'a [RegimeObs], dataset: &str) -> Self {
+    /// The index of `dataset` and `source` without judged comparisons (to collect them).
+    pub(super) fn new(obs: &'a [RegimeObs], dataset: &str, source: &Source) -> Self {
         let mut by: BTreeMap<(String, Arm), Vec<&RegimeObs>> = BTreeMap::new();
-        for o in obs.iter().filter(|o| o.dataset == dataset) {
+        let mine = |o: &&RegimeObs| o.source().is_none_or(|s| s == *source);
+        for o in obs.iter().filter(|o| o.dataset == dataset).filter(mine) {
             by.entry((o.rule.to_string(), o.arm)).or_default().push(o);
         }
         for v in by.values_mut() {
             v.sort_by_key(|o| o.seed);
         }
-        Index { by, dataset: dataset.to_string(), family: None }
+        Index { by, dataset: dataset.to_string(), source: source.clone(), family: None }
+    }
+
+    /// The side of a comparison: the source's label for an arm with synthetic images.
+    fn side(&self, rule: &Subset, arm: Arm) -> Side {
+        let synthetic = matches!(arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas);
+        (rule.to_string(), arm, if synthetic { self.source.label() } else { String::new() })
     }
 
     pub(super) fn get(&self, rule: &Subset, arm: Arm) -> &[&'a RegimeObs] {
@@ -84,7 +108,7 @@ impl<'a> Index<'a> {
     }
 
     fn key(&self, a: (&Subset, Arm), b: (&Subset, Arm), m: Metric) -> Key {
-        Key { dataset: self.dataset.clone(), a: (a.0.to_string(), a.1), b: (b.0.to_string(), b.1), metric: m }
+        Key { dataset: self.dataset.clone(), a: self.side(a.0, a.1), b: self.side(b.0, b.1), metric: m }
     }
 
     /// The judged comparison `metric(a) − metric(b)` (None where no seed pairs).
@@ -153,17 +177,79 @@ fn wanted(ix: &Index) -> Vec<((Subset, Arm), (Subset, Arm), Metric)> {
     v
 }
 
-/// Every comparison of every dataset, collected before any is printed and
-/// judged as one family (Holm over all of them, margin [`MARGIN`]).
+/// The arms with synthetic images two sources of one dataset both have.
+pub(super) fn shared_synthetic_arms(a: &Index, b: &Index) -> Vec<(Subset, Arm)> {
+    let mut v = Vec::new();
+    for rule in a.rules() {
+        for arm in a.by.keys().filter(|(r, _)| *r == rule.to_string()).map(|(_, arm)| *arm) {
+            let synthetic = matches!(arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas);
+            if synthetic && !b.get(&rule, arm).is_empty() {
+                v.push((rule.clone(), arm));
+            }
+        }
+    }
+    v
+}
+
+/// The metric an arm is judged on: balanced accuracy for the imbalance
+/// arms, accuracy for the others.
+pub(super) fn metric_of(rule: &Subset, arm: Arm) -> Metric {
+    if rule.is_imbalanced() || arm == Arm::Fill {
+        Metric::Balanced
+    } else {
+        Metric::Accuracy
+    }
+}
+
+/// A generator trained to a quality target against the same family at its
+/// epoch budget: `(quality-matched, budget)` source pairs of a dataset.
+pub(super) fn quality_pairs(sources: &[Source]) -> Vec<(&Source, &Source)> {
+    let budget = |q: &Source| sources.iter().find(|b| b.arch == q.arch && b.until.is_empty());
+    sources.iter().filter(|q| !q.until.is_empty()).filter_map(|q| budget(q).map(|b| (q, b))).collect()
+}
+
+/// `metric` of `arm` at `rule` under source `a` minus under source `b`,
+/// paired by study seed.
+pub(super) fn across(a: &Index, b: &Index, rule: &Subset, arm: Arm, m: Metric) -> Option<(Key, Estimate)> {
+    let bs: BTreeMap<u64, f64> = b.get(rule, arm).iter().map(|o| (o.seed, m.of(o))).collect();
+    let d: Vec<f64> = a.get(rule, arm).iter().filter_map(|o| bs.get(&o.seed).map(|vb| m.of(o) - vb)).collect();
+    let key = Key { dataset: a.dataset.clone(), a: a.side(rule, arm), b: b.side(rule, arm), metric: m };
+    Estimate::one_sample(&d).map(|e| (key, e))
+}
+
+/// The judged comparison of [`across`], looked up in `a`'s family.
+pub(super) fn judged_across(a: &Index, b: &Index, rule: &Subset, arm: Arm, m: Metric) -> Option<Compared> {
+    let key = Key { dataset: a.dataset.clone(), a: a.side(rule, arm), b: b.side(rule, arm), metric: m };
+    a.family?.get(&key).copied()
+}
+
+/// Every comparison of every dataset and generator source, collected before
+/// any is printed and judged as one family (Holm over all of them, margin
+/// [`MARGIN`]): each source's arm comparisons (those between real arms
+/// once), and each quality-matched generator's arms against the same
+/// family's at its budget.
 pub(super) fn comparisons(obs: &[RegimeObs], datasets: &[String]) -> Comparisons {
-    let mut items = Vec::new();
+    let mut items: Vec<(Key, Estimate)> = Vec::new();
+    let mut add = |key: Key, e: Estimate| {
+        if !items.iter().any(|(k, _)| *k == key) {
+            items.push((key, e));
+        }
+    };
     for d in datasets {
-        let ix = Index::new(obs, d);
-        for (a, b, m) in wanted(&ix) {
-            if let Some(e) = ix.estimate((&a.0, a.1), (&b.0, b.1), m) {
-                let key = ix.key((&a.0, a.1), (&b.0, b.1), m);
-                if !items.iter().any(|(k, _): &(Key, Estimate)| *k == key) {
-                    items.push((key, e));
+        let sources = sources_of(obs, d);
+        for src in &sources {
+            let ix = Index::new(obs, d, src);
+            for (a, b, m) in wanted(&ix) {
+                if let Some(e) = ix.estimate((&a.0, a.1), (&b.0, b.1), m) {
+                    add(ix.key((&a.0, a.1), (&b.0, b.1), m), e);
+                }
+            }
+        }
+        for (q, b) in quality_pairs(&sources) {
+            let (iq, ib) = (Index::new(obs, d, q), Index::new(obs, d, b));
+            for (rule, arm) in shared_synthetic_arms(&iq, &ib) {
+                if let Some((key, e)) = across(&iq, &ib, &rule, arm, metric_of(&rule, arm)) {
+                    add(key, e);
                 }
             }
         }

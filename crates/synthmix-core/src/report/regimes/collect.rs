@@ -9,6 +9,14 @@ pub(super) fn input_hash(artifact: &Path, role: &str) -> Option<String> {
     p.inputs.into_iter().find(|i| i.role == role).map(|i| i.blake3)
 }
 
+/// The `--until` quality target a generator trained to, from its provenance
+/// (None: the epoch budget, or no provenance to read).
+fn trained_until(generator: &Path) -> Option<String> {
+    let p = provenance::read(&provenance::path_for(generator)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&p.params_json).ok()?;
+    v.get("until").and_then(|u| u.as_str()).map(str::to_string)
+}
+
 #[derive(Default)]
 pub(super) struct Labeller {
     pub(super) meta: MetaCache,
@@ -63,7 +71,8 @@ impl Labeller {
                 _ => return Err(Error::format(&tpath, format!("ratio {ratio} is not 1:M, 0:1 or 1:0"))),
             }
         };
-        let (fair, quality) = if synthetic > 0 { self.generator_check(&tpath, &tm)? } else { (None, (None, None)) };
+        let (fair, quality, generator) =
+            if synthetic > 0 { self.generator_check(&tpath, &tm)? } else { (None, (None, None), None) };
         let class_sizes = self.class_sizes(&tpath, arm);
         Ok(Some(RegimeObs {
             dataset,
@@ -79,21 +88,33 @@ impl Labeller {
             train,
             fair,
             generator_quality: quality,
+            generator,
         }))
     }
 
     /// Whether the mix's generator was trained on the very real file the
-    /// mix's real part came from, and the generator's final FID/recognition.
-    pub(super) fn generator_check(&mut self, mix: &Path, mm: &SetMeta) -> Result<(Option<bool>, Quality)> {
-        let Some(s) = &mm.sampled else { return Ok((None, (None, None))) };
+    /// mix's real part came from, the generator's final FID/recognition, and
+    /// which generator it is (family, stopping rule, seed, epochs).
+    pub(super) fn generator_check(
+        &mut self,
+        mix: &Path,
+        mm: &SetMeta,
+    ) -> Result<(Option<bool>, Quality, Option<RegimeGen>)> {
+        let Some(s) = &mm.sampled else { return Ok((None, (None, None), None)) };
         let gpath = s.generator.clone();
-        let fid = self.meta.checkpoint(&gpath).ok().and_then(|g| g.gan().and_then(|g| g.fid.clone()));
+        let header = self.meta.checkpoint(&gpath).ok();
+        let fid = header.as_ref().and_then(|g| g.fid().cloned());
         let quality = (fid.as_ref().map(|f| f.fid), fid.as_ref().map(|f| f.recognition));
         let fair = match (input_hash(mix, "real"), input_hash(&gpath, "train")) {
             (Some(a), Some(b)) => Some(a == b),
             _ => None,
         };
-        Ok((fair, quality))
+        let generator = header.and_then(|h| {
+            let seed = h.gan().map(|g| g.seed).or(h.diffusion().map(|d| d.seed))?;
+            let source = Source { arch: h.arch.clone(), until: trained_until(&gpath).unwrap_or_default() };
+            Some(RegimeGen { source, seed, epochs: h.epoch })
+        });
+        Ok((fair, quality, generator))
     }
 
     /// Real training images per class, for the arms trained on the real

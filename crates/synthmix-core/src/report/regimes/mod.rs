@@ -10,7 +10,9 @@
 //! seeds, and paired differences (same seed) with 95 % Student-t intervals.
 
 pub mod analysis;
+pub mod cas;
 pub mod collect;
+pub mod families;
 pub mod render;
 pub mod rows;
 
@@ -79,6 +81,63 @@ pub struct RegimeObs {
     pub fair: Option<bool>,
     /// The generator's final FID and recognition, where recorded.
     pub generator_quality: Quality,
+    /// For arms with synthetic images: the generator behind them (None: no
+    /// record, as in results.csv files written before these columns).
+    pub generator: Option<RegimeGen>,
+}
+
+impl RegimeObs {
+    /// The generator group this observation belongs to: None for the arms
+    /// trained on the real subset alone (shared by every group), the
+    /// generator's source otherwise (an unnamed one where none is recorded).
+    pub fn source(&self) -> Option<Source> {
+        match self.arm {
+            Arm::Real | Arm::Oversample | Arm::ClassWeight => None,
+            Arm::Fill | Arm::Synthetic(_) | Arm::Cas => {
+                Some(self.generator.as_ref().map(|g| g.source.clone()).unwrap_or_default())
+            }
+        }
+    }
+}
+
+/// What the report groups synthetic arms by: the generator's architecture
+/// and when its training stopped. Two seeds of one source are replicates;
+/// two sources are compared, never pooled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Source {
+    /// `mlp`, `dcgan`, `unet`; empty where the results do not record it.
+    pub arch: String,
+    /// The quality target it trained to (`recognition:0.9`); empty for the
+    /// fixed epoch budget.
+    pub until: String,
+}
+
+impl Source {
+    /// `MLP cGAN`, `DDPM (U-Net)`, `MLP cGAN to recognition ≥ 0.9`; empty for
+    /// an unrecorded source.
+    pub fn label(&self) -> String {
+        let family = match self.arch.as_str() {
+            "mlp" => "MLP cGAN".to_string(),
+            "dcgan" => "DCGAN".to_string(),
+            "unet" => "DDPM (U-Net)".to_string(),
+            other => other.to_string(),
+        };
+        match self.until.split_once(':') {
+            None if self.until.is_empty() => family,
+            Some(("recognition", r)) => format!("{family} to recognition ≥ {r}"),
+            Some(("fid", f)) => format!("{family} to FID ≤ {f}"),
+            _ => format!("{family} until {}", self.until),
+        }
+    }
+}
+
+/// The generator of a synthetic arm: its source, seed and length of training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegimeGen {
+    pub source: Source,
+    pub seed: u64,
+    /// The epoch of its final checkpoint (where `--until` stopped it, or the budget).
+    pub epochs: usize,
 }
 
 /// A generator's final (FID, recognition), where its checkpoint records them.

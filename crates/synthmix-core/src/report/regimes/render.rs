@@ -2,6 +2,7 @@
 //! CSVs written beside it.
 
 use super::analysis::*;
+use super::cas::{cas_section, CAS};
 use super::collect::gather;
 use super::rows::results_csv;
 use super::*;
@@ -24,6 +25,7 @@ pub fn render(params: &ReportParams, opts: &DataOptions) -> Result<(Writer, Cont
     let found = obs.iter().map(|o| o.dataset.clone());
     let text = prior.as_ref().map(|p| &p.text);
     let (mut w, ctx, datasets, mut doc) = crate::report::study::open_report(params, StudyKind::Regimes, found, text)?;
+    super::families::check_one_per_seed(&obs)?;
     let fam = comparisons(&obs, &datasets);
     doc.intro.push(Block::Prose(format!(
         "{} results from {}, every classifier tested on its dataset's real test set. Each value is the mean ± \
@@ -31,19 +33,26 @@ pub fn render(params: &ReportParams, opts: &DataOptions) -> Result<(Writer, Cont
          seed) with its 95 % Student-t interval.\n\n{}\n",
         obs.len(),
         sources(params, prior.as_ref()),
-        fam.describe(
+        fam.describe(&format!(
             "every arm comparison of this report (imbalance arms against real only and fill against oversampling \
              and class weighting, on balanced accuracy and macro-F1; each synthetic multiple against 0× and against \
-             the same count of real images; real-trained against CAS), over every dataset of the report"
-        )
+             the same count of real images; real-trained against CAS), over every dataset of the report{}",
+            if datasets.iter().any(|d| sources_of(&obs, d).len() > 1) {
+                " and every generator source, and each quality-matched generator's arms against its family's at the \
+                 epoch budget"
+            } else {
+                ""
+            }
+        ))
     )));
     doc.sections.push(answers_section(&obs, &datasets, &fam));
+    doc.sections.extend(super::families::generators_section(&obs));
     doc.sections.push(fairness_section(&obs));
     for d in &datasets {
         doc.sections.extend(imbalance_section(&obs, d, &fam, &mut w)?);
     }
     for d in &datasets {
-        doc.sections.extend(scarce_section(&obs, d, &fam, &mut w)?);
+        doc.sections.extend(scarce_sections(&obs, d, &fam, &mut w)?);
     }
     let (missing, note) = match &prior {
         Some(p) if !p.has_quality => (
@@ -54,6 +63,7 @@ pub fn render(params: &ReportParams, opts: &DataOptions) -> Result<(Writer, Cont
         _ => ("–", ""),
     };
     doc.sections.push(cas_section(&obs, &datasets, &fam, missing, note));
+    doc.sections.extend(super::families::families_section(&obs, &datasets, &fam));
     let mut settings = crate::report::study::close_report(&ctx, &mut w, &results_csv(&obs)?, text)?;
     w.write("comparisons.csv", comparisons_csv(&fam)?.as_bytes())?;
     settings.prose(
@@ -77,7 +87,7 @@ fn read_prior(params: &ReportParams, opts: &DataOptions, obs: &mut Vec<RegimeObs
     let Some(dir) = &params.prior else { return Ok(None) };
     let text = crate::report::prior::PriorText::read(dir)?;
     let (rows, has_quality) = super::rows::read_csv(&dir.join("results.csv"), opts)?;
-    let key = |o: &RegimeObs| (o.dataset.clone(), o.rule.to_string(), o.arm, o.seed);
+    let key = |o: &RegimeObs| (o.dataset.clone(), o.rule.to_string(), o.arm, o.source(), o.seed);
     let have: std::collections::BTreeSet<_> = obs.iter().map(key).collect();
     let before = obs.len();
     obs.extend(rows.into_iter().filter(|o| !have.contains(&key(o))));
@@ -101,7 +111,10 @@ fn sources(params: &ReportParams, prior: Option<&PriorRead>) -> String {
 /// comparisons.csv: every judged comparison of the family, one per line.
 pub(super) fn comparisons_csv(fam: &Comparisons) -> Result<String> {
     let rows = fam.members.iter().map(|(k, c)| {
-        let side = |x: &(String, Arm)| format!("{} {}", x.0, x.1.label());
+        let side = |x: &Side| match x.2.as_str() {
+            "" => format!("{} {}", x.0, x.1.label()),
+            source => format!("{} {} ({source})", x.0, x.1.label()),
+        };
         crate::report::results::ComparisonRow::of(&k.dataset, &side(&k.a), &side(&k.b), k.metric.name(), c)
     });
     crate::report::results::comparisons_csv(rows)
@@ -136,36 +149,52 @@ pub(super) fn fairness_section(obs: &[RegimeObs]) -> Section {
 pub(super) fn answers_section(obs: &[RegimeObs], datasets: &[String], fam: &Comparisons) -> Section {
     let mut s = String::new();
     for d in datasets {
-        let ix = Index::judged(obs, d, fam);
-        let name = dataset_title(d);
-        for rule in ix.rules().iter().filter(|r| r.is_imbalanced()) {
-            let fo = ix.paired((rule, Arm::Fill), (rule, Arm::Oversample), Metric::Balanced);
-            let fw = ix.paired((rule, Arm::Fill), (rule, Arm::ClassWeight), Metric::Balanced);
-            let _ = writeln!(
-                s,
-                "- **{name}, imbalance `{rule}`:** synthetic fill against oversampling, balanced accuracy {}; \
-                 against class weighting {}.",
-                compared_cell(fo),
-                compared_cell(fw)
-            );
-        }
-        if let Some(line) = scarce_answer(&ix) {
-            let _ = writeln!(s, "- **{name}, scarce data:** {line}");
-        }
-        for rule in ix.rules() {
-            if rule == Subset::Fraction(1.0) {
-                let gap = ix.paired((&rule, Arm::Real), (&rule, Arm::Cas), Metric::Accuracy);
-                let _ = writeln!(
-                    s,
-                    "- **{name}, synthetic-to-real gap (all real data):** accuracy(real-trained) − \
-                     accuracy(synthetic-trained) = {}.",
-                    compared_cell(gap)
-                );
-            }
+        let sources = sources_of(obs, d);
+        for src in &sources {
+            answers_of(&Index::judged(obs, d, src, fam), &titled(d, src, sources.len()), &mut s);
         }
     }
     s.push('\n');
     Section { title: "Answers".into(), blocks: vec![Block::Prose(s)] }
+}
+
+/// The dataset's title, with the generator source's where the dataset has several.
+pub(super) fn titled(d: &str, src: &Source, sources: usize) -> String {
+    match (sources, src.label()) {
+        (0 | 1, _) => dataset_title(d),
+        (_, l) if l.is_empty() => format!("{}, generator not recorded", dataset_title(d)),
+        (_, l) => format!("{}, {l}", dataset_title(d)),
+    }
+}
+
+/// One dataset and source's answers, a bullet each.
+/// Bullets only where the source has the arm (a family may skip a regime).
+fn answers_of(ix: &Index, name: &str, s: &mut String) {
+    for rule in ix.rules().iter().filter(|r| r.is_imbalanced() && !ix.get(r, Arm::Fill).is_empty()) {
+        let fo = ix.paired((rule, Arm::Fill), (rule, Arm::Oversample), Metric::Balanced);
+        let fw = ix.paired((rule, Arm::Fill), (rule, Arm::ClassWeight), Metric::Balanced);
+        let _ = writeln!(
+            s,
+            "- **{name}, imbalance `{rule}`:** synthetic fill against oversampling, balanced accuracy {}; \
+                 against class weighting {}.",
+            compared_cell(fo),
+            compared_cell(fw)
+        );
+    }
+    if let Some(line) = scarce_answer(ix) {
+        let _ = writeln!(s, "- **{name}, scarce data:** {line}");
+    }
+    for rule in ix.rules() {
+        if rule == Subset::Fraction(1.0) && !ix.get(&rule, Arm::Cas).is_empty() {
+            let gap = ix.paired((&rule, Arm::Real), (&rule, Arm::Cas), Metric::Accuracy);
+            let _ = writeln!(
+                s,
+                "- **{name}, synthetic-to-real gap (all real data):** accuracy(real-trained) − \
+                     accuracy(synthetic-trained) = {}.",
+                compared_cell(gap)
+            );
+        }
+    }
 }
 
 /// Which real fractions synthetic data helps at, in one sentence.
@@ -232,7 +261,8 @@ pub(super) fn imbalance_section(
     fam: &Comparisons,
     w: &mut Writer,
 ) -> Result<Option<Section>> {
-    let ix = Index::judged(obs, d, fam);
+    let ixs: Vec<Index> = sources_of(obs, d).iter().map(|src| Index::judged(obs, d, src, fam)).collect();
+    let ix = &ixs[0];
     let rules: Vec<Subset> = ix.rules().into_iter().filter(|r| r.is_imbalanced()).collect();
     if rules.is_empty() {
         return Ok(None);
@@ -248,33 +278,52 @@ pub(super) fn imbalance_section(
         }
     ));
     for rule in &rules {
-        imbalance_rule(&ix, d, rule, upper.as_ref(), &mut s, w)?;
+        imbalance_rule(&ixs, d, rule, upper.as_ref(), &mut s, w)?;
     }
     Ok(Some(s))
+}
+
+/// A row of an imbalance table: its label, the index (generator source) it
+/// is looked up in, and its (rule, arm).
+type ArmRow<'i, 'a> = (String, &'i Index<'a>, Subset, Arm);
+
+/// The rows of one imbalanced rule: the real arms once, the synthetic fill
+/// once per generator source (named where there are several), the upper bound.
+fn imbalance_rows<'i, 'a>(ixs: &'i [Index<'a>], rule: &Subset, upper: Option<&Subset>) -> Vec<ArmRow<'i, 'a>> {
+    let ix = &ixs[0];
+    let mut rows: Vec<ArmRow> =
+        [Arm::Real, Arm::Oversample, Arm::ClassWeight].iter().map(|a| (a.label(), ix, rule.clone(), *a)).collect();
+    for i in ixs.iter().filter(|i| !i.get(rule, Arm::Fill).is_empty() || ixs.len() == 1) {
+        let label = match ixs.len() {
+            1 => Arm::Fill.label(),
+            _ => format!("{} ({})", Arm::Fill.label(), i.source.label()),
+        };
+        rows.push((label, i, rule.clone(), Arm::Fill));
+    }
+    if let Some(u) = upper {
+        rows.push(("balanced real (upper bound)".into(), ix, u.clone(), Arm::Real));
+    }
+    rows
 }
 
 /// One imbalanced rule: its arms, fill against the other rebalancers, recall
 /// per class (table and figure).
 fn imbalance_rule(
-    ix: &Index,
+    ixs: &[Index],
     d: &str,
     rule: &Subset,
     upper: Option<&Subset>,
     s: &mut Section,
     w: &mut Writer,
 ) -> Result<()> {
-    let arms = [Arm::Real, Arm::Oversample, Arm::ClassWeight, Arm::Fill];
-    let sizes = ix.get(rule, Arm::Real).first().map(|o| o.class_sizes.clone()).unwrap_or_default();
+    let sizes = ixs[0].get(rule, Arm::Real).first().map(|o| o.class_sizes.clone()).unwrap_or_default();
     let shown = if sizes.is_empty() { String::new() } else { format!(" (real images per class: {sizes:?})") };
     s.prose(format!("### `{rule}`{shown}\n\n"));
     let head = ["Arm", "Accuracy", "Balanced accuracy", "Macro-F1", "Δ balanced accuracy vs real only"];
     let mut t = Table::new(head, "lrrrr");
-    let mut rows: Vec<(String, &Subset, Arm)> = arms.iter().map(|a| (a.label(), rule, *a)).collect();
-    if let Some(u) = upper {
-        rows.push(("balanced real (upper bound)".into(), u, Arm::Real));
-    }
-    for (label, r, a) in &rows {
-        let delta = if *a == Arm::Real && *r == rule {
+    let rows = imbalance_rows(ixs, rule, upper);
+    for (label, ix, r, a) in &rows {
+        let delta = if *a == Arm::Real && r == rule {
             Entry::text("–")
         } else {
             Entry::compared(ix.paired((r, *a), (rule, Arm::Real), Metric::Balanced))
@@ -284,13 +333,19 @@ fn imbalance_rule(
         t.row([Entry::text(label.clone()), acc, bal, f1, delta]);
     }
     s.table(t);
-    for (other, name) in [(Arm::Oversample, "oversampling"), (Arm::ClassWeight, "class weighting")] {
-        for (m, mname) in [(Metric::Balanced, "balanced accuracy"), (Metric::MacroF1, "macro-F1")] {
-            let i = ix.paired((rule, Arm::Fill), (rule, other), m);
-            s.prose(format!("Synthetic fill − {name}, {mname}: {}.\n\n", compared_cell(i)));
+    for ix in ixs.iter().filter(|i| !i.get(rule, Arm::Fill).is_empty() || ixs.len() == 1) {
+        let fill = match ixs.len() {
+            1 => "Synthetic fill".to_string(),
+            _ => format!("Synthetic fill ({})", ix.source.label()),
+        };
+        for (other, name) in [(Arm::Oversample, "oversampling"), (Arm::ClassWeight, "class weighting")] {
+            for (m, mname) in [(Metric::Balanced, "balanced accuracy"), (Metric::MacroF1, "macro-F1")] {
+                let i = ix.paired((rule, Arm::Fill), (rule, other), m);
+                s.prose(format!("{fill} − {name}, {mname}: {}.\n\n", compared_cell(i)));
+            }
         }
     }
-    let series = recall_series(ix, &rows);
+    let series = recall_series(&rows);
     s.prose("Per-class recall (mean over seeds):\n\n");
     let k = series.first().map(|x| x.1.len()).unwrap_or(0);
     let mut t = Table::new(
@@ -319,9 +374,9 @@ fn imbalance_rule(
 }
 
 /// Recall per class of each row's arm, mean over seeds (rows without results left out).
-fn recall_series(ix: &Index, rows: &[(String, &Subset, Arm)]) -> Vec<(String, Vec<f64>)> {
+fn recall_series(rows: &[ArmRow]) -> Vec<(String, Vec<f64>)> {
     let mut series: Vec<(String, Vec<f64>)> = Vec::new();
-    for (label, r, a) in rows {
+    for (label, ix, r, a) in rows {
         let v = ix.get(r, *a);
         if v.is_empty() {
             continue;
@@ -335,18 +390,35 @@ fn recall_series(ix: &Index, rows: &[(String, &Subset, Arm)]) -> Vec<(String, Ve
     series
 }
 
-pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<Option<Section>> {
-    let ix = Index::judged(obs, d, fam);
+/// The scarce-data section of each generator source of `d`.
+pub(super) fn scarce_sections(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &mut Writer) -> Result<Vec<Section>> {
+    let sources = sources_of(obs, d);
+    let mut out = Vec::new();
+    for src in &sources {
+        let ix = Index::judged(obs, d, src, fam);
+        let slug = if sources.len() > 1 { format!("{}-", src_slug(src)) } else { String::new() };
+        out.extend(scarce_section(&ix, d, &titled(d, src, sources.len()), &slug, w)?);
+    }
+    Ok(out)
+}
+
+/// A source for file names: `unet`, `mlp-recognition-0.9`.
+pub(super) fn src_slug(src: &Source) -> String {
+    let s = if src.until.is_empty() { src.arch.clone() } else { format!("{}-{}", src.arch, src.until) };
+    crate::report::writer::file_part(&s.replace(':', "-"))
+}
+
+fn scarce_section(ix: &Index, d: &str, title: &str, slug: &str, w: &mut Writer) -> Result<Option<Section>> {
     let mut fr: Vec<(f64, Subset)> = ix.rules().into_iter().filter_map(|r| fraction_of(&r).map(|f| (f, r))).collect();
     fr.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let with_gen: Vec<&(f64, Subset)> = fr.iter().filter(|(_, r)| !mults_of(&ix, r).is_empty()).collect();
+    let with_gen: Vec<&(f64, Subset)> = fr.iter().filter(|(_, r)| !mults_of(ix, r).is_empty()).collect();
     if with_gen.is_empty() {
         return Ok(None);
     }
-    let mut mults: Vec<u32> = with_gen.iter().flat_map(|(_, r)| mults_of(&ix, r)).collect();
+    let mut mults: Vec<u32> = with_gen.iter().flat_map(|(_, r)| mults_of(ix, r)).collect();
     mults.sort_unstable();
     mults.dedup();
-    let mut s = Section::new(format!("Scarce real data: {}", dataset_title(d)));
+    let mut s = Section::new(format!("Scarce real data: {title}"));
     s.prose("Test accuracy by real fraction (rows) and synthetic images added per real image (columns).\n\n");
     let head = ["Real fraction".to_string(), "0× (real only)".into()]
         .into_iter()
@@ -363,11 +435,11 @@ pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &
          reference \"the same number of extra images, but real\" (paired against real only at fraction f·(1+m), \
          where the full set allows it):\n\n",
     );
-    s.table(gains_table(&ix, &fr, &with_gen));
-    if let Some(line) = scarce_answer(&ix) {
+    s.table(gains_table(ix, &fr, &with_gen));
+    if let Some(line) = scarce_answer(ix) {
         s.prose(format!("**Answer:** {line}\n\n"));
     }
-    scarce_figure(&ix, d, &fr, &with_gen, &mults, &mut s, w)?;
+    scarce_figure(ix, (d, title, slug), &fr, &with_gen, &mults, &mut s, w)?;
     Ok(Some(s))
 }
 
@@ -404,7 +476,7 @@ fn gains_table(ix: &Index, fr: &[(f64, Subset)], with_gen: &[&(f64, Subset)]) ->
 /// The figure: one curve per multiple (0× over every real fraction, the references included).
 fn scarce_figure(
     ix: &Index,
-    d: &str,
+    (d, title, slug): (&str, &str, &str),
     fr: &[(f64, Subset)],
     with_gen: &[&(f64, Subset)],
     mults: &[u32],
@@ -422,8 +494,8 @@ fn scarce_figure(
             .collect();
         curves.push((format!("+{m}× synthetic"), pts));
     }
-    let name = format!("scarce-{}-accuracy.png", crate::report::writer::file_part(d));
-    let title = format!("{}: test accuracy against the real fraction", dataset_title(d));
+    let name = format!("scarce-{}-{slug}accuracy.png", crate::report::writer::file_part(d));
+    let title = format!("{title}: test accuracy against the real fraction");
     if let Some((png, svg)) = crate::report::figures::lines::fraction_curves(&title, &curves)? {
         w.write(&name, &png)?;
         w.write(&name.replace(".png", ".svg"), svg.as_bytes())?;
@@ -432,92 +504,4 @@ fn scarce_figure(
         s.figure(Figure { alt: title, file: name, caption: caption.into() });
     }
     Ok(())
-}
-
-const CAS: &str = "Synthetic-to-real gap (CAS)";
-
-/// The CAS tables; `missing` stands where a generator's quality is not
-/// known, `note` (if any) says where the known ones come from.
-pub(super) fn cas_section(
-    obs: &[RegimeObs],
-    datasets: &[String],
-    fam: &Comparisons,
-    missing: &str,
-    note: &str,
-) -> Section {
-    let mut s = Section::new(CAS);
-    s.prose(format!(
-        "A classifier trained on synthetic images only (the size and class proportions of the regime's real \
-         set) and tested on real images: its accuracy is the Classification Accuracy Score. The gap is \
-         accuracy(trained on the regime's real set) − CAS, paired by seed. Anchor: GaFi (Lampis et al., 2023) \
-         reports gaps of 2.03 % on Fashion-MNIST and 1.78 % on CIFAR-10 with a GAN and its strategies (filtering, \
-         recycling, latent expansion); the plain generators here use none of them.\n\n{note}"
-    ));
-    for d in datasets {
-        let ix = Index::judged(obs, d, fam);
-        let rules: Vec<Subset> = ix.rules().into_iter().filter(|r| !ix.get(r, Arm::Cas).is_empty()).collect();
-        if rules.is_empty() {
-            continue;
-        }
-        s.prose(format!("### {}\n\n", md::text(&dataset_title(d))));
-        s.table(cas_table(&ix, &rules, missing));
-        let per_class = class_gaps(&ix, &rules);
-        let k = per_class.first().map(|x| x.1.len()).unwrap_or(0);
-        if k > 0 {
-            s.prose(
-                "Gap per class (recall, real-trained − synthetic-trained): mean over seeds ± the half-width of its \
-                 95 % interval:\n\n",
-            );
-            let head = std::iter::once("Regime".to_string()).chain((0..k).map(|c| c.to_string()));
-            let mut t = Table::new(head, &format!("l{}", "r".repeat(k)));
-            for (r, v) in &per_class {
-                let cells = v.iter().map(|i| match i {
-                    Some(i) if i.hi.is_finite() => {
-                        Entry::number(format!("{:+.3} ± {:.3}", i.mean, i.hi - i.mean), i.mean)
-                    }
-                    Some(i) => Entry::number(format!("{:+.3}", i.mean), i.mean),
-                    None => Entry::text("–"),
-                });
-                t.row(std::iter::once(Entry::text(format!("`{r}`"))).chain(cells));
-            }
-            s.table(t);
-        }
-    }
-    s
-}
-
-/// Per regime: the generator's quality, real-trained accuracy, CAS and the gap.
-fn cas_table(ix: &Index, rules: &[Subset], missing: &str) -> Table {
-    let mut t =
-        Table::new(["Regime", "Generator FID / recognition", "Real-trained", "CAS", "Gap (95 % CI), verdict"], "lrrrr");
-    for r in rules {
-        let gap = ix.paired((r, Arm::Real), (r, Arm::Cas), Metric::Accuracy);
-        let q = ix.get(r, Arm::Cas).first().map(|o| o.generator_quality).unwrap_or((None, None));
-        let quality = match q {
-            (Some(f), Some(rec)) => Entry::number(format!("{f:.1} / {rec:.3}"), f),
-            _ => Entry::text(missing),
-        };
-        let [real, cas] = [Arm::Real, Arm::Cas].map(|a| Entry::mean(ix.cell(r, a, Metric::Accuracy)));
-        t.row([Entry::text(format!("`{r}`")), quality, real, cas, Entry::compared(gap)]);
-    }
-    t
-}
-
-/// Per regime: recall per class, real-trained − synthetic-trained, paired by seed.
-fn class_gaps(ix: &Index, rules: &[Subset]) -> Vec<(String, Vec<Option<Interval>>)> {
-    let mut per_class = Vec::new();
-    for r in rules {
-        let real: BTreeMap<u64, &RegimeObs> = ix.get(r, Arm::Real).iter().map(|o| (o.seed, *o)).collect();
-        let diffs: Vec<Vec<f64>> = ix
-            .get(r, Arm::Cas)
-            .iter()
-            .filter_map(|c| real.get(&c.seed).map(|o| o.recall.iter().zip(&c.recall).map(|(a, b)| a - b).collect()))
-            .collect();
-        if let Some(k) = diffs.first().map(Vec::len) {
-            let per: Vec<Option<Interval>> =
-                (0..k).map(|c| Interval::of(&diffs.iter().map(|v| v[c]).collect::<Vec<_>>())).collect();
-            per_class.push((r.to_string(), per));
-        }
-    }
-    per_class
 }

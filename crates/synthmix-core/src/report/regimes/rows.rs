@@ -39,6 +39,10 @@ fn row_of(o: &RegimeObs) -> RegimeRow {
         generator_fid: o.generator_quality.0,
         generator_recognition: o.generator_quality.1,
         class_sizes: o.class_sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(";"),
+        generator_arch: o.generator.as_ref().map(|g| g.source.arch.clone()).unwrap_or_default(),
+        generator_until: o.generator.as_ref().map(|g| g.source.until.clone()).unwrap_or_default(),
+        generator_seed: o.generator.as_ref().map(|g| g.seed),
+        generator_epochs: o.generator.as_ref().map(|g| g.epochs),
     }
 }
 
@@ -88,6 +92,18 @@ pub fn read_csv(path: &Path, opts: &DataOptions) -> Result<(Vec<RegimeObs>, bool
             (Arm::Real | Arm::Oversample | Arm::ClassWeight, false, _) => sizes.of(&r.dataset, &rule, opts),
             _ => vec![],
         };
+        let generator = match (r.generator_seed, r.generator_epochs) {
+            (Some(seed), Some(epochs)) if !r.generator_arch.is_empty() => {
+                let source = Source { arch: r.generator_arch, until: r.generator_until };
+                Some(RegimeGen { source, seed, epochs })
+            }
+            (None, None) if r.generator_arch.is_empty() && r.generator_until.is_empty() => None,
+            _ => {
+                return Err(at(
+                    "generator_arch, generator_seed and generator_epochs must all be set or all empty".into()
+                ))
+            }
+        };
         out.push(RegimeObs {
             dataset: r.dataset,
             rule,
@@ -102,6 +118,7 @@ pub fn read_csv(path: &Path, opts: &DataOptions) -> Result<(Vec<RegimeObs>, bool
             train: r.train_set,
             fair,
             generator_quality: (r.generator_fid, r.generator_recognition),
+            generator,
         });
     }
     Ok((out, has_quality))
@@ -177,6 +194,11 @@ mod tests {
             train: "t".into(),
             fair: (arm == Arm::Cas).then_some(true),
             generator_quality: if arm == Arm::Cas { (Some(64.6), Some(0.945)) } else { (None, None) },
+            generator: (arm == Arm::Cas).then(|| RegimeGen {
+                source: Source { arch: "unet".into(), until: "recognition:0.9".into() },
+                seed: 2,
+                epochs: 17,
+            }),
         }
     }
 
@@ -218,11 +240,16 @@ mod tests {
         );
         assert_eq!((back[1].macro_f1, back[1].recall.clone()), (1.0 / 3.0, vec![0.5, 0.25]));
         assert_eq!((back[0].class_sizes.clone(), back[1].class_sizes.clone()), (vec![], vec![60, 46]));
-        // A file written before the quality and size columns still reads, and says so.
-        let old: Vec<&str> = text.lines().map(|l| l.rsplitn(4, ',').nth(3).unwrap()).collect();
+        assert_eq!((back[0].generator.clone(), back[1].generator.clone()), (obs[0].generator.clone(), None));
+        // A file written before the generator, quality and size columns still reads, and says so.
+        let old: Vec<&str> = text.lines().map(|l| l.rsplitn(8, ',').nth(7).unwrap()).collect();
         std::fs::write(&p, old.join("\n")).unwrap();
         let (back, has_quality) = read_csv(&p, &opts).unwrap();
-        assert!(!has_quality && back[0].generator_quality == (None, None));
+        assert!(!has_quality && back[0].generator_quality == (None, None) && back[0].generator.is_none());
+        // A generator half recorded is refused, naming the row.
+        std::fs::write(&p, text.replace(",unet,recognition:0.9,2,17", ",unet,recognition:0.9,,17")).unwrap();
+        let e = read_csv(&p, &opts).unwrap_err().to_string();
+        assert!(e.contains("row 2") && e.contains("generator_seed"), "{e}");
         std::fs::write(&p, text.replace("synthetic only (CAS)", "cas?")).unwrap();
         let e = read_csv(&p, &opts).unwrap_err().to_string();
         assert!(e.contains("results.csv") && e.contains("row 2") && e.contains("cas?"), "{e}");
