@@ -48,6 +48,17 @@ fn gen_rows(obs: &[RegimeObs]) -> Vec<GenRow> {
     rows
 }
 
+/// Whether a quality-matched generator's final quality meets its target
+/// (`no`: it ran to its epoch cap); empty for a generator at its budget.
+fn target_met(r: &GenRow) -> String {
+    let Ok(until) = r.source.until.parse::<crate::train::stop::Until>() else { return String::new() };
+    match r.quality {
+        (Some(f), Some(rec)) if until.reached(f, rec) => "yes".into(),
+        (Some(_), Some(_)) => "no (ran to its cap)".into(),
+        _ => "–".into(),
+    }
+}
+
 /// Study seeds as `0, 3`.
 fn seeds_text(s: &BTreeSet<u64>) -> String {
     s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
@@ -83,14 +94,18 @@ pub(super) fn generators_section(obs: &[RegimeObs]) -> Option<Section> {
          generator sources (a family, or the same family trained to a quality target instead of its epoch \
          budget) are compared, never pooled.\n\n"
     ));
-    let head = ["Dataset", "Regime", "Generator", "G seed", "Study seeds", "Epochs", "FID / recognition"];
-    let mut t = Table::new(head, "lllrlrr");
+    let targets = rows.iter().any(|r| !r.source.until.is_empty());
+    let mut head = vec!["Dataset", "Regime", "Generator", "G seed", "Study seeds", "Epochs", "FID / recognition"];
+    if targets {
+        head.push("Quality target met");
+    }
+    let mut t = Table::new(head, if targets { "lllrlrrl" } else { "lllrlrr" });
     for r in &rows {
         let quality = match r.quality {
             (Some(f), Some(rec)) => Entry::number(format!("{f:.1} / {rec:.3}"), f),
             _ => Entry::text("–"),
         };
-        t.row([
+        let mut row = vec![
             Entry::text(dataset_title(&r.dataset)),
             Entry::text(format!("`{}`", r.rule)),
             Entry::text(r.source.label()),
@@ -98,7 +113,11 @@ pub(super) fn generators_section(obs: &[RegimeObs]) -> Option<Section> {
             Entry::text(seeds_text(&r.study_seeds)),
             Entry::number(r.epochs.to_string(), r.epochs as f64),
             quality,
-        ]);
+        ];
+        if targets {
+            row.push(Entry::text(target_met(r)));
+        }
+        t.row(row);
     }
     s.table(t);
     Some(s)
@@ -275,9 +294,9 @@ mod tests {
         let s = generators_section(&study()).unwrap();
         let md = crate::report::markdown::document::section(&s);
         assert!(md.contains("3 generator seeds per regime and source"), "{md}");
-        assert!(md.contains("| MNIST | `fraction:0.1` | MLP cGAN | 0 | 0, 3 | 100 | 10.0 / 0.900 |"), "{md}");
+        assert!(md.contains("| MNIST | `fraction:0.1` | MLP cGAN | 0 | 0, 3 | 100 | 10.0 / 0.900 | |\n"), "{md}");
         assert!(
-            md.contains("| MNIST | `fraction:0.1` | MLP cGAN to recognition ≥ 0.9 | 2 | 2 | 40 | 12.0 / 0.900 |"),
+            md.contains("| MNIST | `fraction:0.1` | MLP cGAN to recognition ≥ 0.9 | 2 | 2 | 40 | 12.0 / 0.900 | yes |"),
             "{md}"
         );
         assert!(generators_section(&[obs(Arm::Real, 0, "", "", 0.9)]).is_none());
