@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use super::document::{Block, Cell, Kind, Table, Tone};
 use super::md;
 use super::model::{dataset_title, Cells, GenId, Mix, TestKind};
 use super::stats::{paired, Interval, Position};
@@ -29,6 +30,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Its colour on the page.
+    pub fn tone(&self) -> Tone {
+        match self {
+            Verdict::Holds => Tone::Good,
+            Verdict::DoesNotHold => Tone::Bad,
+            Verdict::Inconclusive => Tone::Neutral,
+        }
+    }
+
     pub fn text(&self) -> &'static str {
         match self {
             Verdict::Holds => "holds",
@@ -300,8 +310,10 @@ fn carry_over(src: &Source, pairs: &[(String, Option<GenId>)]) -> Claim {
     c
 }
 
-/// The Claims section as Markdown.
-pub fn markdown(claims: &[Claim]) -> String {
+/// The Claims section: how a claim is tested, then each claim's
+/// statistics, its verdict per dataset and generator, and what it leaves untested.
+pub fn blocks(claims: &[Claim]) -> Vec<Block> {
+    let mut out = Vec::new();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -316,23 +328,8 @@ pub fn markdown(claims: &[Claim]) -> String {
     for c in claims {
         let _ = writeln!(s, "### Claim {}: {}\n", c.number, c.text);
         if !c.tests.is_empty() {
-            let head =
-                ["Dataset", "Generator", "Statistic", "Ours: mean [95 % CI] (n)", "Expected", "Paper", "Verdict"];
-            let mut t = md::Table::new(head, "lllllrl");
-            for (d, g, stats) in &c.tests {
-                for st in stats {
-                    let ours = st.interval.map(|i| i.text(st.difference)).unwrap_or_else(|| "no paired seeds".into());
-                    let paper = st
-                        .paper
-                        .map(|p| if st.difference { format!("{p:+.4}") } else { format!("{p:.4}") })
-                        .unwrap_or_else(|| "n/a".into());
-                    let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
-                    let verdict = st.verdict().text().to_string();
-                    t.row([dataset_title(d), gl, st.what.clone(), ours, st.expect.text(), paper, verdict]);
-                }
-            }
-            s.push_str(&t.render());
-            s.push('\n');
+            out.push(Block::Prose(std::mem::take(&mut s)));
+            out.push(Block::Table(table(c)));
             for (d, g, stats) in &c.tests {
                 let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
                 let (d, gl) = (md::text(&dataset_title(d)), md::text(&gl));
@@ -348,7 +345,38 @@ pub fn markdown(claims: &[Claim]) -> String {
         }
         s.push('\n');
     }
-    s
+    out.push(Block::Prose(s));
+    out
+}
+
+/// A claim's statistics, a row each.
+fn table(c: &Claim) -> Table {
+    let head = ["Dataset", "Generator", "Statistic", "Ours: mean [95 % CI] (n)", "Expected", "Paper", "Verdict"];
+    let mut t = Table::new(head, "lllllrl");
+    for (d, g, stats) in &c.tests {
+        for st in stats {
+            let ours = st
+                .interval
+                .map_or_else(|| Cell::text("no paired seeds"), |i| Cell::number(i.text(st.difference), i.mean));
+            let paper = st.paper.map_or_else(
+                || Cell::text("n/a"),
+                |p| Cell::number(if st.difference { format!("{p:+.4}") } else { format!("{p:.4}") }, p),
+            );
+            let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
+            let v = st.verdict();
+            let verdict = Cell { kind: Kind::Claim(v.tone()), ..Cell::text(v.text()) };
+            t.row([
+                Cell::text(dataset_title(d)),
+                Cell::text(gl),
+                Cell::text(st.what.clone()),
+                ours,
+                Cell::text(st.expect.text()),
+                paper,
+                verdict,
+            ]);
+        }
+    }
+    t
 }
 
 #[cfg(test)]

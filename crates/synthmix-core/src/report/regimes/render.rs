@@ -6,7 +6,7 @@ use super::collect::gather;
 use super::rows::results_csv;
 use super::*;
 use crate::data::DataOptions;
-use crate::report::document::{Block, Cell as Entry, Document, Figure, Section, Table};
+use crate::report::document::{Block, Cell as Entry, Document, Figure, Provenance, Section, Table};
 
 /// The regimes study's report, with its results.csv and figures written
 /// into the report folder; the writer and the runs' context. With
@@ -278,9 +278,10 @@ fn imbalance_rule(
             Entry::text("–")
         } else {
             Entry::compared(ix.paired((r, *a), (rule, Arm::Real), Metric::Balanced))
+                .with_prov(prov(ix, &[(r, *a), (rule, Arm::Real)]))
         };
-        let [acc, bal, f1] =
-            [Metric::Accuracy, Metric::Balanced, Metric::MacroF1].map(|m| Entry::mean(ix.cell(r, *a, m)));
+        let [acc, bal, f1] = [Metric::Accuracy, Metric::Balanced, Metric::MacroF1]
+            .map(|m| Entry::mean(ix.cell(r, *a, m)).with_prov(prov(ix, &[(r, *a)])));
         t.row([Entry::text(label.clone()), acc, bal, f1, delta]);
     }
     s.table(t);
@@ -353,8 +354,9 @@ pub(super) fn scarce_section(obs: &[RegimeObs], d: &str, fam: &Comparisons, w: &
         .chain(mults.iter().map(|m| format!("+{m}×")));
     let mut t = Table::new(head, &"r".repeat(mults.len() + 2));
     for (f, r) in &with_gen {
-        let mut row = vec![Entry::number(pct(*f), *f), Entry::mean(ix.cell(r, Arm::Real, Metric::Accuracy))];
-        row.extend(mults.iter().map(|m| Entry::mean(ix.cell(r, Arm::Synthetic(*m), Metric::Accuracy))));
+        let mean = |a: Arm| Entry::mean(ix.cell(r, a, Metric::Accuracy)).with_prov(prov(&ix, &[(r, a)]));
+        let mut row = vec![Entry::number(pct(*f), *f), mean(Arm::Real)];
+        row.extend(mults.iter().map(|m| mean(Arm::Synthetic(*m))));
         t.row(row);
     }
     s.table(t);
@@ -391,9 +393,10 @@ fn gains_table(ix: &Index, fr: &[(f64, Subset)], with_gen: &[&(f64, Subset)]) ->
             t.row([
                 Entry::number(pct(*f), *f),
                 Entry::number(format!("+{m}×"), m as f64),
-                Entry::sorted_by(gain_text, gain),
+                Entry::sorted_by(gain_text, gain).with_prov(prov(ix, &[(r, Arm::Synthetic(m)), (r, Arm::Real)])),
                 Entry::verdict_of(gain),
-                Entry::sorted_by(vs, reference.and(vs_real)),
+                Entry::sorted_by(vs, reference.and(vs_real))
+                    .with_prov(reference.and_then(|rr| prov(ix, &[(r, Arm::Synthetic(m)), (rr, Arm::Real)]))),
                 vs_dir,
             ]);
         }
@@ -497,8 +500,10 @@ fn cas_table(ix: &Index, rules: &[Subset], missing: &str) -> Table {
             (Some(f), Some(rec)) => Entry::number(format!("{f:.1} / {rec:.3}"), f),
             _ => Entry::text(missing),
         };
-        let [real, cas] = [Arm::Real, Arm::Cas].map(|a| Entry::mean(ix.cell(r, a, Metric::Accuracy)));
-        t.row([Entry::text(format!("`{r}`")), quality, real, cas, Entry::compared(gap)]);
+        let [real, cas] =
+            [Arm::Real, Arm::Cas].map(|a| Entry::mean(ix.cell(r, a, Metric::Accuracy)).with_prov(prov(ix, &[(r, a)])));
+        let gap = Entry::compared(gap).with_prov(prov(ix, &[(r, Arm::Real), (r, Arm::Cas)]));
+        t.row([Entry::text(format!("`{r}`")), quality, real, cas, gap]);
     }
     t
 }
@@ -520,4 +525,13 @@ fn class_gaps(ix: &Index, rules: &[Subset]) -> Vec<(String, Vec<Option<Interval>
         }
     }
     per_class
+}
+
+/// The classifiers and training sets behind a cell: each (regime, arm)'s runs.
+fn prov(ix: &Index, arms: &[(&Subset, Arm)]) -> Option<Provenance> {
+    let runs: Vec<&RegimeObs> = arms.iter().flat_map(|(r, a)| ix.get(r, *a).iter().copied()).collect();
+    let names: Vec<String> = arms.iter().map(|(r, a)| format!("{r} {}", a.label())).collect();
+    let title =
+        format!("{}, {}", runs.first().map(|o| dataset_title(&o.dataset)).unwrap_or_default(), names.join(" and "));
+    Provenance::runs(title, runs.iter().map(|o| (o.seed, o.classifier.as_str(), o.train.as_str())))
 }
