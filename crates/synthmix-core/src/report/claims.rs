@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::document::{Block, Cell, Kind, Table, Tone};
+use super::document::{Block, Cell, Kind, Provenance, Table, Tone};
 use super::md;
 use super::model::{dataset_title, Cells, GenId, Mix, TestKind};
 use super::stats::{paired, Interval, Position};
@@ -81,6 +81,8 @@ pub struct Stat {
     pub paper: Option<f64>,
     /// A difference (signed) rather than a level.
     pub difference: bool,
+    /// The cells (mix, test set) it is computed from, for the files behind it.
+    pub inputs: Vec<(Mix, TestKind)>,
 }
 
 impl Stat {
@@ -144,6 +146,7 @@ impl Source<'_> {
             interval: Interval::of(&diffs),
             paper,
             difference: true,
+            inputs: vec![(a, t.clone()), (b, t.clone())],
         }
     }
 
@@ -156,6 +159,7 @@ impl Source<'_> {
             interval: Interval::of(&v),
             paper: self.paper.get(d, &m, t),
             difference: false,
+            inputs: vec![(m, t.clone())],
         }
     }
 }
@@ -288,6 +292,7 @@ fn carry_over(src: &Source, pairs: &[(String, Option<GenId>)]) -> Claim {
                 interval: Interval::of(&paired(&v, &o)),
                 paper: None,
                 difference: true,
+                inputs: others.iter().flat_map(|t| [(*m, t.clone()), (O, t.clone())]).collect(),
             })
             .collect();
         if !stats.is_empty() {
@@ -310,9 +315,13 @@ fn carry_over(src: &Source, pairs: &[(String, Option<GenId>)]) -> Claim {
     c
 }
 
+/// The files behind a statistic of dataset and generator.
+pub type StatProv<'a> = &'a dyn Fn(&str, &Option<GenId>, &Stat) -> Option<Provenance>;
+
 /// The Claims section: how a claim is tested, then each claim's
-/// statistics, its verdict per dataset and generator, and what it leaves untested.
-pub fn blocks(claims: &[Claim]) -> Vec<Block> {
+/// statistics (`prov`: the files behind each), its verdict per dataset and
+/// generator, and what it leaves untested.
+pub fn blocks(claims: &[Claim], prov: StatProv) -> Vec<Block> {
     let mut out = Vec::new();
     let mut s = String::new();
     let _ = writeln!(
@@ -329,7 +338,7 @@ pub fn blocks(claims: &[Claim]) -> Vec<Block> {
         let _ = writeln!(s, "### Claim {}: {}\n", c.number, c.text);
         if !c.tests.is_empty() {
             out.push(Block::Prose(std::mem::take(&mut s)));
-            out.push(Block::Table(table(c)));
+            out.push(Block::Table(table(c, prov)));
             for (d, g, stats) in &c.tests {
                 let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
                 let (d, gl) = (md::text(&dataset_title(d)), md::text(&gl));
@@ -350,14 +359,15 @@ pub fn blocks(claims: &[Claim]) -> Vec<Block> {
 }
 
 /// A claim's statistics, a row each.
-fn table(c: &Claim) -> Table {
+fn table(c: &Claim, prov: StatProv) -> Table {
     let head = ["Dataset", "Generator", "Statistic", "Ours: mean [95 % CI] (n)", "Expected", "Paper", "Verdict"];
     let mut t = Table::new(head, "lllllrl");
     for (d, g, stats) in &c.tests {
         for st in stats {
-            let ours = st
-                .interval
-                .map_or_else(|| Cell::text("no paired seeds"), |i| Cell::number(i.text(st.difference), i.mean));
+            let ours = st.interval.map_or_else(
+                || Cell::text("no paired seeds"),
+                |i| Cell::number(i.text(st.difference), i.mean).with_prov(prov(d, g, st)),
+            );
             let paper = st.paper.map_or_else(
                 || Cell::text("n/a"),
                 |p| Cell::number(if st.difference { format!("{p:+.4}") } else { format!("{p:.4}") }, p),

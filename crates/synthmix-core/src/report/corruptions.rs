@@ -38,6 +38,10 @@ pub struct Corruptions {
     pub family: Family<(usize, usize, usize)>,
 }
 
+/// The files behind a cell of a table: its mixes (a mix, or a mix and O for
+/// a difference) on a corruption, or on all of them (None: the mean row).
+pub type CellProv<'a> = &'a dyn Fn(&[Mix], Option<&str>) -> Option<Provenance>;
+
 /// A table's differences before judging: [row][mix].
 type Estimates = Vec<Vec<Option<Estimate>>>;
 
@@ -146,7 +150,7 @@ impl CorruptionTable {
     /// Accuracy table and difference table with their lead-ins; `prov`
     /// gives the artifacts behind a cell: its mixes (a mix, or a mix and O
     /// for a difference) on a corruption, or on all of them (the mean row).
-    pub fn blocks(&self, prov: &dyn Fn(&[Mix], Option<&str>) -> Option<Provenance>) -> Vec<Block> {
+    pub fn blocks(&self, prov: CellProv) -> Vec<Block> {
         let table = |mixes: &[Mix]| {
             let head = std::iter::once("Corruption".to_string()).chain(mixes.iter().map(|m| m.label()));
             Table::new(head, &format!("l{}", "r".repeat(mixes.len())))

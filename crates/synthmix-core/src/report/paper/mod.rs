@@ -456,5 +456,10 @@ fn corruption_prov(
 fn claims_section(study: &Study, params: &ReportParams) -> Section {
     let src = claims::Source { cells: &study.cells, paper: &study.paper };
     let cs = claims::test_all(&src, &params.expect_datasets);
-    Section { title: "Claims".into(), blocks: claims::blocks(&cs) }
+    let prov = |d: &str, g: &Option<GenId>, st: &claims::Stat| {
+        let gl = g.as_ref().map(|g| format!("generator {}", g.label())).unwrap_or_else(|| "no generator".into());
+        let title = format!("{}, {gl}: {}", dataset_title(d), st.what);
+        prov(study, title, |o| o.dataset == d && &o.generator == g && st.inputs.contains(&(o.mix, o.test.clone())))
+    };
+    Section { title: "Claims".into(), blocks: claims::blocks(&cs, &prov) }
 }
