@@ -395,7 +395,7 @@ pub(super) fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> Sectio
                     let knob = format!("{} {}", st.knob(), arm.knobs[0].1);
                     let named = [base.title(), st.title(), knob.as_str()].map(Entry::text);
                     let stacked = [
-                        Entry::number(format!("{gain:+.4}"), gain),
+                        Entry::number(format!("{gain:+.4}"), gain).with_prov(prov(&ix, &[arm, &reference_of(base)])),
                         Entry::text(if gain > 0.0 { "yes" } else { "no" }),
                     ];
                     t.row([Entry::text(dataset_title(d)), regime_cell(&r)].into_iter().chain(named).chain(stacked));
