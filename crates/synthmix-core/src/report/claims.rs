@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use super::document::{Block, Cell, Kind, Provenance, Table, Tone};
 use super::md;
 use super::model::{dataset_title, Cells, GenId, Mix, TestKind};
 use super::stats::{paired, Interval, Position};
@@ -29,6 +30,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Its colour on the page.
+    pub fn tone(&self) -> Tone {
+        match self {
+            Verdict::Holds => Tone::Good,
+            Verdict::DoesNotHold => Tone::Bad,
+            Verdict::Inconclusive => Tone::Neutral,
+        }
+    }
+
     pub fn text(&self) -> &'static str {
         match self {
             Verdict::Holds => "holds",
@@ -71,6 +81,8 @@ pub struct Stat {
     pub paper: Option<f64>,
     /// A difference (signed) rather than a level.
     pub difference: bool,
+    /// The cells (mix, test set) it is computed from, for the files behind it.
+    pub inputs: Vec<(Mix, TestKind)>,
 }
 
 impl Stat {
@@ -134,6 +146,7 @@ impl Source<'_> {
             interval: Interval::of(&diffs),
             paper,
             difference: true,
+            inputs: vec![(a, t.clone()), (b, t.clone())],
         }
     }
 
@@ -146,6 +159,7 @@ impl Source<'_> {
             interval: Interval::of(&v),
             paper: self.paper.get(d, &m, t),
             difference: false,
+            inputs: vec![(m, t.clone())],
         }
     }
 }
@@ -278,6 +292,7 @@ fn carry_over(src: &Source, pairs: &[(String, Option<GenId>)]) -> Claim {
                 interval: Interval::of(&paired(&v, &o)),
                 paper: None,
                 difference: true,
+                inputs: others.iter().flat_map(|t| [(*m, t.clone()), (O, t.clone())]).collect(),
             })
             .collect();
         if !stats.is_empty() {
@@ -300,8 +315,14 @@ fn carry_over(src: &Source, pairs: &[(String, Option<GenId>)]) -> Claim {
     c
 }
 
-/// The Claims section as Markdown.
-pub fn markdown(claims: &[Claim]) -> String {
+/// The files behind a statistic of dataset and generator.
+pub type StatProv<'a> = &'a dyn Fn(&str, &Option<GenId>, &Stat) -> Option<Provenance>;
+
+/// The Claims section: how a claim is tested, then each claim's
+/// statistics (`prov`: the files behind each), its verdict per dataset and
+/// generator, and what it leaves untested.
+pub fn blocks(claims: &[Claim], prov: StatProv) -> Vec<Block> {
+    let mut out = Vec::new();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -316,23 +337,8 @@ pub fn markdown(claims: &[Claim]) -> String {
     for c in claims {
         let _ = writeln!(s, "### Claim {}: {}\n", c.number, c.text);
         if !c.tests.is_empty() {
-            let head =
-                ["Dataset", "Generator", "Statistic", "Ours: mean [95 % CI] (n)", "Expected", "Paper", "Verdict"];
-            let mut t = md::Table::new(head, "lllllrl");
-            for (d, g, stats) in &c.tests {
-                for st in stats {
-                    let ours = st.interval.map(|i| i.text(st.difference)).unwrap_or_else(|| "no paired seeds".into());
-                    let paper = st
-                        .paper
-                        .map(|p| if st.difference { format!("{p:+.4}") } else { format!("{p:.4}") })
-                        .unwrap_or_else(|| "n/a".into());
-                    let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
-                    let verdict = st.verdict().text().to_string();
-                    t.row([dataset_title(d), gl, st.what.clone(), ours, st.expect.text(), paper, verdict]);
-                }
-            }
-            s.push_str(&t.render());
-            s.push('\n');
+            out.push(Block::Prose(std::mem::take(&mut s)));
+            out.push(Block::Table(table(c, prov)));
             for (d, g, stats) in &c.tests {
                 let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
                 let (d, gl) = (md::text(&dataset_title(d)), md::text(&gl));
@@ -348,7 +354,39 @@ pub fn markdown(claims: &[Claim]) -> String {
         }
         s.push('\n');
     }
-    s
+    out.push(Block::Prose(s));
+    out
+}
+
+/// A claim's statistics, a row each.
+fn table(c: &Claim, prov: StatProv) -> Table {
+    let head = ["Dataset", "Generator", "Statistic", "Ours: mean [95 % CI] (n)", "Expected", "Paper", "Verdict"];
+    let mut t = Table::new(head, "lllllrl");
+    for (d, g, stats) in &c.tests {
+        for st in stats {
+            let ours = st.interval.map_or_else(
+                || Cell::text("no paired seeds"),
+                |i| Cell::number(i.text(st.difference), i.mean).with_prov(prov(d, g, st)),
+            );
+            let paper = st.paper.map_or_else(
+                || Cell::text("n/a"),
+                |p| Cell::number(if st.difference { format!("{p:+.4}") } else { format!("{p:.4}") }, p),
+            );
+            let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "none".into());
+            let v = st.verdict();
+            let verdict = Cell { kind: Kind::Claim(v.tone()), ..Cell::text(v.text()) };
+            t.row([
+                Cell::text(dataset_title(d)),
+                Cell::text(gl),
+                Cell::text(st.what.clone()),
+                ours,
+                Cell::text(st.expect.text()),
+                paper,
+                verdict,
+            ]);
+        }
+    }
+    t
 }
 
 #[cfg(test)]

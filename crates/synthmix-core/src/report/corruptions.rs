@@ -5,7 +5,7 @@
 //! Markdown, CSV and the heatmap's data. One table per dataset and
 //! generator that has corrupted test results.
 
-use super::md;
+use super::document::{Block, Cell as Entry, Provenance, Table};
 use super::model::{datasets_of, generators_of, Cell, Cells, GenId, Mix, TestKind};
 use super::results::CsvText;
 use super::stats::{self, paired, Compared, Estimate, Family, Verdict, MARGIN};
@@ -37,6 +37,10 @@ pub struct Corruptions {
     /// Keyed by (table, row, mix) of `tables`.
     pub family: Family<(usize, usize, usize)>,
 }
+
+/// The files behind a cell of a table: its mixes (a mix, or a mix and O for
+/// a difference) on a corruption, or on all of them (None: the mean row).
+pub type CellProv<'a> = &'a dyn Fn(&[Mix], Option<&str>) -> Option<Provenance>;
 
 /// A table's differences before judging: [row][mix].
 type Estimates = Vec<Vec<Option<Estimate>>>;
@@ -143,40 +147,60 @@ impl CorruptionTable {
         (0..self.diffs.len()).filter(|r| self.diffs[*r].iter().any(Option::is_some)).collect()
     }
 
-    /// Accuracy table and difference table, Markdown.
-    pub fn markdown(&self) -> String {
+    /// Accuracy table and difference table with their lead-ins; `prov`
+    /// gives the artifacts behind a cell: its mixes (a mix, or a mix and O
+    /// for a difference) on a corruption, or on all of them (the mean row).
+    pub fn blocks(&self, prov: CellProv) -> Vec<Block> {
         let table = |mixes: &[Mix]| {
             let head = std::iter::once("Corruption".to_string()).chain(mixes.iter().map(|m| m.label()));
-            md::Table::new(head, &format!("l{}", "r".repeat(mixes.len())))
+            Table::new(head, &format!("l{}", "r".repeat(mixes.len())))
         };
+        let titles = self.row_titles();
+        let corruption = |r: usize| self.corruptions.get(r).map(String::as_str);
         let mut acc = table(&self.mixes);
-        for (r, title) in self.row_titles().iter().enumerate() {
-            let cells = self.cells[r].iter().map(|c| c.as_ref().map(Cell::text).unwrap_or_else(|| "not run".into()));
-            acc.row(std::iter::once(title.clone()).chain(cells));
+        for (r, title) in titles.iter().enumerate() {
+            let cells = self.cells[r].iter().zip(&self.mixes).map(|(c, m)| match c {
+                Some(c) => Entry::mean(Some(c.clone())).with_seeds(c).with_prov(prov(&[*m], corruption(r))),
+                None => Entry::text("not run"),
+            });
+            acc.row(std::iter::once(Entry::text(title.clone())).chain(cells));
         }
         let others: Vec<(usize, Mix)> = self.mixes.iter().copied().enumerate().filter(|(_, m)| *m != O).collect();
         let om: Vec<Mix> = others.iter().map(|x| x.1).collect();
         let mut diff = table(&om);
-        let titles = self.row_titles();
         for r in self.tested_rows() {
-            let cells = others.iter().map(|(k, _)| match &self.diffs[r][*k] {
-                Some(c) => c.cell(),
-                None => "no paired seeds".into(),
+            let cells = others.iter().map(|(k, m)| match &self.diffs[r][*k] {
+                Some(c) => Entry::sorted(c.cell(), c.interval.mean).with_prov(prov(&[*m, O], corruption(r))),
+                None => Entry::text("no paired seeds"),
             });
-            diff.row(std::iter::once(titles[r].clone()).chain(cells));
+            diff.row(std::iter::once(Entry::text(titles[r].clone())).chain(cells));
         }
         let untested = titles.len() - self.tested_rows().len();
-        format!(
-            "Accuracy (mean ± std over seeds, n):\n\n{}\nDifference to O, acc(mix) − acc(O) paired by seed: mean \
-             [95 % CI] (n), verdict (p and TOST p, raw and Holm-adjusted over the MNIST-C family){}:\n\n{}",
-            acc.render(),
+        let lead = format!(
+            "Difference to O, acc(mix) − acc(O) paired by seed: mean [95 % CI] (n), verdict (p and TOST p, raw and \
+             Holm-adjusted over the MNIST-C family){}:\n\n",
             if untested > 0 {
                 format!("; the {untested} rows where only O was tested are left out")
             } else {
                 String::new()
             },
-            diff.render()
-        )
+        );
+        vec![
+            Block::Prose("Accuracy (mean ± std over seeds, n):\n\n".into()),
+            Block::Table(acc),
+            Block::Prose(lead),
+            Block::Table(diff),
+        ]
+    }
+
+    /// [`Self::blocks`] as report.md prints them, less the click-through.
+    pub fn markdown(&self) -> String {
+        let text = |b: &Block| match b {
+            Block::Table(t) => format!("{}\n", t.markdown()),
+            Block::Prose(s) | Block::Quoted(s) => s.clone(),
+            Block::Figure(_) | Block::Strip(_) => String::new(),
+        };
+        self.blocks(&|_, _| None).iter().map(text).collect()
     }
 
     /// One line per row and mix.

@@ -1,8 +1,11 @@
-//! A report as a typed document, built once by a study (regimes,
+//! A report as a typed document, built once by a study (paper, regimes,
 //! strategies) and read by every renderer: report.md is written from it by
 //! `markdown::document`, the page built from its blocks by `html::document`.
-//! A table cell carries its text as report.md prints it and what it means — the number it sorts by, the verdict it shows — so no
-//! renderer reads a number or a verdict back out of printed text.
+//! A table cell carries its text as report.md prints it and what it means —
+//! the number it sorts by, the verdict it shows, the artifacts behind it —
+//! so no renderer reads a number or a verdict back out of printed text.
+
+use std::path::PathBuf;
 
 use super::md;
 use super::model;
@@ -39,6 +42,10 @@ pub enum Block {
     Quoted(String),
     Table(Table),
     Figure(Figure),
+    /// Pictures of one thing over time (a generator's sample grids by
+    /// epoch): the page shows them on a slider; report.md, which links the
+    /// final grid as a figure, prints nothing for it.
+    Strip(Strip),
 }
 
 /// A table: a header, each column left- or right-aligned, rows of cells.
@@ -48,6 +55,9 @@ pub struct Table {
     /// One letter a column: `l` left, `r` right (as [`md::Table::new`]).
     pub align: String,
     pub rows: Vec<Vec<Cell>>,
+    /// The page colours its number cells from the table's lowest to its
+    /// highest value (accuracy per class).
+    pub heatmap: bool,
 }
 
 /// A table cell: its text as report.md prints it (inline Markdown such as
@@ -59,6 +69,88 @@ pub struct Cell {
     /// the printed digits).
     pub key: Option<f64>,
     pub kind: Kind,
+    /// What a pointer resting on the cell shows (e.g. each seed's value).
+    pub hover: Option<String>,
+    /// The artifacts behind the number, for the page's click-through.
+    pub prov: Option<Provenance>,
+}
+
+/// The artifacts behind one number: a title saying which number, and each
+/// observation's files (classifier, training set, generator, test set) by seed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Provenance {
+    pub title: String,
+    pub artifacts: Vec<Artifact>,
+}
+
+/// One file behind a number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Artifact {
+    pub role: Role,
+    /// The study seed of the observation it belongs to (None: shared by every seed).
+    pub seed: Option<u64>,
+    /// As the observation names it (a path, or `DATASET:SPLIT` for a training set).
+    pub path: String,
+}
+
+/// What a file is to the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Classifier,
+    TrainingSet,
+    Generator,
+    TestSet,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Classifier => "classifier",
+            Role::TrainingSet => "training set",
+            Role::Generator => "generator",
+            Role::TestSet => "test set",
+        }
+    }
+}
+
+impl Provenance {
+    /// `title`, its artifacts sorted and each listed once (a classifier
+    /// behind both sides of a difference, a test set shared by every seed).
+    pub fn new(title: impl Into<String>, mut artifacts: Vec<Artifact>) -> Provenance {
+        artifacts.retain(|a| !a.path.is_empty());
+        artifacts.sort();
+        artifacts.dedup();
+        Provenance { title: title.into(), artifacts }
+    }
+
+    pub fn artifact(role: Role, seed: Option<u64>, path: impl Into<String>) -> Artifact {
+        Artifact { role, seed, path: path.into() }
+    }
+
+    /// Each run's classifier and training set, `(seed, classifier, training
+    /// set)`; None without runs.
+    pub fn runs<'a>(
+        title: impl Into<String>,
+        runs: impl IntoIterator<Item = (u64, &'a str, &'a str)>,
+    ) -> Option<Provenance> {
+        let files = runs.into_iter().flat_map(|(seed, classifier, train)| {
+            [
+                Self::artifact(Role::Classifier, Some(seed), classifier),
+                Self::artifact(Role::TrainingSet, Some(seed), train),
+            ]
+        });
+        Some(Provenance::new(title, files.collect())).filter(|p| !p.artifacts.is_empty())
+    }
+}
+
+/// A generator's sample grids by epoch, on the page's slider.
+#[derive(Debug, Clone)]
+pub struct Strip {
+    /// Unique on the page.
+    pub id: String,
+    pub caption: String,
+    /// (label, PNG file) per frame, the last shown first.
+    pub frames: Vec<(String, PathBuf)>,
 }
 
 /// What a cell shows, for its colour and alignment on the page.
@@ -70,6 +162,18 @@ pub enum Kind {
     Number,
     /// A verdict word and nothing else.
     Verdict(Verdict),
+    /// A claim's verdict word (holds / does not hold / inconclusive).
+    Claim(Tone),
+    /// (ours − paper) / our std: the page colours it by its size.
+    Sigma,
+}
+
+/// How a claim's verdict reads: the claim holds, fails, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Bad,
+    Neutral,
 }
 
 /// A figure the report wrote into its folder.
@@ -86,22 +190,27 @@ pub struct Figure {
 impl Cell {
     /// Words, not sorted by number.
     pub fn text(t: impl Into<String>) -> Cell {
-        Cell { text: t.into(), key: None, kind: Kind::Text }
+        Cell { text: t.into(), key: None, kind: Kind::Text, hover: None, prov: None }
     }
 
     /// A number as printed, sorted by `key`.
     pub fn number(t: impl Into<String>, key: f64) -> Cell {
-        Cell { text: t.into(), key: Some(key), kind: Kind::Number }
+        Cell { key: Some(key), kind: Kind::Number, ..Cell::text(t) }
     }
 
     /// Words around a number, sorted by `key`.
     pub fn sorted(t: impl Into<String>, key: f64) -> Cell {
-        Cell { text: t.into(), key: Some(key), kind: Kind::Text }
+        Cell { key: Some(key), ..Cell::text(t) }
+    }
+
+    /// (ours − paper) / our std as `+1.2`, coloured by its size on the page.
+    pub fn sigma(x: f64) -> Cell {
+        Cell { key: Some(x), kind: Kind::Sigma, ..Cell::text(format!("{x:+.1}")) }
     }
 
     /// A verdict word.
     pub fn verdict(v: Verdict) -> Cell {
-        Cell { text: v.word().into(), key: None, kind: Kind::Verdict(v) }
+        Cell { kind: Kind::Verdict(v), ..Cell::text(v.word()) }
     }
 
     /// A comparison's verdict word, `not measured` where there is none.
@@ -127,12 +236,41 @@ impl Cell {
     pub fn sorted_by(t: impl Into<String>, c: Option<Compared>) -> Cell {
         Cell { key: c.map(|c| c.interval.mean), ..Cell::text(t) }
     }
+
+    /// The cell with the artifacts behind it (none: left as it is).
+    pub fn with_prov(mut self, p: Option<Provenance>) -> Cell {
+        if let Some(p) = p.filter(|p| !p.artifacts.is_empty()) {
+            self.prov = Some(p);
+        }
+        self
+    }
+
+    /// Each seed's value on hover: `seed 0: 0.9812, seed 1: 0.9790`.
+    pub fn with_seeds(self, c: &model::Cell) -> Cell {
+        let seeds: Vec<String> = c.values.iter().map(|(s, a)| format!("seed {s}: {a:.4}")).collect();
+        Cell { hover: Some(seeds.join(", ")), ..self }
+    }
 }
 
 impl Table {
     /// `align` has one letter a column: `l` left, `r` right.
     pub fn new<S: Into<String>>(head: impl IntoIterator<Item = S>, align: &str) -> Table {
-        Table { head: head.into_iter().map(Into::into).collect(), align: align.into(), rows: Vec::new() }
+        Table {
+            head: head.into_iter().map(Into::into).collect(),
+            align: align.into(),
+            rows: Vec::new(),
+            heatmap: false,
+        }
+    }
+
+    /// The table as report.md prints it, through [`md::Table`], which
+    /// escapes every cell (also table2.md and table3.md beside it).
+    pub fn markdown(&self) -> String {
+        let mut m = md::Table::new(self.head.iter().cloned(), &self.align);
+        for r in &self.rows {
+            m.row(r.iter().map(|c| c.text.clone()));
+        }
+        m.render()
     }
 
     /// Adds a row; a row shorter than the header is padded with empty cells.

@@ -1,9 +1,10 @@
 //! The studies' reports. Imports point down, never in a circle:
 //! `stats`, `md`, `writer` (leaves) ← `model` (typed axes, observations,
-//! cells) ← `document` (a report as typed sections, tables, figures) ←
-//! `kind`, `results` (CSV rows), `context` ← `generators`, `prior`,
-//! `study` ← the studies (`claims`, `corruptions`, `regimes`, `strategies`)
-//! ← the renderers (`markdown`, `tables`, `figures`, `html`) ← `output`,
+//! cells) ← `document` (a report as typed sections, tables with their
+//! cells' provenance, figures) ← `kind`, `results` (CSV rows), `context` ←
+//! `generators`, `prior`, `study` ← the studies (`tables`, `claims`,
+//! `corruptions`, `paper`, `regimes`, `strategies`: each builds a
+//! document) ← the renderers (`markdown`, `figures`, `html`) ← `output`,
 //! `run_summary`, `run_table` ← this module's [`write`] and `compare`/`runs`.
 
 pub mod claims;
@@ -19,6 +20,7 @@ pub mod markdown;
 pub mod md;
 pub mod model;
 pub mod output;
+pub mod paper;
 pub mod per_class;
 pub mod prior;
 pub mod regimes;
@@ -61,21 +63,28 @@ pub fn write(kind: StudyKind, params: &ReportParams, opts: &DataOptions) -> Resu
     }
 }
 
-/// The paper study: report.md, the tables (Markdown + CSV), the figures, the
-/// page and run.json.
+/// The paper study: its document, with the tables (Markdown + CSV) and the
+/// figures written beside it.
 fn paper(params: &ReportParams, opts: &DataOptions) -> Result<Vec<PathBuf>> {
     let study = study::Study::read(params)?;
     let mut w = writer::Writer::create(&params.out)?;
-    let md = markdown::write_all(&study, params, opts, &mut w)?;
-    let page = html::paper::page(&study, params, opts, &md, &w.dir.clone())?;
-    output::finish(w, params, StudyKind::Paper, &study.context, &md, &page)
+    let doc = paper::document(&study, params, opts, &mut w)?;
+    finish(StudyKind::Paper, params, (w, &study.context, doc))
 }
 
-/// A study that builds a typed document (regimes, strategies): report.md
-/// and the page both rendered from it, and run.json, beside what the study
-/// wrote (CSVs, figures).
+/// Every study ends here: report.md and the page both rendered from its
+/// typed document, and run.json, beside what the study wrote (CSVs, figures).
 fn typed(kind: StudyKind, params: &ReportParams, built: (Writer, Context, document::Document)) -> Result<Vec<PathBuf>> {
     let (w, ctx, doc) = built;
-    let page = html::document::page(&doc, &w.dir.clone(), html::subtitle(&ctx, params.metrics.is_empty()))?;
-    output::finish(w, params, kind, &ctx, &markdown::document::document(&doc), &page)
+    finish(kind, params, (w, &ctx, doc))
+}
+
+fn finish(
+    kind: StudyKind,
+    params: &ReportParams,
+    built: (Writer, &Context, document::Document),
+) -> Result<Vec<PathBuf>> {
+    let (w, ctx, doc) = built;
+    let page = html::document::page(&doc, &w.dir.clone(), html::subtitle(ctx, params.metrics.is_empty()))?;
+    output::finish(w, params, kind, ctx, &markdown::document::document(&doc), &page)
 }

@@ -1,11 +1,10 @@
 //! The paper's Table 2 (accuracy per training mix on the original and the
 //! synthetic test set, per dataset and generator) and Table 3 (MNIST:
-//! accuracy against the O:S ratio, with MNIST-C shot noise), as Markdown and
-//! CSV: ours (mean ± std over seeds, n) beside the paper's value and their
-//! difference in units of our std.
+//! accuracy against the O:S ratio, with MNIST-C shot noise), as typed
+//! document tables and CSV: ours (mean ± std over seeds, n) beside the
+//! paper's value and their difference in units of our std.
 
-use super::html::blocks::{sigma_colour, DataTable, HtmlCell};
-use super::md;
+use super::document::{self as doc, Cell as Entry, Provenance};
 use super::model::{dataset_title, generators_of, Cell, Cells, GenId, Mix, TestKind};
 use super::results::CsvText;
 use super::study::PaperValues;
@@ -57,81 +56,42 @@ impl Table {
         }
     }
 
+    /// The table as table2.md and report.md print it.
     pub fn markdown(&self) -> String {
-        let mut head: Vec<String> = vec!["Dataset".into(), "Generator".into(), "Training data".into()];
-        for t in &self.tests {
-            head.extend([format!("{}: ours", t.title()), "paper".into(), "Δ/σ".into()]);
-        }
-        let mut table = md::Table::new(head, &format!("lll{}", "rrr".repeat(self.tests.len())));
-        for (r, (d, g, m)) in self.rows.iter().enumerate() {
-            let gen = if self.not_run[r].is_some() { "–".into() } else { generator_text(g) };
-            let mut cells = vec![dataset_title(d), gen, m.label()];
-            for k in 0..self.tests.len() {
-                let p = self.paper[r][k];
-                let (ours, delta) = match (&self.cells[r][k], &self.not_run[r]) {
-                    (Some(c), _) => {
-                        let d = p.map(|p| match delta_sigma(c, p) {
-                            Some(x) => format!("{x:+.1}"),
-                            None => "n/a (no spread)".into(),
-                        });
-                        (c.text(), d.unwrap_or_default())
-                    }
-                    (None, Some(why)) => (why.clone(), String::new()),
-                    (None, None) => ("not run".into(), String::new()),
-                };
-                let pt = p.map(|a| format!("{a:.4}")).unwrap_or_else(|| "–".into());
-                cells.extend([ours, pt, delta]);
-            }
-            table.row(cells);
-        }
-        table.render()
+        self.typed(&|_, _| None).markdown()
     }
 
-    /// The table for the HTML page: ours with its seeds on hover, the
-    /// paper's value, Δ/σ coloured by its size; `prov` gives each of our
-    /// cells its provenance entry.
-    pub fn html(&self, prov: &mut dyn FnMut(&Row, &TestKind) -> Option<usize>) -> DataTable {
+    /// The typed table: ours (mean ± std, n; each seed's value on hover,
+    /// `prov`'s artifacts behind it), the paper's value, Δ/σ.
+    pub fn typed(&self, prov: &dyn Fn(&Row, &TestKind) -> Option<Provenance>) -> doc::Table {
         let mut head: Vec<String> = vec!["Dataset".into(), "Generator".into(), "Training data".into()];
         for t in &self.tests {
             head.extend([format!("{}: ours", t.title()), "paper".into(), "Δ/σ".into()]);
         }
-        let mut rows = Vec::new();
+        let mut table = doc::Table::new(head, &format!("lll{}", "rrr".repeat(self.tests.len())));
         for (r, row) in self.rows.iter().enumerate() {
             let (d, g, m) = row;
             let gen = if self.not_run[r].is_some() { "–".into() } else { generator_text(g) };
-            let mut cells = vec![HtmlCell::text(dataset_title(d)), HtmlCell::text(gen), HtmlCell::text(m.label())];
+            let mut cells = vec![Entry::text(dataset_title(d)), Entry::text(gen), Entry::text(m.label())];
             for (k, t) in self.tests.iter().enumerate() {
                 let p = self.paper[r][k];
                 let (ours, delta) = match (&self.cells[r][k], &self.not_run[r]) {
                     (Some(c), _) => {
-                        let seeds: Vec<String> = c.values.iter().map(|(s, a)| format!("seed {s}: {a:.4}")).collect();
-                        let ours = HtmlCell {
-                            class: Some("num".into()),
-                            title: Some(seeds.join(", ")),
-                            prov: prov(row, t),
-                            ..HtmlCell::text(c.text())
-                        };
-                        let delta = match p.map(|p| delta_sigma(c, p)) {
-                            Some(Some(x)) => HtmlCell {
-                                class: Some("num".into()),
-                                bg: Some(sigma_colour(x)),
-                                title: Some(format!("the paper's value lies {:.1} of our std from our mean", x.abs())),
-                                ..HtmlCell::text(format!("{x:+.1}"))
-                            },
-                            Some(None) => HtmlCell::text("n/a (no spread)"),
-                            None => HtmlCell::text("–"),
-                        };
-                        (ours, delta)
+                        let d = p.map_or_else(
+                            || Entry::text(""),
+                            |p| delta_sigma(c, p).map_or_else(|| Entry::text("n/a (no spread)"), Entry::sigma),
+                        );
+                        (Entry::mean(Some(c.clone())).with_seeds(c).with_prov(prov(row, t)), d)
                     }
-                    (None, Some(why)) => (HtmlCell::text(why.clone()), HtmlCell::text("–")),
-                    (None, None) => (HtmlCell::text("not run"), HtmlCell::text("–")),
+                    (None, Some(why)) => (Entry::text(why.clone()), Entry::text("")),
+                    (None, None) => (Entry::text("not run"), Entry::text("")),
                 };
-                let pt = p.map(|a| format!("{a:.4}")).unwrap_or_else(|| "–".into());
-                cells.extend([ours, HtmlCell { class: Some("num".into()), ..HtmlCell::text(pt) }, delta]);
+                let pt = p.map_or_else(|| Entry::text("–"), |a| Entry::number(format!("{a:.4}"), a));
+                cells.extend([ours, pt, delta]);
             }
-            rows.push(cells);
+            table.row(cells);
         }
-        DataTable { caption: String::new(), head, rows }
+        table
     }
 
     /// One line per cell.

@@ -1,8 +1,7 @@
 //! What a page is made of: sections of typed blocks (prose, sortable
-//! tables with coloured cells, sample strips) and the cell colours and sort
-//! keys. A leaf of the page (it reads only the verdicts of `stats`): the
-//! page renderer, the Markdown-to-blocks step, the typed document's page and
-//! the paper study's page all build these.
+//! tables with coloured cells, sample strips) and the cell colours. A leaf
+//! of the page (it reads only the verdicts of `stats`): the typed
+//! document's page and the Markdown-to-blocks step build these.
 
 use std::path::Path;
 
@@ -20,8 +19,8 @@ pub struct Page {
     /// One line under the title: commits, machine, when written.
     pub subtitle: String,
     pub sections: Vec<Section>,
-    /// Provenance entries the cells point at (`data-prov` = index).
-    pub provenance: Vec<provenance::Group>,
+    /// The files the cells point at (`data-prov` = a group's index).
+    pub provenance: provenance::Data,
 }
 
 /// A section with its own entry in the page's contents.
@@ -76,19 +75,21 @@ pub struct HtmlCell {
     pub bg: Option<String>,
     /// Hover text.
     pub title: Option<String>,
-    /// Index into [`Page::provenance`].
+    /// A group's index in [`Page::provenance`].
     pub prov: Option<usize>,
 }
 
 impl HtmlCell {
+    /// Plain text, escaped by the template; not sorted by number.
     pub fn text(t: impl Into<String>) -> HtmlCell {
-        let text = t.into();
-        HtmlCell { sort: leading_number(&text), text, ..Default::default() }
+        HtmlCell { text: t.into(), ..Default::default() }
     }
 }
 
 /// The number a cell starts with (`0.9865 ± 0.0004 (n=3)` → 0.9865,
-/// `+0.0030 [-0.0043, …]` → 0.003), for sorting.
+/// `+0.0030 [-0.0043, …]` → 0.003), for sorting a printed table: only
+/// Markdown that exists as nothing but text (`synthmix page`, a published
+/// report's quoted sections) is read this way.
 pub fn leading_number(s: &str) -> Option<f64> {
     let t = s.trim().trim_start_matches(['*', '`']);
     let end = t
@@ -99,7 +100,8 @@ pub fn leading_number(s: &str) -> Option<f64> {
 }
 
 /// The CSS class of a verdict word printed in a table, if the text is one
-/// (the paper's claims add holds / does not hold).
+/// (the paper's claims add holds / does not hold); as [`leading_number`],
+/// for printed Markdown only.
 pub fn verdict_class(text: &str) -> Option<&'static str> {
     let t = text.trim().trim_matches('*').to_ascii_lowercase();
     if let Some(v) = Verdict::ALL.into_iter().find(|v| v.word() == t) {

@@ -1,10 +1,10 @@
 //! Markdown as page blocks (pulldown-cmark): prose as HTML, every local
-//! image embedded (an SVG twin preferred: it stays sharp). Printed tables
-//! (the paper study's report.md, `synthmix page` on a folder, text quoted
-//! from a published report) become [`DataTable`]s whose sort keys and
-//! colours are read from their digits and verdict words; a typed document's
-//! tables never come here (`super::document`), only their cells' markup
-//! ([`inline_cell`]).
+//! image embedded (an SVG twin preferred: it stays sharp). Printed tables —
+//! only where Markdown is all there is: `synthmix page` on a folder with
+//! nothing but a report.md, and text quoted from a published report —
+//! become [`DataTable`]s whose sort keys and colours are read from their
+//! digits and verdict words; a typed document's tables never come here
+//! (`super::document`), only their cells' markup ([`inline_cell`]).
 
 use std::path::Path;
 

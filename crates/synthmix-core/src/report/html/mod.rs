@@ -5,16 +5,14 @@
 //! numbers that come from classifiers, a click-through to their provenance.
 //!
 //! A page is built from typed blocks ([`blocks::Block`]) and rendered by one
-//! template (`page.html`, minijinja, auto-escaped). The regimes and
-//! strategies studies' pages come from their typed documents
-//! ([`document::page`]); the paper study's page and `synthmix page` (a
-//! folder with a report.md alone) read printed Markdown through
+//! template (`page.html`, minijinja, auto-escaped). Every study's page comes
+//! from its typed document ([`document::page`]); only `synthmix page` (a
+//! folder with nothing but a report.md) reads printed Markdown, through
 //! [`from_markdown`].
 
 pub mod blocks;
 pub mod document;
 pub mod markdown;
-pub mod paper;
 pub mod provenance;
 
 use std::path::Path;
@@ -49,16 +47,18 @@ pub fn write(page: &Page, w: &mut Writer) -> Result<()> {
     w.write("index.html", render(page)?.as_bytes())
 }
 
-/// A page of printed Markdown sections (the paper study's report.md,
-/// `synthmix page`): each `## ` heading starts a section, tables become
-/// sortable, images inline.
+/// A page of printed Markdown sections, for a folder that has nothing but
+/// a report.md (`synthmix page`): each `## ` heading starts a section,
+/// tables become sortable by the numbers and verdict words read from their
+/// printed cells, images inline. A report written by `synthmix report`
+/// builds its page from its typed document instead ([`document::page`]).
 pub fn from_markdown(md: &str, dir: &Path, subtitle: String) -> Result<Page> {
     let (title, sections) = markdown::split_sections(md);
     let sections = sections
         .into_iter()
         .map(|(id, t, body)| Ok(Section { id, title: t, blocks: markdown::blocks(&body, dir)? }))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Page { title, subtitle, sections, provenance: Vec::new() })
+    Ok(Page { title, subtitle, sections, provenance: Default::default() })
 }
 
 /// Writes `dir/index.html` from `dir/report.md` and the figures beside it.
@@ -136,7 +136,7 @@ mod tests {
                     }),
                 ],
             }],
-            provenance: Vec::new(),
+            provenance: Default::default(),
         };
         let html = render(&page).unwrap();
         assert!(html.contains("T &lt;1&gt;") && html.contains("<p>ok</p>") && html.contains("&lt;b&gt;"), "{html}");

@@ -31,16 +31,13 @@ pub fn block(b: &Block) -> String {
         Block::Prose(s) | Block::Quoted(s) => s.clone(),
         Block::Table(t) => format!("{}\n", table(t)),
         Block::Figure(f) => figure(f),
+        Block::Strip(_) => String::new(),
     }
 }
 
 /// The table through [`md::Table`], which escapes every cell.
 pub fn table(t: &Table) -> String {
-    let mut m = md::Table::new(t.head.iter().cloned(), &t.align);
-    for r in &t.rows {
-        m.row(r.iter().map(|c| c.text.clone()));
-    }
-    m.render()
+    t.markdown()
 }
 
 /// `![alt](file)`, a blank line, the caption (if any) and a blank line.

@@ -3,7 +3,7 @@
 //! gap per class, and the generators' quality beside it.
 
 use super::analysis::*;
-use super::render::titled;
+use super::render::{prov, titled};
 use super::*;
 use crate::report::document::{Cell as Entry, Section, Table};
 
@@ -71,8 +71,10 @@ fn cas_table(ix: &Index, rules: &[Subset], missing: &str) -> Table {
     for r in rules {
         let gap = ix.paired((r, Arm::Real), (r, Arm::Cas), Metric::Accuracy);
         let quality = quality_entry(ix.get(r, Arm::Cas), missing);
-        let [real, cas] = [Arm::Real, Arm::Cas].map(|a| Entry::mean(ix.cell(r, a, Metric::Accuracy)));
-        t.row([Entry::text(format!("`{r}`")), quality, real, cas, Entry::compared(gap)]);
+        let [real, cas] =
+            [Arm::Real, Arm::Cas].map(|a| Entry::mean(ix.cell(r, a, Metric::Accuracy)).with_prov(prov(ix, &[(r, a)])));
+        let gap = Entry::compared(gap).with_prov(prov(ix, &[(r, Arm::Real), (r, Arm::Cas)]));
+        t.row([Entry::text(format!("`{r}`")), quality, real, cas, gap]);
     }
     t
 }

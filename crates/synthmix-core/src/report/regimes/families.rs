@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use super::analysis::*;
+use super::render::prov;
 use super::*;
 use crate::report::document::{Cell as Entry, Section, Table};
 
@@ -181,7 +182,7 @@ fn side_by_side(ixs: &[Index]) -> Table {
             Entry::text(arm.label()),
             Entry::mean(ixs[0].cell(&rule, Arm::Real, m)),
         ];
-        row.extend(ixs.iter().map(|i| Entry::mean(i.cell(&rule, arm, m))));
+        row.extend(ixs.iter().map(|i| Entry::mean(i.cell(&rule, arm, m)).with_prov(prov(i, &[(&rule, arm)]))));
         t.row(row);
     }
     t

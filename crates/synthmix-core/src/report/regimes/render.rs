@@ -7,7 +7,7 @@ use super::collect::gather;
 use super::rows::results_csv;
 use super::*;
 use crate::data::DataOptions;
-use crate::report::document::{Block, Cell as Entry, Document, Figure, Section, Table};
+use crate::report::document::{Block, Cell as Entry, Document, Figure, Provenance, Section, Table};
 
 /// The regimes study's report, with its results.csv and figures written
 /// into the report folder; the writer and the runs' context. With
@@ -327,9 +327,10 @@ fn imbalance_rule(
             Entry::text("–")
         } else {
             Entry::compared(ix.paired((r, *a), (rule, Arm::Real), Metric::Balanced))
+                .with_prov(prov(ix, &[(r, *a), (rule, Arm::Real)]))
         };
-        let [acc, bal, f1] =
-            [Metric::Accuracy, Metric::Balanced, Metric::MacroF1].map(|m| Entry::mean(ix.cell(r, *a, m)));
+        let [acc, bal, f1] = [Metric::Accuracy, Metric::Balanced, Metric::MacroF1]
+            .map(|m| Entry::mean(ix.cell(r, *a, m)).with_prov(prov(ix, &[(r, *a)])));
         t.row([Entry::text(label.clone()), acc, bal, f1, delta]);
     }
     s.table(t);
@@ -425,8 +426,9 @@ fn scarce_section(ix: &Index, d: &str, title: &str, slug: &str, w: &mut Writer) 
         .chain(mults.iter().map(|m| format!("+{m}×")));
     let mut t = Table::new(head, &"r".repeat(mults.len() + 2));
     for (f, r) in &with_gen {
-        let mut row = vec![Entry::number(pct(*f), *f), Entry::mean(ix.cell(r, Arm::Real, Metric::Accuracy))];
-        row.extend(mults.iter().map(|m| Entry::mean(ix.cell(r, Arm::Synthetic(*m), Metric::Accuracy))));
+        let mean = |a: Arm| Entry::mean(ix.cell(r, a, Metric::Accuracy)).with_prov(prov(ix, &[(r, a)]));
+        let mut row = vec![Entry::number(pct(*f), *f), mean(Arm::Real)];
+        row.extend(mults.iter().map(|m| mean(Arm::Synthetic(*m))));
         t.row(row);
     }
     s.table(t);
@@ -463,9 +465,10 @@ fn gains_table(ix: &Index, fr: &[(f64, Subset)], with_gen: &[&(f64, Subset)]) ->
             t.row([
                 Entry::number(pct(*f), *f),
                 Entry::number(format!("+{m}×"), m as f64),
-                Entry::sorted_by(gain_text, gain),
+                Entry::sorted_by(gain_text, gain).with_prov(prov(ix, &[(r, Arm::Synthetic(m)), (r, Arm::Real)])),
                 Entry::verdict_of(gain),
-                Entry::sorted_by(vs, reference.and(vs_real)),
+                Entry::sorted_by(vs, reference.and(vs_real))
+                    .with_prov(reference.and_then(|rr| prov(ix, &[(r, Arm::Synthetic(m)), (rr, Arm::Real)]))),
                 vs_dir,
             ]);
         }
@@ -504,4 +507,14 @@ fn scarce_figure(
         s.figure(Figure { alt: title, file: name, caption: caption.into() });
     }
     Ok(())
+}
+
+/// The classifiers and training sets behind a cell: each (regime, arm)'s
+/// runs under the index's generator source.
+pub(super) fn prov(ix: &Index, arms: &[(&Subset, Arm)]) -> Option<Provenance> {
+    let runs: Vec<&RegimeObs> = arms.iter().flat_map(|(r, a)| ix.get(r, *a).iter().copied()).collect();
+    let names: Vec<String> = arms.iter().map(|(r, a)| format!("{r} {}", a.label())).collect();
+    let title =
+        format!("{}, {}", runs.first().map(|o| dataset_title(&o.dataset)).unwrap_or_default(), names.join(" and "));
+    Provenance::runs(title, runs.iter().map(|o| (o.seed, o.classifier.as_str(), o.train.as_str())))
 }

@@ -5,7 +5,7 @@ use super::analysis::*;
 use super::collect::gather;
 use super::rows::{pools_csv, read_pools, read_results, results_csv};
 use super::*;
-use crate::report::document::{Block, Cell as Entry, Document, Figure, Section, Table};
+use crate::report::document::{Block, Cell as Entry, Document, Figure, Provenance, Section, Table};
 use crate::report::figures::effects::Effect;
 
 /// The strategies study's report, with its results.csv, pools.csv
@@ -149,13 +149,16 @@ pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String], fam: &Co
             let at = || [Entry::text(dataset_title(d)), regime_cell(&r)];
             for base in [Base::Real, Base::Mix, Base::Cas] {
                 let a = Arm::plain(base);
-                t.row(at().into_iter().chain([Entry::text(format!("**{}**", base.title())), Entry::mean(ix.test(&a))]));
+                let test = Entry::mean(ix.test(&a)).with_prov(prov(&ix, &[&a]));
+                t.row(at().into_iter().chain([Entry::text(format!("**{}**", base.title())), test]));
             }
             let mut versus = |label: String, arm: &Arm| {
                 let reference = reference_of(arm.base);
                 let i = ix.paired(arm, &reference);
-                let vs = Entry::sorted_by(format!("{} vs {}", with_p(i), reference.label()), i);
-                let row = [Entry::text(label), Entry::mean(ix.test(arm)), vs, Entry::verdict_of(i)];
+                let vs = Entry::sorted_by(format!("{} vs {}", with_p(i), reference.label()), i)
+                    .with_prov(prov(&ix, &[arm, &reference]));
+                let test = Entry::mean(ix.test(arm)).with_prov(prov(&ix, &[arm]));
+                let row = [Entry::text(label), test, vs, Entry::verdict_of(i)];
                 t.row(at().into_iter().chain(row));
             };
             for st in Strategy::ALL {
@@ -172,6 +175,16 @@ pub(super) fn answers_section(obs: &[StrategyObs], datasets: &[String], fam: &Co
     }
     s.table(t);
     s
+}
+
+/// The classifiers and training sets behind a cell: each arm's runs in the
+/// index's dataset and regime.
+fn prov(ix: &Index, arms: &[&Arm]) -> Option<Provenance> {
+    let runs: Vec<&StrategyObs> = arms.iter().flat_map(|a| ix.get(a).iter().copied()).collect();
+    let first = runs.first()?;
+    let names: Vec<String> = arms.iter().map(|a| a.label()).collect();
+    let title = format!("{}, {}: {}", dataset_title(&first.dataset), regime_title(&first.rule), names.join(" and "));
+    Provenance::runs(title, runs.iter().map(|o| (o.seed, o.classifier.as_str(), o.train.as_str())))
 }
 
 /// A regime's title, sorted by its real share where it is a fraction.
@@ -229,12 +242,17 @@ fn settings_table(ix: &Index, r: &Subset, effects: &mut Vec<Effect>) -> Table {
         let chosen = arm.single().is_some_and(|st| ix.chosen(arm.base, st) == Some(arm));
         let val = ix.val_mean(arm).map(|v| Entry::number(format!("{v:.4}{}", if chosen { " ✓" } else { "" }), v));
         let vs_ref = if arm.knobs.is_empty() { None } else { ix.paired(arm, &reference) };
+        let vs_real = ix.paired(arm, &real).filter(|_| *arm != real);
         t.row([
             Entry::text(ix.label(arm)),
-            Entry::mean(ix.test(arm)),
+            Entry::mean(ix.test(arm)).with_prov(prov(ix, &[arm])),
             val.unwrap_or_else(|| Entry::text("–")),
-            Entry::compared(vs_ref),
-            if *arm == real { Entry::text("–") } else { Entry::compared(ix.paired(arm, &real)) },
+            Entry::compared(vs_ref).with_prov(vs_ref.and_then(|_| prov(ix, &[arm, &reference]))),
+            if *arm == real {
+                Entry::text("–")
+            } else {
+                Entry::compared(vs_real).with_prov(vs_real.and_then(|_| prov(ix, &[arm, &real])))
+            },
         ]);
         let combined = arm.knobs.len() > 1;
         if (chosen || combined) && arm.base != Base::Cas {
@@ -377,7 +395,7 @@ pub(super) fn recipe_section(obs: &[StrategyObs], datasets: &[String]) -> Sectio
                     let knob = format!("{} {}", st.knob(), arm.knobs[0].1);
                     let named = [base.title(), st.title(), knob.as_str()].map(Entry::text);
                     let stacked = [
-                        Entry::number(format!("{gain:+.4}"), gain),
+                        Entry::number(format!("{gain:+.4}"), gain).with_prov(prov(&ix, &[arm, &reference_of(base)])),
                         Entry::text(if gain > 0.0 { "yes" } else { "no" }),
                     ];
                     t.row([Entry::text(dataset_title(d)), regime_cell(&r)].into_iter().chain(named).chain(stacked));
@@ -426,7 +444,7 @@ pub(super) fn cas_section(obs: &[StrategyObs], datasets: &[String], fam: &Compar
                     continue;
                 }
                 let full = matches!(r, Subset::Rest(_));
-                let gap = Entry::compared(ix.paired(&real, &a));
+                let gap = Entry::compared(ix.paired(&real, &a)).with_prov(prov(&ix, &[&real, &a]));
                 let gafi = if full { gafi.clone() } else { Entry::text("–") };
                 t.row([Entry::text(dataset_title(d)), regime_cell(&r), Entry::text(ix.label(&a)), gap, gafi]);
             }

@@ -6,14 +6,15 @@
 use std::fmt::Write as _;
 
 use super::*;
+use crate::report::document::Strip;
 use crate::report::generators;
 use crate::report::per_class::per_class_means;
 
-pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<String> {
-    let mut s = String::from("## Generators\n\n");
+pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<Option<Section>> {
+    let mut s = Section::new("Generators");
     if study.generators.is_empty() {
-        s.push_str("No generator is named by the evaluated sets.\n\n");
-        return Ok(s);
+        s.prose("No generator is named by the evaluated sets.\n\n");
+        return Ok(Some(s));
     }
     let head = [
         "Dataset",
@@ -25,56 +26,96 @@ pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<String
         "Final recognition",
         "Features network (BLAKE3)",
     ];
-    let mut t = md::Table::new(head, "llllrrrl");
+    let mut t = Table::new(head, "llllrrrl");
     for g in study.generators.values() {
-        let f = |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "–".into());
         let feats = g
             .features
             .as_ref()
             .map(|(p, h)| format!("`{p}` ({})", &h[..h.len().min(12)]))
             .unwrap_or_else(|| "none".into());
         let lr = format!("{} / {}", g.lr_d, g.lr_g);
-        let (id, epoch) = (g.id.label(), g.epoch.to_string());
-        t.row([dataset_title(&g.dataset), id, g.arch.clone(), lr, epoch, f(g.fid, 1), f(g.recognition, 3), feats]);
+        let (id, epoch) = (g.id.label(), Entry::number(g.epoch.to_string(), g.epoch as f64));
+        let [fid, rec] = [(g.fid, 1), (g.recognition, 3)].map(|(x, p)| quality(x, p));
+        let text = |x: String| Entry::text(x);
+        t.row([
+            text(dataset_title(&g.dataset)),
+            text(id),
+            text(g.arch.clone()),
+            text(lr),
+            epoch,
+            fid,
+            rec,
+            text(feats),
+        ]);
     }
-    s.push_str(&t.render());
-    s.push_str(
-        "\nFID is the Fréchet distance between features of generated and real training images, the features being \
+    s.table(t);
+    s.prose(
+        "FID is the Fréchet distance between features of generated and real training images, the features being \
          the penultimate layer of the features network named above (a classifier trained on the real training set), \
          not Inception: comparable only between generators that share a features network. Recognition is that \
          network's accuracy on generated images against the class they were asked for.\n\n",
     );
-    s.push_str(&collapse_test(study));
+    collapse_test(study, &mut s);
     for g in study.generators.values() {
         let slug = format!("{}-{}", file_part(&g.dataset), g.id.slug());
-        let _ = writeln!(s, "**{}, generator {}**\n", md::text(&dataset_title(&g.dataset)), md::text(&g.id.label()));
+        s.prose(format!("**{}, generator {}**\n\n", md::text(&dataset_title(&g.dataset)), md::text(&g.id.label())));
         if let Some(f) = crate::report::figures::paper::generator_curves_figure(g) {
             let name = format!("generator-{slug}-curves.png");
             w.write(&name, &f.png()?)?;
             w.write(&name.replace(".png", ".svg"), f.svg()?.as_bytes())?;
-            let _ = writeln!(s, "![FID and recognition per epoch]({name})\n");
+            s.figure(Figure { alt: "FID and recognition per epoch".into(), file: name, caption: String::new() });
         }
         if let Some(name) = generators::copy_grid(g, w)? {
-            let _ = writeln!(
-                s,
-                "Final sample grid (epoch {}; a row per class, fixed noise):\n\n![samples]({name})\n",
-                g.epoch
-            );
+            s.prose(format!("Final sample grid (epoch {}; a row per class, fixed noise):\n\n", g.epoch));
+            s.figure(Figure { alt: "samples".into(), file: name, caption: String::new() });
         }
     }
-    Ok(s)
+    s.blocks.extend(study.generators.values().filter_map(strip).map(Block::Strip));
+    Ok(Some(s))
+}
+
+/// A generator's FID or recognition to `p` decimals, `–` where unknown.
+fn quality(x: Option<f64>, p: usize) -> Entry {
+    x.map_or_else(|| Entry::text("–"), |v| Entry::number(format!("{v:.p$}"), v))
+}
+
+/// At most this many epochs on a generator's slider (evenly spaced, the last included).
+const MAX_FRAMES: usize = 12;
+
+/// A generator's sample grids by epoch, for the page's slider (none without grids).
+fn strip(g: &generators::GeneratorInfo) -> Option<Strip> {
+    let n = g.grids.len();
+    if n == 0 {
+        return None;
+    }
+    let picks: Vec<usize> = if n <= MAX_FRAMES {
+        (0..n).collect()
+    } else {
+        let mut v: Vec<usize> = (0..MAX_FRAMES).map(|k| k * (n - 1) / (MAX_FRAMES - 1)).collect();
+        v.dedup();
+        v
+    };
+    Some(Strip {
+        id: format!("samples-{}-{}", g.dataset, g.id.slug()),
+        caption: format!(
+            "{}, generator {}: samples by epoch (a row per class, fixed noise)",
+            dataset_title(&g.dataset),
+            g.id.label()
+        ),
+        frames: picks.into_iter().map(|i| (format!("epoch {}", g.grids[i].0), g.grids[i].1.clone())).collect(),
+    })
 }
 
 /// The paper's O → S collapse against generator quality: does a real-trained
 /// classifier fail on synthetic images because the generator was poor?
-fn collapse_test(study: &Study) -> String {
-    let mut s = String::from(
+fn collapse_test(study: &Study, sec: &mut Section) {
+    sec.prose(
         "**Does the O → S collapse follow generator quality?** The paper's real-trained classifiers scored 0.2365 \
          (MNIST) and 0.0979 (Fashion-MNIST) on its synthetic test sets. Per generator, its quality and the same \
          statistic here:\n\n",
     );
     let head = ["Dataset", "Generator", "Final FID", "Final recognition", "O → synthetic test (ours)", "Paper"];
-    let mut t = md::Table::new(head, "llrrrr");
+    let mut t = Table::new(head, "llrrrr");
     let o = Mix::new(1, 0);
     let mut verdicts = Vec::new();
     for d in datasets_of(&study.cells) {
@@ -83,10 +124,18 @@ fn collapse_test(study: &Study) -> String {
             let Some(cell) = study.cells.get(&(d.clone(), Some(g.id.clone()), o, TestKind::Synthetic)) else {
                 continue;
             };
-            let f = |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "–".into());
-            let paper =
-                study.paper.get(&d, &o, &TestKind::Synthetic).map(|p| format!("{p:.4}")).unwrap_or_else(|| "–".into());
-            t.row([dataset_title(&d), g.id.label(), f(g.fid, 1), f(g.recognition, 3), cell.text(), paper]);
+            let paper = study.paper.get(&d, &o, &TestKind::Synthetic);
+            let paper = paper.map_or_else(|| Entry::text("–"), |p| Entry::number(format!("{p:.4}"), p));
+            let gid = Some(g.id.clone());
+            let ours = Entry::mean(Some(cell.clone())).with_seeds(cell).with_prov(cell_prov(
+                study,
+                &d,
+                &gid,
+                o,
+                &TestKind::Synthetic,
+            ));
+            let (name, label) = (Entry::text(dataset_title(&d)), Entry::text(g.id.label()));
+            t.row([name, label, quality(g.fid, 1), quality(g.recognition, 3), ours, paper]);
             if let Some(r) = g.recognition {
                 rows.push((r, cell.mean));
             }
@@ -110,8 +159,8 @@ fn collapse_test(study: &Study) -> String {
             ));
         }
     }
-    s.push_str(&t.render());
-    s.push('\n');
+    sec.table(t);
+    let mut s = String::new();
     for v in &verdicts {
         let _ = writeln!(s, "- {v}.");
     }
@@ -119,7 +168,7 @@ fn collapse_test(study: &Study) -> String {
         s.push_str("- Not testable here: no dataset has results from two generators.\n");
     }
     s.push('\n');
-    s
+    sec.prose(s);
 }
 
 /// The real test set Figure 1 shows for `d`: the named dataset's test split,
@@ -136,17 +185,18 @@ fn real_test_set(study: &Study, d: &str) -> String {
 
 const FIGURE1: &str = "Figure 1: real (left) beside synthetic (right) test images";
 
-pub(super) fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<String> {
+pub(super) fn figures_section(study: &Study, opts: &DataOptions, w: &mut Writer) -> Result<Vec<Section>> {
     let paper = crate::report::model::paper_cells(&study.cells);
     let c: &Cells = &paper;
-    let mut s = quoted_or(study, FIGURE1, w, |w| figure1(study, c, opts, w))?;
-    figure2_and_ratio(c, w, &mut s)?;
-    Ok(s)
+    let mut out: Vec<Section> =
+        quoted_or(study, FIGURE1, w, |w| figure1(study, c, opts, w).map(Some))?.into_iter().collect();
+    out.extend(figure2_and_ratio(c, w)?);
+    Ok(out)
 }
 
 /// Figure 1: per dataset and generator, real test images beside its synthetic ones.
-fn figure1(study: &Study, c: &Cells, opts: &DataOptions, w: &mut Writer) -> Result<String> {
-    let mut s = format!("## {FIGURE1}\n\n");
+fn figure1(study: &Study, c: &Cells, opts: &DataOptions, w: &mut Writer) -> Result<Section> {
+    let mut s = Section::new(FIGURE1);
     for d in datasets_of(c) {
         for g in generators_of(c, &d) {
             let Some(synth) = study
@@ -164,11 +214,12 @@ fn figure1(study: &Study, c: &Cells, opts: &DataOptions, w: &mut Writer) -> Resu
                     w.write(&name, &png)?;
                     let label = g.as_ref().map(GenId::label).unwrap_or_default();
                     let (d, label) = (md::text(&dataset_title(&d)), md::text(&label));
-                    let _ = writeln!(s, "**{d}, generator {label}**\n\n![Figure 1]({name})\n");
+                    s.prose(format!("**{d}, generator {label}**\n\n"));
+                    s.figure(Figure { alt: "Figure 1".into(), file: name, caption: String::new() });
                 }
                 Err(e) => {
-                    let _ =
-                        writeln!(s, "- {}: no Figure 1 ({})", md::text(&dataset_title(&d)), md::text(&e.to_string()));
+                    let (d, e) = (md::text(&dataset_title(&d)), md::text(&e.to_string()));
+                    s.prose(format!("- {d}: no Figure 1 ({e})\n"));
                 }
             }
         }
@@ -176,55 +227,64 @@ fn figure1(study: &Study, c: &Cells, opts: &DataOptions, w: &mut Writer) -> Resu
     Ok(s)
 }
 
-/// Figure 2 and accuracy against the real share, appended to `s`.
-fn figure2_and_ratio(c: &Cells, w: &mut Writer, s: &mut String) -> Result<()> {
+/// Figure 2 and accuracy against the real share, each a section where it has points.
+fn figure2_and_ratio(c: &Cells, w: &mut Writer) -> Result<Vec<Section>> {
+    let mut out = Vec::new();
     if let Some(f) = crate::report::figures::paper::bars_figure(c) {
         w.write("figure2.png", &f.png()?)?;
         w.write("figure2.svg", f.svg()?.as_bytes())?;
-        s.push_str(
-            "## Figure 2: test accuracy for every train–test combination\n\nBars: mean over study seeds; error bars: \
-             ±1 sample std over seeds; the accuracy axis starts at 0. One panel per dataset and generator.\n\n\
-             ![Figure 2](figure2.png)\n\n",
+        let mut s = Section::new("Figure 2: test accuracy for every train–test combination");
+        s.prose(
+            "Bars: mean over study seeds; error bars: ±1 sample std over seeds; the accuracy axis starts at 0. One \
+             panel per dataset and generator.\n\n",
         );
+        s.figure(Figure { alt: "Figure 2".into(), file: "figure2.png".into(), caption: String::new() });
+        out.push(s);
     }
     if let Some(f) = crate::report::figures::paper::ratio_curves_figure(c) {
         w.write("accuracy-vs-ratio.png", &f.png()?)?;
         w.write("accuracy-vs-ratio.svg", f.svg()?.as_bytes())?;
-        s.push_str(
-            "## Accuracy against the real share of the training set\n\nEach point a training mix, placed by its real \
-             share (O (real) at 1, O:S = 10:1 at 0.91, 5:1 at 0.83, 1:1 at 0.5, 1:2 at 0.33, S at 0); points: mean over \
-             study seeds; error bars: ±1 sample std over seeds; every panel has the same accuracy axis, cut where its \
-             label says.\n\n\
-             ![accuracy vs ratio](accuracy-vs-ratio.png)\n\n",
+        let mut s = Section::new("Accuracy against the real share of the training set");
+        s.prose(
+            "Each point a training mix, placed by its real share (O (real) at 1, O:S = 10:1 at 0.91, 5:1 at 0.83, \
+             1:1 at 0.5, 1:2 at 0.33, S at 0); points: mean over study seeds; error bars: ±1 sample std over seeds; \
+             every panel has the same accuracy axis, cut where its label says.\n\n",
         );
+        s.figure(Figure {
+            alt: "accuracy vs ratio".into(),
+            file: "accuracy-vs-ratio.png".into(),
+            caption: String::new(),
+        });
+        out.push(s);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Accuracy per class on the original test set, per dataset, generator and
-/// mix (mean over seeds), the columns named by class.
-pub(super) fn per_class_section(study: &Study) -> String {
+/// mix (mean over seeds), the columns named by class; a heatmap on the
+/// page, where a row's first cell opens its classifiers.
+pub(super) fn per_class_section(study: &Study) -> Option<Section> {
     let (names, means) = per_class_means(study);
     if means.is_empty() {
-        return String::new();
+        return None;
     }
-    let mut s = String::from(
-        "## Accuracy per class (original test set)
-
-Recall per class, mean over study seeds.
-
-",
-    );
+    let mut s = Section::new("Accuracy per class (original test set)");
+    s.prose("Recall per class, mean over study seeds.\n\n");
     for (d, cls) in &names {
-        let _ = writeln!(s, "### {}\n", md::text(&dataset_title(d)));
+        s.prose(format!("### {}\n\n", md::text(&dataset_title(d))));
         let head = ["Generator", "Train"].into_iter().map(String::from).chain(cls.iter().cloned());
-        let mut t = md::Table::new(head, &format!("ll{}", "r".repeat(cls.len())));
+        let mut t = Table::new(head, &format!("ll{}", "r".repeat(cls.len())));
+        t.heatmap = true;
         for ((_, g, m), mean) in means.iter().filter(|((dd, _, _), _)| dd == d) {
             let gl = g.as_ref().map(GenId::label).unwrap_or_else(|| "–".into());
-            t.row([gl, m.label()].into_iter().chain(mean.iter().map(|x| format!("{x:.3}"))));
+            let title = format!("{}, {gl}, {}: the classifiers", dataset_title(d), m.label());
+            let row =
+                |o: &Observation| &o.dataset == d && &o.generator == g && o.mix == *m && o.test == TestKind::Original;
+            let first = Entry::text(gl).with_prov(prov(study, title, row));
+            let values = mean.iter().map(|&x| Entry::number(format!("{x:.3}"), x));
+            t.row([first, Entry::text(m.label())].into_iter().chain(values));
         }
-        s.push_str(&t.render());
-        s.push('\n');
+        s.table(t);
     }
-    s
+    Some(s)
 }
