@@ -87,8 +87,7 @@ impl<'a> Index<'a> {
 
     /// The side of a comparison: the source's label for an arm with synthetic images.
     fn side(&self, rule: &Subset, arm: Arm) -> Side {
-        let synthetic = matches!(arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas);
-        (rule.to_string(), arm, if synthetic { self.source.label() } else { String::new() })
+        (rule.to_string(), arm, if arm.is_synthetic() { self.source.label() } else { String::new() })
     }
 
     pub(super) fn get(&self, rule: &Subset, arm: Arm) -> &[&'a RegimeObs] {
@@ -182,8 +181,7 @@ pub(super) fn shared_synthetic_arms(a: &Index, b: &Index) -> Vec<(Subset, Arm)> 
     let mut v = Vec::new();
     for rule in a.rules() {
         for arm in a.by.keys().filter(|(r, _)| *r == rule.to_string()).map(|(_, arm)| *arm) {
-            let synthetic = matches!(arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas);
-            if synthetic && !b.get(&rule, arm).is_empty() {
+            if arm.is_synthetic() && !b.get(&rule, arm).is_empty() {
                 v.push((rule.clone(), arm));
             }
         }

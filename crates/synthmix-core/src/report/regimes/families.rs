@@ -169,7 +169,7 @@ fn side_by_side(ixs: &[Index]) -> Table {
     for i in ixs {
         for rule in i.rules() {
             for (_, arm) in i.by.keys().filter(|(r, _)| *r == rule.to_string()) {
-                if matches!(arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas) && !arms.contains(&(rule.clone(), *arm)) {
+                if arm.is_synthetic() && !arms.contains(&(rule.clone(), *arm)) {
                     arms.push((rule.clone(), *arm));
                 }
             }
@@ -228,7 +228,7 @@ mod tests {
     /// One classifier of `arm` at 10 % real data, study seed `seed`; a
     /// synthetic arm's generator is `arch` (to `until`) of seed `seed % 3`.
     fn obs(arm: Arm, seed: u64, arch: &str, until: &str, accuracy: f64) -> RegimeObs {
-        let synthetic = matches!(arm, Arm::Synthetic(_) | Arm::Cas | Arm::Fill);
+        let synthetic = arm.is_synthetic();
         RegimeObs {
             dataset: "mnist".into(),
             rule: Subset::Fraction(0.1),

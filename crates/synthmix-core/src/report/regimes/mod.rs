@@ -49,6 +49,11 @@ pub enum Arm {
 }
 
 impl Arm {
+    /// Whether the arm's training set holds synthetic images (fill, +M×, CAS).
+    pub fn is_synthetic(&self) -> bool {
+        matches!(self, Arm::Fill | Arm::Synthetic(_) | Arm::Cas)
+    }
+
     pub fn label(&self) -> String {
         match self {
             Arm::Real => "real only".into(),
@@ -91,12 +96,7 @@ impl RegimeObs {
     /// trained on the real subset alone (shared by every group), the
     /// generator's source otherwise (an unnamed one where none is recorded).
     pub fn source(&self) -> Option<Source> {
-        match self.arm {
-            Arm::Real | Arm::Oversample | Arm::ClassWeight => None,
-            Arm::Fill | Arm::Synthetic(_) | Arm::Cas => {
-                Some(self.generator.as_ref().map(|g| g.source.clone()).unwrap_or_default())
-            }
-        }
+        self.arm.is_synthetic().then(|| self.generator.as_ref().map(|g| g.source.clone()).unwrap_or_default())
     }
 }
 

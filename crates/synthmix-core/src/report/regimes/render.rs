@@ -93,7 +93,7 @@ fn read_prior(params: &ReportParams, opts: &DataOptions, obs: &mut Vec<RegimeObs
     obs.extend(rows.into_iter().filter(|o| !have.contains(&key(o))));
     if !has_quality {
         let printed = text.section(CAS).map(|s| super::rows::quality_from_report(&s)).unwrap_or_default();
-        for o in obs[before..].iter_mut().filter(|o| matches!(o.arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas)) {
+        for o in obs[before..].iter_mut().filter(|o| o.arm.is_synthetic()) {
             if let Some(&(f, r)) = printed.get(&(dataset_title(&o.dataset), o.rule.to_string())) {
                 o.generator_quality = (Some(f), Some(r));
             }
@@ -122,8 +122,7 @@ pub(super) fn comparisons_csv(fam: &Comparisons) -> Result<String> {
 
 /// The fair-generator check over every result with synthetic images.
 pub(super) fn fairness_section(obs: &[RegimeObs]) -> Section {
-    let with: Vec<&RegimeObs> =
-        obs.iter().filter(|o| matches!(o.arm, Arm::Fill | Arm::Synthetic(_) | Arm::Cas)).collect();
+    let with: Vec<&RegimeObs> = obs.iter().filter(|o| o.arm.is_synthetic()).collect();
     let fair = with.iter().filter(|o| o.fair == Some(true)).count();
     let unfair: Vec<&&RegimeObs> = with.iter().filter(|o| o.fair == Some(false)).collect();
     let unknown = with.len() - fair - unfair.len();
