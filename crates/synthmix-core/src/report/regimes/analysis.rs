@@ -94,16 +94,25 @@ impl<'a> Index<'a> {
         self.by.get(&(rule.to_string(), arm)).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// (study seed, metric) of each run of (rule, arm), in seed order.
+    fn values(&self, rule: &Subset, arm: Arm, m: Metric) -> Vec<(u64, f64)> {
+        self.get(rule, arm).iter().map(|o| (o.seed, m.of(o))).collect()
+    }
+
     pub(super) fn cell(&self, rule: &Subset, arm: Arm, m: Metric) -> Option<Cell> {
-        let v = self.get(rule, arm);
-        (!v.is_empty()).then(|| Cell::new(v.iter().map(|o| (o.seed, m.of(o))).collect()))
+        let v = self.values(rule, arm, m);
+        (!v.is_empty()).then(|| Cell::new(v))
     }
 
     /// `metric(a) − metric(b)` per seed both have.
     pub(super) fn estimate(&self, a: (&Subset, Arm), b: (&Subset, Arm), m: Metric) -> Option<Estimate> {
-        let bs: BTreeMap<u64, f64> = self.get(b.0, b.1).iter().map(|o| (o.seed, m.of(o))).collect();
-        let d: Vec<f64> = self.get(a.0, a.1).iter().filter_map(|o| bs.get(&o.seed).map(|vb| m.of(o) - vb)).collect();
-        Estimate::one_sample(&d)
+        Estimate::paired(&self.values(a.0, a.1, m), &self.values(b.0, b.1, m))
+    }
+
+    /// The (rule, arm) pairs with synthetic images this index holds, in key order.
+    pub(super) fn synthetic_arms(&self) -> Vec<(Subset, Arm)> {
+        let rule = |r: &String| r.parse().expect("rules were parsed from their own text");
+        self.by.keys().filter(|(_, a)| a.is_synthetic()).map(|(r, a)| (rule(r), *a)).collect()
     }
 
     fn key(&self, a: (&Subset, Arm), b: (&Subset, Arm), m: Metric) -> Key {
@@ -178,15 +187,7 @@ fn wanted(ix: &Index) -> Vec<((Subset, Arm), (Subset, Arm), Metric)> {
 
 /// The arms with synthetic images two sources of one dataset both have.
 pub(super) fn shared_synthetic_arms(a: &Index, b: &Index) -> Vec<(Subset, Arm)> {
-    let mut v = Vec::new();
-    for rule in a.rules() {
-        for arm in a.by.keys().filter(|(r, _)| *r == rule.to_string()).map(|(_, arm)| *arm) {
-            if arm.is_synthetic() && !b.get(&rule, arm).is_empty() {
-                v.push((rule.clone(), arm));
-            }
-        }
-    }
-    v
+    a.synthetic_arms().into_iter().filter(|(rule, arm)| !b.get(rule, *arm).is_empty()).collect()
 }
 
 /// The metric an arm is judged on: balanced accuracy for the imbalance
@@ -206,19 +207,21 @@ pub(super) fn quality_pairs(sources: &[Source]) -> Vec<(&Source, &Source)> {
     sources.iter().filter(|q| !q.until.is_empty()).filter_map(|q| budget(q).map(|b| (q, b))).collect()
 }
 
+/// The comparison of `arm` at `rule` under source `a` against under source `b`.
+fn across_key(a: &Index, b: &Index, rule: &Subset, arm: Arm, m: Metric) -> Key {
+    Key { dataset: a.dataset.clone(), a: a.side(rule, arm), b: b.side(rule, arm), metric: m }
+}
+
 /// `metric` of `arm` at `rule` under source `a` minus under source `b`,
 /// paired by study seed.
 pub(super) fn across(a: &Index, b: &Index, rule: &Subset, arm: Arm, m: Metric) -> Option<(Key, Estimate)> {
-    let bs: BTreeMap<u64, f64> = b.get(rule, arm).iter().map(|o| (o.seed, m.of(o))).collect();
-    let d: Vec<f64> = a.get(rule, arm).iter().filter_map(|o| bs.get(&o.seed).map(|vb| m.of(o) - vb)).collect();
-    let key = Key { dataset: a.dataset.clone(), a: a.side(rule, arm), b: b.side(rule, arm), metric: m };
-    Estimate::one_sample(&d).map(|e| (key, e))
+    let e = Estimate::paired(&a.values(rule, arm, m), &b.values(rule, arm, m))?;
+    Some((across_key(a, b, rule, arm, m), e))
 }
 
 /// The judged comparison of [`across`], looked up in `a`'s family.
 pub(super) fn judged_across(a: &Index, b: &Index, rule: &Subset, arm: Arm, m: Metric) -> Option<Compared> {
-    let key = Key { dataset: a.dataset.clone(), a: a.side(rule, arm), b: b.side(rule, arm), metric: m };
-    a.family?.get(&key).copied()
+    a.family?.get(&across_key(a, b, rule, arm, m)).copied()
 }
 
 /// Every comparison of every dataset and generator source, collected before

@@ -9,18 +9,30 @@ pub(super) fn input_hash(artifact: &Path, role: &str) -> Option<String> {
     p.inputs.into_iter().find(|i| i.role == role).map(|i| i.blake3)
 }
 
-/// The `--until` quality target a generator trained to, from its provenance
-/// (None: the epoch budget, or no provenance to read).
-fn trained_until(generator: &Path) -> Option<String> {
-    let p = provenance::read(&provenance::path_for(generator)).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&p.params_json).ok()?;
-    v.get("until").and_then(|u| u.as_str()).map(str::to_string)
+/// What the report takes from a generator's provenance, read once per
+/// generator however many mixes it made.
+#[derive(Debug, Clone, Default)]
+pub(super) struct GenProv {
+    /// The BLAKE3 of the set it trained on (None: no provenance to read).
+    train: Option<String>,
+    /// The `--until` quality target it trained to (empty: the epoch budget).
+    until: String,
+}
+
+impl GenProv {
+    fn read(generator: &Path) -> GenProv {
+        let Ok(p) = provenance::read(&provenance::path_for(generator)) else { return GenProv::default() };
+        let params = serde_json::from_str::<serde_json::Value>(&p.params_json).ok();
+        let until = params.and_then(|v| v.get("until")?.as_str().map(str::to_string)).unwrap_or_default();
+        GenProv { train: p.inputs.into_iter().find(|i| i.role == "train").map(|i| i.blake3), until }
+    }
 }
 
 #[derive(Default)]
 pub(super) struct Labeller {
     pub(super) meta: MetaCache,
     pub(super) sizes: BTreeMap<PathBuf, Vec<usize>>,
+    pub(super) generators: BTreeMap<PathBuf, GenProv>,
 }
 
 impl Labeller {
@@ -105,13 +117,14 @@ impl Labeller {
         let header = self.meta.checkpoint(&gpath).ok();
         let fid = header.as_ref().and_then(|g| g.fid().cloned());
         let quality = (fid.as_ref().map(|f| f.fid), fid.as_ref().map(|f| f.recognition));
-        let fair = match (input_hash(mix, "real"), input_hash(&gpath, "train")) {
+        let gp = self.generators.entry(gpath.clone()).or_insert_with(|| GenProv::read(&gpath)).clone();
+        let fair = match (input_hash(mix, "real"), gp.train) {
             (Some(a), Some(b)) => Some(a == b),
             _ => None,
         };
         let generator = header.and_then(|h| {
             let seed = h.gan().map(|g| g.seed).or(h.diffusion().map(|d| d.seed))?;
-            let source = Source { arch: h.arch.clone(), until: trained_until(&gpath).unwrap_or_default() };
+            let source = Source { arch: h.arch.clone(), until: gp.until };
             Some(RegimeGen { source, seed, epochs: h.epoch })
         });
         Ok((fair, quality, generator))

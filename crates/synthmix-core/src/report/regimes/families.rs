@@ -166,13 +166,9 @@ fn side_by_side(ixs: &[Index]) -> Table {
     let head = ["Regime", "Arm", "Real only"].map(String::from).into_iter().chain(ixs.iter().map(|i| i.source.label()));
     let mut t = Table::new(head, &format!("ll{}", "r".repeat(ixs.len() + 1)));
     let mut arms: Vec<(Subset, Arm)> = Vec::new();
-    for i in ixs {
-        for rule in i.rules() {
-            for (_, arm) in i.by.keys().filter(|(r, _)| *r == rule.to_string()) {
-                if arm.is_synthetic() && !arms.contains(&(rule.clone(), *arm)) {
-                    arms.push((rule.clone(), *arm));
-                }
-            }
+    for a in ixs.iter().flat_map(Index::synthetic_arms) {
+        if !arms.contains(&a) {
+            arms.push(a);
         }
     }
     for (rule, arm) in arms {
