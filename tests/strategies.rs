@@ -20,7 +20,11 @@ fn tiny_strategies(root: &Path) -> String {
     }
     for (from, to) in [
         ("--budget 20000", "--budget 1000"),
-        ("seed = [0, 1, 2]", "seed = [0, 1]"),
+        ("gseed = [0, 1, 2]", "gseed = [0, 1]"),
+        (
+            r#"seed = [{ name = "0", gen = 0 }, { name = "1", gen = 1 }, { name = "2", gen = 2 }]"#,
+            r#"seed = [{ name = "0", gen = 0 }, { name = "1", gen = 1 }]"#,
+        ),
         // A barely trained judge is unsure of everything: thresholds it can
         // meet. At 0.1 / 0.12 most pools missed them and drew the most
         // candidates synth-sample allows (200 per image) before filling:
@@ -67,6 +71,13 @@ fn the_quick_strategies_study_sweeps_every_strategy_and_validates_its_knobs() {
         assert_eq!(rows.iter().filter(|r| r[2].ends_with('✓')).count(), 8, "{regime}: {rows:?}");
         assert!(rows.iter().all(|r| is_cell(r[1]) && (r[2].parse::<f64>().is_ok() || r[2].ends_with('✓'))), "{rows:?}");
     }
+    // Each study seed's synthetic images came from the generator of its own seed.
+    let gens = markdown_rows(&md, "## Generators and what the ± covers");
+    assert_eq!(gens.len(), 2 * 2, "two regimes × two generator seeds: {gens:?}");
+    for g in &gens {
+        assert_eq!((g[2], g[4]), ("MLP cGAN", g[3]), "study seed s uses generator seed s: {g:?}");
+    }
+    assert!(md.contains("2 generator seeds per regime and source"), "{md}");
     // Pool quality: plain, two τ and two σ per regime.
     let q = markdown_rows(&md, "## What filtering and latent scaling do to the images");
     assert_eq!(q.len(), 10, "{q:?}");

@@ -13,6 +13,7 @@ pub mod context;
 pub mod corruptions;
 pub mod document;
 pub mod figures;
+pub mod generator_use;
 pub mod generators;
 pub mod html;
 pub mod kind;

@@ -225,6 +225,21 @@ pub struct StrategyRow {
     pub filled_below_tau: bool,
     pub classifier: String,
     pub train_set: String,
+    /// The generator of the arms with synthetic images, as in the regimes
+    /// report's results.csv; all empty for real only and in files written
+    /// before these columns.
+    #[serde(default)]
+    pub generator_arch: String,
+    #[serde(default)]
+    pub generator_until: String,
+    #[serde(default)]
+    pub generator_seed: Option<u64>,
+    #[serde(default)]
+    pub generator_epochs: Option<usize>,
+    #[serde(default)]
+    pub generator_fid: Option<f64>,
+    #[serde(default)]
+    pub generator_recognition: Option<f64>,
 }
 
 /// A CSV file's text, every row through the `csv` crate: a field holding a

@@ -280,17 +280,19 @@ fn generator_seed_section(study: &Study) -> Section {
     let mut any = false;
     for d in datasets_of(c) {
         let gens: Vec<GenId> = generators_of(c, &d).into_iter().flatten().collect();
-        let mut presets: Vec<&str> = gens.iter().map(|g| g.preset.as_str()).collect();
-        presets.dedup();
-        for preset in presets {
-            let same: Vec<&GenId> = gens.iter().filter(|g| g.preset == preset).collect();
+        // One architecture and preset (an MLP cGAN and a DCGAN both have a `default`).
+        let mut settings: Vec<(&str, &str)> = gens.iter().map(|g| (g.arch.as_str(), g.preset.as_str())).collect();
+        settings.sort();
+        settings.dedup();
+        for (arch, preset) in settings {
+            let same: Vec<&GenId> = gens.iter().filter(|g| g.arch == arch && g.preset == preset).collect();
             if same.len() < 2 {
                 continue;
             }
             any = true;
             let _ = writeln!(
                 s,
-                "{}, preset {preset}: the same cell under each generator seed, and pooled over them (std over every \
+                "{}, {arch} preset {preset}: the same cell under each generator seed, and pooled over them (std over every \
                  generator and study seed: the spread a reader should expect from a rerun with a new generator; a \
                  classifier scored on the same test set under both, as O on real test sets, counts once).\n",
                 md::text(&dataset_title(&d))

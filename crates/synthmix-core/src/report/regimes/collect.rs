@@ -2,6 +2,7 @@
 //! the classifier's checkpoint, its training set and their provenance.
 
 use super::*;
+use crate::report::generator_use::GeneratorReader;
 
 /// The provenance input of `role` of an artifact: its BLAKE3.
 pub(super) fn input_hash(artifact: &Path, role: &str) -> Option<String> {
@@ -9,30 +10,11 @@ pub(super) fn input_hash(artifact: &Path, role: &str) -> Option<String> {
     p.inputs.into_iter().find(|i| i.role == role).map(|i| i.blake3)
 }
 
-/// What the report takes from a generator's provenance, read once per
-/// generator however many mixes it made.
-#[derive(Debug, Clone, Default)]
-pub(super) struct GenProv {
-    /// The BLAKE3 of the set it trained on (None: no provenance to read).
-    train: Option<String>,
-    /// The `--until` quality target it trained to (empty: the epoch budget).
-    until: String,
-}
-
-impl GenProv {
-    fn read(generator: &Path) -> GenProv {
-        let Ok(p) = provenance::read(&provenance::path_for(generator)) else { return GenProv::default() };
-        let params = serde_json::from_str::<serde_json::Value>(&p.params_json).ok();
-        let until = params.and_then(|v| v.get("until")?.as_str().map(str::to_string)).unwrap_or_default();
-        GenProv { train: p.inputs.into_iter().find(|i| i.role == "train").map(|i| i.blake3), until }
-    }
-}
-
 #[derive(Default)]
 pub(super) struct Labeller {
     pub(super) meta: MetaCache,
     pub(super) sizes: BTreeMap<PathBuf, Vec<usize>>,
-    pub(super) generators: BTreeMap<PathBuf, GenProv>,
+    pub(super) generators: GeneratorReader,
 }
 
 impl Labeller {
@@ -111,23 +93,13 @@ impl Labeller {
         &mut self,
         mix: &Path,
         mm: &SetMeta,
-    ) -> Result<(Option<bool>, Quality, Option<RegimeGen>)> {
-        let Some(s) = &mm.sampled else { return Ok((None, (None, None), None)) };
-        let gpath = s.generator.clone();
-        let header = self.meta.checkpoint(&gpath).ok();
-        let fid = header.as_ref().and_then(|g| g.fid().cloned());
-        let quality = (fid.as_ref().map(|f| f.fid), fid.as_ref().map(|f| f.recognition));
-        let gp = self.generators.entry(gpath.clone()).or_insert_with(|| GenProv::read(&gpath)).clone();
-        let fair = match (input_hash(mix, "real"), gp.train) {
+    ) -> Result<(Option<bool>, Quality, Option<UsedGenerator>)> {
+        let Some(g) = self.generators.of_set(&mut self.meta, mm) else { return Ok((None, (None, None), None)) };
+        let fair = match (input_hash(mix, "real"), g.trained_on) {
             (Some(a), Some(b)) => Some(a == b),
             _ => None,
         };
-        let generator = header.and_then(|h| {
-            let seed = h.gan().map(|g| g.seed).or(h.diffusion().map(|d| d.seed))?;
-            let source = Source { arch: h.arch.clone(), until: gp.until };
-            Some(RegimeGen { source, seed, epochs: h.epoch })
-        });
-        Ok((fair, quality, generator))
+        Ok((fair, g.quality, g.used))
     }
 
     /// Real training images per class, for the arms trained on the real

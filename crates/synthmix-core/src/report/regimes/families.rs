@@ -4,124 +4,24 @@
 //! where a dataset has several (each quality-matched generator judged
 //! against the same family at its epoch budget).
 
-use std::collections::BTreeSet;
-
 use super::analysis::*;
 use super::render::prov;
 use super::*;
 use crate::report::document::{Cell as Entry, Section, Table};
-
-/// Every (dataset, regime, source, generator seed): the study seeds whose
-/// synthetic arms it made, its epochs and quality.
-struct GenRow {
-    dataset: String,
-    rule: String,
-    source: Source,
-    seed: u64,
-    study_seeds: BTreeSet<u64>,
-    epochs: usize,
-    quality: Quality,
-}
-
-fn gen_rows(obs: &[RegimeObs]) -> Vec<GenRow> {
-    let mut rows: Vec<GenRow> = Vec::new();
-    for o in obs {
-        let Some(g) = &o.generator else { continue };
-        let rule = o.rule.to_string();
-        let same =
-            |r: &&mut GenRow| r.dataset == o.dataset && r.rule == rule && r.source == g.source && r.seed == g.seed;
-        match rows.iter_mut().find(|r| same(r)) {
-            Some(r) => {
-                r.study_seeds.insert(o.seed);
-            }
-            None => rows.push(GenRow {
-                dataset: o.dataset.clone(),
-                rule,
-                source: g.source.clone(),
-                seed: g.seed,
-                study_seeds: BTreeSet::from([o.seed]),
-                epochs: g.epochs,
-                quality: o.generator_quality,
-            }),
-        }
-    }
-    rows.sort_by(|a, b| (&a.dataset, &a.source, &a.rule, a.seed).cmp(&(&b.dataset, &b.source, &b.rule, b.seed)));
-    rows
-}
-
-/// Whether a quality-matched generator's final quality meets its target
-/// (`no`: it ran to its epoch cap); empty for a generator at its budget.
-fn target_met(r: &GenRow) -> String {
-    let Ok(until) = r.source.until.parse::<crate::train::stop::Until>() else { return String::new() };
-    match r.quality {
-        (Some(f), Some(rec)) if until.reached(f, rec) => "yes".into(),
-        (Some(_), Some(_)) => "no (ran to its cap)".into(),
-        _ => "–".into(),
-    }
-}
-
-/// Study seeds as `0, 3`.
-fn seeds_text(s: &BTreeSet<u64>) -> String {
-    s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
-}
+use crate::report::generator_use::GenUse;
 
 /// The generators table and what the ± of a synthetic arm covers; None where
 /// no result records its generator (a report rebuilt from an older CSV).
 pub(super) fn generators_section(obs: &[RegimeObs]) -> Option<Section> {
-    let rows = gen_rows(obs);
-    if rows.is_empty() {
-        return None;
-    }
-    let mut s = Section::new("Generators and what the ± covers");
-    let per_cell =
-        |r: &GenRow| rows.iter().filter(|x| x.dataset == r.dataset && x.rule == r.rule && x.source == r.source).count();
-    let fewest = rows.iter().map(per_cell).min().unwrap_or(0);
-    let most = rows.iter().map(per_cell).max().unwrap_or(0);
-    let spread = if most <= 1 {
-        "one generator per regime and source, so the ± of an arm with synthetic images leaves out the generator's \
-         own variance (a second generator seed would widen it)"
-            .to_string()
-    } else {
-        format!(
-            "{} generator seeds per regime and source, each study seed using one of them (the table says which), \
-             so the ± of an arm with synthetic images includes the generator's own variance beside the \
-             classifier's, the sample's and the mix draw's",
-            if fewest == most { fewest.to_string() } else { format!("{fewest}–{most}") }
-        )
-    };
-    s.prose(format!(
+    let uses: Vec<GenUse> = obs
+        .iter()
+        .filter_map(|o| GenUse::of(&o.dataset, &o.rule, o.seed, o.generator.as_ref(), o.generator_quality))
+        .collect();
+    crate::report::generator_use::generators_section(
+        &uses,
         "A study seed sets the classifier's initialisation and shuffles, the synthetic sample and the mix draw. \
-         The arms on real images alone share one real subset per regime (drawn once). Generators: {spread}. Two \
-         generator sources (a family, or the same family trained to a quality target instead of its epoch \
-         budget) are compared, never pooled.\n\n"
-    ));
-    let targets = rows.iter().any(|r| !r.source.until.is_empty());
-    let mut head = vec!["Dataset", "Regime", "Generator", "G seed", "Study seeds", "Epochs", "FID / recognition"];
-    if targets {
-        head.push("Quality target met");
-    }
-    let mut t = Table::new(head, if targets { "lllrlrrl" } else { "lllrlrr" });
-    for r in &rows {
-        let quality = match r.quality {
-            (Some(f), Some(rec)) => Entry::number(format!("{f:.1} / {rec:.3}"), f),
-            _ => Entry::text("–"),
-        };
-        let mut row = vec![
-            Entry::text(dataset_title(&r.dataset)),
-            Entry::text(format!("`{}`", r.rule)),
-            Entry::text(r.source.label()),
-            Entry::number(r.seed.to_string(), r.seed as f64),
-            Entry::text(seeds_text(&r.study_seeds)),
-            Entry::number(r.epochs.to_string(), r.epochs as f64),
-            quality,
-        ];
-        if targets {
-            row.push(Entry::text(target_met(r)));
-        }
-        t.row(row);
-    }
-    s.table(t);
-    Some(s)
+         The arms on real images alone share one real subset per regime (drawn once).",
+    )
 }
 
 /// Where a dataset has several generator sources: each arm with synthetic
@@ -239,7 +139,7 @@ mod tests {
             train: "t".into(),
             fair: synthetic.then_some(true),
             generator_quality: if synthetic { (Some(10.0 + (seed % 3) as f64), Some(0.9)) } else { (None, None) },
-            generator: synthetic.then(|| RegimeGen {
+            generator: synthetic.then(|| UsedGenerator {
                 source: Source { arch: arch.into(), until: until.into() },
                 seed: seed % 3,
                 epochs: if until.is_empty() { 100 } else { 40 },

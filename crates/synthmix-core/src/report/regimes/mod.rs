@@ -88,7 +88,7 @@ pub struct RegimeObs {
     pub generator_quality: Quality,
     /// For arms with synthetic images: the generator behind them (None: no
     /// record, as in results.csv files written before these columns).
-    pub generator: Option<RegimeGen>,
+    pub generator: Option<UsedGenerator>,
 }
 
 impl RegimeObs {
@@ -100,45 +100,4 @@ impl RegimeObs {
     }
 }
 
-/// What the report groups synthetic arms by: the generator's architecture
-/// and when its training stopped. Two seeds of one source are replicates;
-/// two sources are compared, never pooled.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Source {
-    /// `mlp`, `dcgan`, `unet`; empty where the results do not record it.
-    pub arch: String,
-    /// The quality target it trained to (`recognition:0.9`); empty for the
-    /// fixed epoch budget.
-    pub until: String,
-}
-
-impl Source {
-    /// `MLP cGAN`, `DDPM (U-Net)`, `MLP cGAN to recognition ≥ 0.9`; empty for
-    /// an unrecorded source.
-    pub fn label(&self) -> String {
-        let family = match self.arch.as_str() {
-            "mlp" => "MLP cGAN".to_string(),
-            "dcgan" => "DCGAN".to_string(),
-            "unet" => "DDPM (U-Net)".to_string(),
-            other => other.to_string(),
-        };
-        match self.until.split_once(':') {
-            None if self.until.is_empty() => family,
-            Some(("recognition", r)) => format!("{family} to recognition ≥ {r}"),
-            Some(("fid", f)) => format!("{family} to FID ≤ {f}"),
-            _ => format!("{family} until {}", self.until),
-        }
-    }
-}
-
-/// The generator of a synthetic arm: its source, seed and length of training.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegimeGen {
-    pub source: Source,
-    pub seed: u64,
-    /// The epoch of its final checkpoint (where `--until` stopped it, or the budget).
-    pub epochs: usize,
-}
-
-/// A generator's final (FID, recognition), where its checkpoint records them.
-pub type Quality = (Option<f64>, Option<f64>);
+pub use super::generator_use::{Quality, Source, UsedGenerator};

@@ -28,7 +28,8 @@ fn row_of(o: &RegimeObs) -> RegimeRow {
         accuracy: o.accuracy,
         balanced_accuracy: o.balanced_accuracy,
         macro_f1: o.macro_f1,
-        per_class_recall: o.recall.iter().map(|r| format!("{r:.6}")).collect::<Vec<_>>().join(";"),
+        // Exact (shortest round-trip), so a report rebuilt from this file prints the same per-class intervals.
+        per_class_recall: o.recall.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(";"),
         classifier: o.classifier.clone(),
         train_set: o.train.clone(),
         generator_on_same_subset: match o.fair {
@@ -92,18 +93,9 @@ pub fn read_csv(path: &Path, opts: &DataOptions) -> Result<(Vec<RegimeObs>, bool
             (Arm::Real | Arm::Oversample | Arm::ClassWeight, false, _) => sizes.of(&r.dataset, &rule, opts),
             _ => vec![],
         };
-        let generator = match (r.generator_seed, r.generator_epochs) {
-            (Some(seed), Some(epochs)) if !r.generator_arch.is_empty() => {
-                let source = Source { arch: r.generator_arch, until: r.generator_until };
-                Some(RegimeGen { source, seed, epochs })
-            }
-            (None, None) if r.generator_arch.is_empty() && r.generator_until.is_empty() => None,
-            _ => {
-                return Err(at(
-                    "generator_arch, generator_seed and generator_epochs must all be set or all empty".into()
-                ))
-            }
-        };
+        let generator =
+            UsedGenerator::from_columns(r.generator_arch, r.generator_until, r.generator_seed, r.generator_epochs)
+                .map_err(at)?;
         out.push(RegimeObs {
             dataset: r.dataset,
             rule,
@@ -194,7 +186,7 @@ mod tests {
             train: "t".into(),
             fair: (arm == Arm::Cas).then_some(true),
             generator_quality: if arm == Arm::Cas { (Some(64.6), Some(0.945)) } else { (None, None) },
-            generator: (arm == Arm::Cas).then(|| RegimeGen {
+            generator: (arm == Arm::Cas).then(|| UsedGenerator {
                 source: Source { arch: "unet".into(), until: "recognition:0.9".into() },
                 seed: 2,
                 epochs: 17,

@@ -2,6 +2,7 @@
 //! checkpoint, provenance and training set; every pool's FID report.
 
 use super::*;
+use crate::report::generator_use::GeneratorReader;
 
 /// A pool's confidence filter (carried into its mixes), if it had one.
 pub(super) fn filter_of(m: &SetMeta) -> Option<&FilterRecord> {
@@ -52,6 +53,7 @@ pub(super) fn sampling_knobs(m: &SetMeta) -> Vec<(Strategy, String)> {
 #[derive(Default)]
 pub(super) struct Labeller {
     pub(super) meta: MetaCache,
+    pub(super) generators: GeneratorReader,
 }
 
 /// A classifier's label, without its scores.
@@ -63,6 +65,8 @@ pub(super) struct Trained {
     pub(super) acceptance: Option<f64>,
     pub(super) filled: bool,
     pub(super) train: String,
+    pub(super) generator: Option<UsedGenerator>,
+    pub(super) generator_quality: Quality,
 }
 
 impl Labeller {
@@ -94,7 +98,20 @@ impl Labeller {
         knobs.sort();
         let acceptance = mean_acceptance(&tm);
         let filled = filled_count(&tm) > 0;
-        Ok(Trained { dataset, rule, arm: Arm { base, knobs }, seed, acceptance, filled, train })
+        let g = self.generators.of_set(&mut self.meta, &tm);
+        let generator_quality = g.as_ref().map_or((None, None), |g| g.quality);
+        let generator = g.and_then(|g| g.used);
+        Ok(Trained {
+            dataset,
+            rule,
+            arm: Arm { base, knobs },
+            seed,
+            acceptance,
+            filled,
+            train,
+            generator,
+            generator_quality,
+        })
     }
 
     /// Whether a result is on the real test set (true), the validation split
@@ -162,6 +179,8 @@ pub fn gather(files: &[PathBuf]) -> Result<(Vec<StrategyObs>, Vec<PoolQuality>)>
                         filled: t.filled,
                         classifier: r.classifier.clone(),
                         train: t.train,
+                        generator: t.generator,
+                        generator_quality: t.generator_quality,
                     })
                 }
             };

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::context::Context;
+use super::generator_use::{Quality, UsedGenerator};
 use super::kind::StudyKind;
 use super::md;
 use super::model::{cell_text, dataset_title, Cell};
@@ -161,6 +162,11 @@ pub struct StrategyObs {
     pub filled: bool,
     pub classifier: String,
     pub train: String,
+    /// The generator of the synthetic images it trained on (None: real
+    /// images only, or a results.csv written before these columns).
+    pub generator: Option<UsedGenerator>,
+    /// That generator's final FID and recognition, where recorded.
+    pub generator_quality: Quality,
 }
 
 /// A synthetic pool's quality: FID and recognition against the real test set.
@@ -197,6 +203,8 @@ mod tests {
             filled: false,
             classifier: format!("c{seed}"),
             train: "t".into(),
+            generator: None,
+            generator_quality: (None, None),
         }
     }
 

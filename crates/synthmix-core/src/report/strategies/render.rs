@@ -7,6 +7,7 @@ use super::rows::{pools_csv, read_pools, read_results, results_csv};
 use super::*;
 use crate::report::document::{Block, Cell as Entry, Document, Figure, Provenance, Section, Table};
 use crate::report::figures::effects::Effect;
+use crate::report::generator_use::GenUse;
 
 /// The strategies study's report, with its results.csv, pools.csv
 /// and figures written into the report folder; the writer and the runs'
@@ -33,6 +34,7 @@ pub fn render(params: &ReportParams) -> Result<(Writer, Context, Document)> {
     );
     doc.intro.push(Block::Prose(format!("{}{family}\n", intro(&obs, &sources(params, prior.as_ref())))));
     doc.sections.push(answers_section(&obs, &datasets, &fam));
+    doc.sections.extend(generators_section(&obs));
     for d in &datasets {
         doc.sections.push(dataset_section(&obs, d, &fam, &mut w)?);
     }
@@ -123,6 +125,20 @@ pub(super) fn intro(obs: &[StrategyObs], sources: &str) -> String {
         );
     }
     s
+}
+
+/// Which generator made each study seed's synthetic images; None where no
+/// result records one (a report rebuilt from an older results.csv).
+fn generators_section(obs: &[StrategyObs]) -> Option<Section> {
+    let uses: Vec<GenUse> = obs
+        .iter()
+        .filter_map(|o| GenUse::of(&o.dataset, &o.rule, o.seed, o.generator.as_ref(), o.generator_quality))
+        .collect();
+    crate::report::generator_use::generators_section(
+        &uses,
+        "A study seed sets the classifier's initialisation and shuffles, the synthetic pool (its sample, filter \
+         and scaling) and the mix draw. Every arm of a regime draws on one real subset (drawn once).",
+    )
 }
 
 /// The headline: per dataset and regime, each strategy at its validated

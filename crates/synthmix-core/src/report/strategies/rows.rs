@@ -62,6 +62,12 @@ pub(super) fn results_csv(obs: &[StrategyObs]) -> Result<String> {
             filled_below_tau: o.filled,
             classifier: o.classifier.clone(),
             train_set: o.train.clone(),
+            generator_arch: o.generator.as_ref().map(|g| g.source.arch.clone()).unwrap_or_default(),
+            generator_until: o.generator.as_ref().map(|g| g.source.until.clone()).unwrap_or_default(),
+            generator_seed: o.generator.as_ref().map(|g| g.seed),
+            generator_epochs: o.generator.as_ref().map(|g| g.epochs),
+            generator_fid: o.generator_quality.0,
+            generator_recognition: o.generator_quality.1,
         }),
     )
 }
@@ -92,6 +98,9 @@ pub fn read_results(path: &Path) -> Result<Vec<StrategyObs>> {
         let rule: Subset = r.regime.parse().map_err(|e| at(format!("regime: {e}")))?;
         let base = parse_base(&r.base).ok_or_else(|| at(format!("base '{}' is not real, mix or cas", r.base)))?;
         let knobs = parse_knobs(&r.strategies).map_err(|e| at(format!("strategies: {e}")))?;
+        let generator =
+            UsedGenerator::from_columns(r.generator_arch, r.generator_until, r.generator_seed, r.generator_epochs)
+                .map_err(at)?;
         out.push(StrategyObs {
             dataset: r.dataset,
             rule,
@@ -103,6 +112,8 @@ pub fn read_results(path: &Path) -> Result<Vec<StrategyObs>> {
             filled: r.filled_below_tau,
             classifier: r.classifier,
             train: r.train_set,
+            generator,
+            generator_quality: (r.generator_fid, r.generator_recognition),
         });
     }
     Ok(out)
@@ -131,12 +142,12 @@ pub fn read_pools(path: &Path) -> Result<Vec<PoolQuality>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::generator_use::Source;
 
     fn obs(arm: Arm, seed: u64) -> StrategyObs {
         StrategyObs {
             dataset: "mnist".into(),
             rule: Subset::Rest(500),
-            arm,
             seed,
             test: 0.9741,
             val: (seed > 0).then_some(1.0 / 3.0),
@@ -144,6 +155,13 @@ mod tests {
             filled: seed == 1,
             classifier: "a, b/c.safetensors".into(),
             train: "t".into(),
+            generator: (arm.base != Base::Real).then(|| UsedGenerator {
+                source: Source { arch: "unet".into(), until: "fid:20".into() },
+                seed: 2,
+                epochs: 40,
+            }),
+            generator_quality: if arm.base == Base::Real { (None, None) } else { (Some(19.5), Some(0.93)) },
+            arm,
         }
     }
 
@@ -159,6 +177,12 @@ mod tests {
         let back = read_results(&p).unwrap();
         assert_eq!(results_csv(&back).unwrap(), text, "the reader is the writer's inverse");
         assert_eq!((&back[0].arm, back[0].val, back[0].filled), (&obs[0].arm, Some(1.0 / 3.0), true));
+        assert_eq!((&back[0].generator, back[0].generator_quality), (&obs[0].generator, (Some(19.5), Some(0.93))));
+        assert_eq!((&back[1].generator, back[1].generator_quality), (&None, (None, None)));
+        // A file written before the generator columns still reads.
+        let old: String = text.lines().map(|l| l.rsplitn(7, ',').last().unwrap().to_string() + "\n").collect();
+        std::fs::write(&p, old).unwrap();
+        assert!(read_results(&p).unwrap().iter().all(|o| o.generator.is_none()));
         let pools = vec![PoolQuality {
             dataset: "mnist".into(),
             rule: Subset::Fraction(0.1),
