@@ -157,6 +157,59 @@ fn processes_in(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Starts `clf-O-s0` (its mix already built) and returns the running
+/// `synthmix run` once the stage has written its first checkpoint.
+fn run_until_first_checkpoint(d: &Path) -> std::process::Child {
+    run_ok(synthmix(d).args(["run", "spec.toml", "-j", "1", "mix-O"]));
+    let mut child = synthmix(d)
+        .args(["run", "spec.toml", "-j", "1", "clf-O-s0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = d.join("artifacts/.staging/clf-O-s0/clf/O-s0.safetensors");
+    let t0 = Instant::now();
+    while !partial.is_file() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "clf-O-s0 never wrote its first checkpoint");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn a_stage_stopped_by_sigterm_resumes_and_one_that_fails_does_not() {
+    require_stages();
+    // 20 epochs, so the stage is still training when the signal comes.
+    let b = tempfile::tempdir().unwrap();
+    let d = b.path();
+    std::fs::write(d.join("spec.toml"), spec(1500).replace("epochs = 1", "epochs = 20")).unwrap();
+    let child = run_until_first_checkpoint(d);
+    // `kill` the stage, not the run (as a session's end or a user does).
+    let stage = processes_in(d).into_iter().find(|p| p.contains("clf-train")).expect("clf-train runs");
+    let pid = stage.split(':').next().unwrap();
+    run_ok(std::process::Command::new("kill").args(["-TERM", pid]));
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && said.contains("SIGTERM"), "{said}");
+    assert!(d.join("artifacts/.staging/clf-O-s0.key").is_file(), "a stopped stage keeps its key");
+    let resumed = stdout(&run_ok(synthmix(d).args(["run", "spec.toml", "-j", "1", "clf-O-s0"])));
+    assert!(
+        resumed.lines().any(|l| l.starts_with("run") && l.contains("clf-O-s0") && l.contains("resuming")),
+        "the stopped stage continues its run: {resumed}"
+    );
+
+    // A stage that fails by itself (an abort) starts afresh next time.
+    let e = tempfile::tempdir().unwrap();
+    let d = e.path();
+    std::fs::write(d.join("spec.toml"), spec(1500).replace("epochs = 1", "epochs = 20")).unwrap();
+    let child = run_until_first_checkpoint(d);
+    let stage = processes_in(d).into_iter().find(|p| p.contains("clf-train")).expect("clf-train runs");
+    run_ok(std::process::Command::new("kill").args(["-ABRT", stage.split(':').next().unwrap()]));
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!d.join("artifacts/.staging/clf-O-s0.key").exists(), "a failed stage is not resumed");
+}
+
 #[test]
 fn sigkill_in_the_middle_of_a_stage_resumes_with_identical_results() {
     require_stages();
@@ -171,19 +224,8 @@ fn sigkill_in_the_middle_of_a_stage_resumes_with_identical_results() {
     let b = tempfile::tempdir().unwrap();
     let d = b.path();
     std::fs::write(d.join("spec.toml"), &two_epochs).unwrap();
-    run_ok(synthmix(d).args(["run", "spec.toml", "-j", "1", "mix-O"]));
-    let mut child = synthmix(d)
-        .args(["run", "spec.toml", "-j", "1", "clf-O-s0"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_until_first_checkpoint(d);
     let partial = d.join("artifacts/.staging/clf-O-s0/clf/O-s0.safetensors");
-    let t0 = Instant::now();
-    while !partial.is_file() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "clf-O-s0 never wrote its first checkpoint");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let partial_hash = hash(&partial);

@@ -37,7 +37,10 @@ pub enum Outcome {
     /// The job committed its result itself (a Slurm job runs `run-target`).
     Committed { note: String },
     /// It failed: the rest of its line, and why in the run's closing error.
-    Failed { note: String, why: String },
+    /// `stopped`: it was stopped from outside (SIGTERM, SIGINT, SIGHUP,
+    /// SIGKILL: a `kill`, a session's end) rather than failing by itself, so
+    /// its staging folder stays resumable.
+    Failed { note: String, why: String, stopped: bool },
     /// It never ran: a job it waited on failed.
     NotRun { note: String },
 }

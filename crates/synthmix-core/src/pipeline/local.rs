@@ -74,7 +74,7 @@ impl Executor for LocalExecutor<'_> {
                     Outcome::Staged { cost }
                 } else {
                     let why = failure(self.p, t, status);
-                    Outcome::Failed { note: why.clone(), why }
+                    Outcome::Failed { note: why.clone(), why, stopped: stopped_from_outside(status) }
                 };
                 ended.push((i, Event::Ended(outcome)));
             }
@@ -105,4 +105,12 @@ impl Executor for LocalExecutor<'_> {
     fn failure_hint(&self, not_started: usize, keep_going: bool) -> Option<&'static str> {
         (!keep_going && not_started > 0).then_some("use --keep-going to run the independent targets too")
     }
+}
+
+/// Whether a stage ended by a signal someone sends to stop a process (a
+/// `kill`, Ctrl-C, a closed terminal, a session's end) rather than by failing.
+fn stopped_from_outside(status: std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    // SIGHUP, SIGINT, SIGKILL, SIGTERM: the same numbers on every Unix.
+    matches!(status.signal(), Some(1 | 2 | 9 | 15))
 }

@@ -342,12 +342,12 @@ impl<'a> Scheduler<'a> {
                     Ok(()) => Ok(format!("in {:.1} s", cost.wall_s)),
                     Err(e) => {
                         let why = failure(self.p, t, e);
-                        Err((why.clone(), why))
+                        Err((why.clone(), why, false))
                     }
                 }
             }
             Outcome::Committed { note } => Ok(note),
-            Outcome::Failed { note, why } => Err((note, why)),
+            Outcome::Failed { note, why, stopped } => Err((note, why, stopped)),
             Outcome::NotRun { note } => {
                 self.state.insert(i, State::Skipped);
                 self.summary.skipped.push(t.name.clone());
@@ -361,10 +361,13 @@ impl<'a> Scheduler<'a> {
                 self.summary.ran.push(t.name.clone());
                 self.say("done", i, &note);
             }
-            Err((note, why)) => {
+            Err((note, why, stopped)) => {
                 // A failed run is not resumed: the next launch starts afresh
-                // (a resume that fails again would fail every time).
-                let _ = std::fs::remove_file(super::results::key_file(&self.p.staging_dir(t)));
+                // (a resume that fails again would fail every time). One
+                // stopped from outside resumes, as after a SIGKILL of the run.
+                if !stopped {
+                    let _ = std::fs::remove_file(super::results::key_file(&self.p.staging_dir(t)));
+                }
                 self.state.insert(i, State::Failed);
                 self.say("FAILED", i, &note);
                 self.summary.failed.push((t.name.clone(), why));

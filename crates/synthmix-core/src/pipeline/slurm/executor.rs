@@ -180,6 +180,7 @@ impl<'a> SlurmExecutor<'a> {
         Outcome::Failed {
             note: format!("job {id} {st}; log {}:\n{}", log.display(), tail(&log, 5)),
             why: format!("job {id} {st}; {why}"),
+            stopped: false,
         }
     }
 }
