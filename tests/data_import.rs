@@ -476,4 +476,8 @@ fn own_images_regimes_template_runs_to_a_regimes_report() {
     assert!(md.contains("25 %") && md.contains("digits"), "{md}");
     let cas = common::markdown_rows(&md, "## Synthetic-to-real gap (CAS)");
     assert_eq!(cas.len(), 2, "one CAS row per regime: {cas:?}");
+    // Three generator seeds per regime, study seed s using generator seed s.
+    let gens = common::markdown_rows(&md, "## Generators and what the ± covers");
+    assert_eq!(gens.len(), 2 * 3, "{gens:?}");
+    assert!(gens.iter().all(|g| g[3] == g[4]), "{gens:?}");
 }
