@@ -116,6 +116,13 @@ fn the_quick_regimes_study_fills_every_cell_and_checks_its_generators() {
     ] {
         assert!(d.join("artifacts/report/regimes-quick").join(f).is_file(), "{f}");
     }
+    // The page's click-through names each synthetic arm's generator.
+    let page = std::fs::read_to_string(d.join("artifacts/report/regimes-quick/index.html")).unwrap();
+    for g in
+        ["gan/mnist-f10-mlp-g1.safetensors", "gan/mnist-f1-mlp-q-g0.safetensors", "dpm/mnist-f1-dpm-g1.safetensors"]
+    {
+        assert!(page.contains(g), "{g}");
+    }
     let csv = std::fs::read_to_string(d.join("artifacts/report/regimes-quick/results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 * 42, "one row per classifier");
     common::rebuilt_report_matches(d, "regimes", &d.join("artifacts/report/regimes-quick"), &[], &[]);

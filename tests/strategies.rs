@@ -78,6 +78,8 @@ fn the_quick_strategies_study_sweeps_every_strategy_and_validates_its_knobs() {
         assert_eq!((g[2], g[4]), ("MLP cGAN", g[3]), "study seed s uses generator seed s: {g:?}");
     }
     assert!(md.contains("2 generator seeds per regime and source"), "{md}");
+    let page = std::fs::read_to_string(rep.join("index.html")).unwrap();
+    assert!(page.contains("gan/mnist-f1-g1.safetensors"), "the click-through names the generator");
     // Pool quality: plain, two τ and two σ per regime.
     let q = markdown_rows(&md, "## What filtering and latent scaling do to the images");
     assert_eq!(q.len(), 10, "{q:?}");

@@ -127,17 +127,20 @@ impl Provenance {
         Artifact { role, seed, path: path.into() }
     }
 
-    /// Each run's classifier and training set, `(seed, classifier, training
-    /// set)`; None without runs.
+    /// Each run's classifier, training set and generator where it has one,
+    /// `(seed, classifier, training set, generator)`; None without runs.
     pub fn runs<'a>(
         title: impl Into<String>,
-        runs: impl IntoIterator<Item = (u64, &'a str, &'a str)>,
+        runs: impl IntoIterator<Item = (u64, &'a str, &'a str, Option<&'a str>)>,
     ) -> Option<Provenance> {
-        let files = runs.into_iter().flat_map(|(seed, classifier, train)| {
+        let files = runs.into_iter().flat_map(|(seed, classifier, train, generator)| {
             [
-                Self::artifact(Role::Classifier, Some(seed), classifier),
-                Self::artifact(Role::TrainingSet, Some(seed), train),
+                Some(Self::artifact(Role::Classifier, Some(seed), classifier)),
+                Some(Self::artifact(Role::TrainingSet, Some(seed), train)),
+                generator.map(|g| Self::artifact(Role::Generator, Some(seed), g)),
             ]
+            .into_iter()
+            .flatten()
         });
         Some(Provenance::new(title, files.collect())).filter(|p| !p.artifacts.is_empty())
     }

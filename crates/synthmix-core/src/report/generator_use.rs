@@ -51,23 +51,28 @@ pub struct UsedGenerator {
     pub seed: u64,
     /// The epoch of its final checkpoint (where `--until` stopped it, or the budget).
     pub epochs: usize,
+    /// Its checkpoint, as the training set names it (empty where a
+    /// results.csv written before that column does not say).
+    pub path: String,
 }
 
 impl UsedGenerator {
-    /// results.csv's four generator columns (architecture, quality target,
-    /// seed, epochs) back into a generator: all set, or all empty (no
-    /// synthetic images, or a file written before these columns).
+    /// results.csv's generator columns (architecture, quality target, seed,
+    /// epochs, path) back into a generator: all set, or all empty (no
+    /// synthetic images, or a file written before these columns); the path
+    /// may be empty (files written before that column).
     pub fn from_columns(
         arch: String,
         until: String,
         seed: Option<u64>,
         epochs: Option<usize>,
+        path: String,
     ) -> std::result::Result<Option<UsedGenerator>, String> {
         match (seed, epochs) {
             (Some(seed), Some(epochs)) if !arch.is_empty() => {
-                Ok(Some(UsedGenerator { source: Source { arch, until }, seed, epochs }))
+                Ok(Some(UsedGenerator { source: Source { arch, until }, seed, epochs, path }))
             }
-            (None, None) if arch.is_empty() && until.is_empty() => Ok(None),
+            (None, None) if arch.is_empty() && until.is_empty() && path.is_empty() => Ok(None),
             _ => Err("generator_arch, generator_seed and generator_epochs must all be set or all empty".into()),
         }
     }
@@ -120,7 +125,8 @@ impl GeneratorReader {
         let gp = self.provs.entry(gpath.clone()).or_insert_with(|| GenProv::read(&gpath)).clone();
         let used = header.and_then(|h| {
             let seed = h.gan().map(|g| g.seed).or(h.diffusion().map(|d| d.seed))?;
-            Some(UsedGenerator { source: Source { arch: h.arch.clone(), until: gp.until }, seed, epochs: h.epoch })
+            let source = Source { arch: h.arch.clone(), until: gp.until };
+            Some(UsedGenerator { source, seed, epochs: h.epoch, path: gpath.display().to_string() })
         });
         Some(GeneratorRecord { quality, used, trained_on: gp.train })
     }

@@ -207,6 +207,9 @@ pub struct RegimeRow {
     pub generator_seed: Option<u64>,
     #[serde(default)]
     pub generator_epochs: Option<usize>,
+    /// The generator's checkpoint (empty in files written before this column).
+    #[serde(default)]
+    pub generator_path: String,
 }
 
 /// One row of the strategies report's `results.csv`.
@@ -236,6 +239,9 @@ pub struct StrategyRow {
     pub generator_seed: Option<u64>,
     #[serde(default)]
     pub generator_epochs: Option<usize>,
+    /// The generator's checkpoint (empty in files written before this column).
+    #[serde(default)]
+    pub generator_path: String,
     #[serde(default)]
     pub generator_fid: Option<f64>,
     #[serde(default)]

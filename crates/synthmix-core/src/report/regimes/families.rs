@@ -143,6 +143,7 @@ mod tests {
                 source: Source { arch: arch.into(), until: until.into() },
                 seed: seed % 3,
                 epochs: if until.is_empty() { 100 } else { 40 },
+                path: format!("gan/{arch}{until}-g{}.safetensors", seed % 3),
             }),
         }
     }

@@ -515,5 +515,9 @@ pub(super) fn prov(ix: &Index, arms: &[(&Subset, Arm)]) -> Option<Provenance> {
     let names: Vec<String> = arms.iter().map(|(r, a)| format!("{r} {}", a.label())).collect();
     let title =
         format!("{}, {}", runs.first().map(|o| dataset_title(&o.dataset)).unwrap_or_default(), names.join(" and "));
-    Provenance::runs(title, runs.iter().map(|o| (o.seed, o.classifier.as_str(), o.train.as_str())))
+    Provenance::runs(
+        title,
+        runs.iter()
+            .map(|o| (o.seed, o.classifier.as_str(), o.train.as_str(), o.generator.as_ref().map(|g| g.path.as_str()))),
+    )
 }

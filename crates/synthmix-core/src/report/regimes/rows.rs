@@ -44,6 +44,7 @@ fn row_of(o: &RegimeObs) -> RegimeRow {
         generator_until: o.generator.as_ref().map(|g| g.source.until.clone()).unwrap_or_default(),
         generator_seed: o.generator.as_ref().map(|g| g.seed),
         generator_epochs: o.generator.as_ref().map(|g| g.epochs),
+        generator_path: o.generator.as_ref().map(|g| g.path.clone()).unwrap_or_default(),
     }
 }
 
@@ -93,9 +94,14 @@ pub fn read_csv(path: &Path, opts: &DataOptions) -> Result<(Vec<RegimeObs>, bool
             (Arm::Real | Arm::Oversample | Arm::ClassWeight, false, _) => sizes.of(&r.dataset, &rule, opts),
             _ => vec![],
         };
-        let generator =
-            UsedGenerator::from_columns(r.generator_arch, r.generator_until, r.generator_seed, r.generator_epochs)
-                .map_err(at)?;
+        let generator = UsedGenerator::from_columns(
+            r.generator_arch,
+            r.generator_until,
+            r.generator_seed,
+            r.generator_epochs,
+            r.generator_path,
+        )
+        .map_err(at)?;
         out.push(RegimeObs {
             dataset: r.dataset,
             rule,
@@ -190,6 +196,7 @@ mod tests {
                 source: Source { arch: "unet".into(), until: "recognition:0.9".into() },
                 seed: 2,
                 epochs: 17,
+                path: "dpm/f1-g2.safetensors".into(),
             }),
         }
     }
@@ -234,7 +241,7 @@ mod tests {
         assert_eq!((back[0].class_sizes.clone(), back[1].class_sizes.clone()), (vec![], vec![60, 46]));
         assert_eq!((back[0].generator.clone(), back[1].generator.clone()), (obs[0].generator.clone(), None));
         // A file written before the generator, quality and size columns still reads, and says so.
-        let old: Vec<&str> = text.lines().map(|l| l.rsplitn(8, ',').nth(7).unwrap()).collect();
+        let old: Vec<&str> = text.lines().map(|l| l.rsplitn(9, ',').nth(8).unwrap()).collect();
         std::fs::write(&p, old.join("\n")).unwrap();
         let (back, has_quality) = read_csv(&p, &opts).unwrap();
         assert!(!has_quality && back[0].generator_quality == (None, None) && back[0].generator.is_none());
@@ -242,6 +249,11 @@ mod tests {
         std::fs::write(&p, text.replace(",unet,recognition:0.9,2,17", ",unet,recognition:0.9,,17")).unwrap();
         let e = read_csv(&p, &opts).unwrap_err().to_string();
         assert!(e.contains("row 2") && e.contains("generator_seed"), "{e}");
+        // One written before the path column reads, with no path.
+        let no_path: Vec<&str> = text.lines().map(|l| l.rsplit_once(',').unwrap().0).collect();
+        std::fs::write(&p, no_path.join("\n")).unwrap();
+        let (back, _) = read_csv(&p, &opts).unwrap();
+        assert_eq!(back[0].generator.as_ref().map(|g| (g.seed, g.path.as_str())), Some((2, "")));
         std::fs::write(&p, text.replace("synthetic only (CAS)", "cas?")).unwrap();
         let e = read_csv(&p, &opts).unwrap_err().to_string();
         assert!(e.contains("results.csv") && e.contains("row 2") && e.contains("cas?"), "{e}");

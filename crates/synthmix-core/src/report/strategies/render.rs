@@ -200,7 +200,11 @@ fn prov(ix: &Index, arms: &[&Arm]) -> Option<Provenance> {
     let first = runs.first()?;
     let names: Vec<String> = arms.iter().map(|a| a.label()).collect();
     let title = format!("{}, {}: {}", dataset_title(&first.dataset), regime_title(&first.rule), names.join(" and "));
-    Provenance::runs(title, runs.iter().map(|o| (o.seed, o.classifier.as_str(), o.train.as_str())))
+    Provenance::runs(
+        title,
+        runs.iter()
+            .map(|o| (o.seed, o.classifier.as_str(), o.train.as_str(), o.generator.as_ref().map(|g| g.path.as_str()))),
+    )
 }
 
 /// A regime's title, sorted by its real share where it is a fraction.

@@ -66,6 +66,7 @@ pub(super) fn results_csv(obs: &[StrategyObs]) -> Result<String> {
             generator_until: o.generator.as_ref().map(|g| g.source.until.clone()).unwrap_or_default(),
             generator_seed: o.generator.as_ref().map(|g| g.seed),
             generator_epochs: o.generator.as_ref().map(|g| g.epochs),
+            generator_path: o.generator.as_ref().map(|g| g.path.clone()).unwrap_or_default(),
             generator_fid: o.generator_quality.0,
             generator_recognition: o.generator_quality.1,
         }),
@@ -98,9 +99,14 @@ pub fn read_results(path: &Path) -> Result<Vec<StrategyObs>> {
         let rule: Subset = r.regime.parse().map_err(|e| at(format!("regime: {e}")))?;
         let base = parse_base(&r.base).ok_or_else(|| at(format!("base '{}' is not real, mix or cas", r.base)))?;
         let knobs = parse_knobs(&r.strategies).map_err(|e| at(format!("strategies: {e}")))?;
-        let generator =
-            UsedGenerator::from_columns(r.generator_arch, r.generator_until, r.generator_seed, r.generator_epochs)
-                .map_err(at)?;
+        let generator = UsedGenerator::from_columns(
+            r.generator_arch,
+            r.generator_until,
+            r.generator_seed,
+            r.generator_epochs,
+            r.generator_path,
+        )
+        .map_err(at)?;
         out.push(StrategyObs {
             dataset: r.dataset,
             rule,
@@ -159,6 +165,7 @@ mod tests {
                 source: Source { arch: "unet".into(), until: "fid:20".into() },
                 seed: 2,
                 epochs: 40,
+                path: "gan/g2.safetensors".into(),
             }),
             generator_quality: if arm.base == Base::Real { (None, None) } else { (Some(19.5), Some(0.93)) },
             arm,
@@ -180,7 +187,7 @@ mod tests {
         assert_eq!((&back[0].generator, back[0].generator_quality), (&obs[0].generator, (Some(19.5), Some(0.93))));
         assert_eq!((&back[1].generator, back[1].generator_quality), (&None, (None, None)));
         // A file written before the generator columns still reads.
-        let old: String = text.lines().map(|l| l.rsplitn(7, ',').last().unwrap().to_string() + "\n").collect();
+        let old: String = text.lines().map(|l| l.rsplitn(8, ',').last().unwrap().to_string() + "\n").collect();
         std::fs::write(&p, old).unwrap();
         assert!(read_results(&p).unwrap().iter().all(|o| o.generator.is_none()));
         let pools = vec![PoolQuality {
