@@ -146,16 +146,28 @@ fn shipped_specs_expand_to_the_study() {
     let paper = dag("pipelines/paper.toml");
     let lines: Vec<&str> = paper.lines().skip(1).collect();
     let count = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
-    // Generators: default, paper and default-g1 for MNIST and Fashion-MNIST; default for CIFAR-10.
-    assert_eq!(count("gan-"), 3 + 3 + 1, "{paper}");
+    // Generators, MNIST and Fashion-MNIST: the MLP cGAN's default, paper,
+    // default-g1 and default-g2, the DCGAN's dcgan, dcgan-g1 and dcgan-g2;
+    // CIFAR-10: default (a DCGAN).
+    assert_eq!(count("gan-"), 7 + 7 + 1, "{paper}");
+    assert!(lines.iter().any(|l| l.starts_with("gan-fashion-mnist-dcgan-g2 ")), "{paper}");
     assert_eq!(count("features-"), 3, "a features classifier (FID, recognition) per dataset");
     assert!(lines.iter().any(|l| l.starts_with("gan-mnist-paper ") && l.contains("features-mnist")), "{paper}");
-    assert_eq!(count("synth-"), 7 * 3 + 7, "a synthetic training set per generator and seed, a test set per generator");
-    // Mixes with synthetic images, per seed: default and paper (MNIST 10, Fashion-MNIST 5), g1 (S, 5:1), CIFAR-10 5.
-    let mixes = (10 + 5) * 2 + 2 * 2 + 5;
-    assert_eq!(count("mix-"), mixes * 3, "{paper}");
-    assert_eq!(count("clf-"), 3 * 3 + mixes * 3, "O once per dataset and seed, shared by every generator");
-    assert_eq!(count("eval-"), 7 * 3 + mixes * 3, "O scored on each generator's synthetic test set");
+    // Training sets: every generator × seeds 0–2, the six headline generators
+    // (all but paper) × seeds 3–4, CIFAR-10's × 0–2; a test set per generator.
+    assert_eq!(count("synth-"), (7 * 3 + 6 * 2 + 7) * 2 + 3 + 1, "{paper}");
+    // Mixes with synthetic images. Seeds 0–2: MNIST default, paper and dcgan
+    // every mix (5), default and paper also 6:1 … 10:1, the other four S and
+    // 5:1; Fashion-MNIST the same without the extra ratios; CIFAR-10 5.
+    // Seeds 3–4: the six headline generators' S and 5:1 on both datasets.
+    let mixes = (3 * 5 + 2 * 5 + 4 * 2) * 3 + (3 * 5 + 4 * 2) * 3 + 5 * 3 + 2 * (6 * 2 * 2);
+    assert_eq!(count("mix-"), mixes, "{paper}");
+    assert_eq!(count("clf-"), 3 * 3 + 2 * 2 + mixes, "O once per dataset and seed, shared by every generator");
+    assert_eq!(count("eval-"), (7 * 3 + 6 * 2) * 2 + 3 + mixes, "O scored on each generator's synthetic test set");
+    // Five study seeds in the headline rows: O, S and 5:1.
+    for t in ["clf-mnist-O-s4 ", "clf-fashion-mnist-dcgan-g1-S-s4 ", "eval-mnist-default-g2-5-1-s3 "] {
+        assert!(lines.iter().any(|l| l.starts_with(t)), "{t}");
+    }
     assert!(lines.iter().any(|l| l.starts_with("eval-mnist-paper-O-s1 ") && l.contains("clf-mnist-O-s1")), "{paper}");
     // Every MNIST classifier is scored on all fifteen MNIST-C corruptions,
     // each computed once as a target, no other dataset's.
@@ -196,7 +208,7 @@ fn shipped_specs_expand_to_the_study() {
             .arg(tmp.path()),
     );
     let dry = String::from_utf8(dry.stdout).unwrap();
-    assert!(dry.contains("dry run: 378 of 378 targets would run") && !dry.contains("cifar"), "{dry}");
+    assert!(dry.contains("dry run: 836 of 836 targets would run") && !dry.contains("cifar"), "{dry}");
     let msg = run_err(
         bin("synthmix")
             .current_dir(repo())
