@@ -330,6 +330,7 @@ pub fn close_report(
 }
 
 /// Everything the report is made of, read from the artifacts.
+#[derive(Default)]
 pub struct Study {
     pub obs: Vec<Observation>,
     pub cells: Cells,

@@ -23,6 +23,7 @@ use crate::data::{DataOptions, DatasetName};
 use crate::error::Result;
 
 mod artifacts;
+mod families;
 
 use artifacts::{figures_section, generators_section, per_class_section};
 
@@ -38,6 +39,7 @@ pub fn document(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mu
     doc.sections.push(spread_section(study));
     doc.sections.push(headline_section(study));
     doc.sections.push(generator_seed_section(study));
+    doc.sections.extend(families::families_section(study));
     doc.sections.extend(tables_section(study, params, opts, w)?);
     doc.sections.extend(corruption_section(study, w)?);
     doc.sections.push(claims_section(study, params));
@@ -318,18 +320,7 @@ fn generator_seed_section(study: &Study) -> Section {
                     let cell = &c[&(d.clone(), g.clone(), m, test.clone())];
                     Entry::mean(Some(cell.clone())).with_seeds(cell).with_prov(cell_prov(study, &d, &g, m, &test))
                 }));
-                // Each classifier–test pair once: O's classifiers and the real
-                // test sets are shared by every generator seed's rows.
-                let mut seen = std::collections::BTreeSet::new();
-                let pooled: Vec<(u64, f64)> = study
-                    .obs
-                    .iter()
-                    .filter(|o| o.dataset == d && o.mix == m && o.test == test)
-                    .filter(|o| o.generator.as_ref().is_some_and(|g| same.contains(&g)))
-                    .filter(|o| seen.insert((o.classifier.clone(), o.test_set.clone())))
-                    .map(|o| (o.seed, o.accuracy))
-                    .collect();
-                let pooled = super::model::Cell::new(pooled);
+                let pooled = families::pooled(study, &d, m, &test, &same);
                 row.push(Entry::mean(Some(pooled.clone())).with_seeds(&pooled));
                 t.row(row);
             }
