@@ -68,6 +68,11 @@ regimes *ARGS: build (_ensure-data "mnist fashion-mnist")
     target/release/synthmix run pipelines/regimes.toml {{ARGS}}
     @echo "report: artifacts/report/regimes/report.md"
 
+# The regimes study on CIFAR-10 (pipelines/regimes-cifar.toml: DCGANs, Deep CNNs; many hours on 2 cores); args to `synthmix run`.
+regimes-cifar *ARGS: build (_ensure-data "cifar-10")
+    target/release/synthmix run pipelines/regimes-cifar.toml {{ARGS}}
+    @echo "report: artifacts/report/regimes-cifar/report.md"
+
 # The regimes study on MNIST at reduced sizes (minutes); args to `synthmix run`.
 regimes-quick *ARGS: build (_ensure-data "mnist")
     target/release/synthmix run pipelines/regimes-quick.toml {{ARGS}}

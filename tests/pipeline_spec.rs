@@ -190,6 +190,14 @@ fn shipped_specs_expand_to_the_study() {
         assert!(lines.iter().any(|l| l.starts_with(&format!("gan-{ds}-default "))), "{ds}");
     }
     assert!(lines.iter().any(|l| l.starts_with(&format!("features-{cifar} "))), "{paper}");
+    // The regimes study on CIFAR-10: 4 regimes × 3 DCGAN seeds; real only on
+    // 4 regimes, 4 references and the balanced set, 2 rebalancing arms,
+    // fill, 1 %/10 % × (1×, 5×), 100 % × 1×, CAS on 4: 21 classifiers per seed.
+    let rc = dag("pipelines/regimes-cifar.toml");
+    let rc: Vec<&str> = rc.lines().skip(1).collect();
+    let n = |prefix: &str| rc.iter().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!((n("gan-"), n("synth-"), n("clf-"), n("eval-")), (12, 12, 21 * 3, 21 * 3), "{rc:?}");
+    assert!(rc.iter().any(|l| l.starts_with(&format!("gan-{cifar}-f1-dcgan-g2 "))), "{rc:?}");
     let quick = dag("pipelines/quick.toml");
     let q: Vec<&str> = quick.lines().skip(1).collect();
     assert!(q.iter().all(|l| !l.contains("fashion") && !l.contains("cifar")), "quick is MNIST only");
