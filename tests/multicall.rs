@@ -225,12 +225,12 @@ fn with_verb(out: &str, verb: &str) -> Vec<String> {
         .collect()
 }
 
-/// `just install PREFIX`: synthmix once, the five stage names as symlinks to
+/// `just install PREFIX`: synthmix once, the six stage names as symlinks to
 /// it; each answers as its own binary, and the runner started from PREFIX/bin
 /// finds the stages beside it. Run with `just --no-deps` (the build is
 /// `just test`'s own); without `just` on PATH it says SKIP.
 #[test]
-fn just_install_is_one_synthmix_and_five_links() {
+fn just_install_is_one_synthmix_and_six_links() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
