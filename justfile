@@ -73,6 +73,11 @@ regimes-cifar *ARGS: build (_ensure-data "cifar-10")
     target/release/synthmix run pipelines/regimes-cifar.toml {{ARGS}}
     @echo "report: artifacts/report/regimes-cifar/report.md"
 
+# The strategies study on CIFAR-10 at 1 % and 10 % real (pipelines/strategies-cifar.toml; shares regimes-cifar's generators); args to `synthmix run`.
+strategies-cifar *ARGS: build (_ensure-data "cifar-10")
+    target/release/synthmix run pipelines/strategies-cifar.toml {{ARGS}}
+    @echo "report: artifacts/report/strategies-cifar/report.md"
+
 # The regimes study on MNIST at reduced sizes (minutes); args to `synthmix run`.
 regimes-quick *ARGS: build (_ensure-data "mnist")
     target/release/synthmix run pipelines/regimes-quick.toml {{ARGS}}

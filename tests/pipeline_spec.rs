@@ -198,6 +198,13 @@ fn shipped_specs_expand_to_the_study() {
     let n = |prefix: &str| rc.iter().filter(|l| l.starts_with(prefix)).count();
     assert_eq!((n("gan-"), n("synth-"), n("clf-"), n("eval-")), (12, 12, 21 * 3, 21 * 3), "{rc:?}");
     assert!(rc.iter().any(|l| l.starts_with(&format!("gan-{cifar}-f1-dcgan-g2 "))), "{rc:?}");
+    // The strategies study on CIFAR-10: 1 % and 10 % × 3 generator seeds;
+    // 16 classifiers per regime and seed (real, plain, 2 τ, 2 σ, w, recycling,
+    // 2 two-stage lrs, CAS and CAS with 2 τ, 2 σ and recycling).
+    let sc = dag("pipelines/strategies-cifar.toml");
+    let sc: Vec<&str> = sc.lines().skip(1).collect();
+    let n = |prefix: &str| sc.iter().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!((n("gan-"), n("pool-"), n("clf-"), n("eval-")), (6, 24, 16 * 6, 16 * 6), "{sc:?}");
     let quick = dag("pipelines/quick.toml");
     let q: Vec<&str> = quick.lines().skip(1).collect();
     assert!(q.iter().all(|l| !l.contains("fashion") && !l.contains("cifar")), "quick is MNIST only");
