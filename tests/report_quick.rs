@@ -231,12 +231,12 @@ fn merging_an_earlier_report_gives_the_same_tables(d: &Path, root: &Path) {
         .map(|f| d.join("artifacts/quick/metrics").join(f))
         .collect();
     assert_eq!(metrics.len(), 6, "O per generator and seed: {metrics:?}");
-    let report = |prior: &Path, out: &Path| {
+    let report = |prior: &Path, out: &Path, metrics: &[std::path::PathBuf]| {
         run_ok(
             bin("synthmix")
                 .current_dir(d)
                 .args(["report", "--metrics"])
-                .args(&metrics)
+                .args(metrics)
                 .arg("--paper")
                 .arg(root.join("pipelines/paper-values.toml"))
                 .arg("--prior")
@@ -246,7 +246,7 @@ fn merging_an_earlier_report_gives_the_same_tables(d: &Path, root: &Path) {
         )
     };
     let merged = d.join("merged");
-    report(&full, &merged.join("report.md"));
+    report(&full, &merged.join("report.md"), &metrics);
     for f in ["table2.csv", "table3.csv"] {
         assert_eq!(
             std::fs::read_to_string(merged.join(f)).unwrap(),
@@ -277,9 +277,32 @@ fn merging_an_earlier_report_gives_the_same_tables(d: &Path, root: &Path) {
     let line = csv.lines().find(|l| l.contains(",O,original,")).unwrap();
     let acc = line.split(',').nth(8).unwrap();
     std::fs::write(tampered.join("results.csv"), csv.replacen(line, &line.replacen(acc, "0.123", 1), 1)).unwrap();
-    report(&tampered, &d.join("merged2/report.md"));
+    report(&tampered, &d.join("merged2/report.md"), &metrics);
     let md = std::fs::read_to_string(d.join("merged2/report.md")).unwrap();
     assert!(md.contains("1 differ (this run's values are used)") && md.contains("| 0.1230 |"), "{md}");
+
+    // A new run that has only the diffusion model's evaluations (a phase
+    // published beside an earlier one): the GAN is known by its rows alone,
+    // its numbers still reach the tables, and the sections that need its
+    // artifacts are quoted from the earlier report, its figures copied.
+    let dpm: Vec<_> = metrics.iter().filter(|m| m.to_string_lossy().contains("-dpm-")).cloned().collect();
+    assert_eq!(dpm.len(), 3, "{metrics:?}");
+    let merged3 = d.join("merged3");
+    report(&full, &merged3.join("report.md"), &dpm);
+    assert_eq!(
+        std::fs::read_to_string(merged3.join("table2.csv")).unwrap(),
+        std::fs::read_to_string(full.join("table2.csv")).unwrap(),
+        "both generators' numbers"
+    );
+    let md = std::fs::read_to_string(merged3.join("report.md")).unwrap();
+    let gens = &md[md.find("\n## Generators\n").unwrap()..];
+    let gens = &gens[..gens[1..].find("\n## ").unwrap()];
+    assert!(gens.contains("the results imported from it name generators whose artifacts"), "{gens}");
+    let grids: Vec<String> = common::ls(&full).into_iter().filter(|f| f.ends_with("-grid.png")).collect();
+    assert!(!grids.is_empty(), "{full:?}");
+    for g in &grids {
+        assert!(gens.contains(&format!("]({g})")) && merged3.join(g).is_file(), "{g} quoted and copied: {gens}");
+    }
 }
 
 /// The MNIST-C section: per generator, 15 corruptions and their mean × every

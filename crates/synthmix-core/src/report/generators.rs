@@ -29,6 +29,9 @@ pub struct GeneratorInfo {
     pub curve: Vec<(usize, Option<f64>, Option<f64>)>,
     /// Every `STEM.grid-epochNNN.png` as (epoch, path), in epoch order.
     pub grids: Vec<(usize, PathBuf)>,
+    /// Known only by an earlier report's results.csv rows (`--prior`): its
+    /// checkpoint, log and grids are not here, so its sections are quoted.
+    pub from_results_csv: bool,
 }
 
 /// The generator checkpoint at `path` (whose BLAKE3 a set recorded): its
@@ -58,6 +61,7 @@ pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
         curve: read_curve(&crate::artifact::sibling(path, "log.csv"))?,
         grids: grids(path),
         path: path.to_path_buf(),
+        from_results_csv: false,
     })
 }
 

@@ -32,6 +32,9 @@ pub struct Merged {
     /// Recomputed results that differ: (what, prior, new).
     pub mismatches: Vec<(String, f64, f64)>,
     pub provenance: String,
+    /// Generators known only by their rows (none of the new METRICS.json
+    /// files names them): the sections that need their artifacts are quoted.
+    pub row_generators: usize,
 }
 
 /// Results are equal when they agree to results.csv's older 6-decimal form.
@@ -50,9 +53,9 @@ impl Prior {
     }
 
     /// Adds the prior's results that `obs` lacks; compares the ones it has.
-    /// `alone`: the report is rebuilt from this folder alone (no
-    /// METRICS.json), so a generator is known by its row only (see
-    /// [`generator_of_row`]) and added to `gens`.
+    /// A generator that none of `gens` (the new run's) is, is known by its
+    /// row only (see [`generator_of_row`]) and added to `gens`. `alone`: the
+    /// report is rebuilt from this folder alone (no METRICS.json).
     pub fn merge_into(
         &self,
         obs: &mut Vec<Observation>,
@@ -83,19 +86,16 @@ impl Prior {
             }
             let generator = match r.generator_blake3.as_str() {
                 "" => None,
-                h if alone && !gens.keys().any(|g| g.blake3 == h) => {
-                    let info = generator_of_row(r).map_err(at)?;
-                    gens.insert(info.id.clone(), info.clone());
-                    Some(info.id)
-                }
-                h => Some(gens.keys().find(|g| g.blake3 == h).cloned().ok_or_else(|| {
-                    at(format!(
-                        "generator '{}' ({}…) is behind none of this report's METRICS.json files, so its quality \
-                         cannot be shown; add one of its evaluations (e.g. its O rows)",
-                        r.generator,
-                        &h[..h.len().min(12)]
-                    ))
-                })?),
+                h => match gens.keys().find(|g| g.blake3 == h) {
+                    Some(g) => Some(g.clone()),
+                    // Behind none of the new METRICS.json files: known by its row alone.
+                    None => {
+                        let info = generator_of_row(r).map_err(at)?;
+                        gens.insert(info.id.clone(), info.clone());
+                        m.row_generators += 1;
+                        Some(info.id)
+                    }
+                },
             };
             obs.push(Observation {
                 dataset: r.dataset.clone(),
@@ -195,15 +195,21 @@ impl PriorText {
     /// A document opened as this folder's report is: its title line and
     /// the notes under it, verbatim.
     pub fn document(&self) -> super::document::Document {
-        let (first, notes) = self.opening.split_once("\n\n").unwrap_or((&self.opening, ""));
+        let first = self.opening.split_once("\n\n").map_or(self.opening.as_str(), |x| x.0);
         let title_md = first.strip_prefix("# ").unwrap_or(first).to_string();
-        let intro = if notes.is_empty() { Vec::new() } else { vec![super::document::Block::Quoted(notes.into())] };
+        let intro = self.notes().into_iter().collect();
         super::document::Document {
             title: super::md::plain(&title_md),
             title_md: Some(title_md),
             intro,
             sections: Vec::new(),
         }
+    }
+
+    /// The notes under its title, verbatim, if it has any.
+    pub fn notes(&self) -> Option<super::document::Block> {
+        let notes = self.opening.split_once("\n\n").map_or("", |x| x.1);
+        (!notes.trim().is_empty()).then(|| super::document::Block::Quoted(notes.into()))
     }
 
     /// The section `## heading` (its heading line included) up to the next
@@ -307,6 +313,7 @@ fn generator_of_row(r: &ResultRow) -> std::result::Result<GeneratorInfo, String>
         features: None,
         curve: vec![],
         grids: vec![],
+        from_results_csv: true,
     })
 }
 
@@ -375,6 +382,7 @@ mod tests {
             features: None,
             curve: vec![],
             grids: vec![],
+            from_results_csv: false,
         }
     }
 
@@ -419,10 +427,19 @@ mod tests {
     }
 
     #[test]
-    fn a_prior_generator_unknown_to_this_run_is_refused() {
-        let dir = prior_dir(&[obs(Mix::new(0, 1), 0, 0.8)]);
+    fn a_prior_generator_unknown_to_this_run_is_read_from_its_row() {
+        let dir = prior_dir(&[obs(Mix::new(0, 1), 0, 0.8), obs(Mix::new(0, 1), 1, 0.81)]);
         let prior = Prior::read(dir.path()).unwrap();
-        let e = prior.merge_into(&mut Vec::new(), &mut BTreeMap::new(), false).unwrap_err().to_string();
-        assert!(e.contains("results.csv") && e.contains("row 2") && e.contains("default, G seed 0"), "{e}");
+        let (mut now, mut gens) = (Vec::new(), BTreeMap::new());
+        let m = prior.merge_into(&mut now, &mut gens, false).unwrap();
+        assert_eq!((m.imported, m.row_generators), (2, 1), "one generator, counted once");
+        let g = &gens[&gen()];
+        assert!(g.from_results_csv && g.fid.is_none(), "{g:?}");
+        assert!(now.iter().all(|o| o.generator.as_ref() == Some(&gen())));
+        // One the new run has stays the new run's (its artifacts are here).
+        let mut gens = BTreeMap::from([(gen(), info(gen()))]);
+        let m = prior.merge_into(&mut Vec::new(), &mut gens, false).unwrap();
+        assert_eq!(m.row_generators, 0);
+        assert!(!gens[&gen()].from_results_csv);
     }
 }

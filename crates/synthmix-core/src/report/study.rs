@@ -218,7 +218,7 @@ impl PaperValues {
         let mut v: Vec<Mix> = self
             .values
             .keys()
-            .filter(|(d, _, t)| d == dataset && keys.contains(t))
+            .filter(|(d, _, t)| d == paper_dataset(dataset) && keys.contains(t))
             .filter_map(|(_, m, _)| Mix::parse_label(m))
             .collect();
         v.sort();
@@ -343,6 +343,10 @@ pub struct Study {
     /// its title, notes and provenance, and the sections that need the
     /// artifacts (generators, Figure 1, accuracy per class), quoted.
     pub quote: Option<super::prior::PriorText>,
+    /// The prior folder's prose when new METRICS.json files are merged with
+    /// it and some of its generators are behind none of them: the sections
+    /// that need those generators' artifacts quote it after their own.
+    pub imported_quote: Option<super::prior::PriorText>,
 }
 
 impl Study {
@@ -355,9 +359,11 @@ impl Study {
             None => None,
         };
         // Rebuilt from the prior folder alone: its prose, for what no CSV holds.
-        let quote = match &params.prior {
-            Some(dir) if alone => Some(super::prior::PriorText::read(dir)?),
-            _ => None,
+        let text = |dir: &PathBuf| super::prior::PriorText::read(dir).map(Some);
+        let (quote, imported_quote) = match (&params.prior, &prior) {
+            (Some(dir), _) if alone => (text(dir)?, None),
+            (Some(dir), Some(m)) if m.row_generators > 0 => (None, text(dir)?),
+            _ => (None, None),
         };
         if obs.is_empty() {
             return Err(Error::Invalid("the METRICS.json files hold no results".into()));
@@ -370,10 +376,10 @@ impl Study {
         for m in &params.metrics {
             context.add(m);
         }
-        for g in generators.values() {
+        for g in generators.values().filter(|g| !g.from_results_csv) {
             context.add(&g.path);
         }
-        Ok(Study { cells: aggregate(&obs), obs, generators, paper, context, prior, quote })
+        Ok(Study { cells: aggregate(&obs), obs, generators, paper, context, prior, quote, imported_quote })
     }
 }
 
@@ -391,6 +397,8 @@ mod tests {
         let o = Mix { original: 1, synthetic: 0 };
         assert_eq!(pv.get("cifar-10-jpeg", &o, &TestKind::Original), Some(0.6771));
         assert_eq!(pv.get("mnist", &o, &TestKind::Original), None);
+        // The mixes a not-run dataset's rows list, too (Table 2's CIFAR-10 rows).
+        assert_eq!(pv.mixes("cifar-10-jpeg", &[TestKind::Original]), vec![o]);
     }
 
     #[test]

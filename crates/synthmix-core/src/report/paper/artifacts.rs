@@ -12,9 +12,14 @@ use crate::report::per_class::per_class_means;
 
 pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<Option<Section>> {
     let mut s = Section::new("Generators");
-    if study.generators.is_empty() {
-        s.prose("No generator is named by the evaluated sets.\n\n");
-        return Ok(Some(s));
+    // Those known by an earlier report's rows alone: that report's section is quoted after this one.
+    let here: Vec<&generators::GeneratorInfo> = study.generators.values().filter(|g| !g.from_results_csv).collect();
+    if here.is_empty() {
+        if study.generators.is_empty() {
+            s.prose("No generator is named by the evaluated sets.\n\n");
+            return Ok(Some(s));
+        }
+        return Ok(None);
     }
     let head = [
         "Dataset",
@@ -27,7 +32,7 @@ pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<Option
         "Features network (BLAKE3)",
     ];
     let mut t = Table::new(head, "llllrrrl");
-    for g in study.generators.values() {
+    for g in &here {
         let feats = g
             .features
             .as_ref()
@@ -56,7 +61,7 @@ pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<Option
          network's accuracy on generated images against the class they were asked for.\n\n",
     );
     collapse_test(study, &mut s);
-    for g in study.generators.values() {
+    for g in &here {
         let slug = format!("{}-{}", file_part(&g.dataset), g.id.slug());
         s.prose(format!("**{}, generator {}**\n\n", md::text(&dataset_title(&g.dataset)), md::text(&g.id.label())));
         if let Some(f) = crate::report::figures::paper::generator_curves_figure(g) {
@@ -70,7 +75,7 @@ pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<Option
             s.figure(Figure { alt: "samples".into(), file: name, caption: String::new() });
         }
     }
-    s.blocks.extend(study.generators.values().filter_map(strip).map(Block::Strip));
+    s.blocks.extend(here.iter().copied().filter_map(strip).map(Block::Strip));
     Ok(Some(s))
 }
 
@@ -120,7 +125,7 @@ fn collapse_test(study: &Study, sec: &mut Section) {
     let mut verdicts = Vec::new();
     for d in datasets_of(&study.cells) {
         let mut rows: Vec<(f64, f64)> = Vec::new();
-        for g in study.generators.values().filter(|g| g.dataset == d) {
+        for g in study.generators.values().filter(|g| g.dataset == d && !g.from_results_csv) {
             let Some(cell) = study.cells.get(&(d.clone(), Some(g.id.clone()), o, TestKind::Synthetic)) else {
                 continue;
             };
@@ -202,7 +207,10 @@ fn figure1(study: &Study, c: &Cells, opts: &DataOptions, w: &mut Writer) -> Resu
             let Some(synth) = study
                 .obs
                 .iter()
-                .find(|o| o.dataset == d && o.generator == g && o.test == TestKind::Synthetic)
+                // An imported row's test set is on the machine that made it.
+                .find(|o| {
+                    o.dataset == d && o.generator == g && o.test == TestKind::Synthetic && o.imported_from.is_none()
+                })
                 .map(|o| o.test_set.clone())
             else {
                 continue;

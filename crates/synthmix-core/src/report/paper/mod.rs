@@ -34,6 +34,12 @@ pub fn document(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mu
         Some(q) if params.title.is_none() && params.notes.is_empty() => q.document(),
         _ => Document::titled(&title, &params.notes),
     };
+    // Merged with an earlier report whose own runs are not here: its notes say how they were made.
+    if let Some(notes) = study.imported_quote.as_ref().and_then(|q| q.notes()) {
+        let dir = md::text(&study.imported_quote.as_ref().map_or(String::new(), |q| q.dir.display().to_string()));
+        doc.intro.push(Block::Prose(format!("The results imported from {dir} come with these notes:\n\n")));
+        doc.intro.push(notes);
+    }
     doc.intro.push(Block::Prose(opening(study, params)));
     doc.sections.push(provenance_section(study));
     doc.sections.push(spread_section(study));
@@ -104,7 +110,9 @@ pub(super) fn cell_prov(study: &Study, d: &str, g: &Option<GenId>, m: Mix, t: &T
 
 /// A section that needs the artifacts (checkpoints, test sets, per-class
 /// scores): quoted from the prior folder with its figures when the report is
-/// rebuilt from that folder alone, else written by `write`.
+/// rebuilt from that folder alone, else written by `write` (for the
+/// generators whose artifacts are here), followed by the prior folder's own
+/// when some of its generators are known by their rows alone.
 fn quoted_or(
     study: &Study,
     heading: &str,
@@ -113,11 +121,21 @@ fn quoted_or(
 ) -> Result<Option<Section>> {
     const WHY: &str = "it needs the artifacts (generator checkpoints and logs, synthetic test sets, per-class \
                        scores), which are not in the published folder's CSVs";
-    let Some(q) = &study.quote else { return write(w) };
-    let Some(text) = q.quote(heading, WHY, w)? else { return Ok(None) };
-    // Less its `## heading` line, which the section writes.
+    const WHY_IMPORTED: &str = "the results imported from it name generators whose artifacts (checkpoints and \
+                                logs, synthetic test sets, per-class scores) are not on the machine that merged them";
+    let (q, why, own) = match (&study.quote, &study.imported_quote) {
+        (Some(q), _) => (q, WHY, None),
+        (None, Some(q)) => (q, WHY_IMPORTED, write(w)?),
+        (None, None) => return write(w),
+    };
+    let Some(text) = q.quote(heading, why, w)? else { return Ok(own) };
+    // Less its `## heading` line, which the section writes; the prior's
+    // datasets first (they come first in the paper's order), then this run's.
     let body = text.split_once("\n\n").map_or("", |x| x.1);
-    Ok(Some(Section { title: heading.into(), blocks: vec![Block::Quoted(body.into())] }))
+    let mut s = Section::new(heading);
+    s.blocks.push(Block::Quoted(body.into()));
+    s.blocks.extend(own.into_iter().flat_map(|o| o.blocks));
+    Ok(Some(s))
 }
 
 fn provenance_section(study: &Study) -> Section {
@@ -294,10 +312,12 @@ fn generator_seed_section(study: &Study) -> Section {
             any = true;
             let _ = writeln!(
                 s,
-                "{}, {arch} preset {preset}: the same cell under each generator seed, and pooled over them (std over every \
+                "{}, {}preset {preset}: the same cell under each generator seed, and pooled over them (std over every \
                  generator and study seed: the spread a reader should expect from a rerun with a new generator; a \
                  classifier scored on the same test set under both, as O on real test sets, counts once).\n",
-                md::text(&dataset_title(&d))
+                md::text(&dataset_title(&d)),
+                // Rows written before the architecture column have none.
+                if arch.is_empty() { String::new() } else { format!("{arch} ") }
             );
             let head = std::iter::once("Train → test".to_string())
                 .chain(same.iter().map(|g| g.label()))
