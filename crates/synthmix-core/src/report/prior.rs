@@ -53,9 +53,10 @@ impl Prior {
     }
 
     /// Adds the prior's results that `obs` lacks; compares the ones it has.
-    /// A generator that none of `gens` (the new run's) is, is known by its
-    /// row only (see [`generator_of_row`]) and added to `gens`. `alone`: the
-    /// report is rebuilt from this folder alone (no METRICS.json).
+    /// A row's generator is matched by BLAKE3 with one of `gens` (the new
+    /// run's); one that matches none is known by its row alone (see
+    /// [`generator_of_row`]) and added to `gens`. `alone`: the report is
+    /// rebuilt from this folder alone (no METRICS.json).
     pub fn merge_into(
         &self,
         obs: &mut Vec<Observation>,

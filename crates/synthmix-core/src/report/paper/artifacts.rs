@@ -12,7 +12,7 @@ use crate::report::per_class::per_class_means;
 
 pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<Option<Section>> {
     let mut s = Section::new("Generators");
-    // Those known by an earlier report's rows alone: that report's section is quoted after this one.
+    // Not those known by an earlier report's rows alone: that report's section is quoted instead.
     let here: Vec<&generators::GeneratorInfo> = study.generators.values().filter(|g| !g.from_results_csv).collect();
     if here.is_empty() {
         if study.generators.is_empty() {
