@@ -37,7 +37,8 @@ pub fn document(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mu
     // Merged with an earlier report whose own runs are not here: its notes say how they were made.
     if let Some(notes) = study.imported_quote.as_ref().and_then(|q| q.notes()) {
         let dir = md::text(&study.imported_quote.as_ref().map_or(String::new(), |q| q.dir.display().to_string()));
-        doc.intro.push(Block::Prose(format!("The results imported from {dir} come with these notes:\n\n")));
+        // A note paragraph itself, so that a report rebuilt from this one's folder keeps it and them.
+        doc.intro.push(Block::Quoted(format!("> The results imported from {dir} come with these notes:\n\n")));
         doc.intro.push(notes);
     }
     doc.intro.push(Block::Prose(opening(study, params)));
