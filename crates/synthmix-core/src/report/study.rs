@@ -345,7 +345,7 @@ pub struct Study {
     pub quote: Option<super::prior::PriorText>,
     /// The prior folder's prose when new METRICS.json files are merged with
     /// it and some of its generators are behind none of them: the sections
-    /// that need those generators' artifacts quote it after their own.
+    /// that need those generators' artifacts quote it before their own.
     pub imported_quote: Option<super::prior::PriorText>,
 }
 
@@ -362,7 +362,7 @@ impl Study {
         let text = |dir: &PathBuf| super::prior::PriorText::read(dir).map(Some);
         let (quote, imported_quote) = match (&params.prior, &prior) {
             (Some(dir), _) if alone => (text(dir)?, None),
-            (Some(dir), Some(m)) if m.row_generators > 0 => (None, text(dir)?),
+            (Some(dir), _) if generators.values().any(|g| g.from_results_csv) => (None, text(dir)?),
             _ => (None, None),
         };
         if obs.is_empty() {

@@ -35,8 +35,8 @@ pub fn document(study: &Study, params: &ReportParams, opts: &DataOptions, w: &mu
         _ => Document::titled(&title, &params.notes),
     };
     // Merged with an earlier report whose own runs are not here: its notes say how they were made.
-    if let Some(notes) = study.imported_quote.as_ref().and_then(|q| q.notes()) {
-        let dir = md::text(&study.imported_quote.as_ref().map_or(String::new(), |q| q.dir.display().to_string()));
+    if let Some((q, notes)) = study.imported_quote.as_ref().and_then(|q| Some((q, q.notes()?))) {
+        let dir = md::text(&q.dir.display().to_string());
         // A note paragraph itself, so that a report rebuilt from this one's folder keeps it and them.
         doc.intro.push(Block::Quoted(format!("> The results imported from {dir} come with these notes:\n\n")));
         doc.intro.push(notes);
@@ -112,8 +112,8 @@ pub(super) fn cell_prov(study: &Study, d: &str, g: &Option<GenId>, m: Mix, t: &T
 /// A section that needs the artifacts (checkpoints, test sets, per-class
 /// scores): quoted from the prior folder with its figures when the report is
 /// rebuilt from that folder alone, else written by `write` (for the
-/// generators whose artifacts are here), followed by the prior folder's own
-/// when some of its generators are known by their rows alone.
+/// generators whose artifacts are here), after the prior folder's own when
+/// some of its generators are known by their rows alone.
 fn quoted_or(
     study: &Study,
     heading: &str,
