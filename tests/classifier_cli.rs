@@ -6,7 +6,7 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{bin, ls, run_err, run_ok};
+use common::{bin, ls, run_err, run_ok, run_usage_err};
 use synthmix_core::artifact::checkpoint;
 
 fn train(dir: &Path, name: &str, limit: usize, extra: &[&str]) -> std::path::PathBuf {
@@ -486,6 +486,49 @@ fn winograd_is_deterministic_recorded_and_used_on_load() {
     assert_ne!(w, i, "the loaded model ignored its conv algorithm");
     let scale = i.iter().fold(0f32, |m, v| m.max(v.abs()));
     assert!(w.iter().zip(&i).all(|(p, q)| (p - q).abs() <= 1e-4 * scale), "{w:?} vs {i:?}");
+}
+
+/// `--dropout-conv/--dropout-head` replace the architecture's rates (0.2,
+/// 0.5 for the deep CNN), are recorded in the checkpoint's config and change
+/// training; rates outside [0, 1), or conv dropout on the simple CNN (which
+/// has none), are refused in one line before any work.
+#[test]
+fn dropout_rates_are_flags_recorded_in_the_config() {
+    let t = tempfile::tempdir().unwrap();
+    let fit = |name: &str, arch: &str, extra: &[&str]| {
+        let out = t.path().join(name);
+        let mut c = bin("clf-train");
+        c.args(["--train", "fashion-mnist:train", "--arch", arch, "--limit", "128", "--epochs", "1", "-q", "--out"])
+            .arg(&out)
+            .args(extra);
+        (out, c)
+    };
+    let config = |p: &Path| checkpoint::read(p, None).unwrap().meta.config;
+    let (plain, mut c) = fit("plain.safetensors", "deep-cnn", &[]);
+    run_ok(&mut c);
+    assert!(config(&plain).contains(r#""dropout_conv":0.2,"dropout_head":0.5"#), "{}", config(&plain));
+    let (none, mut c) = fit("none.safetensors", "deep-cnn", &["--dropout-conv", "0", "--dropout-head", "0"]);
+    run_ok(&mut c);
+    assert!(config(&none).contains(r#""dropout_conv":0.0,"dropout_head":0.0"#), "{}", config(&none));
+    let weights = |p: &Path| checkpoint::read(p, Some("classifier")).unwrap().weights;
+    assert_ne!(weights(&plain), weights(&none), "the rates did not reach training");
+    let (simple, mut c) = fit("simple.safetensors", "simple-cnn", &["--dropout-head", "0.25"]);
+    run_ok(&mut c);
+    assert!(config(&simple).contains(r#""dropout_head":0.25"#), "{}", config(&simple));
+
+    // Out of range: clap's usage error; conv dropout on the simple CNN: our one line.
+    for (flags, says) in
+        [(["--dropout-head", "1"], "--dropout-head"), (["--dropout-conv=-0.1", "--seed=0"], "--dropout-conv")]
+    {
+        let (out, mut c) = fit("refused.safetensors", "deep-cnn", &flags);
+        let e = run_usage_err(&mut c);
+        assert!(e.contains(says) && e.contains("below 1"), "{flags:?}: {e}");
+        assert!(!out.exists(), "{flags:?} wrote {}", out.display());
+    }
+    let (out, mut c) = fit("refused.safetensors", "simple-cnn", &["--dropout-conv", "0.1"]);
+    let e = run_err(&mut c);
+    assert!(e.contains("--dropout-conv: simple-cnn has no dropout after its convs"), "{e}");
+    assert!(!out.exists(), "wrote {}", out.display());
 }
 
 /// `clf-train --resume` after a kill ends with the uninterrupted run's

@@ -86,6 +86,14 @@ pub struct Args {
     /// checkpoint; evaluate follows it.
     #[arg(long, value_enum, value_name = "ALGORITHM")]
     conv_algorithm: Option<ConvAlgorithm>,
+    /// Dropout rate after each conv block, in [0, 1) (deep-cnn only; default:
+    /// the architecture's, 0.2). Recorded in the checkpoint's config.
+    #[arg(long, value_name = "P", value_parser = limits::fraction)]
+    dropout_conv: Option<f64>,
+    /// Dropout rate before the output layer, in [0, 1) (default: the
+    /// architecture's, 0.5). Recorded in the checkpoint's config.
+    #[arg(long, value_name = "P", value_parser = limits::fraction)]
+    dropout_head: Option<f64>,
     /// A test set scored after every epoch and logged (e.g. mnist:test).
     #[arg(long, value_hint = clap::ValueHint::FilePath)]
     eval_test: Option<String>,
@@ -125,6 +133,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         recycle: a.recycle.map(|pool| classifier::RecycleParams { pool, every: a.recycle_every }),
         conv: a.conv_algorithm.unwrap_or_default(),
         resume: a.resume,
+        dropout_conv: a.dropout_conv.map(|p| p as f32),
+        dropout_head: a.dropout_head.map(|p| p as f32),
     };
     let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
     if let Some(t) = &params.eval_test {

@@ -91,6 +91,12 @@ pub struct ClfTrainParams {
     /// Continue an unfinished run from its `STEM.resume.safetensors`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resume: bool,
+    /// Dropout after each conv block instead of the architecture's (deep CNN only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout_conv: Option<f32>,
+    /// Dropout before the output layer instead of the architecture's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout_head: Option<f32>,
 }
 
 /// `--recycle POOL --recycle-every K`.
@@ -294,6 +300,14 @@ fn check_params(params: &ClfTrainParams) -> Result<()> {
     if !(0.0..1.0).contains(&params.val_fraction) {
         return Err(Error::Invalid(format!("--val-fraction {} is outside [0, 1)", params.val_fraction)));
     }
+    for (flag, p) in [("--dropout-conv", params.dropout_conv), ("--dropout-head", params.dropout_head)] {
+        if p.is_some_and(|p| !(0.0..1.0).contains(&p)) {
+            return Err(Error::Invalid(format!("{flag} {} is outside [0, 1)", p.unwrap_or_default())));
+        }
+    }
+    if params.dropout_conv.is_some() && params.arch != ClassifierArch::DeepCnn {
+        return Err(Error::Invalid(format!("--dropout-conv: {} has no dropout after its convs", params.arch.name())));
+    }
     Ok(())
 }
 
@@ -305,6 +319,8 @@ fn load_data(params: &ClfTrainParams, data_opts: &DataOptions, prov: &mut Proven
     let mut config = ClassifierConfig::paper(params.arch);
     config.num_classes = full.num_classes;
     config.conv = params.conv;
+    config.dropout_conv = params.dropout_conv.unwrap_or(config.dropout_conv);
+    config.dropout_head = params.dropout_head.unwrap_or(config.dropout_head);
     // A set that cannot be padded to the architecture's input (a user's
     // 3×64×64 images) gets the architecture built for its own shape.
     if data::check_fit(full.shape, config.input).is_err() {
