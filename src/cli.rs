@@ -299,6 +299,32 @@ pub enum Cmd {
         #[arg(long, default_value = "pipelines")]
         dir: PathBuf,
     },
+    /// Draw the per-epoch columns of training logs (the STEM.log.csv that
+    /// clf-train, gan-train and dpm-train write) in one figure, one colour per
+    /// log, training-set columns dashed: OUT (PNG) and OUT's SVG beside it.
+    Curves {
+        /// Training logs (STEM.log.csv).
+        #[arg(required = true, value_hint = clap::ValueHint::FilePath)]
+        logs: Vec<PathBuf>,
+        /// Where the PNG goes (.png; the SVG is written beside it).
+        #[arg(long, value_name = "PNG")]
+        out: PathBuf,
+        /// Legend names, one per log in order (default: each log's file name
+        /// without .log.csv).
+        #[arg(long = "label", value_name = "NAME")]
+        labels: Vec<String>,
+        /// Columns to draw, comma-separated (default: those of train_accuracy,
+        /// val_accuracy, test_accuracy and recognition that hold values).
+        #[arg(long, value_delimiter = ',', value_name = "COLUMN")]
+        columns: Vec<String>,
+        /// A horizontal reference line, VALUE=LABEL (e.g. "0.6771=paper O/O");
+        /// repeat for more.
+        #[arg(long = "reference", value_name = "VALUE=LABEL", value_parser = synthmix_core::report::curves::parse_reference)]
+        references: Vec<(f64, String)>,
+        /// The figure's title.
+        #[arg(long, default_value = "Training curves")]
+        title: String,
+    },
     /// Real datasets: fetch, verify, export.
     Data {
         #[command(subcommand)]

@@ -115,6 +115,13 @@ fn main() -> std::process::ExitCode {
                     println!("wrote {}", f.display());
                 }
             }
+            Cmd::Curves { logs, out, labels, columns, references, title } => {
+                let logs = report::curves::named_logs(logs, labels)?;
+                let req = report::curves::CurvesRequest { logs, columns, references, title, out };
+                for p in report::curves::write(&req)? {
+                    println!("wrote {}", p.display());
+                }
+            }
             Cmd::Page { dir } => println!("wrote {}", report::html::page_of_folder(&dir)?.display()),
             Cmd::Compare { a, b, study, format } => {
                 print!("{}", report::compare::compare(&a, &b, study.as_deref())?.render(format)?);

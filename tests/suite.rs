@@ -18,6 +18,7 @@ mod classifier_cli;
 mod compare;
 mod config_rerun;
 mod crash_torture;
+mod curves;
 mod data_cli;
 mod data_import;
 mod dpm_cli;

@@ -11,6 +11,7 @@ pub mod claims;
 pub mod compare;
 pub mod context;
 pub mod corruptions;
+pub mod curves;
 pub mod document;
 pub mod figures;
 pub mod generator_use;

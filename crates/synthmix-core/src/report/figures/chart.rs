@@ -41,13 +41,30 @@ impl<'a> Axis<'a> {
 }
 
 /// A line: its legend entry (none: not in the legend), its colour (an index
-/// into the figures' palette, so a series keeps its colour across charts)
-/// and its points.
+/// into the figures' palette, so a series keeps its colour across charts),
+/// how it is stroked and its points.
 pub struct Line {
     pub name: Option<String>,
     pub color: usize,
+    pub stroke: Stroke,
     pub points: Vec<(f64, f64, f64)>,
 }
+
+/// How a line is stroked.
+#[derive(Clone, Copy, PartialEq, Default)]
+pub enum Stroke {
+    /// Solid, a dot at each point (up to [`MAX_DOTS`] points).
+    #[default]
+    Solid,
+    /// Dashed, dotted alike: a second series of one colour (a training-set curve).
+    Dashed,
+    /// A thin black dashed line without dots: a reference value.
+    Reference,
+}
+
+/// Lines with more points than this are drawn without a dot at each (a
+/// 50-epoch curve would be beads).
+pub const MAX_DOTS: usize = 25;
 
 /// Sizes of a chart's parts, in pixels.
 #[derive(Clone, Copy)]
@@ -157,14 +174,28 @@ impl LineChart<'_> {
                 .collect();
             chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled()))).map_err(plot_err)?;
         }
-        let drawn =
-            chart.draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), c.stroke_width(2))).map_err(plot_err)?;
-        if let Some(name) = &l.name {
-            drawn
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+        let style = match l.stroke {
+            Stroke::Reference => BLACK.stroke_width(1),
+            _ => c.stroke_width(2),
+        };
+        let xy = pts.iter().map(|p| (p.0, p.1));
+        let drawn = match l.stroke {
+            Stroke::Solid => chart.draw_series(LineSeries::new(xy, style)),
+            Stroke::Dashed | Stroke::Reference => chart.draw_series(DashedLineSeries::new(xy, 8, 5, style)),
         }
-        chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 3, c.filled()))).map_err(plot_err)?;
+        .map_err(plot_err)?;
+        if let Some(name) = &l.name {
+            let entry = drawn.label(name.as_str());
+            match l.stroke {
+                Stroke::Solid => entry.legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style)),
+                _ => entry.legend(move |(x, y)| {
+                    plotters::element::DashedPathElement::new(vec![(x, y), (x + 16, y)], 5, 3, style)
+                }),
+            };
+        }
+        if l.stroke != Stroke::Reference && pts.len() <= MAX_DOTS {
+            chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 3, c.filled()))).map_err(plot_err)?;
+        }
         if self.spread == Spread::Bars {
             chart
                 .draw_series(pts.iter().map(|&(x, m, s)| {

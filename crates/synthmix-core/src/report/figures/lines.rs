@@ -1,7 +1,7 @@
 //! The regimes study's line charts: per-class recall per arm, and accuracy
 //! against the real fraction with a band over seeds.
 
-use super::chart::{Axis, Layout, Legend, Line, LineChart, Spread};
+use super::chart::{Axis, Layout, Legend, Line, LineChart, Spread, Stroke};
 use super::*;
 
 /// Per-class recall, one line per arm (the regimes study's imbalance
@@ -31,6 +31,7 @@ pub fn recall_lines(title: &str, series: &[(String, Vec<f64>)], sizes: &[usize])
         .map(|(j, (name, v))| Line {
             name: Some(name.clone()),
             color: j,
+            stroke: Stroke::Solid,
             points: v.iter().enumerate().map(|(c, &r)| (c as f64, r, 0.0)).collect(),
         })
         .collect();
@@ -75,7 +76,7 @@ pub fn fraction_curves(title: &str, curves: &[Curve]) -> Result<Option<(Vec<u8>,
         .map(|(j, (name, pts))| {
             let mut points = pts.clone();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Line { name: Some(name.clone()), color: j, points }
+            Line { name: Some(name.clone()), color: j, stroke: Stroke::Solid, points }
         })
         .collect();
     let chart = LineChart {
@@ -93,4 +94,48 @@ pub fn fraction_curves(title: &str, curves: &[Curve]) -> Result<Option<(Vec<u8>,
         layout: Layout { caption: 18, margin: 12, x_area: 45, y_area: 60, labels: 12 },
     };
     Figure { w: 900, h: 520, what: chart }.both().map(Some)
+}
+
+/// Per-epoch curves of training logs (`synthmix curves`), each reference a
+/// thin black dashed line across every epoch. An axis of values within
+/// [0, 1] is an accuracy axis (cut below the lowest value, as the studies'
+/// figures); any other runs from the lowest to the highest value.
+pub fn epoch_curves(title: &str, mut curves: Vec<Line>, references: &[(f64, String)]) -> Result<(Vec<u8>, String)> {
+    register_font();
+    let xs = || curves.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let (x0, x1) = (xs().fold(f64::INFINITY, f64::min), xs().fold(f64::NEG_INFINITY, f64::max));
+    if !x0.is_finite() {
+        return Err(Error::Invalid("no values to draw".into()));
+    }
+    let x1 = x1.max(x0 + 1.0);
+    let ys: Vec<f64> =
+        curves.iter().flat_map(|l| l.points.iter().map(|p| p.1)).chain(references.iter().map(|r| r.0)).collect();
+    let (lo, hi) =
+        (ys.iter().copied().fold(f64::INFINITY, f64::min), ys.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let accuracy = lo >= 0.0 && hi <= 1.0;
+    let y = if accuracy {
+        let floor = y_floor(ys.iter().copied());
+        let desc = if floor > 0.0 { format!("accuracy (axis cut at {floor:.2})") } else { "accuracy".into() };
+        Axis { label: Some(&accuracy_tick), ..Axis::new(desc, (floor, y_top(floor))) }
+    } else {
+        let pad = ((hi - lo) * 0.05).max(1e-6);
+        Axis::new("value", (lo - pad, hi + pad * 4.0))
+    };
+    for (value, name) in references {
+        let points = vec![(x0, *value, 0.0), (x1, *value, 0.0)];
+        curves.push(Line { name: Some(name.clone()), color: 0, stroke: Stroke::Reference, points });
+    }
+    let epochs = |x: &f64| if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { String::new() };
+    let chart = LineChart {
+        title: title.to_string(),
+        x: Axis { label: Some(&epochs), ..Axis::new("epoch", (x0, x1)) },
+        y,
+        lines: curves,
+        spread: Spread::None,
+        clip: (f64::NEG_INFINITY, f64::INFINITY),
+        // Accuracies rise over the epochs and losses fall: the legend goes where the curves are not.
+        legend: Some(if accuracy { Legend::LowerRight } else { Legend::UpperRight }),
+        layout: Layout { caption: 18, margin: 12, x_area: 45, y_area: 60, labels: 12 },
+    };
+    Figure { w: 900, h: 520, what: chart }.both()
 }

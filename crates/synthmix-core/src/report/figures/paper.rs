@@ -2,7 +2,7 @@
 //! (bars per train-test combination), accuracy against the O:S ratio, and each
 //! generator's FID and recognition per epoch.
 
-use super::chart::{Axis, Layout, Legend, Line, LineChart, Spread};
+use super::chart::{Axis, Layout, Legend, Line, LineChart, Spread, Stroke};
 use super::*;
 
 /// Figure 1 for one dataset: a grid of real test images (left) beside a grid
@@ -180,6 +180,7 @@ pub(super) fn ratio_panel<DB: DrawingBackend>(p: &Panel, lo: f64, area: &Drawing
         .map(|(j, t)| Line {
             name: Some(t.title()),
             color: j,
+            stroke: Stroke::Solid,
             points: order
                 .iter()
                 .filter_map(|&g| p.values[g][j].map(|(m, s)| (p.groups[g].real_share(), m, s)))
@@ -249,7 +250,7 @@ impl Draw for GeneratorCurves<'_> {
                 title: title(what),
                 x: Axis { ticks, label: Some(&epochs), ..Axis::new("epoch", (1.0, last)) },
                 y,
-                lines: vec![Line { name: None, color: k, points }],
+                lines: vec![Line { name: None, color: k, stroke: Stroke::Solid, points }],
                 spread: Spread::None,
                 clip: (0.0, 1.0),
                 legend: None,
