@@ -45,6 +45,7 @@ fn curves_draws_each_logs_columns_and_the_references_the_same_every_time() {
     run_ok(bin("synthmix").current_dir(d).args(["curves", "nodrop.log.csv", "O-s0.log.csv"]).args(named));
     let svg = std::fs::read_to_string(d.join("fig/loss.svg")).unwrap();
     assert!(svg.contains("no dropout train_loss") && svg.contains("dropout train_loss") && !svg.contains("axis cut"));
+    assert!(svg.contains("\ntrain_loss\n"), "the loss axis is named by its column");
 }
 
 #[test]

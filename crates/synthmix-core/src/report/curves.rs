@@ -149,14 +149,18 @@ pub fn write(req: &CurvesRequest) -> Result<Vec<PathBuf>> {
         }
     }
     let mut curves = Vec::new();
+    let mut columns: Vec<String> = Vec::new();
     for (k, (log, name)) in req.logs.iter().enumerate() {
         for s in read_log(log, &req.columns)? {
+            if !columns.contains(&s.column) {
+                columns.push(s.column.clone());
+            }
             let stroke = if s.column.starts_with("train_") { Stroke::Dashed } else { Stroke::Solid };
             let points = s.points.iter().map(|&(x, y)| (x, y, 0.0)).collect();
             curves.push(Line { name: Some(format!("{name} {}", short(&s.column))), color: k, stroke, points });
         }
     }
-    let (png, svg_text) = lines::epoch_curves(&req.title, curves, &req.references)?;
+    let (png, svg_text) = lines::epoch_curves(&req.title, &columns.join(", "), curves, &req.references)?;
     let mut staged = Staged::default();
     staged.add(&req.out, &png)?;
     staged.add(&svg, svg_text.as_bytes())?;

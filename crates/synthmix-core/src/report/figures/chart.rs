@@ -51,12 +51,12 @@ pub struct Line {
 }
 
 /// How a line is stroked.
-#[derive(Clone, Copy, PartialEq, Default)]
+#[derive(Clone, Copy, PartialEq)]
 pub enum Stroke {
     /// Solid, a dot at each point (up to [`MAX_DOTS`] points).
-    #[default]
     Solid,
-    /// Dashed, dotted alike: a second series of one colour (a training-set curve).
+    /// Dashed, with dots as a solid line: a second series of one colour
+    /// (a training-set curve beside its test curve).
     Dashed,
     /// A thin black dashed line without dots: a reference value.
     Reference,

@@ -1,5 +1,6 @@
-//! The regimes study's line charts: per-class recall per arm, and accuracy
-//! against the real fraction with a band over seeds.
+//! Line charts: the regimes study's per-class recall per arm and accuracy
+//! against the real fraction with a band over seeds, and `synthmix curves`'
+//! training logs per epoch.
 
 use super::chart::{Axis, Layout, Legend, Line, LineChart, Spread, Stroke};
 use super::*;
@@ -99,8 +100,14 @@ pub fn fraction_curves(title: &str, curves: &[Curve]) -> Result<Option<(Vec<u8>,
 /// Per-epoch curves of training logs (`synthmix curves`), each reference a
 /// thin black dashed line across every epoch. An axis of values within
 /// [0, 1] is an accuracy axis (cut below the lowest value, as the studies'
-/// figures); any other runs from the lowest to the highest value.
-pub fn epoch_curves(title: &str, mut curves: Vec<Line>, references: &[(f64, String)]) -> Result<(Vec<u8>, String)> {
+/// figures); any other, described by `ydesc`, runs from the lowest to the
+/// highest value.
+pub fn epoch_curves(
+    title: &str,
+    ydesc: &str,
+    mut curves: Vec<Line>,
+    references: &[(f64, String)],
+) -> Result<(Vec<u8>, String)> {
     register_font();
     let xs = || curves.iter().flat_map(|l| l.points.iter().map(|p| p.0));
     let (x0, x1) = (xs().fold(f64::INFINITY, f64::min), xs().fold(f64::NEG_INFINITY, f64::max));
@@ -119,7 +126,7 @@ pub fn epoch_curves(title: &str, mut curves: Vec<Line>, references: &[(f64, Stri
         Axis { label: Some(&accuracy_tick), ..Axis::new(desc, (floor, y_top(floor))) }
     } else {
         let pad = ((hi - lo) * 0.05).max(1e-6);
-        Axis::new("value", (lo - pad, hi + pad * 4.0))
+        Axis::new(ydesc, (lo - pad, hi + pad * 4.0))
     };
     for (value, name) in references {
         let points = vec![(x0, *value, 0.0), (x1, *value, 0.0)];
