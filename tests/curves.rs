@@ -67,7 +67,7 @@ fn curves_refuses_bad_input_in_one_line_and_writes_nothing() {
     // Never over a log: --out naming an input (its SVG would be beside it) is refused.
     std::fs::write(d.join("x.png"), "not a log").unwrap();
     let e = run_err(bin("synthmix").current_dir(d).args(["curves", "x.png", "--out", "x.png"]));
-    assert!(e.contains("--out x.png: would overwrite the log x.png"), "{e}");
+    assert!(e.contains("--out x.png would overwrite the input log x.png"), "{e}");
     let e = run_err(bin("synthmix").current_dir(d).args(["curves", "nodrop.log.csv", "--out", "fig.jpg"]));
     assert!(e.contains("--out fig.jpg: must end in .png"), "{e}");
     assert_eq!(std::fs::read_to_string(d.join("x.png")).unwrap(), "not a log");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::figures::chart::{Line, Stroke};
 use super::figures::lines;
-use crate::artifact::Staged;
+use crate::artifact::{check_outputs, Outputs, Staged};
 use crate::error::{Error, Result};
 
 /// The columns drawn when none are named: each that a log has values in.
@@ -139,15 +139,10 @@ pub fn write(req: &CurvesRequest) -> Result<Vec<PathBuf>> {
         return Err(Error::Invalid(format!("--out {}: must end in .png (the SVG goes beside it)", req.out.display())));
     }
     let svg = req.out.with_extension("svg");
-    for (log, _) in &req.logs {
-        if [&req.out, &svg].iter().any(|o| same_file(o, log)) {
-            return Err(Error::Invalid(format!(
-                "--out {}: would overwrite the log {}",
-                req.out.display(),
-                log.display()
-            )));
-        }
-    }
+    // The stages' own check: never over a log, a folder that can be written, no dataset folder.
+    let inputs: Vec<(&str, &Path)> = req.logs.iter().map(|(log, _)| ("log", log.as_path())).collect();
+    let outputs = Outputs { flag: "--out", out: &req.out, side: vec![svg.clone()] };
+    check_outputs(&outputs, &inputs, None)?;
     let mut curves = Vec::new();
     let mut columns: Vec<String> = Vec::new();
     for (k, (log, name)) in req.logs.iter().enumerate() {
@@ -166,11 +161,6 @@ pub fn write(req: &CurvesRequest) -> Result<Vec<PathBuf>> {
     staged.add(&svg, svg_text.as_bytes())?;
     staged.commit()?;
     Ok(vec![req.out.clone(), svg])
-}
-
-/// Whether two paths name one file (the same path, or the same file reached another way).
-fn same_file(a: &Path, b: &Path) -> bool {
-    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 #[cfg(test)]

@@ -301,8 +301,8 @@ fn check_params(params: &ClfTrainParams) -> Result<()> {
         return Err(Error::Invalid(format!("--val-fraction {} is outside [0, 1)", params.val_fraction)));
     }
     for (flag, p) in [("--dropout-conv", params.dropout_conv), ("--dropout-head", params.dropout_head)] {
-        if p.is_some_and(|p| !(0.0..1.0).contains(&p)) {
-            return Err(Error::Invalid(format!("{flag} {} is outside [0, 1)", p.unwrap_or_default())));
+        if let Some(p) = p.filter(|p| !(0.0..1.0).contains(p)) {
+            return Err(Error::Invalid(format!("{flag} {p} is outside [0, 1)")));
         }
     }
     if params.dropout_conv.is_some() && params.arch != ClassifierArch::DeepCnn {

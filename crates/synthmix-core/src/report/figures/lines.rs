@@ -132,10 +132,9 @@ pub fn epoch_curves(
         let points = vec![(x0, *value, 0.0), (x1, *value, 0.0)];
         curves.push(Line { name: Some(name.clone()), color: 0, stroke: Stroke::Reference, points });
     }
-    let epochs = |x: &f64| if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { String::new() };
     let chart = LineChart {
         title: title.to_string(),
-        x: Axis { label: Some(&epochs), ..Axis::new("epoch", (x0, x1)) },
+        x: Axis { label: Some(&epoch_tick), ..Axis::new("epoch", (x0, x1)) },
         y,
         lines: curves,
         spread: Spread::None,

@@ -73,6 +73,15 @@ fn accuracy_tick(y: &f64) -> String {
     }
 }
 
+/// An epoch tick: whole numbers only.
+fn epoch_tick(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
+}
+
 /// Lower end of a line plot's accuracy axis: a little below the lowest error bar, on a 0.05 step.
 fn y_floor(values: impl Iterator<Item = f64>) -> f64 {
     let lo = values.fold(1.0f64, f64::min);

@@ -238,7 +238,6 @@ impl Draw for GeneratorCurves<'_> {
         let fmax = fid.iter().map(|p| p.1).fold(1e-3, f64::max);
         let (dlo, dhi) =
             (10f64.powf(fmin.log10().floor()), 10f64.powf(fmax.log10().ceil().max(fmin.log10().floor() + 1.0)));
-        let epochs = |x: &f64| if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { String::new() };
         let plain = |y: &f64| format!("{y}");
         let ticks = Some((last as usize).min(15));
         let title = |what: &str| format!("{}, generator {}: {what}", dataset_title(&g.dataset), g.id.label());
@@ -248,7 +247,7 @@ impl Draw for GeneratorCurves<'_> {
         for (k, (what, y, points)) in [("FID", fid_axis, fid), ("recognition", rec_axis, rec)].into_iter().enumerate() {
             LineChart {
                 title: title(what),
-                x: Axis { ticks, label: Some(&epochs), ..Axis::new("epoch", (1.0, last)) },
+                x: Axis { ticks, label: Some(&epoch_tick), ..Axis::new("epoch", (1.0, last)) },
                 y,
                 lines: vec![Line { name: None, color: k, stroke: Stroke::Solid, points }],
                 spread: Spread::None,
