@@ -300,9 +300,12 @@ def _classes():
                     h, w = (h - 2) // 2, (w - 2) // 2
             elif self.arch == "deep-cnn":
                 self.blocks = []  # a plain list: the modules are registered under our names
+                per_block = config.get("convs_per_block", 2)
                 for i, (ci, co) in enumerate(self._pairs(c)):
                     block = nn.Module()
-                    block.conv1, block.conv2 = nn.Conv2d(ci, co, 3, padding=1), nn.Conv2d(co, co, 3, padding=1)
+                    block.convs = [nn.Conv2d(ci if j == 0 else co, co, 3, padding=1) for j in range(per_block)]
+                    for j, conv in enumerate(block.convs):
+                        block.add_module(f"conv{j + 1}", conv)
                     self.add_module(f"block{i + 1}", block)
                     self.blocks.append(block)
                     h, w = h // 2, w // 2
@@ -334,8 +337,9 @@ def _classes():
                     x = F.max_pool2d(F.relu(conv(x)), 2)
             else:
                 for block in self.blocks:
-                    x = F.max_pool2d(F.relu(block.conv2(F.relu(block.conv1(x)))), 2)
-                    x = self.drop_conv(x)
+                    for conv in block.convs:
+                        x = F.relu(conv(x))
+                    x = self.drop_conv(F.max_pool2d(x, 2))
             return F.relu(self.fc1(x.flatten(1)))
 
         def forward(self, x):

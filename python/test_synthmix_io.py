@@ -104,7 +104,8 @@ class Models(unittest.TestCase):
     def test_classifier_logits_equal_ours(self):
         ref = reference()
         images, labels, _ = sio.load_image_set(path("test1000.safetensors"))
-        for arch in ("simple-cnn", "deep-cnn"):
+        # deep-cnn-1conv: the deep CNN with one conv per block (--convs-per-block 1).
+        for arch in ("simple-cnn", "deep-cnn", "deep-cnn-1conv"):
             model = sio.load_classifier(path(f"clf-{arch}.safetensors"))
             self.assertFalse(model.training)
             with torch.no_grad():

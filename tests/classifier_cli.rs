@@ -531,6 +531,56 @@ fn dropout_rates_are_flags_recorded_in_the_config() {
     assert!(!out.exists(), "wrote {}", out.display());
 }
 
+/// `--convs-per-block 1` builds the deep CNN with one conv per block: it is
+/// recorded in the config (absent at the default 2, so earlier checkpoints
+/// keep their bytes), the checkpoint has no second convs and evaluate
+/// rebuilds it; the simple CNN, 0 and 5 are refused in one line.
+#[test]
+fn convs_per_block_is_a_flag_recorded_in_the_config() {
+    let t = tempfile::tempdir().unwrap();
+    let fit = |name: &str, arch: &str, extra: &[&str]| {
+        let out = t.path().join(name);
+        let mut c = bin("clf-train");
+        c.args(["--train", "fashion-mnist:train", "--arch", arch, "--limit", "128", "--epochs", "1", "-q", "--out"])
+            .arg(&out)
+            .args(extra);
+        (out, c)
+    };
+    let (two, mut c) = fit("two.safetensors", "deep-cnn", &[]);
+    run_ok(&mut c);
+    let (one, mut c) = fit("one.safetensors", "deep-cnn", &["--convs-per-block", "1"]);
+    run_ok(&mut c);
+    let config = |p: &Path| checkpoint::read(p, None).unwrap().meta.config;
+    assert!(!config(&two).contains("convs_per_block"), "{}", config(&two));
+    assert!(config(&one).contains(r#""convs_per_block":1"#), "{}", config(&one));
+    let names = |p: &Path| checkpoint::read(p, Some("classifier")).unwrap().weights.into_keys().collect::<Vec<_>>();
+    assert!(names(&two).contains(&"block3.conv2.weight".to_string()), "{:?}", names(&two));
+    assert!(!names(&one).iter().any(|n| n.contains("conv2")), "{:?}", names(&one));
+    let metrics = t.path().join("one.json");
+    run_ok(
+        bin("evaluate")
+            .arg("--classifier")
+            .arg(&one)
+            .args(["--test", "fashion-mnist:test", "-q", "--out"])
+            .arg(&metrics),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&metrics).unwrap()).unwrap();
+    let conf = json["results"][0]["confusion"].as_array().unwrap();
+    let total: u64 = conf.iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(total, 10000, "evaluate did not score every test image with the one-conv model");
+
+    for n in ["0", "5"] {
+        let (out, mut c) = fit("refused.safetensors", "deep-cnn", &["--convs-per-block", n]);
+        let e = run_usage_err(&mut c);
+        assert!(e.contains("--convs-per-block"), "{n}: {e}");
+        assert!(!out.exists(), "{n} wrote {}", out.display());
+    }
+    let (out, mut c) = fit("refused.safetensors", "simple-cnn", &["--convs-per-block", "1"]);
+    let e = run_err(&mut c);
+    assert!(e.contains("--convs-per-block: simple-cnn has no conv blocks"), "{e}");
+    assert!(!out.exists(), "wrote {}", out.display());
+}
+
 /// `clf-train --resume` after a kill ends with the uninterrupted run's
 /// checkpoint bytes (weights, Adam moments and dropout streams restored);
 /// a resume with other settings is refused in one line and keeps the state.

@@ -69,6 +69,8 @@ fn make_artifacts(d: &Path) {
     stage(d, "clf-train", &[&train[..], &simple].concat());
     let deep = ["--arch", "deep-cnn", "--epochs", "5", "--batch-size", "32", "--limit", "400"];
     stage(d, "clf-train", &[&train[..], &deep, &["--out", "clf-deep-cnn.safetensors"]].concat());
+    let one_conv = ["--convs-per-block", "1", "--out", "clf-deep-cnn-1conv.safetensors"];
+    stage(d, "clf-train", &[&train[..], &deep, &one_conv].concat());
     let gan = ["--epochs", "1", "--limit", "200", "--on-collapse", "warn"];
     stage(d, "gan-train", &[&train[..], &gan, &["--out", "gen-mlp.safetensors"]].concat());
     stage(d, "gan-train", &[&train[..], &gan, &["--arch", "dcgan", "--out", "gen-dcgan.safetensors"]].concat());
@@ -168,7 +170,7 @@ fn write_reference(d: &Path) {
     image_set::write(&d.join("test1000.safetensors"), &head(&test, 1000)).unwrap();
     let test1000 = image_set::read(&d.join("test1000.safetensors")).unwrap();
     let mut reference = HashMap::new();
-    for arch in ["simple-cnn", "deep-cnn"] {
+    for arch in ["simple-cnn", "deep-cnn", "deep-cnn-1conv"] {
         reference.insert(format!("logits.{arch}"), logits(&d.join(format!("clf-{arch}.safetensors")), &test1000));
     }
     for arch in ["mlp", "dcgan"] {

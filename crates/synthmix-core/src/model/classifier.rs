@@ -4,7 +4,9 @@
 //!   conv 3×3 64 → ReLU → pool → dense 128 → ReLU → dropout → dense 10.
 //! - Deep CNN (CIFAR-10, 3×32×32): 3 blocks of [conv 3×3 pad 1 → ReLU → conv
 //!   3×3 pad 1 → ReLU → pool → dropout] with 32, 64, 128 channels, then dense
-//!   128 → ReLU → dropout → dense 10.
+//!   128 → ReLU → dropout → dense 10. `convs_per_block` sets the convs per
+//!   block (2 by default; 1 is the other reading of the paper's "three conv
+//!   blocks").
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -62,12 +64,27 @@ pub struct ClassifierConfig {
     pub hidden: usize,
     /// Dropout after each conv block (deep CNN only).
     pub dropout_conv: f32,
+    /// 3×3 convs in each block of the deep CNN (not written when 2, the
+    /// default, so earlier checkpoints keep their bytes).
+    #[serde(default = "default_convs_per_block", skip_serializing_if = "is_default_convs_per_block")]
+    pub convs_per_block: usize,
     /// Dropout before the last dense layer.
     pub dropout_head: f32,
     /// The conv layers' CPU kernels (not written when im2col, the default,
     /// so earlier checkpoints keep their bytes).
     #[serde(default, skip_serializing_if = "ConvAlgorithm::is_default")]
     pub conv: ConvAlgorithm,
+}
+
+/// The deep CNN's convs per block unless a config says otherwise.
+pub const DEFAULT_CONVS_PER_BLOCK: usize = 2;
+
+fn default_convs_per_block() -> usize {
+    DEFAULT_CONVS_PER_BLOCK
+}
+
+fn is_default_convs_per_block(n: &usize) -> bool {
+    *n == DEFAULT_CONVS_PER_BLOCK
 }
 
 impl ClassifierConfig {
@@ -81,6 +98,7 @@ impl ClassifierConfig {
                 hidden: 128,
                 dropout_conv: 0.0,
                 dropout_head: 0.5,
+                convs_per_block: DEFAULT_CONVS_PER_BLOCK,
                 conv: ConvAlgorithm::Im2col,
             },
             ClassifierArch::DeepCnn => ClassifierConfig {
@@ -91,6 +109,7 @@ impl ClassifierConfig {
                 hidden: 128,
                 dropout_conv: 0.2,
                 dropout_head: 0.5,
+                convs_per_block: DEFAULT_CONVS_PER_BLOCK,
                 conv: ConvAlgorithm::Im2col,
             },
         }
@@ -109,7 +128,8 @@ impl ClassifierConfig {
                     (h, w) = (oh / 2, ow / 2);
                 }
                 ClassifierArch::DeepCnn => {
-                    f += flops::conv(c, o, 3, (h, w)) + flops::conv(o, o, 3, (h, w));
+                    let repeats = self.convs_per_block.saturating_sub(1) as u64;
+                    f += flops::conv(c, o, 3, (h, w)) + repeats * flops::conv(o, o, 3, (h, w));
                     (h, w) = (h / 2, w / 2);
                 }
             }
@@ -148,10 +168,16 @@ impl Classifier {
                 }
             }
             ClassifierArch::DeepCnn => {
+                if cfg.convs_per_block == 0 {
+                    candle_core::bail!("a deep CNN block needs at least one conv");
+                }
                 for (i, &o) in cfg.channels.iter().enumerate() {
                     let b = vb.pp(format!("block{}", i + 1));
-                    convs.push(Conv2d::new(b.pp("conv1"), c, o, 3, 1)?.with_algorithm(cfg.conv));
-                    convs.push(Conv2d::new(b.pp("conv2"), o, o, 3, 1)?.with_algorithm(cfg.conv));
+                    for j in 0..cfg.convs_per_block {
+                        let from = if j == 0 { c } else { o };
+                        convs
+                            .push(Conv2d::new(b.pp(format!("conv{}", j + 1)), from, o, 3, 1)?.with_algorithm(cfg.conv));
+                    }
                     drop_conv
                         .push(Dropout::new(cfg.dropout_conv, rng::stream(seed, &format!("dropout/block{}", i + 1))));
                     c = o;
@@ -179,10 +205,11 @@ impl Classifier {
                 }
             }
             ClassifierArch::DeepCnn => {
-                for (pair, drop) in self.convs.chunks(2).zip(&self.drop_conv) {
-                    x = pair[0].forward_act(&x, Act::Relu)?;
-                    x = max_pool2(&pair[1].forward_act(&x, Act::Relu)?)?;
-                    x = drop.forward(&x, train)?;
+                for (block, drop) in self.convs.chunks(self.config.convs_per_block).zip(&self.drop_conv) {
+                    for conv in block {
+                        x = conv.forward_act(&x, Act::Relu)?;
+                    }
+                    x = drop.forward(&max_pool2(&x)?, train)?;
                 }
             }
         }
@@ -227,6 +254,37 @@ mod tests {
         // 8²: 18 874 368 each; 32→64 at 16², 64→128 at 8²: 9 437 184 each;
         // fc1 2048→128: 524 288; fc2: 2 560.
         assert_eq!(ClassifierConfig::paper(ClassifierArch::DeepCnn).forward_flops(), 77_793_792);
+        // One conv per block: the three 3→32, 32→64, 64→128 above and the fcs.
+        let one = ClassifierConfig { convs_per_block: 1, ..ClassifierConfig::paper(ClassifierArch::DeepCnn) };
+        assert_eq!(one.forward_flops(), 1_769_472 + 2 * 9_437_184 + 524_288 + 2_560);
+    }
+
+    /// One conv per block builds `block{i}.conv1` only, and its forward is
+    /// conv → ReLU → pool per block, checked against candle's own ops.
+    #[test]
+    fn one_conv_per_block_is_conv_relu_pool() {
+        let config = ClassifierConfig { convs_per_block: 1, ..ClassifierConfig::paper(ClassifierArch::DeepCnn) };
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let model = Classifier::new(vb, &config, 0).unwrap();
+        let mut names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
+        names.sort();
+        assert_eq!(names.iter().filter(|n| n.contains(".conv")).count(), 6, "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("conv2")), "{names:?}");
+        let vars = varmap.data().lock().unwrap().clone();
+        let get = |n: &str| vars[n].as_tensor().clone();
+        let x = Tensor::rand(0f32, 1f32, (2, 3, 32, 32), &Device::Cpu).unwrap();
+        let mut y = x.clone();
+        for b in 1..=3 {
+            let (w, bias) = (get(&format!("block{b}.conv1.weight")), get(&format!("block{b}.conv1.bias")));
+            y = y.conv2d(&w, 1, 1, 1, 1).unwrap().broadcast_add(&bias.reshape((1, (), 1, 1)).unwrap()).unwrap();
+            y = y.relu().unwrap().max_pool2d(2).unwrap();
+        }
+        let y = y.flatten_from(1).unwrap().matmul(&get("fc1.weight").t().unwrap()).unwrap();
+        let y = y.broadcast_add(&get("fc1.bias")).unwrap().relu().unwrap();
+        let ours = model.features(&x, false).unwrap();
+        let diff = (ours - y).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-4, "max difference {diff}");
     }
 
     /// A side too small for the convs is refused in one line, never a

@@ -94,6 +94,11 @@ pub struct Args {
     /// architecture's, 0.5). Recorded in the checkpoint's config.
     #[arg(long, value_name = "P", value_parser = limits::fraction)]
     dropout_head: Option<f64>,
+    /// 3x3 convs in each of the deep CNN's three blocks, 1 to 4 (deep-cnn
+    /// only; default 2; 1 is the other reading of the paper's "three conv
+    /// blocks"). Recorded in the checkpoint's config.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
+    convs_per_block: Option<u8>,
     /// A test set scored after every epoch and logged (e.g. mnist:test).
     #[arg(long, value_hint = clap::ValueHint::FilePath)]
     eval_test: Option<String>,
@@ -135,6 +140,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         resume: a.resume,
         dropout_conv: a.dropout_conv.map(|p| p as f32),
         dropout_head: a.dropout_head.map(|p| p as f32),
+        convs_per_block: a.convs_per_block.map(usize::from),
     };
     let mut inputs = vec![("--train", std::path::Path::new(&a.train))];
     if let Some(t) = &params.eval_test {

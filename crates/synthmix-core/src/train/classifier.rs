@@ -97,6 +97,9 @@ pub struct ClfTrainParams {
     /// Dropout before the output layer instead of the architecture's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropout_head: Option<f32>,
+    /// 3×3 convs per block instead of the architecture's 2 (deep CNN only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convs_per_block: Option<usize>,
 }
 
 /// `--recycle POOL --recycle-every K`.
@@ -308,6 +311,9 @@ fn check_params(params: &ClfTrainParams) -> Result<()> {
     if params.dropout_conv.is_some() && params.arch != ClassifierArch::DeepCnn {
         return Err(Error::Invalid(format!("--dropout-conv: {} has no dropout after its convs", params.arch.name())));
     }
+    if params.convs_per_block.is_some() && params.arch != ClassifierArch::DeepCnn {
+        return Err(Error::Invalid(format!("--convs-per-block: {} has no conv blocks", params.arch.name())));
+    }
     Ok(())
 }
 
@@ -321,6 +327,7 @@ fn load_data(params: &ClfTrainParams, data_opts: &DataOptions, prov: &mut Proven
     config.conv = params.conv;
     config.dropout_conv = params.dropout_conv.unwrap_or(config.dropout_conv);
     config.dropout_head = params.dropout_head.unwrap_or(config.dropout_head);
+    config.convs_per_block = params.convs_per_block.unwrap_or(config.convs_per_block);
     // A set that cannot be padded to the architecture's input (a user's
     // 3×64×64 images) gets the architecture built for its own shape.
     if data::check_fit(full.shape, config.input).is_err() {
