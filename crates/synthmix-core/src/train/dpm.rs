@@ -26,20 +26,19 @@ use rand::seq::SliceRandom;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use super::gan::{sample_std, GRID_PER_CLASS};
+use super::gan::sample_std;
 use super::optim::{Adam, AdamConfig};
-use super::probe::{self, Features};
+use super::probe::{self, Features, Probes, TrainData};
 use super::saved::Common;
 use super::stop::{self, Until};
 use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, DiffusionRecord, FidRecord, Trained};
-use crate::artifact::provenance::{self, FileRecord, Provenance};
-use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
+use crate::artifact::provenance::{self, Provenance};
+use crate::data::{self, DataOptions, ImageSet};
 use crate::error::{Error, Result};
 use crate::model::diffusion::{Schedule, T};
 use crate::model::dpm_sample::{self, SampleOptions};
 use crate::model::gan::{label_tensor, normal_draws};
 use crate::model::unet::{self, Unet, UnetConfig};
-use crate::render::grid::{self, GridOptions};
 use crate::{progress, rng};
 
 /// Every parameter of a `dpm-train` run; saved in its provenance.
@@ -343,29 +342,31 @@ fn train_epoch(
     Ok(sum / seen.max(1) as f64)
 }
 
-/// The fixed labels of the grid and the FID, and the generated sets' metadata.
-struct Probes {
-    grid: Vec<u8>,
-    fid: Vec<u8>,
-    meta: SetMeta,
+/// A run once its inputs are read and checked: the nets (resumed, if
+/// so), where it starts and what it measures.
+struct Setup {
+    paths: DpmPaths,
+    cfg: UnetConfig,
+    nets: DpmNets,
+    ident: serde_json::Value,
+    dataset: String,
+    start: Start,
+    features: Option<Features>,
+    probes: Probes,
 }
 
-/// Runs `dpm-train`.
-pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Result<DpmTrainReport> {
-    let started = Instant::now();
-    check_params(p)?;
+/// Builds the U-Net and its EMA copy for the training data, resumes them
+/// from a saved state (with --resume), and loads the features network and
+/// the FID's real side.
+fn set_up(
+    p: &DpmTrainParams,
+    data: &TrainData,
+    data_opts: &DataOptions,
+    prov: &mut Provenance,
+    device: &Device,
+) -> Result<Setup> {
     let paths = DpmPaths::new(&p.out);
-    let full = data::load_set(&p.train, data_opts)?;
-    let train_hash = full.content_hash()?;
-    let mut prov = Provenance::start("dpm-train", p, Some(p.seed))?;
-    prov.inputs.push(FileRecord { role: "train".into(), path: p.train.clone(), blake3: train_hash.clone() });
-    let set = match p.limit {
-        Some(n) => full.select(&data::subset::stratified(&full, n, p.seed, "subset")),
-        None => full.clone(),
-    };
-    if set.is_empty() {
-        return Err(Error::Invalid(format!("{}: no training images", p.train)));
-    }
+    let set = &data.images;
     let base = p.channels.unwrap_or(UnetConfig::new(set.shape, set.num_classes).base);
     let cfg = UnetConfig { image: set.shape, num_classes: set.num_classes, base, ..p.unet.clone() };
     cfg.validate().map_err(|e| Error::Invalid(format!("{}: {e}", p.train)))?;
@@ -373,47 +374,64 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
     let (ema, ema_vars) = unet::new_unet(&cfg, p.seed, device)?;
     let opt = Adam::from_varmap(&vars, p.adam);
     let mut nets = DpmNets { net, vars, ema, ema_vars, opt };
-    let ident = identity(p, &train_hash, &cfg);
-    let dataset = full.meta.dataset.clone();
-    let Start { epoch: start, mut csv, mut best, finish } =
-        resume(p, &paths, &ident, meta(p, &cfg, &dataset, 0, None), &mut nets, &mut prov)?;
-    let reference = probe::reference_set(p.fid_reference.as_deref(), &set, data_opts, &mut prov)?;
+    let ident = identity(p, &data.hash, &cfg);
+    let dataset = data.full.meta.dataset.clone();
+    let start = resume(p, &paths, &ident, meta(p, &cfg, &dataset, 0, None), &mut nets, prov)?;
+    let reference = probe::reference_set(p.fid_reference.as_deref(), set, data_opts, prov)?;
     let features = probe::load_features(
         p.features.as_deref(),
         (p.fid_samples, p.seed),
         (&p.train, &reference, &dataset),
-        &mut prov,
+        prov,
         device,
     )?;
-    log_start(p, &set, &cfg, start);
-    let k = cfg.num_classes;
-    let probes = Probes {
-        grid: (0..k).flat_map(|c| std::iter::repeat_n(c as u8, GRID_PER_CLASS)).collect(),
-        fid: (0..p.fid_samples).map(|i| (i % k) as u8).collect(),
-        meta: SetMeta::new(dataset.clone(), full.meta.split.clone(), Source::Synthetic),
-    };
-    let saver = Saver { p, paths: &paths, cfg: &cfg, dataset: &dataset, features: features.as_ref(), probes: &probes };
-    let mut logs = Vec::new();
-    let mut stopped_at = None;
-    if let Some((quality, met)) = finish {
-        // Nothing to train: the last epoch's files, from its saved state.
-        let e: DpmEpochLog = stop::last_logged(&paths.state, &csv)?;
+    log_start(p, set, &cfg, start.epoch);
+    let probes = Probes::new(data, (cfg.image, cfg.num_classes), p.fid_samples);
+    Ok(Setup { paths, cfg, nets, ident, dataset, start, features, probes })
+}
+
+/// What the epochs have written so far: the log, the best FID, the epochs'
+/// figures and the epoch that met `--until`.
+struct Progress {
+    csv: String,
+    best: Option<(usize, f64)>,
+    logs: Vec<DpmEpochLog>,
+    stopped_at: Option<usize>,
+}
+
+/// What every epoch reads.
+struct Epochs<'a> {
+    p: &'a DpmTrainParams,
+    saver: Saver<'a>,
+    ident: &'a serde_json::Value,
+    sched: Schedule,
+    set: &'a ImageSet,
+    device: &'a Device,
+}
+
+impl Epochs<'_> {
+    /// Nothing to train (a saved state at the run's last epoch): that
+    /// epoch's files again, from its saved state.
+    fn finish_saved(&self, nets: &DpmNets, (quality, met): SavedEnd, run: &mut Progress) -> Result<()> {
+        let e: DpmEpochLog = stop::last_logged(&self.saver.paths.state, &run.csv)?;
         let quality = quality.or(e.fid.zip(e.recognition));
-        saver.checkpoint(&nets, &e, quality, None, device)?;
-        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
-        logs.push(e);
-        stopped_at = met;
+        self.saver.checkpoint(nets, &e, quality, None, self.device)?;
+        crate::artifact::write_atomic(&self.saver.paths.log, run.csv.as_bytes())?;
+        run.logs.push(e);
+        run.stopped_at = met;
+        Ok(())
     }
-    let sched = Schedule::new(cfg.schedule);
-    let mut order: Vec<usize> = (0..set.len()).collect();
-    let end = if finish.is_some() { start } else { p.epochs };
-    for epoch in start + 1..=end {
+
+    /// Trains `epoch`, measures the EMA model, writes its files; true when
+    /// it met `--until` (the run stops there).
+    fn train(&self, nets: &mut DpmNets, epoch: usize, order: &mut [usize], run: &mut Progress) -> Result<bool> {
+        let (p, device, probes) = (self.p, self.device, self.saver.probes);
         let t0 = Instant::now();
-        let loss = train_epoch(&mut nets, &set, &mut order, p, &sched, epoch, device)?;
+        let loss = train_epoch(nets, self.set, order, p, &self.sched, epoch, device)?;
         let train_time = t0.elapsed().as_secs_f64();
         let fid_due = epoch % p.fid_every == 0 || epoch == p.epochs;
-        let quality = match &features {
-            Some(f) if fid_due => Some(measure(&nets.ema, f, &probes, p, device)?),
+        let quality = match self.saver.features {
+            Some(f) if fid_due => Some(measure(&nets.ema, f, probes, p, device)?),
             _ => None,
         };
         let reached = p.until.zip(quality).is_some_and(|(u, (f, r))| u.reached(f, r));
@@ -425,36 +443,59 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
             fid: quality.map(|q| q.0),
             recognition: quality.map(|q| q.1),
             sample_std: grid_px.as_ref().map(|px| sample_std(px, probes.grid.len())),
-            images_per_s: set.len() as f64 / train_time,
+            images_per_s: self.set.len() as f64 / train_time,
             wall_s: t0.elapsed().as_secs_f64(),
         };
         e.log();
-        csv.push_str(&e.csv_row());
-        if let Some(f) = e.fid.filter(|&f| best.is_none_or(|(_, b)| f < b)) {
-            best = Some((epoch, f));
-        }
+        run.csv.push_str(&e.csv_row());
+        probe::improve(&mut run.best, epoch, e.fid);
         if let Some(px) = grid_px {
-            saver.checkpoint(&nets, &e, quality, Some((&ident, &csv, best, px)), device)?;
+            self.saver.checkpoint(nets, &e, quality, Some((self.ident, &run.csv, run.best, px)), device)?;
         }
-        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
-        logs.push(e);
+        crate::artifact::write_atomic(&self.saver.paths.log, run.csv.as_bytes())?;
+        run.logs.push(e);
         if reached {
-            stopped_at = Some(epoch);
-            break;
+            run.stopped_at = Some(epoch);
+        }
+        Ok(reached)
+    }
+}
+
+/// The saved state's end: its quality, and the epoch that met `--until`.
+type SavedEnd = (Option<(f64, f64)>, Option<usize>);
+
+/// Runs `dpm-train`.
+pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Result<DpmTrainReport> {
+    let started = Instant::now();
+    check_params(p)?;
+    let mut prov = Provenance::start("dpm-train", p, Some(p.seed))?;
+    let data = probe::load_train(&p.train, (p.limit, p.seed), data_opts, &mut prov)?;
+    let Setup { paths, cfg, mut nets, ident, dataset, start, features, probes } =
+        set_up(p, &data, data_opts, &mut prov, device)?;
+    let saver = Saver { p, paths: &paths, cfg: &cfg, dataset: &dataset, features: features.as_ref(), probes: &probes };
+    let epochs = Epochs { p, saver, ident: &ident, sched: Schedule::new(cfg.schedule), set: &data.images, device };
+    let mut run = Progress { csv: start.csv, best: start.best, logs: Vec::new(), stopped_at: None };
+    if let Some(end) = start.finish {
+        epochs.finish_saved(&nets, end, &mut run)?;
+    } else {
+        let mut order: Vec<usize> = (0..data.images.len()).collect();
+        for epoch in start.epoch + 1..=p.epochs {
+            if epochs.train(&mut nets, epoch, &mut order, &mut run)? {
+                break;
+            }
         }
     }
-    let last = logs.last().expect("at least one epoch");
-    let until_reached = stop::report(p.until, stopped_at, p.epochs, last.fid.zip(last.recognition));
-    finish_provenance(&mut prov, &paths, last, best, until_reached)?;
+    let last = run.logs.last().expect("at least one epoch");
+    let until_reached = stop::report(p.until, run.stopped_at, p.epochs, last.fid.zip(last.recognition));
+    finish_provenance(&mut prov, &paths, last, run.best, until_reached)?;
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&p.out), &prov)?;
-    let resumed_from = (start > 0).then_some(start);
     Ok(DpmTrainReport {
-        epochs: logs,
-        resumed_from,
-        best_fid: best,
-        stopped_at,
-        train_images: set.len(),
+        epochs: run.logs,
+        resumed_from: (start.epoch > 0).then_some(start.epoch),
+        best_fid: run.best,
+        stopped_at: run.stopped_at,
+        train_images: data.images.len(),
         wall_time_s: prov.wall_time_s,
     })
 }
@@ -493,13 +534,8 @@ impl Saver<'_> {
             }
             None => draw(&nets.ema, &self.probes.grid, "grid-noise", p, device)?,
         };
-        let (image, k) = (self.cfg.image, self.cfg.num_classes);
-        let grid =
-            ImageSet::new(Path::new("<grid>"), px, self.probes.grid.clone(), image, k, self.probes.meta.clone())?;
-        let fid = e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default();
-        let title = format!("{} unet epoch {epoch}{fid}", self.dataset);
-        let opts = GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) };
-        grid::write(&grid, &opts, &self.paths.grid(epoch))
+        let title = format!("{} unet epoch {epoch}", self.dataset);
+        self.probes.write_grid(px, (title, e.fid), &self.paths.grid(epoch))
     }
 }
 
@@ -509,8 +545,7 @@ fn draw(ema: &Unet, labels: &[u8], purpose: &str, p: &DpmTrainParams, device: &D
 }
 
 fn measure(ema: &Unet, f: &Features, probes: &Probes, p: &DpmTrainParams, device: &Device) -> Result<(f64, f64)> {
-    let px = draw(ema, &probes.fid, "fid-noise", p, device)?;
-    probe::measure(f, px, &probes.fid, (ema.config.image, ema.config.num_classes), &probes.meta)
+    probes.measure(f, draw(ema, &probes.fid, "fid-noise", p, device)?)
 }
 
 fn save_state(
@@ -548,15 +583,7 @@ fn finish_provenance(
         ("epochs_trained", Some(last.epoch as f64)),
         ("until_reached", until_reached),
     ];
-    for (k, v) in metrics {
-        if let Some(v) = v {
-            prov.metrics.push((k.into(), v));
-        }
-    }
-    if let Some((e, f)) = best {
-        prov.metrics.push(("best_fid".into(), f));
-        prov.metrics.push(("best_fid_epoch".into(), e as f64));
-    }
+    probe::record_metrics(prov, &metrics, best);
     Ok(())
 }
 

@@ -37,16 +37,15 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use super::optim::{Adam, AdamConfig};
-use super::probe::{self, Features};
+use super::probe::{self, Features, Probes, TrainData};
 use super::saved::Common;
 use super::stop::{self, Until};
 use crate::artifact::checkpoint::{self, Checkpoint, CheckpointMeta, FidRecord, GanRecord, Trained};
-use crate::artifact::provenance::{self, FileRecord, Provenance};
-use crate::data::{self, DataOptions, ImageSet, SetMeta, Source};
+use crate::artifact::provenance::{self, Provenance};
+use crate::data::{self, DataOptions, ImageSet};
 use crate::error::{Error, Result};
 use crate::model::gan::{self, Discriminator, GanArch, GanConfig, Generator};
 use crate::ops::ConvAlgorithm;
-use crate::render::grid::{self, GridOptions};
 use crate::{progress, rng};
 
 /// Mean per-pixel standard deviation (in [-1, 1] units) of the fixed grid
@@ -54,8 +53,7 @@ use crate::{progress, rng};
 /// a freshly initialised generator ≈ 0.03, one emitting the same image for
 /// every noise and label ≈ 0 (exactly 0 once quantised to pixels).
 pub const COLLAPSE_STD: f64 = 0.005;
-/// Samples per class in the grid PNG (and the collapse check).
-pub const GRID_PER_CLASS: usize = 10;
+pub use super::probe::GRID_PER_CLASS;
 
 /// Optimiser settings by name (`--preset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -450,6 +448,26 @@ struct GanSums {
     seen: usize,
 }
 
+impl GanSums {
+    /// The epoch's log row: mean step figures, the fixed samples' quality
+    /// and spread, images/s of its training and its wall time.
+    fn log(&self, epoch: usize, quality: Option<(f64, f64)>, std: f64, (train_s, wall_s): (f64, f64)) -> GanEpochLog {
+        let n = self.seen as f64;
+        GanEpochLog {
+            epoch,
+            d_loss: self.d / n,
+            g_loss: self.g / n,
+            d_real: self.d_real / n,
+            d_fake: self.d_fake / n,
+            fid: quality.map(|q| q.0),
+            recognition: quality.map(|q| q.1),
+            sample_std: std,
+            images_per_s: n / train_s,
+            wall_s,
+        }
+    }
+}
+
 /// One epoch of GAN steps over a seeded shuffle of `set`, with a progress bar.
 fn train_epoch(
     nets: &mut Nets,
@@ -494,31 +512,15 @@ fn train_epoch(
     Ok(sums)
 }
 
-/// The fixed samples every epoch makes: the grid's labels, the FID's labels.
-struct Probes {
-    grid_labels: Vec<u8>,
-    fid_labels: Vec<u8>,
-    /// Metadata of the generated sets (the grid and the FID's).
-    meta: SetMeta,
-}
-
-impl Probes {
-    fn set(&self, px: Vec<u8>, labels: &[u8], config: &GanConfig) -> Result<ImageSet> {
-        ImageSet::new(
-            Path::new("<generated>"),
-            px,
-            labels.to_vec(),
-            config.image,
-            config.num_classes,
-            self.meta.clone(),
-        )
-    }
-}
-
 /// The FID and recognition of the generator's fixed FID samples.
 fn measure(g: &Generator, f: &Features, probes: &Probes, seed: u64, device: &Device) -> Result<(f64, f64)> {
-    let px = gan::generate(g, &probes.fid_labels, &mut rng::stream(seed, "fid-noise"), 500, device)?;
-    probe::measure(f, px, &probes.fid_labels, (g.config.image, g.config.num_classes), &probes.meta)
+    let px = gan::generate(g, &probes.fid, &mut rng::stream(seed, "fid-noise"), 500, device)?;
+    probes.measure(f, px)
+}
+
+/// The fixed grid samples, the same noise every epoch.
+fn grid_pixels(g: &Generator, probes: &Probes, seed: u64, device: &Device) -> Result<Vec<u8>> {
+    gan::generate(g, &probes.grid, &mut rng::stream(seed, "grid-noise"), 500, device)
 }
 
 impl GanEpochLog {
@@ -577,7 +579,7 @@ impl Checkpointing<'_> {
         e: &GanEpochLog,
         record: &GanRecord,
         log: (&str, Option<(usize, f64)>, Option<(f64, f64)>),
-        grid: &ImageSet,
+        (probes, grid_px): (&Probes, Vec<u8>),
     ) -> Result<()> {
         let epoch = e.epoch;
         let d_meta = gen_meta(self.config, "discriminator", self.dataset, epoch, record);
@@ -599,14 +601,8 @@ impl Checkpointing<'_> {
         };
         crate::artifact::write_atomic(&self.paths.state, &state::encode(&state)?)?;
         // The grid only after the checkpoints it describes are safely written.
-        let title = format!(
-            "{} {} epoch {epoch}{}",
-            self.dataset,
-            self.params.arch.name(),
-            e.fid.map(|f| format!(" FID {f:.1}")).unwrap_or_default()
-        );
-        let opts = GridOptions { per_class: GRID_PER_CLASS, scale: 2, title: Some(title) };
-        grid::write(grid, &opts, &self.paths.grid(epoch))
+        let title = format!("{} {} epoch {epoch}", self.dataset, self.params.arch.name());
+        probes.write_grid(grid_px, (title, e.fid), &self.paths.grid(epoch))
     }
 }
 
@@ -638,7 +634,7 @@ fn finish_provenance(
     prov.output_file("discriminator", &paths.discriminator)?;
     prov.output_file("state", &paths.state)?;
     prov.output_file("log", &paths.log)?;
-    for (k, v) in [
+    let metrics = [
         ("d_loss", Some(last.d_loss)),
         ("g_loss", Some(last.g_loss)),
         ("fid", last.fid),
@@ -646,155 +642,178 @@ fn finish_provenance(
         ("images_per_s", Some(last.images_per_s)),
         ("epochs_trained", Some(last.epoch as f64)),
         ("until_reached", until_reached),
-    ] {
-        if let Some(v) = v {
-            prov.metrics.push((k.into(), v));
-        }
-    }
-    if let Some((e, f)) = best {
-        prov.metrics.push(("best_fid".into(), f));
-        prov.metrics.push(("best_fid_epoch".into(), e as f64));
-    }
+    ];
+    probe::record_metrics(prov, &metrics, best);
     Ok(())
 }
+
+/// A run once its inputs are read and checked: the nets (resumed, if
+/// so), where it starts and what it measures.
+struct Setup {
+    paths: GanPaths,
+    config: GanConfig,
+    nets: Nets,
+    ident: serde_json::Value,
+    dataset: String,
+    start: Start,
+    features: Option<Features>,
+    probes: Probes,
+}
+
+/// Builds the nets for the training data, resumes them from a saved state
+/// (with --resume), and loads the features network and the FID's real side.
+fn set_up(
+    params: &GanTrainParams,
+    data: &TrainData,
+    data_opts: &DataOptions,
+    prov: &mut Provenance,
+    device: &Device,
+) -> Result<Setup> {
+    let paths = GanPaths::new(&params.out);
+    let set = &data.images;
+    let config = GanConfig { conv: params.conv, ..GanConfig::new(params.arch, set.shape, set.num_classes) };
+    config.validate()?;
+    let (g, g_vars, d, d_vars) = gan::new_gan(&config, params.seed, device)?;
+    let (opt_g, opt_d) = (Adam::from_varmap(&g_vars, params.adam_g), Adam::from_varmap(&d_vars, params.adam_d));
+    let mut nets = Nets { g, g_vars, d, d_vars, opt_g, opt_d };
+    let ident = identity(params, &data.hash, &config);
+    let dataset = data.full.meta.dataset.clone();
+    let resume_meta = gen_meta(&config, "generator", &dataset, 0, &gan_record(params, None));
+    let start = resume(params, &paths, &ident, resume_meta, &mut nets, prov)?;
+    let reference = probe::reference_set(params.fid_reference.as_deref(), set, data_opts, prov)?;
+    let features = probe::load_features(
+        params.features.as_deref(),
+        (params.fid_samples, params.seed),
+        (&params.train, &reference, &dataset),
+        prov,
+        device,
+    )?;
+    if let Some(note) = &start.note {
+        tracing::info!("{note}");
+    }
+    log_start(params, set, &config, start.epoch);
+    let probes = Probes::new(data, (config.image, config.num_classes), params.fid_samples);
+    Ok(Setup { paths, config, nets, ident, dataset, start, features, probes })
+}
+
+/// What the epochs have written so far: the log, the best FID, the epochs'
+/// figures, the last checkpoint epoch and the epoch that met `--until`.
+struct Progress {
+    csv: String,
+    best: Option<(usize, f64)>,
+    logs: Vec<GanEpochLog>,
+    last_checkpoint: usize,
+    stopped_at: Option<usize>,
+}
+
+/// What every epoch reads.
+struct Epochs<'a> {
+    params: &'a GanTrainParams,
+    saver: Checkpointing<'a>,
+    probes: &'a Probes,
+    features: Option<&'a Features>,
+    train_set: &'a ImageSet,
+    device: &'a Device,
+}
+
+impl Epochs<'_> {
+    /// Nothing to train (a saved state at the run's last epoch): that
+    /// epoch's files again, from its saved state.
+    fn finish_saved(&self, nets: &Nets, (quality, met): SavedEnd, run: &mut Progress) -> Result<()> {
+        let params = self.params;
+        let e: GanEpochLog = stop::last_logged(&self.saver.paths.state, &run.csv)?;
+        let quality = quality.or(e.fid.zip(e.recognition));
+        let record = gan_record(params, probe::fid_record(self.features, quality, params.fid_samples));
+        let improved = run.best.is_some_and(|(b, _)| b == e.epoch);
+        self.saver.generator(nets, (e.epoch, true), &record, improved)?;
+        let grid_px = grid_pixels(&nets.g, self.probes, params.seed, self.device)?;
+        self.saver.state(nets, &e, &record, (&run.csv, run.best, quality), (self.probes, grid_px))?;
+        crate::artifact::write_atomic(&self.saver.paths.log, run.csv.as_bytes())?;
+        run.logs.push(e);
+        run.stopped_at = met;
+        Ok(())
+    }
+
+    /// Trains `epoch`, measures its fixed samples, writes its files; true
+    /// when it met `--until` (the run stops there).
+    fn train(&self, nets: &mut Nets, epoch: usize, order: &mut [usize], run: &mut Progress) -> Result<bool> {
+        let (params, device) = (self.params, self.device);
+        let t0 = Instant::now();
+        let kept = match run.last_checkpoint {
+            0 => "no checkpoint written yet".to_string(),
+            e => format!("the checkpoint of epoch {e} is kept"),
+        };
+        let sums = train_epoch(nets, self.train_set, order, params, (epoch, &kept), device)?;
+        let train_time = t0.elapsed().as_secs_f64();
+        // Fixed samples: the grid, the collapse check, the FID.
+        let grid_px = grid_pixels(&nets.g, self.probes, params.seed, device)?;
+        let std = sample_std(&grid_px, self.probes.grid.len());
+        let fid_due = epoch % params.fid_every.max(1) == 0 || epoch == params.epochs;
+        let quality = match self.features {
+            Some(f) if fid_due => Some(measure(&nets.g, f, self.probes, params.seed, device)?),
+            _ => None,
+        };
+        let e = sums.log(epoch, quality, std, (train_time, t0.elapsed().as_secs_f64()));
+        e.log();
+        check_collapse(params, epoch, std, &kept)?;
+        let reached = params.until.zip(quality).is_some_and(|(u, (f, r))| u.reached(f, r));
+        let last = reached || epoch == params.epochs;
+        run.csv.push_str(&e.csv_row());
+        let record = gan_record(params, probe::fid_record(self.features, quality, params.fid_samples));
+        let improved = probe::improve(&mut run.best, epoch, e.fid);
+        self.saver.generator(nets, (epoch, last), &record, improved)?;
+        if self.saver.due(epoch, last) {
+            self.saver.state(nets, &e, &record, (&run.csv, run.best, quality), (self.probes, grid_px))?;
+            run.last_checkpoint = epoch;
+        }
+        // The log row only after the checkpoints it describes are safely
+        // written (a full disk leaves no log of a lost generator).
+        crate::artifact::write_atomic(&self.saver.paths.log, run.csv.as_bytes())?;
+        run.logs.push(e);
+        if reached {
+            run.stopped_at = Some(epoch);
+        }
+        Ok(reached)
+    }
+}
+
+/// The saved state's end: its quality, and the epoch that met `--until`.
+type SavedEnd = (Option<(f64, f64)>, Option<usize>);
 
 /// Runs `gan-train`.
 pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) -> Result<GanTrainReport> {
     let started = Instant::now();
     check_params(params)?;
-    let paths = GanPaths::new(&params.out);
-    let full = data::load_set(&params.train, data_opts)?;
-    let train_hash = full.content_hash()?;
     let mut prov = Provenance::start("gan-train", params, Some(params.seed))?;
-    prov.inputs.push(FileRecord { role: "train".into(), path: params.train.clone(), blake3: train_hash.clone() });
-    let train_set = match params.limit {
-        Some(n) => full.select(&data::subset::stratified(&full, n, params.seed, "subset")),
-        None => full.clone(),
-    };
-    if train_set.is_empty() {
-        return Err(Error::Invalid(format!("{}: no training images", params.train)));
-    }
-    let config = GanConfig { conv: params.conv, ..GanConfig::new(params.arch, train_set.shape, train_set.num_classes) };
-    config.validate()?;
-    let (g, g_vars, d, d_vars) = gan::new_gan(&config, params.seed, device)?;
-    let (opt_g, opt_d) = (Adam::from_varmap(&g_vars, params.adam_g), Adam::from_varmap(&d_vars, params.adam_d));
-    let mut nets = Nets { g, g_vars, d, d_vars, opt_g, opt_d };
-    let ident = identity(params, &train_hash, &config);
-    let dataset = full.meta.dataset.clone();
-    let resume_meta = gen_meta(&config, "generator", &dataset, 0, &gan_record(params, None));
-    let Start { epoch: start_epoch, mut csv, mut best, note, finish } =
-        resume(params, &paths, &ident, resume_meta, &mut nets, &mut prov)?;
-    let reference = probe::reference_set(params.fid_reference.as_deref(), &train_set, data_opts, &mut prov)?;
-    let features = probe::load_features(
-        params.features.as_deref(),
-        (params.fid_samples, params.seed),
-        (&params.train, &reference, &dataset),
-        &mut prov,
-        device,
-    )?;
-    if let Some(note) = note {
-        tracing::info!("{note}");
-    }
-    log_start(params, &train_set, &config, start_epoch);
-
-    let k = config.num_classes;
-    let probes = Probes {
-        grid_labels: (0..k).flat_map(|c| std::iter::repeat_n(c as u8, GRID_PER_CLASS)).collect(),
-        fid_labels: (0..params.fid_samples).map(|i| (i % k) as u8).collect(),
-        meta: SetMeta::new(dataset.clone(), full.meta.split.clone(), Source::Synthetic),
-    };
+    let data = probe::load_train(&params.train, (params.limit, params.seed), data_opts, &mut prov)?;
+    let Setup { paths, config, mut nets, ident, dataset, start, features, probes } =
+        set_up(params, &data, data_opts, &mut prov, device)?;
     let saver = Checkpointing { params, paths: &paths, config: &config, dataset: &dataset, ident: &ident };
-    let mut logs = Vec::new();
-    let mut order: Vec<usize> = (0..train_set.len()).collect();
-    let mut last_checkpoint = start_epoch;
-    let mut stopped_at = None;
-    if let Some((quality, met)) = finish {
-        // Nothing to train: the last epoch's files, from its saved state.
-        let e: GanEpochLog = stop::last_logged(&paths.state, &csv)?;
-        let quality = quality.or(e.fid.zip(e.recognition));
-        let record = gan_record(params, probe::fid_record(features.as_ref(), quality, params.fid_samples));
-        let improved = best.is_some_and(|(b, _)| b == e.epoch);
-        saver.generator(&nets, (e.epoch, true), &record, improved)?;
-        let grid_px =
-            gan::generate(&nets.g, &probes.grid_labels, &mut rng::stream(params.seed, "grid-noise"), 500, device)?;
-        saver.state(&nets, &e, &record, (&csv, best, quality), &probes.set(grid_px, &probes.grid_labels, &config)?)?;
-        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
-        logs.push(e);
-        stopped_at = met;
-    }
-    let end = if finish.is_some() { start_epoch } else { params.epochs };
-    for epoch in start_epoch + 1..=end {
-        let t0 = Instant::now();
-        let kept = match last_checkpoint {
-            0 => "no checkpoint written yet".to_string(),
-            e => format!("the checkpoint of epoch {e} is kept"),
-        };
-        let sums = train_epoch(&mut nets, &train_set, &mut order, params, (epoch, &kept), device)?;
-        let train_time = t0.elapsed().as_secs_f64();
-        // Fixed samples: the grid, the collapse check, the FID.
-        let grid_noise = &mut rng::stream(params.seed, "grid-noise");
-        let grid_px = gan::generate(&nets.g, &probes.grid_labels, grid_noise, 500, device)?;
-        let std = sample_std(&grid_px, probes.grid_labels.len());
-        let fid_due = epoch % params.fid_every.max(1) == 0 || epoch == params.epochs;
-        let quality = match &features {
-            Some(f) if fid_due => Some(measure(&nets.g, f, &probes, params.seed, device)?),
-            _ => None,
-        };
-        let n = sums.seen as f64;
-        let e = GanEpochLog {
-            epoch,
-            d_loss: sums.d / n,
-            g_loss: sums.g / n,
-            d_real: sums.d_real / n,
-            d_fake: sums.d_fake / n,
-            fid: quality.map(|q| q.0),
-            recognition: quality.map(|q| q.1),
-            sample_std: std,
-            images_per_s: n / train_time,
-            wall_s: t0.elapsed().as_secs_f64(),
-        };
-        e.log();
-        check_collapse(params, epoch, std, &kept)?;
-        let reached = params.until.zip(quality).is_some_and(|(u, (f, r))| u.reached(f, r));
-        let last = reached || epoch == params.epochs;
-        csv.push_str(&e.csv_row());
-        let fid_record = probe::fid_record(features.as_ref(), quality, params.fid_samples);
-        let record = gan_record(params, fid_record);
-        let improved = match (e.fid, best) {
-            (Some(f), Some((_, b))) => f < b,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        if improved {
-            best = e.fid.map(|f| (epoch, f));
-        }
-        saver.generator(&nets, (epoch, last), &record, improved)?;
-        if saver.due(epoch, last) {
-            let grid = probes.set(grid_px, &probes.grid_labels, &config)?;
-            saver.state(&nets, &e, &record, (&csv, best, quality), &grid)?;
-            last_checkpoint = epoch;
-        }
-        // The log row only after the checkpoints it describes are safely
-        // written (a full disk leaves no log of a lost generator).
-        crate::artifact::write_atomic(&paths.log, csv.as_bytes())?;
-        logs.push(e);
-        if reached {
-            stopped_at = Some(epoch);
-            break;
+    let epochs =
+        Epochs { params, saver, probes: &probes, features: features.as_ref(), train_set: &data.images, device };
+    let mut run =
+        Progress { csv: start.csv, best: start.best, logs: Vec::new(), last_checkpoint: start.epoch, stopped_at: None };
+    if let Some(end) = start.finish {
+        epochs.finish_saved(&nets, end, &mut run)?;
+    } else {
+        let mut order: Vec<usize> = (0..data.images.len()).collect();
+        for epoch in start.epoch + 1..=params.epochs {
+            if epochs.train(&mut nets, epoch, &mut order, &mut run)? {
+                break;
+            }
         }
     }
-    let last = logs.last().expect("at least one epoch");
-    let quality = last.fid.zip(last.recognition);
-    let until_reached = stop::report(params.until, stopped_at, params.epochs, quality);
-    finish_provenance(&mut prov, &paths, last, best, until_reached)?;
+    let last = run.logs.last().expect("at least one epoch");
+    let until_reached = stop::report(params.until, run.stopped_at, params.epochs, last.fid.zip(last.recognition));
+    finish_provenance(&mut prov, &paths, last, run.best, until_reached)?;
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&params.out), &prov)?;
     Ok(GanTrainReport {
-        epochs: logs,
-        resumed_from: (start_epoch > 0).then_some(start_epoch),
-        best_fid: best,
-        stopped_at,
-        train_images: train_set.len(),
+        epochs: run.logs,
+        resumed_from: (start.epoch > 0).then_some(start.epoch),
+        best_fid: run.best,
+        stopped_at: run.stopped_at,
+        train_images: data.images.len(),
         wall_time_s: prov.wall_time_s,
     })
 }
