@@ -353,78 +353,19 @@ fn candidate_meta() -> SetMeta {
 /// provenance (with the generator's BLAKE3) beside `params.out`.
 pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
     let started = std::time::Instant::now();
-    if params.batch_size == 0 {
-        return Err(Error::Invalid("--batch-size must be at least 1".into()));
-    }
-    if !(params.latent_scale > 0.0 && params.latent_scale.is_finite()) {
-        return Err(Error::Invalid(format!("--latent-scale {} must be a positive number", params.latent_scale)));
-    }
+    check_params(params)?;
     let (g, ck) = AnyGenerator::load(params, device)?;
     let counts = class_counts(params.per_class, params.class_counts.as_deref(), g.num_classes())?;
     crate::limits::images_bytes(counts.iter().sum(), g.image().pixels(), "synth-sample")?;
     let mut prov = Provenance::start("synth-sample", params, Some(params.seed))?;
     prov.input_file("generator", &params.generator)?;
     let generator_hash = prov.inputs.last().expect("just pushed").blake3.clone();
-    let judge = match &params.filter {
-        Some(f) => {
-            let (clf, ck) = crate::model::load_classifier(&f.judge, device)?;
-            if clf.config.num_classes != g.num_classes() {
-                return Err(Error::Invalid(format!(
-                    "--judge {}: {} classes, the generator has {}",
-                    f.judge.display(),
-                    clf.config.num_classes,
-                    g.num_classes()
-                )));
-            }
-            crate::data::check_fit(g.image(), clf.config.input)
-                .map_err(|e| Error::Invalid(format!("--judge {}: {e}", f.judge.display())))?;
-            prov.input_file("judge", &f.judge)?;
-            Some((clf, ck, f.min_confidence))
-        }
-        None => None,
-    };
+    let judge = load_judge(params, &g, &mut prov, device)?;
     let t0 = std::time::Instant::now();
-    let (images, labels, acceptance) = match &judge {
-        Some((clf, _, _)) => {
-            let f = params.filter.as_ref().expect("a judge comes with its filter");
-            let (i, l, a) =
-                sample_filtered(&g, clf, &counts, params.seed, params.batch_size, params.latent_scale, f, device)?;
-            (i, l, Some(a))
-        }
-        None => {
-            let (i, l) = sample(&g, &counts, params.seed, params.batch_size, params.latent_scale, device)?;
-            (i, l, None)
-        }
-    };
+    let (images, labels, acceptance) = draw(params, &g, judge.as_ref(), &counts, device)?;
     let secs = t0.elapsed().as_secs_f64();
-    let split = ck.meta.train().and_then(|t| t.rsplit_once(':')).map(|(_, s)| s.to_string());
-    let mut filter = None;
-    if let (Some(f), Some(a)) = (&params.filter, &acceptance) {
-        for (c, r) in a.rates().iter().enumerate() {
-            prov.metrics.push((format!("acceptance[{c}]"), *r));
-        }
-        tracing::info!("confidence filter τ = {}: acceptance per class {:?}", f.min_confidence, a.rates());
-        filter = Some(FilterRecord {
-            judge: f.judge.display().to_string(),
-            min_confidence: f.min_confidence,
-            acceptance: a.rates(),
-            filled: a.filled.iter().any(|&n| n > 0).then(|| a.filled.clone()),
-        });
-    }
-    let meta = SetMeta {
-        sampled: Some(SampledRecord {
-            generator: params.generator.clone(),
-            generator_blake3: generator_hash,
-            latent_scale: (params.latent_scale != 1.0).then_some(params.latent_scale),
-            filter,
-        }),
-        draw: Some(DrawRecord {
-            generator_arch: ck.meta.arch.clone(),
-            generator_epoch: ck.meta.epoch,
-            seed: params.seed,
-        }),
-        ..SetMeta::new(ck.meta.dataset.clone(), split.unwrap_or_else(|| "train".into()), Source::Synthetic)
-    };
+    let filter = filter_record(params, acceptance.as_ref(), &mut prov);
+    let meta = sampled_meta(params, &ck, generator_hash, filter);
     let set = ImageSet::new(Path::new(&params.out), images, labels, g.image(), g.num_classes(), meta)?;
     image_set::write(&params.out, &set)?;
     prov.output_file("out", &params.out)?;
@@ -434,6 +375,107 @@ pub fn run(params: &SampleParams, device: &Device) -> Result<ImageSet> {
     provenance::write(&provenance::path_for(&params.out), &prov)?;
     tracing::info!("sampled {} images in {:.2} s ({:.0} img/s)", set.len(), secs, set.len() as f64 / secs);
     Ok(set)
+}
+
+fn check_params(params: &SampleParams) -> Result<()> {
+    if params.batch_size == 0 {
+        return Err(Error::Invalid("--batch-size must be at least 1".into()));
+    }
+    if !(params.latent_scale > 0.0 && params.latent_scale.is_finite()) {
+        return Err(Error::Invalid(format!("--latent-scale {} must be a positive number", params.latent_scale)));
+    }
+    Ok(())
+}
+
+/// `--judge`'s classifier, checked against the generator (classes, input shape).
+fn load_judge(
+    params: &SampleParams,
+    g: &AnyGenerator,
+    prov: &mut Provenance,
+    device: &Device,
+) -> Result<Option<crate::model::Classifier>> {
+    let Some(f) = &params.filter else {
+        return Ok(None);
+    };
+    let (clf, _) = crate::model::load_classifier(&f.judge, device)?;
+    if clf.config.num_classes != g.num_classes() {
+        return Err(Error::Invalid(format!(
+            "--judge {}: {} classes, the generator has {}",
+            f.judge.display(),
+            clf.config.num_classes,
+            g.num_classes()
+        )));
+    }
+    crate::data::check_fit(g.image(), clf.config.input)
+        .map_err(|e| Error::Invalid(format!("--judge {}: {e}", f.judge.display())))?;
+    prov.input_file("judge", &f.judge)?;
+    Ok(Some(clf))
+}
+
+/// The images and labels, filtered by the judge when there is one (with
+/// its acceptance per class).
+fn draw(
+    params: &SampleParams,
+    g: &AnyGenerator,
+    judge: Option<&crate::model::Classifier>,
+    counts: &[usize],
+    device: &Device,
+) -> Result<(Vec<u8>, Vec<u8>, Option<Acceptance>)> {
+    let (seed, batch, scale) = (params.seed, params.batch_size, params.latent_scale);
+    match (judge, &params.filter) {
+        (Some(clf), Some(f)) => {
+            let (i, l, a) = sample_filtered(g, clf, counts, seed, batch, scale, f, device)?;
+            Ok((i, l, Some(a)))
+        }
+        _ => {
+            let (i, l) = sample(g, counts, seed, batch, scale, device)?;
+            Ok((i, l, None))
+        }
+    }
+}
+
+/// The confidence filter's record (and its acceptance per class into the provenance).
+fn filter_record(
+    params: &SampleParams,
+    acceptance: Option<&Acceptance>,
+    prov: &mut Provenance,
+) -> Option<FilterRecord> {
+    let (f, a) = (params.filter.as_ref()?, acceptance?);
+    for (c, r) in a.rates().iter().enumerate() {
+        prov.metrics.push((format!("acceptance[{c}]"), *r));
+    }
+    tracing::info!("confidence filter τ = {}: acceptance per class {:?}", f.min_confidence, a.rates());
+    Some(FilterRecord {
+        judge: f.judge.display().to_string(),
+        min_confidence: f.min_confidence,
+        acceptance: a.rates(),
+        filled: a.filled.iter().any(|&n| n > 0).then(|| a.filled.clone()),
+    })
+}
+
+/// The sampled set's metadata: which generator drew it, how, and the
+/// split of the set that generator was trained on.
+fn sampled_meta(
+    params: &SampleParams,
+    ck: &Checkpoint,
+    generator_blake3: String,
+    filter: Option<FilterRecord>,
+) -> SetMeta {
+    let split = ck.meta.train().and_then(|t| t.rsplit_once(':')).map(|(_, s)| s.to_string());
+    SetMeta {
+        sampled: Some(SampledRecord {
+            generator: params.generator.clone(),
+            generator_blake3,
+            latent_scale: (params.latent_scale != 1.0).then_some(params.latent_scale),
+            filter,
+        }),
+        draw: Some(DrawRecord {
+            generator_arch: ck.meta.arch.clone(),
+            generator_epoch: ck.meta.epoch,
+            seed: params.seed,
+        }),
+        ..SetMeta::new(ck.meta.dataset.clone(), split.unwrap_or_else(|| "train".into()), Source::Synthetic)
+    }
 }
 
 #[cfg(test)]
