@@ -78,6 +78,8 @@ pub struct ClassifierConfig {
 
 /// The deep CNN's convs per block unless a config says otherwise.
 pub const DEFAULT_CONVS_PER_BLOCK: usize = 2;
+/// The most convs per block a config may ask for (`clf-train --convs-per-block`).
+pub const MAX_CONVS_PER_BLOCK: usize = 4;
 
 fn default_convs_per_block() -> usize {
     DEFAULT_CONVS_PER_BLOCK
@@ -168,8 +170,9 @@ impl Classifier {
                 }
             }
             ClassifierArch::DeepCnn => {
-                if cfg.convs_per_block == 0 {
-                    candle_core::bail!("a deep CNN block needs at least one conv");
+                // A checkpoint's config is input: bounded as --convs-per-block is.
+                if !(1..=MAX_CONVS_PER_BLOCK).contains(&cfg.convs_per_block) {
+                    candle_core::bail!("convs_per_block {} is outside 1..={MAX_CONVS_PER_BLOCK}", cfg.convs_per_block);
                 }
                 for (i, &o) in cfg.channels.iter().enumerate() {
                     let b = vb.pp(format!("block{}", i + 1));
