@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{bin, ls, run_err, run_ok, run_usage_err};
@@ -469,10 +469,8 @@ fn winograd_is_deterministic_recorded_and_used_on_load() {
     };
     let wino = ["--conv-algorithm", "winograd"];
     let (a, b, plain) = (fit("a.safetensors", &wino), fit("b.safetensors", &wino), fit("c.safetensors", &[]));
-    let weights = |p: &Path| checkpoint::read(p, Some("classifier")).unwrap().weights;
     assert_eq!(weights(&a), weights(&b), "same seed, same bytes");
     assert_ne!(weights(&a), weights(&plain), "winograd rounds differently from im2col");
-    let config = |p: &Path| checkpoint::read(p, None).unwrap().meta.config;
     assert!(config(&a).contains(r#""conv":"winograd""#), "{}", config(&a));
     assert!(!config(&plain).contains(r#""conv":"#), "{}", config(&plain));
 
@@ -488,6 +486,27 @@ fn winograd_is_deterministic_recorded_and_used_on_load() {
     assert!(w.iter().zip(&i).all(|(p, q)| (p - q).abs() <= 1e-4 * scale), "{w:?} vs {i:?}");
 }
 
+/// A one-epoch `clf-train` of `arch` on 128 Fashion-MNIST images with
+/// `extra` flags, into `dir/name`: the output path and the command.
+fn small_fit(dir: &Path, name: &str, arch: &str, extra: &[&str]) -> (PathBuf, Command) {
+    let out = dir.join(name);
+    let mut c = bin("clf-train");
+    c.args(["--train", "fashion-mnist:train", "--arch", arch, "--limit", "128", "--epochs", "1", "-q", "--out"])
+        .arg(&out)
+        .args(extra);
+    (out, c)
+}
+
+/// A classifier checkpoint's tensors by name.
+fn weights(p: &Path) -> checkpoint::Weights {
+    checkpoint::read(p, Some("classifier")).unwrap().weights
+}
+
+/// A checkpoint's model config (JSON text).
+fn config(p: &Path) -> String {
+    checkpoint::read(p, None).unwrap().meta.config
+}
+
 /// `--dropout-conv/--dropout-head` replace the architecture's rates (0.2,
 /// 0.5 for the deep CNN), are recorded in the checkpoint's config and change
 /// training; rates outside [0, 1), or conv dropout on the simple CNN (which
@@ -495,22 +514,13 @@ fn winograd_is_deterministic_recorded_and_used_on_load() {
 #[test]
 fn dropout_rates_are_flags_recorded_in_the_config() {
     let t = tempfile::tempdir().unwrap();
-    let fit = |name: &str, arch: &str, extra: &[&str]| {
-        let out = t.path().join(name);
-        let mut c = bin("clf-train");
-        c.args(["--train", "fashion-mnist:train", "--arch", arch, "--limit", "128", "--epochs", "1", "-q", "--out"])
-            .arg(&out)
-            .args(extra);
-        (out, c)
-    };
-    let config = |p: &Path| checkpoint::read(p, None).unwrap().meta.config;
+    let fit = |name: &str, arch: &str, extra: &[&str]| small_fit(t.path(), name, arch, extra);
     let (plain, mut c) = fit("plain.safetensors", "deep-cnn", &[]);
     run_ok(&mut c);
     assert!(config(&plain).contains(r#""dropout_conv":0.2,"dropout_head":0.5"#), "{}", config(&plain));
     let (none, mut c) = fit("none.safetensors", "deep-cnn", &["--dropout-conv", "0", "--dropout-head", "0"]);
     run_ok(&mut c);
     assert!(config(&none).contains(r#""dropout_conv":0.0,"dropout_head":0.0"#), "{}", config(&none));
-    let weights = |p: &Path| checkpoint::read(p, Some("classifier")).unwrap().weights;
     assert_ne!(weights(&plain), weights(&none), "the rates did not reach training");
     let (simple, mut c) = fit("simple.safetensors", "simple-cnn", &["--dropout-head", "0.25"]);
     run_ok(&mut c);
@@ -538,19 +548,11 @@ fn dropout_rates_are_flags_recorded_in_the_config() {
 #[test]
 fn convs_per_block_is_a_flag_recorded_in_the_config() {
     let t = tempfile::tempdir().unwrap();
-    let fit = |name: &str, arch: &str, extra: &[&str]| {
-        let out = t.path().join(name);
-        let mut c = bin("clf-train");
-        c.args(["--train", "fashion-mnist:train", "--arch", arch, "--limit", "128", "--epochs", "1", "-q", "--out"])
-            .arg(&out)
-            .args(extra);
-        (out, c)
-    };
+    let fit = |name: &str, arch: &str, extra: &[&str]| small_fit(t.path(), name, arch, extra);
     let (two, mut c) = fit("two.safetensors", "deep-cnn", &[]);
     run_ok(&mut c);
     let (one, mut c) = fit("one.safetensors", "deep-cnn", &["--convs-per-block", "1"]);
     run_ok(&mut c);
-    let config = |p: &Path| checkpoint::read(p, None).unwrap().meta.config;
     assert!(!config(&two).contains("convs_per_block"), "{}", config(&two));
     assert!(config(&one).contains(r#""convs_per_block":1"#), "{}", config(&one));
     let names = |p: &Path| checkpoint::read(p, Some("classifier")).unwrap().weights.into_keys().collect::<Vec<_>>();

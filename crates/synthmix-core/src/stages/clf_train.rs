@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::CommonArgs;
 use crate::limits;
+use crate::model::classifier::MAX_CONVS_PER_BLOCK;
 use crate::model::ClassifierArch;
 use crate::ops::ConvAlgorithm;
 use crate::train::classifier::{self, ClfTrainParams, Rebalance};
@@ -97,7 +98,7 @@ pub struct Args {
     /// 3x3 convs in each of the deep CNN's three blocks, 1 to 4 (deep-cnn
     /// only; default 2; 1 is the other reading of the paper's "three conv
     /// blocks"). Recorded in the checkpoint's config.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=MAX_CONVS_PER_BLOCK as i64))]
     convs_per_block: Option<u8>,
     /// A test set scored after every epoch and logged (e.g. mnist:test).
     #[arg(long, value_hint = clap::ValueHint::FilePath)]

@@ -26,6 +26,7 @@ use rand::seq::SliceRandom;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
+use super::epochs::{self, Progress, SavedEnd, Start, TrainReport, Trainer};
 use super::gan::sample_std;
 use super::optim::{Adam, AdamConfig};
 use super::probe::{self, Features, Probes, TrainData};
@@ -89,6 +90,12 @@ pub struct DpmEpochLog {
 
 const CSV_HEADER: &str = "epoch,loss,fid,recognition,sample_std,images_per_s,wall_s\n";
 
+impl epochs::EpochRow for DpmEpochLog {
+    fn quality(&self) -> Option<(f64, f64)> {
+        self.fid.zip(self.recognition)
+    }
+}
+
 impl DpmEpochLog {
     fn csv_row(&self) -> String {
         let opt = |v: Option<f64>| v.map(|a| format!("{a:.6}")).unwrap_or_default();
@@ -118,16 +125,7 @@ impl DpmEpochLog {
 }
 
 /// What a run ends with.
-#[derive(Debug, Clone, Serialize)]
-pub struct DpmTrainReport {
-    pub epochs: Vec<DpmEpochLog>,
-    pub resumed_from: Option<usize>,
-    pub best_fid: Option<(usize, f64)>,
-    /// The epoch at which `--until` was met (training stopped there).
-    pub stopped_at: Option<usize>,
-    pub train_images: usize,
-    pub wall_time_s: f64,
-}
+pub type DpmTrainReport = TrainReport<DpmEpochLog>;
 
 /// The paths a run writes, derived from `--out`.
 #[derive(Debug, Clone)]
@@ -264,15 +262,6 @@ fn meta(p: &DpmTrainParams, cfg: &UnetConfig, dataset: &str, epoch: usize, fid: 
     }
 }
 
-/// Where training starts: epoch 0, or the saved run's state.
-struct Start {
-    epoch: usize,
-    csv: String,
-    best: Option<(usize, f64)>,
-    /// The saved epoch is the run's last: its quality, and whether it met `--until`.
-    finish: Option<(Option<(f64, f64)>, Option<usize>)>,
-}
-
 /// With --resume and a saved state of this run: loads it into `nets`.
 fn resume(
     p: &DpmTrainParams,
@@ -282,13 +271,11 @@ fn resume(
     nets: &mut DpmNets,
     prov: &mut Provenance,
 ) -> Result<Start> {
-    let fresh = Start { epoch: 0, csv: CSV_HEADER.into(), best: None, finish: None };
     if !p.resume {
-        return Ok(fresh);
+        return Ok(Start::fresh(CSV_HEADER, None));
     }
     if !paths.state.exists() {
-        tracing::info!("--resume: no {} yet, starting from epoch 0", paths.state.display());
-        return Ok(fresh);
+        return Ok(Start::fresh(CSV_HEADER, Some(&paths.state)));
     }
     let s = state::read(&paths.state)?;
     let saved = stop::Saved { identity: &s.common.identity, epoch: s.common.epoch, log_csv: &s.common.log_csv };
@@ -297,13 +284,7 @@ fn resume(
     Checkpoint { meta: m, weights: s.ema }.load_into(&paths.state, &nets.ema_vars)?;
     nets.opt.load_state(&s.adam, s.step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
     prov.input_file("resume-state", &paths.state)?;
-    let finish = match todo {
-        stop::Resume::Train => None,
-        stop::Resume::Finish { stopped_at } => Some((s.common.quality, stopped_at)),
-    };
-    let what = if finish.is_some() { "finishing the run saved at" } else { "resuming from" };
-    tracing::info!("{what} epoch {} ({})", s.common.epoch, paths.state.display());
-    Ok(Start { epoch: s.common.epoch, csv: s.common.log_csv, best: s.common.best, finish })
+    Ok(Start::saved(s.common, todo, &paths.state))
 }
 
 /// One epoch over a seeded shuffle of `set`, with a progress bar; the mean loss.
@@ -385,18 +366,12 @@ fn set_up(
         prov,
         device,
     )?;
+    if let Some(note) = &start.note {
+        tracing::info!("{note}");
+    }
     log_start(p, set, &cfg, start.epoch);
     let probes = Probes::new(data, (cfg.image, cfg.num_classes), p.fid_samples);
     Ok(Setup { paths, cfg, nets, ident, dataset, start, features, probes })
-}
-
-/// What the epochs have written so far: the log, the best FID, the epochs'
-/// figures and the epoch that met `--until`.
-struct Progress {
-    csv: String,
-    best: Option<(usize, f64)>,
-    logs: Vec<DpmEpochLog>,
-    stopped_at: Option<usize>,
 }
 
 /// What every epoch reads.
@@ -409,22 +384,28 @@ struct Epochs<'a> {
     device: &'a Device,
 }
 
-impl Epochs<'_> {
+impl Trainer for Epochs<'_> {
+    type Nets = DpmNets;
+    type Row = DpmEpochLog;
+
     /// Nothing to train (a saved state at the run's last epoch): that
     /// epoch's files again, from its saved state.
-    fn finish_saved(&self, nets: &DpmNets, (quality, met): SavedEnd, run: &mut Progress) -> Result<()> {
+    fn finish_saved(&self, nets: &DpmNets, (quality, met): SavedEnd, run: &mut Progress<DpmEpochLog>) -> Result<()> {
         let e: DpmEpochLog = stop::last_logged(&self.saver.paths.state, &run.csv)?;
         let quality = quality.or(e.fid.zip(e.recognition));
         self.saver.checkpoint(nets, &e, quality, None, self.device)?;
-        crate::artifact::write_atomic(&self.saver.paths.log, run.csv.as_bytes())?;
-        run.logs.push(e);
-        run.stopped_at = met;
-        Ok(())
+        run.end_epoch(&self.saver.paths.log, e, met)
     }
 
     /// Trains `epoch`, measures the EMA model, writes its files; true when
     /// it met `--until` (the run stops there).
-    fn train(&self, nets: &mut DpmNets, epoch: usize, order: &mut [usize], run: &mut Progress) -> Result<bool> {
+    fn train(
+        &self,
+        nets: &mut DpmNets,
+        epoch: usize,
+        order: &mut [usize],
+        run: &mut Progress<DpmEpochLog>,
+    ) -> Result<bool> {
         let (p, device, probes) = (self.p, self.device, self.saver.probes);
         let t0 = Instant::now();
         let loss = train_epoch(nets, self.set, order, p, &self.sched, epoch, device)?;
@@ -452,17 +433,10 @@ impl Epochs<'_> {
         if let Some(px) = grid_px {
             self.saver.checkpoint(nets, &e, quality, Some((self.ident, &run.csv, run.best, px)), device)?;
         }
-        crate::artifact::write_atomic(&self.saver.paths.log, run.csv.as_bytes())?;
-        run.logs.push(e);
-        if reached {
-            run.stopped_at = Some(epoch);
-        }
+        run.end_epoch(&self.saver.paths.log, e, reached.then_some(epoch))?;
         Ok(reached)
     }
 }
-
-/// The saved state's end: its quality, and the epoch that met `--until`.
-type SavedEnd = (Option<(f64, f64)>, Option<usize>);
 
 /// Runs `dpm-train`.
 pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Result<DpmTrainReport> {
@@ -473,31 +447,13 @@ pub fn run(p: &DpmTrainParams, data_opts: &DataOptions, device: &Device) -> Resu
     let Setup { paths, cfg, mut nets, ident, dataset, start, features, probes } =
         set_up(p, &data, data_opts, &mut prov, device)?;
     let saver = Saver { p, paths: &paths, cfg: &cfg, dataset: &dataset, features: features.as_ref(), probes: &probes };
-    let epochs = Epochs { p, saver, ident: &ident, sched: Schedule::new(cfg.schedule), set: &data.images, device };
-    let mut run = Progress { csv: start.csv, best: start.best, logs: Vec::new(), stopped_at: None };
-    if let Some(end) = start.finish {
-        epochs.finish_saved(&nets, end, &mut run)?;
-    } else {
-        let mut order: Vec<usize> = (0..data.images.len()).collect();
-        for epoch in start.epoch + 1..=p.epochs {
-            if epochs.train(&mut nets, epoch, &mut order, &mut run)? {
-                break;
-            }
-        }
-    }
-    let last = run.logs.last().expect("at least one epoch");
-    let until_reached = stop::report(p.until, run.stopped_at, p.epochs, last.fid.zip(last.recognition));
-    finish_provenance(&mut prov, &paths, last, run.best, until_reached)?;
+    let trainer = Epochs { p, saver, ident: &ident, sched: Schedule::new(cfg.schedule), set: &data.images, device };
+    let mut report = epochs::run(&trainer, &mut nets, start, (p.epochs, p.until), data.images.len())?;
+    finish_provenance(&mut prov, &paths, &report)?;
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&p.out), &prov)?;
-    Ok(DpmTrainReport {
-        epochs: run.logs,
-        resumed_from: (start.epoch > 0).then_some(start.epoch),
-        best_fid: run.best,
-        stopped_at: run.stopped_at,
-        train_images: data.images.len(),
-        wall_time_s: prov.wall_time_s,
-    })
+    report.wall_time_s = prov.wall_time_s;
+    Ok(report)
 }
 
 /// What a checkpoint epoch's files are written from.
@@ -565,13 +521,8 @@ fn save_state(
     crate::artifact::write_atomic(&paths.state, &state::encode(&s)?)
 }
 
-fn finish_provenance(
-    prov: &mut Provenance,
-    paths: &DpmPaths,
-    last: &DpmEpochLog,
-    best: Option<(usize, f64)>,
-    until_reached: Option<f64>,
-) -> Result<()> {
+fn finish_provenance(prov: &mut Provenance, paths: &DpmPaths, report: &DpmTrainReport) -> Result<()> {
+    let last = report.last();
     prov.output_file("generator", &paths.generator)?;
     prov.output_file("state", &paths.state)?;
     prov.output_file("log", &paths.log)?;
@@ -581,9 +532,9 @@ fn finish_provenance(
         ("recognition", last.recognition),
         ("images_per_s", Some(last.images_per_s)),
         ("epochs_trained", Some(last.epoch as f64)),
-        ("until_reached", until_reached),
+        ("until_reached", report.until_reached),
     ];
-    probe::record_metrics(prov, &metrics, best);
+    probe::record_metrics(prov, &metrics, report.best_fid);
     Ok(())
 }
 

@@ -36,6 +36,7 @@ use rand::seq::SliceRandom;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
+use super::epochs::{self, Progress, SavedEnd, Start, TrainReport, Trainer};
 use super::optim::{Adam, AdamConfig};
 use super::probe::{self, Features, Probes, TrainData};
 use super::saved::Common;
@@ -165,6 +166,12 @@ pub struct GanEpochLog {
 
 const CSV_HEADER: &str = "epoch,d_loss,g_loss,d_real,d_fake,fid,recognition,sample_std,images_per_s,wall_s\n";
 
+impl epochs::EpochRow for GanEpochLog {
+    fn quality(&self) -> Option<(f64, f64)> {
+        self.fid.zip(self.recognition)
+    }
+}
+
 impl GanEpochLog {
     fn csv_row(&self) -> String {
         let opt = |v: Option<f64>| v.map(|a| format!("{a:.6}")).unwrap_or_default();
@@ -185,19 +192,7 @@ impl GanEpochLog {
 }
 
 /// What a run ends with.
-#[derive(Debug, Clone, Serialize)]
-pub struct GanTrainReport {
-    /// The epochs trained by this invocation.
-    pub epochs: Vec<GanEpochLog>,
-    /// The epoch a `--resume` continued from.
-    pub resumed_from: Option<usize>,
-    /// Lowest FID seen and its epoch.
-    pub best_fid: Option<(usize, f64)>,
-    /// The epoch at which `--until` was met (training stopped there).
-    pub stopped_at: Option<usize>,
-    pub train_images: usize,
-    pub wall_time_s: f64,
-}
+pub type GanTrainReport = TrainReport<GanEpochLog>;
 
 /// The paths a run writes, derived from `--out`.
 #[derive(Debug, Clone)]
@@ -392,17 +387,6 @@ struct Nets {
     opt_d: Adam,
 }
 
-/// Where training starts: epoch 0, or the saved run's state.
-struct Start {
-    epoch: usize,
-    csv: String,
-    best: Option<(usize, f64)>,
-    /// Logged once every input has been checked, so a refusal stays one line.
-    note: Option<String>,
-    /// The saved epoch is the run's last: its quality, and whether it met `--until`.
-    finish: Option<(Option<(f64, f64)>, Option<usize>)>,
-}
-
 /// With --resume and a saved state: checks it is this run's, loads its
 /// weights and optimiser state into `nets`, and returns where it stopped.
 fn resume(
@@ -413,13 +397,11 @@ fn resume(
     nets: &mut Nets,
     prov: &mut Provenance,
 ) -> Result<Start> {
-    let fresh = Start { epoch: 0, csv: String::from(CSV_HEADER), best: None, note: None, finish: None };
     if !params.resume {
-        return Ok(fresh);
+        return Ok(Start::fresh(CSV_HEADER, None));
     }
     if !paths.state.exists() {
-        let note = format!("--resume: no {} yet, starting from epoch 0", paths.state.display());
-        return Ok(Start { note: Some(note), ..fresh });
+        return Ok(Start::fresh(CSV_HEADER, Some(&paths.state)));
     }
     let s = state::read(&paths.state)?;
     let saved = stop::Saved { identity: &s.common.identity, epoch: s.common.epoch, log_csv: &s.common.log_csv };
@@ -429,13 +411,7 @@ fn resume(
     nets.opt_g.load_state(&s.g_adam, s.g_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
     nets.opt_d.load_state(&s.d_adam, s.d_step).map_err(|e| Error::format(&paths.state, e.to_string()))?;
     prov.input_file("resume-state", &paths.state)?;
-    let finish = match todo {
-        stop::Resume::Train => None,
-        stop::Resume::Finish { stopped_at } => Some((s.common.quality, stopped_at)),
-    };
-    let what = if finish.is_some() { "finishing the run saved at" } else { "resuming from" };
-    let note = format!("{what} epoch {} ({})", s.common.epoch, paths.state.display());
-    Ok(Start { epoch: s.common.epoch, csv: s.common.log_csv, best: s.common.best, note: Some(note), finish })
+    Ok(Start::saved(s.common, todo, &paths.state))
 }
 
 /// Sums of one epoch's step statistics over its images.
@@ -623,13 +599,8 @@ fn check_collapse(params: &GanTrainParams, epoch: usize, std: f64, kept: &str) -
 }
 
 /// The outputs and headline metrics of a finished run, into its provenance.
-fn finish_provenance(
-    prov: &mut Provenance,
-    paths: &GanPaths,
-    last: &GanEpochLog,
-    best: Option<(usize, f64)>,
-    until_reached: Option<f64>,
-) -> Result<()> {
+fn finish_provenance(prov: &mut Provenance, paths: &GanPaths, report: &GanTrainReport) -> Result<()> {
+    let last = report.last();
     prov.output_file("generator", &paths.generator)?;
     prov.output_file("discriminator", &paths.discriminator)?;
     prov.output_file("state", &paths.state)?;
@@ -641,9 +612,9 @@ fn finish_provenance(
         ("recognition", last.recognition),
         ("images_per_s", Some(last.images_per_s)),
         ("epochs_trained", Some(last.epoch as f64)),
-        ("until_reached", until_reached),
+        ("until_reached", report.until_reached),
     ];
-    probe::record_metrics(prov, &metrics, best);
+    probe::record_metrics(prov, &metrics, report.best_fid);
     Ok(())
 }
 
@@ -696,16 +667,6 @@ fn set_up(
     Ok(Setup { paths, config, nets, ident, dataset, start, features, probes })
 }
 
-/// What the epochs have written so far: the log, the best FID, the epochs'
-/// figures, the last checkpoint epoch and the epoch that met `--until`.
-struct Progress {
-    csv: String,
-    best: Option<(usize, f64)>,
-    logs: Vec<GanEpochLog>,
-    last_checkpoint: usize,
-    stopped_at: Option<usize>,
-}
-
 /// What every epoch reads.
 struct Epochs<'a> {
     params: &'a GanTrainParams,
@@ -716,10 +677,13 @@ struct Epochs<'a> {
     device: &'a Device,
 }
 
-impl Epochs<'_> {
+impl Trainer for Epochs<'_> {
+    type Nets = Nets;
+    type Row = GanEpochLog;
+
     /// Nothing to train (a saved state at the run's last epoch): that
     /// epoch's files again, from its saved state.
-    fn finish_saved(&self, nets: &Nets, (quality, met): SavedEnd, run: &mut Progress) -> Result<()> {
+    fn finish_saved(&self, nets: &Nets, (quality, met): SavedEnd, run: &mut Progress<GanEpochLog>) -> Result<()> {
         let params = self.params;
         let e: GanEpochLog = stop::last_logged(&self.saver.paths.state, &run.csv)?;
         let quality = quality.or(e.fid.zip(e.recognition));
@@ -728,15 +692,18 @@ impl Epochs<'_> {
         self.saver.generator(nets, (e.epoch, true), &record, improved)?;
         let grid_px = grid_pixels(&nets.g, self.probes, params.seed, self.device)?;
         self.saver.state(nets, &e, &record, (&run.csv, run.best, quality), (self.probes, grid_px))?;
-        crate::artifact::write_atomic(&self.saver.paths.log, run.csv.as_bytes())?;
-        run.logs.push(e);
-        run.stopped_at = met;
-        Ok(())
+        run.end_epoch(&self.saver.paths.log, e, met)
     }
 
     /// Trains `epoch`, measures its fixed samples, writes its files; true
     /// when it met `--until` (the run stops there).
-    fn train(&self, nets: &mut Nets, epoch: usize, order: &mut [usize], run: &mut Progress) -> Result<bool> {
+    fn train(
+        &self,
+        nets: &mut Nets,
+        epoch: usize,
+        order: &mut [usize],
+        run: &mut Progress<GanEpochLog>,
+    ) -> Result<bool> {
         let (params, device) = (self.params, self.device);
         let t0 = Instant::now();
         let kept = match run.last_checkpoint {
@@ -766,19 +733,10 @@ impl Epochs<'_> {
             self.saver.state(nets, &e, &record, (&run.csv, run.best, quality), (self.probes, grid_px))?;
             run.last_checkpoint = epoch;
         }
-        // The log row only after the checkpoints it describes are safely
-        // written (a full disk leaves no log of a lost generator).
-        crate::artifact::write_atomic(&self.saver.paths.log, run.csv.as_bytes())?;
-        run.logs.push(e);
-        if reached {
-            run.stopped_at = Some(epoch);
-        }
+        run.end_epoch(&self.saver.paths.log, e, reached.then_some(epoch))?;
         Ok(reached)
     }
 }
-
-/// The saved state's end: its quality, and the epoch that met `--until`.
-type SavedEnd = (Option<(f64, f64)>, Option<usize>);
 
 /// Runs `gan-train`.
 pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) -> Result<GanTrainReport> {
@@ -789,33 +747,14 @@ pub fn run(params: &GanTrainParams, data_opts: &DataOptions, device: &Device) ->
     let Setup { paths, config, mut nets, ident, dataset, start, features, probes } =
         set_up(params, &data, data_opts, &mut prov, device)?;
     let saver = Checkpointing { params, paths: &paths, config: &config, dataset: &dataset, ident: &ident };
-    let epochs =
+    let trainer =
         Epochs { params, saver, probes: &probes, features: features.as_ref(), train_set: &data.images, device };
-    let mut run =
-        Progress { csv: start.csv, best: start.best, logs: Vec::new(), last_checkpoint: start.epoch, stopped_at: None };
-    if let Some(end) = start.finish {
-        epochs.finish_saved(&nets, end, &mut run)?;
-    } else {
-        let mut order: Vec<usize> = (0..data.images.len()).collect();
-        for epoch in start.epoch + 1..=params.epochs {
-            if epochs.train(&mut nets, epoch, &mut order, &mut run)? {
-                break;
-            }
-        }
-    }
-    let last = run.logs.last().expect("at least one epoch");
-    let until_reached = stop::report(params.until, run.stopped_at, params.epochs, last.fid.zip(last.recognition));
-    finish_provenance(&mut prov, &paths, last, run.best, until_reached)?;
+    let mut report = epochs::run(&trainer, &mut nets, start, (params.epochs, params.until), data.images.len())?;
+    finish_provenance(&mut prov, &paths, &report)?;
     prov.wall_time_s = started.elapsed().as_secs_f64();
     provenance::write(&provenance::path_for(&params.out), &prov)?;
-    Ok(GanTrainReport {
-        epochs: run.logs,
-        resumed_from: (start.epoch > 0).then_some(start.epoch),
-        best_fid: run.best,
-        stopped_at: run.stopped_at,
-        train_images: data.images.len(),
-        wall_time_s: prov.wall_time_s,
-    })
+    report.wall_time_s = prov.wall_time_s;
+    Ok(report)
 }
 
 fn log_start(params: &GanTrainParams, train_set: &ImageSet, config: &GanConfig, start_epoch: usize) {

@@ -3,6 +3,7 @@
 pub mod classifier;
 pub mod clf_resume;
 pub mod dpm;
+pub mod epochs;
 pub mod gan;
 pub mod optim;
 pub mod probe;
