@@ -190,12 +190,49 @@ fn prior_section(p: &super::prior::Merged, sec: &mut Section) {
         }
         sec.table(t);
     }
-    let _ = writeln!(s, "The earlier run's settings, provenance and cost, as its report states them:\n");
-    for line in p.provenance.lines() {
-        let _ = writeln!(s, "> {line}");
+    for (i, run) in provenance_chain(&p.provenance).iter().enumerate() {
+        let _ = writeln!(s, "{}\n", if i == 0 { EARLIER } else { EARLIER_STILL });
+        for line in run.lines() {
+            let _ = writeln!(s, "> {line}");
+        }
+        s.push('\n');
     }
-    s.push('\n');
     sec.prose(s);
+}
+
+const IMPORTED: &str = "### Results imported from an earlier run";
+const EARLIER: &str = "The earlier run's settings, provenance and cost, as its report states them:";
+const EARLIER_STILL: &str = "The run that report imported results from, as its own report states it:";
+
+/// The runs a prior report's provenance section speaks for, the latest
+/// first, each as its own report states it: the report's own part (with
+/// what it says it imported), then the runs it quotes, found in the flat
+/// form [`prior_section`] writes or nested one quote level per run (reports
+/// before it). So a study published phase after phase quotes each run once,
+/// side by side, not one level deeper each phase.
+fn provenance_chain(text: &str) -> Vec<String> {
+    let Some((own, imported)) = text.split_once(IMPORTED) else { return vec![text.trim().to_string()] };
+    let mut said = vec![own.trim_end()];
+    let mut quotes: Vec<Vec<&str>> = Vec::new();
+    for line in imported.lines() {
+        let quoted = line.strip_prefix("> ").or((line == ">").then_some(""));
+        match (quoted, quotes.last_mut()) {
+            (Some(q), Some(quote)) => quote.push(q),
+            (None, _) if line.starts_with(EARLIER) || line.starts_with(EARLIER_STILL) => quotes.push(Vec::new()),
+            (None, None) => said.push(line),
+            // A quote before any intro line, or a blank line between quotes: not the report's own words.
+            _ => {}
+        }
+    }
+    let mut own = said.join("\n").trim().to_string();
+    while own.contains("\n\n\n") {
+        own = own.replace("\n\n\n", "\n\n");
+    }
+    let mut chain = vec![own];
+    for quote in quotes {
+        chain.extend(provenance_chain(&quote.join("\n")));
+    }
+    chain
 }
 
 /// What "±" covers, checked against the data: do training sets differ across seeds?
@@ -476,4 +513,45 @@ fn claims_section(study: &Study, params: &ReportParams) -> Section {
         prov(study, title, |o| o.dataset == d && &o.generator == g && st.inputs.contains(&(o.mix, o.test.clone())))
     };
     Section { title: "Claims".into(), blocks: claims::blocks(&cs, &prov) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A provenance section as a report writes it: its own lines, then,
+    /// having merged an earlier report, what it imported and that
+    /// report's section quoted by `quote` (one `> ` per line).
+    fn section(own: &str, earlier: Option<&str>) -> String {
+        let Some(e) = earlier else { return own.to_string() };
+        let quoted: Vec<String> = e.lines().map(|l| format!("> {l}")).collect();
+        format!(
+            "{own}\n\n{IMPORTED}\n\n3 results come from the earlier report.\n\n{EARLIER}\n\n{}\n",
+            quoted.join("\n")
+        )
+    }
+
+    #[test]
+    fn a_report_merged_phase_after_phase_quotes_each_run_once() {
+        // Reports before the flat form: each run one quote level deeper.
+        let nested = section("- run C", Some(&section("- run B", Some("- run A\n\n| Stage | Runs |"))));
+        let chain = provenance_chain(&nested);
+        assert_eq!(chain.len(), 3, "{chain:#?}");
+        assert_eq!(chain[0], "- run C\n\n3 results come from the earlier report.");
+        assert_eq!(chain[1], "- run B\n\n3 results come from the earlier report.");
+        assert_eq!(chain[2], "- run A\n\n| Stage | Runs |");
+
+        // What prior_section writes from it is flat, and reads back as the same chain.
+        let merged = super::super::prior::Merged { provenance: nested, imported: 3, ..Default::default() };
+        let mut sec = Section::new("x");
+        prior_section(&merged, &mut sec);
+        let Some(Block::Prose(text)) = sec.blocks.first() else { panic!("{:?}", sec.blocks) };
+        assert!(!text.contains("> >"), "{text}");
+        assert_eq!(text.matches("> - run").count(), 3, "{text}");
+        let again = format!("- run D\n\n{text}");
+        let chain2 = provenance_chain(&again);
+        assert_eq!(chain2.len(), 4, "{chain2:#?}");
+        assert_eq!(&chain2[1..], &chain[..], "the runs quoted again are the same runs, unnested");
+        assert_eq!(provenance_chain("- alone"), vec!["- alone".to_string()]);
+    }
 }
