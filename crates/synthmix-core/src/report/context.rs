@@ -50,12 +50,25 @@ impl Context {
         v.into_iter().collect()
     }
 
-    /// The settings table: per stage, the parameters a reader asks about.
+    /// The settings table: per stage, the parameters a reader asks about
+    /// ("–": a run that did not set it, so the default or none).
     pub fn settings_table(&self) -> Table {
         let wanted: [(&str, &[&str]); 6] = [
             (
                 "gan-train",
-                &["train", "arch", "preset", "adam_d", "adam_g", "epochs", "batch_size", "seed", "limit", "fid_every"],
+                &[
+                    "train",
+                    "arch",
+                    "conv",
+                    "preset",
+                    "adam_d",
+                    "adam_g",
+                    "epochs",
+                    "batch_size",
+                    "seed",
+                    "limit",
+                    "fid_every",
+                ],
             ),
             (
                 "dpm-train",
@@ -66,7 +79,21 @@ impl Context {
             ("mix-build", &["real", "ratio", "mode", "total", "all_real", "balance", "seed"]),
             (
                 "clf-train",
-                &["arch", "epochs", "budget", "rebalance", "adam", "batch_size", "seed", "limit", "val_fraction"],
+                &[
+                    "arch",
+                    "convs_per_block",
+                    "dropout_conv",
+                    "dropout_head",
+                    "conv",
+                    "epochs",
+                    "budget",
+                    "rebalance",
+                    "adam",
+                    "batch_size",
+                    "seed",
+                    "limit",
+                    "val_fraction",
+                ],
             ),
             ("evaluate", &["test", "batch_size"]),
         ];
