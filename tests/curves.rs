@@ -48,6 +48,39 @@ fn curves_draws_each_logs_columns_and_the_references_the_same_every_time() {
     assert!(svg.contains("\ntrain_loss\n"), "the loss axis is named by its column");
 }
 
+/// Two reference lines are told apart by their dash patterns, in the plot
+/// as in the legend: the second is dotted (more, shorter black segments).
+#[test]
+fn two_references_are_drawn_in_different_dash_patterns() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(d.join("nodrop.log.csv"), WITH_TEST).unwrap();
+    std::fs::write(d.join("O-s0.log.csv"), TRAIN_ONLY).unwrap();
+    run_ok(&mut curves(d, &["--reference", "0.45=ours", "--reference", "0.6=paper"]));
+    let svg = std::fs::read_to_string(d.join("fig/curves.svg")).unwrap();
+    // Short horizontal black segments, counted per height: the dashes of each reference line.
+    let mut per_y: std::collections::BTreeMap<i64, usize> = Default::default();
+    for l in svg.lines().filter(|l| l.contains("<polyline") && l.contains(r##"stroke="#000000""##)) {
+        let pts: Vec<(i64, i64)> = l
+            .split("points=\"")
+            .nth(1)
+            .and_then(|p| p.split('"').next())
+            .unwrap()
+            .split_whitespace()
+            .map(|xy| xy.split_once(',').map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap())).unwrap())
+            .collect();
+        if let [(x0, y0), (x1, y1)] = pts[..] {
+            if y0 == y1 && (1..=10).contains(&(x1 - x0)) {
+                *per_y.entry(y0).or_default() += 1;
+            }
+        }
+    }
+    let mut counts: Vec<usize> = per_y.values().copied().filter(|&n| n > 10).collect();
+    counts.sort();
+    assert_eq!(counts.len(), 2, "two reference lines of dashes: {per_y:?}");
+    assert!(counts[1] > 2 * counts[0], "the dotted line has over twice the dashed line's segments: {counts:?}");
+}
+
 #[test]
 fn curves_refuses_bad_input_in_one_line_and_writes_nothing() {
     let t = tempfile::tempdir().unwrap();

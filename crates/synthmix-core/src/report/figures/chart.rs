@@ -58,9 +58,14 @@ pub enum Stroke {
     /// Dashed, with dots as a solid line: a second series of one colour
     /// (a training-set curve beside its test curve).
     Dashed,
-    /// A thin black dashed line without dots: a reference value.
+    /// A thin black dashed line without dots: a reference value; its
+    /// `color` index picks the dash pattern ([`REFERENCE_DASHES`]).
     Reference,
 }
+
+/// Dash and gap lengths (pixels) of reference lines, by their colour index:
+/// dashed, dotted, long-dashed.
+pub const REFERENCE_DASHES: [(u32, u32); 3] = [(8, 5), (2, 3), (16, 4)];
 
 /// Lines with more points than this are drawn without a dot at each (a
 /// 50-epoch curve would be beads).
@@ -179,17 +184,23 @@ impl LineChart<'_> {
             _ => c.stroke_width(2),
         };
         let xy = pts.iter().map(|p| (p.0, p.1));
+        let (dash, gap) = match l.stroke {
+            Stroke::Reference => REFERENCE_DASHES[l.color % REFERENCE_DASHES.len()],
+            _ => (8, 5),
+        };
         let drawn = match l.stroke {
             Stroke::Solid => chart.draw_series(LineSeries::new(xy, style)),
-            Stroke::Dashed | Stroke::Reference => chart.draw_series(DashedLineSeries::new(xy, 8, 5, style)),
+            Stroke::Dashed | Stroke::Reference => chart.draw_series(DashedLineSeries::new(xy, dash, gap, style)),
         }
         .map_err(plot_err)?;
         if let Some(name) = &l.name {
             let entry = drawn.label(name.as_str());
             match l.stroke {
                 Stroke::Solid => entry.legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style)),
+                // The line's own pattern, shortened to the legend's 16 pixels.
                 _ => entry.legend(move |(x, y)| {
-                    plotters::element::DashedPathElement::new(vec![(x, y), (x + 16, y)], 5, 3, style)
+                    let (d, g) = ((dash * 5 / 8).max(2), (gap * 3 / 5).max(2));
+                    plotters::element::DashedPathElement::new(vec![(x, y), (x + 16, y)], d, g, style)
                 }),
             };
         }

@@ -98,7 +98,7 @@ pub fn fraction_curves(title: &str, curves: &[Curve]) -> Result<Option<(Vec<u8>,
 }
 
 /// Per-epoch curves of training logs (`synthmix curves`), each reference a
-/// thin black dashed line across every epoch. An axis of values within
+/// thin black line across every epoch, each in its own dash pattern. An axis of values within
 /// [0, 1] is an accuracy axis (cut below the lowest value, as the studies'
 /// figures); any other, described by `ydesc`, runs from the lowest to the
 /// highest value.
@@ -128,9 +128,10 @@ pub fn epoch_curves(
         let pad = ((hi - lo) * 0.05).max(1e-6);
         Axis::new(ydesc, (lo - pad, hi + pad * 4.0))
     };
-    for (value, name) in references {
+    for (i, (value, name)) in references.iter().enumerate() {
         let points = vec![(x0, *value, 0.0), (x1, *value, 0.0)];
-        curves.push(Line { name: Some(name.clone()), color: 0, stroke: Stroke::Reference, points });
+        // A reference's colour index picks its dash pattern: two lines stay apart in the legend.
+        curves.push(Line { name: Some(name.clone()), color: i, stroke: Stroke::Reference, points });
     }
     let chart = LineChart {
         title: title.to_string(),
