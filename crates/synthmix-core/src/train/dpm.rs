@@ -26,7 +26,7 @@ use rand::seq::SliceRandom;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use super::epochs::{self, Progress, SavedEnd, Start, TrainReport, Trainer};
+use super::epochs::{self, Progress, SavedEnd, SavedLog, Start, TrainReport, Trainer};
 use super::gan::sample_std;
 use super::optim::{Adam, AdamConfig};
 use super::probe::{self, Features, Probes, TrainData};
@@ -504,13 +504,7 @@ fn measure(ema: &Unet, f: &Features, probes: &Probes, p: &DpmTrainParams, device
     probes.measure(f, draw(ema, &probes.fid, "fid-noise", p, device)?)
 }
 
-fn save_state(
-    nets: &DpmNets,
-    ident: &serde_json::Value,
-    epoch: usize,
-    log: (&str, Option<(usize, f64)>, Option<(f64, f64)>),
-    paths: &DpmPaths,
-) -> Result<()> {
+fn save_state(nets: &DpmNets, ident: &serde_json::Value, epoch: usize, log: SavedLog, paths: &DpmPaths) -> Result<()> {
     let s = state::State {
         common: Common { epoch, identity: ident.clone(), log_csv: log.0.to_string(), best: log.1, quality: log.2 },
         step: nets.opt.t,

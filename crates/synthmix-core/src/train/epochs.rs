@@ -15,6 +15,10 @@ use crate::error::Result;
 /// epoch that met `--until`.
 pub type SavedEnd = (Option<(f64, f64)>, Option<usize>);
 
+/// What a saved state keeps of the run's log: the log CSV so far, the best
+/// FID with its epoch, and the saved epoch's FID and recognition.
+pub type SavedLog<'a> = (&'a str, Option<(usize, f64)>, Option<(f64, f64)>);
+
 /// Where training starts: epoch 0, or the saved run's state.
 pub struct Start {
     pub epoch: usize,

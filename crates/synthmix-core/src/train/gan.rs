@@ -36,7 +36,7 @@ use rand::seq::SliceRandom;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use super::epochs::{self, Progress, SavedEnd, Start, TrainReport, Trainer};
+use super::epochs::{self, Progress, SavedEnd, SavedLog, Start, TrainReport, Trainer};
 use super::optim::{Adam, AdamConfig};
 use super::probe::{self, Features, Probes, TrainData};
 use super::saved::Common;
@@ -554,7 +554,7 @@ impl Checkpointing<'_> {
         nets: &Nets,
         e: &GanEpochLog,
         record: &GanRecord,
-        log: (&str, Option<(usize, f64)>, Option<(f64, f64)>),
+        log: SavedLog,
         (probes, grid_px): (&Probes, Vec<u8>),
     ) -> Result<()> {
         let epoch = e.epoch;
