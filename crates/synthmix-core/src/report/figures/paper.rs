@@ -231,6 +231,10 @@ impl Draw for GeneratorCurves<'_> {
         let g = self.0;
         let fid: Vec<(f64, f64, f64)> = g.curve.iter().filter_map(|(e, f, _)| f.map(|f| (*e as f64, f, 0.0))).collect();
         let rec: Vec<(f64, f64, f64)> = g.curve.iter().filter_map(|(e, _, r)| r.map(|r| (*e as f64, r, 0.0))).collect();
+        // The dataset and generator once above both panels: in each panel's
+        // title a long generator label ran into the other panel.
+        let caption = format!("{}, generator {}", dataset_title(&g.dataset), g.id.label());
+        let root = root.titled(&caption, ("sans-serif", 16)).map_err(plot_err)?;
         let areas = root.split_evenly((1, 2));
         let last = g.curve.iter().map(|c| c.0).max().unwrap_or(1).max(2) as f64;
         // FID falls by orders of magnitude over training: a log axis spanning whole decades.
@@ -240,13 +244,12 @@ impl Draw for GeneratorCurves<'_> {
             (10f64.powf(fmin.log10().floor()), 10f64.powf(fmax.log10().ceil().max(fmin.log10().floor() + 1.0)));
         let plain = |y: &f64| format!("{y}");
         let ticks = Some((last as usize).min(15));
-        let title = |what: &str| format!("{}, generator {}: {what}", dataset_title(&g.dataset), g.id.label());
         let fid_axis =
             Axis { log: true, label: Some(&plain), ..Axis::new("FID (log scale; lower is better)", (dlo, dhi)) };
         let rec_axis = Axis::new("recognition (chance = 1 / classes)", (0.0, 1.0));
         for (k, (what, y, points)) in [("FID", fid_axis, fid), ("recognition", rec_axis, rec)].into_iter().enumerate() {
             LineChart {
-                title: title(what),
+                title: what.to_string(),
                 x: Axis { ticks, label: Some(&epoch_tick), ..Axis::new("epoch", (1.0, last)) },
                 y,
                 lines: vec![Line { name: None, color: k, stroke: Stroke::Solid, points }],
