@@ -27,6 +27,10 @@ pub struct GeneratorInfo {
     pub features: Option<(String, String)>,
     /// (epoch, FID, recognition) per epoch, from `STEM.log.csv`.
     pub curve: Vec<(usize, Option<f64>, Option<f64>)>,
+    /// Training wall time: its log's `wall_s` summed over every epoch, so a
+    /// run resumed across sessions counts all of them (its provenance times
+    /// only the last invocation).
+    pub train_s: Option<f64>,
     /// Every `STEM.grid-epochNNN.png` as (epoch, path), in epoch order.
     pub grids: Vec<(usize, PathBuf)>,
     /// Known only by an earlier report's results.csv rows (`--prior`): its
@@ -59,6 +63,7 @@ pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
         recognition: fid.as_ref().map(|f| f.recognition),
         features: fid.as_ref().map(|f| (f.features.clone(), f.features_blake3.clone())),
         curve: read_curve(&crate::artifact::sibling(path, "log.csv"))?,
+        train_s: log_wall_s(&crate::artifact::sibling(path, "log.csv")),
         grids: grids(path),
         path: path.to_path_buf(),
         from_results_csv: false,
@@ -88,6 +93,16 @@ fn read_curve(csv: &Path) -> Result<Vec<(usize, Option<f64>, Option<f64>)>> {
     Ok(rows)
 }
 
+/// The sum of a training log's `wall_s` column; none without the log, the
+/// column or a row whose value parses.
+fn log_wall_s(csv: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(csv).ok()?;
+    let mut lines = text.lines();
+    let col = lines.next()?.split(',').position(|h| h == "wall_s")?;
+    let walls: Vec<f64> = lines.filter_map(|l| l.split(',').nth(col)?.parse().ok()).collect();
+    (!walls.is_empty()).then(|| walls.iter().sum())
+}
+
 /// The sample grid of the highest epoch beside the generator.
 fn grids(path: &Path) -> Vec<(usize, PathBuf)> {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -114,4 +129,18 @@ pub fn copy_grid(g: &GeneratorInfo, w: &mut Writer) -> Result<Option<String>> {
     let name = format!("generator-{}-{}-grid.png", super::writer::file_part(&g.dataset), g.id.slug());
     w.write(&name, &std::fs::read(src).at(src)?)?;
     Ok(Some(name))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn training_time_sums_the_logs_epochs() {
+        let t = tempfile::tempdir().unwrap();
+        let log = t.path().join("g.log.csv");
+        std::fs::write(&log, "epoch,loss,wall_s\n1,0.5,100.5\n2,0.4,200.25\n").unwrap();
+        assert_eq!(super::log_wall_s(&log), Some(300.75));
+        std::fs::write(&log, "epoch,loss\n1,0.5\n").unwrap();
+        assert_eq!(super::log_wall_s(&log), None, "no wall_s column");
+        assert_eq!(super::log_wall_s(&t.path().join("none.csv")), None);
+    }
 }

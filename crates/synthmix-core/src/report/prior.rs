@@ -309,6 +309,7 @@ fn generator_of_row(r: &ResultRow) -> std::result::Result<GeneratorInfo, String>
         recognition: None,
         features: None,
         curve: vec![],
+        train_s: None,
         grids: vec![],
         from_results_csv: true,
     })
@@ -378,6 +379,7 @@ mod tests {
             recognition: None,
             features: None,
             curve: vec![],
+            train_s: None,
             grids: vec![],
             from_results_csv: false,
         }

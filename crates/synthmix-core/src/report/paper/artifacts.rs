@@ -27,11 +27,12 @@ pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<Option
         "Arch",
         "lr D / G",
         "Epochs",
+        "Training (log)",
         "Final FID",
         "Final recognition",
         "Features network (BLAKE3)",
     ];
-    let mut t = Table::new(head, "llllrrrl");
+    let mut t = Table::new(head, "llllrrrrl");
     for g in &here {
         let feats = g
             .features
@@ -48,6 +49,7 @@ pub(super) fn generators_section(study: &Study, w: &mut Writer) -> Result<Option
             text(g.arch.clone()),
             text(lr),
             epoch,
+            g.train_s.map_or_else(|| text("–".into()), |s| Entry::number(crate::report::context::duration(s), s)),
             fid,
             rec,
             text(feats),
