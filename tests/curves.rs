@@ -19,12 +19,18 @@ fn curves(d: &Path, extra: &[&str]) -> std::process::Command {
     c
 }
 
+/// A folder holding the two logs `curves` draws: one with a test column, one with train only.
+fn two_logs() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("nodrop.log.csv"), WITH_TEST).unwrap();
+    std::fs::write(t.path().join("O-s0.log.csv"), TRAIN_ONLY).unwrap();
+    t
+}
+
 #[test]
 fn curves_draws_each_logs_columns_and_the_references_the_same_every_time() {
-    let t = tempfile::tempdir().unwrap();
+    let t = two_logs();
     let d = t.path();
-    std::fs::write(d.join("nodrop.log.csv"), WITH_TEST).unwrap();
-    std::fs::write(d.join("O-s0.log.csv"), TRAIN_ONLY).unwrap();
     let refs = ["--reference", "0.6771=paper O/O", "--title", "CIFAR-10 Deep CNN"];
     let out = run_ok(&mut curves(d, &refs));
     assert_eq!(common::stdout(&out), "wrote fig/curves.png\nwrote fig/curves.svg\n");
@@ -52,10 +58,8 @@ fn curves_draws_each_logs_columns_and_the_references_the_same_every_time() {
 /// as in the legend: the second is dotted (more, shorter black segments).
 #[test]
 fn two_references_are_drawn_in_different_dash_patterns() {
-    let t = tempfile::tempdir().unwrap();
+    let t = two_logs();
     let d = t.path();
-    std::fs::write(d.join("nodrop.log.csv"), WITH_TEST).unwrap();
-    std::fs::write(d.join("O-s0.log.csv"), TRAIN_ONLY).unwrap();
     run_ok(&mut curves(d, &["--reference", "0.45=ours", "--reference", "0.6=paper"]));
     let svg = std::fs::read_to_string(d.join("fig/curves.svg")).unwrap();
     // Short horizontal black segments, counted per height: the dashes of each reference line.

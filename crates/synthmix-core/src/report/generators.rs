@@ -52,6 +52,7 @@ pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
         }
     };
     let id = GenId { family: family.into(), arch: m.arch.clone(), preset, seed, blake3: blake3.to_string() };
+    let (curve, train_s) = read_log(&crate::artifact::sibling(path, "log.csv"))?;
     Ok(GeneratorInfo {
         id,
         dataset: m.dataset.clone(),
@@ -62,19 +63,21 @@ pub fn read(path: &Path, blake3: &str) -> Result<GeneratorInfo> {
         fid: fid.as_ref().map(|f| f.fid),
         recognition: fid.as_ref().map(|f| f.recognition),
         features: fid.as_ref().map(|f| (f.features.clone(), f.features_blake3.clone())),
-        curve: read_curve(&crate::artifact::sibling(path, "log.csv"))?,
-        train_s: log_wall_s(&crate::artifact::sibling(path, "log.csv")),
+        curve,
+        train_s,
         grids: grids(path),
         path: path.to_path_buf(),
         from_results_csv: false,
     })
 }
 
-/// (epoch, FID, recognition) rows of a `gan-train` or `dpm-train` log (the
-/// columns found by name); empty if there is none.
-fn read_curve(csv: &Path) -> Result<Vec<(usize, Option<f64>, Option<f64>)>> {
+/// A `gan-train` or `dpm-train` log in one pass (columns found by name):
+/// its (epoch, FID, recognition) rows, and its `wall_s` summed over the rows
+/// where it parses (none without the column or such a row). Empty and none
+/// if there is no log.
+fn read_log(csv: &Path) -> Result<(Vec<(usize, Option<f64>, Option<f64>)>, Option<f64>)> {
     let Ok(text) = std::fs::read_to_string(csv) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
@@ -82,25 +85,18 @@ fn read_curve(csv: &Path) -> Result<Vec<(usize, Option<f64>, Option<f64>)>> {
         header.iter().position(|h| *h == name).ok_or_else(|| Error::format(csv, format!("no '{name}' column")))
     };
     let (e, f, r) = (col("epoch")?, col("fid")?, col("recognition")?);
-    let mut rows = Vec::new();
+    let wall = header.iter().position(|h| *h == "wall_s");
+    let (mut rows, mut walls) = (Vec::new(), Vec::new());
     for (i, line) in lines.enumerate() {
         let v: Vec<&str> = line.split(',').collect();
         let bad = || Error::format(csv, format!("row {}: malformed", i + 2));
         let epoch = v.get(e).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
         let opt = |c: usize| v.get(c).and_then(|x| x.parse::<f64>().ok());
         rows.push((epoch, opt(f), opt(r)));
+        walls.extend(wall.and_then(opt));
     }
-    Ok(rows)
-}
-
-/// The sum of a training log's `wall_s` column; none without the log, the
-/// column or a row whose value parses.
-fn log_wall_s(csv: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(csv).ok()?;
-    let mut lines = text.lines();
-    let col = lines.next()?.split(',').position(|h| h == "wall_s")?;
-    let walls: Vec<f64> = lines.filter_map(|l| l.split(',').nth(col)?.parse().ok()).collect();
-    (!walls.is_empty()).then(|| walls.iter().sum())
+    let train_s = (!walls.is_empty()).then(|| walls.iter().sum());
+    Ok((rows, train_s))
 }
 
 /// The sample grid of the highest epoch beside the generator.
@@ -137,10 +133,11 @@ mod tests {
     fn training_time_sums_the_logs_epochs() {
         let t = tempfile::tempdir().unwrap();
         let log = t.path().join("g.log.csv");
-        std::fs::write(&log, "epoch,loss,wall_s\n1,0.5,100.5\n2,0.4,200.25\n").unwrap();
-        assert_eq!(super::log_wall_s(&log), Some(300.75));
-        std::fs::write(&log, "epoch,loss\n1,0.5\n").unwrap();
-        assert_eq!(super::log_wall_s(&log), None, "no wall_s column");
-        assert_eq!(super::log_wall_s(&t.path().join("none.csv")), None);
+        let wall = |p: &std::path::Path| super::read_log(p).unwrap().1;
+        std::fs::write(&log, "epoch,loss,fid,recognition,wall_s\n1,0.5,,,100.5\n2,0.4,9.5,0.6,200.25\n").unwrap();
+        assert_eq!(wall(&log), Some(300.75));
+        std::fs::write(&log, "epoch,loss,fid,recognition\n1,0.5,,\n").unwrap();
+        assert_eq!(wall(&log), None, "no wall_s column");
+        assert_eq!(wall(&t.path().join("none.csv")), None);
     }
 }
